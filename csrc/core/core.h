@@ -1,0 +1,173 @@
+/* Internals of the core shared by every module: errors, futures, the I/O
+ * loop with its timers, byte buffers, backoff and the key codec. */
+#ifndef TIKV_CORE_H
+#define TIKV_CORE_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+
+#include "tikv/tikv.h"
+
+/* ---- memory ---- */
+/* calloc/malloc wrappers: every allocation is checked by the caller; these
+ * only exist so failure injection in tests has one place to hook. */
+void *tikv__calloc(size_t n, size_t size);
+void *tikv__malloc(size_t size);
+void *tikv__realloc(void *p, size_t size);
+/* Copy of [p, p+len) with a trailing NUL (not counted); NULL on OOM.
+ * len 0 gives a valid 1-byte allocation. */
+uint8_t *tikv__memdup(const void *p, size_t len);
+char *tikv__strdup(const char *s);
+
+/* An owned byte string. */
+typedef struct tikv__bytes {
+  uint8_t *data;
+  size_t len;
+} tikv__bytes_t;
+int tikv__bytes_set(tikv__bytes_t *b, const void *p, size_t len); /* 0 / -1 (OOM) */
+void tikv__bytes_free(tikv__bytes_t *b);
+/* memcmp order; shorter prefix sorts first. */
+int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/* A growable array of key/value pairs; each pair owns its bytes. */
+typedef struct tikv__kvs {
+  tikv_kv_t *items;
+  size_t count, cap;
+} tikv__kvs_t;
+int tikv__kvs_push(tikv__kvs_t *a, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
+                   bool has_value);
+/* Moves every pair of src to the end of dst; src is left empty. */
+int tikv__kvs_append(tikv__kvs_t *dst, tikv__kvs_t *src);
+void tikv__kvs_sort(tikv__kvs_t *a, bool descending);
+void tikv__kvs_truncate(tikv__kvs_t *a, size_t n);
+void tikv__kvs_free(tikv__kvs_t *a);
+
+/* ---- errors ---- */
+struct tikv_error_s {
+  int code;
+  char *message;
+  char *detail_kind; /* "" when none */
+  tikv__bytes_t key, primary;
+  uint64_t start_ts, conflict_ts, lock_ttl, region_id;
+  int grpc_status;
+};
+/* A new error with a printf-style message; never returns NULL (falls back to
+ * a static out-of-memory error, which tikv__error_free ignores). */
+tikv_error_t *tikv__error_new(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+tikv_error_t *tikv__error_newv(int code, const char *fmt, va_list ap);
+int tikv__error_set_kind(tikv_error_t *e, const char *kind);
+/* Copy of an error (for fanning one cause out to several operations). */
+tikv_error_t *tikv__error_dup(const tikv_error_t *e);
+/* Prefixes the message: "ctx: old message". */
+void tikv__error_prefix(tikv_error_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tikv__error_free(tikv_error_t *e);
+const char *tikv__grpc_status_name(int status);
+
+/* ---- futures ---- */
+typedef enum { TIKV__F_PENDING = 0, TIKV__F_DONE = 1 } tikv__fstate;
+
+struct tikv_future_s {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  tikv__fstate state;
+  int refs;             /* user + producer */
+  bool user_released;
+  tikv_future_cb cb;
+  void *cb_arg;
+  /* result */
+  tikv_error_t *error;
+  bool found;
+  tikv__bytes_t value;
+  tikv__kvs_t kvs;
+  uint64_t u64;
+  bool has_u64;
+  int flag;
+};
+/* A pending future with one reference held by the user and one by the
+ * producer (released by tikv__future_complete). NULL on OOM. */
+tikv_future_t *tikv__future_new(void);
+/* Completes with the result fields already filled by the producer (the
+ * producer owns them until this call), or with err (consumed) if non-NULL.
+ * Runs the callback on the calling thread (the I/O thread) and drops the
+ * producer's reference. Exactly once per future. */
+void tikv__future_complete(tikv_future_t *f, tikv_error_t *err);
+/* Convenience: completes at once with an error (used when an operation
+ * cannot even start; no callback can have been set yet). */
+tikv_future_t *tikv__future_failed(tikv_error_t *err);
+
+/* Runs fn(arg) on the library's deferred-callback thread, never the caller's.
+ * Returns 0, or -1 when the thread cannot be started. */
+int tikv__defer(void (*fn)(void *), void *arg);
+
+/* ---- time ---- */
+int64_t tikv__now_ms(void); /* monotonic */
+gpr_timespec tikv__deadline_ms(int64_t abs_ms); /* monotonic ms -> gRPC deadline */
+
+/* ---- the I/O loop ---- */
+/* Every completion-queue tag starts with this: the loop calls fn(tag, ok). */
+typedef struct tikv__tag {
+  void (*fn)(struct tikv__tag *tag, bool ok);
+} tikv__tag_t;
+
+typedef struct tikv__timer {
+  int64_t when;
+  void (*fn)(void *arg);
+  void *arg;
+  size_t heap_index; /* SIZE_MAX when not scheduled */
+} tikv__timer_t;
+
+typedef struct tikv__loop tikv__loop_t;
+typedef void (*tikv__task_fn)(void *arg);
+
+/* Creates the completion queue and starts the I/O thread. NULL on failure. */
+tikv__loop_t *tikv__loop_new(void);
+grpc_completion_queue *tikv__loop_cq(tikv__loop_t *l);
+bool tikv__loop_on_thread(tikv__loop_t *l);
+/* Queues fn(arg) to run on the I/O thread. Any thread. Returns 0, or -1 when
+ * the loop no longer accepts work (stopping). */
+int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg);
+/* I/O thread only. A scheduled timer is rescheduled. */
+void tikv__timer_init(tikv__timer_t *t);
+void tikv__timer_start(tikv__loop_t *l, tikv__timer_t *t, int64_t delay_ms,
+                       void (*fn)(void *), void *arg);
+void tikv__timer_cancel(tikv__loop_t *l, tikv__timer_t *t);
+bool tikv__timer_active(const tikv__timer_t *t);
+/* I/O thread only: count of outstanding completion-queue tags, kept by
+ * whoever starts gRPC operations (rpc layer), so shutdown can wait for them. */
+void tikv__loop_tag_started(tikv__loop_t *l);
+void tikv__loop_tag_finished(tikv__loop_t *l);
+/* Stops accepting posts, runs `drain` on the I/O thread (it must cancel what
+ * is in flight), fires remaining timers, waits until no tag is outstanding and
+ * no timer is left, then shuts the queue down and joins the thread. Must be
+ * called from another thread. Idempotent. */
+void tikv__loop_stop(tikv__loop_t *l, tikv__task_fn drain, void *arg);
+bool tikv__loop_stopping(tikv__loop_t *l); /* I/O thread */
+void tikv__loop_free(tikv__loop_t *l);
+
+/* ---- backoff (client-go's exponential backoff with equal jitter) ---- */
+typedef struct tikv__backoff {
+  int base_ms, cap_ms;
+  int attempts;
+  int last_ms;
+} tikv__backoff_t;
+void tikv__backoff_init(tikv__backoff_t *b, int base_ms, int cap_ms);
+/* Next sleep in ms (grows exponentially, jittered, capped). */
+int tikv__backoff_next(tikv__backoff_t *b);
+
+/* ---- memcomparable key codec (TiKV's codec::bytes) ---- */
+/* Encodes key into groups of 8 bytes + marker; *out malloc'ed. 0 / -1. */
+int tikv__codec_encode_bytes(const uint8_t *key, size_t len, uint8_t **out, size_t *out_len);
+/* Decodes a prefix of buf; *consumed = encoded bytes used. 0 / -1 if malformed. */
+int tikv__codec_decode_bytes(const uint8_t *buf, size_t len, uint8_t **out, size_t *out_len,
+                             size_t *consumed);
+
+#endif

@@ -1,0 +1,99 @@
+/* Allocation helpers, owned byte strings and key/value arrays. */
+#include "core/core.h"
+
+void *tikv__calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size : 1); }
+void *tikv__malloc(size_t size) { return malloc(size ? size : 1); }
+void *tikv__realloc(void *p, size_t size) { return realloc(p, size ? size : 1); }
+
+uint8_t *tikv__memdup(const void *p, size_t len) {
+  uint8_t *d = malloc(len + 1);
+  if (!d) return NULL;
+  if (len) memcpy(d, p, len);
+  d[len] = 0;
+  return d;
+}
+
+char *tikv__strdup(const char *s) { return (char *)tikv__memdup(s, strlen(s)); }
+
+int tikv__bytes_set(tikv__bytes_t *b, const void *p, size_t len) {
+  uint8_t *d = tikv__memdup(p, len);
+  if (!d) return -1;
+  free(b->data);
+  b->data = d;
+  b->len = len;
+  return 0;
+}
+
+void tikv__bytes_free(tikv__bytes_t *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = 0;
+}
+
+int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
+  size_t n = alen < blen ? alen : blen;
+  int c = n ? memcmp(a, b, n) : 0;
+  if (c) return c;
+  return alen < blen ? -1 : alen > blen;
+}
+
+int tikv__kvs_push(tikv__kvs_t *a, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
+                   bool has_value) {
+  if (a->count == a->cap) {
+    size_t cap = a->cap ? a->cap * 2 : 16;
+    tikv_kv_t *items = tikv__realloc(a->items, cap * sizeof(*items));
+    if (!items) return -1;
+    a->items = items;
+    a->cap = cap;
+  }
+  uint8_t *kc = tikv__memdup(k, kl);
+  uint8_t *vc = has_value ? tikv__memdup(v, vl) : NULL;
+  if (!kc || (has_value && !vc)) {
+    free(kc);
+    free(vc);
+    return -1;
+  }
+  a->items[a->count++] = (tikv_kv_t){kc, kl, vc, has_value ? vl : 0};
+  return 0;
+}
+
+int tikv__kvs_append(tikv__kvs_t *dst, tikv__kvs_t *src) {
+  if (!src->count) return 0;
+  if (dst->count + src->count > dst->cap) {
+    size_t cap = dst->cap ? dst->cap : 16;
+    while (cap < dst->count + src->count) cap *= 2;
+    tikv_kv_t *items = tikv__realloc(dst->items, cap * sizeof(*items));
+    if (!items) return -1;
+    dst->items = items;
+    dst->cap = cap;
+  }
+  memcpy(dst->items + dst->count, src->items, src->count * sizeof(tikv_kv_t));
+  dst->count += src->count;
+  src->count = 0;
+  return 0;
+}
+
+static int kv_cmp_asc(const void *a, const void *b) {
+  const tikv_kv_t *x = a, *y = b;
+  return tikv__key_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+static int kv_cmp_desc(const void *a, const void *b) { return kv_cmp_asc(b, a); }
+
+void tikv__kvs_sort(tikv__kvs_t *a, bool descending) {
+  if (a->count > 1) qsort(a->items, a->count, sizeof(tikv_kv_t), descending ? kv_cmp_desc : kv_cmp_asc);
+}
+
+void tikv__kvs_truncate(tikv__kvs_t *a, size_t n) {
+  while (a->count > n) {
+    tikv_kv_t *kv = &a->items[--a->count];
+    free((void *)kv->key);
+    free((void *)kv->value);
+  }
+}
+
+void tikv__kvs_free(tikv__kvs_t *a) {
+  tikv__kvs_truncate(a, 0);
+  free(a->items);
+  a->items = NULL;
+  a->cap = 0;
+}

@@ -1,0 +1,81 @@
+/* The mock cluster: PD and TiKV gRPC services on loopback, in one process,
+ * with an in-memory MVCC store and fault injection. Library behind the
+ * tikv-mock-server CLI, the C tests and require('tikv-client/mock').
+ *
+ * All functions are thread-safe; the cluster runs on its own threads. */
+#ifndef TIKV_MOCK_H
+#define TIKV_MOCK_H
+
+#include "common.h"
+
+TIKV_BEGIN_DECLS
+
+typedef struct tikv_mock_cluster_s tikv_mock_cluster_t;
+
+typedef struct tikv_mock_options_s {
+  int stores;        /* TiKV stores, each on its own port (default 3) */
+  int regions;       /* pre-split regions (default 1) */
+  int enable_ttl;    /* accept raw TTLs, as TiKV's storage.enable-ttl */
+  const char *host;  /* listen address, default "127.0.0.1" */
+  int pd_port;       /* 0: any free port */
+} tikv_mock_options_t;
+
+/* Fills opts with the defaults. */
+TIKV_EXTERN void tikv_mock_options_init(tikv_mock_options_t *opts);
+
+/* Starts a cluster. Returns NULL on failure, with a message in errbuf. */
+TIKV_EXTERN tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts,
+                                                         char *errbuf, size_t errbuf_len);
+/* Stops the servers and frees the cluster. NULL is a no-op. */
+TIKV_EXTERN void tikv_mock_cluster_stop(tikv_mock_cluster_t *m);
+
+/* "127.0.0.1:port" of PD; owned by the cluster. */
+TIKV_EXTERN const char *tikv_mock_pd_address(tikv_mock_cluster_t *m);
+TIKV_EXTERN int tikv_mock_store_count(tikv_mock_cluster_t *m);
+/* Store ids are 1..n in creation order. Address owned by the cluster. */
+TIKV_EXTERN const char *tikv_mock_store_address(tikv_mock_cluster_t *m, uint64_t store_id);
+
+/* Region layout. Index 0..count-1 in key order. Returns 0 or -1. Boundaries
+ * are the raw bytes PD reports (memcomparable-encoded for transactional keys). */
+TIKV_EXTERN int tikv_mock_region_count(tikv_mock_cluster_t *m);
+TIKV_EXTERN uint64_t tikv_mock_region_id_at(tikv_mock_cluster_t *m, int index);
+/* Region containing key (raw bytes, as PD compares them); 0 if none. */
+TIKV_EXTERN uint64_t tikv_mock_region_for_key(tikv_mock_cluster_t *m, const uint8_t *key,
+                                             size_t len);
+TIKV_EXTERN uint64_t tikv_mock_region_leader_store(tikv_mock_cluster_t *m, uint64_t region_id);
+
+/* Splits the region containing split_key at split_key (which becomes the
+ * start of the new right region). Epoch versions change as TiKV's do: old
+ * clients get EpochNotMatch. Returns the new region's id, 0 on failure. */
+TIKV_EXTERN uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key,
+                                            size_t len);
+/* Moves the leader of region_id to store_id: requests to the old leader get
+ * NotLeader with the new leader. 0 or -1. */
+TIKV_EXTERN int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id,
+                                          uint64_t store_id);
+
+/* Makes the next `count` requests of `method` (a TiKV method name such as
+ * "RawGet", or "*" for any) on region_id (0: any region) fail with the
+ * region error `kind`: "not_leader", "not_leader_no_hint", "epoch_not_match",
+ * "region_not_found", "store_not_match", "server_is_busy", "stale_command",
+ * "key_not_in_region", "max_timestamp_not_synced". 0 or -1 (unknown kind). */
+TIKV_EXTERN int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method,
+                                              uint64_t region_id, const char *kind, int count);
+/* Makes the next `count` calls of `method` ("*" any; TiKV or PD method
+ * names) fail with gRPC status `grpc_status` (e.g. 14 UNAVAILABLE). */
+TIKV_EXTERN int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *method,
+                                            int grpc_status, int count);
+/* Delays every call of `method` ("*" any) by delay_ms (0 removes). */
+TIKV_EXTERN int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method,
+                                      uint32_t delay_ms);
+/* While paused, PD accepts calls but never answers them (until unpaused or
+ * their deadline). */
+TIKV_EXTERN int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused);
+/* Stops (down=1) or restarts (down=0) a store's server on the same port. */
+TIKV_EXTERN int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down);
+/* Number of calls of `method` ("*" all) the TiKV stores have served. */
+TIKV_EXTERN uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method);
+
+TIKV_END_DECLS
+
+#endif
