@@ -1,0 +1,82 @@
+'use strict';
+// Argument validation: programmer errors are TypeError / RangeError, raised
+// before anything reaches the addon.
+
+const EMPTY = Buffer.alloc(0);
+const MAX_U64 = (1n << 64n) - 1n;
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return v.constructor && v.constructor.name ? `a ${v.constructor.name}` : 'an object';
+  return `a ${typeof v}`;
+}
+
+/** string (UTF-8) | Buffer | Uint8Array -> Uint8Array */
+function bytes(v, name) {
+  if (typeof v === 'string') return Buffer.from(v, 'utf8');
+  if (v instanceof Uint8Array) return v;
+  throw new TypeError(`${name} must be a string, Buffer or Uint8Array, got ${describe(v)}`);
+}
+
+/** Like bytes(), but null/undefined mean "unbounded" (an empty key). */
+function boundOrEmpty(v, name) {
+  if (v === undefined || v === null) return EMPTY;
+  return bytes(v, name);
+}
+
+function array(v, name) {
+  if (!Array.isArray(v)) throw new TypeError(`${name} must be an array, got ${describe(v)}`);
+  return v;
+}
+
+function byteArray(v, name) {
+  array(v, name);
+  const out = new Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = bytes(v[i], `${name}[${i}]`);
+  return out;
+}
+
+function options(v, name = 'options') {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`${name} must be an object, got ${describe(v)}`);
+  return v;
+}
+
+function integer(v, name, min, max, dflt) {
+  if (v === undefined) {
+    if (dflt === undefined) throw new TypeError(`${name} is required`);
+    return dflt;
+  }
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a number, got ${describe(v)}`);
+  if (!Number.isInteger(v)) throw new RangeError(`${name} must be an integer, got ${v}`);
+  if (v < min || v > max) throw new RangeError(`${name} must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+/** A non-negative integer that fits uint64: bigint, or a safe-integer number. */
+function u64(v, name, dflt) {
+  if (v === undefined && dflt !== undefined) return dflt;
+  if (typeof v === 'bigint') {
+    if (v < 0n || v > MAX_U64) throw new RangeError(`${name} must be between 0 and 2^64-1, got ${v}`);
+    return v;
+  }
+  if (typeof v !== 'number') throw new TypeError(`${name} must be a bigint or a number, got ${describe(v)}`);
+  if (!Number.isInteger(v)) throw new RangeError(`${name} must be an integer, got ${v}`);
+  if (v < 0) throw new RangeError(`${name} must not be negative, got ${v}`);
+  if (!Number.isSafeInteger(v)) throw new RangeError(`${name} is beyond Number.MAX_SAFE_INTEGER; pass a bigint`);
+  return BigInt(v);
+}
+
+function bool(v, name, dflt = false) {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${describe(v)}`);
+  return v;
+}
+
+function string(v, name) {
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a string, got ${describe(v)}`);
+  return v;
+}
+
+module.exports = { EMPTY, bytes, boundOrEmpty, array, byteArray, options, integer, u64, bool, string, describe };

@@ -1,0 +1,166 @@
+'use strict';
+// MockCluster: the in-process mock TiKV cluster (PD + stores on loopback,
+// in-memory MVCC, fault injection) of include/tikv/mock.h. It runs on its own
+// threads; nothing here blocks for long.
+const A = require('./args');
+
+const TOKEN = Symbol('MockCluster');
+
+const REGION_ERROR_KINDS = [
+  'not_leader',
+  'not_leader_no_hint',
+  'epoch_not_match',
+  'region_not_found',
+  'store_not_match',
+  'server_is_busy',
+  'stale_command',
+  'key_not_in_region',
+  'max_timestamp_not_synced',
+];
+
+function makeMockCluster(binding) {
+  const { addon } = binding;
+
+  class MockCluster {
+    #h;
+    #stopped = false;
+
+    constructor(token, handle) {
+      if (token !== TOKEN) throw new TypeError('use MockCluster.start(options)');
+      this.#h = handle;
+      this.pdEndpoints = Object.freeze([addon.tikv_mock_pd_address(handle)]);
+    }
+
+    /** Starts a cluster: {stores = 3, regions = 1, enableTtl = false}. */
+    static start(options) {
+      try {
+        const o = A.options(options);
+        const stores = A.integer(o.stores, 'options.stores', 1, 64, 3);
+        const regions = A.integer(o.regions, 'options.regions', 1, 4096, 1);
+        const enableTtl = A.bool(o.enableTtl, 'options.enableTtl');
+        const h = addon.tikvjs_mock_start(stores, regions, enableTtl ? 1 : 0);
+        return Promise.resolve(new MockCluster(TOKEN, h));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+
+    #handle() {
+      if (this.#stopped) throw new Error('mock cluster is stopped');
+      return this.#h;
+    }
+
+    get stopped() {
+      return this.#stopped;
+    }
+
+    /** Stops the servers. Idempotent. */
+    stop() {
+      if (!this.#stopped) {
+        this.#stopped = true;
+        addon.stopMock(this.#h);
+      }
+      return Promise.resolve();
+    }
+
+    get storeCount() {
+      return addon.tikv_mock_store_count(this.#handle());
+    }
+
+    /** "host:port" of store storeId (1..storeCount). */
+    storeAddress(storeId) {
+      const id = A.u64(storeId, 'storeId');
+      const a = addon.tikv_mock_store_address(this.#handle(), id);
+      if (a === null || a === undefined) throw new RangeError(`no store ${storeId}`);
+      return a;
+    }
+
+    /** The regions in key order: [{id, leaderStore}] (bigints). */
+    regions() {
+      const h = this.#handle();
+      const n = addon.tikv_mock_region_count(h);
+      const out = [];
+      for (let i = 0; i < n; i++) {
+        const id = addon.tikv_mock_region_id_at(h, i);
+        out.push({ id, leaderStore: addon.tikv_mock_region_leader_store(h, id) });
+      }
+      return out;
+    }
+
+    /** Id of the region holding key (raw bytes as PD compares them), or null. */
+    regionForKey(key) {
+      const id = addon.tikv_mock_region_for_key(this.#handle(), A.bytes(key, 'key'));
+      return id === 0n ? null : id;
+    }
+
+    /** Splits the region holding key at key; returns the new region's id. */
+    splitRegion(key) {
+      const id = addon.tikv_mock_split_region(this.#handle(), A.bytes(key, 'key'));
+      if (id === 0n) throw new Error(`cannot split at ${JSON.stringify(Buffer.from(A.bytes(key, 'key')).toString('latin1'))}`);
+      return id;
+    }
+
+    transferLeader(regionId, storeId) {
+      const r = A.u64(regionId, 'regionId');
+      const s = A.u64(storeId, 'storeId');
+      if (addon.tikv_mock_transfer_leader(this.#handle(), r, s) !== 0)
+        throw new RangeError(`cannot move the leader of region ${r} to store ${s}`);
+    }
+
+    /**
+     * The next `count` calls of `method` (e.g. 'RawGet', '*' any) on regionId
+     * (0: any) fail with the region error `kind` (e.g. 'not_leader').
+     */
+    injectRegionError(method, kind, options) {
+      A.string(method, 'method');
+      A.string(kind, 'kind');
+      if (!REGION_ERROR_KINDS.includes(kind))
+        throw new RangeError(`kind must be one of ${REGION_ERROR_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+      const o = A.options(options);
+      const regionId = A.u64(o.regionId, 'options.regionId', 0n);
+      const count = A.integer(o.count, 'options.count', 1, 0x7fffffff, 1);
+      if (addon.tikv_mock_inject_region_error(this.#handle(), method, regionId, kind, count) !== 0)
+        throw new RangeError(`cannot inject ${kind} into ${method}`);
+    }
+
+    /** The next `count` calls of `method` fail with gRPC status `status` (e.g. 14). */
+    injectGrpcError(method, status, options) {
+      A.string(method, 'method');
+      const st = A.integer(status, 'status', 1, 16);
+      const count = A.integer(A.options(options).count, 'options.count', 1, 0x7fffffff, 1);
+      if (addon.tikv_mock_inject_grpc_error(this.#handle(), method, st, count) !== 0)
+        throw new RangeError(`cannot inject gRPC status ${st} into ${method}`);
+    }
+
+    /** Delays every call of `method` ('*' any) by ms (0 removes). */
+    setLatency(method, ms) {
+      A.string(method, 'method');
+      const d = A.integer(ms, 'ms', 0, 0xffffffff);
+      if (addon.tikv_mock_set_latency(this.#handle(), method, d) !== 0) throw new RangeError(`cannot delay ${method}`);
+    }
+
+    /** While paused, PD accepts calls and never answers them. */
+    pausePd(paused = true) {
+      A.bool(paused, 'paused');
+      if (addon.tikv_mock_pd_pause(this.#handle(), paused ? 1 : 0) !== 0) throw new Error('cannot pause PD');
+    }
+
+    /** Stops (down) or restarts a store's server on the same port. */
+    setStoreDown(storeId, down = true) {
+      const s = A.u64(storeId, 'storeId');
+      A.bool(down, 'down');
+      if (addon.tikv_mock_store_set_down(this.#handle(), s, down ? 1 : 0) !== 0)
+        throw new RangeError(`cannot set store ${s} ${down ? 'down' : 'up'}`);
+    }
+
+    /** Calls of `method` ('*' all) the stores have served. */
+    callCount(method = '*') {
+      A.string(method, 'method');
+      return Number(addon.tikv_mock_call_count(this.#handle(), method));
+    }
+  }
+
+  return MockCluster;
+}
+
+module.exports = { makeMockCluster, REGION_ERROR_KINDS };
