@@ -1,0 +1,330 @@
+/* Locating keys: the region cache first, PD on a miss. And store addresses,
+ * resolved through PD's GetStore, with one channel per store. */
+#include <stdio.h>
+
+#include "region/cluster.h"
+
+void tikv__route_free(tikv__route_t *r) {
+  tikv__bytes_free(&r->start);
+  tikv__bytes_free(&r->end);
+}
+
+int tikv__route_copy(tikv__route_t *dst, const tikv__route_t *src) {
+  *dst = *src;
+  dst->start = (tikv__bytes_t){0};
+  dst->end = (tikv__bytes_t){0};
+  if (tikv__bytes_set(&dst->start, src->start.data, src->start.len) ||
+      tikv__bytes_set(&dst->end, src->end.data, src->end.len)) {
+    tikv__route_free(dst);
+    return -1;
+  }
+  return 0;
+}
+
+bool tikv__route_contains(const tikv__route_t *r, const uint8_t *key, size_t len) {
+  if (tikv__key_cmp(key, len, r->start.data, r->start.len) < 0) return false;
+  return r->end.len == 0 || tikv__key_cmp(key, len, r->end.data, r->end.len) < 0;
+}
+
+/* A boundary in the caller's key space: transactional boundaries are decoded
+ * (a boundary that is not an encoded key is kept as it is, as client-go does
+ * for keys outside the transactional space). */
+static int boundary(tikv__keyspace ks, const tikv__bytes_t *b, tikv__bytes_t *out) {
+  if (ks == TIKV__KS_TXN && b->len) {
+    uint8_t *dec;
+    size_t dl, used;
+    if (tikv__codec_decode_bytes(b->data, b->len, &dec, &dl, &used) == 0) {
+      out->data = dec;
+      out->len = dl;
+      return 0;
+    }
+  }
+  return tikv__bytes_set(out, b->data, b->len);
+}
+
+static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, tikv__route_t *out) {
+  memset(out, 0, sizeof(*out));
+  out->region_id = r->id;
+  out->conf_ver = r->conf_ver;
+  out->version = r->version;
+  if (r->leader != SIZE_MAX)
+    out->leader = r->peers[r->leader];
+  else if (r->n_peers)
+    out->leader = r->peers[0]; /* unknown leader: try the first peer; NotLeader corrects us */
+  if (boundary(ks, &r->start, &out->start) || boundary(ks, &r->end, &out->end)) {
+    tikv__route_free(out);
+    return -1;
+  }
+  return 0;
+}
+
+/* key in the cache's (PD's) space */
+static int pd_key(tikv__keyspace ks, const uint8_t *key, size_t len, uint8_t **out,
+                  size_t *out_len) {
+  if (ks == TIKV__KS_TXN) return tikv__codec_encode_bytes(key, len, out, out_len);
+  *out = tikv__memdup(key, len);
+  *out_len = len;
+  return *out ? 0 : -1;
+}
+
+bool tikv__locate_cached(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+                         bool reverse, tikv__route_t *route) {
+  uint8_t *k;
+  size_t kl;
+  if (pd_key(ks, key, len, &k, &kl)) return false;
+  /* an empty end key means +inf in both spaces */
+  if (reverse && len == 0) kl = 0;
+  tikv__region_t *r = reverse ? tikv__cache_find_end(&c->cache, k, kl)
+                              : tikv__cache_find(&c->cache, k, kl);
+  free(k);
+  return r && route_from_region(ks, r, route) == 0;
+}
+
+/* ---- cache misses ---- */
+typedef struct {
+  tikv_client_t *c;
+  tikv__keyspace ks;
+  uint8_t *key; /* in PD's space */
+  size_t len;
+  bool reverse;    /* locating an exclusive end key */
+  bool prev;       /* this attempt asks GetPrevRegion */
+  bool last;       /* looking for the last region (empty end key) */
+  int64_t deadline;
+  tikv__locate_cb cb;
+  void *arg;
+} locate_t;
+
+static void locate_send(locate_t *l);
+
+static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *route) {
+  tikv__locate_cb cb = l->cb;
+  void *arg = l->arg;
+  free(l->key);
+  free(l);
+  cb(arg, err, route);
+}
+
+static int build_get_region(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+  locate_t *l = arg;
+  Pdpb__GetRegionRequest req = PDPB__GET_REGION_REQUEST__INIT;
+  req.header = hdr;
+  req.region_key.data = l->key;
+  req.region_key.len = l->len;
+  return tikv__pack(&req.base, buf, len);
+}
+
+static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  locate_t *l = arg;
+  if (err) {
+    locate_finish(l, err, NULL);
+    return;
+  }
+  Pdpb__GetRegionResponse *resp = (Pdpb__GetRegionResponse *)msg;
+  if (!resp->region) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (l->prev || l->last) {
+      locate_finish(l, tikv__error_new(TIKV_ERR_REGION, "PD knows no region before the key"),
+                    NULL);
+      return;
+    }
+    /* PD answers with no region while a split or bootstrap is in progress */
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_REGION, "PD has no region for the key");
+    tikv__error_set_kind(e, "region_not_found");
+    locate_finish(l, e, NULL);
+    return;
+  }
+  Metapb__Region *m = resp->region;
+  /* client-go's rule for end keys: GetRegion(end) is the region only when end
+   * lies strictly inside it; when end is its start, the one before it is
+   * wanted, which GetPrevRegion gives. */
+  if (l->reverse && !l->prev && !l->last && m->start_key.len &&
+      tikv__key_cmp(m->start_key.data, m->start_key.len, l->key, l->len) == 0) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    l->prev = true;
+    locate_send(l);
+    return;
+  }
+  if (l->last && m->end_key.len) {
+    /* not the last region yet: continue from its end */
+    uint8_t *k = tikv__memdup(m->end_key.data, m->end_key.len);
+    size_t kl = m->end_key.len;
+    tikv__cache_insert(&l->c->cache, m, resp->leader ? resp->leader->id : 0);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (!k) {
+      locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+      return;
+    }
+    free(l->key);
+    l->key = k;
+    l->len = kl;
+    locate_send(l);
+    return;
+  }
+  tikv__region_t *r = tikv__cache_insert(&l->c->cache, m, resp->leader ? resp->leader->id : 0);
+  tikv__route_t route;
+  tikv_error_t *e = NULL;
+  if (!r) {
+ /* stale against the cache (or OOM): answer from the reply itself */
+    tikv__region_cache_t tmp;
+    tikv__cache_init(&tmp);
+    r = tikv__cache_insert(&tmp, m, resp->leader ? resp->leader->id : 0);
+    if (!r || route_from_region(l->ks, r, &route))
+      e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+    tikv__cache_destroy(&tmp);
+  } else if (route_from_region(l->ks, r, &route)) {
+    e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+  }
+  protobuf_c_message_free_unpacked(msg, NULL);
+  if (e) {
+    locate_finish(l, e, NULL);
+    return;
+  }
+  locate_finish(l, NULL, &route);
+  tikv__route_free(&route);
+}
+
+static void locate_send(locate_t *l) {
+  const char *method = l->prev ? "/pdpb.PD/GetPrevRegion" : "/pdpb.PD/GetRegion";
+  /* GetPrevRegion takes a GetRegionRequest and answers a GetRegionResponse */
+  tikv__pd_call(l->c, method, build_get_region, &pdpb__get_region_response__descriptor,
+                l->deadline, region_reply, l);
+}
+
+void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
+  tikv__route_t route;
+  if (tikv__locate_cached(c, ks, key, len, reverse, &route)) {
+    cb(arg, NULL, &route);
+    tikv__route_free(&route);
+    return;
+  }
+  locate_t *l = tikv__calloc(1, sizeof(*l));
+  if (!l || pd_key(ks, key, len, &l->key, &l->len)) {
+    free(l);
+    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    return;
+  }
+  l->c = c;
+  l->ks = ks;
+  l->reverse = reverse;
+  l->deadline = deadline;
+  l->cb = cb;
+  l->arg = arg;
+  if (reverse && len == 0) {
+    /* the last region: start from a key past every plausible boundary and
+     * follow region ends until the unbounded one */
+    free(l->key);
+    l->len = 64;
+    l->key = tikv__malloc(l->len);
+    if (!l->key) {
+      free(l);
+      cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+      return;
+    }
+    memset(l->key, 0xff, l->len);
+    l->last = true;
+  }
+  locate_send(l);
+}
+
+/* ---- stores ---- */
+static tikv__store_t *store_find(tikv_client_t *c, uint64_t id) {
+  for (size_t i = 0; i < c->n_stores; i++)
+    if (c->stores[i].id == id) return &c->stores[i];
+  return NULL;
+}
+
+void tikv__store_forget(tikv_client_t *c, uint64_t store_id) {
+  for (size_t i = 0; i < c->n_stores; i++)
+    if (c->stores[i].id == store_id) {
+      if (c->stores[i].channel) grpc_channel_destroy(c->stores[i].channel);
+      free(c->stores[i].address);
+      c->stores[i] = c->stores[--c->n_stores];
+      return;
+    }
+}
+
+void tikv__stores_free(tikv_client_t *c) {
+  while (c->n_stores) tikv__store_forget(c, c->stores[0].id);
+  free(c->stores);
+  c->stores = NULL;
+}
+
+typedef struct {
+  tikv_client_t *c;
+  uint64_t id;
+  tikv__store_cb cb;
+  void *arg;
+} store_req_t;
+
+static int build_get_store(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+  store_req_t *s = arg;
+  Pdpb__GetStoreRequest req = PDPB__GET_STORE_REQUEST__INIT;
+  req.header = hdr;
+  req.store_id = s->id;
+  return tikv__pack(&req.base, buf, len);
+}
+
+static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  store_req_t *s = arg;
+  tikv_client_t *c = s->c;
+  tikv__store_cb cb = s->cb;
+  void *cb_arg = s->arg;
+  uint64_t id = s->id;
+  free(s);
+  if (err) {
+    cb(cb_arg, err, NULL);
+    return;
+  }
+  Pdpb__GetStoreResponse *resp = (Pdpb__GetStoreResponse *)msg;
+  if (!resp->store || !resp->store->address || !resp->store->address[0] ||
+      resp->store->state == METAPB__STORE_STATE__Tombstone) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "store %llu is unknown or removed",
+                                      (unsigned long long)id);
+    cb(cb_arg, e, NULL);
+    return;
+  }
+  tikv__store_t *st = store_find(c, id);
+  if (!st) {
+    tikv__store_t *n = tikv__realloc(c->stores, (c->n_stores + 1) * sizeof(*n));
+    if (n) {
+      c->stores = n;
+      st = &c->stores[c->n_stores++];
+      memset(st, 0, sizeof(*st));
+      st->id = id;
+    }
+  }
+  if (st && (!st->address || strcmp(st->address, resp->store->address) != 0)) {
+    if (st->channel) grpc_channel_destroy(st->channel);
+    free(st->address);
+    st->address = tikv__strdup(resp->store->address);
+    st->channel = st->address ? tikv__channel_new(st->address) : NULL;
+  }
+  protobuf_c_message_free_unpacked(msg, NULL);
+  if (!st || !st->channel) {
+    if (st) tikv__store_forget(c, id);
+    cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
+                               (unsigned long long)id),
+       NULL);
+    return;
+  }
+  cb(cb_arg, NULL, st->channel);
+}
+
+void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
+                         tikv__store_cb cb, void *arg) {
+  tikv__store_t *st = store_find(c, store_id);
+  if (st && st->channel) {
+    cb(arg, NULL, st->channel);
+    return;
+  }
+  store_req_t *s = tikv__calloc(1, sizeof(*s));
+  if (!s) {
+    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    return;
+  }
+  *s = (store_req_t){c, store_id, cb, arg};
+  tikv__pd_call(c, "/pdpb.PD/GetStore", build_get_store, &pdpb__get_store_response__descriptor,
+                deadline, store_reply, s);
+}

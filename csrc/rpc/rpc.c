@@ -1,0 +1,371 @@
+/* Unary calls and streams over the gRPC C core. A unary call is one batch of
+ * six ops; it is judged by the status received, not the batch's flag. */
+#include "rpc/rpc.h"
+
+#include <grpc/byte_buffer_reader.h>
+#include <stdio.h>
+
+struct tikv__rpc_call {
+  tikv__tag_t tag;
+  tikv__rpc_t *rpc;
+  tikv__rpc_call_t *prev, *next;
+  grpc_call *call;
+  const char *method;
+  const ProtobufCMessageDescriptor *resp_desc;
+  tikv__rpc_cb cb;
+  void *arg;
+  grpc_metadata_array initial_md, trailing_md;
+  grpc_byte_buffer *send_buf, *recv_buf;
+  grpc_status_code status;
+  grpc_slice details;
+};
+
+grpc_channel *tikv__channel_new(const char *target) {
+  grpc_arg args[] = {
+      {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = -1}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
+      /* a store that comes back is reached again within a second */
+      {GRPC_ARG_INTEGER, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, {.integer = 100}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, {.integer = 100}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, {.integer = 1000}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_ENABLE_RETRIES, {.integer = 0}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 10000}},
+      {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 3000}},
+      /* one TCP connection per address: without this gRPC may share one
+       * subchannel between clients, and a broken store would stall both */
+      {GRPC_ARG_INTEGER, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, {.integer = 1}},
+  };
+  grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
+  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  if (!creds) return NULL;
+  grpc_channel *ch = grpc_channel_create(target, creds, &ca);
+  grpc_channel_credentials_release(creds);
+  return ch;
+}
+
+int tikv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  uint8_t *b = tikv__malloc(n);
+  if (!b) return -1;
+  protobuf_c_message_pack(msg, b);
+  *buf = b;
+  *len = n;
+  return 0;
+}
+
+static grpc_byte_buffer *make_buffer(const uint8_t *p, size_t len) {
+  grpc_slice s = grpc_slice_from_copied_buffer((const char *)p, len);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+  grpc_slice_unref(s);
+  return bb;
+}
+
+static ProtobufCMessage *unpack_buffer(grpc_byte_buffer *bb,
+                                       const ProtobufCMessageDescriptor *desc) {
+  grpc_byte_buffer_reader reader;
+  if (!grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
+  grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  ProtobufCMessage *m =
+      protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+  grpc_slice_unref(s);
+  return m;
+}
+
+tikv_error_t *tikv__rpc_status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
+                                     grpc_slice details) {
+  int code;
+  switch (st) {
+    case GRPC_STATUS_UNAVAILABLE: code = TIKV_ERR_UNAVAILABLE; break;
+    case GRPC_STATUS_DEADLINE_EXCEEDED: code = TIKV_ERR_TIMEOUT; break;
+    case GRPC_STATUS_CANCELLED:
+      code = rpc && rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_CANCELLED;
+      break;
+    default: code = TIKV_ERR_GRPC; break;
+  }
+  const char *name = tikv__grpc_status_name(st);
+  tikv_error_t *e = tikv__error_new(code, "%s: gRPC status %s: %.*s", method, name,
+                                    (int)GRPC_SLICE_LENGTH(details),
+                                    (const char *)GRPC_SLICE_START_PTR(details));
+  e->grpc_status = st;
+  tikv__error_set_kind(e, name);
+  return e;
+}
+
+static void call_free(tikv__rpc_call_t *c) {
+  if (c->call) grpc_call_unref(c->call);
+  grpc_metadata_array_destroy(&c->initial_md);
+  grpc_metadata_array_destroy(&c->trailing_md);
+  if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
+  if (c->recv_buf) grpc_byte_buffer_destroy(c->recv_buf);
+  grpc_slice_unref(c->details);
+  free(c);
+}
+
+static void list_add(tikv__rpc_t *rpc, tikv__rpc_call_t *c) {
+  c->prev = NULL;
+  c->next = rpc->calls;
+  if (rpc->calls) rpc->calls->prev = c;
+  rpc->calls = c;
+}
+
+static void list_remove(tikv__rpc_t *rpc, tikv__rpc_call_t *c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    rpc->calls = c->next;
+  if (c->next) c->next->prev = c->prev;
+}
+
+static void unary_done(tikv__tag_t *tag, bool ok) {
+  tikv__rpc_call_t *c = (tikv__rpc_call_t *)tag;
+  tikv__rpc_t *rpc = c->rpc;
+  list_remove(rpc, c);
+  tikv__loop_tag_finished(rpc->loop);
+  tikv_error_t *err = NULL;
+  ProtobufCMessage *resp = NULL;
+  if (!ok) {
+    err = tikv__error_new(rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_UNAVAILABLE,
+                          "%s: call failed", c->method);
+  } else if (c->status != GRPC_STATUS_OK) {
+    err = tikv__rpc_status_error(rpc, c->method, c->status, c->details);
+  } else if (!c->recv_buf) {
+    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: no response message", c->method);
+  } else if (!(resp = unpack_buffer(c->recv_buf, c->resp_desc))) {
+    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode the response", c->method);
+  }
+  tikv__rpc_cb cb = c->cb;
+  void *arg = c->arg;
+  call_free(c);
+  cb(arg, err, resp);
+}
+
+int tikv__rpc_unary(tikv__rpc_t *rpc, grpc_channel *ch, const char *method, const uint8_t *req,
+                    size_t req_len, const ProtobufCMessageDescriptor *resp_desc,
+                    int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
+  if (rpc->closing) return -1;
+  tikv__rpc_call_t *c = tikv__calloc(1, sizeof(*c));
+  if (!c) return -1;
+  c->tag.fn = unary_done;
+  c->rpc = rpc;
+  c->method = method;
+  c->resp_desc = resp_desc;
+  c->cb = cb;
+  c->arg = arg;
+  c->details = grpc_empty_slice();
+  grpc_metadata_array_init(&c->initial_md);
+  grpc_metadata_array_init(&c->trailing_md);
+  c->send_buf = make_buffer(req, req_len);
+  grpc_slice path = grpc_slice_from_static_string(method);
+  c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, tikv__loop_cq(rpc->loop),
+                                     path, NULL, tikv__deadline_ms(deadline_ms), NULL);
+  if (!c->call || !c->send_buf) {
+    call_free(c);
+    return -1;
+  }
+  grpc_op ops[6];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = c->send_buf;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &c->recv_buf;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+  ops[5].data.recv_status_on_client.status = &c->status;
+  ops[5].data.recv_status_on_client.status_details = &c->details;
+  if (grpc_call_start_batch(c->call, ops, 6, &c->tag, NULL) != GRPC_CALL_OK) {
+    call_free(c);
+    return -1;
+  }
+  list_add(rpc, c);
+  tikv__loop_tag_started(rpc->loop);
+  return 0;
+}
+
+/* ---- streams ---- */
+struct tikv__stream {
+  tikv__rpc_call_t base; /* in the rpc's call list so close cancels it */
+  tikv__tag_t start_tag, send_tag, recv_tag;
+  const tikv__stream_ops_t *ops;
+  void *arg;
+  int ops_pending; /* tags outstanding; freed when 0 and status received */
+  bool status_done, sending, closed_reported;
+  grpc_byte_buffer *out_buf;
+  grpc_byte_buffer *in_buf;
+  tikv_error_t *close_err;
+};
+
+#define STREAM_OF(tagp, field) ((tikv__stream_t *)((char *)(tagp)-offsetof(tikv__stream_t, field)))
+
+static void stream_maybe_finish(tikv__stream_t *s) {
+  if (s->ops_pending || !s->status_done || s->closed_reported) return;
+  s->closed_reported = true;
+  tikv__rpc_t *rpc = s->base.rpc;
+  list_remove(rpc, &s->base);
+  tikv_error_t *err = s->close_err;
+  if (!err)
+    err = tikv__rpc_status_error(rpc, s->base.method,
+                                 s->base.status == GRPC_STATUS_OK ? GRPC_STATUS_UNAVAILABLE
+                                                                  : s->base.status,
+                                 s->base.details);
+  const tikv__stream_ops_t *ops = s->ops;
+  void *arg = s->arg;
+  if (s->out_buf) grpc_byte_buffer_destroy(s->out_buf);
+  if (s->in_buf) grpc_byte_buffer_destroy(s->in_buf);
+  call_free(&s->base); /* frees s: base is the first member */
+  ops->on_close(arg, err);
+}
+
+static void stream_op_done(tikv__stream_t *s) {
+  s->ops_pending--;
+  tikv__loop_tag_finished(s->base.rpc->loop);
+}
+
+static void stream_status(tikv__tag_t *tag, bool ok) {
+  tikv__stream_t *s = (tikv__stream_t *)tag; /* base.tag */
+  stream_op_done(s);
+  s->status_done = true;
+  /* a status means the call is over: unblock a pending receive */
+  grpc_call_cancel(s->base.call, NULL);
+  stream_maybe_finish(s);
+}
+
+static void start_recv(tikv__stream_t *s);
+
+static void stream_recv_done(tikv__tag_t *tag, bool ok) {
+  tikv__stream_t *s = STREAM_OF(tag, recv_tag);
+  stream_op_done(s);
+  grpc_byte_buffer *bb = s->in_buf;
+  s->in_buf = NULL;
+  if (ok && bb && !s->status_done) {
+    ProtobufCMessage *m = unpack_buffer(bb, s->base.resp_desc);
+    grpc_byte_buffer_destroy(bb);
+    if (!m) {
+      if (!s->close_err)
+        s->close_err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode a stream message",
+                                       s->base.method);
+      grpc_call_cancel(s->base.call, NULL);
+    } else {
+      start_recv(s);
+      s->ops->on_message(s->arg, m);
+    }
+  } else if (bb) {
+    grpc_byte_buffer_destroy(bb);
+  }
+  stream_maybe_finish(s);
+}
+
+static void start_recv(tikv__stream_t *s) {
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_MESSAGE;
+  op.data.recv_message.recv_message = &s->in_buf;
+  if (grpc_call_start_batch(s->base.call, &op, 1, &s->recv_tag, NULL) == GRPC_CALL_OK) {
+    s->ops_pending++;
+    tikv__loop_tag_started(s->base.rpc->loop);
+  }
+}
+
+static void stream_start_done(tikv__tag_t *tag, bool ok) {
+  tikv__stream_t *s = STREAM_OF(tag, start_tag);
+  stream_op_done(s);
+  if (!ok) grpc_call_cancel(s->base.call, NULL);
+  stream_maybe_finish(s);
+}
+
+static void stream_send_done(tikv__tag_t *tag, bool ok) {
+  tikv__stream_t *s = STREAM_OF(tag, send_tag);
+  stream_op_done(s);
+  s->sending = false;
+  if (s->out_buf) grpc_byte_buffer_destroy(s->out_buf);
+  s->out_buf = NULL;
+  if (!s->status_done) s->ops->on_sent(s->arg, ok);
+  stream_maybe_finish(s);
+}
+
+tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char *method,
+                                  const ProtobufCMessageDescriptor *resp_desc,
+                                  const tikv__stream_ops_t *ops, void *arg) {
+  if (rpc->closing) return NULL;
+  tikv__stream_t *s = tikv__calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->base.tag.fn = stream_status;
+  s->base.rpc = rpc;
+  s->base.method = method;
+  s->base.resp_desc = resp_desc;
+  s->base.details = grpc_empty_slice();
+  grpc_metadata_array_init(&s->base.initial_md);
+  grpc_metadata_array_init(&s->base.trailing_md);
+  s->start_tag.fn = stream_start_done;
+  s->send_tag.fn = stream_send_done;
+  s->recv_tag.fn = stream_recv_done;
+  s->ops = ops;
+  s->arg = arg;
+  grpc_slice path = grpc_slice_from_static_string(method);
+  s->base.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS,
+                                          tikv__loop_cq(rpc->loop), path, NULL,
+                                          gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+  if (!s->base.call) {
+    call_free(&s->base);
+    return NULL;
+  }
+  grpc_op ops_start[2];
+  memset(ops_start, 0, sizeof(ops_start));
+  ops_start[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops_start[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops_start[1].data.recv_initial_metadata.recv_initial_metadata = &s->base.initial_md;
+  grpc_op op_status;
+  memset(&op_status, 0, sizeof(op_status));
+  op_status.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  op_status.data.recv_status_on_client.trailing_metadata = &s->base.trailing_md;
+  op_status.data.recv_status_on_client.status = &s->base.status;
+  op_status.data.recv_status_on_client.status_details = &s->base.details;
+  /* initial metadata is sent with the first batch; the peer's comes later */
+  if (grpc_call_start_batch(s->base.call, ops_start, 1, &s->start_tag, NULL) != GRPC_CALL_OK) {
+    call_free(&s->base);
+    return NULL;
+  }
+  s->ops_pending++;
+  tikv__loop_tag_started(rpc->loop);
+  if (grpc_call_start_batch(s->base.call, &op_status, 1, &s->base.tag, NULL) != GRPC_CALL_OK) {
+    /* cannot happen on a fresh call; cancel and let the start tag finish */
+    grpc_call_cancel(s->base.call, NULL);
+    s->status_done = true;
+  } else {
+    s->ops_pending++;
+    tikv__loop_tag_started(rpc->loop);
+  }
+  list_add(rpc, &s->base);
+  start_recv(s);
+  return s;
+}
+
+int tikv__stream_send(tikv__stream_t *s, const uint8_t *buf, size_t len) {
+  if (s->sending || s->status_done) return -1;
+  s->out_buf = make_buffer(buf, len);
+  if (!s->out_buf) return -1;
+  grpc_op op;
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_SEND_MESSAGE;
+  op.data.send_message.send_message = s->out_buf;
+  if (grpc_call_start_batch(s->base.call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
+    grpc_byte_buffer_destroy(s->out_buf);
+    s->out_buf = NULL;
+    return -1;
+  }
+  s->sending = true;
+  s->ops_pending++;
+  tikv__loop_tag_started(s->base.rpc->loop);
+  return 0;
+}
+
+void tikv__stream_cancel(tikv__stream_t *s) { grpc_call_cancel(s->base.call, NULL); }
+
+void tikv__rpc_cancel_all(tikv__rpc_t *rpc) {
+  rpc->closing = true;
+  for (tikv__rpc_call_t *c = rpc->calls; c; c = c->next) grpc_call_cancel(c->call, NULL);
+}
