@@ -18,7 +18,23 @@ typedef struct tikv_mock_options_s {
   int enable_ttl;    /* accept raw TTLs, as TiKV's storage.enable-ttl */
   const char *host;  /* listen address, default "127.0.0.1" */
   int pd_port;       /* 0: any free port */
+  int verbose;       /* log unimplemented methods and faults on stderr */
 } tikv_mock_options_t;
+
+/* Region layout. With `regions` = n > 1 the key space is pre-split at n-1
+ * boundaries, each the memcomparable encoding (TiKV's codec::bytes, as a real
+ * cluster's transactional regions are) of one character, picked evenly from
+ * "0-9A-Za-z" in order: regions = 8 splits at "7", "F", "N", "V", "c", "k",
+ * "s". Raw clients compare raw keys to the same bytes, so keys starting with
+ * different letters or digits land in different regions. Beyond 63 regions
+ * the boundaries are two characters from the same alphabet. The first
+ * region starts at "" and the last ends at "" (unbounded).
+ *
+ * Ids: stores are 1..stores; region and peer ids come from PD's allocator
+ * (starting after the store ids). Every region has a peer on min(3, stores)
+ * stores; leaders go round-robin over the stores (region i on store
+ * i % stores + 1). Epochs start at conf_ver 1, version 1; a split bumps the
+ * version of both halves. */
 
 /* Fills opts with the defaults. */
 TIKV_EXTERN void tikv_mock_options_init(tikv_mock_options_t *opts);
@@ -73,8 +89,25 @@ TIKV_EXTERN int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method
 TIKV_EXTERN int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused);
 /* Stops (down=1) or restarts (down=0) a store's server on the same port. */
 TIKV_EXTERN int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down);
-/* Number of calls of `method` ("*" all) the TiKV stores have served. */
+/* Number of calls of `method` ("*" all) the TiKV stores have served,
+ * counting each request inside a BatchCommands stream under its own name
+ * ("RawGet", ...). Health checks are not counted. */
 TIKV_EXTERN uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method);
+/* Clears every injected fault and latency. */
+TIKV_EXTERN void tikv_mock_clear_faults(tikv_mock_cluster_t *m);
+/* The cluster id PD reports. */
+TIKV_EXTERN uint64_t tikv_mock_cluster_id(tikv_mock_cluster_t *m);
+/* Region boundaries (raw bytes PD reports); *len 0 for an unbounded end.
+ * Copies into buf (up to cap bytes) and returns 0, or -1 (no such region or
+ * buffer too small; *len then says the size needed). */
+TIKV_EXTERN int tikv_mock_region_bounds(tikv_mock_cluster_t *m, uint64_t region_id,
+                                        uint8_t *start, size_t start_cap, size_t *start_len,
+                                        uint8_t *end, size_t end_cap, size_t *end_len);
+/* The region's epoch and its peer on store_id (0 if none). 0 or -1. */
+TIKV_EXTERN int tikv_mock_region_epoch(tikv_mock_cluster_t *m, uint64_t region_id,
+                                       uint64_t *conf_ver, uint64_t *version);
+TIKV_EXTERN uint64_t tikv_mock_region_peer_on_store(tikv_mock_cluster_t *m, uint64_t region_id,
+                                                    uint64_t store_id);
 
 TIKV_END_DECLS
 

@@ -1,0 +1,689 @@
+/* The mock cluster's state and its public API (include/tikv/mock.h): stores,
+ * regions, the id allocator, fault injection, start and stop. */
+#include <stdio.h>
+#include <time.h>
+
+#include "mock/mock_internal.h"
+
+/* ---- arena ---- */
+struct mock_arena_chunk {
+  mock_arena_chunk *next;
+  size_t used, cap;
+  max_align_t data[];
+};
+
+void *mock_arena_alloc(mock_arena_t *a, size_t n) {
+  n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+  if (n == 0) n = sizeof(max_align_t);
+  mock_arena_chunk *c = a->head;
+  if (!c || c->cap - c->used < n) {
+    size_t cap = n > 16384 ? n : 16384;
+    c = malloc(sizeof(*c) + cap);
+    if (!c) abort();
+    c->next = a->head;
+    c->used = 0;
+    c->cap = cap;
+    a->head = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  memset(p, 0, n);
+  return p;
+}
+
+void *mock_arena_dup(mock_arena_t *a, const void *p, size_t n) {
+  void *q = mock_arena_alloc(a, n + 1);
+  if (n) memcpy(q, p, n);
+  return q;
+}
+
+char *mock_arena_printf(mock_arena_t *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = mock_arena_alloc(a, (size_t)(n > 0 ? n : 0) + 1);
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
+char *mock_arena_hex(mock_arena_t *a, const uint8_t *p, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  char *s = mock_arena_alloc(a, 2 * n + 1);
+  for (size_t i = 0; i < n; i++) {
+    s[2 * i] = hex[p[i] >> 4];
+    s[2 * i + 1] = hex[p[i] & 15];
+  }
+  return s;
+}
+
+void mock_arena_free(mock_arena_t *a) {
+  mock_arena_chunk *c = a->head;
+  while (c) {
+    mock_arena_chunk *n = c->next;
+    free(c);
+    c = n;
+  }
+  a->head = NULL;
+}
+
+/* ---- helpers (m->mu held) ---- */
+int mock_cf_index(const char *cf) {
+  if (!cf || !*cf || strcmp(cf, "default") == 0) return 0;
+  if (strcmp(cf, "lock") == 0) return 1;
+  if (strcmp(cf, "write") == 0) return 2;
+  return -1;
+}
+
+uint64_t mock_alloc_id(mock_cluster_t *m) { return m->next_id++; }
+
+mock_region_t *mock_region_by_id(mock_cluster_t *m, uint64_t id) {
+  for (int i = 0; i < m->nregions; i++)
+    if (m->regions[i]->id == id) return m->regions[i];
+  return NULL;
+}
+
+int mock_region_index_for_key(mock_cluster_t *m, const uint8_t *key, size_t len) {
+  /* last region whose start <= key */
+  int lo = 0, hi = m->nregions - 1, ans = 0;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    mock_region_t *r = m->regions[mid];
+    if (tikv__key_cmp(r->start.data, r->start.len, key, len) <= 0) {
+      ans = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return ans;
+}
+
+bool mock_method_matches(const char *pattern, const char *method) {
+  return strcmp(pattern, "*") == 0 || strcmp(pattern, method) == 0;
+}
+
+const char *mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id,
+                                   char *kind_out, size_t kind_len) {
+  for (mock_region_fault_t **pp = &m->region_faults; *pp; pp = &(*pp)->next) {
+    mock_region_fault_t *f = *pp;
+    if (!mock_method_matches(f->method, method)) continue;
+    if (f->region_id && f->region_id != region_id) continue;
+    snprintf(kind_out, kind_len, "%s", f->kind);
+    if (--f->count <= 0) {
+      *pp = f->next;
+      free(f);
+    }
+    if (m->opts.verbose)
+      fprintf(stderr, "tikv-mock: injected region error %s on %s (region %llu)\n", kind_out,
+              method, (unsigned long long)region_id);
+    return kind_out;
+  }
+  return NULL;
+}
+
+int mock_take_grpc_fault(mock_cluster_t *m, const char *method) {
+  for (mock_grpc_fault_t **pp = &m->grpc_faults; *pp; pp = &(*pp)->next) {
+    mock_grpc_fault_t *f = *pp;
+    if (!mock_method_matches(f->method, method)) continue;
+    int status = f->status;
+    if (--f->count <= 0) {
+      *pp = f->next;
+      free(f);
+    }
+    return status;
+  }
+  return 0;
+}
+
+uint32_t mock_latency_for(mock_cluster_t *m, const char *method) {
+  uint32_t best = 0;
+  for (mock_latency_t *l = m->latencies; l; l = l->next)
+    if (mock_method_matches(l->method, method) && l->delay_ms > best) best = l->delay_ms;
+  return best;
+}
+
+void mock_count_call(mock_cluster_t *m, const char *method) {
+  for (mock_counter_t *c = m->counters; c; c = c->next)
+    if (strcmp(c->method, method) == 0) {
+      c->count++;
+      return;
+    }
+  mock_counter_t *c = tikv__calloc(1, sizeof(*c));
+  if (!c) return;
+  snprintf(c->method, sizeof(c->method), "%s", method);
+  c->count = 1;
+  c->next = m->counters;
+  m->counters = c;
+}
+
+/* ---- regions ---- */
+static void region_free(mock_region_t *r) {
+  if (!r) return;
+  tikv__bytes_free(&r->start);
+  tikv__bytes_free(&r->end);
+  free(r);
+}
+
+static int regions_insert(mock_cluster_t *m, int at, mock_region_t *r) {
+  if (m->nregions == m->regions_cap) {
+    int cap = m->regions_cap ? m->regions_cap * 2 : 16;
+    mock_region_t **nr = tikv__realloc(m->regions, (size_t)cap * sizeof(*nr));
+    if (!nr) return -1;
+    m->regions = nr;
+    m->regions_cap = cap;
+  }
+  memmove(&m->regions[at + 1], &m->regions[at], (size_t)(m->nregions - at) * sizeof(*m->regions));
+  m->regions[at] = r;
+  m->nregions++;
+  return 0;
+}
+
+static mock_region_t *region_new(mock_cluster_t *m, const uint8_t *s, size_t sl, const uint8_t *e,
+                                 size_t el, int leader_store_index) {
+  mock_region_t *r = tikv__calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  if (tikv__bytes_set(&r->start, s, sl) || tikv__bytes_set(&r->end, e, el)) {
+    region_free(r);
+    return NULL;
+  }
+  r->id = mock_alloc_id(m);
+  r->conf_ver = 1;
+  r->version = 1;
+  r->npeers = m->nstores < MOCK_MAX_PEERS ? m->nstores : MOCK_MAX_PEERS;
+  for (int i = 0; i < r->npeers; i++) {
+    r->peer_id[i] = mock_alloc_id(m);
+    r->peer_store[i] = (uint64_t)((leader_store_index + i) % m->nstores) + 1;
+  }
+  r->leader = 0;
+  return r;
+}
+
+static const char split_alphabet[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+static int initial_regions(mock_cluster_t *m, int n) {
+  const size_t A = sizeof(split_alphabet) - 1;
+  uint8_t *prev = NULL;
+  size_t prev_len = 0;
+  for (int i = 0; i < n; i++) {
+    uint8_t *next = NULL;
+    size_t next_len = 0;
+    if (i + 1 < n) {
+      uint8_t raw[2];
+      size_t raw_len;
+      if (n <= (int)A + 1) {
+        raw[0] = (uint8_t)split_alphabet[(size_t)(i + 1) * A / (size_t)n];
+        raw_len = 1;
+      } else {
+        size_t idx = (size_t)(i + 1) * A * A / (size_t)n;
+        raw[0] = (uint8_t)split_alphabet[idx / A];
+        raw[1] = (uint8_t)split_alphabet[idx % A];
+        raw_len = 2;
+      }
+      if (tikv__codec_encode_bytes(raw, raw_len, &next, &next_len)) {
+        free(prev);
+        return -1;
+      }
+    }
+    mock_region_t *r = region_new(m, prev, prev_len, next, next_len, i % m->nstores);
+    free(prev);
+    prev = next;
+    prev_len = next_len;
+    if (!r || regions_insert(m, m->nregions, r)) {
+      region_free(r);
+      free(prev);
+      return -1;
+    }
+  }
+  free(prev);
+  return 0;
+}
+
+/* ---- synchronous work on the loop thread ---- */
+typedef struct sync_task {
+  mock_cluster_t *m;
+  void (*fn)(struct sync_task *t);
+  bool done;
+  int result;
+  char err[256];
+  uint64_t store_id;
+  int flag;
+} sync_task;
+
+static void sync_run(void *arg) {
+  sync_task *t = arg;
+  t->fn(t);
+  pthread_mutex_lock(&t->m->mu);
+  t->done = true;
+  pthread_cond_broadcast(&t->m->cv);
+  pthread_mutex_unlock(&t->m->mu);
+}
+
+static int run_on_loop(mock_cluster_t *m, sync_task *t) {
+  t->m = m;
+  if (tikv__loop_on_thread(m->loop)) {
+    t->fn(t);
+    return t->result;
+  }
+  if (tikv__loop_post(m->loop, sync_run, t)) return -1;
+  pthread_mutex_lock(&m->mu);
+  while (!t->done) pthread_cond_wait(&m->cv, &m->mu);
+  pthread_mutex_unlock(&m->mu);
+  return t->result;
+}
+
+static void start_servers_task(sync_task *t) {
+  mock_cluster_t *m = t->m;
+  t->result = mock_server_start(&m->pd, m->host, m->opts.pd_port, t->err, sizeof(t->err));
+  for (int i = 0; i < m->nstores && t->result == 0; i++)
+    t->result = mock_server_start(&m->stores[i].srv, m->host, 0, t->err, sizeof(t->err));
+}
+
+static void store_down_task(sync_task *t) {
+  mock_store_t *st = &t->m->stores[t->store_id - 1];
+  if (t->flag) {
+    mock_server_stop(&st->srv);
+  } else if (!st->srv.running) {
+    t->result = mock_server_start(&st->srv, t->m->host, st->srv.port, t->err, sizeof(t->err));
+  }
+}
+
+static void unpause_task(sync_task *t) { mock_pd_release_paused(t->m, true); }
+
+static void drain(void *arg) {
+  mock_cluster_t *m = arg;
+  mock_pd_release_paused(m, false);
+  mock_server_stop(&m->pd);
+  for (int i = 0; i < m->nstores; i++) mock_server_stop(&m->stores[i].srv);
+}
+
+/* ---- public API ---- */
+void tikv_mock_options_init(tikv_mock_options_t *opts) {
+  memset(opts, 0, sizeof(*opts));
+  opts->stores = 3;
+  opts->regions = 1;
+  opts->host = "127.0.0.1";
+}
+
+static const char *advertised_host(const char *host) {
+  if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+      strcmp(host, "[::]") == 0)
+    return "127.0.0.1";
+  return host;
+}
+
+static void cluster_free(mock_cluster_t *m) {
+  for (int i = 0; i < m->nregions; i++) region_free(m->regions[i]);
+  free(m->regions);
+  for (int i = 0; i < MOCK_CF_COUNT; i++) mock_kvmap_free(m->raw[i]);
+  free(m->stores);
+  tikv_mock_clear_faults(m);
+  while (m->counters) {
+    mock_counter_t *n = m->counters->next;
+    free(m->counters);
+    m->counters = n;
+  }
+  while (m->service_sps) {
+    mock_service_sp_t *n = m->service_sps->next;
+    free(m->service_sps->service_id);
+    free(m->service_sps);
+    m->service_sps = n;
+  }
+  pthread_mutex_destroy(&m->mu);
+  pthread_cond_destroy(&m->cv);
+  free(m);
+}
+
+tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, char *errbuf,
+                                             size_t errbuf_len) {
+  tikv_mock_options_t o;
+  if (opts)
+    o = *opts;
+  else
+    tikv_mock_options_init(&o);
+  if (o.stores <= 0) o.stores = 3;
+  if (o.regions <= 0) o.regions = 1;
+  if (!o.host || !*o.host) o.host = "127.0.0.1";
+  if (errbuf && errbuf_len) errbuf[0] = 0;
+#define FAIL(...)                                                      \
+  do {                                                                 \
+    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, __VA_ARGS__); \
+    goto fail;                                                         \
+  } while (0)
+  if (o.regions > 62 * 62 + 1) {
+    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "too many regions (max %d)", 62 * 62 + 1);
+    return NULL;
+  }
+  mock_cluster_t *m = tikv__calloc(1, sizeof(*m));
+  if (!m) {
+    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->cv, NULL);
+  m->opts = o;
+  snprintf(m->host, sizeof(m->host), "%s", o.host);
+  m->opts.host = m->host;
+  m->start_unix = (int64_t)time(NULL);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  /* PD derives its cluster id from the bootstrap time; so do we */
+  m->cluster_id = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)ts.tv_nsec & 0xffffffffu);
+  m->pd_member_id = m->cluster_id ^ 0x5044u;
+  m->nstores = o.stores;
+  m->next_id = (uint64_t)o.stores + 1;
+  m->stores = tikv__calloc((size_t)o.stores, sizeof(*m->stores));
+  if (!m->stores) FAIL("out of memory");
+  for (int i = 0; i < MOCK_CF_COUNT; i++)
+    if (!(m->raw[i] = mock_kvmap_new())) FAIL("out of memory");
+  if (initial_regions(m, o.regions)) FAIL("out of memory");
+
+  m->pd.m = m;
+  m->pd.kind = MOCK_SRV_PD;
+  for (int i = 0; i < o.stores; i++) {
+    m->stores[i].id = (uint64_t)i + 1;
+    m->stores[i].srv.m = m;
+    m->stores[i].srv.kind = MOCK_SRV_TIKV;
+    m->stores[i].srv.store_id = (uint64_t)i + 1;
+  }
+  m->loop = tikv__loop_new();
+  if (!m->loop) FAIL("cannot start the I/O loop");
+  sync_task t;
+  memset(&t, 0, sizeof(t));
+  t.fn = start_servers_task;
+  if (run_on_loop(m, &t)) {
+    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "%s", t.err[0] ? t.err : "start failed");
+    tikv__loop_stop(m->loop, drain, m);
+    tikv__loop_free(m->loop);
+    m->loop = NULL;
+    goto fail;
+  }
+  const char *adv = advertised_host(m->host);
+  snprintf(m->pd_address, sizeof(m->pd_address), "%s:%d", adv, m->pd.port);
+  for (int i = 0; i < o.stores; i++)
+    snprintf(m->stores[i].address, sizeof(m->stores[i].address), "%s:%d", adv,
+             m->stores[i].srv.port);
+  return m;
+fail:
+  if (m->loop) {
+    tikv__loop_stop(m->loop, drain, m);
+    tikv__loop_free(m->loop);
+  }
+  cluster_free(m);
+  return NULL;
+#undef FAIL
+}
+
+void tikv_mock_cluster_stop(tikv_mock_cluster_t *m) {
+  if (!m) return;
+  tikv__loop_stop(m->loop, drain, m);
+  tikv__loop_free(m->loop);
+  cluster_free(m);
+}
+
+const char *tikv_mock_pd_address(tikv_mock_cluster_t *m) { return m->pd_address; }
+int tikv_mock_store_count(tikv_mock_cluster_t *m) { return m->nstores; }
+uint64_t tikv_mock_cluster_id(tikv_mock_cluster_t *m) { return m->cluster_id; }
+
+const char *tikv_mock_store_address(tikv_mock_cluster_t *m, uint64_t store_id) {
+  if (store_id < 1 || store_id > (uint64_t)m->nstores) return NULL;
+  return m->stores[store_id - 1].address;
+}
+
+int tikv_mock_region_count(tikv_mock_cluster_t *m) {
+  pthread_mutex_lock(&m->mu);
+  int n = m->nregions;
+  pthread_mutex_unlock(&m->mu);
+  return n;
+}
+
+uint64_t tikv_mock_region_id_at(tikv_mock_cluster_t *m, int index) {
+  pthread_mutex_lock(&m->mu);
+  uint64_t id = index >= 0 && index < m->nregions ? m->regions[index]->id : 0;
+  pthread_mutex_unlock(&m->mu);
+  return id;
+}
+
+uint64_t tikv_mock_region_for_key(tikv_mock_cluster_t *m, const uint8_t *key, size_t len) {
+  pthread_mutex_lock(&m->mu);
+  uint64_t id = m->nregions ? m->regions[mock_region_index_for_key(m, key, len)]->id : 0;
+  pthread_mutex_unlock(&m->mu);
+  return id;
+}
+
+uint64_t tikv_mock_region_leader_store(tikv_mock_cluster_t *m, uint64_t region_id) {
+  pthread_mutex_lock(&m->mu);
+  mock_region_t *r = mock_region_by_id(m, region_id);
+  uint64_t s = r ? r->peer_store[r->leader] : 0;
+  pthread_mutex_unlock(&m->mu);
+  return s;
+}
+
+int tikv_mock_region_bounds(tikv_mock_cluster_t *m, uint64_t region_id, uint8_t *start,
+                            size_t start_cap, size_t *start_len, uint8_t *end, size_t end_cap,
+                            size_t *end_len) {
+  pthread_mutex_lock(&m->mu);
+  mock_region_t *r = mock_region_by_id(m, region_id);
+  int rc = -1;
+  if (r) {
+    if (start_len) *start_len = r->start.len;
+    if (end_len) *end_len = r->end.len;
+    if (r->start.len <= start_cap && r->end.len <= end_cap) {
+      if (r->start.len) memcpy(start, r->start.data, r->start.len);
+      if (r->end.len) memcpy(end, r->end.data, r->end.len);
+      rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&m->mu);
+  return rc;
+}
+
+int tikv_mock_region_epoch(tikv_mock_cluster_t *m, uint64_t region_id, uint64_t *conf_ver,
+                           uint64_t *version) {
+  pthread_mutex_lock(&m->mu);
+  mock_region_t *r = mock_region_by_id(m, region_id);
+  if (r) {
+    if (conf_ver) *conf_ver = r->conf_ver;
+    if (version) *version = r->version;
+  }
+  pthread_mutex_unlock(&m->mu);
+  return r ? 0 : -1;
+}
+
+uint64_t tikv_mock_region_peer_on_store(tikv_mock_cluster_t *m, uint64_t region_id,
+                                        uint64_t store_id) {
+  pthread_mutex_lock(&m->mu);
+  mock_region_t *r = mock_region_by_id(m, region_id);
+  uint64_t id = 0;
+  for (int i = 0; r && i < r->npeers; i++)
+    if (r->peer_store[i] == store_id) id = r->peer_id[i];
+  pthread_mutex_unlock(&m->mu);
+  return id;
+}
+
+uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key, size_t len) {
+  pthread_mutex_lock(&m->mu);
+  uint64_t id = 0;
+  int idx = mock_region_index_for_key(m, split_key, len);
+  mock_region_t *r = m->regions[idx];
+  /* the split key must be strictly inside the region */
+  if (tikv__key_cmp(r->start.data, r->start.len, split_key, len) < 0 &&
+      (r->end.len == 0 || tikv__key_cmp(split_key, len, r->end.data, r->end.len) < 0)) {
+    mock_region_t *nr = tikv__calloc(1, sizeof(*nr));
+    if (nr && !tikv__bytes_set(&nr->start, split_key, len) &&
+        !tikv__bytes_set(&nr->end, r->end.data, r->end.len)) {
+      tikv__bytes_t new_end = {0};
+      if (!tikv__bytes_set(&new_end, split_key, len) && !regions_insert(m, idx + 1, nr)) {
+        nr->id = mock_alloc_id(m);
+        nr->npeers = r->npeers;
+        for (int i = 0; i < r->npeers; i++) {
+          nr->peer_id[i] = mock_alloc_id(m);
+          nr->peer_store[i] = r->peer_store[i];
+        }
+        nr->leader = r->leader;
+        nr->conf_ver = r->conf_ver;
+        r->version++;
+        nr->version = r->version;
+        nr->split_from = r->id;
+        tikv__bytes_free(&r->end);
+        r->end = new_end;
+        id = nr->id;
+      } else {
+        tikv__bytes_free(&new_end);
+        region_free(nr);
+      }
+    } else {
+      region_free(nr);
+    }
+  }
+  pthread_mutex_unlock(&m->mu);
+  return id;
+}
+
+int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id, uint64_t store_id) {
+  pthread_mutex_lock(&m->mu);
+  mock_region_t *r = mock_region_by_id(m, region_id);
+  int rc = -1;
+  for (int i = 0; r && i < r->npeers; i++)
+    if (r->peer_store[i] == store_id) {
+      r->leader = i;
+      rc = 0;
+    }
+  pthread_mutex_unlock(&m->mu);
+  return rc;
+}
+
+static const char *const region_error_kinds[] = {
+    "not_leader",    "not_leader_no_hint", "epoch_not_match",   "region_not_found",
+    "store_not_match", "server_is_busy",   "stale_command",     "key_not_in_region",
+    "max_timestamp_not_synced", NULL};
+
+int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method, uint64_t region_id,
+                                  const char *kind, int count) {
+  if (!method || !kind || count <= 0) return -1;
+  bool known = false;
+  for (int i = 0; region_error_kinds[i]; i++)
+    if (strcmp(region_error_kinds[i], kind) == 0) known = true;
+  if (!known) return -1;
+  mock_region_fault_t *f = tikv__calloc(1, sizeof(*f));
+  if (!f) return -1;
+  snprintf(f->method, sizeof(f->method), "%s", method);
+  snprintf(f->kind, sizeof(f->kind), "%s", kind);
+  f->region_id = region_id;
+  f->count = count;
+  pthread_mutex_lock(&m->mu);
+  mock_region_fault_t **pp = &m->region_faults;
+  while (*pp) pp = &(*pp)->next;
+  *pp = f;
+  pthread_mutex_unlock(&m->mu);
+  return 0;
+}
+
+int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *method, int grpc_status,
+                                int count) {
+  if (!method || grpc_status <= 0 || grpc_status > 16 || count <= 0) return -1;
+  mock_grpc_fault_t *f = tikv__calloc(1, sizeof(*f));
+  if (!f) return -1;
+  snprintf(f->method, sizeof(f->method), "%s", method);
+  f->status = grpc_status;
+  f->count = count;
+  pthread_mutex_lock(&m->mu);
+  mock_grpc_fault_t **pp = &m->grpc_faults;
+  while (*pp) pp = &(*pp)->next;
+  *pp = f;
+  pthread_mutex_unlock(&m->mu);
+  return 0;
+}
+
+int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t delay_ms) {
+  if (!method) return -1;
+  pthread_mutex_lock(&m->mu);
+  mock_latency_t **pp = &m->latencies;
+  while (*pp && strcmp((*pp)->method, method) != 0) pp = &(*pp)->next;
+  int rc = 0;
+  if (*pp) {
+    if (delay_ms) {
+      (*pp)->delay_ms = delay_ms;
+    } else {
+      mock_latency_t *l = *pp;
+      *pp = l->next;
+      free(l);
+    }
+  } else if (delay_ms) {
+    mock_latency_t *l = tikv__calloc(1, sizeof(*l));
+    if (l) {
+      snprintf(l->method, sizeof(l->method), "%s", method);
+      l->delay_ms = delay_ms;
+      *pp = l;
+    } else {
+      rc = -1;
+    }
+  }
+  pthread_mutex_unlock(&m->mu);
+  return rc;
+}
+
+void tikv_mock_clear_faults(tikv_mock_cluster_t *m) {
+  pthread_mutex_lock(&m->mu);
+  while (m->region_faults) {
+    mock_region_fault_t *n = m->region_faults->next;
+    free(m->region_faults);
+    m->region_faults = n;
+  }
+  while (m->grpc_faults) {
+    mock_grpc_fault_t *n = m->grpc_faults->next;
+    free(m->grpc_faults);
+    m->grpc_faults = n;
+  }
+  while (m->latencies) {
+    mock_latency_t *n = m->latencies->next;
+    free(m->latencies);
+    m->latencies = n;
+  }
+  pthread_mutex_unlock(&m->mu);
+}
+
+int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused) {
+  pthread_mutex_lock(&m->mu);
+  bool was = m->pd_paused;
+  m->pd_paused = paused != 0;
+  pthread_mutex_unlock(&m->mu);
+  if (was && !paused) {
+    sync_task t;
+    memset(&t, 0, sizeof(t));
+    t.fn = unpause_task;
+    return run_on_loop(m, &t);
+  }
+  return 0;
+}
+
+int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down) {
+  if (store_id < 1 || store_id > (uint64_t)m->nstores) return -1;
+  sync_task t;
+  memset(&t, 0, sizeof(t));
+  t.fn = store_down_task;
+  t.store_id = store_id;
+  t.flag = down;
+  if (run_on_loop(m, &t)) return -1;
+  if (down && !tikv__loop_on_thread(m->loop)) {
+    /* wait until the server is gone, so the port is free for a restart */
+    mock_server_t *s = &m->stores[store_id - 1].srv;
+    pthread_mutex_lock(&m->mu);
+    while (s->running) pthread_cond_wait(&m->cv, &m->mu);
+    pthread_mutex_unlock(&m->mu);
+  }
+  return 0;
+}
+
+uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method) {
+  if (!method) return 0;
+  uint64_t n = 0;
+  pthread_mutex_lock(&m->mu);
+  for (mock_counter_t *c = m->counters; c; c = c->next)
+    if (mock_method_matches(method, c->method)) n += c->count;
+  pthread_mutex_unlock(&m->mu);
+  return n;
+}

@@ -1,0 +1,266 @@
+/* Internals of the mock cluster, shared by its files:
+ *   cluster.c  state (regions, stores, ids, faults) and the public API
+ *   server.c   gRPC server plumbing: calls, streams, latency, pause
+ *   pd.c       the PD service
+ *   tikv.c     the TiKV service: method table, BatchCommands, region checks
+ *   kv_raw.c   raw KV handlers
+ *   rawstore.c the ordered map holding the data
+ *
+ * Threads: every server and handler runs on one I/O loop (csrc/core loop).
+ * Public functions may be called from any thread; the cluster state is
+ * guarded by m->mu, which handlers hold while they run. */
+#ifndef TIKV_MOCK_MOCK_INTERNAL_H
+#define TIKV_MOCK_MOCK_INTERNAL_H
+
+#include "core/core.h"
+#include "tikv/mock.h"
+
+#include "errorpb.pb-c.h"
+#include "health.pb-c.h"
+#include "kvrpcpb.pb-c.h"
+#include "metapb.pb-c.h"
+#include "pdpb.pb-c.h"
+#include "tikvpb.pb-c.h"
+
+#include "mock/rawstore.h"
+
+/* ---- arena: every message a handler builds is allocated here and freed in
+ * one go once the reply is packed ---- */
+typedef struct mock_arena_chunk mock_arena_chunk;
+typedef struct mock_arena {
+  mock_arena_chunk *head;
+} mock_arena_t;
+void *mock_arena_alloc(mock_arena_t *a, size_t n); /* zeroed; aborts on OOM */
+void *mock_arena_dup(mock_arena_t *a, const void *p, size_t n);
+char *mock_arena_printf(mock_arena_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void mock_arena_free(mock_arena_t *a);
+/* Upper-case hex of bytes, as TiKV logs keys. */
+char *mock_arena_hex(mock_arena_t *a, const uint8_t *p, size_t n);
+/* A message of the given type, initialised, in the arena. */
+#define MOCK_NEW(a, T, INIT)                 \
+  ({                                         \
+    T *_p = mock_arena_alloc((a), sizeof(T)); \
+    T _i = INIT;                             \
+    *_p = _i;                                \
+    _p;                                      \
+  })
+
+/* ---- regions ---- */
+#define MOCK_MAX_PEERS 3
+typedef struct mock_region {
+  uint64_t id;
+  tikv__bytes_t start, end; /* end.len == 0: unbounded */
+  uint64_t conf_ver, version;
+  int npeers;
+  uint64_t peer_id[MOCK_MAX_PEERS];
+  uint64_t peer_store[MOCK_MAX_PEERS];
+  int leader;           /* index into the peers */
+  uint64_t split_from;  /* region this one was split off (0: initial) */
+} mock_region_t;
+
+/* ---- servers and calls ---- */
+typedef enum { MOCK_SRV_PD = 0, MOCK_SRV_TIKV = 1 } mock_srv_kind;
+
+typedef struct mock_call mock_call_t;
+typedef struct mock_server mock_server_t;
+typedef struct tikv_mock_cluster_s mock_cluster_t;
+
+/* What a service does with one received message of a call. It answers with
+ * mock_call_reply / mock_call_fail, at once or later (holding a reference
+ * with mock_call_ref meanwhile). Runs on the loop thread. */
+typedef void (*mock_msg_fn)(mock_call_t *c, const uint8_t *data, size_t len);
+
+typedef struct mock_method {
+  const char *name; /* "RawGet" */
+  bool streaming;
+  mock_msg_fn on_message;
+} mock_method_t;
+
+struct mock_server {
+  mock_cluster_t *m;
+  mock_srv_kind kind;
+  uint64_t store_id; /* TiKV: the store it serves */
+  grpc_server *server;
+  int port;
+  bool running, stopping;
+  tikv__tag_t shutdown_tag;
+  bool shutdown_waiting; /* someone waits on m->cv for the shutdown */
+};
+
+struct mock_call {
+  tikv__tag_t req_tag, close_tag, recv_tag, send_tag;
+  mock_server_t *srv;
+  grpc_call *call;
+  grpc_call_details details;
+  grpc_metadata_array md;
+  char method_name[64];
+  const mock_method_t *method;
+  int refs;
+  int cancelled;       /* set by RECV_CLOSE_ON_SERVER */
+  bool closed;         /* the close op completed */
+  bool finished;       /* status sent (or being sent) */
+  bool client_done;    /* stream: the client half-closed */
+  bool sending;
+  bool status_pending; /* stream: send the status once the queue drains */
+  int status_code;
+  char *status_msg;
+  grpc_byte_buffer *recv_buf;
+  grpc_byte_buffer *send_buf;
+  grpc_slice status_slice;
+  bool status_slice_set;
+  struct mock_outmsg *out_head, *out_tail;
+  int pending;         /* messages waiting for a timer or a PD unpause */
+};
+
+/* Reply (unary: message + OK status; stream: one more message). Consumes
+ * data (malloc'ed), which may be NULL for an empty message. */
+void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len);
+/* Packs msg and replies with it. */
+void mock_call_reply_msg(mock_call_t *c, const ProtobufCMessage *msg);
+/* Ends the call with a non-OK gRPC status. */
+void mock_call_fail(mock_call_t *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Streams: ends the call (status OK) once the client half-closed and no
+ * message is pending. Call after c->pending drops. */
+void mock_call_maybe_finish(mock_call_t *c);
+void mock_call_ref(mock_call_t *c);
+void mock_call_unref(mock_call_t *c);
+
+/* Loop thread. 0 or -1 (errbuf filled). port 0: any. */
+int mock_server_start(mock_server_t *s, const char *host, int port, char *err, size_t errlen);
+/* Loop thread: begins shutdown; s->running turns false when done. */
+void mock_server_stop(mock_server_t *s);
+
+/* ---- services ---- */
+const mock_method_t *mock_pd_route(const char *name);
+const mock_method_t *mock_tikv_route(const char *name);
+extern const mock_method_t mock_health_check;
+
+/* A table of TiKV methods served by one module. `batch_case` is the oneof
+ * number in BatchCommandsRequest.Request / Response (0: unary only). The
+ * handler gets the unpacked request and returns the response, both in the
+ * arena-lifetime of the request; it runs with m->mu held. */
+typedef struct mock_kvctx {
+  mock_cluster_t *m;
+  uint64_t store_id;
+  const char *method;
+  mock_arena_t *arena;
+} mock_kvctx_t;
+typedef struct mock_kv_method {
+  const char *name;
+  const ProtobufCMessageDescriptor *req_desc;
+  int batch_case;
+  ProtobufCMessage *(*fn)(mock_kvctx_t *kc, const ProtobufCMessage *req);
+} mock_kv_method_t;
+extern const mock_kv_method_t mock_raw_methods[]; /* kv_raw.c, NULL-terminated */
+
+/* Region checks, as TiKV applies them before serving a request. Each returns
+ * NULL when the request may go on, else the region error to answer with. */
+Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx,
+                                   mock_region_t **region);
+Errorpb__Error *mock_check_key(mock_kvctx_t *kc, const mock_region_t *r,
+                               const uint8_t *key, size_t len, bool end_inclusive);
+Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
+                                       const uint8_t *key, size_t len);
+Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, const char *kind,
+                                          const Kvrpcpb__Context *ctx, mock_region_t *r);
+/* Fills a metapb.Region / leader Peer for a region (arena). */
+Metapb__Region *mock_region_meta(mock_arena_t *a, const mock_region_t *r);
+Metapb__Peer *mock_region_leader_peer(mock_arena_t *a, const mock_region_t *r);
+
+/* ---- faults ---- */
+typedef struct mock_region_fault {
+  char method[48];
+  uint64_t region_id;
+  char kind[40];
+  int count;
+  struct mock_region_fault *next;
+} mock_region_fault_t;
+typedef struct mock_grpc_fault {
+  char method[48];
+  int status;
+  int count;
+  struct mock_grpc_fault *next;
+} mock_grpc_fault_t;
+typedef struct mock_latency {
+  char method[48];
+  uint32_t delay_ms;
+  struct mock_latency *next;
+} mock_latency_t;
+typedef struct mock_counter {
+  char method[48];
+  uint64_t count;
+  struct mock_counter *next;
+} mock_counter_t;
+typedef struct mock_service_sp {
+  char *service_id;
+  uint64_t safe_point;
+  int64_t expire_at; /* unix seconds; INT64_MAX for none */
+  struct mock_service_sp *next;
+} mock_service_sp_t;
+
+/* ---- the cluster ---- */
+typedef struct mock_store {
+  uint64_t id;
+  char address[80];
+  mock_server_t srv;
+} mock_store_t;
+
+#define MOCK_CF_COUNT 3 /* default, lock, write */
+
+struct tikv_mock_cluster_s {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  tikv__loop_t *loop;
+  tikv_mock_options_t opts;
+  char host[64];
+  uint64_t cluster_id;
+  uint64_t next_id;
+  int64_t start_unix;
+
+  mock_server_t pd;
+  char pd_address[80];
+  uint64_t pd_member_id;
+
+  int nstores;
+  mock_store_t *stores; /* store id i+1 at index i */
+
+  mock_region_t **regions; /* sorted by start key */
+  int nregions, regions_cap;
+
+  mock_kvmap_t *raw[MOCK_CF_COUNT];
+
+  int64_t tso_physical, tso_logical;
+  uint64_t gc_safe_point;
+  mock_service_sp_t *service_sps;
+
+  mock_region_fault_t *region_faults;
+  mock_grpc_fault_t *grpc_faults;
+  mock_latency_t *latencies;
+  mock_counter_t *counters;
+  bool pd_paused;
+  struct mock_paused_msg *paused_msgs_head, *paused_msgs_tail;
+};
+
+/* All with m->mu held. */
+uint64_t mock_alloc_id(mock_cluster_t *m);
+mock_region_t *mock_region_by_id(mock_cluster_t *m, uint64_t id);
+int mock_region_index_for_key(mock_cluster_t *m, const uint8_t *key, size_t len);
+bool mock_method_matches(const char *pattern, const char *method);
+/* Takes one injected fault for (method, region): its kind, or NULL. */
+const char *mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id,
+                                   char *kind_out, size_t kind_len);
+/* Takes one injected gRPC error for method: status, or 0. */
+int mock_take_grpc_fault(mock_cluster_t *m, const char *method);
+uint32_t mock_latency_for(mock_cluster_t *m, const char *method);
+void mock_count_call(mock_cluster_t *m, const char *method);
+
+/* Server-side scheduling of a message through latency / pause (server.c). */
+void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len);
+/* Loop thread: runs (run=true) or drops the messages held by a PD pause. */
+void mock_pd_release_paused(mock_cluster_t *m, bool run);
+
+int mock_cf_index(const char *cf); /* 0 default, 1 lock, 2 write, -1 invalid */
+
+#endif

@@ -1,0 +1,428 @@
+/* The mock's PD service: members, TSO, regions, stores, ids, GC safe points.
+ * Behaviour follows tikv/pd server/grpc_service.go: every request but
+ * GetMembers / GetClusterInfo must carry the cluster id (else gRPC
+ * FAILED_PRECONDITION "mismatch cluster id, need X but got Y"). */
+#include <stdio.h>
+#include <time.h>
+
+#include "mock/mock_internal.h"
+
+typedef ProtobufCMessage *(*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
+                                   int *status, char *status_msg, size_t msg_len);
+
+typedef struct pd_method {
+  mock_method_t base; /* first: the server sees this */
+  const ProtobufCMessageDescriptor *req_desc;
+  bool check_cluster;
+  pd_fn fn;
+} pd_method;
+
+static Pdpb__ResponseHeader *header(mock_cluster_t *m, mock_arena_t *a) {
+  Pdpb__ResponseHeader *h = MOCK_NEW(a, Pdpb__ResponseHeader, PDPB__RESPONSE_HEADER__INIT);
+  h->cluster_id = m->cluster_id;
+  return h;
+}
+
+static Pdpb__ResponseHeader *error_header(mock_cluster_t *m, mock_arena_t *a, Pdpb__ErrorType type,
+                                          const char *msg) {
+  Pdpb__ResponseHeader *h = header(m, a);
+  h->error = MOCK_NEW(a, Pdpb__Error, PDPB__ERROR__INIT);
+  h->error->type = type;
+  h->error->message = mock_arena_printf(a, "%s", msg);
+  return h;
+}
+
+static const Pdpb__RequestHeader *request_header(const ProtobufCMessage *req) {
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(req->descriptor, 1);
+  if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || f->descriptor != &pdpb__request_header__descriptor)
+    return NULL;
+  return *(const Pdpb__RequestHeader *const *)((const char *)req + f->offset);
+}
+
+static int64_t unix_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
+  Pdpb__Member *mb = MOCK_NEW(a, Pdpb__Member, PDPB__MEMBER__INIT);
+  mb->name = "pd";
+  mb->member_id = m->pd_member_id;
+  char **urls = mock_arena_alloc(a, sizeof(char *));
+  urls[0] = mock_arena_printf(a, "http://%s", m->pd_address);
+  mb->n_peer_urls = 1;
+  mb->peer_urls = urls;
+  mb->n_client_urls = 1;
+  mb->client_urls = urls;
+  mb->binary_version = "6.5.0";
+  mb->dc_location = "global";
+  return mb;
+}
+
+/* ---- handlers ---- */
+static ProtobufCMessage *get_members(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
+                                     int *st, char *sm, size_t sl) {
+  Pdpb__GetMembersResponse *r = MOCK_NEW(a, Pdpb__GetMembersResponse, PDPB__GET_MEMBERS_RESPONSE__INIT);
+  r->header = header(m, a);
+  Pdpb__Member *mb = member(m, a);
+  r->n_members = 1;
+  r->members = mock_arena_alloc(a, sizeof(Pdpb__Member *));
+  r->members[0] = mb;
+  r->leader = mb;
+  r->etcd_leader = mb;
+  return &r->base;
+}
+
+static ProtobufCMessage *get_cluster_info(mock_cluster_t *m, mock_arena_t *a,
+                                          const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+  Pdpb__GetClusterInfoResponse *r =
+      MOCK_NEW(a, Pdpb__GetClusterInfoResponse, PDPB__GET_CLUSTER_INFO_RESPONSE__INIT);
+  r->header = header(m, a);
+  r->n_servicemodes = 1;
+  r->servicemodes = mock_arena_alloc(a, sizeof(*r->servicemodes));
+  r->servicemodes[0] = PDPB__SERVICE_MODE__PD_SVC_MODE;
+  return &r->base;
+}
+
+static ProtobufCMessage *is_bootstrapped(mock_cluster_t *m, mock_arena_t *a,
+                                         const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+  Pdpb__IsBootstrappedResponse *r =
+      MOCK_NEW(a, Pdpb__IsBootstrappedResponse, PDPB__IS_BOOTSTRAPPED_RESPONSE__INIT);
+  r->header = header(m, a);
+  r->bootstrapped = 1;
+  return &r->base;
+}
+
+static ProtobufCMessage *alloc_id(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
+                                  int *st, char *sm, size_t sl) {
+  const Pdpb__AllocIDRequest *q = (const Pdpb__AllocIDRequest *)req;
+  Pdpb__AllocIDResponse *r = MOCK_NEW(a, Pdpb__AllocIDResponse, PDPB__ALLOC_IDRESPONSE__INIT);
+  r->header = header(m, a);
+  uint32_t count = q->count ? q->count : 1;
+  r->id = mock_alloc_id(m);
+  for (uint32_t i = 1; i < count; i++) r->id = mock_alloc_id(m);
+  r->count = q->count;
+  return &r->base;
+}
+
+static ProtobufCMessage *get_cluster_config(mock_cluster_t *m, mock_arena_t *a,
+                                            const ProtobufCMessage *req, int *st, char *sm,
+                                            size_t sl) {
+  Pdpb__GetClusterConfigResponse *r =
+      MOCK_NEW(a, Pdpb__GetClusterConfigResponse, PDPB__GET_CLUSTER_CONFIG_RESPONSE__INIT);
+  r->header = header(m, a);
+  r->cluster = MOCK_NEW(a, Metapb__Cluster, METAPB__CLUSTER__INIT);
+  r->cluster->id = m->cluster_id;
+  r->cluster->max_peer_count = MOCK_MAX_PEERS;
+  return &r->base;
+}
+
+static Metapb__Store *store_meta(mock_cluster_t *m, mock_arena_t *a, const mock_store_t *s) {
+  Metapb__Store *ms = MOCK_NEW(a, Metapb__Store, METAPB__STORE__INIT);
+  ms->id = s->id;
+  ms->address = (char *)s->address;
+  ms->peer_address = (char *)s->address;
+  ms->state = METAPB__STORE_STATE__Up;
+  ms->node_state = METAPB__NODE_STATE__Serving;
+  ms->version = "6.5.0";
+  ms->start_timestamp = m->start_unix;
+  ms->last_heartbeat = unix_ms() * 1000000;
+  return ms;
+}
+
+static ProtobufCMessage *get_store(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
+                                   int *st, char *sm, size_t sl) {
+  const Pdpb__GetStoreRequest *q = (const Pdpb__GetStoreRequest *)req;
+  Pdpb__GetStoreResponse *r = MOCK_NEW(a, Pdpb__GetStoreResponse, PDPB__GET_STORE_RESPONSE__INIT);
+  if (q->store_id < 1 || q->store_id > (uint64_t)m->nstores) {
+    r->header = error_header(m, a, PDPB__ERROR_TYPE__UNKNOWN,
+                             mock_arena_printf(a, "invalid store ID %llu, not found",
+                                               (unsigned long long)q->store_id));
+    return &r->base;
+  }
+  r->header = header(m, a);
+  r->store = store_meta(m, a, &m->stores[q->store_id - 1]);
+  return &r->base;
+}
+
+static ProtobufCMessage *get_all_stores(mock_cluster_t *m, mock_arena_t *a,
+                                        const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+  Pdpb__GetAllStoresResponse *r =
+      MOCK_NEW(a, Pdpb__GetAllStoresResponse, PDPB__GET_ALL_STORES_RESPONSE__INIT);
+  r->header = header(m, a);
+  r->n_stores = (size_t)m->nstores;
+  r->stores = mock_arena_alloc(a, (size_t)m->nstores * sizeof(Metapb__Store *));
+  for (int i = 0; i < m->nstores; i++) r->stores[i] = store_meta(m, a, &m->stores[i]);
+  return &r->base;
+}
+
+static ProtobufCMessage *region_response(mock_cluster_t *m, mock_arena_t *a, mock_region_t *reg) {
+  Pdpb__GetRegionResponse *r = MOCK_NEW(a, Pdpb__GetRegionResponse, PDPB__GET_REGION_RESPONSE__INIT);
+  r->header = header(m, a);
+  if (reg) {
+    r->region = mock_region_meta(a, reg);
+    r->leader = mock_region_leader_peer(a, reg);
+  }
+  return &r->base;
+}
+
+static ProtobufCMessage *get_region(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
+                                    int *st, char *sm, size_t sl) {
+  const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
+  int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
+  return region_response(m, a, m->regions[i]);
+}
+
+/* PD's regionTree.searchPrev: the region before the one containing the key
+ * (whether the key is that region's start or inside it), if adjacent. */
+static ProtobufCMessage *get_prev_region(mock_cluster_t *m, mock_arena_t *a,
+                                         const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+  const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
+  int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
+  return region_response(m, a, i > 0 ? m->regions[i - 1] : NULL);
+}
+
+static ProtobufCMessage *get_region_by_id(mock_cluster_t *m, mock_arena_t *a,
+                                          const ProtobufCMessage *req, int *st, char *sm,
+                                          size_t sl) {
+  const Pdpb__GetRegionByIDRequest *q = (const Pdpb__GetRegionByIDRequest *)req;
+  return region_response(m, a, mock_region_by_id(m, q->region_id));
+}
+
+static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
+                                      const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+  const Pdpb__ScanRegionsRequest *q = (const Pdpb__ScanRegionsRequest *)req;
+  Pdpb__ScanRegionsResponse *r =
+      MOCK_NEW(a, Pdpb__ScanRegionsResponse, PDPB__SCAN_REGIONS_RESPONSE__INIT);
+  r->header = header(m, a);
+  int i = mock_region_index_for_key(m, q->start_key.data, q->start_key.len);
+  size_t cap = (size_t)(m->nregions - i);
+  r->region_metas = mock_arena_alloc(a, cap * sizeof(void *));
+  r->leaders = mock_arena_alloc(a, cap * sizeof(void *));
+  r->regions = mock_arena_alloc(a, cap * sizeof(void *));
+  size_t n = 0;
+  for (; i < m->nregions; i++) {
+    mock_region_t *reg = m->regions[i];
+    if (q->limit > 0 && n >= (size_t)q->limit) break;
+    if (q->end_key.len &&
+        tikv__key_cmp(reg->start.data, reg->start.len, q->end_key.data, q->end_key.len) >= 0)
+      break;
+    Metapb__Region *meta = mock_region_meta(a, reg);
+    Metapb__Peer *leader = mock_region_leader_peer(a, reg);
+    Pdpb__Region *pr = MOCK_NEW(a, Pdpb__Region, PDPB__REGION__INIT);
+    pr->region = meta;
+    pr->leader = leader;
+    r->region_metas[n] = meta;
+    r->leaders[n] = leader;
+    r->regions[n] = pr;
+    n++;
+  }
+  r->n_region_metas = r->n_leaders = r->n_regions = n;
+  return &r->base;
+}
+
+static ProtobufCMessage *get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
+                                           const ProtobufCMessage *req, int *st, char *sm,
+                                           size_t sl) {
+  Pdpb__GetGCSafePointResponse *r =
+      MOCK_NEW(a, Pdpb__GetGCSafePointResponse, PDPB__GET_GCSAFE_POINT_RESPONSE__INIT);
+  r->header = header(m, a);
+  r->safe_point = m->gc_safe_point;
+  return &r->base;
+}
+
+static ProtobufCMessage *update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
+                                              const ProtobufCMessage *req, int *st, char *sm,
+                                              size_t sl) {
+  const Pdpb__UpdateGCSafePointRequest *q = (const Pdpb__UpdateGCSafePointRequest *)req;
+  Pdpb__UpdateGCSafePointResponse *r =
+      MOCK_NEW(a, Pdpb__UpdateGCSafePointResponse, PDPB__UPDATE_GCSAFE_POINT_RESPONSE__INIT);
+  r->header = header(m, a);
+  if (q->safe_point > m->gc_safe_point) m->gc_safe_point = q->safe_point; /* only forward */
+  r->new_safe_point = m->gc_safe_point;
+  return &r->base;
+}
+
+static mock_service_sp_t *min_service_sp(mock_cluster_t *m, int64_t now) {
+  mock_service_sp_t *min = NULL;
+  for (mock_service_sp_t **pp = &m->service_sps; *pp;) {
+    mock_service_sp_t *s = *pp;
+    if (s->expire_at <= now) { /* expired: PD drops it */
+      *pp = s->next;
+      free(s->service_id);
+      free(s);
+      continue;
+    }
+    if (!min || s->safe_point < min->safe_point) min = s;
+    pp = &s->next;
+  }
+  return min;
+}
+
+static ProtobufCMessage *update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
+                                                      const ProtobufCMessage *req, int *st,
+                                                      char *sm, size_t sl) {
+  const Pdpb__UpdateServiceGCSafePointRequest *q =
+      (const Pdpb__UpdateServiceGCSafePointRequest *)req;
+  Pdpb__UpdateServiceGCSafePointResponse *r = MOCK_NEW(
+      a, Pdpb__UpdateServiceGCSafePointResponse, PDPB__UPDATE_SERVICE_GCSAFE_POINT_RESPONSE__INIT);
+  r->header = header(m, a);
+  int64_t now = (int64_t)time(NULL);
+  char *sid = mock_arena_dup(a, q->service_id.data, q->service_id.len);
+  mock_service_sp_t *min = min_service_sp(m, now);
+  if (q->ttl <= 0) { /* removal */
+    for (mock_service_sp_t **pp = &m->service_sps; *pp; pp = &(*pp)->next)
+      if (strcmp((*pp)->service_id, sid) == 0) {
+        mock_service_sp_t *s = *pp;
+        *pp = s->next;
+        free(s->service_id);
+        free(s);
+        break;
+      }
+    min = min_service_sp(m, now);
+  } else if (!min || q->safe_point >= min->safe_point || strcmp(min->service_id, sid) == 0) {
+    mock_service_sp_t *s = m->service_sps;
+    while (s && strcmp(s->service_id, sid) != 0) s = s->next;
+    if (!s) {
+      s = tikv__calloc(1, sizeof(*s));
+      if (s) s->service_id = tikv__strdup(sid);
+      if (s && s->service_id) {
+        s->next = m->service_sps;
+        m->service_sps = s;
+      } else {
+        free(s);
+        s = NULL;
+      }
+    }
+    if (s) {
+      s->safe_point = q->safe_point;
+      s->expire_at = q->ttl > INT64_MAX - now ? INT64_MAX : now + q->ttl;
+    }
+    min = min_service_sp(m, now);
+  }
+  if (min) {
+    r->service_id.data = (uint8_t *)mock_arena_printf(a, "%s", min->service_id);
+    r->service_id.len = strlen(min->service_id);
+    r->ttl = min->expire_at == INT64_MAX ? INT64_MAX : min->expire_at - now;
+    r->min_safe_point = min->safe_point;
+  }
+  return &r->base;
+}
+
+/* ---- TSO (bidirectional stream) ---- */
+static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
+  mock_cluster_t *m = c->srv->m;
+  Pdpb__TsoRequest *q = pdpb__tso_request__unpack(NULL, len, data);
+  if (!q) {
+    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode TsoRequest");
+    return;
+  }
+  uint64_t got = q->header ? q->header->cluster_id : 0;
+  uint32_t count = q->count;
+  pdpb__tso_request__free_unpacked(q, NULL);
+  if (got != m->cluster_id) {
+    mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "mismatch cluster id, need %llu but got %llu",
+                   (unsigned long long)m->cluster_id, (unsigned long long)got);
+    return;
+  }
+  if (count == 0) {
+    mock_call_fail(c, GRPC_STATUS_UNKNOWN, "tso count should be positive");
+    return;
+  }
+  pthread_mutex_lock(&m->mu);
+  int64_t now = unix_ms();
+  if (now > m->tso_physical) {
+    m->tso_physical = now;
+    m->tso_logical = 0;
+  }
+  if (m->tso_logical + (int64_t)count >= (int64_t)1 << 18) { /* logical overflow: next ms */
+    m->tso_physical++;
+    m->tso_logical = 0;
+  }
+  m->tso_logical += count;
+  Pdpb__Timestamp ts = PDPB__TIMESTAMP__INIT;
+  ts.physical = m->tso_physical;
+  ts.logical = m->tso_logical;
+  Pdpb__ResponseHeader h = PDPB__RESPONSE_HEADER__INIT;
+  h.cluster_id = m->cluster_id;
+  pthread_mutex_unlock(&m->mu);
+  Pdpb__TsoResponse r = PDPB__TSO_RESPONSE__INIT;
+  r.header = &h;
+  r.count = count;
+  r.timestamp = &ts;
+  mock_call_reply_msg(c, &r.base);
+}
+
+static const mock_method_t tso_method = {"Tso", true, tso_message};
+
+/* ---- unary dispatch ---- */
+static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len);
+
+#define PD_M(name, desc, check, fn) \
+  { {name, false, pd_unary}, &desc, check, fn }
+static const pd_method pd_methods[] = {
+    PD_M("GetMembers", pdpb__get_members_request__descriptor, false, get_members),
+    PD_M("GetClusterInfo", pdpb__get_cluster_info_request__descriptor, false, get_cluster_info),
+    PD_M("IsBootstrapped", pdpb__is_bootstrapped_request__descriptor, true, is_bootstrapped),
+    PD_M("AllocID", pdpb__alloc_idrequest__descriptor, true, alloc_id),
+    PD_M("GetClusterConfig", pdpb__get_cluster_config_request__descriptor, true,
+         get_cluster_config),
+    PD_M("GetStore", pdpb__get_store_request__descriptor, true, get_store),
+    PD_M("GetAllStores", pdpb__get_all_stores_request__descriptor, true, get_all_stores),
+    PD_M("GetRegion", pdpb__get_region_request__descriptor, true, get_region),
+    PD_M("GetPrevRegion", pdpb__get_region_request__descriptor, true, get_prev_region),
+    PD_M("GetRegionByID", pdpb__get_region_by_idrequest__descriptor, true, get_region_by_id),
+    PD_M("ScanRegions", pdpb__scan_regions_request__descriptor, true, scan_regions),
+    PD_M("GetGCSafePoint", pdpb__get_gcsafe_point_request__descriptor, true, get_gc_safe_point),
+    PD_M("UpdateGCSafePoint", pdpb__update_gcsafe_point_request__descriptor, true,
+         update_gc_safe_point),
+    PD_M("UpdateServiceGCSafePoint", pdpb__update_service_gcsafe_point_request__descriptor, true,
+         update_service_gc_safe_point),
+};
+#undef PD_M
+
+static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
+  const pd_method *pm = (const pd_method *)c->method;
+  mock_cluster_t *m = c->srv->m;
+  ProtobufCMessage *req = protobuf_c_message_unpack(pm->req_desc, NULL, len, data);
+  if (!req) {
+    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", pm->req_desc->name);
+    return;
+  }
+  if (pm->check_cluster) {
+    const Pdpb__RequestHeader *h = request_header(req);
+    uint64_t got = h ? h->cluster_id : 0;
+    if (got != m->cluster_id) {
+      protobuf_c_message_free_unpacked(req, NULL);
+      mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                     "mismatch cluster id, need %llu but got %llu",
+                     (unsigned long long)m->cluster_id, (unsigned long long)got);
+      return;
+    }
+  }
+  mock_arena_t a = {0};
+  int status = 0;
+  char msg[256] = "";
+  pthread_mutex_lock(&m->mu);
+  ProtobufCMessage *resp = pm->fn(m, &a, req, &status, msg, sizeof(msg));
+  size_t n = resp ? protobuf_c_message_get_packed_size(resp) : 0;
+  uint8_t *buf = resp ? tikv__malloc(n ? n : 1) : NULL;
+  if (buf) protobuf_c_message_pack(resp, buf);
+  pthread_mutex_unlock(&m->mu);
+  mock_arena_free(&a);
+  protobuf_c_message_free_unpacked(req, NULL);
+  if (status)
+    mock_call_fail(c, status, "%s", msg);
+  else if (!buf)
+    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
+  else
+    mock_call_reply(c, buf, n);
+}
+
+const mock_method_t *mock_pd_route(const char *name) {
+  if (strcmp(name, "Tso") == 0) return &tso_method;
+  for (size_t i = 0; i < sizeof(pd_methods) / sizeof(pd_methods[0]); i++)
+    if (strcmp(pd_methods[i].base.name, name) == 0) return &pd_methods[i].base;
+  return NULL;
+}

@@ -1,0 +1,512 @@
+/* gRPC server plumbing of the mock: one grpc_server per PD / store, calls
+ * accepted as generic (unregistered) methods and routed by path. A call is
+ * one struct with a tag per kind of batch; its reference count covers every
+ * batch in flight and every message waiting for a timer or a PD unpause.
+ *
+ * Unary: [RECV_CLOSE_ON_SERVER] + [SEND_INITIAL_METADATA, RECV_MESSAGE],
+ * then [SEND_MESSAGE, SEND_STATUS] or [SEND_STATUS].
+ * Streams: one RECV_MESSAGE and one SEND at a time; replies queue; the status
+ * goes out after the client half-closes and every reply was sent. */
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+#include <stdio.h>
+
+#include "mock/mock_internal.h"
+
+#define ARMED_REQUESTS 8
+
+typedef struct mock_outmsg {
+  grpc_byte_buffer *bb;
+  struct mock_outmsg *next;
+} mock_outmsg;
+
+typedef struct mock_paused_msg {
+  mock_call_t *c;
+  uint8_t *data;
+  size_t len;
+  struct mock_paused_msg *next;
+} mock_paused_msg;
+
+typedef struct mock_delayed {
+  tikv__timer_t timer;
+  mock_call_t *c;
+  uint8_t *data;
+  size_t len;
+} mock_delayed;
+
+#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+
+static tikv__loop_t *loop_of(mock_call_t *c) { return c->srv->m->loop; }
+
+static void call_free(mock_call_t *c) {
+  mock_outmsg *o = c->out_head;
+  while (o) {
+    mock_outmsg *n = o->next;
+    grpc_byte_buffer_destroy(o->bb);
+    free(o);
+    o = n;
+  }
+  if (c->recv_buf) grpc_byte_buffer_destroy(c->recv_buf);
+  if (c->send_buf) grpc_byte_buffer_destroy(c->send_buf);
+  if (c->status_slice_set) grpc_slice_unref(c->status_slice);
+  free(c->status_msg);
+  if (c->call) grpc_call_unref(c->call);
+  grpc_call_details_destroy(&c->details);
+  grpc_metadata_array_destroy(&c->md);
+  free(c);
+}
+
+void mock_call_ref(mock_call_t *c) { c->refs++; }
+void mock_call_unref(mock_call_t *c) {
+  if (--c->refs == 0) call_free(c);
+}
+
+static bool start_batch(mock_call_t *c, const grpc_op *ops, size_t n, tikv__tag_t *tag) {
+  c->refs++;
+  tikv__loop_tag_started(loop_of(c));
+  grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+  if (e != GRPC_CALL_OK) {
+    fprintf(stderr, "tikv-mock: grpc_call_start_batch failed: %d\n", (int)e);
+    tikv__loop_tag_finished(loop_of(c));
+    c->refs--;
+    return false;
+  }
+  return true;
+}
+
+static grpc_byte_buffer *bb_from(uint8_t *data, size_t len) {
+  grpc_slice s;
+  if (!data || len == 0) {
+    free(data);
+    s = grpc_empty_slice();
+  } else {
+    s = grpc_slice_new(data, len, free);
+  }
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+  grpc_slice_unref(s);
+  return bb;
+}
+
+static void fill_status_op(mock_call_t *c, grpc_op *op) {
+  if (c->status_slice_set) grpc_slice_unref(c->status_slice);
+  c->status_slice = grpc_slice_from_copied_string(c->status_msg ? c->status_msg : "");
+  c->status_slice_set = true;
+  memset(op, 0, sizeof(*op));
+  op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  op->data.send_status_from_server.status = (grpc_status_code)c->status_code;
+  op->data.send_status_from_server.status_details = &c->status_slice;
+  op->data.send_status_from_server.trailing_metadata_count = 0;
+}
+
+/* Streams: sends the next queued message, or the status when due. */
+static void pump(mock_call_t *c) {
+  if (c->sending || c->cancelled) return;
+  grpc_op ops[1];
+  if (c->out_head) {
+    mock_outmsg *o = c->out_head;
+    c->out_head = o->next;
+    if (!c->out_head) c->out_tail = NULL;
+    c->send_buf = o->bb;
+    free(o);
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_MESSAGE;
+    ops[0].data.send_message.send_message = c->send_buf;
+    c->sending = true;
+    if (!start_batch(c, ops, 1, &c->send_tag)) {
+      c->sending = false;
+      grpc_byte_buffer_destroy(c->send_buf);
+      c->send_buf = NULL;
+    }
+    return;
+  }
+  if (c->status_pending) {
+    c->status_pending = false;
+    fill_status_op(c, &ops[0]);
+    c->sending = true;
+    if (!start_batch(c, ops, 1, &c->send_tag)) c->sending = false;
+  }
+}
+
+void mock_call_maybe_finish(mock_call_t *c) {
+  if (!c->method || !c->method->streaming) return;
+  if (c->client_done && c->pending == 0 && !c->finished) {
+    c->finished = true;
+    c->status_code = GRPC_STATUS_OK;
+    c->status_pending = true;
+    pump(c);
+  }
+}
+
+void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len) {
+  if (c->finished || c->cancelled) {
+    free(data);
+    return;
+  }
+  grpc_byte_buffer *bb = bb_from(data, len);
+  if (c->method && c->method->streaming) {
+    mock_outmsg *o = tikv__calloc(1, sizeof(*o));
+    if (!o) {
+      grpc_byte_buffer_destroy(bb);
+      return;
+    }
+    o->bb = bb;
+    if (c->out_tail)
+      c->out_tail->next = o;
+    else
+      c->out_head = o;
+    c->out_tail = o;
+    pump(c);
+    return;
+  }
+  c->finished = true;
+  c->status_code = GRPC_STATUS_OK;
+  grpc_op ops[2];
+  memset(ops, 0, sizeof(ops));
+  c->send_buf = bb;
+  ops[0].op = GRPC_OP_SEND_MESSAGE;
+  ops[0].data.send_message.send_message = bb;
+  fill_status_op(c, &ops[1]);
+  if (!start_batch(c, ops, 2, &c->send_tag)) {
+    grpc_byte_buffer_destroy(c->send_buf);
+    c->send_buf = NULL;
+  }
+}
+
+void mock_call_reply_msg(mock_call_t *c, const ProtobufCMessage *msg) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = tikv__malloc(n ? n : 1);
+  if (!buf) {
+    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
+    return;
+  }
+  protobuf_c_message_pack(msg, buf);
+  mock_call_reply(c, buf, n);
+}
+
+void mock_call_fail(mock_call_t *c, int status, const char *fmt, ...) {
+  if (c->finished || c->cancelled) return;
+  c->finished = true;
+  va_list ap;
+  va_start(ap, fmt);
+  char buf[512];
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  free(c->status_msg);
+  c->status_msg = tikv__strdup(buf);
+  c->status_code = status;
+  if (c->method && c->method->streaming) {
+    c->status_pending = true;
+    pump(c);
+    return;
+  }
+  grpc_op ops[1];
+  fill_status_op(c, &ops[0]);
+  start_batch(c, ops, 1, &c->send_tag);
+}
+
+/* ---- batches completing ---- */
+static void on_send(tikv__tag_t *tag, bool ok) {
+  mock_call_t *c = CONTAINER(tag, mock_call_t, send_tag);
+  tikv__loop_tag_finished(loop_of(c));
+  if (c->send_buf) {
+    grpc_byte_buffer_destroy(c->send_buf);
+    c->send_buf = NULL;
+  }
+  c->sending = false;
+  if (!ok) c->cancelled = 1; /* the stream is gone: drop what is queued */
+  if (c->method && c->method->streaming && !c->cancelled) pump(c);
+  mock_call_unref(c);
+}
+
+static void start_recv(mock_call_t *c, bool with_initial_md) {
+  grpc_op ops[2];
+  memset(ops, 0, sizeof(ops));
+  size_t n = 0;
+  if (with_initial_md) {
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 0;
+    n++;
+  }
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n].data.recv_message.recv_message = &c->recv_buf;
+  n++;
+  start_batch(c, ops, n, &c->recv_tag);
+}
+
+static void on_recv(tikv__tag_t *tag, bool ok) {
+  mock_call_t *c = CONTAINER(tag, mock_call_t, recv_tag);
+  tikv__loop_tag_finished(loop_of(c));
+  grpc_byte_buffer *bb = c->recv_buf;
+  c->recv_buf = NULL;
+  if (!ok || !bb) {
+    if (bb) grpc_byte_buffer_destroy(bb);
+    if (c->method->streaming) {
+      c->client_done = true;
+      mock_call_maybe_finish(c);
+    } else {
+      mock_call_fail(c, GRPC_STATUS_INTERNAL, "mock: no request message");
+    }
+    mock_call_unref(c);
+    return;
+  }
+  grpc_byte_buffer_reader r;
+  grpc_slice s = grpc_empty_slice();
+  if (grpc_byte_buffer_reader_init(&r, bb)) {
+    s = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+  }
+  grpc_byte_buffer_destroy(bb);
+  mock_dispatch_message(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+  grpc_slice_unref(s);
+  if (c->method->streaming && !c->finished && !c->cancelled) start_recv(c, false);
+  mock_call_unref(c);
+}
+
+static void on_close(tikv__tag_t *tag, bool ok) {
+  mock_call_t *c = CONTAINER(tag, mock_call_t, close_tag);
+  tikv__loop_tag_finished(loop_of(c));
+  c->closed = true;
+  if (c->cancelled) c->finished = true;
+  mock_call_unref(c);
+}
+
+/* ---- accepting calls ---- */
+static void arm(mock_server_t *s);
+
+static const mock_method_t unimplemented_method = {"", false, NULL};
+
+static const mock_method_t *route(mock_server_t *s, const char *path, char *name, size_t nlen) {
+  /* "/pkg.Service/Method" */
+  const char *slash = strrchr(path, '/');
+  if (!slash || path[0] != '/') return NULL;
+  snprintf(name, nlen, "%s", slash + 1);
+  size_t svc_len = (size_t)(slash - path - 1);
+  const char *svc = path + 1;
+#define SVC_IS(lit) (svc_len == sizeof(lit) - 1 && memcmp(svc, lit, svc_len) == 0)
+  if (SVC_IS("grpc.health.v1.Health")) return strcmp(name, "Check") == 0 ? &mock_health_check : NULL;
+  if (s->kind == MOCK_SRV_PD && SVC_IS("pdpb.PD")) return mock_pd_route(name);
+  if (s->kind == MOCK_SRV_TIKV && SVC_IS("tikvpb.Tikv")) return mock_tikv_route(name);
+#undef SVC_IS
+  return NULL;
+}
+
+static void on_request(tikv__tag_t *tag, bool ok) {
+  mock_call_t *c = CONTAINER(tag, mock_call_t, req_tag);
+  mock_server_t *s = c->srv;
+  tikv__loop_tag_finished(s->m->loop);
+  if (!ok) {
+    call_free(c);
+    return;
+  }
+  if (s->running && !s->stopping) arm(s);
+
+  char path[256];
+  size_t plen = GRPC_SLICE_LENGTH(c->details.method);
+  if (plen >= sizeof(path)) plen = sizeof(path) - 1;
+  memcpy(path, GRPC_SLICE_START_PTR(c->details.method), plen);
+  path[plen] = 0;
+  c->method = route(s, path, c->method_name, sizeof(c->method_name));
+
+  c->refs = 1; /* held until this function returns */
+  grpc_op close_op;
+  memset(&close_op, 0, sizeof(close_op));
+  close_op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  close_op.data.recv_close_on_server.cancelled = &c->cancelled;
+  start_batch(c, &close_op, 1, &c->close_tag);
+
+  if (!c->method) {
+    if (s->m->opts.verbose)
+      fprintf(stderr, "tikv-mock: %s: unimplemented method %s\n",
+              s->kind == MOCK_SRV_PD ? "PD" : "TiKV", path);
+    c->method = &unimplemented_method;
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    c->finished = true;
+    c->status_code = GRPC_STATUS_UNIMPLEMENTED;
+    c->status_msg = tikv__strdup("unknown method");
+    fill_status_op(c, &ops[1]);
+    start_batch(c, ops, 2, &c->send_tag);
+  } else {
+    start_recv(c, true);
+  }
+  mock_call_unref(c);
+}
+
+static void arm(mock_server_t *s) {
+  mock_call_t *c = tikv__calloc(1, sizeof(*c));
+  if (!c) return;
+  c->srv = s;
+  c->req_tag.fn = on_request;
+  c->close_tag.fn = on_close;
+  c->recv_tag.fn = on_recv;
+  c->send_tag.fn = on_send;
+  grpc_call_details_init(&c->details);
+  grpc_metadata_array_init(&c->md);
+  grpc_completion_queue *cq = tikv__loop_cq(s->m->loop);
+  tikv__loop_tag_started(s->m->loop);
+  grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq,
+                                               &c->req_tag);
+  if (e != GRPC_CALL_OK) {
+    tikv__loop_tag_finished(s->m->loop);
+    call_free(c);
+  }
+}
+
+/* ---- latency, pause, injected errors ---- */
+static void run_message(mock_call_t *c, const uint8_t *data, size_t len) {
+  if (!c->finished && !c->cancelled) c->method->on_message(c, data, len);
+}
+
+static void delayed_fire(void *arg) {
+  mock_delayed *d = arg;
+  mock_call_t *c = d->c;
+  c->pending--;
+  run_message(c, d->data, d->len);
+  mock_call_maybe_finish(c);
+  free(d->data);
+  free(d);
+  mock_call_unref(c);
+}
+
+void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
+  mock_cluster_t *m = c->srv->m;
+  const char *name = c->method_name;
+  bool is_health = c->method == &mock_health_check;
+  bool is_batch = c->srv->kind == MOCK_SRV_TIKV && strcmp(name, "BatchCommands") == 0;
+
+  pthread_mutex_lock(&m->mu);
+  if (c->srv->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
+  int status = is_health ? 0 : mock_take_grpc_fault(m, name);
+  if (status) {
+    pthread_mutex_unlock(&m->mu);
+    mock_call_fail(c, status, "mock: injected error for %s", name);
+    return;
+  }
+  if (c->srv->kind == MOCK_SRV_PD && m->pd_paused && !is_health) {
+    mock_paused_msg *p = tikv__calloc(1, sizeof(*p));
+    uint8_t *copy = tikv__memdup(data, len);
+    if (p && copy) {
+      p->c = c;
+      p->data = copy;
+      p->len = len;
+      if (m->paused_msgs_tail)
+        m->paused_msgs_tail->next = p;
+      else
+        m->paused_msgs_head = p;
+      m->paused_msgs_tail = p;
+      c->pending++;
+      mock_call_ref(c);
+      pthread_mutex_unlock(&m->mu);
+      return;
+    }
+    free(p);
+    free(copy);
+  }
+  uint32_t delay = (is_health || is_batch) ? 0 : mock_latency_for(m, name);
+  pthread_mutex_unlock(&m->mu);
+
+  if (delay > 0) {
+    mock_delayed *d = tikv__calloc(1, sizeof(*d));
+    uint8_t *copy = tikv__memdup(data, len);
+    if (d && copy) {
+      d->c = c;
+      d->data = copy;
+      d->len = len;
+      c->pending++;
+      mock_call_ref(c);
+      tikv__timer_init(&d->timer);
+      tikv__timer_start(m->loop, &d->timer, delay, delayed_fire, d);
+      return;
+    }
+    free(d);
+    free(copy);
+  }
+  run_message(c, data, len);
+}
+
+void mock_pd_release_paused(mock_cluster_t *m, bool run) {
+  pthread_mutex_lock(&m->mu);
+  mock_paused_msg *p = m->paused_msgs_head;
+  m->paused_msgs_head = m->paused_msgs_tail = NULL;
+  pthread_mutex_unlock(&m->mu);
+  while (p) {
+    mock_paused_msg *next = p->next;
+    mock_call_t *c = p->c;
+    c->pending--;
+    if (run) run_message(c, p->data, p->len);
+    mock_call_maybe_finish(c);
+    free(p->data);
+    free(p);
+    mock_call_unref(c);
+    p = next;
+  }
+}
+
+/* ---- health ---- */
+static void health_check(mock_call_t *c, const uint8_t *data, size_t len) {
+  Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+  r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  mock_call_reply_msg(c, &r.base);
+}
+const mock_method_t mock_health_check = {"Check", false, health_check};
+
+/* ---- server lifecycle (loop thread) ---- */
+static void on_shutdown(tikv__tag_t *tag, bool ok) {
+  mock_server_t *s = CONTAINER(tag, mock_server_t, shutdown_tag);
+  tikv__loop_tag_finished(s->m->loop);
+  grpc_server_destroy(s->server);
+  s->server = NULL;
+  pthread_mutex_lock(&s->m->mu);
+  s->running = false;
+  s->stopping = false;
+  pthread_cond_broadcast(&s->m->cv);
+  pthread_mutex_unlock(&s->m->mu);
+}
+
+int mock_server_start(mock_server_t *s, const char *host, int port, char *err, size_t errlen) {
+  grpc_arg args[3];
+  memset(args, 0, sizeof(args));
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = -1;
+  args[1].type = GRPC_ARG_INTEGER;
+  args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+  args[1].value.integer = -1;
+  args[2].type = GRPC_ARG_INTEGER;
+  args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+  args[2].value.integer = 0;
+  grpc_channel_args ca = {3, args};
+  s->shutdown_tag.fn = on_shutdown;
+  s->server = grpc_server_create(&ca, NULL);
+  if (!s->server) {
+    snprintf(err, errlen, "grpc_server_create failed");
+    return -1;
+  }
+  grpc_server_register_completion_queue(s->server, tikv__loop_cq(s->m->loop), NULL);
+  char addr[128];
+  snprintf(addr, sizeof(addr), "%s:%d", host, port);
+  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  int bound = grpc_server_add_http2_port(s->server, addr, creds);
+  grpc_server_credentials_release(creds);
+  if (bound <= 0) {
+    snprintf(err, errlen, "cannot listen on %s", addr);
+    grpc_server_destroy(s->server);
+    s->server = NULL;
+    return -1;
+  }
+  grpc_server_start(s->server);
+  s->port = bound;
+  s->stopping = false;
+  s->running = true;
+  for (int i = 0; i < ARMED_REQUESTS; i++) arm(s);
+  return 0;
+}
+
+void mock_server_stop(mock_server_t *s) {
+  if (!s->running || s->stopping) return;
+  s->stopping = true;
+  tikv__loop_tag_started(s->m->loop);
+  grpc_server_shutdown_and_notify(s->server, tikv__loop_cq(s->m->loop), &s->shutdown_tag);
+  grpc_server_cancel_all_calls(s->server);
+}

@@ -1,0 +1,398 @@
+/* The mock's TiKV service: method tables (raw here; the transactional
+ * module adds its own table to `tables`), unary calls, the BatchCommands
+ * stream, and the region checks TiKV applies to every request. */
+#include <stdio.h>
+
+#include "mock/mock_internal.h"
+
+/* Every module's methods; NULL-terminated list of NULL-terminated tables. */
+static const mock_kv_method_t *const tables[] = {mock_raw_methods, NULL};
+
+static const mock_kv_method_t *find_by_name(const char *name) {
+  for (int t = 0; tables[t]; t++)
+    for (const mock_kv_method_t *km = tables[t]; km->name; km++)
+      if (strcmp(km->name, name) == 0) return km;
+  return NULL;
+}
+
+static const mock_kv_method_t *find_by_case(int batch_case) {
+  if (batch_case == 0) return NULL;
+  for (int t = 0; tables[t]; t++)
+    for (const mock_kv_method_t *km = tables[t]; km->name; km++)
+      if (km->batch_case == batch_case) return km;
+  return NULL;
+}
+
+/* Packs a message into a malloc'ed buffer; NULL on OOM. */
+static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = tikv__malloc(n ? n : 1);
+  if (buf) protobuf_c_message_pack(msg, buf);
+  *len = n;
+  return buf;
+}
+
+/* Runs one request through its handler; the response lives in the arena
+ * (handlers copy what they return: nothing borrows the store). */
+static ProtobufCMessage *serve(mock_cluster_t *m, uint64_t store_id, const mock_kv_method_t *km,
+                               const ProtobufCMessage *req, mock_arena_t *a) {
+  mock_kvctx_t kc = {m, store_id, km->name, a};
+  pthread_mutex_lock(&m->mu);
+  ProtobufCMessage *resp = km->fn(&kc, req);
+  pthread_mutex_unlock(&m->mu);
+  return resp;
+}
+
+/* ---- unary ---- */
+static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
+  const mock_kv_method_t *km = find_by_name(c->method_name);
+  mock_cluster_t *m = c->srv->m;
+  ProtobufCMessage *req = protobuf_c_message_unpack(km->req_desc, NULL, len, data);
+  if (!req) {
+    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", km->req_desc->name);
+    return;
+  }
+  mock_arena_t a = {0};
+  size_t n = 0;
+  uint8_t *buf = pack(serve(m, c->srv->store_id, km, req, &a), &n);
+  mock_arena_free(&a);
+  protobuf_c_message_free_unpacked(req, NULL);
+  if (!buf)
+    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
+  else
+    mock_call_reply(c, buf, n);
+}
+static const mock_method_t kv_unary_method = {"kv", false, kv_unary};
+
+/* ---- BatchCommands ---- */
+typedef struct batch_delayed {
+  tikv__timer_t timer;
+  mock_call_t *c;
+  const mock_kv_method_t *km;
+  uint64_t id;
+  uint8_t *req; /* packed sub-request */
+  size_t len;
+} batch_delayed;
+
+/* The responses of one BatchCommandsResponse being built. */
+typedef struct batch_out {
+  mock_arena_t arena;
+  Tikvpb__BatchCommandsResponse r;
+  size_t cap;
+} batch_out;
+
+static void out_init(batch_out *o, size_t cap) {
+  memset(o, 0, sizeof(*o));
+  Tikvpb__BatchCommandsResponse init = TIKVPB__BATCH_COMMANDS_RESPONSE__INIT;
+  o->r = init;
+  o->cap = cap ? cap : 1;
+  o->r.responses = mock_arena_alloc(&o->arena, o->cap * sizeof(void *));
+  o->r.request_ids = mock_arena_alloc(&o->arena, o->cap * sizeof(uint64_t));
+}
+
+static void out_add(batch_out *o, int cmd_case, ProtobufCMessage *sub, uint64_t id) {
+  Tikvpb__BatchCommandsResponse__Response *one =
+      MOCK_NEW(&o->arena, Tikvpb__BatchCommandsResponse__Response,
+               TIKVPB__BATCH_COMMANDS_RESPONSE__RESPONSE__INIT);
+  one->cmd_case = (Tikvpb__BatchCommandsResponse__Response__CmdCase)cmd_case;
+  one->get = (Kvrpcpb__GetResponse *)sub; /* the oneof: every member is a pointer */
+  o->r.responses[o->r.n_responses++] = one;
+  o->r.request_ids[o->r.n_request_ids++] = id;
+}
+
+/* Sends what was collected (if anything) and frees it. */
+static void out_send(mock_call_t *c, batch_out *o) {
+  if (o->r.n_responses) {
+    size_t n = 0;
+    uint8_t *buf = pack(&o->r.base, &n);
+    if (buf)
+      mock_call_reply(c, buf, n);
+    else
+      mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
+  }
+  mock_arena_free(&o->arena);
+}
+
+static void batch_delayed_fire(void *arg) {
+  batch_delayed *d = arg;
+  mock_call_t *c = d->c;
+  mock_cluster_t *m = c->srv->m;
+  c->pending--;
+  if (!c->finished && !c->cancelled) {
+    ProtobufCMessage *req = protobuf_c_message_unpack(d->km->req_desc, NULL, d->len, d->req);
+    if (req) {
+      batch_out o;
+      out_init(&o, 1);
+      out_add(&o, d->km->batch_case, serve(m, c->srv->store_id, d->km, req, &o.arena), d->id);
+      out_send(c, &o);
+      protobuf_c_message_free_unpacked(req, NULL);
+    }
+  }
+  free(d->req);
+  free(d);
+  mock_call_maybe_finish(c);
+  mock_call_unref(c);
+}
+
+static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
+  mock_cluster_t *m = c->srv->m;
+  Tikvpb__BatchCommandsRequest *q = tikvpb__batch_commands_request__unpack(NULL, len, data);
+  if (!q) {
+    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode BatchCommandsRequest");
+    return;
+  }
+  batch_out o;
+  out_init(&o, q->n_requests);
+  int fail_status = 0;
+  char fail_msg[128] = "";
+  for (size_t i = 0; i < q->n_requests && !fail_status; i++) {
+    Tikvpb__BatchCommandsRequest__Request *one = q->requests[i];
+    uint64_t id = i < q->n_request_ids ? q->request_ids[i] : 0;
+    int cs = (int)one->cmd_case;
+    if (cs == TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_EMPTY) {
+      Tikvpb__BatchCommandsEmptyResponse *er =
+          MOCK_NEW(&o.arena, Tikvpb__BatchCommandsEmptyResponse,
+                   TIKVPB__BATCH_COMMANDS_EMPTY_RESPONSE__INIT);
+      er->test_id = one->empty ? one->empty->test_id : 0;
+      out_add(&o, cs, &er->base, id);
+      continue;
+    }
+    const mock_kv_method_t *km = find_by_case(cs);
+    if (!km) {
+      fail_status = GRPC_STATUS_UNIMPLEMENTED;
+      snprintf(fail_msg, sizeof(fail_msg), "mock: BatchCommands request %d is not implemented",
+               cs);
+      if (m->opts.verbose) fprintf(stderr, "tikv-mock: %s\n", fail_msg);
+      break;
+    }
+    const ProtobufCMessage *sub = (const ProtobufCMessage *)one->get; /* the oneof's pointer */
+    pthread_mutex_lock(&m->mu);
+    mock_count_call(m, km->name);
+    int gs = mock_take_grpc_fault(m, km->name);
+    uint32_t delay = mock_latency_for(m, km->name);
+    pthread_mutex_unlock(&m->mu);
+    if (gs) {
+      fail_status = gs;
+      snprintf(fail_msg, sizeof(fail_msg), "mock: injected error for %s", km->name);
+      break;
+    }
+    if (delay) {
+      batch_delayed *d = tikv__calloc(1, sizeof(*d));
+      size_t pl = 0;
+      uint8_t *pb = pack(sub, &pl);
+      if (!d || !pb) {
+        free(d);
+        free(pb);
+        continue;
+      }
+      d->c = c;
+      d->km = km;
+      d->id = id;
+      d->req = pb;
+      d->len = pl;
+      c->pending++;
+      mock_call_ref(c);
+      tikv__timer_init(&d->timer);
+      tikv__timer_start(m->loop, &d->timer, delay, batch_delayed_fire, d);
+      continue;
+    }
+    out_add(&o, cs, serve(m, c->srv->store_id, km, sub, &o.arena), id);
+  }
+  if (fail_status) {
+    mock_arena_free(&o.arena);
+    mock_call_fail(c, fail_status, "%s", fail_msg);
+  } else {
+    out_send(c, &o);
+  }
+  tikvpb__batch_commands_request__free_unpacked(q, NULL);
+}
+static const mock_method_t batch_method = {"BatchCommands", true, batch_commands};
+
+const mock_method_t *mock_tikv_route(const char *name) {
+  if (strcmp(name, "BatchCommands") == 0) return &batch_method;
+  return find_by_name(name) ? &kv_unary_method : NULL;
+}
+
+/* ---- region metadata ---- */
+Metapb__Region *mock_region_meta(mock_arena_t *a, const mock_region_t *r) {
+  Metapb__Region *mr = MOCK_NEW(a, Metapb__Region, METAPB__REGION__INIT);
+  mr->id = r->id;
+  mr->start_key.data = mock_arena_dup(a, r->start.data, r->start.len);
+  mr->start_key.len = r->start.len;
+  mr->end_key.data = mock_arena_dup(a, r->end.data, r->end.len);
+  mr->end_key.len = r->end.len;
+  mr->region_epoch = MOCK_NEW(a, Metapb__RegionEpoch, METAPB__REGION_EPOCH__INIT);
+  mr->region_epoch->conf_ver = r->conf_ver;
+  mr->region_epoch->version = r->version;
+  mr->n_peers = (size_t)r->npeers;
+  mr->peers = mock_arena_alloc(a, (size_t)r->npeers * sizeof(Metapb__Peer *));
+  for (int i = 0; i < r->npeers; i++) {
+    Metapb__Peer *p = MOCK_NEW(a, Metapb__Peer, METAPB__PEER__INIT);
+    p->id = r->peer_id[i];
+    p->store_id = r->peer_store[i];
+    mr->peers[i] = p;
+  }
+  return mr;
+}
+
+Metapb__Peer *mock_region_leader_peer(mock_arena_t *a, const mock_region_t *r) {
+  Metapb__Peer *p = MOCK_NEW(a, Metapb__Peer, METAPB__PEER__INIT);
+  p->id = r->peer_id[r->leader];
+  p->store_id = r->peer_store[r->leader];
+  return p;
+}
+
+/* ---- region errors, with TiKV's messages (raftstore errors.rs) ---- */
+static Errorpb__Error *new_error(mock_kvctx_t *kc) {
+  return MOCK_NEW(kc->arena, Errorpb__Error, ERRORPB__ERROR__INIT);
+}
+
+static Errorpb__Error *region_not_found(mock_kvctx_t *kc, uint64_t region_id) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = mock_arena_printf(kc->arena, "region %llu not found", (unsigned long long)region_id);
+  e->region_not_found = MOCK_NEW(kc->arena, Errorpb__RegionNotFound, ERRORPB__REGION_NOT_FOUND__INIT);
+  e->region_not_found->region_id = region_id;
+  return e;
+}
+
+static Errorpb__Error *not_leader(mock_kvctx_t *kc, uint64_t region_id, const mock_region_t *r) {
+  Errorpb__Error *e = new_error(kc);
+  e->not_leader = MOCK_NEW(kc->arena, Errorpb__NotLeader, ERRORPB__NOT_LEADER__INIT);
+  e->not_leader->region_id = region_id;
+  if (r) {
+    e->not_leader->leader = mock_region_leader_peer(kc->arena, r);
+    e->message = mock_arena_printf(
+        kc->arena, "peer is not leader for region %llu, leader may Some(id: %llu store_id: %llu)",
+        (unsigned long long)region_id, (unsigned long long)r->peer_id[r->leader],
+        (unsigned long long)r->peer_store[r->leader]);
+  } else {
+    e->message = mock_arena_printf(kc->arena, "peer is not leader for region %llu, leader may None",
+                                   (unsigned long long)region_id);
+  }
+  return e;
+}
+
+static Errorpb__Error *store_not_match(mock_kvctx_t *kc, uint64_t requested) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = mock_arena_printf(kc->arena, "to store id %llu, mine %llu",
+                                 (unsigned long long)requested, (unsigned long long)kc->store_id);
+  e->store_not_match = MOCK_NEW(kc->arena, Errorpb__StoreNotMatch, ERRORPB__STORE_NOT_MATCH__INIT);
+  e->store_not_match->request_store_id = requested;
+  e->store_not_match->actual_store_id = kc->store_id;
+  return e;
+}
+
+/* protobuf text form of an epoch, as TiKV prints it ("conf_ver: 1 version: 2") */
+static char *epoch_text(mock_kvctx_t *kc, uint64_t conf_ver, uint64_t version) {
+  if (conf_ver && version)
+    return mock_arena_printf(kc->arena, "conf_ver: %llu version: %llu",
+                             (unsigned long long)conf_ver, (unsigned long long)version);
+  if (conf_ver) return mock_arena_printf(kc->arena, "conf_ver: %llu", (unsigned long long)conf_ver);
+  if (version) return mock_arena_printf(kc->arena, "version: %llu", (unsigned long long)version);
+  return "";
+}
+
+static Errorpb__Error *epoch_not_match(mock_kvctx_t *kc, mock_region_t *r,
+                                       const Metapb__RegionEpoch *sent) {
+  mock_cluster_t *m = kc->m;
+  Errorpb__Error *e = new_error(kc);
+  e->message = mock_arena_printf(
+      kc->arena, "EpochNotMatch current epoch of region %llu is %s, but you sent %s",
+      (unsigned long long)r->id, epoch_text(kc, r->conf_ver, r->version),
+      epoch_text(kc, sent ? sent->conf_ver : 0, sent ? sent->version : 0));
+  e->epoch_not_match = MOCK_NEW(kc->arena, Errorpb__EpochNotMatch, ERRORPB__EPOCH_NOT_MATCH__INIT);
+  /* the region and its split siblings, in key order: the regions that now
+   * cover what the client believed one region */
+  Metapb__Region **cur = mock_arena_alloc(kc->arena, (size_t)m->nregions * sizeof(void *));
+  size_t n = 0;
+  for (int i = 0; i < m->nregions; i++) {
+    mock_region_t *x = m->regions[i];
+    if (x == r || x->split_from == r->id || (r->split_from && x->id == r->split_from) ||
+        (r->split_from && x->split_from == r->split_from))
+      cur[n++] = mock_region_meta(kc->arena, x);
+  }
+  e->epoch_not_match->n_current_regions = n;
+  e->epoch_not_match->current_regions = cur;
+  return e;
+}
+
+Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
+                                       const uint8_t *key, size_t len) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = mock_arena_printf(kc->arena, "key %s is not in region key range [%s, %s) for region %llu",
+                                 mock_arena_hex(kc->arena, key, len),
+                                 mock_arena_hex(kc->arena, r->start.data, r->start.len),
+                                 mock_arena_hex(kc->arena, r->end.data, r->end.len),
+                                 (unsigned long long)r->id);
+  Errorpb__KeyNotInRegion *k = MOCK_NEW(kc->arena, Errorpb__KeyNotInRegion, ERRORPB__KEY_NOT_IN_REGION__INIT);
+  k->key.data = mock_arena_dup(kc->arena, key, len);
+  k->key.len = len;
+  k->region_id = r->id;
+  k->start_key.data = mock_arena_dup(kc->arena, r->start.data, r->start.len);
+  k->start_key.len = r->start.len;
+  k->end_key.data = mock_arena_dup(kc->arena, r->end.data, r->end.len);
+  k->end_key.len = r->end.len;
+  e->key_not_in_region = k;
+  return e;
+}
+
+Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, const char *kind,
+                                          const Kvrpcpb__Context *ctx, mock_region_t *r) {
+  uint64_t rid = ctx ? ctx->region_id : 0;
+  if (strcmp(kind, "not_leader") == 0) return not_leader(kc, rid, r);
+  if (strcmp(kind, "not_leader_no_hint") == 0) return not_leader(kc, rid, NULL);
+  if (strcmp(kind, "region_not_found") == 0 || !r) return region_not_found(kc, rid);
+  if (strcmp(kind, "epoch_not_match") == 0)
+    return epoch_not_match(kc, r, ctx ? ctx->region_epoch : NULL);
+  if (strcmp(kind, "store_not_match") == 0)
+    return store_not_match(kc, ctx && ctx->peer ? ctx->peer->store_id : 0);
+  if (strcmp(kind, "key_not_in_region") == 0)
+    return mock_key_not_in_region(kc, r, r->start.data, r->start.len);
+  Errorpb__Error *e = new_error(kc);
+  if (strcmp(kind, "server_is_busy") == 0) {
+    e->message = "server is busy";
+    e->server_is_busy = MOCK_NEW(kc->arena, Errorpb__ServerIsBusy, ERRORPB__SERVER_IS_BUSY__INIT);
+    e->server_is_busy->reason = "scheduler is busy";
+  } else if (strcmp(kind, "stale_command") == 0) {
+    e->message = "stale command";
+    e->stale_command = MOCK_NEW(kc->arena, Errorpb__StaleCommand, ERRORPB__STALE_COMMAND__INIT);
+  } else { /* max_timestamp_not_synced */
+    e->message = "max timestamp not synced";
+    e->max_timestamp_not_synced =
+        MOCK_NEW(kc->arena, Errorpb__MaxTimestampNotSynced, ERRORPB__MAX_TIMESTAMP_NOT_SYNCED__INIT);
+  }
+  return e;
+}
+
+/* TiKV's order: the region must have a peer on this store (raft router),
+ * then the peer checks: store id, leadership, epoch version. */
+Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx,
+                                   mock_region_t **region) {
+  mock_cluster_t *m = kc->m;
+  uint64_t rid = ctx ? ctx->region_id : 0;
+  char kind[40];
+  if (mock_take_region_fault(m, kc->method, rid, kind, sizeof(kind)))
+    return mock_region_error_of_kind(kc, kind, ctx, mock_region_by_id(m, rid));
+  mock_region_t *r = mock_region_by_id(m, rid);
+  int mine = -1;
+  for (int i = 0; r && i < r->npeers; i++)
+    if (r->peer_store[i] == kc->store_id) mine = i;
+  if (!r || mine < 0) return region_not_found(kc, rid);
+  uint64_t req_store = ctx && ctx->peer ? ctx->peer->store_id : 0;
+  if (req_store != kc->store_id) return store_not_match(kc, req_store);
+  if (r->leader != mine) return not_leader(kc, rid, r);
+  uint64_t ver = ctx->region_epoch ? ctx->region_epoch->version : 0;
+  if (ver != r->version) return epoch_not_match(kc, r, ctx->region_epoch);
+  *region = r;
+  return NULL;
+}
+
+Errorpb__Error *mock_check_key(mock_kvctx_t *kc, const mock_region_t *r, const uint8_t *key,
+                               size_t len, bool end_inclusive) {
+  if (tikv__key_cmp(key, len, r->start.data, r->start.len) >= 0) {
+    if (r->end.len == 0) return NULL;
+    int c = tikv__key_cmp(key, len, r->end.data, r->end.len);
+    if (c < 0 || (c == 0 && end_inclusive)) return NULL;
+  }
+  return mock_key_not_in_region(kc, r, key, len);
+}
