@@ -1,0 +1,666 @@
+/* Integration tests: every raw operation against the mock cluster (3 stores,
+ * 8 regions), across region boundaries, through injected region errors,
+ * deadlines, a silent PD, stores going away, and close. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tikv/mock.h"
+#include "tikv/tikv.h"
+
+static tikv_mock_cluster_t *mock;
+static tikv_client_t *client;
+
+static tikv_mock_cluster_t *start_mock(int stores, int regions, int ttl) {
+  tikv_mock_options_t o;
+  tikv_mock_options_init(&o);
+  o.stores = stores;
+  o.regions = regions;
+  o.enable_ttl = ttl;
+  char err[256];
+  tikv_mock_cluster_t *m = tikv_mock_cluster_start(&o, err, sizeof(err));
+  ck_assert_msg(m != NULL, "mock: %s", err);
+  return m;
+}
+
+static tikv_client_t *connect_to(tikv_mock_cluster_t *m, uint32_t timeout_ms, int atomic,
+                                 const char *cf) {
+  tikv_config_t *cfg = tikv_config_new();
+  ck_assert_int_eq(tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(m)), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_config_set_timeout_ms(cfg, timeout_ms), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_config_set_atomic(cfg, atomic), TIKV_ERR_OK);
+  if (cf) ck_assert_int_eq(tikv_config_set_column_family(cfg, cf), TIKV_ERR_OK);
+  int err;
+  tikv_client_t *c = tikv_client_new(cfg, &err);
+  tikv_config_free(cfg);
+  ck_assert_ptr_nonnull(c);
+  tikv_future_t *f = tikv_client_connect(c);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  ck_assert_uint_eq(tikv_client_cluster_id(c), tikv_mock_cluster_id(m));
+  return c;
+}
+
+static void setup(void) {
+  mock = start_mock(3, 8, 1);
+  client = connect_to(mock, 10000, 0, NULL);
+}
+
+static void teardown(void) {
+  tikv_client_free(client);
+  client = NULL;
+  tikv_mock_cluster_stop(mock);
+  mock = NULL;
+}
+
+#define K(s) (const uint8_t *)(s), strlen(s)
+
+/* Waits and returns the error code, printing the message on failure. */
+static int wait_code(tikv_future_t *f) {
+  int code = tikv_future_wait(f);
+  if (code != TIKV_ERR_OK && code != TIKV_ERR_INVALID_ARGUMENT)
+    fprintf(stderr, "  (%s: %s)\n", tikv_err_name(code), tikv_error_message(tikv_future_get_error(f)));
+  return code;
+}
+
+static void put_ok(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl) {
+  tikv_future_t *f = tikv_raw_put(c, k, kl, v, vl, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+}
+
+/* 1 found (value compared), 0 absent */
+static int get_is(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *want, size_t wl) {
+  tikv_future_t *f = tikv_raw_get(c, k, kl);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const uint8_t *v;
+  size_t vl;
+  int found = tikv_future_get_value(f, &v, &vl);
+  if (found == 1 && want) {
+    ck_assert_uint_eq(vl, wl);
+    ck_assert_mem_eq(v, want, wl);
+  }
+  tikv_future_destroy(f);
+  return found;
+}
+
+START_TEST(put_get_delete) {
+  put_ok(client, K("apple"), K("red"));
+  ck_assert_int_eq(get_is(client, K("apple"), K("red")), 1);
+  put_ok(client, K("apple"), K("green"));
+  ck_assert_int_eq(get_is(client, K("apple"), K("green")), 1);
+  ck_assert_int_eq(get_is(client, K("missing"), NULL, 0), 0);
+  tikv_future_t *f = tikv_raw_delete(client, K("apple"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is(client, K("apple"), NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(binary_keys_and_big_values) {
+  const uint8_t k1[] = {0, 0, 1, 0xff, 0};
+  const uint8_t k2[] = {0xff, 0xff, 0, 0};
+  const uint8_t v1[] = {0, 1, 0, 2};
+  put_ok(client, k1, sizeof(k1), v1, sizeof(v1));
+  put_ok(client, k2, sizeof(k2), v1, 1);
+  ck_assert_int_eq(get_is(client, k1, sizeof(k1), v1, sizeof(v1)), 1);
+  ck_assert_int_eq(get_is(client, k2, sizeof(k2), v1, 1), 1);
+  ck_assert_int_eq(get_is(client, k1, 4, NULL, 0), 0); /* a prefix is another key */
+  size_t big = 6 << 20;
+  uint8_t *v = malloc(big);
+  for (size_t i = 0; i < big; i++) v[i] = (uint8_t)(i * 7);
+  put_ok(client, K("big"), v, big);
+  ck_assert_int_eq(get_is(client, K("big"), v, big), 1);
+  free(v);
+}
+END_TEST
+
+START_TEST(empty_value_and_bad_arguments) {
+  tikv_future_t *f = tikv_raw_put(client, K("k"), (const uint8_t *)"", 0, 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(tikv_error_message(tikv_future_get_error(f)), "empty value"));
+  tikv_future_destroy(f);
+  f = tikv_raw_scan(client, K("a"), K("b"), TIKV_RAW_MAX_SCAN_LIMIT + 1, 0, 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+  tikv_slice_t keys[2] = {{(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}};
+  f = tikv_raw_batch_put(client, keys, 2, keys, 1, 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+  f = tikv_raw_get(NULL, K("a"));
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+  f = tikv_raw_get(client, NULL, 3);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+  f = tikv_raw_delete_range(client, K("b"), K("a"));
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+  f = tikv_raw_compare_and_swap(client, K("a"), NULL, 0, 1, K("v"), 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_UNSUPPORTED);
+  tikv_future_destroy(f);
+  tikv_config_t *cfg = tikv_config_new();
+  ck_assert_int_eq(tikv_config_add_pd_endpoint(cfg, "nocolon"), TIKV_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(tikv_config_set_column_family(cfg, "nope"), TIKV_ERR_INVALID_ARGUMENT);
+  ck_assert_int_eq(tikv_config_set_timeout_ms(cfg, 0), TIKV_ERR_INVALID_ARGUMENT);
+  int err;
+  ck_assert_ptr_null(tikv_client_new(cfg, &err)); /* no PD endpoint */
+  ck_assert_int_eq(err, TIKV_ERR_INVALID_ARGUMENT);
+  tikv_config_free(cfg);
+}
+END_TEST
+
+/* n keys "<letter><i>" spread over every region */
+static void make_keys(size_t n, tikv_slice_t *keys, tikv_slice_t *vals, char (*kb)[16],
+                      char (*vb)[16]) {
+  const char *alpha = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  for (size_t i = 0; i < n; i++) {
+    snprintf(kb[i], 16, "%c%05zu", alpha[i % 62], i);
+    snprintf(vb[i], 16, "v%zu", i);
+    keys[i] = (tikv_slice_t){(const uint8_t *)kb[i], strlen(kb[i])};
+    vals[i] = (tikv_slice_t){(const uint8_t *)vb[i], strlen(vb[i])};
+  }
+}
+
+START_TEST(batches_across_regions) {
+  enum { N = 1000 };
+  static tikv_slice_t keys[N], vals[N];
+  static char kb[N][16], vb[N][16];
+  make_keys(N, keys, vals, kb, vb);
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  /* every region got a part */
+  ck_assert_uint_ge(tikv_mock_call_count(mock, "RawBatchPut"), 8);
+
+  tikv_slice_t q[N + 1];
+  memcpy(q, keys, sizeof(keys));
+  q[N] = (tikv_slice_t){(const uint8_t *)"absent", 6};
+  f = tikv_raw_batch_get(client, q, N + 1);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  ck_assert_int_eq(tikv_future_get_kvs(f, &kvs, &n), TIKV_ERR_OK);
+  ck_assert_uint_eq(n, N);
+  for (size_t i = 1; i < n; i++)
+    ck_assert_int_lt(memcmp(kvs[i - 1].key, kvs[i].key, 6), 0); /* sorted */
+  for (size_t i = 0; i < n; i++) {
+    /* value "v<i>" for key "<c><i>" */
+    size_t idx = (size_t)atoi((const char *)kvs[i].key + 1);
+    ck_assert_uint_eq(kvs[i].value_len, strlen(vb[idx]));
+    ck_assert_mem_eq(kvs[i].value, vb[idx], kvs[i].value_len);
+  }
+  tikv_future_destroy(f);
+
+  f = tikv_raw_batch_delete(client, keys, N / 2);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  f = tikv_raw_batch_get(client, keys, N);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, N - N / 2);
+  tikv_future_destroy(f);
+
+  f = tikv_raw_batch_get(client, NULL, 0); /* an empty batch is fine */
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 0);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+static void put_range(const char *prefix, int n) {
+  for (int i = 0; i < n; i++) {
+    char k[32];
+    snprintf(k, sizeof(k), "%s%03d", prefix, i);
+    put_ok(client, K(k), K(k));
+  }
+}
+
+START_TEST(scans_across_regions) {
+  /* keys on both sides of the boundaries "c", "k" and "s" */
+  put_range("b", 20);
+  put_range("c", 20);
+  put_range("j", 20);
+  put_range("k", 20);
+  put_range("t", 20);
+  tikv_future_t *f = tikv_raw_scan(client, K("b"), K("k010"), 1000, 0, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 70);
+  ck_assert_mem_eq(kvs[0].key, "b000", 4);
+  ck_assert_mem_eq(kvs[69].key, "k009", 4);
+  ck_assert_mem_eq(kvs[69].value, "k009", 4);
+  for (size_t i = 1; i < n; i++)
+    ck_assert_int_lt(memcmp(kvs[i - 1].key, kvs[i].key, 4), 0);
+  tikv_future_destroy(f);
+
+  /* limit stops inside the second region */
+  f = tikv_raw_scan(client, K("b"), NULL, 0, 25, 1, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 25);
+  ck_assert_mem_eq(kvs[24].key, "c004", 4);
+  ck_assert_ptr_null(kvs[24].value); /* keys only */
+  tikv_future_destroy(f);
+
+  /* reverse, across three boundaries, from an unbounded end */
+  f = tikv_raw_scan(client, K("b010"), NULL, 0, 1000, 0, 1);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 90);
+  ck_assert_mem_eq(kvs[0].key, "t019", 4);
+  ck_assert_mem_eq(kvs[89].key, "b010", 4);
+  for (size_t i = 1; i < n; i++)
+    ck_assert_int_gt(memcmp(kvs[i - 1].key, kvs[i].key, 4), 0);
+  tikv_future_destroy(f);
+
+  /* reverse with an end exactly on a region boundary ("k" encoded is not "k",
+   * so use a raw key that is a boundary byte string) and a limit */
+  f = tikv_raw_scan(client, K("a"), K("k"), 5, 0, 1);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 5);
+  ck_assert_mem_eq(kvs[0].key, "j019", 4);
+  ck_assert_mem_eq(kvs[4].key, "j015", 4);
+  tikv_future_destroy(f);
+
+  /* batch scan: ranges in the order given, each limited */
+  tikv_slice_t ranges[4] = {{K("t")}, {K("u")}, {K("b")}, {K("c")}};
+  f = tikv_raw_batch_scan(client, ranges, 4, 3, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 6);
+  ck_assert_mem_eq(kvs[0].key, "t000", 4);
+  ck_assert_mem_eq(kvs[3].key, "b000", 4);
+  tikv_future_destroy(f);
+
+  /* empty and inverted ranges answer nothing */
+  f = tikv_raw_scan(client, K("z"), K("a"), 10, 0, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 0);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+START_TEST(delete_range_across_regions) {
+  put_range("b", 10);
+  put_range("d", 10);
+  put_range("m", 10);
+  put_range("u", 10);
+  tikv_future_t *f = tikv_raw_delete_range(client, K("b005"), K("m005"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  f = tikv_raw_scan(client, K(""), NULL, 0, 1000, 1, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 5 + 5 + 10);
+  ck_assert_mem_eq(kvs[4].key, "b004", 4);
+  ck_assert_mem_eq(kvs[5].key, "m005", 4);
+  tikv_future_destroy(f);
+  /* unbounded end */
+  f = tikv_raw_delete_range(client, K("m"), NULL, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  f = tikv_raw_scan(client, K(""), NULL, 0, 1000, 1, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 5);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+START_TEST(ttl_and_expiry) {
+  tikv_future_t *f = tikv_raw_put(client, K("t1"), K("v"), 1);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  f = tikv_raw_put(client, K("t100"), K("v"), 100);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  put_ok(client, K("forever"), K("v"));
+  uint64_t ttl;
+  f = tikv_raw_get_key_ttl(client, K("t100"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 1);
+  ck_assert(ttl > 90 && ttl <= 100);
+  tikv_future_destroy(f);
+  f = tikv_raw_get_key_ttl(client, K("forever"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 1);
+  ck_assert_uint_eq(ttl, 0);
+  tikv_future_destroy(f);
+  f = tikv_raw_get_key_ttl(client, K("nothing"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 0);
+  tikv_future_destroy(f);
+  tikv_slice_t keys[2] = {{K("bt1")}, {K("bt2")}};
+  f = tikv_raw_batch_put(client, keys, 2, keys, 2, 1);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is(client, K("t1"), K("v")), 1);
+  usleep(2100 * 1000);
+  ck_assert_int_eq(get_is(client, K("t1"), NULL, 0), 0);
+  ck_assert_int_eq(get_is(client, K("bt2"), NULL, 0), 0);
+  ck_assert_int_eq(get_is(client, K("t100"), K("v")), 1);
+}
+END_TEST
+
+START_TEST(ttl_refused_when_disabled) {
+  tikv_mock_cluster_t *m = start_mock(1, 1, 0);
+  tikv_client_t *c = connect_to(m, 5000, 0, NULL);
+  tikv_future_t *f = tikv_raw_put(c, K("k"), K("v"), 10);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_SERVER);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is(c, K("k"), NULL, 0), 0); /* nothing was written */
+  tikv_client_free(c);
+  tikv_mock_cluster_stop(m);
+}
+END_TEST
+
+START_TEST(column_families_are_separate) {
+  tikv_client_t *w = connect_to(mock, 5000, 0, "write");
+  put_ok(client, K("cfkey"), K("default"));
+  put_ok(w, K("cfkey"), K("write"));
+  ck_assert_int_eq(get_is(client, K("cfkey"), K("default")), 1);
+  ck_assert_int_eq(get_is(w, K("cfkey"), K("write")), 1);
+  tikv_future_t *f = tikv_raw_delete(w, K("cfkey"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is(w, K("cfkey"), NULL, 0), 0);
+  ck_assert_int_eq(get_is(client, K("cfkey"), K("default")), 1);
+  tikv_client_free(w);
+}
+END_TEST
+
+typedef struct {
+  tikv_client_t *c;
+  int id;
+  int swapped;
+} cas_arg;
+
+static void *cas_thread(void *p) {
+  cas_arg *a = p;
+  char v[16];
+  snprintf(v, sizeof(v), "w%d", a->id);
+  tikv_future_t *f = tikv_raw_compare_and_swap(a->c, K("race"), NULL, 0, 1, K(v), 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  a->swapped = tikv_future_get_bool(f);
+  tikv_future_destroy(f);
+  return NULL;
+}
+
+START_TEST(compare_and_swap) {
+  tikv_client_t *a = connect_to(mock, 5000, 1, NULL);
+  tikv_future_t *f = tikv_raw_compare_and_swap(a, K("cas"), NULL, 0, 1, K("one"), 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f), 1);
+  ck_assert_int_eq(tikv_future_get_value(f, NULL, NULL), 0); /* nothing before */
+  tikv_future_destroy(f);
+  f = tikv_raw_compare_and_swap(a, K("cas"), K("wrong"), 0, K("two"), 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f), 0);
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1);
+  ck_assert_uint_eq(vl, 3);
+  ck_assert_mem_eq(v, "one", 3);
+  tikv_future_destroy(f);
+  f = tikv_raw_compare_and_swap(a, K("cas"), K("one"), 0, K("two"), 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f), 1);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is(a, K("cas"), K("two")), 1);
+  /* atomic mode refuses what client-rust refuses */
+  f = tikv_raw_delete_range(a, K("a"), K("b"));
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_UNSUPPORTED);
+  tikv_future_destroy(f);
+
+  /* 16 racers on one absent key: exactly one wins */
+  pthread_t th[16];
+  cas_arg args[16];
+  for (int i = 0; i < 16; i++) {
+    args[i] = (cas_arg){a, i, -1};
+    pthread_create(&th[i], NULL, cas_thread, &args[i]);
+  }
+  int winners = 0;
+  for (int i = 0; i < 16; i++) {
+    pthread_join(th[i], NULL);
+    ck_assert_int_ge(args[i].swapped, 0);
+    winners += args[i].swapped;
+  }
+  ck_assert_int_eq(winners, 1);
+  tikv_client_free(a);
+}
+END_TEST
+
+/* ---- region errors: each kind injected once per region, all survived ---- */
+START_TEST(region_errors_are_retried) {
+  static const char *kinds[] = {"not_leader", "not_leader_no_hint", "epoch_not_match",
+                                "region_not_found", "store_not_match", "server_is_busy",
+                                "stale_command", "key_not_in_region",
+                                "max_timestamp_not_synced"};
+  put_ok(client, K("err-key"), K("v0"));
+  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    uint64_t before = tikv_mock_call_count(mock, "RawGet");
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, kinds[i], 2), 0);
+    ck_assert_msg(get_is(client, K("err-key"), K("v0")) == 1, "after %s", kinds[i]);
+    ck_assert_msg(tikv_mock_call_count(mock, "RawGet") >= before + 3, "%s was not retried",
+                  kinds[i]);
+    /* writes too */
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawPut", 0, kinds[i], 1), 0);
+    put_ok(client, K("err-key"), K("v0"));
+  }
+  ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, "no_such_kind", 1), -1);
+}
+END_TEST
+
+START_TEST(split_and_leader_moves) {
+  put_range("e", 30);
+  /* warm the cache */
+  tikv_future_t *f = tikv_raw_scan(client, K("e"), K("f"), 100, 0, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  uint64_t rid = tikv_mock_region_for_key(mock, K("e015"));
+  ck_assert_uint_ne(tikv_mock_split_region(mock, K("e015")), 0);
+  uint64_t right = tikv_mock_region_for_key(mock, K("e020"));
+  ck_assert_uint_ne(right, rid);
+  /* move the left half's leader away: the cached leader is wrong now too */
+  uint64_t leader = tikv_mock_region_leader_store(mock, rid);
+  ck_assert_int_eq(tikv_mock_transfer_leader(mock, rid, leader % 3 + 1), 0);
+  f = tikv_raw_scan(client, K("e"), K("f"), 100, 0, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 30);
+  tikv_future_destroy(f);
+  tikv_slice_t keys[2] = {{K("e001")}, {K("e029")}};
+  f = tikv_raw_batch_get(client, keys, 2);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 2);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is(client, K("e016"), K("e016")), 1);
+}
+END_TEST
+
+START_TEST(deadline_expiry_carries_last_cause) {
+  tikv_client_t *c = connect_to(mock, 800, 0, NULL);
+  ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, "server_is_busy", 1000000), 0);
+  tikv_future_t *f = tikv_raw_get(c, K("busy"));
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
+  const tikv_error_t *e = tikv_future_get_error(f);
+  ck_assert_ptr_nonnull(strstr(tikv_error_message(e), "server_is_busy"));
+  ck_assert_str_eq(tikv_error_detail_kind(e), "server_is_busy");
+  tikv_future_destroy(f);
+  tikv_mock_clear_faults(mock);
+  /* a slow store: the call's own deadline */
+  ck_assert_int_eq(tikv_mock_set_latency(mock, "RawPut", 3000), 0);
+  int64_t t0 = time(NULL);
+  f = tikv_raw_put(c, K("slow"), K("v"), 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
+  ck_assert_int_le(time(NULL) - t0, 2);
+  tikv_future_destroy(f);
+  tikv_mock_clear_faults(mock);
+  tikv_client_free(c);
+}
+END_TEST
+
+START_TEST(silent_pd_times_out) {
+  tikv_mock_pd_pause(mock, 1);
+  tikv_config_t *cfg = tikv_config_new();
+  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
+  tikv_config_set_timeout_ms(cfg, 700);
+  tikv_client_t *c = tikv_client_new(cfg, NULL);
+  tikv_config_free(cfg);
+  tikv_future_t *f = tikv_client_connect(c);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
+  tikv_future_destroy(f);
+  f = tikv_raw_get(c, K("a")); /* operations too */
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
+  tikv_future_destroy(f);
+  tikv_client_free(c);
+  tikv_mock_pd_pause(mock, 0);
+  /* a connected client whose PD falls silent still reads cached regions */
+  get_is(client, K("warm"), NULL, 0);
+  tikv_mock_pd_pause(mock, 1);
+  ck_assert_int_eq(get_is(client, K("warm"), NULL, 0), 0);
+  tikv_mock_pd_pause(mock, 0);
+  /* a PD address where nothing listens */
+  cfg = tikv_config_new();
+  tikv_config_add_pd_endpoint(cfg, "127.0.0.1:1");
+  tikv_config_set_timeout_ms(cfg, 500);
+  c = tikv_client_new(cfg, NULL);
+  tikv_config_free(cfg);
+  f = tikv_client_connect(c);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
+  ck_assert_ptr_nonnull(strstr(tikv_error_message(tikv_future_get_error(f)), "127.0.0.1:1"));
+  tikv_future_destroy(f);
+  tikv_client_free(c);
+}
+END_TEST
+
+static atomic_int closed_cbs;
+static void on_done(tikv_future_t *f, void *arg) {
+  if (tikv_future_get_error_code(f) == TIKV_ERR_CLOSED) atomic_fetch_add(&closed_cbs, 1);
+}
+
+START_TEST(close_with_operations_in_flight) {
+  tikv_client_t *c = connect_to(mock, 10000, 0, NULL);
+  get_is(c, K("x"), NULL, 0);
+  tikv_mock_set_latency(mock, "RawGet", 2000);
+  enum { N = 50 };
+  tikv_future_t *fs[N];
+  atomic_store(&closed_cbs, 0);
+  for (int i = 0; i < N; i++) {
+    fs[i] = tikv_raw_get(c, K("x"));
+    ck_assert_int_eq(tikv_future_set_callback(fs[i], on_done, NULL), TIKV_ERR_OK);
+  }
+  usleep(100 * 1000);
+  tikv_client_close(c);
+  for (int i = 0; i < N; i++) {
+    ck_assert_int_eq(tikv_future_wait(fs[i]), TIKV_ERR_CLOSED);
+    tikv_future_destroy(fs[i]);
+  }
+  ck_assert_int_eq(atomic_load(&closed_cbs), N);
+  tikv_client_close(c); /* idempotent */
+  tikv_future_t *f = tikv_raw_get(c, K("x"));
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_CLOSED);
+  tikv_future_destroy(f);
+  tikv_client_free(c);
+  tikv_mock_clear_faults(mock);
+}
+END_TEST
+
+START_TEST(store_down_and_back) {
+  put_ok(client, K("sd-key"), K("v"));
+  uint64_t rid = tikv_mock_region_for_key(mock, K("sd-key"));
+  uint64_t store = tikv_mock_region_leader_store(mock, rid);
+  ck_assert_int_eq(tikv_mock_store_set_down(mock, store, 1), 0);
+  tikv_client_t *c = connect_to(mock, 1500, 0, NULL);
+  tikv_future_t *f = tikv_raw_get(c, K("sd-key"));
+  int code = tikv_future_wait(f);
+  ck_assert_int_eq(code, TIKV_ERR_TIMEOUT);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(tikv_mock_store_set_down(mock, store, 0), 0);
+  /* the store is suspect, not gone: the next request reconnects */
+  ck_assert_int_eq(get_is(c, K("sd-key"), K("v")), 1);
+  tikv_client_free(c);
+}
+END_TEST
+
+typedef struct {
+  int done;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+} counter_t;
+static void count_done(tikv_future_t *f, void *arg) {
+  counter_t *k = arg;
+  ck_assert_int_eq(tikv_future_get_error_code(f), TIKV_ERR_OK);
+  pthread_mutex_lock(&k->mu);
+  k->done++;
+  pthread_cond_signal(&k->cv);
+  pthread_mutex_unlock(&k->mu);
+}
+
+START_TEST(many_concurrent_operations) {
+  enum { N = 2000 };
+  counter_t k = {0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+  static tikv_future_t *fs[N];
+  for (int i = 0; i < N; i++) {
+    char key[16];
+    snprintf(key, sizeof(key), "%c-%d", "aeimquy"[i % 7], i);
+    fs[i] = tikv_raw_put(client, K(key), K(key), 0);
+    tikv_future_set_callback(fs[i], count_done, &k);
+  }
+  pthread_mutex_lock(&k.mu);
+  while (k.done < N) pthread_cond_wait(&k.cv, &k.mu);
+  pthread_mutex_unlock(&k.mu);
+  for (int i = 0; i < N; i++) tikv_future_destroy(fs[i]);
+  tikv_future_t *f = tikv_raw_scan(client, K(""), NULL, 0, 10240, 1, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  size_t n;
+  tikv_future_get_kvs(f, NULL, &n);
+  ck_assert_uint_eq(n, N);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("raw");
+  TCase *tc = tcase_create("raw");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, put_get_delete);
+  tcase_add_test(tc, binary_keys_and_big_values);
+  tcase_add_test(tc, empty_value_and_bad_arguments);
+  tcase_add_test(tc, batches_across_regions);
+  tcase_add_test(tc, scans_across_regions);
+  tcase_add_test(tc, delete_range_across_regions);
+  tcase_add_test(tc, ttl_and_expiry);
+  tcase_add_test(tc, ttl_refused_when_disabled);
+  tcase_add_test(tc, column_families_are_separate);
+  tcase_add_test(tc, compare_and_swap);
+  tcase_add_test(tc, region_errors_are_retried);
+  tcase_add_test(tc, split_and_leader_moves);
+  tcase_add_test(tc, deadline_expiry_carries_last_cause);
+  tcase_add_test(tc, silent_pd_times_out);
+  tcase_add_test(tc, close_with_operations_in_flight);
+  tcase_add_test(tc, store_down_and_back);
+  tcase_add_test(tc, many_concurrent_operations);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
