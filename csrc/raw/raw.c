@@ -4,7 +4,7 @@
  * delete-range walk the range region by region. */
 #include <stdio.h>
 
-#include "region/cluster.h"
+#include "region/multi.h"
 
 /* client-go's raw batch limits */
 #define BATCH_PAIR_COUNT 512
@@ -63,18 +63,13 @@ typedef struct keyop {
   tikv_client_t *c;
   tikv_future_t *f;
   op_kind kind;
-  int64_t deadline;
   size_t n;
   tikv__bytes_t *keys, *values;
   uint64_t ttl;
   /* compare-and-swap */
   tikv__bytes_t prev;
   bool prev_not_exist;
-  /* progress */
-  int pending; /* groupings + parts in flight */
-  tikv_error_t *err;
-  tikv_error_t *last_err;
-  tikv__backoff_t bo;
+  tikv__multi_ops_t mops;
   /* results */
   tikv__kvs_t kvs;
   bool found;
@@ -83,19 +78,6 @@ typedef struct keyop {
   bool has_u64;
   int flag;
 } keyop_t;
-
-typedef struct part {
-  keyop_t *op;
-  size_t *idx;
-  size_t n;
-  tikv__route_t route;
-} part_t;
-
-typedef struct grouping {
-  keyop_t *op;
-  size_t *idx; /* owned */
-  size_t n, pos;
-} grouping_t;
 
 static void keyop_free(keyop_t *op) {
   for (size_t i = 0; i < op->n; i++) {
@@ -107,54 +89,36 @@ static void keyop_free(keyop_t *op) {
   tikv__bytes_free(&op->prev);
   tikv__bytes_free(&op->value);
   tikv__kvs_free(&op->kvs);
-  tikv__error_free(op->err);
-  tikv__error_free(op->last_err);
   free(op);
 }
 
-static void keyop_fail(keyop_t *op, tikv_error_t *err) {
-  if (!op->err)
-    op->err = err;
-  else
-    tikv__error_free(err);
-}
-
-static void keyop_settle(keyop_t *op) {
-  if (--op->pending > 0) return;
+static void keyop_done(void *arg, tikv_error_t *err) {
+  keyop_t *op = arg;
   tikv_future_t *f = op->f;
-  if (op->err) {
-    tikv_error_t *e = op->err;
-    op->err = NULL;
-    keyop_free(op);
-    tikv__future_complete(f, e);
-    return;
+  if (!err) {
+    /* hand the results over to the future */
+    if (op->kind == OP_BATCH_GET) tikv__kvs_sort(&op->kvs, false);
+    f->kvs = op->kvs;
+    op->kvs = (tikv__kvs_t){0};
+    f->found = op->found;
+    f->value = op->value;
+    op->value = (tikv__bytes_t){0};
+    f->u64 = op->u64;
+    f->has_u64 = op->has_u64;
+    f->flag = op->flag;
   }
-  /* hand the results over to the future */
-  if (op->kind == OP_BATCH_GET) tikv__kvs_sort(&op->kvs, false);
-  f->kvs = op->kvs;
-  op->kvs = (tikv__kvs_t){0};
-  f->found = op->found;
-  f->value = op->value;
-  op->value = (tikv__bytes_t){0};
-  f->u64 = op->u64;
-  f->has_u64 = op->has_u64;
-  f->flag = op->flag;
   keyop_free(op);
-  tikv__future_complete(f, NULL);
+  tikv__future_complete(f, err);
 }
 
-static void part_free(part_t *p) {
-  free(p->idx);
-  tikv__route_free(&p->route);
-  free(p);
+static size_t keyop_size(void *arg, size_t i) {
+  keyop_t *op = arg;
+  return op->keys[i].len + (op->values ? op->values[i].len : 0);
 }
 
-static void group_keys(keyop_t *op, size_t *idx, size_t n);
-
-static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                      uint8_t **buf, size_t *len) {
-  part_t *p = arg;
-  keyop_t *op = p->op;
+static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
+                       Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+  keyop_t *op = arg;
   tikv_client_t *c = op->c;
   char *cf = c->cfg.cf;
   bool for_cas = c->cfg.atomic;
@@ -163,7 +127,7 @@ static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
     case OP_GET: {
       Kvrpcpb__RawGetRequest r = KVRPCPB__RAW_GET_REQUEST__INIT;
       r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[p->idx[0]].len, op->keys[p->idx[0]].data};
+      r.key = (ProtobufCBinaryData){op->keys[idx[0]].len, op->keys[idx[0]].data};
       r.cf = cf;
       rc = tikv__pack(&r.base, buf, len);
       break;
@@ -171,7 +135,7 @@ static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
     case OP_GET_TTL: {
       Kvrpcpb__RawGetKeyTTLRequest r = KVRPCPB__RAW_GET_KEY_TTLREQUEST__INIT;
       r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[p->idx[0]].len, op->keys[p->idx[0]].data};
+      r.key = (ProtobufCBinaryData){op->keys[idx[0]].len, op->keys[idx[0]].data};
       r.cf = cf;
       rc = tikv__pack(&r.base, buf, len);
       break;
@@ -210,21 +174,21 @@ static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
     }
     case OP_BATCH_GET:
     case OP_BATCH_DELETE: {
-      ProtobufCBinaryData *keys = tikv__calloc(p->n, sizeof(*keys));
+      ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
       if (!keys) return -1;
-      for (size_t i = 0; i < p->n; i++)
-        keys[i] = (ProtobufCBinaryData){op->keys[p->idx[i]].len, op->keys[p->idx[i]].data};
+      for (size_t i = 0; i < n; i++)
+        keys[i] = (ProtobufCBinaryData){op->keys[idx[i]].len, op->keys[idx[i]].data};
       if (op->kind == OP_BATCH_GET) {
         Kvrpcpb__RawBatchGetRequest r = KVRPCPB__RAW_BATCH_GET_REQUEST__INIT;
         r.context = ctx;
-        r.n_keys = p->n;
+        r.n_keys = n;
         r.keys = keys;
         r.cf = cf;
         rc = tikv__pack(&r.base, buf, len);
       } else {
         Kvrpcpb__RawBatchDeleteRequest r = KVRPCPB__RAW_BATCH_DELETE_REQUEST__INIT;
         r.context = ctx;
-        r.n_keys = p->n;
+        r.n_keys = n;
         r.keys = keys;
         r.cf = cf;
         r.for_cas = for_cas;
@@ -234,18 +198,18 @@ static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
       break;
     }
     case OP_BATCH_PUT: {
-      Kvrpcpb__KvPair *pairs = tikv__calloc(p->n, sizeof(*pairs));
-      Kvrpcpb__KvPair **pp = tikv__calloc(p->n, sizeof(*pp));
-      uint64_t *ttls = op->ttl ? tikv__calloc(p->n, sizeof(*ttls)) : NULL;
+      Kvrpcpb__KvPair *pairs = tikv__calloc(n, sizeof(*pairs));
+      Kvrpcpb__KvPair **pp = tikv__calloc(n, sizeof(*pp));
+      uint64_t *ttls = op->ttl ? tikv__calloc(n, sizeof(*ttls)) : NULL;
       if (!pairs || !pp || (op->ttl && !ttls)) {
         free(pairs);
         free(pp);
         free(ttls);
         return -1;
       }
-      for (size_t i = 0; i < p->n; i++) {
+      for (size_t i = 0; i < n; i++) {
         kvrpcpb__kv_pair__init(&pairs[i]);
-        size_t k = p->idx[i];
+        size_t k = idx[i];
         pairs[i].key = (ProtobufCBinaryData){op->keys[k].len, op->keys[k].data};
         pairs[i].value = (ProtobufCBinaryData){op->values[k].len, op->values[k].data};
         pp[i] = &pairs[i];
@@ -253,11 +217,11 @@ static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
       }
       Kvrpcpb__RawBatchPutRequest r = KVRPCPB__RAW_BATCH_PUT_REQUEST__INIT;
       r.context = ctx;
-      r.n_pairs = p->n;
+      r.n_pairs = n;
       r.pairs = pp;
       r.cf = cf;
       r.for_cas = for_cas;
-      r.n_ttls = ttls ? p->n : 0;
+      r.n_ttls = ttls ? n : 0;
       r.ttls = ttls;
       rc = tikv__pack(&r.base, buf, len);
       free(pairs);
@@ -269,8 +233,7 @@ static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
   return rc;
 }
 
-static tikv_error_t *part_consume(part_t *p, ProtobufCMessage *resp) {
-  keyop_t *op = p->op;
+static tikv_error_t *keyop_consume(keyop_t *op, ProtobufCMessage *resp) {
   const char *what = METHODS[op->kind].method + 13; /* after "/tikvpb.Tikv/" */
   tikv_error_t *e = response_error(resp, what);
   if (e) return e;
@@ -313,148 +276,29 @@ static tikv_error_t *part_consume(part_t *p, ProtobufCMessage *resp) {
   return NULL;
 }
 
-static void part_done(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
-  part_t *p = arg;
-  keyop_t *op = p->op;
-  if (!err) {
-    err = part_consume(p, resp);
-    protobuf_c_message_free_unpacked(resp, NULL);
-  }
-  if (err) keyop_fail(op, err);
-  part_free(p);
-  keyop_settle(op);
-}
-
-static void part_retry(void *arg) {
-  part_t *p = arg;
-  keyop_t *op = p->op;
-  size_t *idx = p->idx;
-  size_t n = p->n;
-  p->idx = NULL;
-  part_free(p);
-  if (op->err) { /* another part failed: no point going on */
-    free(idx);
-    keyop_settle(op);
-    return;
-  }
-  group_keys(op, idx, n); /* takes idx; counts itself in pending */
-  keyop_settle(op);       /* this part is over */
-}
-
-static const tikv__send_ops_t PART_OPS = {part_build, part_done, part_retry};
-
-static void send_part(keyop_t *op, const tikv__route_t *route, size_t *idx, size_t n) {
-  part_t *p = tikv__calloc(1, sizeof(*p));
-  size_t *copy = tikv__malloc(n * sizeof(size_t));
-  if (!p || !copy || tikv__route_copy(&p->route, route)) {
-    free(p);
-    free(copy);
-    keyop_fail(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  memcpy(copy, idx, n * sizeof(size_t));
-  p->op = op;
-  p->idx = copy;
-  p->n = n;
-  op->pending++;
-  tikv__send(op->c, METHODS[op->kind].method, METHODS[op->kind].resp, &p->route, TIKV__KS_RAW,
-             op->deadline, &op->bo, &op->last_err, &PART_OPS, p);
-}
-
-/* Sends idx[from, to), all in route's region, in chunks of client-go's size. */
-static void send_chunks(keyop_t *op, const tikv__route_t *route, size_t *idx, size_t from,
-                        size_t to) {
-  while (from < to) {
-    size_t end = from, bytes = 0;
-    while (end < to && end - from < BATCH_PAIR_COUNT) {
-      size_t sz = op->keys[idx[end]].len + (op->values ? op->values[idx[end]].len : 0);
-      if (op->kind == OP_BATCH_PUT && end > from && bytes + sz > BATCH_PUT_BYTES) break;
-      bytes += sz;
-      end++;
-    }
-    send_part(op, route, idx + from, end - from);
-    from = end;
-  }
-}
-
-static void grouping_continue(grouping_t *g);
-
-static void grouping_located(void *arg, tikv_error_t *err, const tikv__route_t *route) {
-  grouping_t *g = arg;
-  keyop_t *op = g->op;
-  if (err) {
-    keyop_fail(op, err);
-    free(g->idx);
-    free(g);
-    keyop_settle(op);
-    return;
-  }
-  /* everything from pos that lies in this region goes in one part */
-  size_t end = g->pos;
-  while (end < g->n &&
-         tikv__route_contains(route, op->keys[g->idx[end]].data, op->keys[g->idx[end]].len))
-    end++;
-  send_chunks(op, route, g->idx, g->pos, end);
-  g->pos = end;
-  grouping_continue(g);
-}
-
-static int cmp_idx(const void *a, const void *b, void *ctx) {
-  const keyop_t *op = ctx;
-  const tikv__bytes_t *x = &op->keys[*(const size_t *)a];
-  const tikv__bytes_t *y = &op->keys[*(const size_t *)b];
-  return tikv__key_cmp(x->data, x->len, y->data, y->len);
-}
-
-static void grouping_continue(grouping_t *g) {
-  keyop_t *op = g->op;
-  while (g->pos < g->n && !op->err) {
-    tikv__route_t route;
-    const tikv__bytes_t *k = &op->keys[g->idx[g->pos]];
-    if (!tikv__locate_cached(op->c, TIKV__KS_RAW, k->data, k->len, false, &route)) {
-      /* miss: ask PD, then continue from here */
-      tikv__locate(op->c, TIKV__KS_RAW, k->data, k->len, false, op->deadline, grouping_located, g);
-      return;
-    }
-    size_t end = g->pos;
-    while (end < g->n &&
-           tikv__route_contains(&route, op->keys[g->idx[end]].data, op->keys[g->idx[end]].len))
-      end++;
-    send_chunks(op, &route, g->idx, g->pos, end);
-    tikv__route_free(&route);
-    g->pos = end;
-  }
-  free(g->idx);
-  free(g);
-  keyop_settle(op);
-}
-
-/* Takes ownership of idx. */
-static void group_keys(keyop_t *op, size_t *idx, size_t n) {
-  grouping_t *g = tikv__calloc(1, sizeof(*g));
-  if (!g) {
-    free(idx);
-    keyop_fail(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  qsort_r(idx, n, sizeof(size_t), cmp_idx, op);
-  *g = (grouping_t){op, idx, n, 0};
-  op->pending++;
-  grouping_continue(g);
+static void keyop_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+  tikv_error_t *err = keyop_consume(arg, resp);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  if (err)
+    tikv__multi_part_fail(part, err);
+  else
+    tikv__multi_part_ok(part);
 }
 
 static void keyop_start(void *arg) {
   keyop_t *op = arg;
-  op->deadline = tikv__client_deadline(op->c);
-  size_t *idx = tikv__malloc(op->n * sizeof(size_t));
-  op->pending = 1; /* held until every grouping is started */
-  if (!idx) {
-    keyop_fail(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-  } else {
-    for (size_t i = 0; i < op->n; i++) idx[i] = i;
-    group_keys(op, idx, op->n);
-  }
-  keyop_settle(op);
+  op->mops = (tikv__multi_ops_t){
+      .method = METHODS[op->kind].method,
+      .resp_desc = METHODS[op->kind].resp,
+      .ks = TIKV__KS_RAW,
+      .max_keys = BATCH_PAIR_COUNT,
+      .max_bytes = op->kind == OP_BATCH_PUT ? BATCH_PUT_BYTES : 0,
+      .size_of = keyop_size,
+      .build = keyop_build,
+      .on_response = keyop_response,
+      .done = keyop_done,
+  };
+  tikv__multi_run(op->c, &op->mops, op, op->keys, op->n, tikv__client_deadline(op->c));
 }
 
 /* ---- argument checks and submission ---- */
@@ -495,7 +339,6 @@ static keyop_t *keyop_new(tikv_client_t *c, op_kind kind, size_t n, bool with_va
   op->n = n;
   op->keys = tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t));
   op->values = with_values ? tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t)) : NULL;
-  tikv__backoff_init(&op->bo, 2, 2000);
   if (!op->keys || (with_values && !op->values)) {
     free(op->keys);
     free(op->values);
