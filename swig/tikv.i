@@ -106,6 +106,9 @@ TIKVJS_INT_TYPEMAP(uint32_t, 0, 4294967295.0, "an integer in uint32 range")
 }
 %typemap(out) uint64_t "$result = v8::BigInt::NewFromUnsigned(v8::Isolate::GetCurrent(), $1);"
 
+/* C strings out: null for NULL */
+%typemap(out) const char * "$result = $1 ? (SWIGV8_VALUE)SWIGV8_STRING_NEW($1) : (SWIGV8_VALUE)SWIGV8_NULL();"
+
 /* ---- bytes ---- */
 %typemap(in) (const uint8_t *BYTES, size_t BYTES_LEN) {
   if (!$input->IsUint8Array())
@@ -476,6 +479,8 @@ TIKVJS_FUTURE(tikv_raw_compare_and_swap, TIKVJS_CAS)
 %ignore tikv_mock_options_init;
 %ignore tikv_mock_cluster_start;
 %ignore tikv_mock_cluster_stop;
+%ignore tikv_mock_region_bounds;
+%ignore tikv_mock_region_epoch;
 %ignore tikv_slice_s;
 %ignore tikv_kv_s;
 %ignore tikv_error_code;

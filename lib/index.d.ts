@@ -1,0 +1,140 @@
+// Type definitions for tikv-client (hand-written; the error-code union is
+// generated from the C error table into ./codes.d.ts).
+/// <reference types="node" />
+
+import type { TikvErrorCode, TikvErrorCodeInfo } from './codes';
+
+export type { TikvErrorCode, TikvErrorCodeInfo } from './codes';
+export { ErrorCodes, CODES } from './codes';
+
+/** Keys and values: strings are encoded as UTF-8. Results are always Buffers. */
+export type Bytes = string | Buffer | Uint8Array;
+
+export interface KvPair {
+  key: Buffer;
+  /** Empty for key-only scans. */
+  value: Buffer;
+}
+
+export interface TikvErrorDetails {
+  /** Region error / key error / PD error / gRPC status name; '' when none. */
+  kind: string;
+  /** The key the server named (conflicting, locked, existing), or null. */
+  key: Buffer | null;
+  /** Primary key of the lock or conflicting transaction, or null. */
+  primary: Buffer | null;
+  startTs: bigint;
+  conflictTs: bigint;
+  /** Lock TTL in ms (0n when not applicable). */
+  lockTtl: bigint;
+  /** The region the error concerns, 0n when none. */
+  regionId: bigint;
+  /** gRPC status of the failed call, 0 when none. */
+  grpcStatus: number;
+}
+
+/** An error from TiKV, PD or the client core. Decide by `code`. */
+export declare class TikvError extends Error {
+  constructor(
+    message: string,
+    init?: { code?: TikvErrorCode; errno?: number; retryable?: boolean; details?: Partial<TikvErrorDetails> }
+  );
+  readonly name: 'TikvError';
+  /** Stable name from the C error table, e.g. 'WRITE_CONFLICT'. */
+  readonly code: TikvErrorCode;
+  /** The C error number. */
+  readonly errno: number;
+  /** True when the same operation may succeed if retried. */
+  readonly retryable: boolean;
+  readonly details: TikvErrorDetails;
+  static of(code: TikvErrorCode, message?: string): TikvError;
+}
+
+export type ColumnFamily = 'default' | 'lock' | 'write';
+
+export interface RawClientOptions {
+  /** Deadline of each operation in ms, retries and backoff included (default 20000). */
+  timeoutMs?: number;
+  /** Column family of raw operations (default 'default'). */
+  columnFamily?: ColumnFamily;
+  /** Atomic mode: needed by compareAndSwap (default false). */
+  atomic?: boolean;
+}
+
+export interface TtlOptions {
+  /** Time to live in seconds; 0 (default) = none. Needs TTL enabled on the cluster. */
+  ttl?: number | bigint;
+}
+
+export interface ScanOptions {
+  /** 1..MAX_SCAN_LIMIT (10240); default DEFAULT_SCAN_LIMIT (1024). */
+  limit?: number;
+  /** Only keys: values come back empty. */
+  keyOnly?: boolean;
+  /** Descending from `end`. */
+  reverse?: boolean;
+}
+
+export interface BatchScanOptions {
+  /** Pairs per range, 1..MAX_SCAN_LIMIT; default DEFAULT_SCAN_LIMIT. */
+  eachLimit?: number;
+  keyOnly?: boolean;
+}
+
+export interface IterateOptions {
+  /** Pairs fetched per page, 1..MAX_SCAN_LIMIT; default 256. */
+  batchSize?: number;
+  reverse?: boolean;
+  keyOnly?: boolean;
+}
+
+export interface CasResult {
+  swapped: boolean;
+  /** The value before the call, null when the key did not exist. */
+  previous: Buffer | null;
+}
+
+export type KvInput = readonly [Bytes, Bytes] | { key: Bytes; value: Bytes };
+
+/**
+ * TiKV's raw key-value API. Every method returning a Promise reports all its
+ * errors by rejecting: TypeError / RangeError for bad arguments (checked before
+ * anything is sent), TikvError for everything else. iterate() throws its
+ * argument errors synchronously.
+ */
+export declare class RawClient {
+  private constructor();
+  static connect(pdEndpoints: readonly string[], options?: RawClientOptions): Promise<RawClient>;
+
+  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number; columnFamily: ColumnFamily; atomic: boolean }>;
+  readonly closed: boolean;
+  /** The cluster id PD reported. */
+  readonly clusterId: bigint;
+
+  get(key: Bytes): Promise<Buffer | null>;
+  /** The pairs found, in key order. */
+  batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
+  put(key: Bytes, value: Bytes, options?: TtlOptions): Promise<void>;
+  batchPut(pairs: readonly KvInput[] | ReadonlyMap<Bytes, Bytes>, options?: TtlOptions): Promise<void>;
+  delete(key: Bytes): Promise<void>;
+  batchDelete(keys: readonly Bytes[]): Promise<void>;
+  /** Deletes [start, end); end null/omitted = to the end of the key space. */
+  deleteRange(start: Bytes, end?: Bytes | null): Promise<void>;
+  /** Pairs of [start, end); end null/omitted = the end of the key space. */
+  scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  /** Each range [start, end]; the ranges' pairs concatenated in order. */
+  batchScan(ranges: ReadonlyArray<readonly [Bytes, (Bytes | null)?]>, options?: BatchScanOptions): Promise<KvPair[]>;
+  /** Seconds left; 0 without TTL; null when the key does not exist. */
+  getKeyTtl(key: Bytes): Promise<number | null>;
+  /** Sets key to value if its value is `previous` (null: if absent). Needs `atomic`. */
+  compareAndSwap(key: Bytes, previous: Bytes | null, value: Bytes, options?: TtlOptions): Promise<CasResult>;
+  /** Pages through [start, end) with bounded memory. */
+  iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
+  /** Idempotent; operations in flight reject with code 'CLOSED', as do later calls. */
+  close(): Promise<void>;
+}
+
+export declare const MAX_SCAN_LIMIT: 10240;
+export declare const DEFAULT_SCAN_LIMIT: number;
+/** Version of the linked C library, e.g. "0.1.0". */
+export declare const version: string;

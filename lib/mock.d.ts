@@ -1,0 +1,62 @@
+// Type definitions for tikv-client/mock: the embedded mock cluster.
+/// <reference types="node" />
+
+import type { Bytes } from './index';
+
+export type RegionErrorKind =
+  | 'not_leader'
+  | 'not_leader_no_hint'
+  | 'epoch_not_match'
+  | 'region_not_found'
+  | 'store_not_match'
+  | 'server_is_busy'
+  | 'stale_command'
+  | 'key_not_in_region'
+  | 'max_timestamp_not_synced';
+
+export declare const REGION_ERROR_KINDS: readonly RegionErrorKind[];
+
+export interface MockClusterOptions {
+  /** TiKV stores, each on its own port (default 3). */
+  stores?: number;
+  /** Pre-split regions (default 1). */
+  regions?: number;
+  /** Accept raw TTLs, as TiKV's storage.enable-ttl (default false). */
+  enableTtl?: boolean;
+}
+
+export interface MockRegion {
+  id: bigint;
+  leaderStore: bigint;
+}
+
+/** PD and TiKV services on loopback, in this process, on their own threads. */
+export declare class MockCluster {
+  private constructor();
+  static start(options?: MockClusterOptions): Promise<MockCluster>;
+
+  /** ["127.0.0.1:port"] of PD: pass to RawClient.connect. */
+  readonly pdEndpoints: readonly string[];
+  readonly stopped: boolean;
+  readonly storeCount: number;
+  /** Idempotent. */
+  stop(): Promise<void>;
+
+  storeAddress(storeId: number | bigint): string;
+  regions(): MockRegion[];
+  regionForKey(key: Bytes): bigint | null;
+  /** Splits the region holding key at key; returns the new region's id. */
+  splitRegion(key: Bytes): bigint;
+  transferLeader(regionId: number | bigint, storeId: number | bigint): void;
+  /** The next `count` (default 1) calls of `method` ('RawGet', '*' ...) fail with a region error. */
+  injectRegionError(method: string, kind: RegionErrorKind, options?: { regionId?: number | bigint; count?: number }): void;
+  /** The next `count` calls of `method` fail with gRPC status `status` (e.g. 14 UNAVAILABLE). */
+  injectGrpcError(method: string, status: number, options?: { count?: number }): void;
+  /** Delays every call of `method` ('*' any) by ms; 0 removes. */
+  setLatency(method: string, ms: number): void;
+  /** While paused, PD accepts calls and never answers. */
+  pausePd(paused?: boolean): void;
+  setStoreDown(storeId: number | bigint, down?: boolean): void;
+  /** Calls of `method` ('*' all, the default) the stores have served. */
+  callCount(method?: string): number;
+}

@@ -1,0 +1,23 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RawClient, TikvError, ErrorCodes } from 'tikv-client';
+import def from 'tikv-client';
+import { MockCluster } from 'tikv-client/mock';
+
+describe('ESM entries', () => {
+  it('import works for the package and ./mock', async () => {
+    assert.equal(typeof RawClient.connect, 'function');
+    assert.equal(def.RawClient, RawClient);
+    assert.equal(ErrorCodes.CLOSED, 3);
+    const mock = await MockCluster.start({ stores: 1 });
+    try {
+      const c = await RawClient.connect(mock.pdEndpoints);
+      await c.put('esm', 'ok');
+      assert.equal((await c.get('esm')).toString(), 'ok');
+      await c.close();
+      await assert.rejects(c.get('esm'), TikvError);
+    } finally {
+      await mock.stop();
+    }
+  });
+});
