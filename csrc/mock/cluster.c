@@ -300,6 +300,26 @@ static void drain(void *arg) {
   for (int i = 0; i < m->nstores; i++) mock_server_stop(&m->stores[i].srv);
 }
 
+static void drain_task(sync_task *t) { drain(t->m); }
+
+/* Shuts every server down and waits until they are gone, before the loop
+ * stops: the loop's own drain hook is not relied upon (it can be skipped
+ * when the stop request races with a loop turn). */
+static void stop_servers(mock_cluster_t *m) {
+  sync_task t;
+  memset(&t, 0, sizeof(t));
+  t.fn = drain_task;
+  if (run_on_loop(m, &t)) return;
+  pthread_mutex_lock(&m->mu);
+  for (;;) {
+    bool any = m->pd.running;
+    for (int i = 0; i < m->nstores; i++) any = any || m->stores[i].srv.running;
+    if (!any) break;
+    pthread_cond_wait(&m->cv, &m->mu);
+  }
+  pthread_mutex_unlock(&m->mu);
+}
+
 /* ---- public API ---- */
 void tikv_mock_options_init(tikv_mock_options_t *opts) {
   memset(opts, 0, sizeof(*opts));
@@ -396,6 +416,7 @@ tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, ch
   t.fn = start_servers_task;
   if (run_on_loop(m, &t)) {
     if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "%s", t.err[0] ? t.err : "start failed");
+    stop_servers(m);
     tikv__loop_stop(m->loop, drain, m);
     tikv__loop_free(m->loop);
     m->loop = NULL;
@@ -419,6 +440,7 @@ fail:
 
 void tikv_mock_cluster_stop(tikv_mock_cluster_t *m) {
   if (!m) return;
+  stop_servers(m);
   tikv__loop_stop(m->loop, drain, m);
   tikv__loop_free(m->loop);
   cluster_free(m);

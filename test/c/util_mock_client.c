@@ -1,0 +1,195 @@
+/* See util_mock_client.h. Each call uses its own channel and pluck queue. */
+#include "util_mock_client.h"
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static void do_init(void) { grpc_init(); }
+
+static gpr_timespec deadline_in(int ms) {
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+static grpc_channel *channel_to(const char *target) {
+  pthread_once(&init_once, do_init);
+  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+  grpc_arg args[1];
+  memset(args, 0, sizeof(args));
+  args[0].type = GRPC_ARG_INTEGER;
+  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+  args[0].value.integer = -1;
+  grpc_channel_args ca = {1, args};
+  grpc_channel *ch = grpc_channel_create(target, creds, &ca);
+  grpc_channel_credentials_release(creds);
+  return ch;
+}
+
+static grpc_byte_buffer *pack_bb(const ProtobufCMessage *msg) {
+  size_t n = protobuf_c_message_get_packed_size(msg);
+  uint8_t *buf = malloc(n ? n : 1);
+  protobuf_c_message_pack(msg, buf);
+  grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, n);
+  free(buf);
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+  grpc_slice_unref(s);
+  return bb;
+}
+
+static ProtobufCMessage *unpack_bb(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb) {
+  grpc_byte_buffer_reader r;
+  if (!grpc_byte_buffer_reader_init(&r, bb)) return NULL;
+  grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+  grpc_byte_buffer_reader_destroy(&r);
+  ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+  grpc_slice_unref(s);
+  return m;
+}
+
+static void copy_details(grpc_slice d, char *out, size_t len) {
+  if (!out || !len) return;
+  size_t n = GRPC_SLICE_LENGTH(d);
+  if (n >= len) n = len - 1;
+  memcpy(out, GRPC_SLICE_START_PTR(d), n);
+  out[n] = 0;
+}
+
+static void drain_destroy(grpc_completion_queue *cq) {
+  grpc_completion_queue_shutdown(cq);
+  while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+         GRPC_QUEUE_SHUTDOWN) {
+  }
+  grpc_completion_queue_destroy(cq);
+}
+
+int mc_unary(const char *target, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+             int timeout_ms, char *details, size_t details_len) {
+  grpc_channel *ch = channel_to(target);
+  grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+  grpc_slice m = grpc_slice_from_copied_string(method);
+  grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
+                                             deadline_in(timeout_ms), NULL);
+  grpc_slice_unref(m);
+  grpc_byte_buffer *send = pack_bb(req), *recv = NULL;
+  grpc_metadata_array init_md, trail_md;
+  grpc_metadata_array_init(&init_md);
+  grpc_metadata_array_init(&trail_md);
+  grpc_status_code status = GRPC_STATUS_UNKNOWN;
+  grpc_slice st_details = grpc_empty_slice();
+  grpc_op ops[6];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_SEND_MESSAGE;
+  ops[1].data.send_message.send_message = send;
+  ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+  ops[4].op = GRPC_OP_RECV_MESSAGE;
+  ops[4].data.recv_message.recv_message = &recv;
+  ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+  ops[5].data.recv_status_on_client.status = &status;
+  ops[5].data.recv_status_on_client.status_details = &st_details;
+  int tag = 1;
+  grpc_call_start_batch(call, ops, 6, &tag, NULL);
+  grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  copy_details(st_details, details, details_len);
+  if (resp) *resp = NULL;
+  if (status == GRPC_STATUS_OK && recv && resp) {
+    *resp = unpack_bb(resp_desc, recv);
+    if (!*resp) status = GRPC_STATUS_INTERNAL;
+  }
+  if (recv) grpc_byte_buffer_destroy(recv);
+  grpc_byte_buffer_destroy(send);
+  grpc_slice_unref(st_details);
+  grpc_metadata_array_destroy(&init_md);
+  grpc_metadata_array_destroy(&trail_md);
+  grpc_call_unref(call);
+  drain_destroy(cq);
+  grpc_channel_destroy(ch);
+  return (int)status;
+}
+
+struct mc_stream {
+  grpc_channel *ch;
+  grpc_completion_queue *cq;
+  grpc_call *call;
+  grpc_metadata_array init_md, trail_md;
+  grpc_status_code status;
+  grpc_slice details;
+  int status_tag;
+};
+
+mc_stream_t *mc_stream_open(const char *target, const char *method, int timeout_ms) {
+  mc_stream_t *s = calloc(1, sizeof(*s));
+  s->ch = channel_to(target);
+  s->cq = grpc_completion_queue_create_for_pluck(NULL);
+  grpc_slice m = grpc_slice_from_copied_string(method);
+  s->call = grpc_channel_create_call(s->ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq, m, NULL,
+                                     deadline_in(timeout_ms), NULL);
+  grpc_slice_unref(m);
+  grpc_metadata_array_init(&s->init_md);
+  grpc_metadata_array_init(&s->trail_md);
+  s->details = grpc_empty_slice();
+  /* a client's RECV_MESSAGE completes only once initial metadata was asked for */
+  grpc_op ops[3];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+  ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->init_md;
+  ops[2].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+  ops[2].data.recv_status_on_client.trailing_metadata = &s->trail_md;
+  ops[2].data.recv_status_on_client.status = &s->status;
+  ops[2].data.recv_status_on_client.status_details = &s->details;
+  grpc_call_start_batch(s->call, ops, 3, &s->status_tag, NULL);
+  return s;
+}
+
+int mc_stream_roundtrip(mc_stream_t *s, const ProtobufCMessage *req,
+                        const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp) {
+  grpc_byte_buffer *send = pack_bb(req), *recv = NULL;
+  grpc_op ops[1];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_MESSAGE;
+  ops[0].data.send_message.send_message = send;
+  int stag = 2, rtag = 3;
+  grpc_call_start_batch(s->call, ops, 1, &stag, NULL);
+  grpc_event ev = grpc_completion_queue_pluck(s->cq, &stag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_byte_buffer_destroy(send);
+  if (!ev.success) return -1;
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_RECV_MESSAGE;
+  ops[0].data.recv_message.recv_message = &recv;
+  grpc_call_start_batch(s->call, ops, 1, &rtag, NULL);
+  ev = grpc_completion_queue_pluck(s->cq, &rtag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  if (!ev.success || !recv) return -1;
+  *resp = unpack_bb(resp_desc, recv);
+  grpc_byte_buffer_destroy(recv);
+  return *resp ? 0 : -1;
+}
+
+int mc_stream_close(mc_stream_t *s, char *details, size_t details_len) {
+  grpc_op ops[1];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+  int ctag = 4;
+  grpc_call_start_batch(s->call, ops, 1, &ctag, NULL);
+  grpc_completion_queue_pluck(s->cq, &ctag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  grpc_completion_queue_pluck(s->cq, &s->status_tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  int status = (int)s->status;
+  copy_details(s->details, details, details_len);
+  grpc_slice_unref(s->details);
+  grpc_metadata_array_destroy(&s->init_md);
+  grpc_metadata_array_destroy(&s->trail_md);
+  grpc_call_unref(s->call);
+  drain_destroy(s->cq);
+  grpc_channel_destroy(s->ch);
+  free(s);
+  return status;
+}

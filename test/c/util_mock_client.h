@@ -1,0 +1,29 @@
+/* A tiny blocking gRPC client for tests that talk to the mock cluster
+ * directly (no client library in between): unary calls and a
+ * request/response stream, on protobuf-c messages. */
+#ifndef TIKV_TEST_UTIL_MOCK_CLIENT_H
+#define TIKV_TEST_UTIL_MOCK_CLIENT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Calls `method` ("/pkg.Service/Name") on target with req. Returns the gRPC
+ * status; on OK *resp is the unpacked reply (free with
+ * protobuf_c_message_free_unpacked). details (may be NULL) gets the status
+ * message. */
+int mc_unary(const char *target, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+             int timeout_ms, char *details, size_t details_len);
+
+/* A bidirectional stream where each request is answered by one reply. */
+typedef struct mc_stream mc_stream_t;
+mc_stream_t *mc_stream_open(const char *target, const char *method, int timeout_ms);
+/* Sends req and waits for one reply: 0 and *resp, or -1 (stream ended:
+ * mc_stream_close gives the status). */
+int mc_stream_roundtrip(mc_stream_t *s, const ProtobufCMessage *req,
+                        const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
+/* Half-closes, waits for the status and frees. Returns the gRPC status. */
+int mc_stream_close(mc_stream_t *s, char *details, size_t details_len);
+
+#endif
