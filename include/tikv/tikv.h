@@ -7,5 +7,6 @@
 #include "future.h"
 #include "client.h"
 #include "raw.h"
+#include "txn.h"
 
 #endif

@@ -1,0 +1,453 @@
+/* Commit and rollback. Optimistic or pessimistic, a transaction commits by
+ * Percolator two-phase commit: prewrite every key (all regions in parallel),
+ * take a commit timestamp, commit the primary key — which decides the
+ * outcome — then commit the secondaries in the background. Async commit
+ * decides at prewrite (the commit ts is the largest min_commit_ts TiKV
+ * returned); one-phase commit writes a transaction that fits in one request
+ * at once. */
+#include <math.h>
+#include <stdio.h>
+
+#include "txn/txn_internal.h"
+
+typedef struct committer {
+  txn_op_t *op;
+  tikv_txn_t *t;
+  tikv__bytes_t *keys;
+  tikv__mut_t **muts;
+  size_t n, primary;
+  bool async, one_pc;
+  uint64_t lock_ttl, max_commit_ts, min_commit_ts, one_pc_ts, commit_ts;
+  bool any_zero_min_commit;
+  int commit_tries;
+  bool retry_commit; /* the primary's commit ts expired: take a newer one */
+  int64_t deadline;
+  tikv__backoff_t lock_bo;
+  tikv__multi_ops_t mops;
+} committer_t;
+
+static void committer_free(committer_t *cm) {
+  free(cm->keys);
+  free(cm->muts);
+  free(cm);
+}
+
+static void keys_ptrs_bg(committer_t *cm, int kind, uint64_t commit_ts, bool skip_primary) {
+  tikv__bytes_t **ks = tikv__calloc(cm->n ? cm->n : 1, sizeof(*ks));
+  if (!ks) return; /* readers resolve what is left */
+  size_t m = 0;
+  for (size_t i = 0; i < cm->n; i++)
+    if (!skip_primary || i != cm->primary) ks[m++] = &cm->keys[i];
+  if (m) tikv__txn_bg(cm->t->c, kind, cm->t->start_ts, commit_ts, cm->t->for_update_ts, ks, m, NULL, NULL);
+  free(ks);
+}
+
+static void commit_finish(committer_t *cm, tikv_error_t *err, uint64_t commit_ts) {
+  txn_op_t *op = cm->op;
+  tikv_txn_t *t = cm->t;
+  tikv__txn_heartbeat_stop(t);
+  if (err) {
+    t->state = TXN_ROLLED_BACK;
+    if (err->code != TIKV_ERR_UNDETERMINED) keys_ptrs_bg(cm, TIKV__BG_ROLLBACK, 0, false);
+  } else {
+    t->state = TXN_COMMITTED;
+    op->f->u64 = commit_ts;
+    op->f->has_u64 = true;
+  }
+  committer_free(cm);
+  tikv__txn_op_complete(op, err);
+}
+
+/* ---- commit of the primary ---- */
+static void commit_primary(committer_t *cm);
+
+static int commit_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
+                        Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+  committer_t *cm = arg;
+  ProtobufCBinaryData key = {cm->keys[cm->primary].len, cm->keys[cm->primary].data};
+  Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
+  q.context = ctx;
+  q.start_version = cm->t->start_ts;
+  q.n_keys = 1;
+  q.keys = &key;
+  q.commit_version = cm->commit_ts;
+  return tikv__pack(&q.base, buf, len);
+}
+
+static void got_commit_ts(void *arg, tikv_error_t *err, uint64_t ts) {
+  committer_t *cm = arg;
+  if (err) {
+    /* nothing was committed: a plain failure */
+    commit_finish(cm, err, 0);
+    return;
+  }
+  cm->commit_ts = ts;
+  commit_primary(cm);
+}
+
+static void commit_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+  committer_t *cm = arg;
+  Kvrpcpb__CommitResponse *r = (Kvrpcpb__CommitResponse *)resp;
+  tikv_error_t *err = NULL;
+  if (r->error) {
+    if (r->error->commit_ts_expired && cm->commit_tries < 5) {
+      /* a reader pushed our min_commit_ts past the commit ts: take a newer one */
+      protobuf_c_message_free_unpacked(resp, NULL);
+      cm->commit_tries++;
+      cm->retry_commit = true;
+      tikv__multi_part_ok(part);
+      return;
+    }
+    err = tikv__key_error(r->error, "KvCommit");
+    if (err->code == TIKV_ERR_TXN_RETRYABLE || err->code == TIKV_ERR_TXN_NOT_FOUND ||
+        err->code == TIKV_ERR_KEY_LOCKED) {
+      /* our primary lock is gone (rolled back by a resolver) */
+      tikv_error_t *e = tikv__error_new(TIKV_ERR_TXN_ABORTED,
+                                        "the transaction was rolled back before its commit: %s",
+                                        err->message);
+      tikv__error_free(err);
+      err = e;
+    }
+  }
+  protobuf_c_message_free_unpacked(resp, NULL);
+  if (err)
+    tikv__multi_part_fail(part, err);
+  else
+    tikv__multi_part_ok(part);
+}
+
+static void commit_done(void *arg, tikv_error_t *err) {
+  committer_t *cm = arg;
+  if (!err && cm->retry_commit) {
+    cm->retry_commit = false;
+    tikv__pd_get_ts(cm->t->c, cm->deadline, got_commit_ts, cm);
+    return;
+  }
+  if (err && (err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_UNAVAILABLE ||
+              err->code == TIKV_ERR_GRPC || err->code == TIKV_ERR_CLOSED)) {
+    /* the commit may or may not have reached TiKV */
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNDETERMINED,
+                                      "commit of the primary key is undetermined: %s", err->message);
+    tikv__error_free(err);
+    err = e;
+  }
+  if (err) {
+    commit_finish(cm, err, 0);
+    return;
+  }
+  /* decided: the secondaries follow in the background */
+  keys_ptrs_bg(cm, TIKV__BG_COMMIT, cm->commit_ts, true);
+  commit_finish(cm, NULL, cm->commit_ts);
+}
+
+static void commit_primary(committer_t *cm) {
+  cm->mops = (tikv__multi_ops_t){
+      .method = "/tikvpb.Tikv/KvCommit",
+      .resp_desc = &kvrpcpb__commit_response__descriptor,
+      .ks = TIKV__KS_TXN,
+      .build = commit_build,
+      .on_response = commit_response,
+      .done = commit_done,
+  };
+  size_t idx = cm->primary;
+  tikv__multi_run_idx(cm->t->c, &cm->mops, cm, cm->keys, &idx, 1, cm->deadline);
+}
+
+/* ---- prewrite ---- */
+static int prewrite_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
+                          Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+  committer_t *cm = arg;
+  tikv_txn_t *t = cm->t;
+  Kvrpcpb__Mutation *muts = tikv__calloc(n, sizeof(*muts));
+  Kvrpcpb__Mutation **mp = tikv__calloc(n, sizeof(*mp));
+  Kvrpcpb__PrewriteRequest__PessimisticAction *acts =
+      t->opts.pessimistic ? tikv__calloc(n, sizeof(*acts)) : NULL;
+  ProtobufCBinaryData *secs = NULL;
+  bool has_primary = false;
+  for (size_t i = 0; i < n; i++)
+    if (idx[i] == cm->primary) has_primary = true;
+  if (cm->async && has_primary) secs = tikv__calloc(cm->n ? cm->n : 1, sizeof(*secs));
+  if (!muts || !mp || (t->opts.pessimistic && !acts) || (cm->async && has_primary && !secs)) {
+    free(muts);
+    free(mp);
+    free(acts);
+    free(secs);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const tikv__mut_t *m = cm->muts[idx[i]];
+    kvrpcpb__mutation__init(&muts[i]);
+    muts[i].op = m->has_write ? m->op : KVRPCPB__OP__Lock;
+    muts[i].key = (ProtobufCBinaryData){m->key.len, m->key.data};
+    if (muts[i].op == KVRPCPB__OP__Put || muts[i].op == KVRPCPB__OP__Insert)
+      muts[i].value = (ProtobufCBinaryData){m->value.len, m->value.data};
+    mp[i] = &muts[i];
+    if (acts)
+      acts[i] = m->pess_locked ? KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_PESSIMISTIC_CHECK
+                               : KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__SKIP_PESSIMISTIC_CHECK;
+  }
+  size_t n_secs = 0;
+  if (secs)
+    for (size_t i = 0; i < cm->n; i++)
+      if (i != cm->primary) secs[n_secs++] = (ProtobufCBinaryData){cm->keys[i].len, cm->keys[i].data};
+  Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
+  q.context = ctx;
+  q.n_mutations = n;
+  q.mutations = mp;
+  q.primary_lock = (ProtobufCBinaryData){cm->keys[cm->primary].len, cm->keys[cm->primary].data};
+  q.start_version = t->start_ts;
+  q.lock_ttl = cm->lock_ttl;
+  q.txn_size = cm->n;
+  q.n_pessimistic_actions = acts ? n : 0;
+  q.pessimistic_actions = acts;
+  q.for_update_ts = t->opts.pessimistic ? t->for_update_ts : 0;
+  if (cm->async || cm->one_pc) {
+    uint64_t min = t->start_ts + 1;
+    if (t->opts.pessimistic && t->for_update_ts + 1 > min) min = t->for_update_ts + 1;
+    q.min_commit_ts = min;
+    q.max_commit_ts = cm->max_commit_ts;
+  }
+  q.use_async_commit = cm->async;
+  q.n_secondaries = n_secs;
+  q.secondaries = secs;
+  /* one-phase commit only when this request carries the whole transaction */
+  q.try_one_pc = cm->one_pc && n == cm->n;
+  int rc = tikv__pack(&q.base, buf, len);
+  free(muts);
+  free(mp);
+  free(acts);
+  free(secs);
+  return rc;
+}
+
+typedef struct {
+  committer_t *cm;
+  tikv__multi_part_t *part;
+} pw_wait_t;
+
+static void prewrite_after_resolve(void *arg, tikv_error_t *err, int64_t wait_ms,
+                                   const uint64_t *pushed, size_t n_pushed) {
+  pw_wait_t *w = arg;
+  committer_t *cm = w->cm;
+  tikv__multi_part_t *part = w->part;
+  free(w);
+  if (err) {
+    tikv__multi_part_fail(part, err);
+    return;
+  }
+  int delay = 0;
+  if (wait_ms) {
+    delay = tikv__backoff_next(&cm->lock_bo);
+    if (wait_ms < delay) delay = (int)wait_ms;
+  }
+  tikv__multi_part_resend(part, delay);
+}
+
+static void prewrite_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+  committer_t *cm = arg;
+  Kvrpcpb__PrewriteResponse *r = (Kvrpcpb__PrewriteResponse *)resp;
+  tikv__locks_t locks = {0};
+  tikv_error_t *err = NULL;
+  for (size_t i = 0; i < r->n_errors && !err; i++) {
+    if (r->errors[i]->locked) {
+      if (tikv__locks_add(&locks, r->errors[i]->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+    } else {
+      err = tikv__key_error(r->errors[i], "KvPrewrite");
+    }
+  }
+  if (!err && !locks.count) {
+    if (r->one_pc_commit_ts) cm->one_pc_ts = r->one_pc_commit_ts;
+    if (cm->async) {
+      if (r->min_commit_ts == 0) cm->any_zero_min_commit = true;
+      if (r->min_commit_ts > cm->min_commit_ts) cm->min_commit_ts = r->min_commit_ts;
+    }
+  }
+  protobuf_c_message_free_unpacked(resp, NULL);
+  if (err) {
+    tikv__locks_free(&locks);
+    tikv__multi_part_fail(part, err);
+    return;
+  }
+  if (locks.count) {
+    pw_wait_t *w = tikv__calloc(1, sizeof(*w));
+    if (!w) {
+      tikv__locks_free(&locks);
+      tikv__multi_part_fail(part, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+      return;
+    }
+    *w = (pw_wait_t){cm, part};
+    tikv__resolve_locks(cm->t->c, cm->t->start_ts, &locks, tikv__multi_deadline(part),
+                        prewrite_after_resolve, w);
+    return;
+  }
+  tikv__multi_part_ok(part);
+}
+
+static void prewrite_done(void *arg, tikv_error_t *err) {
+  committer_t *cm = arg;
+  if (err) {
+    commit_finish(cm, err, 0);
+    return;
+  }
+  if (cm->one_pc_ts) {
+    commit_finish(cm, NULL, cm->one_pc_ts);
+    return;
+  }
+  if (cm->async && !cm->any_zero_min_commit && cm->min_commit_ts) {
+    /* every key prewritten with async commit: the transaction is committed */
+    keys_ptrs_bg(cm, TIKV__BG_COMMIT, cm->min_commit_ts, false);
+    commit_finish(cm, NULL, cm->min_commit_ts);
+    return;
+  }
+  /* two-phase commit (also the fallback when TiKV declined 1PC/async) */
+  tikv__pd_get_ts(cm->t->c, cm->deadline, got_commit_ts, cm);
+}
+
+static void prewrite(committer_t *cm) {
+  cm->t->prewrite_started = true;
+  cm->mops = (tikv__multi_ops_t){
+      .method = "/tikvpb.Tikv/KvPrewrite",
+      .resp_desc = &kvrpcpb__prewrite_response__descriptor,
+      .ks = TIKV__KS_TXN,
+      .max_keys = TIKV__TXN_BATCH_KEYS,
+      .max_bytes = TIKV__TXN_BATCH_BYTES,
+      .build = prewrite_build,
+      .on_response = prewrite_response,
+      .done = prewrite_done,
+  };
+  tikv__multi_run(cm->t->c, &cm->mops, cm, cm->keys, cm->n, cm->deadline);
+}
+
+static void got_max_commit_base(void *arg, tikv_error_t *err, uint64_t ts) {
+  committer_t *cm = arg;
+  if (err) {
+    commit_finish(cm, err, 0);
+    return;
+  }
+  cm->max_commit_ts = ts + ((uint64_t)TIKV__MAX_COMMIT_TS_WINDOW_MS << 18);
+  prewrite(cm);
+}
+
+void tikv__txn_commit(txn_op_t *op) {
+  tikv_txn_t *t = op->t;
+  committer_t *cm = tikv__calloc(1, sizeof(*cm));
+  size_t cap = t->buf.count ? t->buf.count : 1;
+  if (cm) {
+    cm->keys = tikv__calloc(cap, sizeof(tikv__bytes_t));
+    cm->muts = tikv__calloc(cap, sizeof(tikv__mut_t *));
+  }
+  if (!cm || !cm->keys || !cm->muts) {
+    if (cm) committer_free(cm);
+    t->state = TXN_ROLLED_BACK;
+    tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    return;
+  }
+  cm->op = op;
+  cm->t = t;
+  cm->deadline = tikv__client_deadline(t->c);
+  tikv__backoff_init(&cm->lock_bo, 10, 1000);
+  size_t bytes = 0, key_bytes = 0;
+  for (size_t i = 0; i < t->buf.count; i++) {
+    tikv__mut_t *m = &t->buf.items[i];
+    if (!m->has_write && !m->pess_locked) continue;
+    cm->muts[cm->n] = m;
+    cm->keys[cm->n] = m->key;
+    cm->n++;
+    bytes += m->key.len + m->value.len;
+    key_bytes += m->key.len;
+  }
+  if (cm->n == 0) {
+    /* nothing written: nothing to commit */
+    commit_finish(cm, NULL, 0);
+    return;
+  }
+  cm->primary = 0;
+  if (t->has_primary)
+    for (size_t i = 0; i < cm->n; i++)
+      if (!tikv__key_cmp(cm->keys[i].data, cm->keys[i].len, t->primary.data, t->primary.len)) cm->primary = i;
+  /* client-go's lock TTL: 3 s, more for large transactions, plus the time
+   * the transaction has run */
+  double mib = (double)bytes / (1024.0 * 1024.0);
+  uint64_t ttl = TIKV__DEFAULT_LOCK_TTL_MS;
+  if (mib > 1.0) {
+    ttl = (uint64_t)(6000.0 * sqrt(mib));
+    if (ttl > TIKV__MANAGED_LOCK_TTL_MS) ttl = TIKV__MANAGED_LOCK_TTL_MS;
+  }
+  if (t->opts.pessimistic && ttl < TIKV__MANAGED_LOCK_TTL_MS) ttl = TIKV__MANAGED_LOCK_TTL_MS;
+  cm->lock_ttl = ttl + (uint64_t)(tikv__now_ms() - t->begin_ms);
+  cm->async = t->opts.async_commit && cm->n <= TIKV__ASYNC_COMMIT_MAX_KEYS &&
+              key_bytes <= TIKV__ASYNC_COMMIT_MAX_BYTES;
+  cm->one_pc = t->opts.try_one_pc && cm->n <= TIKV__TXN_BATCH_KEYS && bytes <= TIKV__TXN_BATCH_BYTES;
+  if (!t->has_primary) {
+    if (tikv__bytes_set(&t->primary, cm->keys[0].data, cm->keys[0].len)) {
+      commit_finish(cm, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0);
+      return;
+    }
+    t->has_primary = true;
+  }
+  tikv__txn_heartbeat_start(t);
+  if (cm->async || cm->one_pc)
+    tikv__pd_get_ts(t->c, cm->deadline, got_max_commit_base, cm);
+  else
+    prewrite(cm);
+}
+
+/* ---- rollback ---- */
+typedef struct {
+  tikv_txn_t *t;
+  txn_op_t *op;
+  void (*done)(tikv_txn_t *t);
+  int pending;
+  tikv_error_t *err;
+} rollback_t;
+
+static void rollback_part_done(void *arg, tikv_error_t *err) {
+  rollback_t *rb = arg;
+  if (err && !rb->err)
+    rb->err = err;
+  else
+    tikv__error_free(err);
+  if (--rb->pending) return;
+  tikv_txn_t *t = rb->t;
+  txn_op_t *op = rb->op;
+  void (*done)(tikv_txn_t *) = rb->done;
+  tikv_error_t *e = rb->err;
+  free(rb);
+  if (op)
+    tikv__txn_op_complete(op, e);
+  else
+    tikv__error_free(e);
+  if (done) done(t);
+}
+
+static void rollback_run(tikv_txn_t *t, txn_op_t *op, void (*done)(tikv_txn_t *)) {
+  tikv__txn_heartbeat_stop(t);
+  rollback_t *rb = tikv__calloc(1, sizeof(*rb));
+  tikv__bytes_t **ks = tikv__calloc(t->buf.count ? t->buf.count : 1, sizeof(*ks));
+  if (!rb || !ks) {
+    free(rb);
+    free(ks);
+    if (op) tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    if (done) done(t);
+    return;
+  }
+  *rb = (rollback_t){t, op, done, 1, NULL};
+  size_t m = 0;
+  for (size_t i = 0; i < t->buf.count; i++)
+    if (t->buf.items[i].pess_locked || (t->prewrite_started && t->buf.items[i].has_write))
+      ks[m++] = &t->buf.items[i].key;
+  if (m) {
+    rb->pending++;
+    tikv__txn_bg(t->c, t->prewrite_started ? TIKV__BG_ROLLBACK : TIKV__BG_PESS_ROLLBACK,
+                 t->start_ts, 0, t->for_update_ts, ks, m, rollback_part_done, rb);
+  }
+  free(ks);
+  rollback_part_done(rb, NULL);
+}
+
+void tikv__txn_rollback(txn_op_t *op) {
+  op->t->state = TXN_ROLLED_BACK;
+  rollback_run(op->t, op, NULL);
+}
+
+void tikv__txn_cleanup(tikv_txn_t *t, void (*done)(tikv_txn_t *t)) { rollback_run(t, NULL, done); }

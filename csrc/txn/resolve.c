@@ -1,0 +1,531 @@
+/* The lock resolver. A lock met by a read or a write belongs to a transaction
+ * whose fate its primary key decides: CheckTxnStatus on the primary says
+ * committed (roll the lock forward), rolled back or expired (roll it back),
+ * or alive (wait, unless the primary's min_commit_ts was pushed past the
+ * reader). Async-commit locks are decided by their secondaries
+ * (CheckSecondaryLocks), as client-go does. */
+#include <stdio.h>
+
+#include "txn/txn_internal.h"
+
+int tikv__locks_add(tikv__locks_t *l, const Kvrpcpb__LockInfo *info) {
+  if (l->count == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 8;
+    tikv__lock_t *n = tikv__realloc(l->items, cap * sizeof(*n));
+    if (!n) return -1;
+    l->items = n;
+    l->cap = cap;
+  }
+  tikv__lock_t k = {0};
+  k.ts = info->lock_version;
+  k.ttl = info->lock_ttl;
+  k.txn_size = info->txn_size;
+  k.min_commit_ts = info->min_commit_ts;
+  k.for_update_ts = info->lock_for_update_ts;
+  k.lock_type = info->lock_type;
+  k.use_async_commit = info->use_async_commit;
+  if (tikv__bytes_set(&k.key, info->key.data, info->key.len) ||
+      tikv__bytes_set(&k.primary, info->primary_lock.data, info->primary_lock.len))
+    goto oom;
+  if (info->n_secondaries) {
+    k.secondaries = tikv__calloc(info->n_secondaries, sizeof(tikv__bytes_t));
+    if (!k.secondaries) goto oom;
+    k.n_secondaries = info->n_secondaries;
+    for (size_t i = 0; i < info->n_secondaries; i++)
+      if (tikv__bytes_set(&k.secondaries[i], info->secondaries[i].data, info->secondaries[i].len))
+        goto oom;
+  }
+  l->items[l->count++] = k;
+  return 0;
+oom:
+  tikv__bytes_free(&k.key);
+  tikv__bytes_free(&k.primary);
+  for (size_t i = 0; i < k.n_secondaries; i++) tikv__bytes_free(&k.secondaries[i]);
+  free(k.secondaries);
+  return -1;
+}
+
+static void lock_free(tikv__lock_t *k) {
+  tikv__bytes_free(&k->key);
+  tikv__bytes_free(&k->primary);
+  for (size_t i = 0; i < k->n_secondaries; i++) tikv__bytes_free(&k->secondaries[i]);
+  free(k->secondaries);
+}
+
+void tikv__locks_free(tikv__locks_t *l) {
+  for (size_t i = 0; i < l->count; i++) lock_free(&l->items[i]);
+  free(l->items);
+  memset(l, 0, sizeof(*l));
+}
+
+tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+  tikv_error_t *e;
+  if (ke->conflict) {
+    const Kvrpcpb__WriteConflict *w = ke->conflict;
+    e = tikv__error_new(TIKV_ERR_WRITE_CONFLICT,
+                        "%s: write conflict: txn %llu conflicts with txn %llu (committed at %llu)",
+                        what, (unsigned long long)w->start_ts, (unsigned long long)w->conflict_ts,
+                        (unsigned long long)w->conflict_commit_ts);
+    tikv__bytes_set(&e->key, w->key.data, w->key.len);
+    tikv__bytes_set(&e->primary, w->primary.data, w->primary.len);
+    e->start_ts = w->start_ts;
+    e->conflict_ts = w->conflict_commit_ts ? w->conflict_commit_ts : w->conflict_ts;
+    tikv__error_set_kind(e, "conflict");
+  } else if (ke->already_exist) {
+    e = tikv__error_new(TIKV_ERR_ALREADY_EXIST, "%s: key already exists", what);
+    tikv__bytes_set(&e->key, ke->already_exist->key.data, ke->already_exist->key.len);
+    tikv__error_set_kind(e, "already_exist");
+  } else if (ke->deadlock) {
+    e = tikv__error_new(TIKV_ERR_DEADLOCK, "%s: deadlock: waiting for the lock of txn %llu",
+                        what, (unsigned long long)ke->deadlock->lock_ts);
+    tikv__bytes_set(&e->key, ke->deadlock->lock_key.data, ke->deadlock->lock_key.len);
+    e->conflict_ts = ke->deadlock->lock_ts;
+    tikv__error_set_kind(e, "deadlock");
+  } else if (ke->commit_ts_expired) {
+    e = tikv__error_new(TIKV_ERR_COMMIT_TS_EXPIRED,
+                        "%s: commit ts %llu expired (min commit ts %llu)", what,
+                        (unsigned long long)ke->commit_ts_expired->attempted_commit_ts,
+                        (unsigned long long)ke->commit_ts_expired->min_commit_ts);
+    tikv__bytes_set(&e->key, ke->commit_ts_expired->key.data, ke->commit_ts_expired->key.len);
+    e->start_ts = ke->commit_ts_expired->start_ts;
+    tikv__error_set_kind(e, "commit_ts_expired");
+  } else if (ke->txn_not_found) {
+    e = tikv__error_new(TIKV_ERR_TXN_NOT_FOUND, "%s: transaction %llu not found", what,
+                        (unsigned long long)ke->txn_not_found->start_ts);
+    tikv__bytes_set(&e->primary, ke->txn_not_found->primary_key.data,
+                    ke->txn_not_found->primary_key.len);
+    e->start_ts = ke->txn_not_found->start_ts;
+    tikv__error_set_kind(e, "txn_not_found");
+  } else if (ke->txn_lock_not_found) {
+    e = tikv__error_new(TIKV_ERR_TXN_ABORTED, "%s: the transaction's lock is gone", what);
+    tikv__bytes_set(&e->key, ke->txn_lock_not_found->key.data, ke->txn_lock_not_found->key.len);
+    tikv__error_set_kind(e, "txn_lock_not_found");
+  } else if (ke->assertion_failed) {
+    e = tikv__error_new(TIKV_ERR_ASSERTION_FAILED, "%s: assertion failed", what);
+    tikv__bytes_set(&e->key, ke->assertion_failed->key.data, ke->assertion_failed->key.len);
+    tikv__error_set_kind(e, "assertion_failed");
+  } else if (ke->commit_ts_too_large) {
+    e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE, "%s: commit ts too large", what);
+    tikv__error_set_kind(e, "commit_ts_too_large");
+  } else if (ke->primary_mismatch) {
+    e = tikv__error_new(TIKV_ERR_SERVER, "%s: primary mismatch", what);
+    tikv__error_set_kind(e, "primary_mismatch");
+  } else if (ke->retryable && ke->retryable[0]) {
+    e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE, "%s: %s", what, ke->retryable);
+    tikv__error_set_kind(e, "retryable");
+  } else if (ke->abort && ke->abort[0]) {
+    e = tikv__error_new(TIKV_ERR_TXN_ABORTED, "%s: %s", what, ke->abort);
+    tikv__error_set_kind(e, "abort");
+  } else if (ke->locked) {
+    e = tikv__error_new(TIKV_ERR_KEY_LOCKED, "%s: key is locked by txn %llu", what,
+                        (unsigned long long)ke->locked->lock_version);
+    tikv__bytes_set(&e->key, ke->locked->key.data, ke->locked->key.len);
+    tikv__bytes_set(&e->primary, ke->locked->primary_lock.data, ke->locked->primary_lock.len);
+    e->start_ts = ke->locked->lock_version;
+    e->lock_ttl = ke->locked->lock_ttl;
+    tikv__error_set_kind(e, "locked");
+  } else {
+    e = tikv__error_new(TIKV_ERR_SERVER, "%s: unknown key error", what);
+  }
+  return e;
+}
+
+/* ---- the resolver ---- */
+typedef enum { ST_ALIVE, ST_COMMITTED, ST_ROLLED_BACK } txn_fate;
+
+typedef struct {
+  uint64_t ts;
+  txn_fate fate;
+  uint64_t commit_ts;
+} status_t;
+
+typedef struct resolver {
+  tikv_client_t *c;
+  uint64_t caller_ts;
+  tikv__locks_t locks;
+  size_t i;
+  int64_t deadline;
+  tikv__resolve_cb cb;
+  void *arg;
+  uint64_t current_ts;
+  int64_t wait_ms; /* min over live locks; 0 none */
+  status_t *statuses;
+  size_t n_status;
+  /* the request in flight */
+  tikv__bytes_t *keys; /* keys of the request (borrowed from the lock) */
+  size_t n_keys;
+  uint64_t req_commit_ts;
+  /* async-commit resolution */
+  bool sec_committed;
+  uint64_t sec_commit_ts, sec_max_min_commit_ts;
+  size_t sec_locked;
+  bool sec_missing;
+} resolver_t;
+
+static void next_lock(resolver_t *r);
+
+static void finish(resolver_t *r, tikv_error_t *err) {
+  tikv__resolve_cb cb = r->cb;
+  void *arg = r->arg;
+  int64_t wait = r->wait_ms;
+  uint64_t *pushed = tikv__calloc(r->n_status + 1, sizeof(uint64_t));
+  size_t n_pushed = 0;
+  for (size_t i = 0; pushed && i < r->n_status; i++)
+    if (r->statuses[i].fate == ST_ALIVE) pushed[n_pushed++] = r->statuses[i].ts;
+  tikv__locks_free(&r->locks);
+  free(r->statuses);
+  free(r->keys);
+  free(r);
+  cb(arg, err, err ? 0 : wait, pushed, n_pushed);
+  free(pushed);
+}
+
+static status_t *status_of(resolver_t *r, uint64_t ts) {
+  for (size_t i = 0; i < r->n_status; i++)
+    if (r->statuses[i].ts == ts) return &r->statuses[i];
+  return NULL;
+}
+
+static void remember(resolver_t *r, uint64_t ts, txn_fate fate, uint64_t commit_ts) {
+  status_t *s = tikv__realloc(r->statuses, (r->n_status + 1) * sizeof(*s));
+  if (!s) return; /* only a cache */
+  r->statuses = s;
+  s[r->n_status++] = (status_t){ts, fate, commit_ts};
+}
+
+static void live(resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
+  int64_t left = TIKV__TS_PHYSICAL(k->ts) + (int64_t)ttl - TIKV__TS_PHYSICAL(r->current_ts);
+  if (left < 1) left = 1;
+  if (r->wait_ms == 0 || left < r->wait_ms) r->wait_ms = left;
+}
+
+/* ---- ResolveLock / PessimisticRollback of the current lock ---- */
+static int build_resolve(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
+                         Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+  resolver_t *r = arg;
+  const tikv__lock_t *k = &r->locks.items[r->i];
+  ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+  if (!keys) return -1;
+  for (size_t i = 0; i < n; i++) keys[i] = (ProtobufCBinaryData){r->keys[idx[i]].len, r->keys[idx[i]].data};
+  int rc;
+  if (k->lock_type == KVRPCPB__OP__PessimisticLock && r->req_commit_ts == 0) {
+    Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
+    q.context = ctx;
+    q.start_version = k->ts;
+    q.for_update_ts = k->for_update_ts;
+    q.n_keys = n;
+    q.keys = keys;
+    rc = tikv__pack(&q.base, buf, len);
+  } else {
+    Kvrpcpb__ResolveLockRequest q = KVRPCPB__RESOLVE_LOCK_REQUEST__INIT;
+    q.context = ctx;
+    q.start_version = k->ts;
+    q.commit_version = r->req_commit_ts;
+    q.n_keys = n;
+    q.keys = keys;
+    rc = tikv__pack(&q.base, buf, len);
+  }
+  free(keys);
+  return rc;
+}
+
+static void on_resolve_resp(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+  const ProtobufCFieldDescriptor *fd =
+      protobuf_c_message_descriptor_get_field_by_name(resp->descriptor, "error");
+  tikv_error_t *err = NULL;
+  if (fd && fd->label != PROTOBUF_C_LABEL_REPEATED) {
+    Kvrpcpb__KeyError *ke = *(Kvrpcpb__KeyError **)((char *)resp + fd->offset);
+    if (ke) err = tikv__key_error(ke, "ResolveLock");
+  } else {
+    Kvrpcpb__PessimisticRollbackResponse *p = (Kvrpcpb__PessimisticRollbackResponse *)resp;
+    if (p->n_errors) err = tikv__key_error(p->errors[0], "PessimisticRollback");
+  }
+  protobuf_c_message_free_unpacked(resp, NULL);
+  if (err)
+    tikv__multi_part_fail(part, err);
+  else
+    tikv__multi_part_ok(part);
+}
+
+static void resolve_done(void *arg, tikv_error_t *err) {
+  resolver_t *r = arg;
+  if (err) {
+    finish(r, err);
+    return;
+  }
+  r->i++;
+  next_lock(r);
+}
+
+static const tikv__multi_ops_t RESOLVE_OPS = {
+    .method = "/tikvpb.Tikv/KvResolveLock",
+    .resp_desc = &kvrpcpb__resolve_lock_response__descriptor,
+    .ks = TIKV__KS_TXN,
+    .max_keys = TIKV__TXN_BATCH_KEYS,
+    .build = build_resolve,
+    .on_response = on_resolve_resp,
+    .done = resolve_done,
+};
+static const tikv__multi_ops_t PESS_ROLLBACK_OPS = {
+    .method = "/tikvpb.Tikv/KVPessimisticRollback",
+    .resp_desc = &kvrpcpb__pessimistic_rollback_response__descriptor,
+    .ks = TIKV__KS_TXN,
+    .max_keys = TIKV__TXN_BATCH_KEYS,
+    .build = build_resolve,
+    .on_response = on_resolve_resp,
+    .done = resolve_done,
+};
+
+/* Rolls the current lock (or, for async commit, all its keys) forward to
+ * commit_ts, or back when 0. */
+static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
+  tikv__lock_t *k = &r->locks.items[r->i];
+  free(r->keys);
+  r->n_keys = 1 + (all_keys ? k->n_secondaries + 1 : 0);
+  r->keys = tikv__calloc(r->n_keys, sizeof(tikv__bytes_t));
+  if (!r->keys) {
+    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    return;
+  }
+  /* borrowed views: the lock owns the bytes */
+  r->keys[0] = k->key;
+  if (all_keys) {
+    r->keys[1] = k->primary;
+    for (size_t i = 0; i < k->n_secondaries; i++) r->keys[2 + i] = k->secondaries[i];
+  }
+  r->req_commit_ts = commit_ts;
+  const tikv__multi_ops_t *ops =
+      k->lock_type == KVRPCPB__OP__PessimisticLock && commit_ts == 0 ? &PESS_ROLLBACK_OPS
+                                                                     : &RESOLVE_OPS;
+  tikv__multi_run(r->c, ops, r, r->keys, r->n_keys, r->deadline);
+}
+
+/* ---- CheckSecondaryLocks for async commit ---- */
+static int build_check_sec(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
+                           Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+  resolver_t *r = arg;
+  ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+  if (!keys) return -1;
+  for (size_t i = 0; i < n; i++) keys[i] = (ProtobufCBinaryData){r->keys[idx[i]].len, r->keys[idx[i]].data};
+  Kvrpcpb__CheckSecondaryLocksRequest q = KVRPCPB__CHECK_SECONDARY_LOCKS_REQUEST__INIT;
+  q.context = ctx;
+  q.start_version = r->locks.items[r->i].ts;
+  q.n_keys = n;
+  q.keys = keys;
+  int rc = tikv__pack(&q.base, buf, len);
+  free(keys);
+  return rc;
+}
+
+static void on_check_sec(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+  resolver_t *r = arg;
+  Kvrpcpb__CheckSecondaryLocksResponse *s = (Kvrpcpb__CheckSecondaryLocksResponse *)resp;
+  tikv_error_t *err = s->error ? tikv__key_error(s->error, "CheckSecondaryLocks") : NULL;
+  if (!err) {
+    size_t n;
+    tikv__multi_part_items(part, &n);
+    if (s->commit_ts) {
+      r->sec_committed = true;
+      r->sec_commit_ts = s->commit_ts;
+    }
+    size_t locked = 0;
+    for (size_t i = 0; i < s->n_locks; i++) {
+      if (!s->locks[i]->use_async_commit) continue;
+      locked++;
+      if (s->locks[i]->min_commit_ts > r->sec_max_min_commit_ts)
+        r->sec_max_min_commit_ts = s->locks[i]->min_commit_ts;
+    }
+    r->sec_locked += locked;
+    if (locked < n && !s->commit_ts) r->sec_missing = true;
+  }
+  protobuf_c_message_free_unpacked(resp, NULL);
+  if (err)
+    tikv__multi_part_fail(part, err);
+  else
+    tikv__multi_part_ok(part);
+}
+
+static void check_sec_done(void *arg, tikv_error_t *err) {
+  resolver_t *r = arg;
+  if (err) {
+    finish(r, err);
+    return;
+  }
+  tikv__lock_t *k = &r->locks.items[r->i];
+  uint64_t commit_ts = 0;
+  if (r->sec_committed)
+    commit_ts = r->sec_commit_ts;
+  else if (!r->sec_missing)
+    commit_ts = r->sec_max_min_commit_ts; /* every key prewritten: committed at the max */
+  remember(r, k->ts, commit_ts ? ST_COMMITTED : ST_ROLLED_BACK, commit_ts);
+  apply_fate(r, commit_ts, true);
+}
+
+static const tikv__multi_ops_t CHECK_SEC_OPS = {
+    .method = "/tikvpb.Tikv/KvCheckSecondaryLocks",
+    .resp_desc = &kvrpcpb__check_secondary_locks_response__descriptor,
+    .ks = TIKV__KS_TXN,
+    .max_keys = TIKV__TXN_BATCH_KEYS,
+    .build = build_check_sec,
+    .on_response = on_check_sec,
+    .done = check_sec_done,
+};
+
+static void resolve_async(resolver_t *r, const Kvrpcpb__LockInfo *primary_lock) {
+  tikv__lock_t *k = &r->locks.items[r->i];
+  /* the primary's lock knows every secondary; the lock we met may not */
+  if (primary_lock && primary_lock->n_secondaries && !k->n_secondaries) {
+    k->secondaries = tikv__calloc(primary_lock->n_secondaries, sizeof(tikv__bytes_t));
+    if (!k->secondaries) {
+      finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+      return;
+    }
+    k->n_secondaries = primary_lock->n_secondaries;
+    for (size_t i = 0; i < k->n_secondaries; i++)
+      tikv__bytes_set(&k->secondaries[i], primary_lock->secondaries[i].data,
+                      primary_lock->secondaries[i].len);
+  }
+  r->sec_committed = r->sec_missing = false;
+  r->sec_commit_ts = 0;
+  r->sec_max_min_commit_ts = primary_lock ? primary_lock->min_commit_ts : k->min_commit_ts;
+  r->sec_locked = 0;
+  free(r->keys);
+  r->n_keys = k->n_secondaries;
+  r->keys = tikv__calloc(r->n_keys ? r->n_keys : 1, sizeof(tikv__bytes_t));
+  if (!r->keys) {
+    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    return;
+  }
+  for (size_t i = 0; i < k->n_secondaries; i++) r->keys[i] = k->secondaries[i];
+  tikv__multi_run(r->c, &CHECK_SEC_OPS, r, r->keys, r->n_keys, r->deadline);
+}
+
+/* ---- CheckTxnStatus on the primary ---- */
+static int build_check(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
+                       Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+  resolver_t *r = arg;
+  const tikv__lock_t *k = &r->locks.items[r->i];
+  Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
+  q.context = ctx;
+  q.primary_key = (ProtobufCBinaryData){k->primary.len, k->primary.data};
+  q.lock_ts = k->ts;
+  q.caller_start_ts = r->caller_ts;
+  q.current_ts = r->current_ts;
+  q.rollback_if_not_exist = 1;
+  q.resolving_pessimistic_lock = k->lock_type == KVRPCPB__OP__PessimisticLock;
+  return tikv__pack(&q.base, buf, len);
+}
+
+static void on_check(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+  resolver_t *r = arg;
+  Kvrpcpb__CheckTxnStatusResponse *s = (Kvrpcpb__CheckTxnStatusResponse *)resp;
+  tikv__lock_t *k = &r->locks.items[r->i];
+  if (s->error) {
+    tikv_error_t *err = tikv__key_error(s->error, "CheckTxnStatus");
+    protobuf_c_message_free_unpacked(resp, NULL);
+    tikv__multi_part_fail(part, err);
+    return;
+  }
+  tikv__multi_part_ok(part); /* done() below decides; keep resp until then */
+  if (s->commit_version) {
+    remember(r, k->ts, ST_COMMITTED, s->commit_version);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    apply_fate(r, s->commit_version, false);
+    return;
+  }
+  if (s->lock_ttl == 0) {
+    remember(r, k->ts, ST_ROLLED_BACK, 0);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    apply_fate(r, 0, false);
+    return;
+  }
+  /* alive */
+  const Kvrpcpb__LockInfo *pl = s->lock_info;
+  if (pl && pl->use_async_commit) {
+    int64_t left = TIKV__TS_PHYSICAL(k->ts) + (int64_t)pl->lock_ttl - TIKV__TS_PHYSICAL(r->current_ts);
+    if (left <= 0) {
+      resolve_async(r, pl);
+      protobuf_c_message_free_unpacked(resp, NULL);
+      return;
+    }
+  }
+  if (s->action == KVRPCPB__ACTION__MinCommitTSPushed && r->caller_ts) {
+    /* the writer will commit after the reader: the reader may go on */
+    remember(r, k->ts, ST_ALIVE, 0);
+  } else {
+    live(r, k, s->lock_ttl);
+  }
+  protobuf_c_message_free_unpacked(resp, NULL);
+  r->i++;
+  next_lock(r);
+}
+
+static void check_done(void *arg, tikv_error_t *err) {
+  /* on success the response handler already moved on */
+  if (err) finish(arg, err);
+}
+
+static const tikv__multi_ops_t CHECK_OPS = {
+    .method = "/tikvpb.Tikv/KvCheckTxnStatus",
+    .resp_desc = &kvrpcpb__check_txn_status_response__descriptor,
+    .ks = TIKV__KS_TXN,
+    .build = build_check,
+    .on_response = on_check,
+    .done = check_done,
+};
+
+static void next_lock(resolver_t *r) {
+  while (r->i < r->locks.count) {
+    tikv__lock_t *k = &r->locks.items[r->i];
+    status_t *st = status_of(r, k->ts);
+    if (!st) break;
+    if (st->fate == ST_ALIVE) {
+      r->i++;
+      continue;
+    }
+    apply_fate(r, st->fate == ST_COMMITTED ? st->commit_ts : 0, false);
+    return;
+  }
+  if (r->i >= r->locks.count) {
+    finish(r, NULL);
+    return;
+  }
+  tikv__lock_t *k = &r->locks.items[r->i];
+  free(r->keys);
+  r->keys = tikv__calloc(1, sizeof(tikv__bytes_t));
+  if (!r->keys) {
+    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    return;
+  }
+  r->keys[0] = k->primary;
+  r->n_keys = 1;
+  tikv__multi_run(r->c, &CHECK_OPS, r, r->keys, 1, r->deadline);
+}
+
+static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
+  resolver_t *r = arg;
+  if (err) {
+    finish(r, err);
+    return;
+  }
+  r->current_ts = ts;
+  next_lock(r);
+}
+
+void tikv__resolve_locks(tikv_client_t *c, uint64_t caller_start_ts, tikv__locks_t *locks,
+                         int64_t deadline, tikv__resolve_cb cb, void *arg) {
+  resolver_t *r = tikv__calloc(1, sizeof(*r));
+  if (!r) {
+    tikv__locks_free(locks);
+    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0, NULL, 0);
+    return;
+  }
+  r->c = c;
+  r->caller_ts = caller_start_ts;
+  r->locks = *locks;
+  memset(locks, 0, sizeof(*locks));
+  r->deadline = deadline;
+  r->cb = cb;
+  r->arg = arg;
+  tikv__pd_get_ts(c, deadline, got_current_ts, r);
+}

@@ -1,0 +1,153 @@
+/* Internals of transactions: the mutation buffer, the lock resolver, key
+ * errors, and the transaction object. I/O thread only. */
+#ifndef TIKV_TXN_INTERNAL_H
+#define TIKV_TXN_INTERNAL_H
+
+#include "region/multi.h"
+
+/* client-go's defaults */
+#define TIKV__DEFAULT_LOCK_TTL_MS 3000
+#define TIKV__MANAGED_LOCK_TTL_MS 20000
+#define TIKV__TXN_BATCH_KEYS 256
+#define TIKV__TXN_BATCH_BYTES (16 * 1024)
+#define TIKV__ASYNC_COMMIT_MAX_KEYS 256
+#define TIKV__ASYNC_COMMIT_MAX_BYTES 4096
+#define TIKV__MAX_COMMIT_TS_WINDOW_MS 2000
+#define TIKV__TS_PHYSICAL(ts) ((int64_t)((ts) >> 18))
+
+/* ---- a lock met by a request ---- */
+typedef struct tikv__lock {
+  tikv__bytes_t key, primary;
+  uint64_t ts, ttl, txn_size, min_commit_ts, for_update_ts;
+  int lock_type; /* Kvrpcpb__Op */
+  bool use_async_commit;
+  tikv__bytes_t *secondaries;
+  size_t n_secondaries;
+} tikv__lock_t;
+
+typedef struct tikv__locks {
+  tikv__lock_t *items;
+  size_t count, cap;
+} tikv__locks_t;
+
+int tikv__locks_add(tikv__locks_t *l, const Kvrpcpb__LockInfo *info);
+void tikv__locks_free(tikv__locks_t *l);
+
+/* Resolves locks met by a transaction reading or writing at caller_start_ts
+ * (0 for GC): commits or rolls back the lock's transaction when its primary
+ * says so. cb's wait_ms is 0 when every lock is gone, else how long until the
+ * first live one may expire (the caller backs off and retries). pushed lists
+ * the transactions whose min_commit_ts was pushed past caller_start_ts: a
+ * reader retries with them in Context.resolved_locks, so TiKV lets it pass.
+ * locks is taken over. */
+typedef void (*tikv__resolve_cb)(void *arg, tikv_error_t *err, int64_t wait_ms,
+                                 const uint64_t *pushed, size_t n_pushed);
+void tikv__resolve_locks(tikv_client_t *c, uint64_t caller_start_ts, tikv__locks_t *locks,
+                         int64_t deadline, tikv__resolve_cb cb, void *arg);
+
+/* A TiKV KeyError as one of our errors (locked errors are not handled here). */
+tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what);
+
+/* ---- the mutation buffer: sorted by key ---- */
+typedef struct tikv__mut {
+  tikv__bytes_t key, value;
+  int op;            /* Kvrpcpb__Op of the write, when has_write */
+  bool has_write;    /* Put/Del/Insert/Lock(optimistic) buffered */
+  bool pess_locked;  /* a pessimistic lock is held on it */
+} tikv__mut_t;
+
+typedef struct tikv__buffer {
+  tikv__mut_t *items;
+  size_t count, cap;
+} tikv__buffer_t;
+
+tikv__mut_t *tikv__buffer_find(tikv__buffer_t *b, const uint8_t *key, size_t len);
+/* Finds or adds the entry for key. NULL on OOM. */
+tikv__mut_t *tikv__buffer_upsert(tikv__buffer_t *b, const uint8_t *key, size_t len);
+/* Index of the first entry >= key. */
+size_t tikv__buffer_lower_bound(tikv__buffer_t *b, const uint8_t *key, size_t len);
+void tikv__buffer_free(tikv__buffer_t *b);
+
+/* ---- the transaction ---- */
+typedef enum { TXN_NEW, TXN_ACTIVE, TXN_COMMITTING, TXN_COMMITTED, TXN_ROLLED_BACK } txn_state;
+
+typedef struct txn_op txn_op_t;
+
+struct tikv_txn_s {
+  tikv_client_t *c;
+  tikv_txn_options_t opts;
+  atomic_uint_fast64_t start_ts_pub; /* readable from any thread */
+  /* I/O thread only from here */
+  uint64_t start_ts, for_update_ts;
+  txn_state state;
+  tikv__buffer_t buf;
+  tikv__bytes_t primary; /* len 0 and data NULL: not chosen */
+  bool has_primary;
+  int inflight;          /* operations running */
+  txn_op_t *waiting;     /* commit/rollback waiting for them */
+  bool freed;            /* the user let go; free when idle */
+  bool prewrite_started; /* locks may exist in TiKV */
+  /* heartbeat of the primary lock */
+  tikv__timer_t heartbeat;
+  bool heartbeat_on;
+  int64_t begin_ms;
+};
+
+/* Requests that outlive their caller, over copies of keys[0..n): commit
+ * (at commit_ts), rollback, pessimistic rollback. done may be NULL. */
+enum { TIKV__BG_COMMIT, TIKV__BG_ROLLBACK, TIKV__BG_PESS_ROLLBACK };
+void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit_ts,
+                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n,
+                  void (*done)(void *arg, tikv_error_t *err), void *arg);
+
+void tikv__txn_heartbeat_start(tikv_txn_t *t);
+void tikv__txn_heartbeat_stop(tikv_txn_t *t);
+/* Called when an operation of t finishes, to run whatever waits. */
+void tikv__txn_op_finished(tikv_txn_t *t);
+
+/* ---- operations (csrc/txn/read.c, write.c, commit.c) ---- */
+struct txn_op {
+  tikv_txn_t *t;
+  tikv_future_t *f;
+  int kind;
+  tikv__bytes_t *keys, *values;
+  size_t n;
+  tikv__bytes_t start, end;
+  uint32_t limit;
+  bool key_only, reverse;
+  txn_op_t *next; /* in the waiting list */
+};
+
+enum {
+  TXN_OP_GET,
+  TXN_OP_BATCH_GET,
+  TXN_OP_SCAN,
+  TXN_OP_PUT,
+  TXN_OP_INSERT,
+  TXN_OP_DELETE,
+  TXN_OP_LOCK_KEYS,
+  TXN_OP_GET_FOR_UPDATE,
+  TXN_OP_BATCH_GET_FOR_UPDATE,
+  TXN_OP_COMMIT,
+  TXN_OP_ROLLBACK,
+};
+
+void tikv__txn_op_free(txn_op_t *op);
+/* Completes op's future (err consumed, or the future's result fields already
+ * filled) and frees op. */
+void tikv__txn_op_complete(txn_op_t *op, tikv_error_t *err);
+
+/* Snapshot reads at ts, resolving locks. Results in the future's fields:
+ * kvs (found pairs) for batch get; value for get. */
+void tikv__txn_read_keys(txn_op_t *op, uint64_t ts);
+void tikv__txn_read_scan(txn_op_t *op, uint64_t ts);
+/* Pessimistic lock of op->keys at a fresh for_update_ts; values returned
+ * into the future's kvs when want_values. */
+void tikv__txn_lock_pessimistic(txn_op_t *op, bool want_values,
+                                void (*then)(txn_op_t *op, tikv_error_t *err));
+void tikv__txn_commit(txn_op_t *op);
+void tikv__txn_rollback(txn_op_t *op);
+/* Rolls back whatever t holds in TiKV, in the background, then calls done. */
+void tikv__txn_cleanup(tikv_txn_t *t, void (*done)(tikv_txn_t *t));
+
+#endif
