@@ -1,16 +1,21 @@
 'use strict';
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startCluster, binding } = require('./helpers');
+const { startCluster, binding, RawClient } = require('./helpers');
 
 describe('concurrency', () => {
   let c;
   let client;
+  let atomic;
   before(async () => {
-    c = await startCluster({ stores: 3, regions: 4 }, { atomic: true });
+    c = await startCluster({ stores: 3, regions: 4 });
     client = c.client;
+    atomic = await RawClient.connect(c.mock.pdEndpoints, { atomic: true });
   });
-  after(() => c.stop());
+  after(async () => {
+    await atomic.close();
+    await c.stop();
+  });
 
   it('2,000 operations in flight at once', async () => {
     const N = 2000;
@@ -46,30 +51,30 @@ describe('concurrency', () => {
   it('compareAndSwap races: exactly one winner', async () => {
     for (let round = 0; round < 5; round++) {
       const key = `race/${round}`;
-      await client.delete(key);
+      await atomic.delete(key);
       const contenders = 50;
       const results = await Promise.all(
-        Array.from({ length: contenders }, (_, i) => client.compareAndSwap(key, null, `winner-${i}`))
+        Array.from({ length: contenders }, (_, i) => atomic.compareAndSwap(key, null, `winner-${i}`))
       );
       const winners = results.filter((r) => r.swapped);
       assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
       const losers = results.filter((r) => !r.swapped);
-      const final = await client.get(key);
+      const final = await atomic.get(key);
       for (const l of losers) assert.ok(l.previous === null || l.previous.equals(final));
       // the winner's value is the one stored
       const idx = results.findIndex((r) => r.swapped);
       assert.equal(final.toString(), `winner-${idx}`);
     }
     // a swap chain: each of N increments by CAS retry loops lands exactly once
-    await client.put('race/counter', '0');
+    await atomic.put('race/counter', '0');
     const incr = async () => {
       for (;;) {
-        const cur = await client.get('race/counter');
-        const r = await client.compareAndSwap('race/counter', cur, String(Number(cur.toString()) + 1));
+        const cur = await atomic.get('race/counter');
+        const r = await atomic.compareAndSwap('race/counter', cur, String(Number(cur.toString()) + 1));
         if (r.swapped) return;
       }
     };
     await Promise.all(Array.from({ length: 20 }, incr));
-    assert.equal((await client.get('race/counter')).toString(), '20');
+    assert.equal((await atomic.get('race/counter')).toString(), '20');
   });
 });

@@ -1,16 +1,21 @@
 'use strict';
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startCluster, buf } = require('./helpers');
+const { startCluster, buf, RawClient } = require('./helpers');
 
 describe('RawClient against a mock cluster', () => {
   let c;
   let client;
+  let atomic; // compareAndSwap needs atomic mode, which refuses batch deletes and delete-range
   before(async () => {
-    c = await startCluster({ stores: 3, regions: 8, enableTtl: true }, { atomic: true });
+    c = await startCluster({ stores: 3, regions: 8, enableTtl: true });
     client = c.client;
+    atomic = await RawClient.connect(c.mock.pdEndpoints, { atomic: true });
   });
-  after(() => c.stop());
+  after(async () => {
+    await atomic.close();
+    await c.stop();
+  });
 
   it('connects and knows the cluster id', () => {
     assert.equal(typeof client.clusterId, 'bigint');
@@ -186,17 +191,28 @@ describe('RawClient against a mock cluster', () => {
   });
 
   it('compareAndSwap', async () => {
-    await client.delete('cas');
-    assert.deepEqual(await client.compareAndSwap('cas', null, 'one'), { swapped: true, previous: null });
-    assert.deepEqual(await client.compareAndSwap('cas', null, 'two'), { swapped: false, previous: buf('one') });
-    assert.deepEqual(await client.compareAndSwap('cas', 'zzz', 'two'), { swapped: false, previous: buf('one') });
-    assert.deepEqual(await client.compareAndSwap('cas', 'one', 'two'), { swapped: true, previous: buf('one') });
-    assert.deepEqual(await client.get('cas'), buf('two'));
-    await client.delete('cas');
+    await atomic.delete('cas');
+    assert.deepEqual(await atomic.compareAndSwap('cas', null, 'one'), { swapped: true, previous: null });
+    assert.deepEqual(await atomic.compareAndSwap('cas', null, 'two'), { swapped: false, previous: buf('one') });
+    assert.deepEqual(await atomic.compareAndSwap('cas', 'zzz', 'two'), { swapped: false, previous: buf('one') });
+    assert.deepEqual(await atomic.compareAndSwap('cas', 'one', 'two'), { swapped: true, previous: buf('one') });
+    assert.deepEqual(await atomic.get('cas'), buf('two'));
+    await atomic.delete('cas');
   });
 });
 
 describe('options', () => {
+  it('atomic mode refuses batchDelete and deleteRange (UNSUPPORTED), as TiKV clients do', async () => {
+    const c = await startCluster({}, { atomic: true });
+    try {
+      assert.equal(c.client.options.atomic, true);
+      await assert.rejects(c.client.batchDelete(['a']), { name: 'TikvError', code: 'UNSUPPORTED' });
+      await assert.rejects(c.client.deleteRange('a', 'b'), { name: 'TikvError', code: 'UNSUPPORTED' });
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('compareAndSwap without atomic mode rejects with UNSUPPORTED', async () => {
     const c = await startCluster({}, { atomic: false });
     try {
@@ -208,7 +224,6 @@ describe('options', () => {
 
   it('column families are separate key spaces', async () => {
     const mock = await require('./helpers').MockCluster.start();
-    const { RawClient } = require('./helpers');
     const d = await RawClient.connect(mock.pdEndpoints);
     const w = await RawClient.connect(mock.pdEndpoints, { columnFamily: 'write' });
     try {
