@@ -4,6 +4,7 @@
  * Prints "PD host:port" on stdout once listening, the stores on stderr, and
  * runs until SIGINT or SIGTERM (exit 0). */
 #include <errno.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,15 @@ static void usage(FILE *f) {
           "  --verbose       log unimplemented methods and injected faults\n"
           "  --help          this text\n"
           "Prints \"PD <address>\" on stdout when ready; stops on SIGINT/SIGTERM.\n");
+}
+
+/* Signals may land on any thread (gRPC starts its own): the handler only
+ * posts a semaphore that main waits on. */
+static sem_t stop_sem;
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) {
+  stop_signal = sig;
+  sem_post(&stop_sem);
 }
 
 static int parse_int(const char *s, const char *what, int min, int max) {
@@ -74,12 +84,14 @@ int main(int argc, char **argv) {
 #undef NEED_ARG
   }
 
-  /* Block the signals before any thread starts, then wait for them here. */
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  sem_init(&stop_sem, 0, 0);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
 
   char err[256];
   tikv_mock_cluster_t *m = tikv_mock_cluster_start(&opts, err, sizeof(err));
@@ -93,9 +105,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "store %d %s\n", s, tikv_mock_store_address(m, (uint64_t)s));
   fprintf(stderr, "regions %d%s\n", tikv_mock_region_count(m), opts.enable_ttl ? ", ttl enabled" : "");
 
-  int sig = 0;
-  sigwait(&set, &sig);
-  fprintf(stderr, "tikv-mock-server: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  while (sem_wait(&stop_sem) != 0 && errno == EINTR) {
+  }
+  fprintf(stderr, "tikv-mock-server: %s, stopping\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
   tikv_mock_cluster_stop(m);
   return 0;
 }

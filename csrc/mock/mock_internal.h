@@ -97,7 +97,8 @@ struct mock_call {
   char method_name[64];
   const mock_method_t *method;
   int refs;
-  int cancelled;       /* set by RECV_CLOSE_ON_SERVER */
+  int cancelled;       /* written by RECV_CLOSE_ON_SERVER: read only in on_close */
+  bool dead;           /* cancelled, or a send failed: nothing more goes out */
   bool closed;         /* the close op completed */
   bool finished;       /* status sent (or being sent) */
   bool client_done;    /* stream: the client half-closed */

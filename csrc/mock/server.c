@@ -100,7 +100,7 @@ static void fill_status_op(mock_call_t *c, grpc_op *op) {
 
 /* Streams: sends the next queued message, or the status when due. */
 static void pump(mock_call_t *c) {
-  if (c->sending || c->cancelled) return;
+  if (c->sending || c->dead) return;
   grpc_op ops[1];
   if (c->out_head) {
     mock_outmsg *o = c->out_head;
@@ -138,7 +138,7 @@ void mock_call_maybe_finish(mock_call_t *c) {
 }
 
 void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len) {
-  if (c->finished || c->cancelled) {
+  if (c->finished || c->dead) {
     free(data);
     return;
   }
@@ -184,7 +184,7 @@ void mock_call_reply_msg(mock_call_t *c, const ProtobufCMessage *msg) {
 }
 
 void mock_call_fail(mock_call_t *c, int status, const char *fmt, ...) {
-  if (c->finished || c->cancelled) return;
+  if (c->finished || c->dead) return;
   c->finished = true;
   va_list ap;
   va_start(ap, fmt);
@@ -213,8 +213,8 @@ static void on_send(tikv__tag_t *tag, bool ok) {
     c->send_buf = NULL;
   }
   c->sending = false;
-  if (!ok) c->cancelled = 1; /* the stream is gone: drop what is queued */
-  if (c->method && c->method->streaming && !c->cancelled) pump(c);
+  if (!ok) c->dead = true; /* the stream is gone: drop what is queued */
+  if (c->method && c->method->streaming && !c->dead) pump(c);
   mock_call_unref(c);
 }
 
@@ -258,7 +258,7 @@ static void on_recv(tikv__tag_t *tag, bool ok) {
   grpc_byte_buffer_destroy(bb);
   mock_dispatch_message(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
   grpc_slice_unref(s);
-  if (c->method->streaming && !c->finished && !c->cancelled) start_recv(c, false);
+  if (c->method->streaming && !c->finished && !c->dead) start_recv(c, false);
   mock_call_unref(c);
 }
 
@@ -266,7 +266,10 @@ static void on_close(tikv__tag_t *tag, bool ok) {
   mock_call_t *c = CONTAINER(tag, mock_call_t, close_tag);
   tikv__loop_tag_finished(loop_of(c));
   c->closed = true;
-  if (c->cancelled) c->finished = true;
+  if (c->cancelled) {
+    c->dead = true;
+    c->finished = true;
+  }
   mock_call_unref(c);
 }
 
@@ -355,7 +358,7 @@ static void arm(mock_server_t *s) {
 
 /* ---- latency, pause, injected errors ---- */
 static void run_message(mock_call_t *c, const uint8_t *data, size_t len) {
-  if (!c->finished && !c->cancelled) c->method->on_message(c, data, len);
+  if (!c->finished && !c->dead) c->method->on_message(c, data, len);
 }
 
 static void delayed_fire(void *arg) {

@@ -118,7 +118,7 @@ static void batch_delayed_fire(void *arg) {
   mock_call_t *c = d->c;
   mock_cluster_t *m = c->srv->m;
   c->pending--;
-  if (!c->finished && !c->cancelled) {
+  if (!c->finished && !c->dead) {
     ProtobufCMessage *req = protobuf_c_message_unpack(d->km->req_desc, NULL, d->len, d->req);
     if (req) {
       batch_out o;
