@@ -174,7 +174,10 @@ static bool run_tasks(tikv__loop_t *l) {
   l->wake_pending = false;
   tikv__task_fn drain = NULL;
   void *drain_arg = NULL;
-  if (l->stop_requested && !l->stopping) {
+  /* read under the lock once: a stop requested after this turn is seen on
+   * the next one, with its drain */
+  bool stop_now = l->stop_requested && !l->stopping;
+  if (stop_now) {
     drain = l->drain;
     drain_arg = l->drain_arg;
   }
@@ -186,7 +189,7 @@ static bool run_tasks(tikv__loop_t *l) {
     free(t);
     t = next;
   }
-  if (l->stop_requested && !l->stopping) {
+  if (stop_now) {
     /* tasks queued before the stop ran above; now cancel what is in flight */
     l->stopping = true;
     if (drain) drain(drain_arg);

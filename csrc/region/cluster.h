@@ -80,6 +80,13 @@ int tikv__route_copy(tikv__route_t *dst, const tikv__route_t *src);
 /* true when key lies in the route's range */
 bool tikv__route_contains(const tikv__route_t *r, const uint8_t *key, size_t len);
 
+/* TiKV cannot reverse-scan from +inf: a reverse scan's upper bound must lie
+ * inside the region (it checks key-in-region, and "" is not in the last
+ * region). This key sorts after every key TiKV accepts (keys are at most
+ * 8 KiB), so it stands for +inf in the last region. */
+#define TIKV__KEY_SENTINEL_LEN 8193
+const uint8_t *tikv__key_sentinel(void);
+
 /* Key spaces: raw keys are compared with PD's boundaries as they are;
  * transactional keys are memcomparable-encoded first (API v1). */
 typedef enum { TIKV__KS_RAW = 0, TIKV__KS_TXN = 1 } tikv__keyspace;

@@ -21,6 +21,15 @@ int tikv__route_copy(tikv__route_t *dst, const tikv__route_t *src) {
   return 0;
 }
 
+static uint8_t sentinel[TIKV__KEY_SENTINEL_LEN];
+static pthread_once_t sentinel_once = PTHREAD_ONCE_INIT;
+static void sentinel_fill(void) { memset(sentinel, 0xff, sizeof(sentinel)); }
+
+const uint8_t *tikv__key_sentinel(void) {
+  pthread_once(&sentinel_once, sentinel_fill);
+  return sentinel;
+}
+
 bool tikv__route_contains(const tikv__route_t *r, const uint8_t *key, size_t len) {
   if (tikv__key_cmp(key, len, r->start.data, r->start.len) < 0) return false;
   return r->end.len == 0 || tikv__key_cmp(key, len, r->end.data, r->end.len) < 0;

@@ -300,6 +300,9 @@ static void clamp(const scanner_t *s, const uint8_t **lo, size_t *lo_len, const 
     if (s->cur.len == 0 && rt->end.len) {
       *hi = rt->end.data;
       *hi_len = rt->end.len;
+    } else if (s->cur.len == 0) {
+      *hi = tikv__key_sentinel();
+      *hi_len = TIKV__KEY_SENTINEL_LEN;
     }
     bool region_last = tikv__key_cmp(rt->start.data, rt->start.len, op->start.data, op->start.len) > 0;
     *lo = region_last ? rt->start.data : op->start.data;

@@ -1,0 +1,736 @@
+/* Integration tests of transactions against the mock cluster: snapshot
+ * isolation, conflicts, lock resolution after a client died mid-commit,
+ * pessimistic locks, async commit and 1PC, scans merged with own writes, a
+ * bank of concurrent transfers. */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "kvrpcpb.pb-c.h"
+#include "tikv/mock.h"
+#include "tikv/tikv.h"
+#include "util_mock_client.h"
+
+static tikv_mock_cluster_t *mock;
+static tikv_client_t *client;
+
+#define K(s) (const uint8_t *)(s), strlen(s)
+
+static void setup(void) {
+  tikv_mock_options_t o;
+  tikv_mock_options_init(&o);
+  o.stores = 3;
+  o.regions = 8;
+  char err[256];
+  mock = tikv_mock_cluster_start(&o, err, sizeof(err));
+  ck_assert_msg(mock != NULL, "mock: %s", err);
+  tikv_config_t *cfg = tikv_config_new();
+  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
+  tikv_config_set_timeout_ms(cfg, 10000);
+  client = tikv_client_new(cfg, NULL);
+  tikv_config_free(cfg);
+  tikv_future_t *f = tikv_client_connect(client);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+}
+
+static void teardown(void) {
+  tikv_client_free(client);
+  tikv_mock_cluster_stop(mock);
+}
+
+static int wait_code(tikv_future_t *f) {
+  int code = tikv_future_wait(f);
+  if (code != TIKV_ERR_OK)
+    fprintf(stderr, "  (%s: %s)\n", tikv_err_name(code), tikv_error_message(tikv_future_get_error(f)));
+  return code;
+}
+
+static void ok(tikv_future_t *f) {
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+}
+
+static int expect(tikv_future_t *f, int code) {
+  int got = tikv_future_wait(f);
+  tikv_future_destroy(f);
+  return got == code;
+}
+
+static tikv_txn_t *begin_opts(const tikv_txn_options_t *o) {
+  tikv_txn_t *t = tikv_txn_new(client, o, NULL);
+  ck_assert_ptr_nonnull(t);
+  ok(tikv_txn_begin(t));
+  ck_assert_uint_ne(tikv_txn_start_ts(t), 0);
+  return t;
+}
+
+static tikv_txn_t *begin(void) { return begin_opts(NULL); }
+
+static tikv_txn_t *begin_pessimistic(int64_t wait_ms) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.pessimistic = 1;
+  o.lock_wait_timeout_ms = wait_ms;
+  return begin_opts(&o);
+}
+
+static uint64_t commit(tikv_txn_t *t) {
+  tikv_future_t *f = tikv_txn_commit(t);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  uint64_t ts = 0;
+  tikv_future_get_u64(f, &ts);
+  tikv_future_destroy(f);
+  return ts;
+}
+
+/* 1 found with the value, 0 absent */
+static int tget(tikv_txn_t *t, const char *key, const char *want) {
+  tikv_future_t *f = tikv_txn_get(t, K(key));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const uint8_t *v;
+  size_t n;
+  int found = tikv_future_get_value(f, &v, &n);
+  if (found == 1 && want) {
+    ck_assert_uint_eq(n, strlen(want));
+    ck_assert_mem_eq(v, want, n);
+  }
+  tikv_future_destroy(f);
+  return found;
+}
+
+static void write_one(const char *key, const char *value) {
+  tikv_txn_t *t = begin();
+  ok(tikv_txn_put(t, K(key), K(value)));
+  ck_assert_uint_gt(commit(t), tikv_txn_start_ts(t));
+  tikv_txn_free(t);
+}
+
+static int read_one(const char *key, const char *want) {
+  tikv_txn_t *t = begin();
+  int r = tget(t, key, want);
+  ok(tikv_txn_rollback(t));
+  tikv_txn_free(t);
+  return r;
+}
+
+START_TEST(put_commit_get) {
+  write_one("alpha", "1");
+  ck_assert_int_eq(read_one("alpha", "1"), 1);
+  ck_assert_int_eq(read_one("nothing", NULL), 0);
+  tikv_txn_t *t = begin();
+  ok(tikv_txn_put(t, K("alpha"), K("2")));
+  ck_assert_int_eq(tget(t, "alpha", "2"), 1); /* own write */
+  ok(tikv_txn_delete(t, K("beta")));
+  ck_assert_int_eq(tget(t, "beta", NULL), 0);
+  commit(t);
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("alpha", "2"), 1);
+  t = begin();
+  ok(tikv_txn_delete(t, K("alpha")));
+  commit(t);
+  /* a finished transaction refuses more work */
+  ck_assert(expect(tikv_txn_get(t, K("alpha")), TIKV_ERR_TXN_FINISHED));
+  ck_assert(expect(tikv_txn_commit(t), TIKV_ERR_TXN_FINISHED));
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("alpha", NULL), 0);
+  /* an empty transaction commits at ts 0 */
+  t = begin();
+  ck_assert_uint_eq(commit(t), 0);
+  tikv_txn_free(t);
+  /* operations before begin are refused */
+  t = tikv_txn_new(client, NULL, NULL);
+  ck_assert(expect(tikv_txn_get(t, K("a")), TIKV_ERR_INVALID_ARGUMENT));
+  tikv_txn_free(t);
+}
+END_TEST
+
+START_TEST(batch_get_across_regions_and_binary_keys) {
+  tikv_txn_t *t = begin();
+  const char *keys[] = {"0zero", "Bee", "Jay", "Sea", "a", "dee", "mm", "tee", "zz"};
+  tikv_slice_t ks[10];
+  for (int i = 0; i < 9; i++) {
+    ok(tikv_txn_put(t, K(keys[i]), K(keys[i])));
+    ks[i] = (tikv_slice_t){K(keys[i])};
+  }
+  const uint8_t bin[] = {0, 0xff, 0, 1};
+  ok(tikv_txn_put(t, bin, sizeof(bin), bin, sizeof(bin)));
+  commit(t);
+  tikv_txn_free(t);
+  ks[9] = (tikv_slice_t){(const uint8_t *)"absent", 6};
+  t = begin();
+  tikv_future_t *f = tikv_txn_batch_get(t, ks, 10);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 9);
+  ck_assert_mem_eq(kvs[0].key, "0zero", 5);
+  ck_assert_mem_eq(kvs[8].value, "zz", 2);
+  tikv_future_destroy(f);
+  f = tikv_txn_get(t, bin, sizeof(bin));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1);
+  ck_assert_uint_eq(vl, 4);
+  ck_assert_mem_eq(v, bin, 4);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+  /* transactional keys never show up in raw space */
+  f = tikv_raw_get(client, K("Jay"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_value(f, NULL, NULL), 0);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+START_TEST(snapshot_isolation) {
+  write_one("si", "old");
+  tikv_txn_t *reader = begin();
+  uint64_t old_ts = tikv_txn_start_ts(reader);
+  write_one("si", "new");
+  ck_assert_int_eq(tget(reader, "si", "old"), 1); /* no later commit is seen */
+  tikv_txn_free(reader);
+  /* a snapshot at the old ts reads the old version */
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.read_only = 1;
+  o.start_ts = old_ts;
+  tikv_txn_t *snap = begin_opts(&o);
+  ck_assert_int_eq(tget(snap, "si", "old"), 1);
+  ck_assert(expect(tikv_txn_put(snap, K("si"), K("x")), TIKV_ERR_UNSUPPORTED));
+  tikv_txn_free(snap);
+  ck_assert_int_eq(read_one("si", "new"), 1);
+  /* current timestamp moves forward */
+  tikv_future_t *f = tikv_client_current_timestamp(client);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  uint64_t now;
+  tikv_future_get_u64(f, &now);
+  ck_assert_uint_gt(now, old_ts);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+START_TEST(write_conflict_and_rollback) {
+  write_one("wc", "0");
+  tikv_txn_t *a = begin(), *b = begin();
+  ok(tikv_txn_put(a, K("wc"), K("a")));
+  ok(tikv_txn_put(b, K("wc"), K("b")));
+  commit(a);
+  tikv_future_t *f = tikv_txn_commit(b);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_WRITE_CONFLICT);
+  const tikv_error_t *e = tikv_future_get_error(f);
+  size_t kl;
+  const uint8_t *k = tikv_error_key(e, &kl);
+  ck_assert_uint_eq(kl, 2);
+  ck_assert_mem_eq(k, "wc", 2);
+  ck_assert_int_eq(tikv_error_retryable(e), 1);
+  tikv_future_destroy(f);
+  tikv_txn_free(a);
+  tikv_txn_free(b);
+  ck_assert_int_eq(read_one("wc", "a"), 1);
+  /* rollback leaves nothing */
+  tikv_txn_t *r = begin();
+  ok(tikv_txn_put(r, K("rb"), K("x")));
+  ok(tikv_txn_rollback(r));
+  ck_assert(expect(tikv_txn_commit(r), TIKV_ERR_TXN_FINISHED));
+  tikv_txn_free(r);
+  ck_assert_int_eq(read_one("rb", NULL), 0);
+  /* lost update is impossible: two increments from the same snapshot */
+  write_one("ctr", "0");
+  tikv_txn_t *x = begin(), *y = begin();
+  ck_assert_int_eq(tget(x, "ctr", "0"), 1);
+  ck_assert_int_eq(tget(y, "ctr", "0"), 1);
+  ok(tikv_txn_put(x, K("ctr"), K("1")));
+  ok(tikv_txn_put(y, K("ctr"), K("1")));
+  commit(x);
+  ck_assert(expect(tikv_txn_commit(y), TIKV_ERR_WRITE_CONFLICT));
+  tikv_txn_free(x);
+  tikv_txn_free(y);
+}
+END_TEST
+
+START_TEST(write_skew_is_allowed) {
+  /* SI permits write skew: disjoint write sets both commit */
+  write_one("ws-a", "1");
+  write_one("ws-b", "1");
+  tikv_txn_t *a = begin(), *b = begin();
+  ck_assert_int_eq(tget(a, "ws-a", "1"), 1);
+  ck_assert_int_eq(tget(a, "ws-b", "1"), 1);
+  ck_assert_int_eq(tget(b, "ws-a", "1"), 1);
+  ck_assert_int_eq(tget(b, "ws-b", "1"), 1);
+  ok(tikv_txn_put(a, K("ws-a"), K("0")));
+  ok(tikv_txn_put(b, K("ws-b"), K("0")));
+  commit(a);
+  commit(b);
+  tikv_txn_free(a);
+  tikv_txn_free(b);
+  ck_assert_int_eq(read_one("ws-a", "0"), 1);
+  ck_assert_int_eq(read_one("ws-b", "0"), 1);
+}
+END_TEST
+
+START_TEST(insert_and_lock_keys) {
+  write_one("ins", "v");
+  tikv_txn_t *t = begin();
+  ok(tikv_txn_insert(t, K("ins"), K("w")));
+  tikv_future_t *f = tikv_txn_commit(t);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_ALREADY_EXIST);
+  size_t kl;
+  tikv_error_key(tikv_future_get_error(f), &kl);
+  ck_assert_uint_eq(kl, 3);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+  t = begin();
+  ok(tikv_txn_insert(t, K("ins-new"), K("w")));
+  ck_assert(expect(tikv_txn_insert(t, K("ins-new"), K("w")), TIKV_ERR_ALREADY_EXIST));
+  commit(t);
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("ins-new", "w"), 1);
+  /* optimistic lock_keys: a concurrent write to a locked key aborts us */
+  write_one("lk", "0");
+  tikv_txn_t *a = begin();
+  tikv_slice_t k = {K("lk")};
+  ok(tikv_txn_lock_keys(a, &k, 1));
+  ok(tikv_txn_put(a, K("other"), K("x")));
+  write_one("lk", "1");
+  ck_assert(expect(tikv_txn_commit(a), TIKV_ERR_WRITE_CONFLICT));
+  tikv_txn_free(a);
+}
+END_TEST
+
+static size_t scan_n(tikv_txn_t *t, const char *s, const char *e, uint32_t limit, int reverse,
+                     const tikv_kv_t **out, tikv_future_t **keep) {
+  tikv_future_t *f = tikv_txn_scan(t, K(s), (const uint8_t *)e, e ? strlen(e) : 0, limit, 0, reverse);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  size_t n;
+  tikv_future_get_kvs(f, out, &n);
+  *keep = f;
+  return n;
+}
+
+START_TEST(scans_with_own_writes) {
+  tikv_txn_t *t = begin();
+  const char *keys[] = {"b1", "b2", "c1", "c2", "k1", "k2", "s1", "t1"};
+  for (int i = 0; i < 8; i++) ok(tikv_txn_put(t, K(keys[i]), K(keys[i])));
+  commit(t);
+  tikv_txn_free(t);
+  t = begin();
+  ok(tikv_txn_delete(t, K("c1")));
+  ok(tikv_txn_put(t, K("c15"), K("mine")));
+  const tikv_kv_t *kv;
+  tikv_future_t *f;
+  size_t n = scan_n(t, "b", "t", 100, 0, &kv, &f);
+  ck_assert_uint_eq(n, 7); /* b1 b2 c15 c2 k1 k2 s1 */
+  ck_assert_mem_eq(kv[2].key, "c15", 3);
+  ck_assert_mem_eq(kv[2].value, "mine", 4);
+  ck_assert_mem_eq(kv[6].key, "s1", 2);
+  tikv_future_destroy(f);
+  n = scan_n(t, "b", "t", 3, 0, &kv, &f);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_mem_eq(kv[2].key, "c15", 3);
+  tikv_future_destroy(f);
+  n = scan_n(t, "a", NULL, 4, 1, &kv, &f); /* reverse from the end */
+  ck_assert_uint_eq(n, 4);
+  ck_assert_mem_eq(kv[0].key, "t1", 2);
+  ck_assert_mem_eq(kv[3].key, "k1", 2);
+  tikv_future_destroy(f);
+  n = scan_n(t, "c", "k2", 100, 1, &kv, &f);
+  ck_assert_uint_eq(n, 3); /* k1 c2 c15 */
+  ck_assert_mem_eq(kv[0].key, "k1", 2);
+  ck_assert_mem_eq(kv[2].key, "c15", 3);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+}
+END_TEST
+
+/* ---- a client that died mid-commit, simulated over raw gRPC ---- */
+static void ctx_for(const char *key, Kvrpcpb__Context *ctx, Metapb__RegionEpoch *ep,
+                    Metapb__Peer *peer, const char **addr) {
+  uint8_t *enc;
+  size_t el;
+  tikv__codec_encode_bytes((const uint8_t *)key, strlen(key), &enc, &el);
+  uint64_t rid = tikv_mock_region_for_key(mock, enc, el);
+  free(enc);
+  uint64_t store = tikv_mock_region_leader_store(mock, rid);
+  tikv_mock_region_epoch(mock, rid, &ep->conf_ver, &ep->version);
+  peer->id = tikv_mock_region_peer_on_store(mock, rid, store);
+  peer->store_id = store;
+  ctx->region_id = rid;
+  ctx->region_epoch = ep;
+  ctx->peer = peer;
+  *addr = tikv_mock_store_address(mock, store);
+}
+
+static uint64_t now_ts(void) {
+  tikv_future_t *f = tikv_client_current_timestamp(client);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  uint64_t ts;
+  tikv_future_get_u64(f, &ts);
+  tikv_future_destroy(f);
+  return ts;
+}
+
+static void dead_prewrite(const char *key, const char *value, const char *primary,
+                          uint64_t start_ts, uint64_t ttl) {
+  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
+  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
+  Metapb__Peer peer = METAPB__PEER__INIT;
+  const char *addr;
+  ctx_for(key, &ctx, &ep, &peer, &addr);
+  Kvrpcpb__Mutation m = KVRPCPB__MUTATION__INIT;
+  Kvrpcpb__Mutation *mp = &m;
+  m.op = KVRPCPB__OP__Put;
+  m.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+  m.value = (ProtobufCBinaryData){strlen(value), (uint8_t *)value};
+  Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
+  q.context = &ctx;
+  q.n_mutations = 1;
+  q.mutations = &mp;
+  q.primary_lock = (ProtobufCBinaryData){strlen(primary), (uint8_t *)primary};
+  q.start_version = start_ts;
+  q.lock_ttl = ttl;
+  q.txn_size = 2;
+  ProtobufCMessage *resp = NULL;
+  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvPrewrite", &q.base,
+                            &kvrpcpb__prewrite_response__descriptor, &resp, 5000, NULL, 0), 0);
+  Kvrpcpb__PrewriteResponse *r = (Kvrpcpb__PrewriteResponse *)resp;
+  ck_assert_ptr_null(r->region_error);
+  ck_assert_uint_eq(r->n_errors, 0);
+  protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+static void dead_commit(const char *key, uint64_t start_ts, uint64_t commit_ts) {
+  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
+  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
+  Metapb__Peer peer = METAPB__PEER__INIT;
+  const char *addr;
+  ctx_for(key, &ctx, &ep, &peer, &addr);
+  ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
+  Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
+  q.context = &ctx;
+  q.start_version = start_ts;
+  q.n_keys = 1;
+  q.keys = &k;
+  q.commit_version = commit_ts;
+  ProtobufCMessage *resp = NULL;
+  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &q.base,
+                            &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
+  Kvrpcpb__CommitResponse *r = (Kvrpcpb__CommitResponse *)resp;
+  ck_assert_ptr_null(r->region_error);
+  ck_assert_ptr_null(r->error);
+  protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+START_TEST(resolve_rolls_back_uncommitted) {
+  write_one("dead-b", "before");
+  uint64_t ts = now_ts();
+  dead_prewrite("dead-b", "after", "dead-b", ts, 600); /* primary, in region "V".."c" */
+  dead_prewrite("dead-m", "after", "dead-b", ts, 600);
+  /* the reader waits out the TTL, then rolls the dead txn back */
+  ck_assert_int_eq(read_one("dead-m", NULL), 0);
+  ck_assert_int_eq(read_one("dead-b", "before"), 1);
+  /* and the dead client can no longer commit */
+  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
+  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
+  Metapb__Peer peer = METAPB__PEER__INIT;
+  const char *addr;
+  ctx_for("dead-b", &ctx, &ep, &peer, &addr);
+  ProtobufCBinaryData k = {6, (uint8_t *)"dead-b"};
+  Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
+  q.context = &ctx;
+  q.start_version = ts;
+  q.n_keys = 1;
+  q.keys = &k;
+  q.commit_version = now_ts();
+  ProtobufCMessage *resp = NULL;
+  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &q.base,
+                            &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
+  ck_assert_ptr_nonnull(((Kvrpcpb__CommitResponse *)resp)->error);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  /* a writer over the dead lock also gets through */
+  write_one("dead-m", "writer");
+  ck_assert_int_eq(read_one("dead-m", "writer"), 1);
+}
+END_TEST
+
+START_TEST(resolve_rolls_forward_committed_primary) {
+  uint64_t ts = now_ts();
+  dead_prewrite("live-b", "v1", "live-b", ts, 60000); /* a long TTL: no waiting allowed */
+  dead_prewrite("live-m", "v2", "live-b", ts, 60000);
+  uint64_t cts = now_ts();
+  dead_commit("live-b", ts, cts); /* only the primary */
+  ck_assert_int_eq(read_one("live-m", "v2"), 1); /* the reader commits the secondary */
+  ck_assert_int_eq(read_one("live-b", "v1"), 1);
+  /* scans resolve too */
+  ts = now_ts();
+  dead_prewrite("scan-b", "s1", "scan-b", ts, 60000);
+  dead_prewrite("scan-m", "s2", "scan-b", ts, 60000);
+  dead_commit("scan-b", ts, now_ts());
+  tikv_txn_t *t = begin();
+  const tikv_kv_t *kv;
+  tikv_future_t *f;
+  size_t n = scan_n(t, "scan-", "scan-z", 10, 0, &kv, &f);
+  ck_assert_uint_eq(n, 2);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+}
+END_TEST
+
+START_TEST(pessimistic_locks) {
+  write_one("p1", "0");
+  tikv_txn_t *a = begin_pessimistic(20000);
+  tikv_future_t *f = tikv_txn_get_for_update(a, K("p1"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_value(f, NULL, NULL), 1);
+  tikv_future_destroy(f);
+  /* no-wait: fails at once while a holds the lock */
+  tikv_txn_t *b = begin_pessimistic(0);
+  ck_assert(expect(tikv_txn_put(b, K("p1"), K("b")), TIKV_ERR_LOCK_WAIT_TIMEOUT));
+  ok(tikv_txn_rollback(b));
+  tikv_txn_free(b);
+  /* a short wait times out */
+  b = begin_pessimistic(300);
+  ck_assert(expect(tikv_txn_put(b, K("p1"), K("b")), TIKV_ERR_LOCK_WAIT_TIMEOUT));
+  ok(tikv_txn_rollback(b));
+  tikv_txn_free(b);
+  /* a waiter is woken by the holder's commit and sees its write */
+  tikv_txn_t *w = begin_pessimistic(10000);
+  tikv_future_t *wf = tikv_txn_get_for_update(w, K("p1"));
+  usleep(200 * 1000);
+  ck_assert_int_eq(tikv_future_is_ready(wf), 0);
+  ok(tikv_txn_put(a, K("p1"), K("a")));
+  commit(a);
+  tikv_txn_free(a);
+  ck_assert_int_eq(wait_code(wf), TIKV_ERR_OK);
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(tikv_future_get_value(wf, &v, &vl), 1);
+  ck_assert_mem_eq(v, "a", 1); /* the latest value, not the snapshot's */
+  tikv_future_destroy(wf);
+  ok(tikv_txn_put(w, K("p1"), K("w")));
+  commit(w);
+  tikv_txn_free(w);
+  ck_assert_int_eq(read_one("p1", "w"), 1);
+  /* rollback releases: another txn locks at once afterwards */
+  tikv_txn_t *r = begin_pessimistic(20000);
+  tikv_slice_t k = {K("p2")};
+  ok(tikv_txn_lock_keys(r, &k, 1));
+  ok(tikv_txn_rollback(r));
+  tikv_txn_free(r);
+  b = begin_pessimistic(0);
+  ok(tikv_txn_lock_keys(b, &k, 1));
+  commit(b); /* lock-only commit */
+  tikv_txn_free(b);
+  ck_assert_int_eq(read_one("p2", NULL), 0);
+}
+END_TEST
+
+typedef struct {
+  tikv_txn_t *t;
+  const char *key;
+  int code;
+} lock_arg;
+
+static void *lock_thread(void *p) {
+  lock_arg *a = p;
+  tikv_future_t *f = tikv_txn_put(a->t, K(a->key), K("x"));
+  a->code = tikv_future_wait(f);
+  tikv_future_destroy(f);
+  return NULL;
+}
+
+START_TEST(deadlock_detected) {
+  tikv_txn_t *a = begin_pessimistic(10000), *b = begin_pessimistic(10000);
+  ok(tikv_txn_put(a, K("dl1"), K("a")));
+  ok(tikv_txn_put(b, K("dl2"), K("b")));
+  pthread_t th;
+  lock_arg la = {a, "dl2", -1};
+  pthread_create(&th, NULL, lock_thread, &la); /* a waits for b */
+  usleep(200 * 1000);
+  tikv_future_t *f = tikv_txn_put(b, K("dl1"), K("b")); /* b waits for a: a cycle */
+  int code = tikv_future_wait(f);
+  tikv_future_destroy(f);
+  if (code == TIKV_ERR_DEADLOCK) {
+    ok(tikv_txn_rollback(b)); /* b's locks go; a proceeds */
+    pthread_join(th, NULL);
+    ck_assert_int_eq(la.code, TIKV_ERR_OK);
+    commit(a);
+  } else {
+    /* TiKV may pick either side as the victim */
+    ck_assert_int_eq(code, TIKV_ERR_OK);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(la.code, TIKV_ERR_DEADLOCK);
+    ok(tikv_txn_rollback(a));
+    commit(b);
+  }
+  tikv_txn_free(a);
+  tikv_txn_free(b);
+}
+END_TEST
+
+START_TEST(async_commit_and_one_pc) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.async_commit = 1;
+  tikv_txn_t *t = begin_opts(&o);
+  ok(tikv_txn_put(t, K("ac-b"), K("1")));
+  ok(tikv_txn_put(t, K("ac-m"), K("2")));
+  ok(tikv_txn_put(t, K("ac-t"), K("3")));
+  uint64_t before = tikv_mock_call_count(mock, "KvCommit");
+  uint64_t cts = commit(t);
+  ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("ac-m", "2"), 1);
+  ck_assert_int_eq(read_one("ac-t", "3"), 1);
+  (void)before;
+  tikv_txn_options_init(&o);
+  o.try_one_pc = 1;
+  t = begin_opts(&o);
+  ok(tikv_txn_put(t, K("pc-1"), K("a")));
+  ok(tikv_txn_put(t, K("pc-2"), K("b")));
+  uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
+  cts = commit(t);
+  ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits); /* no second phase */
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("pc-2", "b"), 1);
+}
+END_TEST
+
+/* ---- a bank: concurrent transfers, the total never changes ---- */
+#define ACCOUNTS 10
+#define TRANSFERS_PER_THREAD 20
+#define THREADS 8
+static atomic_int acked;
+
+static void *bank_worker(void *p) {
+  unsigned seed = (unsigned)(uintptr_t)p;
+  for (int i = 0; i < TRANSFERS_PER_THREAD; i++) {
+    int from = rand_r(&seed) % ACCOUNTS, to = (from + 1 + rand_r(&seed) % (ACCOUNTS - 1)) % ACCOUNTS;
+    for (int attempt = 0; attempt < 50; attempt++) {
+      tikv_txn_t *t = tikv_txn_new(client, NULL, NULL);
+      tikv_future_t *f = tikv_txn_begin(t);
+      int code = tikv_future_wait(f);
+      tikv_future_destroy(f);
+      char kf[16], kt[16];
+      snprintf(kf, sizeof(kf), "acct%02d", from);
+      snprintf(kt, sizeof(kt), "acct%02d", to);
+      tikv_slice_t keys[2] = {{K(kf)}, {K(kt)}};
+      f = tikv_txn_batch_get(t, keys, 2);
+      code = code ? code : tikv_future_wait(f);
+      long bf = 0, bt = 0;
+      if (!code) {
+        const tikv_kv_t *kvs;
+        size_t n;
+        tikv_future_get_kvs(f, &kvs, &n);
+        for (size_t j = 0; j < n; j++) {
+          long v = strtol((const char *)kvs[j].value, NULL, 10);
+          if (!memcmp(kvs[j].key, kf, strlen(kf))) bf = v; else bt = v;
+        }
+      }
+      tikv_future_destroy(f);
+      if (!code) {
+        char vf[32], vt[32];
+        snprintf(vf, sizeof(vf), "%ld", bf - 7);
+        snprintf(vt, sizeof(vt), "%ld", bt + 7);
+        tikv_future_destroy(tikv_txn_put(t, K(kf), K(vf)));
+        tikv_future_destroy(tikv_txn_put(t, K(kt), K(vt)));
+        f = tikv_txn_commit(t);
+        code = tikv_future_wait(f);
+        tikv_future_destroy(f);
+      }
+      tikv_txn_free(t);
+      if (code == TIKV_ERR_OK) {
+        atomic_fetch_add(&acked, 1);
+        break;
+      }
+      ck_assert_msg(tikv_err_retryable(code), "transfer failed: %s", tikv_err_name(code));
+    }
+  }
+  return NULL;
+}
+
+static long audit(void) {
+  tikv_txn_t *t = begin();
+  const tikv_kv_t *kv;
+  tikv_future_t *f;
+  size_t n = scan_n(t, "acct", "acct~", 100, 0, &kv, &f);
+  ck_assert_uint_eq(n, ACCOUNTS);
+  long total = 0;
+  for (size_t i = 0; i < n; i++) total += strtol((const char *)kv[i].value, NULL, 10);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+  return total;
+}
+
+START_TEST(bank_transfers_keep_the_total) {
+  tikv_txn_t *t = begin();
+  for (int i = 0; i < ACCOUNTS; i++) {
+    char k[16];
+    snprintf(k, sizeof(k), "acct%02d", i);
+    ok(tikv_txn_put(t, K(k), K("1000")));
+  }
+  commit(t);
+  tikv_txn_free(t);
+  atomic_store(&acked, 0);
+  pthread_t th[THREADS];
+  for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, bank_worker, (void *)(uintptr_t)(i + 1));
+  for (int k = 0; k < 5; k++) {
+    ck_assert_int_eq(audit(), 1000 * ACCOUNTS);
+    usleep(50 * 1000);
+  }
+  for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+  ck_assert_int_eq(atomic_load(&acked), THREADS * TRANSFERS_PER_THREAD);
+  ck_assert_int_eq(audit(), 1000 * ACCOUNTS);
+}
+END_TEST
+
+START_TEST(gc_resolves_and_moves_safe_point) {
+  uint64_t ts = now_ts();
+  dead_prewrite("gc-b", "x", "gc-b", ts, 100);
+  usleep(300 * 1000);
+  uint64_t sp = now_ts();
+  tikv_future_t *f = tikv_client_gc(client, sp);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f), 1);
+  tikv_future_destroy(f);
+  f = tikv_client_gc(client, sp - 1000); /* backwards: refused by PD */
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f), 0);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(read_one("gc-b", NULL), 0);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("txn");
+  TCase *tc = tcase_create("txn");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 90);
+  tcase_add_test(tc, put_commit_get);
+  tcase_add_test(tc, batch_get_across_regions_and_binary_keys);
+  tcase_add_test(tc, snapshot_isolation);
+  tcase_add_test(tc, write_conflict_and_rollback);
+  tcase_add_test(tc, write_skew_is_allowed);
+  tcase_add_test(tc, insert_and_lock_keys);
+  tcase_add_test(tc, scans_with_own_writes);
+  tcase_add_test(tc, resolve_rolls_back_uncommitted);
+  tcase_add_test(tc, resolve_rolls_forward_committed_primary);
+  tcase_add_test(tc, pessimistic_locks);
+  tcase_add_test(tc, deadlock_detected);
+  tcase_add_test(tc, async_commit_and_one_pc);
+  tcase_add_test(tc, bank_transfers_keep_the_total);
+  tcase_add_test(tc, gc_resolves_and_moves_safe_point);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
