@@ -28,6 +28,11 @@ export interface MockClusterOptions {
 export interface MockRegion {
   id: bigint;
   leaderStore: bigint;
+  /** Raw boundary bytes as PD reports them (memcomparable-encoded); end empty = unbounded. */
+  start: Buffer;
+  end: Buffer;
+  confVer: bigint;
+  version: bigint;
 }
 
 /** PD and TiKV services on loopback, in this process, on their own threads. */
@@ -39,6 +44,8 @@ export declare class MockCluster {
   readonly pdEndpoints: readonly string[];
   readonly stopped: boolean;
   readonly storeCount: number;
+  /** The cluster id PD reports. */
+  readonly clusterId: bigint;
   /** Idempotent. */
   stop(): Promise<void>;
 
@@ -57,6 +64,8 @@ export declare class MockCluster {
   /** While paused, PD accepts calls and never answers. */
   pausePd(paused?: boolean): void;
   setStoreDown(storeId: number | bigint, down?: boolean): void;
+  /** Clears every injected fault and latency. */
+  clearFaults(): void;
   /** Calls of `method` ('*' all, the default) the stores have served. */
   callCount(method?: string): number;
 }

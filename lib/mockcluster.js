@@ -75,16 +75,30 @@ function makeMockCluster(binding) {
       return a;
     }
 
-    /** The regions in key order: [{id, leaderStore}] (bigints). */
+    /** The cluster id PD reports (bigint). */
+    get clusterId() {
+      return addon.tikv_mock_cluster_id(this.#handle());
+    }
+
+    /**
+     * The regions in key order: [{id, leaderStore, start, end, confVer,
+     * version}]; start/end are the raw bytes PD reports (end empty: unbounded).
+     */
     regions() {
       const h = this.#handle();
       const n = addon.tikv_mock_region_count(h);
       const out = [];
       for (let i = 0; i < n; i++) {
         const id = addon.tikv_mock_region_id_at(h, i);
-        out.push({ id, leaderStore: addon.tikv_mock_region_leader_store(h, id) });
+        const info = addon.mockRegionInfo(h, id);
+        out.push({ id, leaderStore: addon.tikv_mock_region_leader_store(h, id), ...info });
       }
       return out;
+    }
+
+    /** Clears every injected fault and latency. */
+    clearFaults() {
+      addon.tikv_mock_clear_faults(this.#handle());
     }
 
     /** Id of the region holding key (raw bytes as PD compares them), or null. */

@@ -47,10 +47,15 @@ addon.setDispatcher(function dispatch(id, err, result) {
   }
 });
 
-/** Promise of the result of the operation `id` (returned by a native call). */
-function track(id, transform) {
+/**
+ * Promise of the result of the operation `id` (returned by a native call).
+ * `owner` (the client) is kept reachable until the operation completes, so
+ * that a client dropped with operations in flight is not finalized (closed)
+ * under them.
+ */
+function track(id, transform, owner) {
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject, transform });
+    pending.set(id, { resolve, reject, transform, owner });
   });
 }
 

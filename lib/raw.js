@@ -106,7 +106,7 @@ function makeRawClient(binding) {
     get(key) {
       try {
         const k = A.bytes(key, 'key');
-        return track(addon.tikv_raw_get(this.#handle(), k));
+        return track(addon.tikv_raw_get(this.#handle(), k), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -116,7 +116,7 @@ function makeRawClient(binding) {
     batchGet(keys) {
       try {
         const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_raw_batch_get(this.#handle(), ks));
+        return track(addon.tikv_raw_batch_get(this.#handle(), ks), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -127,7 +127,7 @@ function makeRawClient(binding) {
         const k = A.bytes(key, 'key');
         const v = A.bytes(value, 'value');
         const ttl = A.u64(A.options(options).ttl, 'options.ttl', 0n);
-        return track(addon.tikv_raw_put(this.#handle(), k, v, ttl));
+        return track(addon.tikv_raw_put(this.#handle(), k, v, ttl), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -155,7 +155,7 @@ function makeRawClient(binding) {
           }
         }
         const ttl = A.u64(A.options(options).ttl, 'options.ttl', 0n);
-        return track(addon.tikv_raw_batch_put(this.#handle(), keys, values, ttl));
+        return track(addon.tikv_raw_batch_put(this.#handle(), keys, values, ttl), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -164,7 +164,7 @@ function makeRawClient(binding) {
     delete(key) {
       try {
         const k = A.bytes(key, 'key');
-        return track(addon.tikv_raw_delete(this.#handle(), k));
+        return track(addon.tikv_raw_delete(this.#handle(), k), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -173,7 +173,7 @@ function makeRawClient(binding) {
     batchDelete(keys) {
       try {
         const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_raw_batch_delete(this.#handle(), ks));
+        return track(addon.tikv_raw_batch_delete(this.#handle(), ks), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -184,7 +184,7 @@ function makeRawClient(binding) {
       try {
         const s = A.bytes(start, 'start');
         const e = A.boundOrEmpty(end, 'end');
-        return track(addon.tikv_raw_delete_range(this.#handle(), s, e));
+        return track(addon.tikv_raw_delete_range(this.#handle(), s, e), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -202,7 +202,7 @@ function makeRawClient(binding) {
         const limit = A.integer(o.limit, 'options.limit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
         const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
         const reverse = A.bool(o.reverse, 'options.reverse');
-        return track(addon.tikv_raw_scan(this.#handle(), s, e, limit, keyOnly ? 1 : 0, reverse ? 1 : 0));
+        return track(addon.tikv_raw_scan(this.#handle(), s, e, limit, keyOnly ? 1 : 0, reverse ? 1 : 0), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -223,7 +223,7 @@ function makeRawClient(binding) {
         const o = A.options(options);
         const eachLimit = A.integer(o.eachLimit, 'options.eachLimit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
         const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-        return track(addon.tikv_raw_batch_scan(this.#handle(), bounds, eachLimit, keyOnly ? 1 : 0));
+        return track(addon.tikv_raw_batch_scan(this.#handle(), bounds, eachLimit, keyOnly ? 1 : 0), undefined, this);
       } catch (e) {
         return reject(e);
       }
@@ -233,7 +233,7 @@ function makeRawClient(binding) {
     getKeyTtl(key) {
       try {
         const k = A.bytes(key, 'key');
-        return track(addon.tikv_raw_get_key_ttl(this.#handle(), k), ttlToNumber);
+        return track(addon.tikv_raw_get_key_ttl(this.#handle(), k), ttlToNumber, this);
       } catch (e) {
         return reject(e);
       }
@@ -250,7 +250,7 @@ function makeRawClient(binding) {
         const p = notExist ? A.EMPTY : A.bytes(previous, 'previous');
         const v = A.bytes(value, 'value');
         const ttl = A.u64(A.options(options).ttl, 'options.ttl', 0n);
-        return track(addon.tikv_raw_compare_and_swap(this.#handle(), k, p, notExist ? 1 : 0, v, ttl));
+        return track(addon.tikv_raw_compare_and_swap(this.#handle(), k, p, notExist ? 1 : 0, v, ttl), undefined, this);
       } catch (e) {
         return reject(e);
       }

@@ -637,7 +637,45 @@ static SwigV8ReturnValue tikvjs_native_stats(const SwigV8Arguments &args) {
   tikvjs_set(iso, ctx, o, "mocks", v8::Number::New(iso, tikvjs_b.mocks ? (double)tikvjs_b.mocks->size() : 0));
   SWIGV8_RETURN(o);
 }
+/* mockRegionInfo(handle, regionId): {start, end, confVer, version} of a mock
+ * region (end empty = unbounded), or null if there is no such region. */
+static SwigV8ReturnValue tikvjs_native_mock_region_info(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  v8::Isolate *iso = args.GetIsolate();
+  v8::Local<v8::Context> ctx = iso->GetCurrentContext();
+  void *p = args.Length() == 2 ? tikvjs_handle_ptr(args[0], SWIGTYPE_p_tikv_mock_cluster_s) : NULL;
+  uint64_t rid = 0;
+  if (!p || tikvjs_to_u64(args[1], &rid) != 0) {
+    tikvjs_throw(SWIG_TypeError, "mockRegionInfo(handle, regionId): a mock cluster handle and a region id");
+    SWIGV8_RETURN(SWIGV8_UNDEFINED());
+  }
+  if (!tikvjs_b.mocks || !tikvjs_b.mocks->count((tikv_mock_cluster_t *)p)) {
+    tikvjs_throw(SWIG_RuntimeError, "tikv: mock cluster is stopped");
+    SWIGV8_RETURN(SWIGV8_UNDEFINED());
+  }
+  tikv_mock_cluster_t *m = (tikv_mock_cluster_t *)p;
+  std::vector<uint8_t> start(64), end(64);
+  size_t sl = 0, el = 0;
+  int rc = tikv_mock_region_bounds(m, rid, start.data(), start.size(), &sl, end.data(), end.size(), &el);
+  if (rc != 0 && (sl > start.size() || el > end.size())) {
+    start.resize(sl + 1);
+    end.resize(el + 1);
+    rc = tikv_mock_region_bounds(m, rid, start.data(), start.size(), &sl, end.data(), end.size(), &el);
+  }
+  uint64_t conf_ver = 0, version = 0;
+  if (rc != 0 || tikv_mock_region_epoch(m, rid, &conf_ver, &version) != 0) {
+    SWIGV8_RETURN(SWIGV8_NULL());
+  }
+  v8::Local<v8::Object> o = v8::Object::New(iso);
+  tikvjs_set(iso, ctx, o, "start", tikvjs_buffer(iso, start.data(), sl));
+  tikvjs_set(iso, ctx, o, "end", tikvjs_buffer(iso, end.data(), el));
+  tikvjs_set(iso, ctx, o, "confVer", v8::BigInt::NewFromUnsigned(iso, conf_ver));
+  tikvjs_set(iso, ctx, o, "version", v8::BigInt::NewFromUnsigned(iso, version));
+  SWIGV8_RETURN(o);
+}
+
 %}
+%native(mockRegionInfo) void tikvjs_native_mock_region_info(void);
 %native(setDispatcher) void tikvjs_native_set_dispatcher(void);
 %native(closeClient) void tikvjs_native_close_client(void);
 %native(stopMock) void tikvjs_native_stop_mock(void);

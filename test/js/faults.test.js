@@ -38,6 +38,12 @@ describe('faults', () => {
       const other = mock.regions().find((r) => r.id === rid);
       mock.transferLeader(rid, other.leaderStore === 1n ? 2 : 1);
       assert.deepEqual(await client.get('z'), Buffer.from('3'));
+      const [left, right] = mock.regions();
+      assert.deepEqual(left.start, Buffer.alloc(0));
+      assert.deepEqual(left.end, Buffer.from('m'));
+      assert.deepEqual(right.start, Buffer.from('m'));
+      assert.deepEqual(right.end, Buffer.alloc(0));
+      assert.ok(right.version > 1n, 'a split bumps the epoch version');
       const all = await client.scan('', null);
       assert.deepEqual(all.map((kv) => kv.key.toString()), ['a', 'm', 'z']);
     } finally {
@@ -59,6 +65,7 @@ describe('faults', () => {
       assert.ok(Date.now() - t0 < 5000, 'rejected near its deadline');
       mock.pausePd(false);
       const client = await RawClient.connect(mock.pdEndpoints, { timeoutMs: 2000 });
+      assert.equal(client.clusterId, mock.clusterId);
       await client.close();
     } finally {
       await mock.stop();
@@ -110,7 +117,7 @@ describe('faults', () => {
       await client.close(); // idempotent
       await client.close();
     } finally {
-      mock.setLatency('*', 0);
+      mock.clearFaults();
       await mock.stop();
     }
   });

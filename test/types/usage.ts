@@ -60,6 +60,9 @@ async function main(): Promise<void> {
   const calls: number = mock.callCount('RawGet');
   const regions = mock.regions();
   const leader: bigint = regions[0].leaderStore;
+  const bound: Buffer = regions[0].end;
+  const cid: bigint = mock.clusterId;
+  mock.clearFaults();
   await mock.stop();
 
   // @ts-expect-error: keys are bytes or strings
@@ -73,7 +76,7 @@ async function main(): Promise<void> {
   // @ts-expect-error: constructor is private
   new RawClient();
 
-  void [v, v2, first, s, ttl, prev, id, wc, names, calls, leader, bad, version, REGION_ERROR_KINDS];
+  void [v, v2, first, s, ttl, prev, id, wc, names, calls, leader, bound, cid, bad, version, REGION_ERROR_KINDS];
 }
 
 void main;
