@@ -8,10 +8,10 @@ const path = require('node:path');
 
 const LIB = path.join(__dirname, '..', '..', 'lib');
 
-function runChild(source, timeoutMs = 20000) {
+function runChild(source, timeoutMs = 20000, nodeArgs = []) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['-e', source], {
+    const child = spawn(process.execPath, [...nodeArgs, '-e', source], {
       env: { ...process.env, TIKV_LIB: LIB },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -93,6 +93,38 @@ describe('process lifetime', () => {
 })();`);
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, 'all settled\n');
+  });
+
+  it('a client dropped with operations in flight is kept until they complete, then finalized', async () => {
+    const r = await runChild(
+      `${PRELUDE}
+const binding = require(process.env.TIKV_LIB + '/native');
+(async () => {
+  const mock = await MockCluster.start();
+  async function start() {
+    const c = await RawClient.connect(mock.pdEndpoints);
+    await c.put('k', 'v');
+    mock.setLatency('RawGet', 200);
+    return [c.get('k')]; // no reference to the client is left but the operation's
+  }
+  let [p] = await start();
+  await new Promise((r) => setImmediate(r));
+  global.gc();
+  const v = await p;
+  console.log('got', v.toString(), 'clients', binding.stats().clients);
+  p = null;
+  for (let i = 0; i < 20 && binding.stats().clients > 0; i++) {
+    global.gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  console.log('clients', binding.stats().clients);
+  await mock.stop();
+})();`,
+      20000,
+      ['--expose-gc']
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'got v clients 1\nclients 0\n');
   });
 
   it(
