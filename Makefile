@@ -96,3 +96,30 @@ check: all
 
 clean:
 	rm -rf build build-asan
+
+# ---- the whole product: README's two commands ----
+#   make demo   Debian packages (if missing), npm install (C core + addon), the demo
+#   make test   everything CI runs
+.PHONY: deps node demo test conformance
+deps:
+	bash scripts/deps.sh
+
+node: deps
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+
+demo: node
+	node examples/demo.js
+
+conformance: mock
+	bash scripts/conformance.sh
+
+test: node
+	$(MAKE) check
+	@echo "== C tests under ASan + UBSan"
+	$(MAKE) check SANITIZE=1
+	@echo "== Node tests"
+	npm run test:js
+	@echo "== TypeScript typings"
+	npm run test:types
+	@echo "== client-go conformance of the mock cluster"
+	bash scripts/conformance.sh
