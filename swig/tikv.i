@@ -178,6 +178,7 @@ static struct {
   v8::Global<v8::Function> dispatcher;
   double next_id;
   double submitted, delivered; /* inflight = submitted - delivered */
+  double wakeups;              /* async callbacks that delivered something */
   std::unordered_set<tikv_client_t *> *clients;
   std::unordered_set<tikv_mock_cluster_t *> *mocks;
 } tikvjs_b;
@@ -295,6 +296,7 @@ static void tikvjs_on_async(uv_async_t *) {
   tikvjs_b.head = tikvjs_b.tail = NULL;
   uv_mutex_unlock(&tikvjs_b.mu);
   if (!op) return;
+  tikvjs_b.wakeups++;
 
   v8::Isolate *iso = tikvjs_b.isolate;
   v8::HandleScope hs(iso);
@@ -625,7 +627,7 @@ static SwigV8ReturnValue tikvjs_native_stop_mock(const SwigV8Arguments &args) {
   SWIGV8_RETURN(SWIGV8_BOOLEAN_NEW(open));
 }
 
-/* bridgeStats(): {submitted, delivered, clients, mocks}, for tests. */
+/* bridgeStats(): {submitted, delivered, wakeups, clients, mocks}, for tests. */
 static SwigV8ReturnValue tikvjs_native_stats(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   v8::Isolate *iso = args.GetIsolate();
@@ -633,6 +635,7 @@ static SwigV8ReturnValue tikvjs_native_stats(const SwigV8Arguments &args) {
   v8::Local<v8::Object> o = v8::Object::New(iso);
   tikvjs_set(iso, ctx, o, "submitted", v8::Number::New(iso, tikvjs_b.submitted));
   tikvjs_set(iso, ctx, o, "delivered", v8::Number::New(iso, tikvjs_b.delivered));
+  tikvjs_set(iso, ctx, o, "wakeups", v8::Number::New(iso, tikvjs_b.wakeups));
   tikvjs_set(iso, ctx, o, "clients", v8::Number::New(iso, tikvjs_b.clients ? (double)tikvjs_b.clients->size() : 0));
   tikvjs_set(iso, ctx, o, "mocks", v8::Number::New(iso, tikvjs_b.mocks ? (double)tikvjs_b.mocks->size() : 0));
   SWIGV8_RETURN(o);
