@@ -123,3 +123,13 @@ test: node
 	npm run test:types
 	@echo "== client-go conformance of the mock cluster"
 	bash scripts/conformance.sh
+
+# ---- benchmark driver (C side of bench/) ----
+BENCH_BIN := $(B)/tikv-bench
+.PHONY: bench-c
+bench-c: $(BENCH_BIN)
+$(B)/obj/bench/driver.o: bench/driver.c $(wildcard include/tikv/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BENCH_BIN): $(B)/obj/bench/driver.o $(LIB_A)
+	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
