@@ -30,6 +30,7 @@ describe('concurrency', () => {
     values.forEach((v, i) => assert.equal(v.toString(), `value-${i}`));
     const s = binding.stats();
     assert.equal(s.submitted, s.delivered, 'every submitted future was delivered');
+    assert.ok(s.wakeups - before.wakeups < 2 * N, `completions share wakeups (${s.wakeups - before.wakeups} for ${2 * N})`);
     assert.equal(binding.pendingCount(), 0);
     const all = await client.scan('conc/', 'conc0', { limit: 10240 });
     assert.equal(all.length, N);

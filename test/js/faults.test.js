@@ -26,6 +26,44 @@ describe('faults', () => {
     }
   });
 
+  it('gRPC errors: UNAVAILABLE is retried, others surface with their status', async () => {
+    const c = await startCluster({ stores: 3 }, { timeoutMs: 3000 });
+    try {
+      const { client, mock } = c;
+      await client.put('g', 'v');
+      const before = mock.callCount('RawGet');
+      mock.injectGrpcError('RawGet', 14, { count: 1 });
+      assert.deepEqual(await client.get('g'), Buffer.from('v'));
+      assert.ok(mock.callCount('RawGet') - before >= 2);
+      mock.injectGrpcError('RawGet', 13, { count: 1 });
+      await assert.rejects(client.get('g'), (e) => {
+        assert.equal(e.name, 'TikvError');
+        assert.equal(e.code, 'GRPC');
+        assert.equal(e.details.grpcStatus, 13);
+        assert.equal(e.details.kind, 'INTERNAL');
+        return true;
+      });
+      assert.deepEqual(await client.get('g'), Buffer.from('v'), 'the fault was used up');
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it('a store that goes down: operations time out, then succeed once it is back', async () => {
+    const c = await startCluster({ stores: 3 }, { timeoutMs: 800 });
+    try {
+      const { client, mock } = c;
+      await client.put('d', 'v');
+      const leader = mock.regions()[0].leaderStore;
+      mock.setStoreDown(leader, true);
+      await assert.rejects(client.get('d'), { name: 'TikvError', code: 'TIMEOUT' });
+      mock.setStoreDown(leader, false);
+      assert.deepEqual(await client.get('d'), Buffer.from('v'));
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('a region split and a leader move are followed', async () => {
     const c = await startCluster({ stores: 3, regions: 1 });
     try {
