@@ -151,7 +151,8 @@ void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit
 /* ---- heartbeat: keeps the primary lock alive while the txn runs ---- */
 static void heartbeat_tick(void *arg) {
   tikv_txn_t *t = arg;
-  if (!t->heartbeat_on || !t->has_primary) return;
+  /* a closing client fires every timer at once: do not re-arm then */
+  if (!t->heartbeat_on || !t->has_primary || tikv__loop_stopping(t->c->loop)) return;
   bg_t *b = tikv__calloc(1, sizeof(*b));
   if (b && !tikv__bytes_set(&b->primary, t->primary.data, t->primary.len)) {
     b->keys = tikv__calloc(1, sizeof(tikv__bytes_t));
