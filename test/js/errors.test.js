@@ -1,7 +1,7 @@
 'use strict';
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { TikvError, ErrorCodes, CODES, version } = require('../../lib');
+const { TikvError, ErrorCodes, CODES, version, MAX_SCAN_LIMIT } = require('../../lib');
 const { binding } = require('./helpers');
 
 describe('errors and the code table', () => {
@@ -50,7 +50,11 @@ describe('errors and the code table', () => {
     assert.equal(n.details.regionId, 0n);
   });
 
-  it('version', () => {
+  it('version and constants match the C headers', () => {
+    const { addon } = binding;
     assert.match(version, /^\d+\.\d+\.\d+/);
+    assert.equal(version, `${addon.TIKV_VERSION_MAJOR}.${addon.TIKV_VERSION_MINOR}.${addon.TIKV_VERSION_PATCH}`);
+    assert.equal(addon.tikv_version(), addon.TIKV_VERSION_HEX);
+    assert.equal(MAX_SCAN_LIMIT, addon.TIKV_RAW_MAX_SCAN_LIMIT);
   });
 });
