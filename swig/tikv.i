@@ -11,6 +11,18 @@
  * values, destroys the future and calls the registered dispatcher
  * dispatch(id, error | null, result) once per operation.
  *
+ * Hand-written natives (bottom of this file): setDispatcher(fn), closeClient(h)
+ * and stopMock(h) (idempotent; handles are checked against live sets, so a
+ * closed handle throws instead of crashing), bridgeStats(), mockRegionInfo().
+ * The uv_async_t is ref'd only while operations are in flight, so a script
+ * exits once its work is done; at environment teardown the bridge closes the
+ * clients and mocks left open and destroys every future still queued (late
+ * completions then destroy their futures themselves).
+ *
+ * To bind more future-returning functions (txn.h), %include the header and
+ * give each a result kind: TIKVJS_FUTURE(tikv_txn_get, TIKVJS_VALUE), ...
+ * Functions without one resolve to undefined.
+ *
  * Inputs: (const uint8_t *, size_t) from a Uint8Array/Buffer (borrowed for the
  * call), (const tikv_slice_t *, size_t) from an array of them, uint64_t from a
  * BigInt or a safe-integer Number; other integers must be integral Numbers in
