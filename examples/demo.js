@@ -29,7 +29,7 @@ async function rawDemo(mock) {
   // the keys live in different regions: scans cross region boundaries transparently
   const regions = mock.regions().length;
   console.log(`scan [fruit/, fruit0) across ${regions} regions -> ${pairs(await client.scan('fruit/', 'fruit0'))}`);
-  console.log(`scan [, zzz) reversed, limit 3 -> ${pairs(await client.scan('', 'zzz', { reverse: true, limit: 3 }))}`);
+  console.log(`scan everything, reversed, limit 3 -> ${pairs(await client.scan('', null, { reverse: true, limit: 3 }))}`);
 
   process.stdout.write('iterate veg/ in pages of 1 ->');
   for await (const kv of client.iterate('veg/', 'veg0', { batchSize: 1 })) process.stdout.write(` ${kv.key}`);
