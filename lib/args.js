@@ -79,4 +79,20 @@ function string(v, name) {
   return v;
 }
 
-module.exports = { EMPTY, bytes, boundOrEmpty, array, byteArray, options, integer, u64, bool, string, describe };
+/** PD endpoints: a non-empty array of "host:port" strings. */
+function endpoints(v, name = 'pdEndpoints') {
+  array(v, name);
+  if (v.length === 0) throw new RangeError(`${name} must not be empty`);
+  v.forEach((e, i) => {
+    string(e, `${name}[${i}]`);
+    if (e.length === 0 || e.includes(',')) throw new RangeError(`${name}[${i}] must be "host:port", got ${JSON.stringify(e)}`);
+  });
+  return v;
+}
+
+function func(v, name) {
+  if (typeof v !== 'function') throw new TypeError(`${name} must be a function, got ${describe(v)}`);
+  return v;
+}
+
+module.exports = { EMPTY, endpoints, func, bytes, boundOrEmpty, array, byteArray, options, integer, u64, bool, string, describe };

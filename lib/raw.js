@@ -55,12 +55,7 @@ function makeRawClient(binding) {
       let handle;
       let opts;
       try {
-        A.array(pdEndpoints, 'pdEndpoints');
-        if (pdEndpoints.length === 0) throw new RangeError('pdEndpoints must not be empty');
-        pdEndpoints.forEach((e, i) => {
-          A.string(e, `pdEndpoints[${i}]`);
-          if (e.length === 0 || e.includes(',')) throw new RangeError(`pdEndpoints[${i}] must be "host:port", got ${JSON.stringify(e)}`);
-        });
+        A.endpoints(pdEndpoints);
         const o = A.options(options);
         const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
         const columnFamily = o.columnFamily === undefined ? 'default' : A.string(o.columnFamily, 'options.columnFamily');

@@ -11,17 +11,19 @@
  * values, destroys the future and calls the registered dispatcher
  * dispatch(id, error | null, result) once per operation.
  *
- * Hand-written natives (bottom of this file): setDispatcher(fn), closeClient(h)
- * and stopMock(h) (idempotent; handles are checked against live sets, so a
- * closed handle throws instead of crashing), bridgeStats(), mockRegionInfo().
+ * Hand-written natives (bottom of this file): setDispatcher(fn), closeClient(h),
+ * freeTxn(h) and stopMock(h) (idempotent; handles are checked against live
+ * sets, so a closed handle throws instead of crashing), bridgeStats(),
+ * mockRegionInfo(). A transaction handle belongs to its client: closeClient
+ * frees the client's live transactions first, then the client.
  * The uv_async_t is ref'd only while operations are in flight, so a script
  * exits once its work is done; at environment teardown the bridge closes the
  * clients and mocks left open and destroys every future still queued (late
  * completions then destroy their futures themselves).
  *
- * To bind more future-returning functions (txn.h), %include the header and
- * give each a result kind: TIKVJS_FUTURE(tikv_txn_get, TIKVJS_VALUE), ...
- * Functions without one resolve to undefined.
+ * To bind more future-returning functions, %include the header and give each
+ * a result kind: TIKVJS_FUTURE(tikv_txn_get, TIKVJS_VALUE), ... Functions
+ * without one resolve to undefined.
  *
  * Inputs: (const uint8_t *, size_t) from a Uint8Array/Buffer (borrowed for the
  * call), (const tikv_slice_t *, size_t) from an array of them, uint64_t from a
@@ -38,6 +40,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -169,6 +172,7 @@ enum tikvjs_kind {
   TIKVJS_KVS = 2,   /* Array<{key: Buffer, value: Buffer}> */
   TIKVJS_U64 = 3,   /* bigint | null */
   TIKVJS_CAS = 4,   /* {swapped: boolean, previous: Buffer | null} */
+  TIKVJS_BOOL = 5,  /* boolean */
 };
 
 struct tikvjs_op {
@@ -193,7 +197,23 @@ static struct {
   double wakeups;              /* async callbacks that delivered something */
   std::unordered_set<tikv_client_t *> *clients;
   std::unordered_set<tikv_mock_cluster_t *> *mocks;
+  /* live transactions and the client each belongs to: a transaction is
+   * freed before its client (closeClient frees them first) */
+  std::unordered_map<tikv_txn_t *, tikv_client_t *> *txns;
 } tikvjs_b;
+
+/* Frees the live transactions of client c (all of them when c is NULL). */
+static void tikvjs_free_txns(tikv_client_t *c) {
+  if (!tikvjs_b.txns) return;
+  for (auto it = tikvjs_b.txns->begin(); it != tikvjs_b.txns->end();) {
+    if (!c || it->second == c) {
+      tikv_txn_free(it->first);
+      it = tikvjs_b.txns->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
 static void tikvjs_on_complete(tikv_future_t *f, void *arg) {
   /* a C library thread: queue and wake, nothing more */
@@ -297,6 +317,8 @@ static v8::Local<v8::Value> tikvjs_result_value(v8::Isolate *iso, v8::Local<v8::
                                                       : v8::Null(iso).As<v8::Value>());
     return o;
   }
+  case TIKVJS_BOOL:
+    return v8::Boolean::New(iso, tikv_future_get_bool(f) == 1);
   default:
     return v8::Undefined(iso);
   }
@@ -357,6 +379,7 @@ static void tikvjs_cleanup(void *) {
     delete op;
     op = next;
   }
+  tikvjs_free_txns(NULL);
   for (tikv_client_t *c : *tikvjs_b.clients) tikv_client_free(c);
   tikvjs_b.clients->clear();
   for (tikv_mock_cluster_t *m : *tikvjs_b.mocks) tikv_mock_cluster_stop(m);
@@ -419,6 +442,15 @@ TIKVJS_FUTURE(tikv_raw_scan, TIKVJS_KVS)
 TIKVJS_FUTURE(tikv_raw_batch_scan, TIKVJS_KVS)
 TIKVJS_FUTURE(tikv_raw_get_key_ttl, TIKVJS_U64)
 TIKVJS_FUTURE(tikv_raw_compare_and_swap, TIKVJS_CAS)
+TIKVJS_FUTURE(tikv_txn_begin, TIKVJS_U64)
+TIKVJS_FUTURE(tikv_txn_get, TIKVJS_VALUE)
+TIKVJS_FUTURE(tikv_txn_batch_get, TIKVJS_KVS)
+TIKVJS_FUTURE(tikv_txn_scan, TIKVJS_KVS)
+TIKVJS_FUTURE(tikv_txn_get_for_update, TIKVJS_VALUE)
+TIKVJS_FUTURE(tikv_txn_batch_get_for_update, TIKVJS_KVS)
+TIKVJS_FUTURE(tikv_txn_commit, TIKVJS_U64)
+TIKVJS_FUTURE(tikv_client_current_timestamp, TIKVJS_U64)
+TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 
 /* Client and cluster handles are checked against the live set, so a handle
  * used after close throws instead of crashing. */
@@ -440,7 +472,19 @@ TIKVJS_FUTURE(tikv_raw_compare_and_swap, TIKVJS_CAS)
     SWIG_exception_fail(SWIG_RuntimeError, "tikv: mock cluster is stopped");
   $1 = (tikv_mock_cluster_t *)p_;
 }
-%typemap(out) tikv_client_t *tikvjs_client_new, tikv_mock_cluster_t *tikvjs_mock_start {
+/* Transaction handles likewise: a freed transaction (or one of a closed
+ * client) throws. */
+%typemap(in) tikv_txn_t * {
+  void *p_ = NULL;
+  int res_ = SWIG_ConvertPtr($input, &p_, $descriptor(tikv_txn_t *), 0);
+  if (!SWIG_IsOK(res_) || !p_)
+    SWIG_exception_fail(SWIG_TypeError, "argument $argnum of $symname must be a transaction handle");
+  if (!tikvjs_b.txns || !tikvjs_b.txns->count((tikv_txn_t *)p_))
+    SWIG_exception_fail(SWIG_RuntimeError, "tikv: transaction is freed");
+  $1 = (tikv_txn_t *)p_;
+}
+%typemap(out) tikv_client_t *tikvjs_client_new, tikv_mock_cluster_t *tikvjs_mock_start,
+    tikv_txn_t *tikvjs_txn_new {
   if (!$1) {
     v8::Isolate *iso_ = v8::Isolate::GetCurrent();
     v8::Local<v8::Object> e_ = v8::Exception::Error(
@@ -498,12 +542,19 @@ TIKVJS_FUTURE(tikv_raw_compare_and_swap, TIKVJS_CAS)
 %ignore tikv_slice_s;
 %ignore tikv_kv_s;
 %ignore tikv_error_code;
+/* transactions are created and freed through tikvjs_txn_new / freeTxn */
+%ignore tikv_txn_options_s;
+%ignore tikv_txn_options_t;
+%ignore tikv_txn_options_init;
+%ignore tikv_txn_new;
+%ignore tikv_txn_free;
 
 %include "tikv/common.h"
 %include "tikv/error.h"
 %include "tikv/future.h"
 %include "tikv/client.h"
 %include "tikv/raw.h"
+%include "tikv/txn.h"
 %include "tikv/mock.h"
 
 %inline %{
@@ -551,6 +602,32 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
   if (!tikvjs_b.clients) tikvjs_b.clients = new std::unordered_set<tikv_client_t *>();
   tikvjs_b.clients->insert(c);
   return c;
+}
+
+/* Creates a transaction of client c (not begun). lock_wait_timeout_ms < 0:
+ * the C default (tikv_txn_options_init); start_ts 0: a fresh one at begin.
+ * Throws (NULL) on failure. The transaction lives until freeTxn(handle) or
+ * until its client is closed, whichever comes first. */
+tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
+                           int lock_wait_timeout_ms, uint64_t start_ts, int read_only) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.pessimistic = pessimistic;
+  o.async_commit = async_commit;
+  o.try_one_pc = try_one_pc;
+  if (lock_wait_timeout_ms >= 0) o.lock_wait_timeout_ms = lock_wait_timeout_ms;
+  o.start_ts = start_ts;
+  o.read_only = read_only;
+  int rc = TIKV_ERR_OK;
+  tikv_txn_t *t = tikv_txn_new(c, &o, &rc);
+  if (!t) {
+    tikvjs_last_err = rc != TIKV_ERR_OK ? rc : TIKV_ERR_INTERNAL;
+    tikvjs_last_msg = std::string("tikv: cannot create transaction: ") + tikv_strerror(tikvjs_last_err);
+    return NULL;
+  }
+  if (!tikvjs_b.txns) tikvjs_b.txns = new std::unordered_map<tikv_txn_t *, tikv_client_t *>();
+  (*tikvjs_b.txns)[t] = c;
+  return t;
 }
 
 /* Starts a mock cluster; NULL (throws) on failure. */
@@ -622,8 +699,26 @@ static SwigV8ReturnValue tikvjs_native_close_client(const SwigV8Arguments &args)
     SWIGV8_RETURN(SWIGV8_UNDEFINED());
   }
   bool open = tikvjs_b.clients && tikvjs_b.clients->erase((tikv_client_t *)p) > 0;
-  if (open) tikv_client_free((tikv_client_t *)p);
+  if (open) {
+    tikvjs_free_txns((tikv_client_t *)p); /* transactions go before their client */
+    tikv_client_free((tikv_client_t *)p);
+  }
   SWIGV8_RETURN(SWIGV8_BOOLEAN_NEW(open));
+}
+
+/* freeTxn(handle): frees a transaction; one neither committed nor rolled
+ * back is rolled back in the background. true if it was live, false if
+ * already freed (or freed with its client). */
+static SwigV8ReturnValue tikvjs_native_free_txn(const SwigV8Arguments &args) {
+  SWIGV8_HANDLESCOPE();
+  void *p = args.Length() == 1 ? tikvjs_handle_ptr(args[0], SWIGTYPE_p_tikv_txn_s) : NULL;
+  if (!p) {
+    tikvjs_throw(SWIG_TypeError, "freeTxn(handle): handle must be a transaction handle");
+    SWIGV8_RETURN(SWIGV8_UNDEFINED());
+  }
+  bool live = tikvjs_b.txns && tikvjs_b.txns->erase((tikv_txn_t *)p) > 0;
+  if (live) tikv_txn_free((tikv_txn_t *)p);
+  SWIGV8_RETURN(SWIGV8_BOOLEAN_NEW(live));
 }
 
 /* stopMock(handle): stops and frees a mock cluster; idempotent. */
@@ -639,7 +734,7 @@ static SwigV8ReturnValue tikvjs_native_stop_mock(const SwigV8Arguments &args) {
   SWIGV8_RETURN(SWIGV8_BOOLEAN_NEW(open));
 }
 
-/* bridgeStats(): {submitted, delivered, wakeups, clients, mocks}, for tests. */
+/* bridgeStats(): {submitted, delivered, wakeups, clients, mocks, txns}, for tests. */
 static SwigV8ReturnValue tikvjs_native_stats(const SwigV8Arguments &args) {
   SWIGV8_HANDLESCOPE();
   v8::Isolate *iso = args.GetIsolate();
@@ -650,6 +745,7 @@ static SwigV8ReturnValue tikvjs_native_stats(const SwigV8Arguments &args) {
   tikvjs_set(iso, ctx, o, "wakeups", v8::Number::New(iso, tikvjs_b.wakeups));
   tikvjs_set(iso, ctx, o, "clients", v8::Number::New(iso, tikvjs_b.clients ? (double)tikvjs_b.clients->size() : 0));
   tikvjs_set(iso, ctx, o, "mocks", v8::Number::New(iso, tikvjs_b.mocks ? (double)tikvjs_b.mocks->size() : 0));
+  tikvjs_set(iso, ctx, o, "txns", v8::Number::New(iso, tikvjs_b.txns ? (double)tikvjs_b.txns->size() : 0));
   SWIGV8_RETURN(o);
 }
 /* mockRegionInfo(handle, regionId): {start, end, confVer, version} of a mock
@@ -693,5 +789,6 @@ static SwigV8ReturnValue tikvjs_native_mock_region_info(const SwigV8Arguments &a
 %native(mockRegionInfo) void tikvjs_native_mock_region_info(void);
 %native(setDispatcher) void tikvjs_native_set_dispatcher(void);
 %native(closeClient) void tikvjs_native_close_client(void);
+%native(freeTxn) void tikvjs_native_free_txn(void);
 %native(stopMock) void tikvjs_native_stop_mock(void);
 %native(bridgeStats) void tikvjs_native_stats(void);
