@@ -134,6 +134,103 @@ export declare class RawClient {
   close(): Promise<void>;
 }
 
+export interface TransactionClientOptions {
+  /** Deadline of each operation in ms, retries and backoff included (default 20000). */
+  timeoutMs?: number;
+}
+
+export interface BeginOptions {
+  /** Lock keys as they are written (default false: optimistic, conflicts found at commit). */
+  pessimistic?: boolean;
+  /** Async commit: the commit is decided once every prewrite succeeded. */
+  asyncCommit?: boolean;
+  /** One-phase commit for a transaction within one region. */
+  tryOnePc?: boolean;
+  /** Pessimistic lock waits in ms: 0 = fail at once (LOCK_WAIT_TIMEOUT); default 20000. */
+  lockWaitTimeoutMs?: number;
+}
+
+export interface TransactionOptions extends BeginOptions {
+  /** Further runs after a retryable error (default 10). */
+  retries?: number;
+}
+
+export type TransactionState = 'active' | 'committing' | 'committed' | 'rolledBack' | 'commitFailed';
+
+/**
+ * A consistent read-only view of the data at one timestamp. Every method
+ * rejects (TypeError / RangeError for bad arguments, TikvError otherwise).
+ */
+export declare class Snapshot {
+  private constructor();
+  /** The timestamp it reads at. */
+  readonly timestamp: bigint;
+  get(key: Bytes): Promise<Buffer | null>;
+  /** The pairs found, in key order. */
+  batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
+  keyExists(key: Bytes): Promise<boolean>;
+  /** Pairs of [start, end); end null/omitted = unbounded. */
+  scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+}
+
+/**
+ * A transaction: reads at its start timestamp and sees its own writes; writes
+ * are buffered until commit(). After commit() or rollback() every call rejects
+ * with code 'TXN_FINISHED'; after the client closed, with 'CLOSED'.
+ */
+export declare class Transaction {
+  private constructor();
+  readonly startTimestamp: bigint;
+  readonly options: Readonly<BeginOptions>;
+  readonly state: TransactionState;
+  /** True once commit() or rollback() was called. */
+  readonly finished: boolean;
+
+  get(key: Bytes): Promise<Buffer | null>;
+  batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
+  keyExists(key: Bytes): Promise<boolean>;
+  /** Pairs of [start, end) merged with this transaction's writes. */
+  scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  put(key: Bytes, value: Bytes): Promise<void>;
+  /** Like put; the commit fails with 'ALREADY_EXIST' if the key exists. */
+  insert(key: Bytes, value: Bytes): Promise<void>;
+  delete(key: Bytes): Promise<void>;
+  /** Locks keys without writing them (pessimistic: now; optimistic: checked at commit). */
+  lockKeys(keys: readonly Bytes[]): Promise<void>;
+  /** The latest committed value, locking the key (pessimistic) or checking it at commit. */
+  getForUpdate(key: Bytes): Promise<Buffer | null>;
+  batchGetForUpdate(keys: readonly Bytes[]): Promise<KvPair[]>;
+  /** Resolves the commit timestamp; 0n when nothing was written. */
+  commit(): Promise<bigint>;
+  rollback(): Promise<void>;
+}
+
+/** TiKV's transactional API (keys never mix with RawClient's). */
+export declare class TransactionClient {
+  private constructor();
+  static connect(pdEndpoints: readonly string[], options?: TransactionClientOptions): Promise<TransactionClient>;
+
+  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number }>;
+  readonly closed: boolean;
+  readonly clusterId: bigint;
+
+  begin(options?: BeginOptions): Promise<Transaction>;
+  /** A read-only snapshot at ts, or at a fresh timestamp. */
+  snapshot(ts?: bigint | number | null): Promise<Snapshot>;
+  /** A fresh timestamp from PD. */
+  currentTimestamp(): Promise<bigint>;
+  /** Resolves locks older than safepoint and moves the GC safe point; true when it moved. */
+  gc(safepoint: bigint | number): Promise<boolean>;
+  /**
+   * Runs fn in a new transaction and commits it; on a retryable TikvError
+   * (write conflict, deadlock, ...) rolls back and runs fn again, up to
+   * `retries` times. Resolves what the last run of fn returned.
+   */
+  transaction<T>(fn: (txn: Transaction) => T | Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** Idempotent; open transactions are released; calls in flight reject with 'CLOSED'. */
+  close(): Promise<void>;
+}
+
 export declare const MAX_SCAN_LIMIT: 10240;
 export declare const DEFAULT_SCAN_LIMIT: number;
 /** Version of the linked C library, e.g. "0.1.0". */

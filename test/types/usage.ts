@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit -p test/types`: the typings accept what the
 // library accepts and reject what it rejects (@ts-expect-error lines).
-import { RawClient, TikvError, ErrorCodes, CODES, MAX_SCAN_LIMIT, version } from 'tikv-client';
-import type { KvPair, TikvErrorCode, CasResult } from 'tikv-client';
+import { RawClient, TransactionClient, Transaction, Snapshot, TikvError, ErrorCodes, CODES, MAX_SCAN_LIMIT, version } from 'tikv-client';
+import type { KvPair, TikvErrorCode, CasResult, BeginOptions, TransactionState } from 'tikv-client';
 import { MockCluster, REGION_ERROR_KINDS } from 'tikv-client/mock';
 
 async function main(): Promise<void> {
@@ -78,5 +78,60 @@ async function main(): Promise<void> {
 
   void [v, v2, first, s, ttl, prev, id, wc, names, calls, leader, bound, cid, bad, version, REGION_ERROR_KINDS];
 }
+
+async function transactions(pd: readonly string[]): Promise<void> {
+  const tc = await TransactionClient.connect(pd, { timeoutMs: 5000 });
+  const opts: BeginOptions = { pessimistic: true, lockWaitTimeoutMs: 0 };
+  const txn: Transaction = await tc.begin(opts);
+  const start: bigint = txn.startTimestamp;
+  const state: TransactionState = txn.state;
+  const done: boolean = txn.finished;
+  const v: Buffer | null = await txn.get('k');
+  const kvs: KvPair[] = await txn.batchGet(['a', Buffer.from('b')]);
+  const exists: boolean = await txn.keyExists(new Uint8Array([1]));
+  const scanned: KvPair[] = await txn.scan('a', null, { limit: 10, keyOnly: true, reverse: true });
+  await txn.scan('a');
+  await txn.put('k', 'v');
+  await txn.insert(Buffer.from('k2'), new Uint8Array(2));
+  await txn.delete('k3');
+  await txn.lockKeys(['k4', 'k5']);
+  const fu: Buffer | null = await txn.getForUpdate('k');
+  const bfu: KvPair[] = await txn.batchGetForUpdate(['k', 'k2']);
+  const commitTs: bigint = await txn.commit();
+  await (await tc.begin()).rollback();
+  await tc.begin({ asyncCommit: true, tryOnePc: true });
+
+  const snap: Snapshot = await tc.snapshot();
+  const at: Snapshot = await tc.snapshot(commitTs);
+  const ts: bigint = snap.timestamp;
+  const sv: Buffer | null = await at.get('k');
+  const sk: KvPair[] = await at.batchGet(['k']);
+  const se: boolean = await at.keyExists('k');
+  const ss: KvPair[] = await at.scan('', null, { reverse: true });
+
+  const now: bigint = await tc.currentTimestamp();
+  const moved: boolean = await tc.gc(now - 1000n);
+  const n: number = await tc.transaction(async (t) => {
+    await t.put('x', 'y');
+    return 42;
+  }, { retries: 3, pessimistic: true });
+  const str: string = await tc.transaction((t) => 'sync result');
+  await tc.close();
+  const closed: boolean = tc.closed;
+
+  // @ts-expect-error: keys are bytes or strings
+  await txn.get(1);
+  // @ts-expect-error: snapshots are read-only
+  await snap.put('k', 'v');
+  // @ts-expect-error: timestamps are bigints or numbers
+  await tc.snapshot('now');
+  // @ts-expect-error: unknown begin option
+  await tc.begin({ optimistic: true });
+  // @ts-expect-error: constructor is private
+  new Transaction();
+
+  void [start, state, done, v, kvs, exists, scanned, fu, bfu, ts, sv, sk, se, ss, moved, n, str, closed];
+}
+void transactions;
 
 void main;
