@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "mock/mock_internal.h"
+#include "mock/mvcc.h"
 
 /* ---- arena ---- */
 struct mock_arena_chunk {
@@ -285,6 +285,9 @@ static void start_servers_task(sync_task *t) {
 static void store_down_task(sync_task *t) {
   mock_store_t *st = &t->m->stores[t->store_id - 1];
   if (t->flag) {
+    pthread_mutex_lock(&t->m->mu);
+    mv_waiters_flush(t->m->mvcc, st->id);
+    pthread_mutex_unlock(&t->m->mu);
     mock_server_stop(&st->srv);
   } else if (!st->srv.running) {
     t->result = mock_server_start(&st->srv, t->m->host, st->srv.port, t->err, sizeof(t->err));
@@ -296,6 +299,9 @@ static void unpause_task(sync_task *t) { mock_pd_release_paused(t->m, true); }
 static void drain(void *arg) {
   mock_cluster_t *m = arg;
   mock_pd_release_paused(m, false);
+  pthread_mutex_lock(&m->mu);
+  if (m->mvcc) mv_waiters_flush(m->mvcc, 0); /* pessimistic lock waits end now */
+  pthread_mutex_unlock(&m->mu);
   mock_server_stop(&m->pd);
   for (int i = 0; i < m->nstores; i++) mock_server_stop(&m->stores[i].srv);
 }
@@ -339,6 +345,7 @@ static void cluster_free(mock_cluster_t *m) {
   for (int i = 0; i < m->nregions; i++) region_free(m->regions[i]);
   free(m->regions);
   for (int i = 0; i < MOCK_CF_COUNT; i++) mock_kvmap_free(m->raw[i]);
+  mock_mvcc_free(m->mvcc);
   free(m->stores);
   tikv_mock_clear_faults(m);
   while (m->counters) {
@@ -399,6 +406,7 @@ tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, ch
   if (!m->stores) FAIL("out of memory");
   for (int i = 0; i < MOCK_CF_COUNT; i++)
     if (!(m->raw[i] = mock_kvmap_new())) FAIL("out of memory");
+  if (!(m->mvcc = mock_mvcc_new())) FAIL("out of memory");
   if (initial_regions(m, o.regions)) FAIL("out of memory");
 
   m->pd.m = m;

@@ -147,6 +147,12 @@ typedef struct mock_kvctx {
   uint64_t store_id;
   const char *method;
   mock_arena_t *arena;
+  /* the call being answered, for handlers that answer later */
+  mock_call_t *call;
+  bool batch;          /* inside BatchCommands */
+  uint64_t batch_id;   /* its request id there */
+  int batch_case;
+  bool deferred;       /* set by mock_kv_defer */
 } mock_kvctx_t;
 typedef struct mock_kv_method {
   const char *name;
@@ -155,6 +161,17 @@ typedef struct mock_kv_method {
   ProtobufCMessage *(*fn)(mock_kvctx_t *kc, const ProtobufCMessage *req);
 } mock_kv_method_t;
 extern const mock_kv_method_t mock_raw_methods[]; /* kv_raw.c, NULL-terminated */
+extern const mock_kv_method_t mock_txn_methods[]; /* kv_txn.c, NULL-terminated */
+
+/* A handler that cannot answer yet (a pessimistic lock waiting for a lock)
+ * calls mock_kv_defer and returns NULL; the reply goes out later through
+ * mock_kv_deferred_reply, on the loop thread without m->mu held, exactly
+ * once. The call stays referenced meanwhile. */
+typedef struct mock_reply_to mock_reply_to_t;
+mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc); /* NULL on OOM */
+/* Sends resp (a response of the deferred method; NULL: nothing, the call is
+ * gone) and frees rt. */
+void mock_kv_deferred_reply(mock_reply_to_t *rt, const ProtobufCMessage *resp);
 
 /* Region checks, as TiKV applies them before serving a request. Each returns
  * NULL when the request may go on, else the region error to answer with. */
@@ -231,6 +248,7 @@ struct tikv_mock_cluster_s {
   int nregions, regions_cap;
 
   mock_kvmap_t *raw[MOCK_CF_COUNT];
+  struct mock_mvcc *mvcc; /* transactional data (mvcc.c) */
 
   int64_t tso_physical, tso_logical;
   uint64_t gc_safe_point;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "mock/mock_internal.h"
+#include "mock/mvcc.h"
 
 typedef ProtobufCMessage *(*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
                                    int *status, char *status_msg, size_t msg_len);
@@ -239,7 +239,11 @@ static ProtobufCMessage *update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a
   Pdpb__UpdateGCSafePointResponse *r =
       MOCK_NEW(a, Pdpb__UpdateGCSafePointResponse, PDPB__UPDATE_GCSAFE_POINT_RESPONSE__INIT);
   r->header = header(m, a);
-  if (q->safe_point > m->gc_safe_point) m->gc_safe_point = q->safe_point; /* only forward */
+  if (q->safe_point > m->gc_safe_point) { /* only forward */
+    m->gc_safe_point = q->safe_point;
+    /* what TiKV's GC (compaction filter) does once it sees the new point */
+    mv_gc(m->mvcc, m->gc_safe_point);
+  }
   r->new_safe_point = m->gc_safe_point;
   return &r->base;
 }

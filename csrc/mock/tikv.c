@@ -6,7 +6,7 @@
 #include "mock/mock_internal.h"
 
 /* Every module's methods; NULL-terminated list of NULL-terminated tables. */
-static const mock_kv_method_t *const tables[] = {mock_raw_methods, NULL};
+static const mock_kv_method_t *const tables[] = {mock_raw_methods, mock_txn_methods, NULL};
 
 static const mock_kv_method_t *find_by_name(const char *name) {
   for (int t = 0; tables[t]; t++)
@@ -33,20 +33,21 @@ static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
 }
 
 /* Runs one request through its handler; the response lives in the arena
- * (handlers copy what they return: nothing borrows the store). */
-static ProtobufCMessage *serve(mock_cluster_t *m, uint64_t store_id, const mock_kv_method_t *km,
+ * (handlers copy what they return: nothing borrows the store). NULL: the
+ * handler deferred its answer (mock_kv_defer). */
+static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mock_kv_method_t *km,
                                const ProtobufCMessage *req, mock_arena_t *a) {
-  mock_kvctx_t kc = {m, store_id, km->name, a};
+  mock_cluster_t *m = c->srv->m;
+  mock_kvctx_t kc = {m, c->srv->store_id, km->name, a, c, batch, id, km->batch_case, false};
   pthread_mutex_lock(&m->mu);
   ProtobufCMessage *resp = km->fn(&kc, req);
   pthread_mutex_unlock(&m->mu);
-  return resp;
+  return kc.deferred ? NULL : resp;
 }
 
 /* ---- unary ---- */
 static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
   const mock_kv_method_t *km = find_by_name(c->method_name);
-  mock_cluster_t *m = c->srv->m;
   ProtobufCMessage *req = protobuf_c_message_unpack(km->req_desc, NULL, len, data);
   if (!req) {
     mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", km->req_desc->name);
@@ -54,7 +55,13 @@ static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
   }
   mock_arena_t a = {0};
   size_t n = 0;
-  uint8_t *buf = pack(serve(m, c->srv->store_id, km, req, &a), &n);
+  ProtobufCMessage *resp = serve(c, false, 0, km, req, &a);
+  if (!resp) { /* answered later */
+    mock_arena_free(&a);
+    protobuf_c_message_free_unpacked(req, NULL);
+    return;
+  }
+  uint8_t *buf = pack(resp, &n);
   mock_arena_free(&a);
   protobuf_c_message_free_unpacked(req, NULL);
   if (!buf)
@@ -75,11 +82,12 @@ typedef struct batch_delayed {
 } batch_delayed;
 
 /* The responses of one BatchCommandsResponse being built. */
-typedef struct batch_out {
+typedef struct batch_out batch_out;
+struct batch_out {
   mock_arena_t arena;
   Tikvpb__BatchCommandsResponse r;
   size_t cap;
-} batch_out;
+};
 
 static void out_init(batch_out *o, size_t cap) {
   memset(o, 0, sizeof(*o));
@@ -113,17 +121,63 @@ static void out_send(mock_call_t *c, batch_out *o) {
   mock_arena_free(&o->arena);
 }
 
+/* ---- deferred replies ---- */
+struct mock_reply_to {
+  mock_call_t *c;
+  bool batch;
+  uint64_t id;
+  int batch_case;
+};
+
+mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
+  mock_reply_to_t *rt = tikv__calloc(1, sizeof(*rt));
+  if (!rt) return NULL;
+  rt->c = kc->call;
+  rt->batch = kc->batch;
+  rt->id = kc->batch_id;
+  rt->batch_case = kc->batch_case;
+  mock_call_ref(rt->c);
+  if (rt->batch) rt->c->pending++; /* the stream stays open for it */
+  kc->deferred = true;
+  return rt;
+}
+
+void mock_kv_deferred_reply(mock_reply_to_t *rt, const ProtobufCMessage *resp) {
+  mock_call_t *c = rt->c;
+  if (rt->batch) {
+    c->pending--;
+    if (resp && !c->finished && !c->dead) {
+      batch_out o;
+      out_init(&o, 1);
+      out_add(&o, rt->batch_case, (ProtobufCMessage *)resp, rt->id);
+      out_send(c, &o);
+    }
+    mock_call_maybe_finish(c);
+  } else if (resp) {
+    size_t n = 0;
+    uint8_t *buf = pack(resp, &n);
+    if (buf)
+      mock_call_reply(c, buf, n);
+    else
+      mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
+  } else {
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "mock: server stopping");
+  }
+  mock_call_unref(c);
+  free(rt);
+}
+
 static void batch_delayed_fire(void *arg) {
   batch_delayed *d = arg;
   mock_call_t *c = d->c;
-  mock_cluster_t *m = c->srv->m;
   c->pending--;
   if (!c->finished && !c->dead) {
     ProtobufCMessage *req = protobuf_c_message_unpack(d->km->req_desc, NULL, d->len, d->req);
     if (req) {
       batch_out o;
       out_init(&o, 1);
-      out_add(&o, d->km->batch_case, serve(m, c->srv->store_id, d->km, req, &o.arena), d->id);
+      ProtobufCMessage *resp = serve(c, true, d->id, d->km, req, &o.arena);
+      if (resp) out_add(&o, d->km->batch_case, resp, d->id);
       out_send(c, &o);
       protobuf_c_message_free_unpacked(req, NULL);
     }
@@ -196,7 +250,8 @@ static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
       tikv__timer_start(m->loop, &d->timer, delay, batch_delayed_fire, d);
       continue;
     }
-    out_add(&o, cs, serve(m, c->srv->store_id, km, sub, &o.arena), id);
+    ProtobufCMessage *resp = serve(c, true, id, km, sub, &o.arena);
+    if (resp) out_add(&o, cs, resp, id);
   }
   if (fail_status) {
     mock_arena_free(&o.arena);
