@@ -267,6 +267,12 @@ static void start_recv(tikv__stream_t *s) {
   if (grpc_call_start_batch(s->base.call, &op, 1, &s->recv_tag, NULL) == GRPC_CALL_OK) {
     s->ops_pending++;
     tikv__loop_tag_started(s->base.rpc->loop);
+  } else {
+    /* without a receive the stream is deaf: end it, on_close reports */
+    if (!s->close_err)
+      s->close_err = tikv__error_new(TIKV_ERR_INTERNAL, "%s: cannot receive on the stream",
+                                     s->base.method);
+    grpc_call_cancel(s->base.call, NULL);
   }
 }
 
@@ -324,8 +330,9 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char
   op_status.data.recv_status_on_client.trailing_metadata = &s->base.trailing_md;
   op_status.data.recv_status_on_client.status = &s->base.status;
   op_status.data.recv_status_on_client.status_details = &s->base.details;
-  /* initial metadata is sent with the first batch; the peer's comes later */
-  if (grpc_call_start_batch(s->base.call, ops_start, 1, &s->start_tag, NULL) != GRPC_CALL_OK) {
+  /* our initial metadata goes out at once; the peer's must be asked for
+   * before (or with) the first message receive */
+  if (grpc_call_start_batch(s->base.call, ops_start, 2, &s->start_tag, NULL) != GRPC_CALL_OK) {
     call_free(&s->base);
     return NULL;
   }
