@@ -174,10 +174,8 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
     }
     case OP_BATCH_GET:
     case OP_BATCH_DELETE: {
-      ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+      ProtobufCBinaryData *keys = tikv__pb_keys(op->keys, idx, n);
       if (!keys) return -1;
-      for (size_t i = 0; i < n; i++)
-        keys[i] = (ProtobufCBinaryData){op->keys[idx[i]].len, op->keys[idx[i]].data};
       if (op->kind == OP_BATCH_GET) {
         Kvrpcpb__RawBatchGetRequest r = KVRPCPB__RAW_BATCH_GET_REQUEST__INIT;
         r.context = ctx;

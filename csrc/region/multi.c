@@ -255,3 +255,10 @@ void tikv__multi_run(tikv_client_t *c, const tikv__multi_ops_t *ops, void *arg,
   tikv__multi_run_idx(c, ops, arg, keys, idx, n, deadline);
   free(idx);
 }
+
+ProtobufCBinaryData *tikv__pb_keys(const tikv__bytes_t *keys, const size_t *idx, size_t n) {
+  ProtobufCBinaryData *out = tikv__calloc(n ? n : 1, sizeof(*out));
+  if (!out) return NULL;
+  for (size_t i = 0; i < n; i++) out[i] = (ProtobufCBinaryData){keys[idx[i]].len, keys[idx[i]].data};
+  return out;
+}

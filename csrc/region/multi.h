@@ -39,6 +39,11 @@ void tikv__multi_run_idx(tikv_client_t *c, const tikv__multi_ops_t *ops, void *a
                          const tikv__bytes_t *keys, const size_t *idx, size_t n,
                          int64_t deadline);
 
+/* keys[idx[0..n)] as protobuf bytes fields, for a request's repeated keys:
+ * a malloc'ed array of views (free() it; the bytes stay the caller's). NULL
+ * on OOM. */
+ProtobufCBinaryData *tikv__pb_keys(const tikv__bytes_t *keys, const size_t *idx, size_t n);
+
 const size_t *tikv__multi_part_items(const tikv__multi_part_t *p, size_t *n);
 const tikv__route_t *tikv__multi_part_route(const tikv__multi_part_t *p);
 int64_t tikv__multi_deadline(const tikv__multi_part_t *p);

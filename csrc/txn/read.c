@@ -57,9 +57,8 @@ static int build_get(void *arg, const tikv__route_t *route, const size_t *idx, s
     q.version = r->ts;
     return tikv__pack(&q.base, buf, len);
   }
-  ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
   if (!keys) return -1;
-  for (size_t i = 0; i < n; i++) keys[i] = (ProtobufCBinaryData){r->keys[idx[i]].len, r->keys[idx[i]].data};
   Kvrpcpb__BatchGetRequest q = KVRPCPB__BATCH_GET_REQUEST__INIT;
   q.context = ctx;
   q.n_keys = n;

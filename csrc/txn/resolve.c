@@ -204,9 +204,8 @@ static int build_resolve(void *arg, const tikv__route_t *route, const size_t *id
                          Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
   resolver_t *r = arg;
   const tikv__lock_t *k = &r->locks.items[r->i];
-  ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
   if (!keys) return -1;
-  for (size_t i = 0; i < n; i++) keys[i] = (ProtobufCBinaryData){r->keys[idx[i]].len, r->keys[idx[i]].data};
   int rc;
   if (k->lock_type == KVRPCPB__OP__PessimisticLock && r->req_commit_ts == 0) {
     Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
@@ -304,9 +303,8 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
 static int build_check_sec(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
                            Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
   resolver_t *r = arg;
-  ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
   if (!keys) return -1;
-  for (size_t i = 0; i < n; i++) keys[i] = (ProtobufCBinaryData){r->keys[idx[i]].len, r->keys[idx[i]].data};
   Kvrpcpb__CheckSecondaryLocksRequest q = KVRPCPB__CHECK_SECONDARY_LOCKS_REQUEST__INIT;
   q.context = ctx;
   q.start_version = r->locks.items[r->i].ts;

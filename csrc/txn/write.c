@@ -36,9 +36,8 @@ static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, si
     q.advise_lock_ttl = b->ttl;
     return tikv__pack(&q.base, buf, len);
   }
-  ProtobufCBinaryData *keys = tikv__calloc(n, sizeof(*keys));
+  ProtobufCBinaryData *keys = tikv__pb_keys(b->keys, idx, n);
   if (!keys) return -1;
-  for (size_t i = 0; i < n; i++) keys[i] = (ProtobufCBinaryData){b->keys[idx[i]].len, b->keys[idx[i]].data};
   int rc;
   if (b->kind == BG_COMMIT) {
     Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
