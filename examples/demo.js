@@ -1,9 +1,11 @@
 'use strict';
-// Quick start: raw key-value operations against the embedded mock cluster.
+// Quick start: raw key-value operations and transactions against the embedded
+// mock cluster.
 //   npm run demo        (or: node examples/demo.js)
 // Against a real cluster, skip the mock and pass your PD endpoints instead:
 //   const client = await RawClient.connect(['127.0.0.1:2379']);
-const { RawClient, TikvError } = require('..');
+//   const txns = await TransactionClient.connect(['127.0.0.1:2379']);
+const { RawClient, TransactionClient, TikvError } = require('..');
 const { MockCluster } = require('../lib/mock');
 
 const show = (b) => (b === null ? 'null' : JSON.stringify(b.toString()));
@@ -70,10 +72,97 @@ async function rawDemo(mock) {
 }
 
 async function txnDemo(mock) {
-  // == Transactions ==
-  // The second part of the demo (TransactionClient: begin, get/put, commit,
-  // conflicts and retries) goes here once the transactional API is bound.
-  void mock;
+  console.log('\n== Transactions ==');
+  const client = await TransactionClient.connect(mock.pdEndpoints, { timeoutMs: 5000 });
+  console.log(`current timestamp: ${await client.currentTimestamp()}`);
+
+  // begin / put / commit: the writes become visible atomically at the commit timestamp
+  const t = await client.begin();
+  await t.put('account/alice', '100');
+  await t.put('account/bob', '50');
+  console.log(`txn ${t.startTimestamp}: put alice=100, bob=50; reads its own write: alice=${show(await t.get('account/alice'))}`);
+  const committedAt = await t.commit();
+  console.log(`committed at ${committedAt}`);
+
+  // a snapshot reads a consistent view at one timestamp, now or in the past
+  const snap = await client.snapshot();
+  console.log(`snapshot at ${snap.timestamp}: ${pairs(await snap.scan('account/', 'account0'))}`);
+
+  // two transactions write the same key: the second to commit gets WRITE_CONFLICT
+  const a = await client.begin();
+  const b = await client.begin();
+  await a.put('account/bob', '60');
+  await b.put('account/bob', '70');
+  await a.commit();
+  try {
+    await b.commit();
+  } catch (e) {
+    if (!(e instanceof TikvError)) throw e;
+    console.log(`second writer of account/bob: ${e.code} on key ${e.details.key} (retryable: ${e.retryable})`);
+  }
+
+  // transaction() retries a conflict for you: here the first run is disturbed
+  let runs = 0;
+  const paid = await client.transaction(async (txn) => {
+    runs++;
+    const alice = Number(await txn.get('account/alice'));
+    const bob = Number(await txn.get('account/bob'));
+    if (runs === 1) {
+      // somebody else pays alice meanwhile: this run will conflict at commit
+      await client.transaction((other) => other.put('account/alice', String(alice + 5)));
+    }
+    await txn.put('account/alice', String(alice - 30));
+    await txn.put('account/bob', String(bob + 30));
+    return `alice ${alice} -> ${alice - 30}`;
+  });
+  const after = await client.snapshot();
+  console.log(`transfer of 30 took ${runs} runs (${paid}); now ${pairs(await after.batchGet(['account/alice', 'account/bob']))}`);
+  console.log(`the snapshot taken before still reads ${pairs(await snap.batchGet(['account/alice', 'account/bob']))}`);
+
+  // pessimistic: getForUpdate locks the key; a second locker that will not wait fails at once
+  const p = await client.begin({ pessimistic: true });
+  const bob = Number(await p.getForUpdate('account/bob'));
+  console.log(`pessimistic txn locked account/bob (read ${bob})`);
+  const q = await client.begin({ pessimistic: true, lockWaitTimeoutMs: 0 });
+  try {
+    await q.put('account/bob', '0');
+  } catch (e) {
+    if (!(e instanceof TikvError)) throw e;
+    console.log(`another pessimistic txn (lockWaitTimeoutMs 0): ${e.code}`);
+  }
+  await q.rollback();
+  // a waiter is woken when the lock holder commits
+  const w = await client.begin({ pessimistic: true, lockWaitTimeoutMs: 5000 });
+  const waiting = w.getForUpdate('account/bob');
+  await p.put('account/bob', String(bob + 1));
+  await p.commit();
+  console.log(`after the holder committed, the waiter got the lock and reads bob=${show(await waiting)}`);
+  await w.rollback();
+
+  // insert refuses to overwrite
+  const ins = await client.begin();
+  await ins.insert('account/alice', '0');
+  try {
+    await ins.commit();
+  } catch (e) {
+    if (!(e instanceof TikvError)) throw e;
+    console.log(`insert of an existing key: ${e.code}`);
+  }
+
+  // 1PC: a small transaction within one region commits in one round trip
+  const before = mock.callCount('KvCommit');
+  const one = await client.begin({ tryOnePc: true });
+  await one.put('account/carol', '10');
+  await one.commit();
+  console.log(`1PC commit of account/carol: ${mock.callCount('KvCommit') - before} KvCommit calls`);
+
+  await client.close();
+  try {
+    await client.begin();
+  } catch (e) {
+    if (!(e instanceof TikvError)) throw e;
+    console.log(`after close: ${e.code}`);
+  }
 }
 
 async function main() {
