@@ -375,7 +375,11 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
   tso_flush(c);
 }
 
-static void tso_on_sent(void *arg, bool ok) {}
+/* The reply to a batch can arrive before its send completes; a batch queued
+ * meanwhile could not be sent (one send at a time) and goes now. */
+static void tso_on_sent(void *arg, bool ok) {
+  if (ok) tso_flush(arg);
+}
 
 static void tso_on_close(void *arg, tikv_error_t *err) {
   tikv_client_t *c = arg;
@@ -465,7 +469,9 @@ static void tso_flush(tikv_client_t *c) {
   if (tikv__pack(&req.base, &buf, &len) != 0) return;
   int rc = tikv__stream_send(c->tso_stream, buf, len);
   free(buf);
-  if (rc != 0) return; /* the stream is closing; on_close flushes again */
+  /* busy with the previous send (on_sent flushes again) or closing (on_close
+   * does) */
+  if (rc != 0) return;
   c->tso_sent = c->tso_queue;
   c->tso_sent_count = n;
   c->tso_queue = c->tso_queue_tail = NULL;

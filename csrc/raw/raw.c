@@ -647,8 +647,11 @@ static void range_located(void *arg, tikv_error_t *err, const tikv__route_t *rou
 }
 
 static void range_step(rangeop_t *r) {
-  tikv__locate(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, r->reverse, r->deadline,
-               range_located, r);
+  if (r->reverse)
+    tikv__locate(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, true, r->deadline, range_located, r);
+  else
+    tikv__locate_range(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, r->end.data, r->end.len,
+                       r->deadline, range_located, r);
 }
 
 static void range_start(void *arg) {

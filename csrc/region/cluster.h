@@ -162,6 +162,14 @@ typedef void (*tikv__locate_cb)(void *arg, tikv_error_t *err, const tikv__route_
  * key = the last region). Calls cb synchronously on a cache hit. */
 void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
                   bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg);
+/* Like tikv__locate (forward), for an operation that will walk [key, end):
+ * a cache miss loads the next regions with one ScanRegions. */
+void tikv__locate_range(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+                        const uint8_t *end, size_t end_len, int64_t deadline,
+                        tikv__locate_cb cb, void *arg);
+/* Reloads a region and its leader from PD (GetRegionByID) in the
+ * background; the cached entry is dropped if PD no longer knows it. */
+void tikv__refresh_region(tikv_client_t *c, uint64_t region_id, int64_t deadline);
 /* Synchronous cache lookup; true and *route filled on a hit. */
 bool tikv__locate_cached(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
                          bool reverse, tikv__route_t *route);

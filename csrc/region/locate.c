@@ -337,3 +337,137 @@ void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
   tikv__pd_call(c, "/pdpb.PD/GetStore", build_get_store, &pdpb__get_store_response__descriptor,
                 deadline, store_reply, s);
 }
+
+/* ---- loading many regions at once (PD's ScanRegions) ----
+ * Range operations (scans, delete-range, GC) walk region after region: one
+ * ScanRegions fills the cache for the next regions instead of one GetRegion
+ * per region, as client-go's BatchLoadRegionsWithKeyRange does. */
+#define SCAN_REGIONS_LIMIT 32
+
+typedef struct {
+  tikv_client_t *c;
+  tikv__keyspace ks;
+  uint8_t *start, *end; /* PD's space */
+  size_t start_len, end_len;
+  uint8_t *key; /* the caller's key, to locate once loaded */
+  size_t key_len;
+  int64_t deadline;
+  tikv__locate_cb cb;
+  void *arg;
+} scan_regions_t;
+
+static void scan_regions_free(scan_regions_t *s) {
+  free(s->start);
+  free(s->end);
+  free(s->key);
+  free(s);
+}
+
+static int build_scan_regions(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+  scan_regions_t *s = arg;
+  Pdpb__ScanRegionsRequest q = PDPB__SCAN_REGIONS_REQUEST__INIT;
+  q.header = hdr;
+  q.start_key = (ProtobufCBinaryData){s->start_len, s->start};
+  q.end_key = (ProtobufCBinaryData){s->end_len, s->end};
+  q.limit = SCAN_REGIONS_LIMIT;
+  return tikv__pack(&q.base, buf, len);
+}
+
+static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  scan_regions_t *s = arg;
+  if (!err) {
+    Pdpb__ScanRegionsResponse *r = (Pdpb__ScanRegionsResponse *)msg;
+    if (r->n_regions) {
+      for (size_t i = 0; i < r->n_regions; i++)
+        if (r->regions[i]->region)
+          tikv__cache_insert(&s->c->cache, r->regions[i]->region,
+                             r->regions[i]->leader ? r->regions[i]->leader->id : 0);
+    } else {
+      for (size_t i = 0; i < r->n_region_metas; i++)
+        tikv__cache_insert(&s->c->cache, r->region_metas[i],
+                           i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+  } else {
+    tikv__error_free(err); /* GetRegion below is the fallback */
+  }
+  tikv_client_t *c = s->c;
+  tikv__keyspace ks = s->ks;
+  tikv__locate_cb cb = s->cb;
+  void *cb_arg = s->arg;
+  int64_t deadline = s->deadline;
+  uint8_t *key = s->key;
+  size_t key_len = s->key_len;
+  s->key = NULL;
+  scan_regions_free(s);
+  tikv__locate(c, ks, key, key_len, false, deadline, cb, cb_arg);
+  free(key);
+}
+
+void tikv__locate_range(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+                        const uint8_t *end, size_t end_len, int64_t deadline,
+                        tikv__locate_cb cb, void *arg) {
+  tikv__route_t route;
+  if (tikv__locate_cached(c, ks, key, len, false, &route)) {
+    cb(arg, NULL, &route);
+    tikv__route_free(&route);
+    return;
+  }
+  scan_regions_t *s = tikv__calloc(1, sizeof(*s));
+  if (!s || pd_key(ks, key, len, &s->start, &s->start_len) ||
+      (end_len && pd_key(ks, end, end_len, &s->end, &s->end_len)) ||
+      !(s->key = tikv__memdup(key, len))) {
+    if (s) scan_regions_free(s);
+    tikv__locate(c, ks, key, len, false, deadline, cb, arg);
+    return;
+  }
+  s->key_len = len;
+  s->c = c;
+  s->ks = ks;
+  s->deadline = deadline;
+  s->cb = cb;
+  s->arg = arg;
+  tikv__pd_call(c, "/pdpb.PD/ScanRegions", build_scan_regions,
+                &pdpb__scan_regions_response__descriptor, deadline, scan_regions_reply, s);
+}
+
+/* ---- refreshing one region by id (PD's GetRegionByID) ---- */
+typedef struct {
+  tikv_client_t *c;
+  uint64_t id;
+} by_id_t;
+
+static int build_by_id(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+  by_id_t *b = arg;
+  Pdpb__GetRegionByIDRequest q = PDPB__GET_REGION_BY_IDREQUEST__INIT;
+  q.header = hdr;
+  q.region_id = b->id;
+  return tikv__pack(&q.base, buf, len);
+}
+
+static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  by_id_t *b = arg;
+  if (!err) {
+    Pdpb__GetRegionResponse *r = (Pdpb__GetRegionResponse *)msg;
+    if (r->region && r->leader)
+      tikv__cache_insert(&b->c->cache, r->region, r->leader->id);
+    else
+      tikv__cache_remove(&b->c->cache, b->id);
+    protobuf_c_message_free_unpacked(msg, NULL);
+  } else {
+    tikv__cache_remove(&b->c->cache, b->id);
+    tikv__error_free(err);
+  }
+  free(b);
+}
+
+void tikv__refresh_region(tikv_client_t *c, uint64_t region_id, int64_t deadline) {
+  by_id_t *b = tikv__calloc(1, sizeof(*b));
+  if (!b) {
+    tikv__cache_remove(&c->cache, region_id);
+    return;
+  }
+  *b = (by_id_t){c, region_id};
+  tikv__pd_call(c, "/pdpb.PD/GetRegionByID", build_by_id, &pdpb__get_region_response__descriptor,
+                deadline, by_id_reply, b);
+}

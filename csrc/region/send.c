@@ -93,8 +93,9 @@ int tikv__handle_region_error(tikv_client_t *c, const tikv__route_t *route,
         tikv__cache_set_leader(rc, route->region_id, l->store_id, l->id)) {
       sleep = 0; /* a new leader is known: go there at once */
     } else {
-      /* leader unknown (election in progress): reload from PD after a pause */
-      tikv__cache_remove(rc, route->region_id);
+      /* leader unknown (election in progress): ask PD for the region again
+       * while we pause */
+      tikv__refresh_region(c, route->region_id, tikv__now_ms() + 2000);
       sleep = sleep_for(bo, BO_SCHEDULING);
     }
   } else if (re->epoch_not_match) {

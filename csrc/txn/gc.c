@@ -146,7 +146,7 @@ static void gc_located(void *arg, tikv_error_t *err, const tikv__route_t *route)
 }
 
 static void gc_step(gc_t *g) {
-  tikv__locate(g->c, TIKV__KS_TXN, g->cur.data, g->cur.len, false, g->deadline, gc_located, g);
+  tikv__locate_range(g->c, TIKV__KS_TXN, g->cur.data, g->cur.len, NULL, 0, g->deadline, gc_located, g);
 }
 
 static void gc_start(void *arg) {

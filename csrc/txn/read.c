@@ -430,8 +430,12 @@ static void scan_located(void *arg, tikv_error_t *err, const tikv__route_t *rout
 }
 
 static void scan_step(scanner_t *s) {
-  tikv__locate(s->op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, s->op->reverse, s->deadline,
-               scan_located, s);
+  txn_op_t *op = s->op;
+  if (op->reverse)
+    tikv__locate(op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, true, s->deadline, scan_located, s);
+  else
+    tikv__locate_range(op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, op->end.data, op->end.len,
+                       s->deadline, scan_located, s);
 }
 
 void tikv__txn_read_scan(txn_op_t *op, uint64_t ts) {
