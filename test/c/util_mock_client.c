@@ -174,6 +174,22 @@ int mc_stream_roundtrip(mc_stream_t *s, const ProtobufCMessage *req,
   return *resp ? 0 : -1;
 }
 
+int mc_stream_recv(mc_stream_t *s, const ProtobufCMessageDescriptor *resp_desc,
+                   ProtobufCMessage **resp) {
+  grpc_byte_buffer *recv = NULL;
+  grpc_op ops[1];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_RECV_MESSAGE;
+  ops[0].data.recv_message.recv_message = &recv;
+  int rtag = 5;
+  grpc_call_start_batch(s->call, ops, 1, &rtag, NULL);
+  grpc_event ev = grpc_completion_queue_pluck(s->cq, &rtag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+  if (!ev.success || !recv) return -1;
+  *resp = unpack_bb(resp_desc, recv);
+  grpc_byte_buffer_destroy(recv);
+  return *resp ? 0 : -1;
+}
+
 int mc_stream_close(mc_stream_t *s, char *details, size_t details_len) {
   grpc_op ops[1];
   memset(ops, 0, sizeof(ops));

@@ -23,6 +23,9 @@ mc_stream_t *mc_stream_open(const char *target, const char *method, int timeout_
  * mc_stream_close gives the status). */
 int mc_stream_roundtrip(mc_stream_t *s, const ProtobufCMessage *req,
                         const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp);
+/* Waits for one more reply (one the server sends later). 0 / -1. */
+int mc_stream_recv(mc_stream_t *s, const ProtobufCMessageDescriptor *resp_desc,
+                   ProtobufCMessage **resp);
 /* Half-closes, waits for the status and frees. Returns the gRPC status. */
 int mc_stream_close(mc_stream_t *s, char *details, size_t details_len);
 
