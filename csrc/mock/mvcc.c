@@ -113,6 +113,13 @@ mv_key_t *mv_prev(mock_mvcc_t *s, mv_key_t *k) {
 }
 
 uint64_t mv_max_ts(mock_mvcc_t *s) { return s->max_ts; }
+
+uint64_t mock_mvcc_min_lock_ts(mock_mvcc_t *s) {
+  uint64_t min = 0;
+  for (mv_key_t *k = mv_first(s, (const uint8_t *)"", 0); k; k = mv_next(s, k))
+    if (k->lock && (!min || k->lock->ts < min)) min = k->lock->ts;
+  return min;
+}
 void mv_update_max_ts(mock_mvcc_t *s, uint64_t ts) {
   if (ts != UINT64_MAX && ts > s->max_ts) s->max_ts = ts;
 }

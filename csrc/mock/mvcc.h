@@ -69,6 +69,8 @@ mv_key_t *mv_prev(mock_mvcc_t *s, mv_key_t *k);
 /* TiKV's concurrency manager max_ts (one per cluster here). */
 uint64_t mv_max_ts(mock_mvcc_t *s);
 void mv_update_max_ts(mock_mvcc_t *s, uint64_t ts);
+/* The smallest start ts of any lock, 0 when none. */
+uint64_t mock_mvcc_min_lock_ts(mock_mvcc_t *s);
 
 /* ---- records ---- */
 /* The newest write with commit_ts <= ts (any type), or NULL. */

@@ -3,7 +3,7 @@
  * stream, and the region checks TiKV applies to every request. */
 #include <stdio.h>
 
-#include "mock/mock_internal.h"
+#include "mock/mvcc.h"
 
 /* Every module's methods; NULL-terminated list of NULL-terminated tables. */
 static const mock_kv_method_t *const tables[] = {mock_raw_methods, mock_txn_methods, NULL};
@@ -263,8 +263,37 @@ static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
 }
 static const mock_method_t batch_method = {"BatchCommands", true, batch_commands};
 
+/* ---- GetStoreSafeTS (client-go polls it for stale reads) ----
+ * StoreSafeTSRequest{key_range = 1} -> StoreSafeTSResponse{uint64 safe_ts =
+ * 1}; not in our proto subset, so the reply is encoded here. The safe ts is
+ * what TiKV's resolved ts would be: below every lock, else the newest TSO. */
+static void store_safe_ts(mock_call_t *c, const uint8_t *data, size_t len) {
+  mock_cluster_t *m = c->srv->m;
+  pthread_mutex_lock(&m->mu);
+  uint64_t ts = ((uint64_t)m->tso_physical << 18) + (uint64_t)m->tso_logical;
+  uint64_t min_lock = mock_mvcc_min_lock_ts(m->mvcc);
+  if (min_lock && min_lock - 1 < ts) ts = min_lock - 1;
+  pthread_mutex_unlock(&m->mu);
+  uint8_t *buf = tikv__malloc(11);
+  if (!buf) {
+    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
+    return;
+  }
+  size_t n = 0;
+  if (ts) {
+    buf[n++] = 0x08; /* field 1, varint */
+    for (uint64_t v = ts; ; v >>= 7) {
+      buf[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+      if (v < 0x80) break;
+    }
+  }
+  mock_call_reply(c, buf, n);
+}
+static const mock_method_t store_safe_ts_method = {"GetStoreSafeTS", false, store_safe_ts};
+
 const mock_method_t *mock_tikv_route(const char *name) {
   if (strcmp(name, "BatchCommands") == 0) return &batch_method;
+  if (strcmp(name, "GetStoreSafeTS") == 0) return &store_safe_ts_method;
   return find_by_name(name) ? &kv_unary_method : NULL;
 }
 
