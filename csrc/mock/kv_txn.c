@@ -646,7 +646,6 @@ static ProtobufCMessage *kv_prewrite(mock_kvctx_t *kc, const ProtobufCMessage *m
           if (rec.kind == MV_REC_SINGLE && rec.write->type != MV_W_ROLLBACK) {
             final_min_commit_ts = rec.write->commit_ts; /* a retry after commit */
             r->n_errors = 0;
-            nplan = 0;
             goto committed_already;
           }
           r->errors[r->n_errors++] = e;
