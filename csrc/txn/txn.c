@@ -423,8 +423,8 @@ typedef struct {
 
 static void begin_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   ts_req_t *r = arg;
+  tikv_txn_t *t = r->t;
   if (!err) {
-    tikv_txn_t *t = r->t;
     if (t) {
       t->start_ts = ts;
       t->for_update_ts = ts;
@@ -438,6 +438,11 @@ static void begin_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   tikv_future_t *f = r->f;
   free(r);
   tikv__future_complete(f, err);
+  if (t) {
+    /* the user may have let go of t while its timestamp was on the way */
+    t->inflight--;
+    tikv__txn_op_finished(t);
+  }
 }
 
 static void begin_start(void *arg) {
@@ -449,6 +454,7 @@ static void begin_start(void *arg) {
     tikv__future_complete(f, tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "already begun"));
     return;
   }
+  if (t) t->inflight++; /* freeing t waits for its begin */
   if (t && t->opts.start_ts) {
     begin_ts(r, NULL, t->opts.start_ts);
     return;

@@ -30,7 +30,8 @@ typedef struct tikv_txn_options_s {
 TIKV_EXTERN void tikv_txn_options_init(tikv_txn_options_t *opts);
 
 /* Creates a transaction (opts copied; NULL means defaults). Nothing is sent
- * until tikv_txn_begin. Returns NULL and sets *err on failure. */
+ * until tikv_txn_begin. The transaction uses the client: free it before the
+ * client. Returns NULL and sets *err on failure. */
 TIKV_EXTERN tikv_txn_t *tikv_txn_new(tikv_client_t *c, const tikv_txn_options_t *opts, int *err);
 /* Takes the start timestamp (unless given in the options). Result:
  * tikv_future_get_u64 = start ts. Other operations before it fails. */
@@ -77,8 +78,9 @@ TIKV_EXTERN tikv_future_t *tikv_txn_commit(tikv_txn_t *txn);
 /* Rolls back, releasing every lock the transaction holds. */
 TIKV_EXTERN tikv_future_t *tikv_txn_rollback(tikv_txn_t *txn);
 /* Frees the transaction. One that was neither committed nor rolled back is
- * rolled back in the background. NULL is a no-op. Futures already returned
- * stay valid. */
+ * rolled back in the background; operations still running finish first.
+ * Free every transaction before freeing its client. NULL is a no-op.
+ * Futures already returned stay valid. */
 TIKV_EXTERN void tikv_txn_free(tikv_txn_t *txn);
 
 /* A fresh timestamp from PD. Result: tikv_future_get_u64. */

@@ -149,6 +149,31 @@ START_TEST(put_commit_get) {
 }
 END_TEST
 
+START_TEST(free_while_busy) {
+  /* freed while its begin is on the way: the begin still completes */
+  for (int i = 0; i < 50; i++) {
+    tikv_txn_t *t = tikv_txn_new(client, NULL, NULL);
+    tikv_future_t *f = tikv_txn_begin(t);
+    tikv_txn_free(t);
+    ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+    tikv_future_destroy(f);
+  }
+  /* freed with a read in flight and a pessimistic lock held: the lock is
+   * released in the background */
+  tikv_txn_t *t = begin_pessimistic(1000);
+  ok(tikv_txn_put(t, K("busy"), K("v")));
+  tikv_future_t *g = tikv_txn_get(t, K("busy"));
+  tikv_txn_free(t);
+  ck_assert_int_eq(tikv_future_wait(g), TIKV_ERR_OK);
+  tikv_future_destroy(g);
+  tikv_txn_t *u = begin_pessimistic(5000);
+  ok(tikv_txn_put(u, K("busy"), K("u"))); /* gets the lock once t's is rolled back */
+  commit(u);
+  tikv_txn_free(u);
+  ck_assert_int_eq(read_one("busy", "u"), 1);
+}
+END_TEST
+
 START_TEST(batch_get_across_regions_and_binary_keys) {
   tikv_txn_t *t = begin();
   const char *keys[] = {"0zero", "Bee", "Jay", "Sea", "a", "dee", "mm", "tee", "zz"};
@@ -714,6 +739,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 90);
   tcase_add_test(tc, put_commit_get);
+  tcase_add_test(tc, free_while_busy);
   tcase_add_test(tc, batch_get_across_regions_and_binary_keys);
   tcase_add_test(tc, snapshot_isolation);
   tcase_add_test(tc, write_conflict_and_rollback);
