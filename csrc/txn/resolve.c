@@ -425,10 +425,11 @@ static void on_check(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp
     return;
   }
   tikv__multi_part_ok(part); /* done() below decides; keep resp until then */
-  if (s->commit_version) {
-    remember(r, k->ts, ST_COMMITTED, s->commit_version);
+  uint64_t commit_ts = s->commit_version;
+  if (commit_ts) {
+    remember(r, k->ts, ST_COMMITTED, commit_ts);
     protobuf_c_message_free_unpacked(resp, NULL);
-    apply_fate(r, s->commit_version, false);
+    apply_fate(r, commit_ts, false);
     return;
   }
   if (s->lock_ttl == 0) {
