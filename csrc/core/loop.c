@@ -162,8 +162,17 @@ int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg) {
   else
     l->head = t;
   l->tail = t;
-  wake_locked(l);
+  /* decide under the lock, wake after it: the woken loop takes the lock at
+   * once, and should not find it held by the poster */
+  bool wake = !l->wake_pending && !tikv__loop_on_thread(l);
+  if (wake) {
+    l->wake_pending = true;
+    atomic_fetch_add(&l->wakes_outstanding, 1);
+  }
   pthread_mutex_unlock(&l->mu);
+  if (wake)
+    grpc_channel_watch_connectivity_state(l->wake_channel, GRPC_CHANNEL_SHUTDOWN,
+                                          gpr_inf_future(GPR_CLOCK_MONOTONIC), l->cq, &l->wake_tag);
   return 0;
 }
 
@@ -198,8 +207,29 @@ static bool run_tasks(tikv__loop_t *l) {
   return ran;
 }
 
+/* The binding's idle hook (see tikv_set_idle_hook) and which threads are
+ * I/O threads. */
+static _Atomic(tikv_idle_hook) idle_hook;
+static void *_Atomic idle_hook_arg;
+static _Thread_local bool on_io_thread;
+
+void tikv_set_idle_hook(tikv_idle_hook hook, void *arg) {
+  atomic_store(&idle_hook_arg, arg);
+  atomic_store(&idle_hook, hook);
+}
+
+int tikv_on_io_thread(void) { return on_io_thread; }
+
+static bool tasks_queued(tikv__loop_t *l) {
+  pthread_mutex_lock(&l->mu);
+  bool more = l->head != NULL;
+  pthread_mutex_unlock(&l->mu);
+  return more;
+}
+
 static void *loop_main(void *arg) {
   tikv__loop_t *l = arg;
+  on_io_thread = true;
   for (;;) {
     run_tasks(l);
     run_timers(l);
@@ -213,9 +243,24 @@ static void *loop_main(void *arg) {
     }
     gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
     if (l->heap_len) deadline = tikv__deadline_ms(l->heap[0]->when);
+    /* tasks posted from this very thread while run_tasks ran got no wake:
+     * they must run before the loop blocks */
+    if (tasks_queued(l)) deadline = gpr_inf_past(GPR_CLOCK_MONOTONIC);
     if (l->stopping) /* poll: completions of cancelled calls are on their way */
       deadline = tikv__deadline_ms(tikv__now_ms() + 10);
-    grpc_event ev = grpc_completion_queue_next(l->cq, deadline, NULL);
+    grpc_event ev;
+    tikv_idle_hook hook = atomic_load(&idle_hook);
+    if (hook && !l->stopping) {
+      /* everything ready is handled first; only then does the binding get
+       * its one wakeup for the whole burst */
+      ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+      if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        hook(atomic_load(&idle_hook_arg));
+        ev = grpc_completion_queue_next(l->cq, deadline, NULL);
+      }
+    } else {
+      ev = grpc_completion_queue_next(l->cq, deadline, NULL);
+    }
     if (ev.type == GRPC_OP_COMPLETE) {
       tikv__tag_t *tag = ev.tag;
       tag->fn(tag, ev.success != 0);

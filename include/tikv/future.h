@@ -62,6 +62,18 @@ TIKV_EXTERN int tikv_future_get_u64(tikv_future_t *f, uint64_t *v);
 /* Boolean results (compare-and-swap: swapped). -1 when not ready or failed. */
 TIKV_EXTERN int tikv_future_get_bool(tikv_future_t *f);
 
+/* For bindings that hand completions to their own thread (an event loop):
+ * the hook runs on a client's I/O thread each time it has handled every
+ * ready completion and is about to wait. A binding can queue completions
+ * from its future callbacks and wake its own thread once in the hook, one
+ * wakeup per burst instead of one per completion. Process-wide; NULL
+ * removes it. The hook must be quick and must not block. */
+typedef void (*tikv_idle_hook)(void *arg);
+TIKV_EXTERN void tikv_set_idle_hook(tikv_idle_hook hook, void *arg);
+/* 1 when the calling thread is a client's I/O thread (where future
+ * callbacks usually run, and where the idle hook will follow), else 0. */
+TIKV_EXTERN int tikv_on_io_thread(void);
+
 TIKV_END_DECLS
 
 #endif

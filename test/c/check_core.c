@@ -242,6 +242,66 @@ START_TEST(loop_stop_fires_pending_timers) {
 }
 END_TEST
 
+/* A task posted from the loop's own thread (no wakeup is sent for those)
+ * still runs before the loop goes to sleep. */
+typedef struct {
+  tikv__loop_t *l;
+  loop_rec *r;
+} chain_arg;
+static void chained(void *a) { mark(((chain_arg *)a)->r, 2); }
+static void first(void *a) {
+  chain_arg *c = a;
+  mark(c->r, 1);
+  tikv__loop_post(c->l, chained, c);
+}
+
+START_TEST(loop_runs_tasks_posted_from_itself) {
+  loop_rec r = {0};
+  pthread_mutex_init(&r.mu, NULL);
+  pthread_cond_init(&r.cv, NULL);
+  r.l = tikv__loop_new();
+  chain_arg c = {r.l, &r};
+  for (int i = 0; i < 100; i++) {
+    atomic_store(&r.n, 0);
+    tikv__loop_post(r.l, first, &c);
+    wait_n(&r, 2); /* hangs (test timeout) if the chained task is stranded */
+  }
+  tikv__loop_stop(r.l, NULL, NULL);
+  tikv__loop_free(r.l);
+}
+END_TEST
+
+/* The idle hook runs on the I/O thread after the callbacks of a burst. */
+static atomic_int hook_calls, cb_on_io;
+static void count_hook(void *arg) {
+  if (tikv_on_io_thread()) atomic_fetch_add(&hook_calls, 1);
+}
+static void complete_task(void *a) {
+  tikv_future_t *f = a;
+  tikv__future_complete(f, NULL);
+}
+static void io_cb(tikv_future_t *f, void *arg) {
+  if (tikv_on_io_thread()) atomic_fetch_add(&cb_on_io, 1);
+}
+
+START_TEST(idle_hook_follows_callbacks) {
+  ck_assert_int_eq(tikv_on_io_thread(), 0);
+  tikv_set_idle_hook(count_hook, NULL);
+  tikv__loop_t *l = tikv__loop_new();
+  tikv_future_t *f = tikv__future_new();
+  tikv_future_set_callback(f, io_cb, NULL);
+  tikv__loop_post(l, complete_task, f);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  for (int i = 0; i < 500 && atomic_load(&hook_calls) == 0; i++) usleep(1000);
+  ck_assert_int_eq(atomic_load(&cb_on_io), 1);
+  ck_assert_int_ge(atomic_load(&hook_calls), 1);
+  tikv_set_idle_hook(NULL, NULL);
+  tikv_future_destroy(f);
+  tikv__loop_stop(l, NULL, NULL);
+  tikv__loop_free(l);
+}
+END_TEST
+
 /* ---- backoff ---- */
 START_TEST(backoff_grows_and_caps) {
   tikv__backoff_t b;
@@ -430,6 +490,8 @@ Suite *core_suite(void) {
   tcase_add_test(tc, loop_posts_and_timers);
   tcase_add_test(tc, loop_many_posts_from_threads);
   tcase_add_test(tc, loop_stop_fires_pending_timers);
+  tcase_add_test(tc, loop_runs_tasks_posted_from_itself);
+  tcase_add_test(tc, idle_hook_follows_callbacks);
   tcase_add_test(tc, backoff_grows_and_caps);
   tcase_add_test(tc, codec_vectors);
   tcase_add_test(tc, codec_preserves_order);
