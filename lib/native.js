@@ -35,11 +35,41 @@ const addon = load();
 // id -> { resolve, reject, transform }
 const pending = new Map();
 
+/**
+ * A key/value array result arrives from the bridge as [data, lengths]: every
+ * key and value of the call copied, in order, into the one Buffer `data`, and
+ * their lengths (key 0, value 0, key 1, ...) in the Uint32Array `lengths`.
+ * The pairs are views of `data`: the Buffers of one call share one backing
+ * ArrayBuffer, like Node's pooled Buffers (buf.buffer is the whole of it).
+ * This is the only Array the bridge delivers, so every key/value result
+ * (batch get, scans, transactional reads) goes through here.
+ */
+function kvPairs(flat) {
+  const data = flat[0];
+  if (data === null) throw new RangeError('tikv: result too large for one Buffer (4 GiB)');
+  const lengths = flat[1];
+  const ab = data.buffer;
+  let off = data.byteOffset;
+  const n = lengths.length >>> 1;
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const kl = lengths[2 * i];
+    const vl = lengths[2 * i + 1];
+    const key = Buffer.from(ab, off, kl);
+    off += kl;
+    const value = Buffer.from(ab, off, vl);
+    off += vl;
+    out[i] = { key, value };
+  }
+  return out;
+}
+
 addon.setDispatcher(function dispatch(id, err, result) {
   const p = pending.get(id);
   if (p === undefined) return; // cannot happen: every id is tracked synchronously
   pending.delete(id);
   try {
+    if (err === null && Array.isArray(result)) result = kvPairs(result);
     if (err === null) p.resolve(p.transform === undefined ? result : p.transform(result));
     else p.reject(TikvError.fromNative(err));
   } catch (e) {
@@ -62,6 +92,7 @@ function track(id, transform, owner) {
 module.exports = {
   addon,
   track,
+  kvPairs,
   pendingCount: () => pending.size,
   stats: () => addon.bridgeStats(),
 };

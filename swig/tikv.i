@@ -6,7 +6,8 @@
  * Futures never reach JavaScript: every function returning a tikv_future_t *
  * is wrapped so that the future is handed to the bridge (below) at once and
  * the JS call returns a numeric operation id. When the future completes, its
- * callback (on a C library thread) queues it and wakes one uv_async_t; on the
+ * callback (on a C library thread) queues it and wakes one uv_async_t (at
+ * most once per burst of completions of an I/O thread); on the
  * JS thread the bridge drains the whole queue, converts each result to JS
  * values, destroys the future and calls the registered dispatcher
  * dispatch(id, error | null, result) once per operation.
@@ -37,8 +38,10 @@
 #include <node_buffer.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -169,7 +172,7 @@ TIKVJS_INT_TYPEMAP(uint32_t, 0, 4294967295.0, "an integer in uint32 range")
 enum tikvjs_kind {
   TIKVJS_VOID = 0,  /* undefined */
   TIKVJS_VALUE = 1, /* Buffer | null */
-  TIKVJS_KVS = 2,   /* Array<{key: Buffer, value: Buffer}> */
+  TIKVJS_KVS = 2,   /* [data: Buffer, lengths: Uint32Array] (lib/native.js makes the pairs) */
   TIKVJS_U64 = 3,   /* bigint | null */
   TIKVJS_CAS = 4,   /* {swapped: boolean, previous: Buffer | null} */
   TIKVJS_BOOL = 5,  /* boolean */
@@ -183,11 +186,23 @@ struct tikvjs_op {
 };
 
 /* State of the one bridge. Everything but `mu`-guarded fields is touched on
- * the JS thread only. */
+ * the JS thread only, or atomic.
+ *
+ * Waking the JS thread: a completion on a client's I/O thread is only queued
+ * and marks `unsignaled`; the I/O thread's idle hook (tikvjs_idle_hook, run
+ * once it has handled every ready completion) then sends one uv_async for the
+ * whole burst. A completion on any other thread (the core's deferred-callback
+ * thread) signals at once. An I/O thread that is stopping does not run the
+ * hook, so closeClient signals what the stopped thread left unsignaled.
+ * uv_async_send runs outside `mu`, inside tikvjs_send, which cleanup waits
+ * out before it closes the handle. */
 static struct {
   uv_mutex_t mu;
   tikvjs_op *head, *tail; /* finished, not yet delivered (guarded by mu) */
   bool closing;           /* environment torn down (guarded by mu) */
+  std::atomic<bool> unsignaled;  /* queued on an I/O thread, no uv_async sent yet */
+  std::atomic<bool> send_closed; /* set before cleanup closes the handle */
+  std::atomic<int> senders;      /* threads inside tikvjs_send */
   uv_async_t async;
   bool started;
   v8::Isolate *isolate;
@@ -215,9 +230,29 @@ static void tikvjs_free_txns(tikv_client_t *c) {
   }
 }
 
+/* Wakes the JS thread, from any thread, outside `mu`. A sender announces
+ * itself in `senders` before it looks at `send_closed`, and cleanup sets
+ * `send_closed` before it waits for `senders` to reach 0 (both sequentially
+ * consistent): either the sender sees the flag and does not send, or cleanup
+ * sees the sender and waits for it. So the handle is never closed under a
+ * send. */
+static void tikvjs_send(void) {
+  tikvjs_b.senders.fetch_add(1);
+  if (!tikvjs_b.send_closed.load()) uv_async_send(&tikvjs_b.async);
+  tikvjs_b.senders.fetch_sub(1);
+}
+
+/* The idle hook (tikv_set_idle_hook): on a client's I/O thread, after it has
+ * handled every ready completion and before it waits. One wakeup per burst. */
+static void tikvjs_idle_hook(void *) {
+  if (tikvjs_b.unsignaled.load(std::memory_order_relaxed) && tikvjs_b.unsignaled.exchange(false))
+    tikvjs_send();
+}
+
 static void tikvjs_on_complete(tikv_future_t *f, void *arg) {
   /* a C library thread: queue and wake, nothing more */
   tikvjs_op *op = (tikvjs_op *)arg;
+  bool io_thread = tikv_on_io_thread() != 0;
   uv_mutex_lock(&tikvjs_b.mu);
   if (tikvjs_b.closing) {
     uv_mutex_unlock(&tikvjs_b.mu);
@@ -231,9 +266,10 @@ static void tikvjs_on_complete(tikv_future_t *f, void *arg) {
   else
     tikvjs_b.head = op;
   tikvjs_b.tail = op;
-  /* under the lock, so that the handle cannot be closed meanwhile */
-  uv_async_send(&tikvjs_b.async);
+  /* set after the op is queued: whoever clears it sends for this op too */
+  if (io_thread) tikvjs_b.unsignaled.store(true);
   uv_mutex_unlock(&tikvjs_b.mu);
+  if (!io_thread) tikvjs_send(); /* no idle hook follows on this thread */
 }
 
 static v8::Local<v8::Value> tikvjs_buffer(v8::Isolate *iso, const uint8_t *p, size_t len) {
@@ -291,15 +327,31 @@ static v8::Local<v8::Value> tikvjs_result_value(v8::Isolate *iso, v8::Local<v8::
     const tikv_kv_t *kvs = NULL;
     size_t n = 0;
     if (tikv_future_get_kvs(f, &kvs, &n) != TIKV_ERR_OK) n = 0;
-    v8::Local<v8::Array> arr = v8::Array::New(iso, (int)n);
-    v8::Local<v8::String> kname = v8::String::NewFromUtf8Literal(iso, "key", v8::NewStringType::kInternalized);
-    v8::Local<v8::String> vname = v8::String::NewFromUtf8Literal(iso, "value", v8::NewStringType::kInternalized);
-    for (size_t i = 0; i < n; i++) {
-      v8::Local<v8::Object> o = v8::Object::New(iso);
-      o->CreateDataProperty(ctx, kname, tikvjs_buffer(iso, kvs[i].key, kvs[i].key_len)).Check();
-      o->CreateDataProperty(ctx, vname, tikvjs_buffer(iso, kvs[i].value, kvs[i].value_len)).Check();
-      arr->Set(ctx, (uint32_t)i, o).Check();
+    /* one copy into one Buffer: key 0, value 0, key 1, ...; and the lengths
+     * in the same order. The pairs of Buffer views over `data` are made in
+     * JS (kvPairs in lib/native.js), which is cheaper than one Buffer::Copy
+     * per key and per value. */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += kvs[i].key_len + kvs[i].value_len;
+    v8::Local<v8::Array> arr = v8::Array::New(iso, 2);
+    if (total >= UINT32_MAX) { /* more than one Buffer holds: kvPairs rejects [null] */
+      arr->Set(ctx, 0, v8::Null(iso)).Check();
+      return arr;
     }
+    v8::Local<v8::Object> data = node::Buffer::New(iso, total).ToLocalChecked();
+    uint8_t *p = (uint8_t *)node::Buffer::Data(data);
+    v8::Local<v8::ArrayBuffer> lab = v8::ArrayBuffer::New(iso, 2 * n * sizeof(uint32_t));
+    uint32_t *lens = (uint32_t *)lab->Data();
+    for (size_t i = 0; i < n; i++) {
+      if (kvs[i].key_len) memcpy(p, kvs[i].key, kvs[i].key_len);
+      p += kvs[i].key_len;
+      if (kvs[i].value_len) memcpy(p, kvs[i].value, kvs[i].value_len);
+      p += kvs[i].value_len;
+      lens[2 * i] = (uint32_t)kvs[i].key_len;
+      lens[2 * i + 1] = (uint32_t)kvs[i].value_len;
+    }
+    arr->Set(ctx, 0, data).Check();
+    arr->Set(ctx, 1, v8::Uint32Array::New(lab, 0, 2 * n)).Check();
     return arr;
   }
   case TIKVJS_U64: {
@@ -368,6 +420,7 @@ static void tikvjs_on_async(uv_async_t *) {
 /* The environment goes away (process exit): close what is still open, and
  * make late completions destroy their futures themselves. */
 static void tikvjs_cleanup(void *) {
+  tikv_set_idle_hook(NULL, NULL);
   uv_mutex_lock(&tikvjs_b.mu);
   tikvjs_b.closing = true;
   tikvjs_op *op = tikvjs_b.head;
@@ -385,6 +438,10 @@ static void tikvjs_cleanup(void *) {
   for (tikv_mock_cluster_t *m : *tikvjs_b.mocks) tikv_mock_cluster_stop(m);
   tikvjs_b.mocks->clear();
   tikvjs_b.dispatcher.Reset();
+  /* the I/O threads are joined, but a deferred callback or a hook call that
+   * loaded the hook before it was removed may still be sending */
+  tikvjs_b.send_closed.store(true);
+  while (tikvjs_b.senders.load() != 0) std::this_thread::yield();
   uv_close((uv_handle_t *)&tikvjs_b.async, NULL);
 }
 
@@ -511,6 +568,9 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 %ignore tikv_future_get_kvs;
 %ignore tikv_future_get_u64;
 %ignore tikv_future_get_bool;
+/* the bridge's own wakeup machinery */
+%ignore tikv_set_idle_hook;
+%ignore tikv_on_io_thread;
 %ignore tikv_error_code_of;
 %ignore tikv_error_message;
 %ignore tikv_error_retryable;
@@ -673,6 +733,7 @@ static SwigV8ReturnValue tikvjs_native_set_dispatcher(const SwigV8Arguments &arg
       SWIGV8_RETURN(SWIGV8_UNDEFINED());
     }
     uv_unref((uv_handle_t *)&tikvjs_b.async);
+    tikv_set_idle_hook(tikvjs_idle_hook, NULL);
     tikvjs_b.isolate = iso;
     if (!tikvjs_b.clients) tikvjs_b.clients = new std::unordered_set<tikv_client_t *>();
     if (!tikvjs_b.mocks) tikvjs_b.mocks = new std::unordered_set<tikv_mock_cluster_t *>();
@@ -702,6 +763,9 @@ static SwigV8ReturnValue tikvjs_native_close_client(const SwigV8Arguments &args)
   if (open) {
     tikvjs_free_txns((tikv_client_t *)p); /* transactions go before their client */
     tikv_client_free((tikv_client_t *)p);
+    /* its I/O thread is joined; while stopping it ran no idle hook, so the
+     * CLOSED completions it queued may still wait for their wakeup */
+    if (tikvjs_b.unsignaled.exchange(false)) uv_async_send(&tikvjs_b.async);
   }
   SWIGV8_RETURN(SWIGV8_BOOLEAN_NEW(open));
 }
