@@ -10,6 +10,14 @@ export { ErrorCodes, CODES } from './codes';
 /** Keys and values: strings are encoded as UTF-8. Results are always Buffers. */
 export type Bytes = string | Buffer | Uint8Array;
 
+/**
+ * One pair of a key/value array result (batchGet, scan, batchScan,
+ * batchGetForUpdate). The keys and values returned by one call are views of
+ * one backing ArrayBuffer (like Node's pooled Buffers): `key.buffer` is the
+ * whole of it, so use `key.byteOffset`/`key.length`, not `key.buffer`, and
+ * copy (`Buffer.from(value)`) a small value you keep long, or the whole
+ * call's memory stays alive with it. Writing into one Buffer changes no other.
+ */
 export interface KvPair {
   key: Buffer;
   /** Empty for key-only scans. */
