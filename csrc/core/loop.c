@@ -250,7 +250,7 @@ static void *loop_main(void *arg) {
       deadline = tikv__deadline_ms(tikv__now_ms() + 10);
     grpc_event ev;
     tikv_idle_hook hook = atomic_load(&idle_hook);
-    if (hook && !l->stopping) {
+    if (hook) {
       /* everything ready is handled first; only then does the binding get
        * its one wakeup for the whole burst */
       ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
@@ -266,6 +266,9 @@ static void *loop_main(void *arg) {
       tag->fn(tag, ev.success != 0);
     }
   }
+  /* completions delivered while stopping (CLOSED errors) get their wakeup */
+  tikv_idle_hook hook = atomic_load(&idle_hook);
+  if (hook) hook(atomic_load(&idle_hook_arg));
   grpc_channel_destroy(l->wake_channel);
   l->wake_channel = NULL;
   grpc_completion_queue_shutdown(l->cq);

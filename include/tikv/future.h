@@ -66,8 +66,9 @@ TIKV_EXTERN int tikv_future_get_bool(tikv_future_t *f);
  * the hook runs on a client's I/O thread each time it has handled every
  * ready completion and is about to wait. A binding can queue completions
  * from its future callbacks and wake its own thread once in the hook, one
- * wakeup per burst instead of one per completion. Process-wide; NULL
- * removes it. The hook must be quick and must not block. */
+ * wakeup per burst instead of one per completion; it also runs when a
+ * closing client's I/O thread exits, after its last completions.
+ * Process-wide; NULL removes it. The hook must be quick and must not block. */
 typedef void (*tikv_idle_hook)(void *arg);
 TIKV_EXTERN void tikv_set_idle_hook(tikv_idle_hook hook, void *arg);
 /* 1 when the calling thread is a client's I/O thread (where future
