@@ -89,9 +89,38 @@ function track(id, transform, owner) {
   });
 }
 
+/**
+ * Creates a client handle and connects it to PD: Promise of the handle. On
+ * any failure the handle is closed and the promise rejects (TikvError for
+ * native errors).
+ */
+function openClient(pdEndpoints, timeoutMs, columnFamily, atomic) {
+  let handle;
+  try {
+    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0);
+  } catch (e) {
+    return Promise.reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
+  }
+  let id;
+  try {
+    id = addon.tikv_client_connect(handle);
+  } catch (e) {
+    addon.closeClient(handle);
+    return Promise.reject(e);
+  }
+  return track(id).then(
+    () => handle,
+    (e) => {
+      addon.closeClient(handle);
+      throw e;
+    }
+  );
+}
+
 module.exports = {
   addon,
   track,
+  openClient,
   kvPairs,
   pendingCount: () => pending.size,
   stats: () => addon.bridgeStats(),

@@ -31,7 +31,7 @@ function successor(key) {
 }
 
 function makeRawClient(binding) {
-  const { addon, track } = binding;
+  const { addon, track, openClient } = binding;
   const finalizer = new FinalizationRegistry((handle) => addon.closeClient(handle));
 
   class RawClient {
@@ -52,7 +52,6 @@ function makeRawClient(binding) {
      * compareAndSwap).
      */
     static connect(pdEndpoints, options) {
-      let handle;
       let opts;
       try {
         A.endpoints(pdEndpoints);
@@ -63,23 +62,11 @@ function makeRawClient(binding) {
           throw new RangeError(`options.columnFamily must be one of ${COLUMN_FAMILIES.join(', ')}, got ${JSON.stringify(columnFamily)}`);
         const atomic = A.bool(o.atomic, 'options.atomic');
         opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, columnFamily, atomic };
-        handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0);
       } catch (e) {
-        return reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
-      }
-      let id;
-      try {
-        id = addon.tikv_client_connect(handle);
-      } catch (e) {
-        addon.closeClient(handle);
         return reject(e);
       }
-      return track(id).then(
-        () => new RawClient(TOKEN, handle, opts),
-        (e) => {
-          addon.closeClient(handle);
-          throw e;
-        }
+      return openClient(pdEndpoints, opts.timeoutMs || 0, opts.columnFamily, opts.atomic).then(
+        (handle) => new RawClient(TOKEN, handle, opts)
       );
     }
 

@@ -64,7 +64,7 @@ function isRetryable(e) {
 }
 
 function makeTransactionClient(binding) {
-  const { addon, track } = binding;
+  const { addon, track, openClient } = binding;
 
   // held value: the client's shared state (never the client itself)
   const clientFinalizer = new FinalizationRegistry((shared) => {
@@ -370,30 +370,17 @@ function makeTransactionClient(binding) {
      * ("host:port"). Options: timeoutMs (per operation, retries included).
      */
     static connect(pdEndpoints, options) {
-      let handle;
       let opts;
       try {
         A.endpoints(pdEndpoints);
         const o = A.options(options);
         const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
         opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined };
-        handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, 'default', 0);
       } catch (e) {
-        return reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
-      }
-      let id;
-      try {
-        id = addon.tikv_client_connect(handle);
-      } catch (e) {
-        addon.closeClient(handle);
         return reject(e);
       }
-      return track(id).then(
-        () => new TransactionClient(TOKEN, handle, opts),
-        (e) => {
-          addon.closeClient(handle);
-          throw e;
-        }
+      return openClient(pdEndpoints, opts.timeoutMs || 0, 'default', false).then(
+        (handle) => new TransactionClient(TOKEN, handle, opts)
       );
     }
 
