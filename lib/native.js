@@ -84,6 +84,8 @@ addon.setDispatcher(function dispatch(id, err, result) {
  * under them.
  */
 function track(id, transform, owner) {
+  // id 0: the operation succeeded inside the native call (nothing to wait for)
+  if (id === 0) return Promise.resolve(transform === undefined ? undefined : transform(undefined));
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject, transform, owner });
   });

@@ -330,6 +330,14 @@ static void got_max_commit_base(void *arg, tikv_error_t *err, uint64_t ts) {
 
 void tikv__txn_commit(txn_op_t *op) {
   tikv_txn_t *t = op->t;
+  if (t->deferred_err) {
+    /* a write acknowledged earlier was lost: never commit without it */
+    tikv_error_t *e = t->deferred_err;
+    t->deferred_err = NULL;
+    t->state = TXN_ROLLED_BACK;
+    tikv__txn_op_complete(op, e);
+    return;
+  }
   committer_t *cm = tikv__calloc(1, sizeof(*cm));
   size_t cap = t->buf.count ? t->buf.count : 1;
   if (cm) {

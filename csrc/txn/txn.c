@@ -83,6 +83,7 @@ uint64_t tikv_txn_start_ts(tikv_txn_t *t) { return t ? atomic_load(&t->start_ts_
 
 static void txn_destroy(tikv_txn_t *t) {
   tikv__txn_heartbeat_stop(t);
+  tikv__error_free(t->deferred_err);
   tikv__buffer_free(&t->buf);
   tikv__bytes_free(&t->primary);
   free(t);
@@ -143,7 +144,15 @@ void tikv__txn_op_complete(txn_op_t *op, tikv_error_t *err) {
   tikv_future_t *f = op->f;
   tikv__txn_op_free(op);
   t->inflight--;
-  tikv__future_complete(f, err);
+  if (f) {
+    tikv__future_complete(f, err);
+  } else if (err) {
+    /* an already acknowledged write: the commit reports it */
+    if (!t->deferred_err)
+      t->deferred_err = err;
+    else
+      tikv__error_free(err);
+  }
   tikv__txn_op_finished(t);
 }
 
@@ -355,10 +364,34 @@ static tikv_future_t *keys_op(tikv_txn_t *t, int kind, const tikv_slice_t *keys,
   return submit(t, op);
 }
 
+/* Buffering a write in an optimistic transaction needs no network: it is
+ * acknowledged at once (a completed future) and applied on the I/O thread in
+ * call order, before any later operation of the transaction. */
+static tikv_future_t *buffer_now(tikv_txn_t *t, int kind, const uint8_t *key, size_t key_len,
+                                 const uint8_t *value, size_t value_len, bool with_value) {
+  txn_op_t *op = op_new(kind, 1, with_value);
+  if (!op || tikv__bytes_set(&op->keys[0], key, key_len) ||
+      (with_value && tikv__bytes_set(&op->values[0], value, value_len))) {
+    if (op) tikv__txn_op_free(op);
+    return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
+  }
+  op->t = t;
+  if (tikv__client_post(t->c, op_start, op) != 0) {
+    tikv__txn_op_free(op);
+    return fail_now(TIKV_ERR_CLOSED, "client is closed");
+  }
+  tikv_future_t *f = tikv__future_new();
+  if (f) tikv__future_complete(f, NULL);
+  return f;
+}
+
 static tikv_future_t *key_op(tikv_txn_t *t, int kind, const uint8_t *key, size_t key_len,
                              const uint8_t *value, size_t value_len, bool with_value) {
   if (!slice_ok(key, key_len) || (with_value && !slice_ok(value, value_len)))
     return fail_now(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
+  if (t && (kind == TXN_OP_PUT || kind == TXN_OP_DELETE) && !t->opts.pessimistic &&
+      !t->opts.read_only && atomic_load(&t->start_ts_pub) != 0 && !atomic_load(&t->finishing))
+    return buffer_now(t, kind, key, key_len, value, value_len, with_value);
   tikv_slice_t k = {key, key_len}, v = {value, value_len};
   return keys_op(t, kind, &k, 1, with_value ? &v : NULL);
 }
@@ -389,8 +422,12 @@ tikv_future_t *tikv_txn_get_for_update(tikv_txn_t *t, const uint8_t *key, size_t
 tikv_future_t *tikv_txn_batch_get_for_update(tikv_txn_t *t, const tikv_slice_t *keys, size_t n) {
   return keys_op(t, TXN_OP_BATCH_GET_FOR_UPDATE, keys, n, NULL);
 }
-tikv_future_t *tikv_txn_commit(tikv_txn_t *t) { return keys_op(t, TXN_OP_COMMIT, NULL, 0, NULL); }
+tikv_future_t *tikv_txn_commit(tikv_txn_t *t) {
+  if (t) atomic_store(&t->finishing, true);
+  return keys_op(t, TXN_OP_COMMIT, NULL, 0, NULL);
+}
 tikv_future_t *tikv_txn_rollback(tikv_txn_t *t) {
+  if (t) atomic_store(&t->finishing, true);
   return keys_op(t, TXN_OP_ROLLBACK, NULL, 0, NULL);
 }
 

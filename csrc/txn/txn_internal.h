@@ -77,6 +77,9 @@ struct tikv_txn_s {
   tikv_client_t *c;
   tikv_txn_options_t opts;
   atomic_uint_fast64_t start_ts_pub; /* readable from any thread */
+  /* set by the user's thread when it asks for commit or rollback: buffered
+   * writes after that take the slow path and fail there */
+  atomic_bool finishing;
   /* I/O thread only from here */
   uint64_t start_ts, for_update_ts;
   txn_state state;
@@ -87,6 +90,9 @@ struct tikv_txn_s {
   txn_op_t *waiting;     /* commit/rollback waiting for them */
   bool freed;            /* the user let go; free when idle */
   bool prewrite_started; /* locks may exist in TiKV */
+  /* a buffered write that was acknowledged at once but could not be applied
+   * (out of memory): the commit fails with it rather than lose the write */
+  tikv_error_t *deferred_err;
   /* heartbeat of the primary lock */
   tikv__timer_t heartbeat;
   bool heartbeat_on;

@@ -149,6 +149,29 @@ START_TEST(put_commit_get) {
 }
 END_TEST
 
+START_TEST(buffered_writes_acknowledged_at_once) {
+  tikv_txn_t *t = begin();
+  /* an optimistic write needs no network: acknowledged before the call returns */
+  tikv_future_t *p = tikv_txn_put(t, K("ack"), K("1"));
+  ck_assert_int_eq(tikv_future_is_ready(p), 1);
+  ck_assert_int_eq(tikv_future_get_error_code(p), TIKV_ERR_OK);
+  tikv_future_destroy(p);
+  ok(tikv_txn_delete(t, K("ack-gone")));
+  ck_assert_int_eq(tget(t, "ack", "1"), 1); /* applied before the read that follows it */
+  tikv_future_t *c = tikv_txn_commit(t);
+  /* a write after commit was asked for is refused, never dropped */
+  ck_assert(expect(tikv_txn_put(t, K("ack"), K("late")), TIKV_ERR_TXN_FINISHED));
+  ck_assert_int_eq(wait_code(c), TIKV_ERR_OK);
+  tikv_future_destroy(c);
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("ack", "1"), 1);
+  /* before begin completed: the slow path refuses it */
+  t = tikv_txn_new(client, NULL, NULL);
+  ck_assert(expect(tikv_txn_put(t, K("ack"), K("x")), TIKV_ERR_INVALID_ARGUMENT));
+  tikv_txn_free(t);
+}
+END_TEST
+
 START_TEST(free_while_busy) {
   /* freed while its begin is on the way: the begin still completes */
   for (int i = 0; i < 50; i++) {
@@ -740,6 +763,7 @@ int main(void) {
   tcase_set_timeout(tc, 90);
   tcase_add_test(tc, put_commit_get);
   tcase_add_test(tc, free_while_busy);
+  tcase_add_test(tc, buffered_writes_acknowledged_at_once);
   tcase_add_test(tc, batch_get_across_regions_and_binary_keys);
   tcase_add_test(tc, snapshot_isolation);
   tcase_add_test(tc, write_conflict_and_rollback);
