@@ -1,10 +1,13 @@
 /* Futures: the one completion mechanism of every network operation.
  *
  * An operation returns a tikv_future_t at once. The future is completed
- * exactly once, on the client's I/O thread, with a result or an error, and
- * never from inside the call that created it. Read results with the getters
- * below once it is ready; memory they hand out belongs to the future and stays
- * valid until tikv_future_destroy(). Futures outlive the client that made them. */
+ * exactly once with a result or an error: on the client's I/O thread, or
+ * already before the call returns when nothing needs the network (a bad
+ * argument, a closed client, an optimistic transaction's buffered write).
+ * Either way a callback never runs inside the call that registered it or
+ * created the future. Read results with the getters below once it is ready;
+ * memory they hand out belongs to the future and stays valid until
+ * tikv_future_destroy(). Futures outlive the client that made them. */
 #ifndef TIKV_FUTURE_H
 #define TIKV_FUTURE_H
 
