@@ -145,8 +145,8 @@ uint32_t mock_latency_for(mock_cluster_t *m, const char *method) {
   return best;
 }
 
-void mock_count_call(mock_cluster_t *m, const char *method) {
-  for (mock_counter_t *c = m->counters; c; c = c->next)
+static void count_in(mock_counter_t **list, const char *method) {
+  for (mock_counter_t *c = *list; c; c = c->next)
     if (strcmp(c->method, method) == 0) {
       c->count++;
       return;
@@ -155,9 +155,12 @@ void mock_count_call(mock_cluster_t *m, const char *method) {
   if (!c) return;
   snprintf(c->method, sizeof(c->method), "%s", method);
   c->count = 1;
-  c->next = m->counters;
-  m->counters = c;
+  c->next = *list;
+  *list = c;
 }
+
+void mock_count_call(mock_cluster_t *m, const char *method) { count_in(&m->counters, method); }
+void mock_count_pd_call(mock_cluster_t *m, const char *method) { count_in(&m->pd_counters, method); }
 
 /* ---- regions ---- */
 static void region_free(mock_region_t *r) {
@@ -352,6 +355,11 @@ static void cluster_free(mock_cluster_t *m) {
     mock_counter_t *n = m->counters->next;
     free(m->counters);
     m->counters = n;
+  }
+  while (m->pd_counters) {
+    mock_counter_t *n = m->pd_counters->next;
+    free(m->pd_counters);
+    m->pd_counters = n;
   }
   while (m->service_sps) {
     mock_service_sp_t *n = m->service_sps->next;
@@ -708,12 +716,20 @@ int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down
   return 0;
 }
 
-uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method) {
+static uint64_t count_of(tikv_mock_cluster_t *m, mock_counter_t *const *list, const char *method) {
   if (!method) return 0;
   uint64_t n = 0;
   pthread_mutex_lock(&m->mu);
-  for (mock_counter_t *c = m->counters; c; c = c->next)
+  for (mock_counter_t *c = *list; c; c = c->next)
     if (mock_method_matches(method, c->method)) n += c->count;
   pthread_mutex_unlock(&m->mu);
   return n;
+}
+
+uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method) {
+  return count_of(m, &m->counters, method);
+}
+
+uint64_t tikv_mock_pd_call_count(tikv_mock_cluster_t *m, const char *method) {
+  return count_of(m, &m->pd_counters, method);
 }

@@ -258,6 +258,7 @@ struct tikv_mock_cluster_s {
   mock_grpc_fault_t *grpc_faults;
   mock_latency_t *latencies;
   mock_counter_t *counters;
+  mock_counter_t *pd_counters; /* PD calls and stream messages, by method */
   bool pd_paused;
   struct mock_paused_msg *paused_msgs_head, *paused_msgs_tail;
 };
@@ -274,6 +275,7 @@ const char *mock_take_region_fault(mock_cluster_t *m, const char *method, uint64
 int mock_take_grpc_fault(mock_cluster_t *m, const char *method);
 uint32_t mock_latency_for(mock_cluster_t *m, const char *method);
 void mock_count_call(mock_cluster_t *m, const char *method);
+void mock_count_pd_call(mock_cluster_t *m, const char *method);
 
 /* Server-side scheduling of a message through latency / pause (server.c). */
 void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len);

@@ -380,6 +380,7 @@ void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
 
   pthread_mutex_lock(&m->mu);
   if (c->srv->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
+  if (c->srv->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
   int status = is_health ? 0 : mock_take_grpc_fault(m, name);
   if (status) {
     pthread_mutex_unlock(&m->mu);

@@ -93,6 +93,9 @@ TIKV_EXTERN int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_
  * counting each request inside a BatchCommands stream under its own name
  * ("RawGet", ...). Health checks are not counted. */
 TIKV_EXTERN uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method);
+/* Number of PD calls of `method` ("*" all) PD has received; for the Tso
+ * stream, the number of TsoRequest messages (each asks for a batch). */
+TIKV_EXTERN uint64_t tikv_mock_pd_call_count(tikv_mock_cluster_t *m, const char *method);
 /* Clears every injected fault and latency. */
 TIKV_EXTERN void tikv_mock_clear_faults(tikv_mock_cluster_t *m);
 /* The cluster id PD reports. */

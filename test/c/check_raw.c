@@ -281,6 +281,20 @@ START_TEST(scans_across_regions) {
   ck_assert_mem_eq(kvs[3].key, "b000", 4);
   tikv_future_destroy(f);
 
+  /* a fresh client walking every region loads them with ScanRegions, not
+   * one GetRegion per region */
+  tikv_client_t *fresh = connect_to(mock, 10000, 0, NULL);
+  uint64_t gr = tikv_mock_pd_call_count(mock, "GetRegion");
+  uint64_t sr = tikv_mock_pd_call_count(mock, "ScanRegions");
+  f = tikv_raw_scan(fresh, K(""), NULL, 0, 1000, 1, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 100);
+  tikv_future_destroy(f);
+  ck_assert_uint_ge(tikv_mock_pd_call_count(mock, "ScanRegions"), sr + 1);
+  ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetRegion"), gr);
+  tikv_client_free(fresh);
+
   /* empty and inverted ranges answer nothing */
   f = tikv_raw_scan(client, K("z"), K("a"), 10, 0, 0);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
