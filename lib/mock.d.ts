@@ -68,4 +68,6 @@ export declare class MockCluster {
   clearFaults(): void;
   /** Calls of `method` ('*' all, the default) the stores have served. */
   callCount(method?: string): number;
+  /** Calls PD received for `method` ('*' = all); for 'Tso', request messages (each a batch). */
+  pdCallCount(method?: string): number;
 }

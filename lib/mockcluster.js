@@ -172,6 +172,12 @@ function makeMockCluster(binding) {
       A.string(method, 'method');
       return Number(addon.tikv_mock_call_count(this.#handle(), method));
     }
+
+    /** Calls PD received for `method` ('*' all); for 'Tso', request messages (batches). */
+    pdCallCount(method = '*') {
+      A.string(method, 'method');
+      return Number(addon.tikv_mock_pd_call_count(this.#handle(), method));
+    }
   }
 
   return MockCluster;

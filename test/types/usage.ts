@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   mock.pausePd(false);
   mock.setStoreDown(1n, true);
   const calls: number = mock.callCount('RawGet');
+  const tsoBatches: number = mock.pdCallCount('Tso');
   const regions = mock.regions();
   const leader: bigint = regions[0].leaderStore;
   const bound: Buffer = regions[0].end;
