@@ -473,7 +473,6 @@ typedef struct rangeop {
   tikv_client_t *c;
   tikv_future_t *f;          /* NULL for a batch-scan child */
   struct batchscan *parent;  /* set for a batch-scan child */
-  size_t child_index;
   bool is_delete;
   int64_t deadline;
   tikv__bytes_t start, end;  /* [start, end); end.len 0: unbounded */
@@ -505,11 +504,11 @@ static void rangeop_free(rangeop_t *r) {
   free(r);
 }
 
-static void batchscan_child_done(batchscan_t *b, rangeop_t *r, tikv_error_t *err);
+static void batchscan_child_done(batchscan_t *b, tikv_error_t *err);
 
 static void range_finish(rangeop_t *r, tikv_error_t *err) {
   if (r->parent) {
-    batchscan_child_done(r->parent, r, err);
+    batchscan_child_done(r->parent, err);
     return;
   }
   tikv_future_t *f = r->f;
@@ -742,14 +741,13 @@ static void batchscan_free(batchscan_t *b) {
   free(b);
 }
 
-static void batchscan_child_done(batchscan_t *b, rangeop_t *r, tikv_error_t *err) {
+static void batchscan_child_done(batchscan_t *b, tikv_error_t *err) {
   if (err) {
     if (!b->err)
       b->err = err;
     else
       tikv__error_free(err);
   }
-  (void)r;
   if (--b->pending) return;
   tikv_future_t *f = b->f;
   tikv_error_t *e = b->err;
@@ -772,12 +770,12 @@ static void batchscan_start(void *arg) {
     rangeop_t *r = b->children[i];
     r->deadline = tikv__client_deadline(r->c);
     if (r->limit == 0 || !range_valid(r->start.data, r->start.len, r->end.data, r->end.len)) {
-      batchscan_child_done(b, r, NULL);
+      batchscan_child_done(b, NULL);
       continue;
     }
     range_step(r);
   }
-  batchscan_child_done(b, NULL, NULL);
+  batchscan_child_done(b, NULL);
 }
 
 tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges, size_t n_bounds,
@@ -807,7 +805,6 @@ tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges,
       return fail(TIKV_ERR_NO_MEMORY, "out of memory");
     }
     r->parent = b;
-    r->child_index = i;
     r->limit = each_limit;
     r->key_only = key_only != 0;
     b->children[i] = r;
