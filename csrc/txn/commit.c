@@ -38,7 +38,7 @@ static void keys_ptrs_bg(committer_t *cm, int kind, uint64_t commit_ts, bool ski
   size_t m = 0;
   for (size_t i = 0; i < cm->n; i++)
     if (!skip_primary || i != cm->primary) ks[m++] = &cm->keys[i];
-  if (m) tikv__txn_bg(cm->t->c, kind, cm->t->start_ts, commit_ts, cm->t->for_update_ts, ks, m, NULL, NULL);
+  if (m) tikv__txn_bg(cm->t->c, kind, cm->t->start_ts, commit_ts, cm->t->for_update_ts, ks, m, 0, NULL, NULL);
   free(ks);
 }
 
@@ -447,7 +447,7 @@ static void rollback_run(tikv_txn_t *t, txn_op_t *op, void (*done)(tikv_txn_t *)
   if (m) {
     rb->pending++;
     tikv__txn_bg(t->c, t->prewrite_started ? TIKV__BG_ROLLBACK : TIKV__BG_PESS_ROLLBACK,
-                 t->start_ts, 0, t->for_update_ts, ks, m, rollback_part_done, rb);
+                 t->start_ts, 0, t->for_update_ts, ks, m, 0, rollback_part_done, rb);
   }
   free(ks);
   rollback_part_done(rb, NULL);

@@ -154,7 +154,6 @@ typedef struct resolver {
   /* the request in flight */
   tikv__bytes_t *keys; /* keys of the request (borrowed from the lock) */
   size_t n_keys;
-  uint64_t req_commit_ts;
   /* async-commit resolution */
   bool sec_committed;
   uint64_t sec_commit_ts, sec_max_min_commit_ts;
@@ -200,52 +199,6 @@ static void live(resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
 }
 
 /* ---- ResolveLock / PessimisticRollback of the current lock ---- */
-static int build_resolve(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                         Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
-  resolver_t *r = arg;
-  const tikv__lock_t *k = &r->locks.items[r->i];
-  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
-  if (!keys) return -1;
-  int rc;
-  if (k->lock_type == KVRPCPB__OP__PessimisticLock && r->req_commit_ts == 0) {
-    Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
-    q.context = ctx;
-    q.start_version = k->ts;
-    q.for_update_ts = k->for_update_ts;
-    q.n_keys = n;
-    q.keys = keys;
-    rc = tikv__pack(&q.base, buf, len);
-  } else {
-    Kvrpcpb__ResolveLockRequest q = KVRPCPB__RESOLVE_LOCK_REQUEST__INIT;
-    q.context = ctx;
-    q.start_version = k->ts;
-    q.commit_version = r->req_commit_ts;
-    q.n_keys = n;
-    q.keys = keys;
-    rc = tikv__pack(&q.base, buf, len);
-  }
-  free(keys);
-  return rc;
-}
-
-static void on_resolve_resp(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
-  const ProtobufCFieldDescriptor *fd =
-      protobuf_c_message_descriptor_get_field_by_name(resp->descriptor, "error");
-  tikv_error_t *err = NULL;
-  if (fd && fd->label != PROTOBUF_C_LABEL_REPEATED) {
-    Kvrpcpb__KeyError *ke = *(Kvrpcpb__KeyError **)((char *)resp + fd->offset);
-    if (ke) err = tikv__key_error(ke, "ResolveLock");
-  } else {
-    Kvrpcpb__PessimisticRollbackResponse *p = (Kvrpcpb__PessimisticRollbackResponse *)resp;
-    if (p->n_errors) err = tikv__key_error(p->errors[0], "PessimisticRollback");
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err)
-    tikv__multi_part_fail(part, err);
-  else
-    tikv__multi_part_ok(part);
-}
-
 static void resolve_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
   if (err) {
@@ -256,47 +209,26 @@ static void resolve_done(void *arg, tikv_error_t *err) {
   next_lock(r);
 }
 
-static const tikv__multi_ops_t RESOLVE_OPS = {
-    .method = "/tikvpb.Tikv/KvResolveLock",
-    .resp_desc = &kvrpcpb__resolve_lock_response__descriptor,
-    .ks = TIKV__KS_TXN,
-    .max_keys = TIKV__TXN_BATCH_KEYS,
-    .build = build_resolve,
-    .on_response = on_resolve_resp,
-    .done = resolve_done,
-};
-static const tikv__multi_ops_t PESS_ROLLBACK_OPS = {
-    .method = "/tikvpb.Tikv/KVPessimisticRollback",
-    .resp_desc = &kvrpcpb__pessimistic_rollback_response__descriptor,
-    .ks = TIKV__KS_TXN,
-    .max_keys = TIKV__TXN_BATCH_KEYS,
-    .build = build_resolve,
-    .on_response = on_resolve_resp,
-    .done = resolve_done,
-};
-
 /* Rolls the current lock (or, for async commit, all its keys) forward to
- * commit_ts, or back when 0. */
+ * commit_ts, or back when 0: a pessimistic lock by PessimisticRollback, any
+ * other by ResolveLock. */
 static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
   tikv__lock_t *k = &r->locks.items[r->i];
-  free(r->keys);
-  r->n_keys = 1 + (all_keys ? k->n_secondaries + 1 : 0);
-  r->keys = tikv__calloc(r->n_keys, sizeof(tikv__bytes_t));
-  if (!r->keys) {
+  size_t n = 1 + (all_keys ? k->n_secondaries + 1 : 0);
+  tikv__bytes_t **keys = tikv__calloc(n, sizeof(*keys));
+  if (!keys) {
     finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  /* borrowed views: the lock owns the bytes */
-  r->keys[0] = k->key;
+  keys[0] = &k->key;
   if (all_keys) {
-    r->keys[1] = k->primary;
-    for (size_t i = 0; i < k->n_secondaries; i++) r->keys[2 + i] = k->secondaries[i];
+    keys[1] = &k->primary;
+    for (size_t i = 0; i < k->n_secondaries; i++) keys[2 + i] = &k->secondaries[i];
   }
-  r->req_commit_ts = commit_ts;
-  const tikv__multi_ops_t *ops =
-      k->lock_type == KVRPCPB__OP__PessimisticLock && commit_ts == 0 ? &PESS_ROLLBACK_OPS
-                                                                     : &RESOLVE_OPS;
-  tikv__multi_run(r->c, ops, r, r->keys, r->n_keys, r->deadline);
+  int kind = k->lock_type == KVRPCPB__OP__PessimisticLock && commit_ts == 0 ? TIKV__BG_PESS_ROLLBACK
+                                                                            : TIKV__BG_RESOLVE;
+  tikv__txn_bg(r->c, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->deadline, resolve_done, r);
+  free(keys);
 }
 
 /* ---- CheckSecondaryLocks for async commit ---- */

@@ -99,11 +99,14 @@ struct tikv_txn_s {
   int64_t begin_ms;
 };
 
-/* Requests that outlive their caller, over copies of keys[0..n): commit
- * (at commit_ts), rollback, pessimistic rollback. done may be NULL. */
-enum { TIKV__BG_COMMIT, TIKV__BG_ROLLBACK, TIKV__BG_PESS_ROLLBACK };
+/* Requests over copies of keys[0..n) of the transaction start_ts, which may
+ * outlive their caller: commit (at commit_ts), rollback, pessimistic
+ * rollback (of the locks taken at for_update_ts), resolve (roll the locks
+ * forward to commit_ts, or back when 0). deadline 0: the client's timeout
+ * from now. done may be NULL. */
+enum { TIKV__BG_COMMIT, TIKV__BG_ROLLBACK, TIKV__BG_PESS_ROLLBACK, TIKV__BG_RESOLVE };
 void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit_ts,
-                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n,
+                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n, int64_t deadline,
                   void (*done)(void *arg, tikv_error_t *err), void *arg);
 
 void tikv__txn_heartbeat_start(tikv_txn_t *t);

@@ -10,6 +10,7 @@ typedef enum {
   BG_COMMIT = TIKV__BG_COMMIT,
   BG_ROLLBACK = TIKV__BG_ROLLBACK,
   BG_PESS_ROLLBACK = TIKV__BG_PESS_ROLLBACK,
+  BG_RESOLVE = TIKV__BG_RESOLVE,
   BG_HEARTBEAT
 } bg_kind;
 
@@ -41,6 +42,14 @@ static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, si
   int rc;
   if (b->kind == BG_COMMIT) {
     Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
+    q.context = ctx;
+    q.start_version = b->start_ts;
+    q.commit_version = b->commit_ts;
+    q.n_keys = n;
+    q.keys = keys;
+    rc = tikv__pack(&q.base, buf, len);
+  } else if (b->kind == BG_RESOLVE) {
+    Kvrpcpb__ResolveLockRequest q = KVRPCPB__RESOLVE_LOCK_REQUEST__INIT;
     q.context = ctx;
     q.start_version = b->start_ts;
     q.commit_version = b->commit_ts;
@@ -106,11 +115,12 @@ static const struct {
     [BG_ROLLBACK] = {"/tikvpb.Tikv/KvBatchRollback", &kvrpcpb__batch_rollback_response__descriptor},
     [BG_PESS_ROLLBACK] = {"/tikvpb.Tikv/KVPessimisticRollback",
                           &kvrpcpb__pessimistic_rollback_response__descriptor},
+    [BG_RESOLVE] = {"/tikvpb.Tikv/KvResolveLock", &kvrpcpb__resolve_lock_response__descriptor},
     [BG_HEARTBEAT] = {"/tikvpb.Tikv/KvTxnHeartBeat", &kvrpcpb__txn_heart_beat_response__descriptor},
 };
 
 void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit_ts,
-                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n,
+                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n, int64_t deadline,
                   void (*done)(void *arg, tikv_error_t *err), void *arg) {
   bg_t *b = tikv__calloc(1, sizeof(*b));
   if (b) b->keys = tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t));
@@ -144,7 +154,7 @@ void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit
       .on_response = bg_response,
       .done = bg_done,
   };
-  tikv__multi_run(c, &b->mops, b, b->keys, b->n, tikv__client_deadline(c));
+  tikv__multi_run(c, &b->mops, b, b->keys, b->n, deadline ? deadline : tikv__client_deadline(c));
 }
 
 /* ---- heartbeat: keeps the primary lock alive while the txn runs ---- */
@@ -353,7 +363,7 @@ static void locker_finish(locker_t *l, tikv_error_t *err) {
       if (!mu || !mu->pess_locked) ks[m++] = &l->keys[i];
     }
     if (ks && m)
-      tikv__txn_bg(t->c, TIKV__BG_PESS_ROLLBACK, t->start_ts, 0, l->for_update_ts, ks, m, NULL, NULL);
+      tikv__txn_bg(t->c, TIKV__BG_PESS_ROLLBACK, t->start_ts, 0, l->for_update_ts, ks, m, 0, NULL, NULL);
     free(ks);
   } else {
     for (size_t i = 0; i < l->n && !err; i++) {
