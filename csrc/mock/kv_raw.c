@@ -50,18 +50,34 @@ static Kvrpcpb__KvPair **abort_pairs(mock_kvctx_t *kc, const char *msg, size_t *
   return ps;
 }
 
+/* TiKV's checks for a single-key raw request, in its order: column family,
+ * TTL allowed, region (leader, epoch, store), key in the region. Returns the
+ * column family's index, or -1 with the response's *error or *region_error
+ * set. */
+static int check_single(mock_kvctx_t *kc, const char *cf_name, uint64_t ttl,
+                        const Kvrpcpb__Context *ctx, ProtobufCBinaryData key, char **error,
+                        Errorpb__Error **region_error) {
+  int cf = mock_cf_index(cf_name);
+  if (cf < 0) {
+    *error = invalid_cf(kc, cf_name);
+    return -1;
+  }
+  if (ttl && !kc->m->opts.enable_ttl) {
+    *error = TTL_DISABLED_MSG;
+    return -1;
+  }
+  mock_region_t *reg;
+  if ((*region_error = mock_check_context(kc, ctx, &reg))) return -1;
+  if ((*region_error = mock_check_key(kc, reg, key.data, key.len, false))) return -1;
+  return cf;
+}
+
 /* ---- point operations ---- */
 static ProtobufCMessage *raw_get(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
   const Kvrpcpb__RawGetRequest *q = (const Kvrpcpb__RawGetRequest *)msg;
   Kvrpcpb__RawGetResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawGetResponse, KVRPCPB__RAW_GET_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error = mock_check_key(kc, reg, q->key.data, q->key.len, false))) return &r->base;
+  int cf = check_single(kc, q->cf, 0, q->context, q->key, &r->error, &r->region_error);
+  if (cf < 0) return &r->base;
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   if (!e || !live(e, tikv__now_ms()))
     r->not_found = 1;
@@ -97,18 +113,8 @@ static ProtobufCMessage *raw_batch_get(mock_kvctx_t *kc, const ProtobufCMessage 
 static ProtobufCMessage *raw_put(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
   const Kvrpcpb__RawPutRequest *q = (const Kvrpcpb__RawPutRequest *)msg;
   Kvrpcpb__RawPutResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawPutResponse, KVRPCPB__RAW_PUT_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  if (q->ttl && !kc->m->opts.enable_ttl) {
-    r->error = TTL_DISABLED_MSG;
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error = mock_check_key(kc, reg, q->key.data, q->key.len, false))) return &r->base;
+  int cf = check_single(kc, q->cf, q->ttl, q->context, q->key, &r->error, &r->region_error);
+  if (cf < 0) return &r->base;
   if (mock_kvmap_put(kc->m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
                      expire_at(q->ttl, tikv__now_ms())))
     r->error = "out of memory";
@@ -156,14 +162,8 @@ static ProtobufCMessage *raw_delete(mock_kvctx_t *kc, const ProtobufCMessage *ms
   const Kvrpcpb__RawDeleteRequest *q = (const Kvrpcpb__RawDeleteRequest *)msg;
   Kvrpcpb__RawDeleteResponse *r =
       MOCK_NEW(kc->arena, Kvrpcpb__RawDeleteResponse, KVRPCPB__RAW_DELETE_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error = mock_check_key(kc, reg, q->key.data, q->key.len, false))) return &r->base;
+  int cf = check_single(kc, q->cf, 0, q->context, q->key, &r->error, &r->region_error);
+  if (cf < 0) return &r->base;
   mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
   return &r->base;
 }
@@ -339,14 +339,8 @@ static ProtobufCMessage *raw_get_key_ttl(mock_kvctx_t *kc, const ProtobufCMessag
   const Kvrpcpb__RawGetKeyTTLRequest *q = (const Kvrpcpb__RawGetKeyTTLRequest *)msg;
   Kvrpcpb__RawGetKeyTTLResponse *r =
       MOCK_NEW(kc->arena, Kvrpcpb__RawGetKeyTTLResponse, KVRPCPB__RAW_GET_KEY_TTLRESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error = mock_check_key(kc, reg, q->key.data, q->key.len, false))) return &r->base;
+  int cf = check_single(kc, q->cf, 0, q->context, q->key, &r->error, &r->region_error);
+  if (cf < 0) return &r->base;
   int64_t now = tikv__now_ms();
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   if (!e || !live(e, now))
@@ -359,18 +353,8 @@ static ProtobufCMessage *raw_get_key_ttl(mock_kvctx_t *kc, const ProtobufCMessag
 static ProtobufCMessage *raw_cas(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
   const Kvrpcpb__RawCASRequest *q = (const Kvrpcpb__RawCASRequest *)msg;
   Kvrpcpb__RawCASResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawCASResponse, KVRPCPB__RAW_CASRESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  if (q->ttl && !kc->m->opts.enable_ttl) {
-    r->error = TTL_DISABLED_MSG;
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error = mock_check_key(kc, reg, q->key.data, q->key.len, false))) return &r->base;
+  int cf = check_single(kc, q->cf, q->ttl, q->context, q->key, &r->error, &r->region_error);
+  if (cf < 0) return &r->base;
   int64_t now = tikv__now_ms();
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   bool exists = e && live(e, now);
