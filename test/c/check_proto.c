@@ -13,6 +13,7 @@
 #include "metapb.pb-c.h"
 #include "pdpb.pb-c.h"
 #include "tikvpb.pb-c.h"
+#include "rpc/requests.h"
 
 /* ---- generic filler over descriptors ---- */
 typedef struct {
@@ -282,12 +283,63 @@ START_TEST(golden_pd_and_errors) {
 }
 END_TEST
 
+/* The request table agrees with the services generated from proto/: every
+ * path names a method whose input and output are the row's descriptors,
+ * every batch case carries the row's request and response, and every
+ * request that has a BatchCommands slot says so. */
+START_TEST(request_table_matches_services) {
+  const ProtobufCMessageDescriptor *breq = &tikvpb__batch_commands_request__request__descriptor;
+  const ProtobufCMessageDescriptor *bresp = &tikvpb__batch_commands_response__response__descriptor;
+  for (int i = 0; i < TIKV__REQ_COUNT; i++) {
+    const tikv__req_info_t *r = tikv__req(i);
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(r->service, r->method);
+    ck_assert_msg(md != NULL, "%s: no such method in %s", r->path, r->service->name);
+    ck_assert_msg(md->input == r->req, "%s: request is %s, not %s", r->path, md->input->name,
+                  r->req->name);
+    ck_assert_msg(md->output == r->resp, "%s: response is %s, not %s", r->path,
+                  md->output->name, r->resp->name);
+    char path[128];
+    snprintf(path, sizeof(path), "/%s/%s", r->service->name, r->method);
+    ck_assert_str_eq(r->path, path);
+    ck_assert_int_eq(tikv__req_by_method(r->service->name, r->method), i);
+    for (int j = 0; j < i; j++) ck_assert_str_ne(tikv__req(j)->path, r->path);
+    if (r->batch_case) {
+      const ProtobufCFieldDescriptor *fq = protobuf_c_message_descriptor_get_field(breq, r->batch_case);
+      const ProtobufCFieldDescriptor *fs = protobuf_c_message_descriptor_get_field(bresp, r->batch_case);
+      ck_assert_msg(fq && fq->descriptor == r->req, "%s: batch case %d carries another request",
+                    r->path, r->batch_case);
+      ck_assert_msg(fs && fs->descriptor == r->resp, "%s: batch case %d carries another response",
+                    r->path, r->batch_case);
+      ck_assert_int_eq(tikv__req_by_batch_case(r->batch_case), i);
+    }
+  }
+  /* no row leaves out the batch case its request has */
+  for (unsigned f = 0; f < breq->n_fields; f++) {
+    const ProtobufCFieldDescriptor *fd = &breq->fields[f];
+    for (int i = 0; i < TIKV__REQ_COUNT; i++)
+      if (tikv__req(i)->req == fd->descriptor)
+        ck_assert_msg(tikv__req(i)->batch_case == (int)fd->id, "%s: batch case %u missing",
+                      tikv__req(i)->path, fd->id);
+  }
+  ck_assert_int_eq(tikv__req_by_method("tikvpb.Tikv", "NoSuchMethod"), -1);
+  ck_assert_int_eq(tikv__req_by_method("pdpb.PD", "RawGet"), -1);
+  ck_assert_int_eq(tikv__req_by_batch_case(0), -1);
+  ck_assert_str_eq(tikv__req(TIKV__REQ_KV_PESSIMISTIC_ROLLBACK)->path,
+                   "/tikvpb.Tikv/KVPessimisticRollback");
+  ck_assert_str_eq(tikv__req(TIKV__REQ_HEALTH_CHECK)->path, "/grpc.health.v1.Health/Check");
+  ck_assert(tikv__req_is_read(TIKV__REQ_RAW_GET));
+  ck_assert(!tikv__req_is_read(TIKV__REQ_RAW_CAS));
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("proto");
   TCase *tc = tcase_create("wire");
   tcase_add_test(tc, round_trip_every_message);
   tcase_add_test(tc, golden_raw_and_context);
   tcase_add_test(tc, golden_pd_and_errors);
+  tcase_add_test(tc, request_table_matches_services);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
