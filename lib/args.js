@@ -37,10 +37,36 @@ function byteArray(v, name) {
   return out;
 }
 
-function options(v, name = 'options') {
+/**
+ * An options object (undefined / null: none). `allowed` lists the keys the
+ * method knows: any other own key is a TypeError naming it, so that a typo
+ * (`timeOutMs`) or an option this version does not have yet (`tls`) is never
+ * silently ignored. Without `allowed` the keys are not checked.
+ */
+function options(v, allowed, name = 'options') {
   if (v === undefined || v === null) return {};
   if (typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`${name} must be an object, got ${describe(v)}`);
+  if (allowed !== undefined)
+    for (const k of Object.keys(v))
+      if (!allowed.includes(k))
+        throw new TypeError(`unknown option '${k}' (allowed: ${allowed.length > 0 ? allowed.join(', ') : 'none'})`);
   return v;
+}
+
+const NO_OPTIONS = Object.freeze([]);
+
+/** Native arguments of a method taking one key and no options: [key]. */
+function keyArgs(key, opts) {
+  const k = bytes(key, 'key');
+  options(opts, NO_OPTIONS);
+  return [k];
+}
+
+/** Native arguments of a method taking an array of keys and no options: [keys]. */
+function keysArgs(keys, opts) {
+  const ks = byteArray(keys, 'keys');
+  options(opts, NO_OPTIONS);
+  return [ks];
 }
 
 function integer(v, name, min, max, dflt) {
@@ -79,13 +105,20 @@ function string(v, name) {
   return v;
 }
 
-/** PD endpoints: a non-empty array of "host:port" strings. */
+/**
+ * PD endpoints: a non-empty array of "host:port" strings, refused here as the
+ * C core's tikv_config_add_pd_endpoint refuses them (an "http://" prefix and
+ * trailing slashes are dropped, what is left needs a ':'); the bridge joins
+ * them with ',' and passes a C string, so neither may appear inside one.
+ */
 function endpoints(v, name = 'pdEndpoints') {
   array(v, name);
   if (v.length === 0) throw new RangeError(`${name} must not be empty`);
   v.forEach((e, i) => {
     string(e, `${name}[${i}]`);
-    if (e.length === 0 || e.includes(',')) throw new RangeError(`${name}[${i}] must be "host:port", got ${JSON.stringify(e)}`);
+    const hostPort = e.replace(/^http:\/\//, '').replace(/\/+$/, '');
+    if (!hostPort.includes(':') || e.includes(',') || e.includes('\0'))
+      throw new RangeError(`${name}[${i}] must be "host:port", got ${JSON.stringify(e)}`);
   });
   return v;
 }
@@ -95,4 +128,21 @@ function func(v, name) {
   return v;
 }
 
-module.exports = { EMPTY, endpoints, func, bytes, boundOrEmpty, array, byteArray, options, integer, u64, bool, string, describe };
+module.exports = {
+  EMPTY,
+  NO_OPTIONS,
+  endpoints,
+  func,
+  bytes,
+  boundOrEmpty,
+  array,
+  byteArray,
+  options,
+  keyArgs,
+  keysArgs,
+  integer,
+  u64,
+  bool,
+  string,
+  describe,
+};

@@ -60,6 +60,11 @@ export declare class TikvError extends Error {
 
 export type ColumnFamily = 'default' | 'lock' | 'write';
 
+/**
+ * Option types are exact: a key not listed is refused, by tsc for object
+ * literals and by the library (TypeError "unknown option 'k' (allowed: ...)")
+ * at run time. Methods without an options type take no options.
+ */
 export interface RawClientOptions {
   /** Deadline of each operation in ms, retries and backoff included (default 20000). */
   timeoutMs?: number;
@@ -107,8 +112,8 @@ export type KvInput = readonly [Bytes, Bytes] | { key: Bytes; value: Bytes };
 /**
  * TiKV's raw key-value API. Every method returning a Promise reports all its
  * errors by rejecting: TypeError / RangeError for bad arguments (checked before
- * anything is sent), TikvError for everything else. iterate() throws its
- * argument errors synchronously.
+ * anything is sent; an unknown option key is a TypeError naming it), TikvError
+ * for everything else. iterate() throws its argument errors synchronously.
  */
 export declare class RawClient {
   private constructor();
@@ -126,7 +131,7 @@ export declare class RawClient {
   batchPut(pairs: readonly KvInput[] | ReadonlyMap<Bytes, Bytes>, options?: TtlOptions): Promise<void>;
   delete(key: Bytes): Promise<void>;
   batchDelete(keys: readonly Bytes[]): Promise<void>;
-  /** Deletes [start, end); end null/omitted = to the end of the key space. */
+  /** Deletes [start, end) (start before end: RangeError otherwise); end null/omitted = to the end of the key space. */
   deleteRange(start: Bytes, end?: Bytes | null): Promise<void>;
   /** Pairs of [start, end); end null/omitted = the end of the key space. */
   scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;

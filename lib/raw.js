@@ -6,11 +6,19 @@
 // iterate() returns an async iterator and throws its argument errors at once.
 const A = require('./args');
 const { TikvError } = require('./errors');
+const { attempt, makeCall } = require('./call');
 
 const MAX_SCAN_LIMIT = 10240;
 const DEFAULT_SCAN_LIMIT = 1024;
 const DEFAULT_BATCH_SIZE = 256;
 const COLUMN_FAMILIES = ['default', 'lock', 'write'];
+
+// the option keys each method knows (A.options refuses any other)
+const CONNECT_OPTIONS = Object.freeze(['timeoutMs', 'columnFamily', 'atomic']);
+const TTL_OPTIONS = Object.freeze(['ttl']);
+const SCAN_OPTIONS = Object.freeze(['limit', 'keyOnly', 'reverse']);
+const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly']);
+const ITERATE_OPTIONS = Object.freeze(['batchSize', 'reverse', 'keyOnly']);
 
 const TOKEN = Symbol('RawClient');
 
@@ -18,9 +26,19 @@ function ttlToNumber(v) {
   return v === null ? null : Number(v);
 }
 
-// a thrown error becomes a rejection
-function reject(e) {
-  return Promise.reject(e);
+function ttl(options) {
+  return A.u64(A.options(options, TTL_OPTIONS).ttl, 'options.ttl', 0n);
+}
+
+/** [start, end) of a scan: start, end (empty: unbounded), limit, keyOnly, reverse. */
+function scanArgs(start, end, options) {
+  const s = A.bytes(start, 'start');
+  const e = A.boundOrEmpty(end, 'end');
+  const o = A.options(options, SCAN_OPTIONS);
+  const limit = A.integer(o.limit, 'options.limit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
+  const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
+  const reverse = A.bool(o.reverse, 'options.reverse');
+  return [s, e, limit, keyOnly ? 1 : 0, reverse ? 1 : 0];
 }
 
 function successor(key) {
@@ -31,12 +49,17 @@ function successor(key) {
 }
 
 function makeRawClient(binding) {
-  const { addon, track, openClient } = binding;
+  const { addon, openClient } = binding;
+  const call = makeCall(binding);
   const finalizer = new FinalizationRegistry((handle) => addon.closeClient(handle));
 
   class RawClient {
     #h;
     #closed = false;
+    #handle = () => {
+      if (this.#closed) throw TikvError.of('CLOSED');
+      return this.#h;
+    };
 
     constructor(token, handle, options) {
       if (token !== TOKEN) throw new TypeError('use RawClient.connect(pdEndpoints, options)');
@@ -52,22 +75,17 @@ function makeRawClient(binding) {
      * compareAndSwap).
      */
     static connect(pdEndpoints, options) {
-      let opts;
-      try {
+      return attempt(() => {
         A.endpoints(pdEndpoints);
-        const o = A.options(options);
+        const o = A.options(options, CONNECT_OPTIONS);
         const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
         const columnFamily = o.columnFamily === undefined ? 'default' : A.string(o.columnFamily, 'options.columnFamily');
         if (!COLUMN_FAMILIES.includes(columnFamily))
           throw new RangeError(`options.columnFamily must be one of ${COLUMN_FAMILIES.join(', ')}, got ${JSON.stringify(columnFamily)}`);
         const atomic = A.bool(o.atomic, 'options.atomic');
-        opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, columnFamily, atomic };
-      } catch (e) {
-        return reject(e);
-      }
-      return openClient(pdEndpoints, opts.timeoutMs || 0, opts.columnFamily, opts.atomic).then(
-        (handle) => new RawClient(TOKEN, handle, opts)
-      );
+        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, columnFamily, atomic };
+        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic).then((handle) => new RawClient(TOKEN, handle, opts));
+      });
     }
 
     get closed() {
@@ -79,48 +97,29 @@ function makeRawClient(binding) {
       return this.#closed ? 0n : addon.tikv_client_cluster_id(this.#h);
     }
 
-    #handle() {
-      if (this.#closed) throw TikvError.of('CLOSED');
-      return this.#h;
+    /** One operation of this client: see call.js. */
+    #call(fn, args, transform) {
+      return call(this, this.#handle, fn, args, transform);
     }
 
     /** Buffer, or null when the key does not exist. */
-    get(key) {
-      try {
-        const k = A.bytes(key, 'key');
-        return track(addon.tikv_raw_get(this.#handle(), k), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    get(key, options) {
+      return this.#call('tikv_raw_get', () => A.keyArgs(key, options));
     }
 
     /** The pairs found, in key order. */
-    batchGet(keys) {
-      try {
-        const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_raw_batch_get(this.#handle(), ks), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    batchGet(keys, options) {
+      return this.#call('tikv_raw_batch_get', () => A.keysArgs(keys, options));
     }
 
     put(key, value, options) {
-      try {
-        const k = A.bytes(key, 'key');
-        const v = A.bytes(value, 'value');
-        const ttl = A.u64(A.options(options).ttl, 'options.ttl', 0n);
-        return track(addon.tikv_raw_put(this.#handle(), k, v, ttl), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+      return this.#call('tikv_raw_put', () => [A.bytes(key, 'key'), A.bytes(value, 'value'), ttl(options)]);
     }
 
     /** pairs: Array<[key, value]>, Array<{key, value}> or a Map. */
     batchPut(pairs, options) {
-      try {
-        let entries;
-        if (pairs instanceof Map) entries = [...pairs];
-        else entries = A.array(pairs, 'pairs');
+      return this.#call('tikv_raw_batch_put', () => {
+        const entries = pairs instanceof Map ? [...pairs] : A.array(pairs, 'pairs');
         const keys = new Array(entries.length);
         const values = new Array(entries.length);
         for (let i = 0; i < entries.length; i++) {
@@ -136,40 +135,29 @@ function makeRawClient(binding) {
             throw new TypeError(`pairs[${i}] must be a [key, value] pair, got ${A.describe(p)}`);
           }
         }
-        const ttl = A.u64(A.options(options).ttl, 'options.ttl', 0n);
-        return track(addon.tikv_raw_batch_put(this.#handle(), keys, values, ttl), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+        return [keys, values, ttl(options)];
+      });
     }
 
-    delete(key) {
-      try {
-        const k = A.bytes(key, 'key');
-        return track(addon.tikv_raw_delete(this.#handle(), k), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    delete(key, options) {
+      return this.#call('tikv_raw_delete', () => A.keyArgs(key, options));
     }
 
-    batchDelete(keys) {
-      try {
-        const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_raw_batch_delete(this.#handle(), ks), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    batchDelete(keys, options) {
+      return this.#call('tikv_raw_batch_delete', () => A.keysArgs(keys, options));
     }
 
     /** Deletes [start, end); end null/omitted: to the end of the key space. */
-    deleteRange(start, end) {
-      try {
+    deleteRange(start, end, options) {
+      return this.#call('tikv_raw_delete_range', () => {
         const s = A.bytes(start, 'start');
         const e = A.boundOrEmpty(end, 'end');
-        return track(addon.tikv_raw_delete_range(this.#handle(), s, e), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+        A.options(options, A.NO_OPTIONS);
+        // as tikv_raw_delete_range refuses it
+        if (e.length > 0 && Buffer.compare(s, e) >= 0)
+          throw new RangeError('start must be before end (end null or omitted: to the end of the key space)');
+        return [s, e];
+      });
     }
 
     /**
@@ -177,22 +165,12 @@ function makeRawClient(binding) {
      * when `reverse`. end null/omitted: the end of the key space.
      */
     scan(start, end, options) {
-      try {
-        const s = A.bytes(start, 'start');
-        const e = A.boundOrEmpty(end, 'end');
-        const o = A.options(options);
-        const limit = A.integer(o.limit, 'options.limit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
-        const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-        const reverse = A.bool(o.reverse, 'options.reverse');
-        return track(addon.tikv_raw_scan(this.#handle(), s, e, limit, keyOnly ? 1 : 0, reverse ? 1 : 0), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+      return this.#call('tikv_raw_scan', () => scanArgs(start, end, options));
     }
 
     /** ranges: Array<[start, end]>; results of the ranges concatenated in order. */
     batchScan(ranges, options) {
-      try {
+      return this.#call('tikv_raw_batch_scan', () => {
         A.array(ranges, 'ranges');
         const bounds = new Array(ranges.length * 2);
         for (let i = 0; i < ranges.length; i++) {
@@ -202,23 +180,16 @@ function makeRawClient(binding) {
           bounds[2 * i] = A.bytes(r[0], `ranges[${i}][0]`);
           bounds[2 * i + 1] = A.boundOrEmpty(r[1], `ranges[${i}][1]`);
         }
-        const o = A.options(options);
+        const o = A.options(options, BATCH_SCAN_OPTIONS);
         const eachLimit = A.integer(o.eachLimit, 'options.eachLimit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
         const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-        return track(addon.tikv_raw_batch_scan(this.#handle(), bounds, eachLimit, keyOnly ? 1 : 0), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+        return [bounds, eachLimit, keyOnly ? 1 : 0];
+      });
     }
 
     /** Seconds left; 0 for a key without TTL; null when the key does not exist. */
-    getKeyTtl(key) {
-      try {
-        const k = A.bytes(key, 'key');
-        return track(addon.tikv_raw_get_key_ttl(this.#handle(), k), ttlToNumber, this);
-      } catch (e) {
-        return reject(e);
-      }
+    getKeyTtl(key, options) {
+      return this.#call('tikv_raw_get_key_ttl', () => A.keyArgs(key, options), ttlToNumber);
     }
 
     /**
@@ -226,16 +197,12 @@ function makeRawClient(binding) {
      * not exist). Needs the atomic option. Resolves {swapped, previous}.
      */
     compareAndSwap(key, previous, value, options) {
-      try {
+      return this.#call('tikv_raw_compare_and_swap', () => {
         const k = A.bytes(key, 'key');
         const notExist = previous === null || previous === undefined;
         const p = notExist ? A.EMPTY : A.bytes(previous, 'previous');
-        const v = A.bytes(value, 'value');
-        const ttl = A.u64(A.options(options).ttl, 'options.ttl', 0n);
-        return track(addon.tikv_raw_compare_and_swap(this.#handle(), k, p, notExist ? 1 : 0, v, ttl), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+        return [k, p, notExist ? 1 : 0, A.bytes(value, 'value'), ttl(options)];
+      });
     }
 
     /**
@@ -246,7 +213,7 @@ function makeRawClient(binding) {
     iterate(start, end, options) {
       const s = A.bytes(start, 'start');
       const e = A.boundOrEmpty(end, 'end');
-      const o = A.options(options);
+      const o = A.options(options, ITERATE_OPTIONS);
       const batchSize = A.integer(o.batchSize, 'options.batchSize', 1, MAX_SCAN_LIMIT, DEFAULT_BATCH_SIZE);
       const reverse = A.bool(o.reverse, 'options.reverse');
       const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
@@ -272,20 +239,16 @@ function makeRawClient(binding) {
 
     /** Closes the client; operations in flight reject with CLOSED. Idempotent. */
     close() {
-      if (!this.#closed) {
+      return attempt(() => {
+        if (this.#closed) return;
         this.#closed = true;
         finalizer.unregister(this);
-        try {
-          addon.closeClient(this.#h);
-        } catch (e) {
-          return reject(e);
-        }
-      }
-      return Promise.resolve();
+        addon.closeClient(this.#h);
+      });
     }
   }
 
   return RawClient;
 }
 
-module.exports = { makeRawClient, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT, DEFAULT_BATCH_SIZE };
+module.exports = { makeRawClient, scanArgs, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT, DEFAULT_BATCH_SIZE };

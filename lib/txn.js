@@ -17,7 +17,8 @@
 // handle never reaches the addon.
 const A = require('./args');
 const { TikvError } = require('./errors');
-const { MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./raw');
+const { attempt, makeCall } = require('./call');
+const { scanArgs } = require('./raw');
 
 const TOKEN = Symbol('TransactionClient');
 const MAX_LOCK_WAIT_MS = 0x7fffffff;
@@ -25,10 +26,6 @@ const DEFAULT_RETRIES = 10;
 const MAX_RETRIES = 1000000;
 const BACKOFF_BASE_MS = 2;
 const BACKOFF_MAX_MS = 200;
-
-function reject(e) {
-  return Promise.reject(e);
-}
 
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
@@ -38,9 +35,14 @@ function orZero(ts) {
   return ts === null || ts === undefined ? 0n : ts;
 }
 
+// the option keys each method knows (A.options refuses any other)
+const CONNECT_OPTIONS = Object.freeze(['timeoutMs']);
+const BEGIN_OPTIONS = Object.freeze(['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs']);
+const TRANSACTION_OPTIONS = Object.freeze(['retries', ...BEGIN_OPTIONS]);
+
 /** Validates begin() options; returns them normalized. */
 function beginOptions(options) {
-  const o = A.options(options);
+  const o = A.options(options, BEGIN_OPTIONS);
   const pessimistic = A.bool(o.pessimistic, 'options.pessimistic');
   const asyncCommit = A.bool(o.asyncCommit, 'options.asyncCommit');
   const tryOnePc = A.bool(o.tryOnePc, 'options.tryOnePc');
@@ -49,14 +51,12 @@ function beginOptions(options) {
   return { pessimistic, asyncCommit, tryOnePc, lockWaitTimeoutMs };
 }
 
-function scanArgs(start, end, options) {
-  const s = A.bytes(start, 'start');
-  const e = A.boundOrEmpty(end, 'end');
-  const o = A.options(options);
-  const limit = A.integer(o.limit, 'options.limit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
-  const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-  const reverse = A.bool(o.reverse, 'options.reverse');
-  return [s, e, limit, keyOnly ? 1 : 0, reverse ? 1 : 0];
+/** Native arguments of put / insert: [key, value]; they take no options. */
+function kvArgs(key, value, options) {
+  const k = A.bytes(key, 'key');
+  const v = A.bytes(value, 'value');
+  A.options(options, A.NO_OPTIONS);
+  return [k, v];
 }
 
 function isRetryable(e) {
@@ -65,6 +65,7 @@ function isRetryable(e) {
 
 function makeTransactionClient(binding) {
   const { addon, track, openClient } = binding;
+  const call = makeCall(binding);
 
   // held value: the client's shared state (never the client itself)
   const clientFinalizer = new FinalizationRegistry((shared) => {
@@ -133,42 +134,46 @@ function makeTransactionClient(binding) {
       this.state = 'active';
     }
 
-    handle() {
+    /** The C transaction, or a throw: CLOSED, TXN_FINISHED. */
+    handle = () => {
       if (this.cell.shared.closed) throw TikvError.of('CLOSED');
       if (this.state !== 'active')
         throw TikvError.of('TXN_FINISHED', `transaction already committed or rolled back (it is ${this.state})`);
       return this.cell.h;
+    };
+
+    /** One operation of this transaction, for owner (the public wrapper): see call.js. */
+    op(owner, fn, args, transform) {
+      return call(owner, this.handle, fn, args, transform);
+    }
+  }
+
+  /** The reads a Transaction and a Snapshot share; it owns the finalizer registration. */
+  class Reader {
+    #c;
+
+    constructor(core) {
+      this.#c = core;
+      txnFinalizer.register(this, core.cell, core.cell);
     }
 
-    get(key, owner) {
-      try {
-        const k = A.bytes(key, 'key');
-        return track(addon.tikv_txn_get(this.handle(), k), undefined, owner);
-      } catch (e) {
-        return reject(e);
-      }
+    /** Buffer, or null when the key does not exist. A transaction sees its own writes. */
+    get(key, options) {
+      return this.#c.op(this, 'tikv_txn_get', () => A.keyArgs(key, options));
     }
 
-    batchGet(keys, owner) {
-      try {
-        const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_txn_batch_get(this.handle(), ks), undefined, owner);
-      } catch (e) {
-        return reject(e);
-      }
+    /** The pairs found, in key order. */
+    batchGet(keys, options) {
+      return this.#c.op(this, 'tikv_txn_batch_get', () => A.keysArgs(keys, options));
     }
 
-    keyExists(key, owner) {
-      return this.get(key, owner).then((v) => v !== null);
+    keyExists(key, options) {
+      return this.get(key, options).then((v) => v !== null);
     }
 
-    scan(start, end, options, owner) {
-      try {
-        const args = scanArgs(start, end, options);
-        return track(addon.tikv_txn_scan(this.handle(), ...args), undefined, owner);
-      } catch (e) {
-        return reject(e);
-      }
+    /** Pairs of [start, end) (merged with a transaction's writes); end null: unbounded. */
+    scan(start, end, options) {
+      return this.#c.op(this, 'tikv_txn_scan', () => scanArgs(start, end, options));
     }
   }
 
@@ -177,13 +182,13 @@ function makeTransactionClient(binding) {
    * buffers writes until commit(). Pessimistic transactions lock keys as they
    * write them. Obtain one from TransactionClient#begin().
    */
-  class Transaction {
+  class Transaction extends Reader {
     #c;
 
     constructor(token, core) {
       if (token !== TOKEN) throw new TypeError('use TransactionClient#begin()');
+      super(core);
       this.#c = core;
-      txnFinalizer.register(this, core.cell, core.cell);
     }
 
     /** The start timestamp (bigint): what this transaction reads at. */
@@ -206,157 +211,94 @@ function makeTransactionClient(binding) {
       return this.#c.state !== 'active';
     }
 
-    /** Buffer, or null when the key does not exist. Sees this transaction's writes. */
-    get(key) {
-      return this.#c.get(key, this);
-    }
-
-    /** The pairs found, in key order. */
-    batchGet(keys) {
-      return this.#c.batchGet(keys, this);
-    }
-
-    keyExists(key) {
-      return this.#c.keyExists(key, this);
-    }
-
-    /** Pairs of [start, end) merged with this transaction's writes; end null: unbounded. */
-    scan(start, end, options) {
-      return this.#c.scan(start, end, options, this);
-    }
-
-    #write(fn, key, value, hasValue) {
-      try {
-        const k = A.bytes(key, 'key');
-        if (!hasValue) return track(addon[fn](this.#c.handle(), k), undefined, this);
-        const v = A.bytes(value, 'value');
-        return track(addon[fn](this.#c.handle(), k, v), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
-    }
-
-    put(key, value) {
-      return this.#write('tikv_txn_put', key, value, true);
+    put(key, value, options) {
+      return this.#c.op(this, 'tikv_txn_put', () => kvArgs(key, value, options));
     }
 
     /** Like put; the commit fails with ALREADY_EXIST if the key exists. */
-    insert(key, value) {
-      return this.#write('tikv_txn_insert', key, value, true);
+    insert(key, value, options) {
+      return this.#c.op(this, 'tikv_txn_insert', () => kvArgs(key, value, options));
     }
 
-    delete(key) {
-      return this.#write('tikv_txn_delete', key, undefined, false);
+    delete(key, options) {
+      return this.#c.op(this, 'tikv_txn_delete', () => A.keyArgs(key, options));
     }
 
     /** Locks keys without writing them (pessimistic: now; optimistic: checked at commit). */
-    lockKeys(keys) {
-      try {
-        const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_txn_lock_keys(this.#c.handle(), ks), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    lockKeys(keys, options) {
+      return this.#c.op(this, 'tikv_txn_lock_keys', () => A.keysArgs(keys, options));
     }
 
     /** Reads the latest committed value and locks the key (pessimistic), or reads and checks at commit. */
-    getForUpdate(key) {
-      try {
-        const k = A.bytes(key, 'key');
-        return track(addon.tikv_txn_get_for_update(this.#c.handle(), k), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    getForUpdate(key, options) {
+      return this.#c.op(this, 'tikv_txn_get_for_update', () => A.keyArgs(key, options));
     }
 
-    batchGetForUpdate(keys) {
-      try {
-        const ks = A.byteArray(keys, 'keys');
-        return track(addon.tikv_txn_batch_get_for_update(this.#c.handle(), ks), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    batchGetForUpdate(keys, options) {
+      return this.#c.op(this, 'tikv_txn_batch_get_for_update', () => A.keysArgs(keys, options));
     }
 
     /**
      * Commits; resolves the commit timestamp (0n when nothing was written).
      * Whatever the outcome, the transaction is finished afterwards (a failed
      * commit has been rolled back, except UNDETERMINED: its outcome is unknown).
+     * A call refused at once (bad options, already finished) changes nothing.
      */
-    commit() {
+    commit(options) {
       const c = this.#c;
-      let id;
-      try {
-        const h = c.handle();
+      return attempt(() => {
+        A.options(options, A.NO_OPTIONS);
+        const id = addon.tikv_txn_commit(c.handle());
         c.state = 'committing';
-        id = addon.tikv_txn_commit(h);
-      } catch (e) {
-        if (c.state === 'committing') c.state = 'commitFailed';
-        return reject(e);
-      }
-      return track(id, orZero, this).then(
-        (ts) => {
-          c.state = 'committed';
-          freeCell(c.cell);
-          return ts;
-        },
-        (e) => {
-          c.state = 'commitFailed';
-          freeCell(c.cell);
-          throw e;
-        }
-      );
+        return track(id, orZero, this).then(
+          (ts) => {
+            c.state = 'committed';
+            freeCell(c.cell);
+            return ts;
+          },
+          (e) => {
+            c.state = 'commitFailed';
+            freeCell(c.cell);
+            throw e;
+          }
+        );
+      });
     }
 
     /** Rolls back, releasing the locks the transaction holds. */
-    rollback() {
+    rollback(options) {
       const c = this.#c;
-      let id;
-      try {
-        const h = c.handle();
+      return attempt(() => {
+        A.options(options, A.NO_OPTIONS);
+        const id = addon.tikv_txn_rollback(c.handle());
         c.state = 'rolledBack';
-        id = addon.tikv_txn_rollback(h);
-      } catch (e) {
-        return reject(e);
-      }
-      return track(id, undefined, this).finally(() => freeCell(c.cell));
+        return track(id, undefined, this).finally(() => freeCell(c.cell));
+      });
     }
   }
 
   /** A consistent, read-only view of the data at one timestamp. */
-  class Snapshot {
+  class Snapshot extends Reader {
     #c;
 
     constructor(token, core) {
       if (token !== TOKEN) throw new TypeError('use TransactionClient#snapshot()');
+      super(core);
       this.#c = core;
-      txnFinalizer.register(this, core.cell, core.cell);
     }
 
     /** The timestamp it reads at (bigint). */
     get timestamp() {
       return this.#c.startTs;
     }
-
-    get(key) {
-      return this.#c.get(key, this);
-    }
-
-    batchGet(keys) {
-      return this.#c.batchGet(keys, this);
-    }
-
-    keyExists(key) {
-      return this.#c.keyExists(key, this);
-    }
-
-    scan(start, end, options) {
-      return this.#c.scan(start, end, options, this);
-    }
   }
 
   class TransactionClient {
     #shared; // {h, closed, cells}: also the finalizer's held value
+    #handle = () => {
+      if (this.#shared.closed) throw TikvError.of('CLOSED');
+      return this.#shared.h;
+    };
 
     constructor(token, handle, options) {
       if (token !== TOKEN) throw new TypeError('use TransactionClient.connect(pdEndpoints, options)');
@@ -370,18 +312,13 @@ function makeTransactionClient(binding) {
      * ("host:port"). Options: timeoutMs (per operation, retries included).
      */
     static connect(pdEndpoints, options) {
-      let opts;
-      try {
+      return attempt(() => {
         A.endpoints(pdEndpoints);
-        const o = A.options(options);
+        const o = A.options(options, CONNECT_OPTIONS);
         const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
-        opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined };
-      } catch (e) {
-        return reject(e);
-      }
-      return openClient(pdEndpoints, opts.timeoutMs || 0, 'default', false).then(
-        (handle) => new TransactionClient(TOKEN, handle, opts)
-      );
+        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined };
+        return openClient(pdEndpoints, timeoutMs, 'default', false).then((handle) => new TransactionClient(TOKEN, handle, opts));
+      });
     }
 
     get closed() {
@@ -393,65 +330,55 @@ function makeTransactionClient(binding) {
       return this.#shared.closed ? 0n : addon.tikv_client_cluster_id(this.#shared.h);
     }
 
-    #handle() {
-      if (this.#shared.closed) throw TikvError.of('CLOSED');
-      return this.#shared.h;
-    }
-
     /**
      * Begins a transaction: {pessimistic, asyncCommit, tryOnePc,
      * lockWaitTimeoutMs} (lockWaitTimeoutMs: pessimistic lock waits; 0 = fail
      * at once; default 20000).
      */
     begin(options) {
-      try {
+      return attempt(() => {
         const o = beginOptions(options);
         this.#handle();
         return beginCell(this, this.#shared, o, 0n, false).then(
           ({ cell, startTs }) => new Transaction(TOKEN, new Core(this, cell, startTs, Object.freeze(o)))
         );
-      } catch (e) {
-        return reject(e);
-      }
+      });
     }
 
     /** A read-only snapshot at timestamp ts (bigint), or at a fresh timestamp. */
-    snapshot(ts) {
-      try {
+    snapshot(ts, options) {
+      return attempt(() => {
         let startTs = 0n;
         if (ts !== undefined && ts !== null) {
           startTs = A.u64(ts, 'ts');
           if (startTs === 0n) throw new RangeError('ts must be a timestamp (> 0), or omitted for a fresh one');
         }
+        A.options(options, A.NO_OPTIONS);
         this.#handle();
         return beginCell(this, this.#shared, {}, startTs, true).then(
           ({ cell, startTs: t }) => new Snapshot(TOKEN, new Core(this, cell, t, Object.freeze({ readOnly: true })))
         );
-      } catch (e) {
-        return reject(e);
-      }
+      });
     }
 
     /** A fresh timestamp from PD (bigint). */
-    currentTimestamp() {
-      try {
-        return track(addon.tikv_client_current_timestamp(this.#handle()), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+    currentTimestamp(options) {
+      return call(this, this.#handle, 'tikv_client_current_timestamp', () => {
+        A.options(options, A.NO_OPTIONS);
+        return [];
+      });
     }
 
     /**
      * Resolves every lock older than safepoint, then moves PD's GC safe point
      * there. Resolves true when it moved (false: it was already past it).
      */
-    gc(safepoint) {
-      try {
+    gc(safepoint, options) {
+      return call(this, this.#handle, 'tikv_client_gc', () => {
         const sp = A.u64(safepoint, 'safepoint');
-        return track(addon.tikv_client_gc(this.#handle(), sp), undefined, this);
-      } catch (e) {
-        return reject(e);
-      }
+        A.options(options, A.NO_OPTIONS);
+        return [sp];
+      });
     }
 
     /**
@@ -464,11 +391,11 @@ function makeTransactionClient(binding) {
      */
     async transaction(fn, options) {
       A.func(fn, 'fn');
-      const o = A.options(options);
+      const o = A.options(options, TRANSACTION_OPTIONS);
       const retries = A.integer(o.retries, 'options.retries', 0, MAX_RETRIES, DEFAULT_RETRIES);
       const { retries: _ignored, ...rest } = o;
       const beginOpts = beginOptions(rest);
-      for (let attempt = 0; ; attempt++) {
+      for (let run = 0; ; run++) {
         const txn = await this.begin(beginOpts);
         let result;
         try {
@@ -477,9 +404,9 @@ function makeTransactionClient(binding) {
           return result;
         } catch (e) {
           if (!txn.finished) await txn.rollback().catch(() => {});
-          if (!isRetryable(e) || attempt >= retries) throw e;
+          if (!isRetryable(e) || run >= retries) throw e;
         }
-        const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
+        const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(run, 16));
         await sleep(Math.random() * cap);
       }
     }
@@ -490,17 +417,13 @@ function makeTransactionClient(binding) {
      */
     close() {
       const s = this.#shared;
-      if (!s.closed) {
+      return attempt(() => {
+        if (s.closed) return;
         s.closed = true;
         clientFinalizer.unregister(this);
         releaseCells(s);
-        try {
-          addon.closeClient(s.h);
-        } catch (e) {
-          return reject(e);
-        }
-      }
-      return Promise.resolve();
+        addon.closeClient(s.h);
+      });
     }
   }
 

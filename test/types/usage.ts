@@ -76,6 +76,29 @@ async function main(): Promise<void> {
   const bad: TikvErrorCode = 'NOT_A_CODE';
   // @ts-expect-error: constructor is private
   new RawClient();
+  // unknown option keys: refused by tsc here, by a TypeError at run time
+  // @ts-expect-error: unknown connect option (a typo of timeoutMs)
+  await RawClient.connect(['x:1'], { timeOutMs: 5 });
+  // @ts-expect-error: TLS is not supported yet
+  await RawClient.connect(['x:1'], { tls: { ca: 'ca.pem' } });
+  // @ts-expect-error: API v2 / keyspaces are not supported yet
+  await RawClient.connect(['x:1'], { apiVersion: 2, keyspace: 'ks' });
+  // @ts-expect-error: unknown put option
+  await client.put('k', 'v', { ttl: 1, timeoutMs: 5 });
+  // @ts-expect-error: unknown batchPut option
+  await client.batchPut([['k', 'v']], { tll: 1 });
+  // @ts-expect-error: unknown compareAndSwap option
+  await client.compareAndSwap('k', null, 'v', { signal: new AbortController().signal });
+  // @ts-expect-error: unknown scan option
+  await client.scan('a', 'b', { limt: 5 });
+  // @ts-expect-error: batchScan's limit is eachLimit
+  await client.batchScan([['a', 'b']], { limit: 5 });
+  // @ts-expect-error: iterate's page size is batchSize
+  client.iterate('a', 'b', { limit: 5 });
+  // @ts-expect-error: no per-call column family yet
+  await client.get('k', { columnFamily: 'lock' });
+  // @ts-expect-error: deleteRange takes no options
+  await client.deleteRange('a', 'b', { columnFamily: 'lock' });
 
   void [v, v2, first, s, ttl, prev, id, wc, names, calls, leader, bound, cid, bad, version, REGION_ERROR_KINDS];
 }
@@ -128,6 +151,14 @@ async function transactions(pd: readonly string[]): Promise<void> {
   await tc.snapshot('now');
   // @ts-expect-error: unknown begin option
   await tc.begin({ optimistic: true });
+  // @ts-expect-error: unknown connect option
+  await TransactionClient.connect(pd, { timeoutMs: 5, tls: {} });
+  // @ts-expect-error: unknown transaction() option
+  await tc.transaction(() => 1, { retry: 3 });
+  // @ts-expect-error: unknown scan option
+  await txn.scan('a', 'b', { keysOnly: true });
+  // @ts-expect-error: no per-call timeout yet
+  await txn.get('k', { timeoutMs: 5 });
   // @ts-expect-error: constructor is private
   new Transaction();
 
