@@ -261,6 +261,14 @@ static void *pess_lock_thread(void *p) {
   return NULL;
 }
 
+/* Waits (bounded) until the mock has counted `n` calls of method. The mock
+ * serves every call on its one loop thread, so a counted call has been
+ * handled (a lock request is waiting) before any call sent after this. */
+static void await_calls(const char *method, uint64_t n) {
+  for (int i = 0; i < 2000 && tikv_mock_call_count(m, method) < n; i++) usleep(5000);
+  ck_assert_uint_ge(tikv_mock_call_count(m, method), n);
+}
+
 /* ---- tests ---- */
 START_TEST(write_conflict_already_exist_and_locked) {
   write_kv("t-a", TS(100), TS(101));
@@ -305,6 +313,117 @@ START_TEST(write_conflict_already_exist_and_locked) {
   FREE(r);
   /* a retried prewrite of the same txn is a no-op */
   prewrite_ok("t-a", "t-a", TS(220), &ins);
+}
+END_TEST
+
+/* TiKV's check_for_newer_version: any write committed after start_ts is a
+ * conflict, whatever its kind: a Put, a Delete, a Lock record, or another
+ * txn's rollback (its "commit ts" is its start ts). */
+START_TEST(every_newer_write_is_a_conflict) {
+  static const struct {
+    const char *key;
+    int op; /* the newer write; -1: a rollback record */
+  } cases[] = {{"t-n-put", KVRPCPB__OP__Put},
+               {"t-n-del", KVRPCPB__OP__Del},
+               {"t-n-lock", KVRPCPB__OP__Lock},
+               {"t-n-rb", -1}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *key = cases[i].key;
+    write_kv(key, TS(100), TS(101)); /* an old version, below every start ts here */
+    if (cases[i].op >= 0) {
+      pw_opts o = {.op = cases[i].op};
+      prewrite_ok(key, key, TS(200), &o);
+      commit_ok(key, TS(200), TS(210));
+    } else {
+      kctx_t k;
+      Kvrpcpb__BatchRollbackRequest rb = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
+      rb.context = tctx(&k, key);
+      ProtobufCBinaryData kb = BIN(key);
+      rb.n_keys = 1;
+      rb.keys = &kb;
+      rb.start_version = TS(210);
+      Kvrpcpb__BatchRollbackResponse *rr =
+          call(k.store, "KvBatchRollback", &rb.base, &kvrpcpb__batch_rollback_response__descriptor);
+      ck_assert_ptr_null(rr->error);
+      FREE(rr);
+    }
+    Kvrpcpb__PrewriteResponse *r = prewrite1(key, key, TS(150), NULL);
+    ck_assert_msg(r->n_errors == 1, "%s: no conflict", key);
+    Kvrpcpb__WriteConflict *wc = r->errors[0]->conflict;
+    ck_assert_msg(wc != NULL, "%s: not a write conflict", key);
+    ck_assert_uint_eq(wc->start_ts, TS(150));
+    ck_assert_uint_eq(wc->conflict_commit_ts, TS(210));
+    ck_assert(bin_is(wc->key, key));
+    FREE(r);
+    /* nothing was written: still no lock, the value as before */
+    Kvrpcpb__GetResponse *g = get_at(key, TS(300), NULL, 0);
+    ck_assert_ptr_null(g->error);
+    FREE(g);
+    /* a txn that started after it is fine */
+    prewrite_ok(key, key, TS(250), NULL);
+  }
+}
+END_TEST
+
+/* KvTxnHeartBeat raises the primary lock's TTL, never lowers it, and answers
+ * TxnNotFound when the txn holds no lock there. */
+START_TEST(txn_heart_beat) {
+  pw_opts o = {.ttl = 3000};
+  prewrite_ok("t-hb", "t-hb", TS(100), &o);
+  kctx_t k;
+  Kvrpcpb__TxnHeartBeatRequest q = KVRPCPB__TXN_HEART_BEAT_REQUEST__INIT;
+  q.context = tctx(&k, "t-hb");
+  q.primary_lock = BIN("t-hb");
+  q.start_version = TS(100);
+  q.advise_lock_ttl = 9000;
+  Kvrpcpb__TxnHeartBeatResponse *r =
+      call(k.store, "KvTxnHeartBeat", &q.base, &kvrpcpb__txn_heart_beat_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  ck_assert_uint_eq(r->lock_ttl, 9000);
+  FREE(r);
+  q.advise_lock_ttl = 5000;
+  r = call(k.store, "KvTxnHeartBeat", &q.base, &kvrpcpb__txn_heart_beat_response__descriptor);
+  ck_assert_uint_eq(r->lock_ttl, 9000);
+  FREE(r);
+  Kvrpcpb__CheckTxnStatusResponse *s = check_status("t-hb", TS(100), 0, 0, false);
+  ck_assert_uint_eq(s->lock_ttl, 9000);
+  FREE(s);
+  q.start_version = TS(99);
+  r = call(k.store, "KvTxnHeartBeat", &q.base, &kvrpcpb__txn_heart_beat_response__descriptor);
+  ck_assert_ptr_nonnull(r->error);
+  ck_assert_ptr_nonnull(r->error->txn_not_found);
+  FREE(r);
+}
+END_TEST
+
+/* ScanLock: the locks of the range at or below max_version, up to limit. */
+START_TEST(scan_lock_max_version_and_limit) {
+  prewrite_ok("t-sl1", "t-sl1", TS(100), NULL);
+  prewrite_ok("t-sl2", "t-sl2", TS(300), NULL);
+  prewrite_ok("t-sl3", "t-sl3", TS(120), NULL);
+  kctx_t k;
+  Kvrpcpb__ScanLockRequest q = KVRPCPB__SCAN_LOCK_REQUEST__INIT;
+  q.context = tctx(&k, "t-sl1");
+  q.start_key = BIN("t-sl");
+  q.end_key = BIN("t-sm");
+  q.max_version = TS(200);
+  Kvrpcpb__ScanLockResponse *r = call(k.store, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  ck_assert_uint_eq(r->n_locks, 2);
+  ck_assert(bin_is(r->locks[0]->key, "t-sl1"));
+  ck_assert_uint_eq(r->locks[0]->lock_version, TS(100));
+  ck_assert(bin_is(r->locks[1]->key, "t-sl3"));
+  FREE(r);
+  q.limit = 1;
+  r = call(k.store, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_uint_eq(r->n_locks, 1);
+  ck_assert(bin_is(r->locks[0]->key, "t-sl1"));
+  FREE(r);
+  q.limit = 0;
+  q.max_version = TS(300);
+  r = call(k.store, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_uint_eq(r->n_locks, 3);
+  FREE(r);
 }
 END_TEST
 
@@ -573,8 +692,9 @@ START_TEST(pessimistic_wait_wake_and_deadlock) {
   /* B waits for A's k1 ... */
   lock_req bw = {"t-k1", "t-k2", TS(200), TS(200), 5000, false, NULL, 0};
   pthread_t th;
+  uint64_t locks = tikv_mock_call_count(m, "KvPessimisticLock");
   pthread_create(&th, NULL, pess_lock_thread, &bw);
-  usleep(200 * 1000);
+  await_calls("KvPessimisticLock", locks + 1);
   /* ... A asks for B's k2: a cycle */
   lock_req aw = {"t-k2", "t-k1", TS(100), TS(100), 5000, false, NULL, 0};
   ck_assert_uint_eq(pess_lock(&aw)->n_errors, 1);
@@ -637,8 +757,9 @@ START_TEST(pessimistic_prewrite_and_rollback) {
   /* pessimistic rollback releases; a waiter is woken */
   lock_req w = {"t-p1", "t-p1", TS(300), TS(300), 5000, true, NULL, 0};
   pthread_t th;
+  uint64_t locks = tikv_mock_call_count(m, "KvPessimisticLock");
   pthread_create(&th, NULL, pess_lock_thread, &w);
-  usleep(150 * 1000);
+  await_calls("KvPessimisticLock", locks + 1); /* it waits now */
   kctx_t k;
   Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
   q.context = tctx(&k, "t-p1");
@@ -724,6 +845,9 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, write_conflict_already_exist_and_locked);
+  tcase_add_test(tc, every_newer_write_is_a_conflict);
+  tcase_add_test(tc, txn_heart_beat);
+  tcase_add_test(tc, scan_lock_max_version_and_limit);
   tcase_add_test(tc, commit_rules);
   tcase_add_test(tc, check_txn_status_actions);
   tcase_add_test(tc, async_commit_min_commit_ts);
