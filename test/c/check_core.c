@@ -332,7 +332,9 @@ START_TEST(idle_hook_follows_callbacks) {
   tikv_future_set_callback(f, io_cb, NULL);
   tikv__loop_post(l, complete_task, f);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  for (int i = 0; i < 500 && atomic_load(&hook_calls) == 0; i++) usleep(1000);
+  /* wait may return before the callback (on the I/O thread) has run */
+  for (int i = 0; i < 5000 && (atomic_load(&hook_calls) == 0 || atomic_load(&cb_on_io) == 0); i++)
+    usleep(1000);
   ck_assert_int_eq(atomic_load(&cb_on_io), 1);
   ck_assert_int_ge(atomic_load(&hook_calls), 1);
   /* and once more when the loop exits, after the completions of its close */
