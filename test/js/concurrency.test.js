@@ -3,7 +3,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startCluster, binding, RawClient } = require('./helpers');
 
-describe('concurrency', () => {
+describe('concurrency', { timeout: 90000 }, () => {
   let c;
   let client;
   let atomic;

@@ -3,7 +3,7 @@ const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const { startCluster, RawClient, MockCluster } = require('./helpers');
 
-describe('faults', () => {
+describe('faults', { timeout: 120000 }, () => {
   it('injected region errors are retried invisibly', async () => {
     const c = await startCluster({ stores: 3, regions: 2 });
     try {
