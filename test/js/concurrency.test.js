@@ -61,7 +61,8 @@ describe('concurrency', { timeout: 90000 }, () => {
       assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
       const losers = results.filter((r) => !r.swapped);
       const final = await atomic.get(key);
-      for (const l of losers) assert.ok(l.previous === null || l.previous.equals(final));
+      // a loser lost because the key existed: it saw the winner's value
+      for (const l of losers) assert.ok(l.previous !== null && l.previous.equals(final), `loser saw ${l.previous}`);
       // the winner's value is the one stored
       const idx = results.findIndex((r) => r.swapped);
       assert.equal(final.toString(), `winner-${idx}`);
