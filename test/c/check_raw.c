@@ -775,7 +775,9 @@ typedef struct {
 } counter_t;
 static void count_done(tikv_future_t *f, void *arg) {
   counter_t *k = arg;
-  ck_assert_int_eq(tikv_future_get_error_code(f), TIKV_ERR_OK);
+  ck_assert_msg(tikv_future_get_error_code(f) == TIKV_ERR_OK, "%s: %s",
+                tikv_err_name(tikv_future_get_error_code(f)),
+                tikv_error_message(tikv_future_get_error(f)));
   pthread_mutex_lock(&k->mu);
   k->done++;
   pthread_cond_signal(&k->cv);
