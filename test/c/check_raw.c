@@ -4,6 +4,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -632,6 +633,35 @@ START_TEST(region_errors_are_retried) {
 }
 END_TEST
 
+/* What each region error does to the cache, seen from PD: the errors that
+ * say the cached region is wrong (gone, keys elsewhere, wrong store) make
+ * the retry look the region up again; those that say "retry later" (busy,
+ * stale command, ts not synced) and an EpochNotMatch carrying the current
+ * regions do not. */
+START_TEST(region_errors_and_pd_lookups) {
+  static const struct {
+    const char *kind;
+    bool lookup;
+  } cases[] = {{"region_not_found", true},       {"key_not_in_region", true},
+               {"store_not_match", true},        {"epoch_not_match", false},
+               {"server_is_busy", false},        {"stale_command", false},
+               {"max_timestamp_not_synced", false}};
+  put_ok(client, K("look-key"), K("v"));
+  ck_assert_int_eq(get_is(client, K("look-key"), K("v")), 1); /* cached */
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    uint64_t lookups = pd_region_lookups(mock);
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, cases[i].kind, 1), 0);
+    ck_assert_msg(get_is(client, K("look-key"), K("v")) == 1, "after %s", cases[i].kind);
+    uint64_t now = pd_region_lookups(mock);
+    if (cases[i].lookup)
+      ck_assert_msg(now > lookups, "%s: the region was not looked up again", cases[i].kind);
+    else
+      ck_assert_msg(now == lookups, "%s: %llu PD lookups", cases[i].kind,
+                    (unsigned long long)(now - lookups));
+  }
+}
+END_TEST
+
 START_TEST(split_and_leader_moves) {
   put_range("e", 30);
   /* warm the cache */
@@ -827,6 +857,7 @@ int main(void) {
   tcase_add_test(tc, column_families_are_separate);
   tcase_add_test(tc, compare_and_swap);
   tcase_add_test(tc, region_errors_are_retried);
+  tcase_add_test(tc, region_errors_and_pd_lookups);
   tcase_add_test(tc, split_and_leader_moves);
   tcase_add_test(tc, deadline_expiry_carries_last_cause);
   tcase_add_test(tc, silent_pd_times_out);

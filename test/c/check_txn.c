@@ -754,7 +754,7 @@ START_TEST(heartbeat_extends_the_primary_lock) {
   ck_assert_uint_ge(ttl0, 20000);
   protobuf_c_message_free_unpacked(&r->base, NULL);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "KvTxnHeartBeat"), 0);
-  for (int i = 0; i < 300 && tikv_mock_call_count(mock, "KvTxnHeartBeat") == 0; i++)
+  for (int i = 0; i < 500 && tikv_mock_call_count(mock, "KvTxnHeartBeat") == 0; i++)
     usleep(50 * 1000); /* the first beat is due 10 s after the lock */
   ck_assert_uint_ge(tikv_mock_call_count(mock, "KvTxnHeartBeat"), 1);
   r = scan_lock_of("hb/p", &l);
