@@ -477,6 +477,8 @@ static void dead_prewrite(const char *key, const char *value, const char *primar
   dead_prewrite_async(key, value, primary, start_ts, ttl, false, NULL, 0, 0);
 }
 
+static void dead_rollback(const char *key, uint64_t start_ts);
+
 /* ---- what the mock holds, seen over raw gRPC (never resolving anything) ---- */
 
 /* The lock on key (ScanLock over that one key, at any version): NULL when
@@ -716,6 +718,29 @@ START_TEST(async_commit_recovery_from_a_reader) {
   ck_assert_ptr_nonnull(pr->errors[0]->conflict);
   protobuf_c_message_free_unpacked(resp, NULL);
   ck_assert(!locked("zacr/t2"));
+}
+END_TEST
+
+/* The primary's lock rolled back (by a resolver) before the commit reaches
+ * it: the commit fails, the txn is not reported committed, nothing is
+ * visible. The KvCommit is held by latency; the rollback, sent once the
+ * store has it, runs first. */
+START_TEST(commit_after_primary_rolled_back_fails) {
+  tikv_txn_t *t = begin();
+  ok(tikv_txn_put(t, K("rbc/p"), K("v")));
+  ok(tikv_txn_put(t, K("zrbc/s"), K("v")));
+  ck_assert_int_eq(tikv_mock_set_latency(mock, "KvCommit", 1000), 0);
+  uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
+  tikv_future_t *f = tikv_txn_commit(t);
+  await_calls("KvCommit", commits + 1); /* the primary's commit, held */
+  dead_rollback("rbc/p", tikv_txn_start_ts(t));
+  int code = tikv_future_wait(f);
+  ck_assert_msg(code == TIKV_ERR_TXN_ABORTED, "commit: %s", tikv_err_name(code));
+  tikv_future_destroy(f);
+  tikv_mock_clear_faults(mock);
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("rbc/p", NULL), 0);
+  ck_assert_int_eq(read_one("zrbc/s", NULL), 0);
 }
 END_TEST
 
@@ -1101,6 +1126,7 @@ int main(void) {
   tcase_add_test(tc, resolve_rolls_forward_committed_primary);
   tcase_add_test(tc, async_commit_recovery_from_a_reader);
   tcase_add_test(tc, reader_pushes_a_live_lock);
+  tcase_add_test(tc, commit_after_primary_rolled_back_fails);
   tcase_add_test(tc, pessimistic_locks);
   tcase_add_test(tc, deadlock_detected);
   tcase_add_test(tc, two_phase_async_commit_and_one_pc);
