@@ -745,24 +745,34 @@ START_TEST(commit_after_primary_rolled_back_fails) {
 END_TEST
 
 /* A live lock whose min_commit_ts the reader may push does not block it: the
- * reader reads the version before the lock at once, long before the lock's
- * 60 s TTL (and the client's 10 s deadline), and the lock stays. */
+ * reader reads the versions before the lock at once, long before the lock's
+ * 60 s TTL (and the client's 10 s deadline), and the lock stays. The push is
+ * remembered for the txn: its second lock needs no CheckTxnStatus. */
 START_TEST(reader_pushes_a_live_lock) {
-  write_one("push/k", "old");
+  write_one("push/k1", "old1");
+  write_one("push/k2", "old2");
   uint64_t ts = now_ts();
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for("push/k", &ctx, &ep, &peer, &addr);
-  dead_prewrite_async("push/k", "new", "push/k", ts, 60000, false, NULL, 0, ts + 1);
+  dead_prewrite_async("push/k1", "new", "push/k1", ts, 60000, false, NULL, 0, ts + 1);
+  dead_prewrite_async("push/k2", "new", "push/k1", ts, 60000, false, NULL, 0, ts + 1);
   uint64_t checks = tikv_mock_call_count(mock, "KvCheckTxnStatus");
-  ck_assert_int_eq(read_one("push/k", "old"), 1);
-  ck_assert_int_eq(read_one("push/k", "old"), 1);
-  ck_assert_uint_ge(tikv_mock_call_count(mock, "KvCheckTxnStatus"), checks + 2);
-  ck_assert(locked("push/k")); /* pushed, not rolled back */
+  tikv_txn_t *t = begin();
+  tikv_slice_t keys[2] = {{K("push/k1")}, {K("push/k2")}};
+  tikv_future_t *f = tikv_txn_batch_get(t, keys, 2);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_mem_eq(kvs[0].value, "old1", 4);
+  ck_assert_mem_eq(kvs[1].value, "old2", 4);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCheckTxnStatus"), checks + 1);
+  ck_assert_int_eq(read_one("push/k2", "old2"), 1); /* a later reader pushes again */
+  ck_assert(locked("push/k1")); /* pushed, not rolled back */
+  ck_assert(locked("push/k2"));
   uint64_t ttl;
-  ck_assert_uint_eq(txn_commit_ts("push/k", ts, &ttl), 0);
+  ck_assert_uint_eq(txn_commit_ts("push/k1", ts, &ttl), 0);
   ck_assert_uint_eq(ttl, 60000);
 }
 END_TEST
