@@ -746,8 +746,11 @@ END_TEST
 
 /* A live lock whose min_commit_ts the reader may push does not block it: the
  * reader reads the versions before the lock at once, long before the lock's
- * 60 s TTL (and the client's 10 s deadline), and the lock stays. The push is
- * remembered for the txn: its second lock needs no CheckTxnStatus. */
+ * 60 s TTL (and the client's 10 s deadline), and the lock stays. The push
+ * moves only the primary's min_commit_ts: the secondary's lock still blocks
+ * a read unless the reader names the txn in Context.resolved_locks, and the
+ * push is remembered for the txn, so its second lock needs no second
+ * CheckTxnStatus. */
 START_TEST(reader_pushes_a_live_lock) {
   write_one("push/k1", "old1");
   write_one("push/k2", "old2");
