@@ -856,6 +856,25 @@ START_TEST(pessimistic_locks) {
 }
 END_TEST
 
+/* lock_wait_timeout_ms 0 is "no wait": TiKV answers Locked at once and never
+ * queues the request, so a holder letting go right after the request
+ * arrived does not hand it the lock. */
+START_TEST(no_wait_lock_is_never_queued) {
+  tikv_txn_t *h = begin_pessimistic(1000);
+  ok(tikv_txn_put(h, K("nowait"), K("h")));
+  tikv_txn_t *t = begin_pessimistic(0);
+  uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
+  tikv_future_t *f = tikv_txn_put(t, K("nowait"), K("t"));
+  await_calls("KvPessimisticLock", lock_calls + 1);
+  ok(tikv_txn_rollback(h)); /* the lock goes, after the request was answered */
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_LOCK_WAIT_TIMEOUT);
+  tikv_future_destroy(f);
+  ok(tikv_txn_rollback(t));
+  tikv_txn_free(t);
+  tikv_txn_free(h);
+}
+END_TEST
+
 typedef struct {
   tikv_txn_t *t;
   const char *key;
@@ -920,11 +939,29 @@ START_TEST(two_phase_async_commit_and_one_pc) {
   ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits + 3); /* one per region */
   for (int i = 0; i < 3; i++) visible_from(cts, keys[i], "2pc");
 
+  /* 1PC: one request, no KvCommit, no lock ever left */
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.try_one_pc = 1;
+  t = begin_opts(&o);
+  ok(tikv_txn_put(t, K("pc-1"), K("a")));
+  ok(tikv_txn_put(t, K("pc-2"), K("b")));
+  commits = tikv_mock_call_count(mock, "KvCommit");
+  uint64_t prewrites = tikv_mock_call_count(mock, "KvPrewrite");
+  cts = commit(t);
+  ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
+  ck_assert(!locked("pc-1"));
+  ck_assert(!locked("pc-2"));
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvPrewrite"), prewrites + 1);
+  tikv_txn_free(t);
+  visible_from(cts, "pc-1", "a");
+  visible_from(cts, "pc-2", "b");
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits); /* no second phase */
   /* async commit is decided at prewrite: with every KvCommit failing the
-   * commit still succeeds, leaving async-commit locks at most at its ts */
+   * commit still succeeds, leaving async-commit locks at most at its ts
+   * (last: its KvCommits go on being retried in the background) */
   ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "KvCommit", 14, 1000000), 0);
   const char *akeys[] = {"0ac/a1", "Nac/a2", "zac/a3"};
-  tikv_txn_options_t o;
   tikv_txn_options_init(&o);
   o.async_commit = 1;
   t = begin_opts(&o);
@@ -950,23 +987,6 @@ START_TEST(two_phase_async_commit_and_one_pc) {
   for (int i = 0; i < 3; i++) visible_from(cts, akeys[i], "async");
   for (int i = 0; i < 3; i++) await_unlocked(akeys[i]);
 
-  /* 1PC: one request, no KvCommit, no lock ever left */
-  tikv_txn_options_init(&o);
-  o.try_one_pc = 1;
-  t = begin_opts(&o);
-  ok(tikv_txn_put(t, K("pc-1"), K("a")));
-  ok(tikv_txn_put(t, K("pc-2"), K("b")));
-  commits = tikv_mock_call_count(mock, "KvCommit");
-  uint64_t prewrites = tikv_mock_call_count(mock, "KvPrewrite");
-  cts = commit(t);
-  ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
-  ck_assert(!locked("pc-1"));
-  ck_assert(!locked("pc-2"));
-  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvPrewrite"), prewrites + 1);
-  tikv_txn_free(t);
-  visible_from(cts, "pc-1", "a");
-  visible_from(cts, "pc-2", "b");
-  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits); /* no second phase */
 }
 END_TEST
 
@@ -1142,6 +1162,7 @@ int main(void) {
   tcase_add_test(tc, commit_after_primary_rolled_back_fails);
   tcase_add_test(tc, pessimistic_locks);
   tcase_add_test(tc, deadlock_detected);
+  tcase_add_test(tc, no_wait_lock_is_never_queued);
   tcase_add_test(tc, two_phase_async_commit_and_one_pc);
   tcase_add_test(tc, bank_transfers_keep_the_total);
   tcase_add_test(tc, gc_resolves_locks_and_moves_safe_point);
