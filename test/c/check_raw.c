@@ -366,7 +366,8 @@ START_TEST(scans_across_regions) {
     ck_assert_int_lt(memcmp(kvs[i - 1].key, kvs[i].key, 4), 0);
   tikv_future_destroy(f);
 
-  /* limit stops inside the second region */
+  /* limit stops inside the second region: two regions asked, no more */
+  uint64_t scans = tikv_mock_call_count(mock, "RawScan");
   f = tikv_raw_scan(client, K("b"), NULL, 0, 25, 1, 0);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
@@ -374,6 +375,7 @@ START_TEST(scans_across_regions) {
   ck_assert_mem_eq(kvs[24].key, "c004", 4);
   ck_assert_ptr_null(kvs[24].value); /* keys only */
   tikv_future_destroy(f);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawScan"), scans + 2);
 
   /* reverse, across three boundaries, from an unbounded end */
   f = tikv_raw_scan(client, K("b010"), NULL, 0, 1000, 0, 1);
