@@ -251,7 +251,11 @@ async function main() {
     let by = null;
     let addonBuilt = true;
     try {
-      if (needsC(e.file) || staleC) {
+      if (/\.m?js$/.test(e.file) && !(await run(process.execPath, ['--check', e.file], log)).ok) {
+        // a mutation that does not parse tests nothing
+        status = 'nobuild';
+        by = `the mutated ${e.file} does not parse (see ${path.relative(ROOT, log)})`;
+      } else if (needsC(e.file) || staleC) {
         staleC = needsC(e.file);
         addonBuilt = false;
         if (!(await buildC(log)).ok) {
