@@ -921,8 +921,8 @@ START_TEST(inject_grpc_error_and_latency) {
   pthread_t th;
   int64_t t0 = tikv__now_ms();
   pthread_create(&th, NULL, raw_get_in_background, &d);
-  for (int i = 0; i < 1000 && tikv_mock_call_count(m, "RawGet") == gets; i++) usleep(2000);
-  ck_assert_uint_eq(tikv_mock_call_count(m, "RawGet"), gets + 1); /* held by the store */
+  ck_assert_uint_eq(mc_await_count(tikv_mock_call_count, m, "RawGet", gets + 1, 5000),
+                   gets + 1); /* held by the store */
   Pdpb__GetMembersRequest gm = PDPB__GET_MEMBERS_REQUEST__INIT;
   FREE(pd_call("GetMembers", &gm.base, &pdpb__get_members_response__descriptor, 0));
   put_ok("a2", "v");
@@ -968,8 +968,8 @@ START_TEST(pd_pause) {
   pthread_t th;
   uint64_t calls = tikv_mock_pd_call_count(m, "GetMembers");
   pthread_create(&th, NULL, members_in_background, &b);
-  for (int i = 0; i < 1000 && tikv_mock_pd_call_count(m, "GetMembers") == calls; i++) usleep(2000);
-  ck_assert_uint_eq(tikv_mock_pd_call_count(m, "GetMembers"), calls + 1); /* PD holds it */
+  ck_assert_uint_eq(mc_await_count(tikv_mock_pd_call_count, m, "GetMembers", calls + 1, 5000),
+                   calls + 1); /* PD holds it */
   ck_assert_int_eq(atomic_load(&b.status), -1);
   ck_assert_int_eq(tikv_mock_pd_pause(m, 0), 0);
   pthread_join(th, NULL);

@@ -194,6 +194,17 @@ static void commit_ok(const char *key, uint64_t start, uint64_t commit) {
   FREE(r);
 }
 
+static Kvrpcpb__BatchRollbackResponse *rollback1(const char *key, uint64_t start) {
+  kctx_t k;
+  Kvrpcpb__BatchRollbackRequest q = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
+  q.context = tctx(&k, key);
+  ProtobufCBinaryData kb = BIN(key);
+  q.n_keys = 1;
+  q.keys = &kb;
+  q.start_version = start;
+  return call(k.store, "KvBatchRollback", &q.base, &kvrpcpb__batch_rollback_response__descriptor);
+}
+
 static void write_kv(const char *key, uint64_t start, uint64_t commit) {
   prewrite_ok(key, key, start, NULL);
   commit_ok(key, start, commit);
@@ -261,12 +272,11 @@ static void *pess_lock_thread(void *p) {
   return NULL;
 }
 
-/* Waits (bounded) until the mock has counted `n` calls of method. The mock
- * serves every call on its one loop thread, so a counted call has been
- * handled (a lock request is waiting) before any call sent after this. */
+/* Waits (bounded) until the mock has counted `n` calls of method (see
+ * mc_await_count: a counted lock request is waiting before any call sent
+ * after this). */
 static void await_calls(const char *method, uint64_t n) {
-  for (int i = 0; i < 2000 && tikv_mock_call_count(m, method) < n; i++) usleep(5000);
-  ck_assert_uint_ge(tikv_mock_call_count(m, method), n);
+  ck_assert_uint_ge(mc_await_count(tikv_mock_call_count, m, method, n, 10000), n);
 }
 
 /* ---- tests ---- */
@@ -335,15 +345,7 @@ START_TEST(every_newer_write_is_a_conflict) {
       prewrite_ok(key, key, TS(200), &o);
       commit_ok(key, TS(200), TS(210));
     } else {
-      kctx_t k;
-      Kvrpcpb__BatchRollbackRequest rb = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
-      rb.context = tctx(&k, key);
-      ProtobufCBinaryData kb = BIN(key);
-      rb.n_keys = 1;
-      rb.keys = &kb;
-      rb.start_version = TS(210);
-      Kvrpcpb__BatchRollbackResponse *rr =
-          call(k.store, "KvBatchRollback", &rb.base, &kvrpcpb__batch_rollback_response__descriptor);
+      Kvrpcpb__BatchRollbackResponse *rr = rollback1(key, TS(210));
       ck_assert_ptr_null(rr->error);
       FREE(rr);
     }
@@ -445,15 +447,7 @@ START_TEST(commit_rules) {
   ck_assert_uint_eq(c->error->commit_ts_expired->attempted_commit_ts, TS(35));
   FREE(c);
   /* rolled back: the commit fails, and so does a late prewrite */
-  kctx_t k;
-  Kvrpcpb__BatchRollbackRequest rb = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
-  rb.context = tctx(&k, "t-c");
-  ProtobufCBinaryData kb = BIN("t-c");
-  rb.n_keys = 1;
-  rb.keys = &kb;
-  rb.start_version = TS(30);
-  Kvrpcpb__BatchRollbackResponse *rr =
-      call(k.store, "KvBatchRollback", &rb.base, &kvrpcpb__batch_rollback_response__descriptor);
+  Kvrpcpb__BatchRollbackResponse *rr = rollback1("t-c", TS(30));
   ck_assert_ptr_null(rr->error);
   FREE(rr);
   c = commit1("t-c", TS(30), TS(45));
@@ -466,8 +460,7 @@ START_TEST(commit_rules) {
   ck_assert_int_eq(p->errors[0]->conflict->reason, KVRPCPB__WRITE_CONFLICT__REASON__SelfRolledBack);
   FREE(p);
   /* rolling back a committed txn is refused */
-  rb.start_version = TS(20);
-  rr = call(k.store, "KvBatchRollback", &rb.base, &kvrpcpb__batch_rollback_response__descriptor);
+  rr = rollback1("t-c", TS(20));
   ck_assert_ptr_nonnull(rr->error);
   ck_assert_ptr_nonnull(strstr(rr->error->abort, "Committed"));
   FREE(rr);

@@ -12,6 +12,7 @@
 
 #include "tikv/mock.h"
 #include "tikv/tikv.h"
+#include "util_mock_client.h"
 
 static tikv_mock_cluster_t *mock;
 static tikv_client_t *client;
@@ -95,11 +96,10 @@ static uint64_t pd_region_lookups(tikv_mock_cluster_t *m) {
          tikv_mock_pd_call_count(m, "GetRegionByID") + tikv_mock_pd_call_count(m, "ScanRegions");
 }
 
-/* Waits (bounded) until the mock has counted `n` calls of method: the mock
- * counts a call when it starts serving it. */
+/* Waits (bounded) until the mock has counted `n` calls of method (see
+ * mc_await_count). */
 static void await_calls(const char *method, uint64_t n) {
-  for (int i = 0; i < 2000 && tikv_mock_call_count(mock, method) < n; i++) usleep(5000);
-  ck_assert_uint_ge(tikv_mock_call_count(mock, method), n);
+  ck_assert_uint_ge(mc_await_count(tikv_mock_call_count, mock, method, n, 10000), n);
 }
 
 /* The keys of a finished scan or batch get, in order, joined by ",". */

@@ -402,22 +402,52 @@ START_TEST(scans_with_own_writes) {
 END_TEST
 
 /* ---- a client that died mid-commit, simulated over raw gRPC ---- */
-static void ctx_for(const char *key, Kvrpcpb__Context *ctx, Metapb__RegionEpoch *ep,
-                    Metapb__Peer *peer, const char **addr) {
+/* A request's way to the leader of a (user) key's region, as a client
+ * would send it. */
+typedef struct {
+  Kvrpcpb__Context ctx;
+  Metapb__RegionEpoch ep;
+  Metapb__Peer peer;
+  const char *addr;
+} route_t;
+
+static Kvrpcpb__Context *route_to(route_t *r, const char *key) {
+  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
+  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
+  Metapb__Peer peer = METAPB__PEER__INIT;
+  r->ctx = ctx;
+  r->ep = ep;
+  r->peer = peer;
   uint8_t *enc;
   size_t el;
   tikv__codec_encode_bytes((const uint8_t *)key, strlen(key), &enc, &el);
   uint64_t rid = tikv_mock_region_for_key(mock, enc, el);
   free(enc);
   uint64_t store = tikv_mock_region_leader_store(mock, rid);
-  tikv_mock_region_epoch(mock, rid, &ep->conf_ver, &ep->version);
-  peer->id = tikv_mock_region_peer_on_store(mock, rid, store);
-  peer->store_id = store;
-  ctx->region_id = rid;
-  ctx->region_epoch = ep;
-  ctx->peer = peer;
-  *addr = tikv_mock_store_address(mock, store);
+  tikv_mock_region_epoch(mock, rid, &r->ep.conf_ver, &r->ep.version);
+  r->peer.id = tikv_mock_region_peer_on_store(mock, rid, store);
+  r->peer.store_id = store;
+  r->ctx.region_id = rid;
+  r->ctx.region_epoch = &r->ep;
+  r->ctx.peer = &r->peer;
+  r->addr = tikv_mock_store_address(mock, store);
+  return &r->ctx;
 }
+
+/* Sends req (whose context is r's) over raw gRPC: a client that never
+ * resolves anything, or one about to die. Returns the reply, which has no
+ * region error; free it with FREE. */
+static void *send_raw(const route_t *r, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *d) {
+  char path[96];
+  snprintf(path, sizeof(path), "/tikvpb.Tikv/%s", method);
+  ProtobufCMessage *resp = NULL;
+  ck_assert_int_eq(mc_unary(r->addr, path, req, d, &resp, 5000, NULL, 0), 0);
+  const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, "region_error");
+  ck_assert_ptr_null(*(void **)((char *)resp + fd->offset));
+  return resp;
+}
+#define FREE(p) protobuf_c_message_free_unpacked((ProtobufCMessage *)(p), NULL)
 
 static uint64_t now_ts(void) {
   tikv_future_t *f = tikv_client_current_timestamp(client);
@@ -435,18 +465,14 @@ static uint64_t dead_prewrite_async(const char *key, const char *value, const ch
                                     uint64_t start_ts, uint64_t ttl, bool async,
                                     const char *const *secondaries, size_t n_secondaries,
                                     uint64_t min_commit_ts) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(key, &ctx, &ep, &peer, &addr);
+  route_t rt;
   Kvrpcpb__Mutation m = KVRPCPB__MUTATION__INIT;
   Kvrpcpb__Mutation *mp = &m;
   m.op = KVRPCPB__OP__Put;
   m.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
   m.value = (ProtobufCBinaryData){strlen(value), (uint8_t *)value};
   Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, key);
   q.n_mutations = 1;
   q.mutations = &mp;
   q.primary_lock = (ProtobufCBinaryData){strlen(primary), (uint8_t *)primary};
@@ -461,14 +487,11 @@ static uint64_t dead_prewrite_async(const char *key, const char *value, const ch
   q.n_secondaries = n_secondaries;
   q.secondaries = secs;
   q.min_commit_ts = min_commit_ts;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvPrewrite", &q.base,
-                            &kvrpcpb__prewrite_response__descriptor, &resp, 5000, NULL, 0), 0);
-  Kvrpcpb__PrewriteResponse *r = (Kvrpcpb__PrewriteResponse *)resp;
-  ck_assert_ptr_null(r->region_error);
+  Kvrpcpb__PrewriteResponse *r =
+      send_raw(&rt, "KvPrewrite", &q.base, &kvrpcpb__prewrite_response__descriptor);
   ck_assert_uint_eq(r->n_errors, 0);
   uint64_t min = r->min_commit_ts;
-  protobuf_c_message_free_unpacked(resp, NULL);
+  FREE(r);
   return min;
 }
 
@@ -484,27 +507,20 @@ static void dead_rollback(const char *key, uint64_t start_ts);
 /* The lock on key (ScanLock over that one key, at any version): NULL when
  * there is none; free the response with free_scan. */
 static Kvrpcpb__ScanLockResponse *scan_lock_of(const char *key, const Kvrpcpb__LockInfo **lock) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(key, &ctx, &ep, &peer, &addr);
+  route_t rt;
   char end[64];
   size_t kl = strlen(key);
   ck_assert_uint_lt(kl, sizeof(end));
   memcpy(end, key, kl);
   end[kl] = 0; /* key + "\0": the next key */
   Kvrpcpb__ScanLockRequest q = KVRPCPB__SCAN_LOCK_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, key);
   q.max_version = UINT64_MAX;
   q.start_key = (ProtobufCBinaryData){kl, (uint8_t *)key};
   q.end_key = (ProtobufCBinaryData){kl + 1, (uint8_t *)end};
   q.limit = 10;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvScanLock", &q.base,
-                            &kvrpcpb__scan_lock_response__descriptor, &resp, 5000, NULL, 0), 0);
-  Kvrpcpb__ScanLockResponse *r = (Kvrpcpb__ScanLockResponse *)resp;
-  ck_assert_ptr_null(r->region_error);
+  Kvrpcpb__ScanLockResponse *r =
+      send_raw(&rt, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
   ck_assert_ptr_null(r->error);
   ck_assert_uint_le(r->n_locks, 1);
   *lock = r->n_locks ? r->locks[0] : NULL;
@@ -519,7 +535,7 @@ static bool locked(const char *key) {
   const Kvrpcpb__LockInfo *l;
   Kvrpcpb__ScanLockResponse *r = scan_lock_of(key, &l);
   bool yes = l != NULL;
-  protobuf_c_message_free_unpacked(&r->base, NULL);
+  FREE(r);
   return yes;
 }
 
@@ -534,35 +550,26 @@ static void await_unlocked(const char *key) {
  * 0): pushes nothing, rolls nothing back. Returns its commit ts (0: not
  * committed); *ttl is the primary lock's TTL (0: no lock). */
 static uint64_t txn_commit_ts(const char *primary, uint64_t start_ts, uint64_t *ttl) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(primary, &ctx, &ep, &peer, &addr);
+  route_t rt;
   Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, primary);
   q.primary_key = (ProtobufCBinaryData){strlen(primary), (uint8_t *)primary};
   q.lock_ts = start_ts;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCheckTxnStatus", &q.base,
-                            &kvrpcpb__check_txn_status_response__descriptor, &resp, 5000, NULL, 0),
-                   0);
-  Kvrpcpb__CheckTxnStatusResponse *r = (Kvrpcpb__CheckTxnStatusResponse *)resp;
-  ck_assert_ptr_null(r->region_error);
+  Kvrpcpb__CheckTxnStatusResponse *r = send_raw(&rt, "KvCheckTxnStatus", &q.base,
+                                                &kvrpcpb__check_txn_status_response__descriptor);
   /* no lock, no record: never committed (a rollback record may be collapsed) */
   ck_assert(r->error == NULL || r->error->txn_not_found != NULL);
   uint64_t cts = r->commit_version;
   if (ttl) *ttl = r->lock_ttl;
-  protobuf_c_message_free_unpacked(resp, NULL);
+  FREE(r);
   return cts;
 }
 
-/* Waits (bounded) until the mock has counted `n` calls of method. The mock
- * serves every call on its one loop thread, so a counted call has been
- * handled (a lock request is waiting) before any call sent after this. */
+/* Waits (bounded) until the mock has counted `n` calls of method (see
+ * mc_await_count: a counted lock request is waiting before any call sent
+ * after this). */
 static void await_calls(const char *method, uint64_t n) {
-  for (int i = 0; i < 2000 && tikv_mock_call_count(mock, method) < n; i++) usleep(5000);
-  ck_assert_uint_ge(tikv_mock_call_count(mock, method), n);
+  ck_assert_uint_ge(mc_await_count(tikv_mock_call_count, mock, method, n, 10000), n);
 }
 
 /* A snapshot read at ts: 1 found with the value, 0 absent. */
@@ -577,26 +584,24 @@ static int read_at(uint64_t ts, const char *key, const char *want) {
   return r;
 }
 
-static void dead_commit(const char *key, uint64_t start_ts, uint64_t commit_ts) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(key, &ctx, &ep, &peer, &addr);
+/* The dead client's KvCommit: true when TiKV refused it (a KeyError). */
+static bool dead_commit_refused(const char *key, uint64_t start_ts, uint64_t commit_ts) {
+  route_t rt;
   ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
   Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, key);
   q.start_version = start_ts;
   q.n_keys = 1;
   q.keys = &k;
   q.commit_version = commit_ts;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &q.base,
-                            &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
-  Kvrpcpb__CommitResponse *r = (Kvrpcpb__CommitResponse *)resp;
-  ck_assert_ptr_null(r->region_error);
-  ck_assert_ptr_null(r->error);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  Kvrpcpb__CommitResponse *r = send_raw(&rt, "KvCommit", &q.base, &kvrpcpb__commit_response__descriptor);
+  bool refused = r->error != NULL;
+  FREE(r);
+  return refused;
+}
+
+static void dead_commit(const char *key, uint64_t start_ts, uint64_t commit_ts) {
+  ck_assert(!dead_commit_refused(key, start_ts, commit_ts));
 }
 
 START_TEST(resolve_rolls_back_uncommitted) {
@@ -608,23 +613,7 @@ START_TEST(resolve_rolls_back_uncommitted) {
   ck_assert_int_eq(read_one("dead-m", NULL), 0);
   ck_assert_int_eq(read_one("dead-b", "before"), 1);
   /* and the dead client can no longer commit */
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for("dead-b", &ctx, &ep, &peer, &addr);
-  ProtobufCBinaryData k = {6, (uint8_t *)"dead-b"};
-  Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
-  q.context = &ctx;
-  q.start_version = ts;
-  q.n_keys = 1;
-  q.keys = &k;
-  q.commit_version = now_ts();
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &q.base,
-                            &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
-  ck_assert_ptr_nonnull(((Kvrpcpb__CommitResponse *)resp)->error);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  ck_assert(dead_commit_refused("dead-b", ts, now_ts()));
   /* a writer over the dead lock also gets through */
   write_one("dead-m", "writer");
   ck_assert_int_eq(read_one("dead-m", "writer"), 1);
@@ -692,17 +681,13 @@ START_TEST(async_commit_recovery_from_a_reader) {
   await_unlocked("Nacr/q");
   ck_assert_int_eq(read_one("Nacr/q", NULL), 0);
   /* the missing key was fenced: the dead client's late prewrite cannot land */
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for("zacr/t2", &ctx, &ep, &peer, &addr);
+  route_t rt;
   Kvrpcpb__Mutation mu = KVRPCPB__MUTATION__INIT, *mp = &mu;
   mu.op = KVRPCPB__OP__Put;
   mu.key = (ProtobufCBinaryData){7, (uint8_t *)"zacr/t2"};
   mu.value = (ProtobufCBinaryData){2, (uint8_t *)"v2"};
   Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, "zacr/t2");
   q.n_mutations = 1;
   q.mutations = &mp;
   q.primary_lock = (ProtobufCBinaryData){6, (uint8_t *)"Nacr/q"};
@@ -710,13 +695,11 @@ START_TEST(async_commit_recovery_from_a_reader) {
   q.lock_ttl = 1;
   q.use_async_commit = 1;
   q.min_commit_ts = ts + 1;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvPrewrite", &q.base,
-                            &kvrpcpb__prewrite_response__descriptor, &resp, 5000, NULL, 0), 0);
-  Kvrpcpb__PrewriteResponse *pr = (Kvrpcpb__PrewriteResponse *)resp;
+  Kvrpcpb__PrewriteResponse *pr =
+      send_raw(&rt, "KvPrewrite", &q.base, &kvrpcpb__prewrite_response__descriptor);
   ck_assert_uint_eq(pr->n_errors, 1);
   ck_assert_ptr_nonnull(pr->errors[0]->conflict);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  FREE(pr);
   ck_assert(!locked("zacr/t2"));
 }
 END_TEST
@@ -790,7 +773,7 @@ START_TEST(heartbeat_extends_the_primary_lock) {
   ck_assert_ptr_nonnull(l);
   uint64_t ttl0 = l->lock_ttl;
   ck_assert_uint_ge(ttl0, 20000);
-  protobuf_c_message_free_unpacked(&r->base, NULL);
+  FREE(r);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "KvTxnHeartBeat"), 0);
   for (int i = 0; i < 500 && tikv_mock_call_count(mock, "KvTxnHeartBeat") == 0; i++)
     usleep(50 * 1000); /* the first beat is due 10 s after the lock */
@@ -798,7 +781,7 @@ START_TEST(heartbeat_extends_the_primary_lock) {
   r = scan_lock_of("hb/p", &l);
   ck_assert_ptr_nonnull(l);
   ck_assert_uint_ge(l->lock_ttl, ttl0 + 9000); /* elapsed (>= 10 s) + 20 s */
-  protobuf_c_message_free_unpacked(&r->base, NULL);
+  FREE(r);
   commit(t);
   tikv_txn_free(t);
   ck_assert_int_eq(read_one("hb/p", "v"), 1);
@@ -978,7 +961,7 @@ START_TEST(two_phase_async_commit_and_one_pc) {
     ck_assert_uint_gt(l->min_commit_ts, tikv_txn_start_ts(t));
     if (l->min_commit_ts > max_min) max_min = l->min_commit_ts;
     if (i == 0) ck_assert_uint_eq(l->n_secondaries, 2); /* the primary lists the others */
-    protobuf_c_message_free_unpacked(&r->base, NULL);
+    FREE(r);
   }
   ck_assert_uint_eq(max_min, cts); /* committed at the largest min_commit_ts */
   tikv_txn_free(t);
@@ -1079,22 +1062,17 @@ START_TEST(bank_transfers_keep_the_total) {
 END_TEST
 
 static void dead_rollback(const char *key, uint64_t start_ts) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(key, &ctx, &ep, &peer, &addr);
+  route_t rt;
   ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
   Kvrpcpb__BatchRollbackRequest q = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, key);
   q.start_version = start_ts;
   q.n_keys = 1;
   q.keys = &k;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvBatchRollback", &q.base,
-                            &kvrpcpb__batch_rollback_response__descriptor, &resp, 5000, NULL, 0), 0);
-  ck_assert_ptr_null(((Kvrpcpb__BatchRollbackResponse *)resp)->error);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  Kvrpcpb__BatchRollbackResponse *r =
+      send_raw(&rt, "KvBatchRollback", &q.base, &kvrpcpb__batch_rollback_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  FREE(r);
 }
 
 /* GC resolves every lock below the safe point, whatever its TTL, as its
