@@ -27,7 +27,16 @@ const LOG_DIR = path.join(STATE_DIR, 'logs');
 const SUITE_TIMEOUT_MS = 10 * 60 * 1000; // a hang is a catch, but not forever
 
 // ---- every suite, in the order tried after a mutation's own `tests:` ----
-const C_SUITES = ['check_proto', 'check_core', 'check_mock', 'check_mock_txn', 'check_pd', 'check_txn', 'check_raw'];
+// Every test/c/check_*.c (built as build/test/check_*), the quick ones first.
+const QUICK_FIRST = ['check_proto', 'check_core', 'check_mock', 'check_mock_txn', 'check_pd', 'check_txn', 'check_raw'];
+const C_SUITES = fs
+  .readdirSync(path.join(ROOT, 'test', 'c'))
+  .filter((f) => /^check_\w+\.c$/.test(f))
+  .map((f) => f.slice(0, -2))
+  .sort((a, b) => {
+    const rank = (x) => (QUICK_FIRST.includes(x) ? QUICK_FIRST.indexOf(x) : QUICK_FIRST.length);
+    return rank(a) - rank(b) || a.localeCompare(b);
+  });
 function jsSuites() {
   return fs
     .readdirSync(path.join(ROOT, 'test', 'js'))
@@ -142,12 +151,17 @@ function run(cmd, args, logFile, opts = {}) {
         process.kill(-child.pid, 'SIGKILL');
       } catch {}
     }, opts.timeoutMs || SUITE_TIMEOUT_MS);
-    child.on('exit', (code, signal) => {
+    let settled = false;
+    const settle = (r) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       fs.closeSync(out);
       child = null;
-      resolve({ ok: code === 0, code, signal, ms: Date.now() - started });
-    });
+      resolve({ ms: Date.now() - started, ...r });
+    };
+    child.on('error', (error) => settle({ ok: false, error })); // could not start it
+    child.on('exit', (code, signal) => settle({ ok: code === 0, code, signal }));
   });
 }
 
@@ -276,6 +290,11 @@ async function main() {
         const before = fs.statSync(log).size;
         const [cmd, args] = suiteCommand(s);
         const r = await run(cmd, args, log);
+        if (r.error) {
+          status = 'nobuild';
+          by = `cannot run ${s}: ${r.error.message}`;
+          break;
+        }
         if (!r.ok) {
           const text = fs.readFileSync(log).subarray(before).toString('utf8');
           const test = failedTest(s, text);
