@@ -8,6 +8,7 @@
  * are made up: TS(ms) is a TSO with that physical part. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,7 @@ typedef struct lock_req {
   bool first;
   Kvrpcpb__PessimisticLockResponse *resp;
   int64_t took_ms;
+  atomic_int done; /* set once resp is there (by pess_lock_thread) */
 } lock_req;
 
 static Kvrpcpb__PessimisticLockResponse *pess_lock(lock_req *l) {
@@ -268,7 +270,9 @@ static Kvrpcpb__PessimisticLockResponse *pess_lock(lock_req *l) {
 }
 
 static void *pess_lock_thread(void *p) {
-  pess_lock(p);
+  lock_req *l = p;
+  pess_lock(l);
+  atomic_store(&l->done, 1);
   return NULL;
 }
 
@@ -747,12 +751,21 @@ START_TEST(pessimistic_prewrite_and_rollback) {
   ck_assert_uint_eq(r->n_errors, 1);
   ck_assert_ptr_nonnull(strstr(r->errors[0]->abort, "PessimisticLockNotFound"));
   FREE(r);
-  /* pessimistic rollback releases; a waiter is woken */
+  /* pessimistic rollback releases; a waiter is woken at once: before a
+   * waiter that started earlier on another lock, and is not released, times
+   * out (waits are capped at 1 s, so only this order tells a wake-up from a
+   * wait that merely ended) */
+  lock_req other = {"t-p9", "t-p9", TS(310), TS(310), -1, true, NULL, 0};
+  ck_assert_uint_eq(pess_lock(&other)->n_errors, 0);
+  FREE(other.resp);
+  lock_req v = {"t-p9", "t-p9", TS(320), TS(320), 5000, true, NULL, 0};
   lock_req w = {"t-p1", "t-p1", TS(300), TS(300), 5000, true, NULL, 0};
-  pthread_t th;
+  pthread_t tv, th;
   uint64_t locks = tikv_mock_call_count(m, "KvPessimisticLock");
+  pthread_create(&tv, NULL, pess_lock_thread, &v);
+  await_calls("KvPessimisticLock", locks + 1); /* v waits */
   pthread_create(&th, NULL, pess_lock_thread, &w);
-  await_calls("KvPessimisticLock", locks + 1); /* it waits now */
+  await_calls("KvPessimisticLock", locks + 2); /* w waits */
   kctx_t k;
   Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
   q.context = tctx(&k, "t-p1");
@@ -766,10 +779,13 @@ START_TEST(pessimistic_prewrite_and_rollback) {
   ck_assert_uint_eq(pr->n_errors, 0);
   FREE(pr);
   pthread_join(th, NULL);
-  ck_assert_uint_lt(w.took_ms, 2500); /* woken (a timeout would answer Locked, not a conflict) */
+  ck_assert_int_eq(atomic_load(&v.done), 0); /* w was woken, not timed out */
   ck_assert_ptr_nonnull(w.resp->errors[0]->conflict);
   ck_assert_uint_eq(w.resp->errors[0]->conflict->conflict_commit_ts, 0);
   FREE(w.resp);
+  pthread_join(tv, NULL);
+  ck_assert_ptr_nonnull(v.resp->errors[0]->locked); /* v timed out */
+  FREE(v.resp);
 }
 END_TEST
 
