@@ -133,3 +133,9 @@ $(B)/obj/bench/driver.o: bench/driver.c $(wildcard include/tikv/*.h)
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BENCH_BIN): $(B)/obj/bench/driver.o $(LIB_A)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+# ---- mutation run (not part of `make test`; README, "Mutation testing") ----
+#   make mutants [ONLY=<regex of mutation ids>]
+.PHONY: mutants
+mutants:
+	node test/mutants/run.js $(if $(ONLY),--only '$(ONLY)')

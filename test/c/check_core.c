@@ -107,15 +107,35 @@ START_TEST(future_error_hides_partial_result) {
 }
 END_TEST
 
+typedef struct {
+  tikv_future_t *f;
+  pthread_t self;
+} completer;
+
+static void *complete_it(void *arg) {
+  completer *c = arg;
+  c->self = pthread_self();
+  tikv__future_complete(c->f, NULL);
+  return NULL;
+}
+
 START_TEST(future_callback_once_on_completing_thread) {
   cb_rec rec = {0};
   tikv_future_t *f = tikv__future_new();
   ck_assert_int_eq(tikv_future_set_callback(f, record_cb, &rec), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_set_callback(f, record_cb, &rec), TIKV_ERR_INVALID_ARGUMENT);
   ck_assert_int_eq(atomic_load(&rec.calls), 0);
-  tikv__future_complete(f, NULL);
+  completer c = {f, 0};
+  pthread_t th;
+  pthread_create(&th, NULL, complete_it, &c);
+  pthread_join(th, NULL);
+  /* called once, by the completing thread itself, before complete returned */
   ck_assert_int_eq(atomic_load(&rec.calls), 1);
+  ck_assert(pthread_equal(rec.thread, c.self));
+  ck_assert(!pthread_equal(rec.thread, pthread_self()));
   ck_assert_ptr_eq(rec.seen, f);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  ck_assert_int_eq(atomic_load(&rec.calls), 1);
   tikv_future_destroy(f);
 }
 END_TEST
@@ -206,16 +226,36 @@ START_TEST(loop_posts_and_timers) {
 }
 END_TEST
 
-static void count_task(void *a) { atomic_fetch_add((atomic_int *)a, 1); }
+typedef struct {
+  tikv__loop_t *l;
+  atomic_int ran, off_thread;
+} post_rec;
+
+static void count_task(void *a) {
+  post_rec *r = a;
+  if (!tikv__loop_on_thread(r->l)) atomic_fetch_add(&r->off_thread, 1);
+  atomic_fetch_add(&r->ran, 1);
+}
+
+enum { POSTERS = 4, POSTS_EACH = 2500 };
+
+static void *poster(void *a) {
+  post_rec *r = a;
+  for (int i = 0; i < POSTS_EACH; i++) ck_assert_int_eq(tikv__loop_post(r->l, count_task, r), 0);
+  return NULL;
+}
 
 START_TEST(loop_many_posts_from_threads) {
-  tikv__loop_t *l = tikv__loop_new();
-  atomic_int n = 0;
-  for (int i = 0; i < 10000; i++) ck_assert_int_eq(tikv__loop_post(l, count_task, &n), 0);
-  for (int i = 0; i < 1000 && atomic_load(&n) < 10000; i++) usleep(1000);
-  ck_assert_int_eq(atomic_load(&n), 10000);
-  tikv__loop_stop(l, NULL, NULL);
-  tikv__loop_free(l);
+  post_rec r = {tikv__loop_new(), 0, 0};
+  pthread_t th[POSTERS];
+  for (int i = 0; i < POSTERS; i++) pthread_create(&th[i], NULL, poster, &r);
+  for (int i = 0; i < POSTERS; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 5000 && atomic_load(&r.ran) < POSTERS * POSTS_EACH; i++) usleep(1000);
+  ck_assert_int_eq(atomic_load(&r.ran), POSTERS * POSTS_EACH); /* none lost */
+  ck_assert_int_eq(atomic_load(&r.off_thread), 0);            /* all on the loop thread */
+  tikv__loop_stop(r.l, NULL, NULL);
+  tikv__loop_free(r.l);
+  ck_assert_int_eq(atomic_load(&r.ran), POSTERS * POSTS_EACH); /* none run twice */
 }
 END_TEST
 
@@ -292,7 +332,9 @@ START_TEST(idle_hook_follows_callbacks) {
   tikv_future_set_callback(f, io_cb, NULL);
   tikv__loop_post(l, complete_task, f);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  for (int i = 0; i < 500 && atomic_load(&hook_calls) == 0; i++) usleep(1000);
+  /* wait may return before the callback (on the I/O thread) has run */
+  for (int i = 0; i < 5000 && (atomic_load(&hook_calls) == 0 || atomic_load(&cb_on_io) == 0); i++)
+    usleep(1000);
   ck_assert_int_eq(atomic_load(&cb_on_io), 1);
   ck_assert_int_ge(atomic_load(&hook_calls), 1);
   /* and once more when the loop exits, after the completions of its close */

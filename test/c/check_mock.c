@@ -4,6 +4,7 @@
  * Cluster: 3 stores, 4 regions split at the encoded "F", "V", "k". */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,10 +590,26 @@ START_TEST(raw_ttl) {
   r = kv_call(k.store, "RawGetKeyTTL", &q.base, &kvrpcpb__raw_get_key_ttlresponse__descriptor, 0);
   ck_assert(r->not_found);
   FREE(r);
-  usleep(1200 * 1000);
+  usleep(1200 * 1000); /* TTLs are whole seconds: past 1 s, whatever the load */
   Kvrpcpb__RawGetResponse *g = raw_get(&k, "t1");
   ck_assert(g->not_found);
   FREE(g);
+  /* expired for every read: batch get, TTL, CAS (absent again) */
+  ProtobufCBinaryData ks[3] = {{2, (uint8_t *)"t1"}, {2, (uint8_t *)"t2"}, {2, (uint8_t *)"t3"}};
+  Kvrpcpb__RawBatchGetRequest bg = KVRPCPB__RAW_BATCH_GET_REQUEST__INIT;
+  bg.context = &k.ctx;
+  bg.n_keys = 3;
+  bg.keys = ks;
+  Kvrpcpb__RawBatchGetResponse *bgr =
+      kv_call(k.store, "RawBatchGet", &bg.base, &kvrpcpb__raw_batch_get_response__descriptor, 0);
+  ck_assert_uint_eq(bgr->n_pairs, 1);
+  ck_assert_uint_eq(bgr->pairs[0]->key.len, 2);
+  ck_assert_mem_eq(bgr->pairs[0]->key.data, "t2", 2);
+  FREE(bgr);
+  q.key.data = (uint8_t *)"t1";
+  r = kv_call(k.store, "RawGetKeyTTL", &q.base, &kvrpcpb__raw_get_key_ttlresponse__descriptor, 0);
+  ck_assert(r->not_found);
+  FREE(r);
   Kvrpcpb__RawScanResponse *s = raw_scan(&k, "t", "u", 10, 0);
   const char *left[] = {"t2"};
   assert_keys(s, left, 1);
@@ -651,6 +668,16 @@ START_TEST(raw_cas) {
   ck_assert(!r->succeed);
   ck_assert_mem_eq(r->previous_value.data, "v1", 2);
   FREE(r);
+  /* the same length, other bytes: no swap either */
+  const char *near[] = {"x1", "vx", "v2", "v", "v11"};
+  for (int i = 0; i < 5; i++) {
+    r = cas(&k, "c1", near[i], 0, "v3", 0);
+    ck_assert_msg(!r->succeed, "swapped against %s", near[i]);
+    ck_assert(!r->previous_not_exist);
+    ck_assert_uint_eq(r->previous_value.len, 2);
+    ck_assert_mem_eq(r->previous_value.data, "v1", 2);
+    FREE(r);
+  }
   r = cas(&k, "c1", "v1", 0, "v4", 0);
   ck_assert(r->succeed);
   ck_assert_mem_eq(r->previous_value.data, "v1", 2);
@@ -863,6 +890,18 @@ START_TEST(inject_region_errors) {
 }
 END_TEST
 
+typedef struct delayed_get {
+  kctx_t *k;
+  atomic_int done;
+} delayed_get;
+
+static void *raw_get_in_background(void *arg) {
+  delayed_get *d = arg;
+  FREE(raw_get(d->k, "a"));
+  atomic_store(&d->done, 1);
+  return NULL;
+}
+
 START_TEST(inject_grpc_error_and_latency) {
   kctx_t k;
   kctx_key(&k, "a");
@@ -874,20 +913,27 @@ START_TEST(inject_grpc_error_and_latency) {
   kv_call(k.store, "RawGet", &q.base, &kvrpcpb__raw_get_response__descriptor, 14);
   Kvrpcpb__RawGetResponse *r = raw_get(&k, "a");
   FREE(r);
-  /* latency does not block the server: a second store answers meanwhile */
-  ck_assert_int_eq(tikv_mock_set_latency(m, "RawGet", 400), 0);
+  /* latency does not block the server: while a delayed RawGet is held, PD
+   * and the same store answer other calls */
+  ck_assert_int_eq(tikv_mock_set_latency(m, "RawGet", 3000), 0);
+  uint64_t gets = tikv_mock_call_count(m, "RawGet");
+  delayed_get d = {&k, 0};
+  pthread_t th;
   int64_t t0 = tikv__now_ms();
-  r = raw_get(&k, "a");
-  ck_assert_int_ge(tikv__now_ms() - t0, 390);
-  FREE(r);
+  pthread_create(&th, NULL, raw_get_in_background, &d);
+  ck_assert_uint_eq(mc_await_count(tikv_mock_call_count, m, "RawGet", gets + 1, 5000),
+                   gets + 1); /* held by the store */
   Pdpb__GetMembersRequest gm = PDPB__GET_MEMBERS_REQUEST__INIT;
-  t0 = tikv__now_ms();
   FREE(pd_call("GetMembers", &gm.base, &pdpb__get_members_response__descriptor, 0));
-  ck_assert_int_lt(tikv__now_ms() - t0, 300);
+  put_ok("a2", "v");
+  Kvrpcpb__RawGetKeyTTLRequest tq = KVRPCPB__RAW_GET_KEY_TTLREQUEST__INIT;
+  tq.context = &k.ctx;
+  tq.key = (ProtobufCBinaryData){1, (uint8_t *)"a"};
+  FREE(kv_call(k.store, "RawGetKeyTTL", &tq.base, &kvrpcpb__raw_get_key_ttlresponse__descriptor, 0));
+  ck_assert_int_eq(atomic_load(&d.done), 0); /* ... all while the RawGet is still held */
+  pthread_join(th, NULL);
+  ck_assert_int_ge(tikv__now_ms() - t0, 2990);
   ck_assert_int_eq(tikv_mock_set_latency(m, "RawGet", 0), 0);
-  t0 = tikv__now_ms();
-  FREE(raw_get(&k, "a"));
-  ck_assert_int_lt(tikv__now_ms() - t0, 300);
   /* PD methods can fail too */
   ck_assert_int_eq(tikv_mock_inject_grpc_error(m, "GetMembers", 4, 1), 0);
   pd_call("GetMembers", &gm.base, &pdpb__get_members_response__descriptor, 4);
@@ -897,15 +943,15 @@ END_TEST
 
 typedef struct bg_call {
   tikv_mock_cluster_t *m;
-  int status;
+  atomic_int status;
 } bg_call;
 
 static void *members_in_background(void *arg) {
   bg_call *b = arg;
   Pdpb__GetMembersRequest q = PDPB__GET_MEMBERS_REQUEST__INIT;
   ProtobufCMessage *resp = NULL;
-  b->status = mc_unary(tikv_mock_pd_address(b->m), "/pdpb.PD/GetMembers", &q.base,
-                       &pdpb__get_members_response__descriptor, &resp, 5000, NULL, 0);
+  atomic_store(&b->status, mc_unary(tikv_mock_pd_address(b->m), "/pdpb.PD/GetMembers", &q.base,
+                                    &pdpb__get_members_response__descriptor, &resp, 5000, NULL, 0));
   if (resp) FREE(resp);
   return NULL;
 }
@@ -920,12 +966,14 @@ START_TEST(pd_pause) {
   /* a call held by the pause is answered once PD resumes */
   bg_call b = {m, -1};
   pthread_t th;
+  uint64_t calls = tikv_mock_pd_call_count(m, "GetMembers");
   pthread_create(&th, NULL, members_in_background, &b);
-  usleep(300 * 1000);
-  ck_assert_int_eq(b.status, -1);
+  ck_assert_uint_eq(mc_await_count(tikv_mock_pd_call_count, m, "GetMembers", calls + 1, 5000),
+                   calls + 1); /* PD holds it */
+  ck_assert_int_eq(atomic_load(&b.status), -1);
   ck_assert_int_eq(tikv_mock_pd_pause(m, 0), 0);
   pthread_join(th, NULL);
-  ck_assert_int_eq(b.status, 0);
+  ck_assert_int_eq(atomic_load(&b.status), 0);
   FREE(pd_call("GetMembers", &q.base, &pdpb__get_members_response__descriptor, 0));
   /* the stores are not affected by a PD pause */
   tikv_mock_pd_pause(m, 1);

@@ -8,6 +8,7 @@
  * are made up: TS(ms) is a TSO with that physical part. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +195,17 @@ static void commit_ok(const char *key, uint64_t start, uint64_t commit) {
   FREE(r);
 }
 
+static Kvrpcpb__BatchRollbackResponse *rollback1(const char *key, uint64_t start) {
+  kctx_t k;
+  Kvrpcpb__BatchRollbackRequest q = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
+  q.context = tctx(&k, key);
+  ProtobufCBinaryData kb = BIN(key);
+  q.n_keys = 1;
+  q.keys = &kb;
+  q.start_version = start;
+  return call(k.store, "KvBatchRollback", &q.base, &kvrpcpb__batch_rollback_response__descriptor);
+}
+
 static void write_kv(const char *key, uint64_t start, uint64_t commit) {
   prewrite_ok(key, key, start, NULL);
   commit_ok(key, start, commit);
@@ -232,6 +244,7 @@ typedef struct lock_req {
   bool first;
   Kvrpcpb__PessimisticLockResponse *resp;
   int64_t took_ms;
+  atomic_int done; /* set once resp is there (by pess_lock_thread) */
 } lock_req;
 
 static Kvrpcpb__PessimisticLockResponse *pess_lock(lock_req *l) {
@@ -257,8 +270,17 @@ static Kvrpcpb__PessimisticLockResponse *pess_lock(lock_req *l) {
 }
 
 static void *pess_lock_thread(void *p) {
-  pess_lock(p);
+  lock_req *l = p;
+  pess_lock(l);
+  atomic_store(&l->done, 1);
   return NULL;
+}
+
+/* Waits (bounded) until the mock has counted `n` calls of method (see
+ * mc_await_count: a counted lock request is waiting before any call sent
+ * after this). */
+static void await_calls(const char *method, uint64_t n) {
+  ck_assert_uint_ge(mc_await_count(tikv_mock_call_count, m, method, n, 10000), n);
 }
 
 /* ---- tests ---- */
@@ -308,6 +330,109 @@ START_TEST(write_conflict_already_exist_and_locked) {
 }
 END_TEST
 
+/* TiKV's check_for_newer_version: any write committed after start_ts is a
+ * conflict, whatever its kind: a Put, a Delete, a Lock record, or another
+ * txn's rollback (its "commit ts" is its start ts). */
+START_TEST(every_newer_write_is_a_conflict) {
+  static const struct {
+    const char *key;
+    int op; /* the newer write; -1: a rollback record */
+  } cases[] = {{"t-n-put", KVRPCPB__OP__Put},
+               {"t-n-del", KVRPCPB__OP__Del},
+               {"t-n-lock", KVRPCPB__OP__Lock},
+               {"t-n-rb", -1}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *key = cases[i].key;
+    write_kv(key, TS(100), TS(101)); /* an old version, below every start ts here */
+    if (cases[i].op >= 0) {
+      pw_opts o = {.op = cases[i].op};
+      prewrite_ok(key, key, TS(200), &o);
+      commit_ok(key, TS(200), TS(210));
+    } else {
+      Kvrpcpb__BatchRollbackResponse *rr = rollback1(key, TS(210));
+      ck_assert_ptr_null(rr->error);
+      FREE(rr);
+    }
+    Kvrpcpb__PrewriteResponse *r = prewrite1(key, key, TS(150), NULL);
+    ck_assert_msg(r->n_errors == 1, "%s: no conflict", key);
+    Kvrpcpb__WriteConflict *wc = r->errors[0]->conflict;
+    ck_assert_msg(wc != NULL, "%s: not a write conflict", key);
+    ck_assert_uint_eq(wc->start_ts, TS(150));
+    ck_assert_uint_eq(wc->conflict_commit_ts, TS(210));
+    ck_assert(bin_is(wc->key, key));
+    FREE(r);
+    /* nothing was written: still no lock, the value as before */
+    Kvrpcpb__GetResponse *g = get_at(key, TS(300), NULL, 0);
+    ck_assert_ptr_null(g->error);
+    FREE(g);
+    /* a txn that started after it is fine */
+    prewrite_ok(key, key, TS(250), NULL);
+  }
+}
+END_TEST
+
+/* KvTxnHeartBeat raises the primary lock's TTL, never lowers it, and answers
+ * TxnNotFound when the txn holds no lock there. */
+START_TEST(txn_heart_beat) {
+  pw_opts o = {.ttl = 3000};
+  prewrite_ok("t-hb", "t-hb", TS(100), &o);
+  kctx_t k;
+  Kvrpcpb__TxnHeartBeatRequest q = KVRPCPB__TXN_HEART_BEAT_REQUEST__INIT;
+  q.context = tctx(&k, "t-hb");
+  q.primary_lock = BIN("t-hb");
+  q.start_version = TS(100);
+  q.advise_lock_ttl = 9000;
+  Kvrpcpb__TxnHeartBeatResponse *r =
+      call(k.store, "KvTxnHeartBeat", &q.base, &kvrpcpb__txn_heart_beat_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  ck_assert_uint_eq(r->lock_ttl, 9000);
+  FREE(r);
+  q.advise_lock_ttl = 5000;
+  r = call(k.store, "KvTxnHeartBeat", &q.base, &kvrpcpb__txn_heart_beat_response__descriptor);
+  ck_assert_uint_eq(r->lock_ttl, 9000);
+  FREE(r);
+  Kvrpcpb__CheckTxnStatusResponse *s = check_status("t-hb", TS(100), 0, 0, false);
+  ck_assert_uint_eq(s->lock_ttl, 9000);
+  FREE(s);
+  q.start_version = TS(99);
+  r = call(k.store, "KvTxnHeartBeat", &q.base, &kvrpcpb__txn_heart_beat_response__descriptor);
+  ck_assert_ptr_nonnull(r->error);
+  ck_assert_ptr_nonnull(r->error->txn_not_found);
+  FREE(r);
+}
+END_TEST
+
+/* ScanLock: the locks of the range at or below max_version, up to limit. */
+START_TEST(scan_lock_max_version_and_limit) {
+  prewrite_ok("t-sl1", "t-sl1", TS(100), NULL);
+  prewrite_ok("t-sl2", "t-sl2", TS(300), NULL);
+  prewrite_ok("t-sl3", "t-sl3", TS(120), NULL);
+  kctx_t k;
+  Kvrpcpb__ScanLockRequest q = KVRPCPB__SCAN_LOCK_REQUEST__INIT;
+  q.context = tctx(&k, "t-sl1");
+  q.start_key = BIN("t-sl");
+  q.end_key = BIN("t-sm");
+  q.max_version = TS(200);
+  Kvrpcpb__ScanLockResponse *r = call(k.store, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  ck_assert_uint_eq(r->n_locks, 2);
+  ck_assert(bin_is(r->locks[0]->key, "t-sl1"));
+  ck_assert_uint_eq(r->locks[0]->lock_version, TS(100));
+  ck_assert(bin_is(r->locks[1]->key, "t-sl3"));
+  FREE(r);
+  q.limit = 1;
+  r = call(k.store, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_uint_eq(r->n_locks, 1);
+  ck_assert(bin_is(r->locks[0]->key, "t-sl1"));
+  FREE(r);
+  q.limit = 0;
+  q.max_version = TS(300);
+  r = call(k.store, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_uint_eq(r->n_locks, 3);
+  FREE(r);
+}
+END_TEST
+
 START_TEST(commit_rules) {
   /* nothing prewritten: TiKV's TxnLockNotFound, in `retryable` */
   Kvrpcpb__CommitResponse *c = commit1("t-c", TS(10), TS(11));
@@ -326,15 +451,7 @@ START_TEST(commit_rules) {
   ck_assert_uint_eq(c->error->commit_ts_expired->attempted_commit_ts, TS(35));
   FREE(c);
   /* rolled back: the commit fails, and so does a late prewrite */
-  kctx_t k;
-  Kvrpcpb__BatchRollbackRequest rb = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
-  rb.context = tctx(&k, "t-c");
-  ProtobufCBinaryData kb = BIN("t-c");
-  rb.n_keys = 1;
-  rb.keys = &kb;
-  rb.start_version = TS(30);
-  Kvrpcpb__BatchRollbackResponse *rr =
-      call(k.store, "KvBatchRollback", &rb.base, &kvrpcpb__batch_rollback_response__descriptor);
+  Kvrpcpb__BatchRollbackResponse *rr = rollback1("t-c", TS(30));
   ck_assert_ptr_null(rr->error);
   FREE(rr);
   c = commit1("t-c", TS(30), TS(45));
@@ -347,8 +464,7 @@ START_TEST(commit_rules) {
   ck_assert_int_eq(p->errors[0]->conflict->reason, KVRPCPB__WRITE_CONFLICT__REASON__SelfRolledBack);
   FREE(p);
   /* rolling back a committed txn is refused */
-  rb.start_version = TS(20);
-  rr = call(k.store, "KvBatchRollback", &rb.base, &kvrpcpb__batch_rollback_response__descriptor);
+  rr = rollback1("t-c", TS(20));
   ck_assert_ptr_nonnull(rr->error);
   ck_assert_ptr_nonnull(strstr(rr->error->abort, "Committed"));
   FREE(rr);
@@ -562,7 +678,7 @@ START_TEST(pessimistic_wait_wake_and_deadlock) {
   lock_req nw = {"t-k1", "t-k1", TS(300), TS(300), -1, true, NULL, 0};
   ck_assert_uint_eq(pess_lock(&nw)->n_errors, 1);
   ck_assert_ptr_nonnull(nw.resp->errors[0]->locked);
-  ck_assert_uint_lt(nw.took_ms, 200);
+  ck_assert_uint_lt(nw.took_ms, 900); /* not TiKV's default 1 s wait */
   FREE(nw.resp);
   /* a short wait times out with the lock */
   lock_req sw = {"t-k1", "t-k1", TS(300), TS(300), 300, true, NULL, 0};
@@ -573,8 +689,9 @@ START_TEST(pessimistic_wait_wake_and_deadlock) {
   /* B waits for A's k1 ... */
   lock_req bw = {"t-k1", "t-k2", TS(200), TS(200), 5000, false, NULL, 0};
   pthread_t th;
+  uint64_t locks = tikv_mock_call_count(m, "KvPessimisticLock");
   pthread_create(&th, NULL, pess_lock_thread, &bw);
-  usleep(200 * 1000);
+  await_calls("KvPessimisticLock", locks + 1);
   /* ... A asks for B's k2: a cycle */
   lock_req aw = {"t-k2", "t-k1", TS(100), TS(100), 5000, false, NULL, 0};
   ck_assert_uint_eq(pess_lock(&aw)->n_errors, 1);
@@ -583,14 +700,14 @@ START_TEST(pessimistic_wait_wake_and_deadlock) {
   ck_assert_uint_eq(d->lock_ts, TS(200));
   ck_assert(bin_is(d->lock_key, "t-k2"));
   ck_assert_uint_ne(d->deadlock_key_hash, 0);
-  ck_assert_uint_lt(aw.took_ms, 500);
+  ck_assert_uint_lt(aw.took_ms, 900); /* told at once, not after the 1 s wait cap */
   FREE(aw.resp);
   /* A commits k1: B wakes with a write conflict (TiKV's legacy wake-up) */
   pw_opts po = {.for_update_ts = TS(100), .pessimistic_check = true};
   prewrite_ok("t-k1", "t-k1", TS(100), &po);
   commit_ok("t-k1", TS(100), TS(150));
   pthread_join(th, NULL);
-  ck_assert_uint_lt(bw.took_ms, 1500);
+  ck_assert_uint_lt(bw.took_ms, 4000); /* woken (a timeout would answer Locked, not a conflict) */
   ck_assert_uint_eq(bw.resp->n_errors, 1);
   Kvrpcpb__WriteConflict *wc = bw.resp->errors[0]->conflict;
   ck_assert_ptr_nonnull(wc);
@@ -615,7 +732,7 @@ START_TEST(pessimistic_wait_wake_and_deadlock) {
   ck_assert_uint_eq(pess_lock(&longw)->n_errors, 1);
   ck_assert_ptr_nonnull(longw.resp->errors[0]->locked);
   ck_assert_int_ge(longw.took_ms, 900);
-  ck_assert_int_lt(longw.took_ms, 3000);
+  ck_assert_int_lt(longw.took_ms, 10000); /* capped: not the 60 s asked */
   FREE(longw.resp);
 }
 END_TEST
@@ -634,11 +751,21 @@ START_TEST(pessimistic_prewrite_and_rollback) {
   ck_assert_uint_eq(r->n_errors, 1);
   ck_assert_ptr_nonnull(strstr(r->errors[0]->abort, "PessimisticLockNotFound"));
   FREE(r);
-  /* pessimistic rollback releases; a waiter is woken */
+  /* pessimistic rollback releases; a waiter is woken at once: before a
+   * waiter that started earlier on another lock, and is not released, times
+   * out (waits are capped at 1 s, so only this order tells a wake-up from a
+   * wait that merely ended) */
+  lock_req other = {"t-p9", "t-p9", TS(310), TS(310), -1, true, NULL, 0};
+  ck_assert_uint_eq(pess_lock(&other)->n_errors, 0);
+  FREE(other.resp);
+  lock_req v = {"t-p9", "t-p9", TS(320), TS(320), 5000, true, NULL, 0};
   lock_req w = {"t-p1", "t-p1", TS(300), TS(300), 5000, true, NULL, 0};
-  pthread_t th;
+  pthread_t tv, th;
+  uint64_t locks = tikv_mock_call_count(m, "KvPessimisticLock");
+  pthread_create(&tv, NULL, pess_lock_thread, &v);
+  await_calls("KvPessimisticLock", locks + 1); /* v waits */
   pthread_create(&th, NULL, pess_lock_thread, &w);
-  usleep(150 * 1000);
+  await_calls("KvPessimisticLock", locks + 2); /* w waits */
   kctx_t k;
   Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
   q.context = tctx(&k, "t-p1");
@@ -652,10 +779,13 @@ START_TEST(pessimistic_prewrite_and_rollback) {
   ck_assert_uint_eq(pr->n_errors, 0);
   FREE(pr);
   pthread_join(th, NULL);
-  ck_assert_uint_lt(w.took_ms, 1000);
+  ck_assert_int_eq(atomic_load(&v.done), 0); /* w was woken, not timed out */
   ck_assert_ptr_nonnull(w.resp->errors[0]->conflict);
   ck_assert_uint_eq(w.resp->errors[0]->conflict->conflict_commit_ts, 0);
   FREE(w.resp);
+  pthread_join(tv, NULL);
+  ck_assert_ptr_nonnull(v.resp->errors[0]->locked); /* v timed out */
+  FREE(v.resp);
 }
 END_TEST
 
@@ -703,7 +833,6 @@ START_TEST(batch_commands_lock_wait) {
   Tikvpb__BatchCommandsResponse *br = (Tikvpb__BatchCommandsResponse *)resp;
   ck_assert_uint_eq(br->n_responses, 1); /* the get, at once */
   ck_assert_uint_eq(br->request_ids[0], 8);
-  ck_assert_uint_lt(now_ms() - t0, 300);
   FREE(resp);
   /* then the lock request's answer, after its wait */
   ck_assert_int_eq(mc_stream_recv(s, &tikvpb__batch_commands_response__descriptor, &resp), 0);
@@ -724,6 +853,9 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, write_conflict_already_exist_and_locked);
+  tcase_add_test(tc, every_newer_write_is_a_conflict);
+  tcase_add_test(tc, txn_heart_beat);
+  tcase_add_test(tc, scan_lock_max_version_and_limit);
   tcase_add_test(tc, commit_rules);
   tcase_add_test(tc, check_txn_status_actions);
   tcase_add_test(tc, async_commit_min_commit_ts);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 
 #include "tikv/mock.h"
 #include "tikv/tikv.h"
+#include "util_mock_client.h"
 
 static tikv_mock_cluster_t *mock;
 static tikv_client_t *client;
@@ -86,6 +88,33 @@ static int get_is(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *
   }
   tikv_future_destroy(f);
   return found;
+}
+
+/* Region lookups PD has answered (every method that returns regions). */
+static uint64_t pd_region_lookups(tikv_mock_cluster_t *m) {
+  return tikv_mock_pd_call_count(m, "GetRegion") + tikv_mock_pd_call_count(m, "GetPrevRegion") +
+         tikv_mock_pd_call_count(m, "GetRegionByID") + tikv_mock_pd_call_count(m, "ScanRegions");
+}
+
+/* Waits (bounded) until the mock has counted `n` calls of method (see
+ * mc_await_count). */
+static void await_calls(const char *method, uint64_t n) {
+  ck_assert_uint_ge(mc_await_count(tikv_mock_call_count, mock, method, n, 10000), n);
+}
+
+/* The keys of a finished scan or batch get, in order, joined by ",". */
+static void keys_of(tikv_future_t *f, char *out, size_t cap) {
+  const tikv_kv_t *kvs;
+  size_t n;
+  ck_assert_int_eq(tikv_future_get_kvs(f, &kvs, &n), TIKV_ERR_OK);
+  size_t used = 0;
+  out[0] = 0;
+  for (size_t i = 0; i < n; i++) {
+    int w = snprintf(out + used, cap - used, "%s%.*s", i ? "," : "", (int)kvs[i].key_len,
+                     (const char *)kvs[i].key);
+    ck_assert(w > 0 && (size_t)w < cap - used);
+    used += (size_t)w;
+  }
 }
 
 START_TEST(put_get_delete) {
@@ -213,6 +242,102 @@ START_TEST(batches_across_regions) {
 }
 END_TEST
 
+/* A region's keys go in chunks of client-go's raw batch size (512 pairs). */
+START_TEST(batches_are_chunked) {
+  enum { N = 1100 };
+  static tikv_slice_t keys[N];
+  static char kb[N][8];
+  for (int i = 0; i < N; i++) {
+    snprintf(kb[i], sizeof(kb[i]), "c%04d", i); /* all in region ["c", "k") */
+    keys[i] = (tikv_slice_t){(const uint8_t *)kb[i], 5};
+  }
+  uint64_t r = tikv_mock_region_for_key(mock, K("c0000"));
+  ck_assert_uint_eq(tikv_mock_region_for_key(mock, K("c1099")), r);
+  uint64_t puts = tikv_mock_call_count(mock, "RawBatchPut");
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, keys, N, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchPut"), puts + 3);
+  uint64_t gets = tikv_mock_call_count(mock, "RawBatchGet");
+  f = tikv_raw_batch_get(client, keys, N);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  size_t n;
+  tikv_future_get_kvs(f, NULL, &n);
+  ck_assert_uint_eq(n, N);
+  tikv_future_destroy(f);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchGet"), gets + 3);
+}
+END_TEST
+
+/* EpochNotMatch carries the regions that now cover the old one: put in the
+ * cache, they make the retry (and later requests) need no PD lookup. */
+START_TEST(epoch_not_match_current_regions_spare_pd) {
+  put_ok(client, K("e001"), K("left"));
+  put_ok(client, K("e020"), K("right"));
+  ck_assert_int_eq(get_is(client, K("e001"), K("left")), 1); /* the region is cached */
+  uint64_t rid = tikv_mock_region_for_key(mock, K("e001"));
+  ck_assert_uint_ne(tikv_mock_split_region(mock, K("e010")), 0);
+  uint64_t right = tikv_mock_region_for_key(mock, K("e020"));
+  ck_assert_uint_ne(right, rid);
+  uint64_t lookups = pd_region_lookups(mock);
+  uint64_t gets = tikv_mock_call_count(mock, "RawGet");
+  ck_assert_int_eq(get_is(client, K("e020"), K("right")), 1); /* sent to the old region */
+  ck_assert_uint_ge(tikv_mock_call_count(mock, "RawGet"), gets + 2); /* EpochNotMatch, retry */
+  ck_assert_int_eq(get_is(client, K("e001"), K("left")), 1);
+  tikv_slice_t both[2] = {{K("e001")}, {K("e020")}};
+  tikv_future_t *f = tikv_raw_batch_get(client, both, 2);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  char got[64];
+  keys_of(f, got, sizeof(got));
+  ck_assert_str_eq(got, "e001,e020");
+  tikv_future_destroy(f);
+  ck_assert_uint_eq(pd_region_lookups(mock), lookups);
+}
+END_TEST
+
+/* NotLeader naming the new leader: the cache follows it, no PD lookup. */
+START_TEST(not_leader_hint_spares_pd) {
+  put_ok(client, K("nl-key"), K("v"));
+  uint64_t rid = tikv_mock_region_for_key(mock, K("nl-key"));
+  uint64_t leader = tikv_mock_region_leader_store(mock, rid);
+  ck_assert_int_eq(tikv_mock_transfer_leader(mock, rid, leader % 3 + 1), 0);
+  uint64_t lookups = pd_region_lookups(mock);
+  uint64_t gets = tikv_mock_call_count(mock, "RawGet");
+  ck_assert_int_eq(get_is(client, K("nl-key"), K("v")), 1);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawGet"), gets + 2); /* NotLeader, then the leader */
+  ck_assert_int_eq(get_is(client, K("nl-key"), K("v")), 1);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawGet"), gets + 3);
+  ck_assert_uint_eq(pd_region_lookups(mock), lookups);
+}
+END_TEST
+
+/* A reverse scan whose end is exactly a region's start key: the end belongs
+ * to the region before, which a fresh client (nothing cached) learns from
+ * GetPrevRegion; forward, the same bound needs no such lookup. */
+START_TEST(reverse_scan_from_a_region_start_on_a_fresh_client) {
+  uint64_t rid = tikv_mock_region_id_at(mock, 2); /* [enc "F", enc "N") */
+  uint8_t b[32], e[32];
+  size_t bl, el;
+  ck_assert_int_eq(tikv_mock_region_bounds(mock, rid, b, sizeof(b), &bl, e, sizeof(e), &el), 0);
+  put_ok(client, K("E1"), K("1"));
+  put_ok(client, K("E2"), K("2"));
+  put_ok(client, b, bl, K("at")); /* the boundary itself: excluded */
+  put_ok(client, K("G1"), K("3"));
+  for (int dir = 1; dir >= 0; dir--) {
+    tikv_client_t *c = connect_to(mock, 3000, 0, NULL);
+    uint64_t prev = tikv_mock_pd_call_count(mock, "GetPrevRegion");
+    tikv_future_t *f = tikv_raw_scan(c, K("A"), b, bl, 10, 0, dir);
+    ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+    char got[64];
+    keys_of(f, got, sizeof(got));
+    ck_assert_str_eq(got, dir ? "E2,E1" : "E1,E2");
+    tikv_future_destroy(f);
+    ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetPrevRegion"), prev + (dir ? 1 : 0));
+    tikv_client_free(c);
+  }
+}
+END_TEST
+
 static void put_range(const char *prefix, int n) {
   for (int i = 0; i < n; i++) {
     char k[32];
@@ -241,7 +366,8 @@ START_TEST(scans_across_regions) {
     ck_assert_int_lt(memcmp(kvs[i - 1].key, kvs[i].key, 4), 0);
   tikv_future_destroy(f);
 
-  /* limit stops inside the second region */
+  /* limit stops inside the second region: two regions asked, no more */
+  uint64_t scans = tikv_mock_call_count(mock, "RawScan");
   f = tikv_raw_scan(client, K("b"), NULL, 0, 25, 1, 0);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
@@ -249,6 +375,7 @@ START_TEST(scans_across_regions) {
   ck_assert_mem_eq(kvs[24].key, "c004", 4);
   ck_assert_ptr_null(kvs[24].value); /* keys only */
   tikv_future_destroy(f);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawScan"), scans + 2);
 
   /* reverse, across three boundaries, from an unbounded end */
   f = tikv_raw_scan(client, K("b010"), NULL, 0, 1000, 0, 1);
@@ -361,10 +488,27 @@ START_TEST(ttl_and_expiry) {
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(client, K("t1"), K("v")), 1);
-  usleep(2100 * 1000);
+  usleep(2100 * 1000); /* TTLs are whole seconds: past 1 s, whatever the load */
   ck_assert_int_eq(get_is(client, K("t1"), NULL, 0), 0);
   ck_assert_int_eq(get_is(client, K("bt2"), NULL, 0), 0);
   ck_assert_int_eq(get_is(client, K("t100"), K("v")), 1);
+  /* expired keys are gone for every read, not only a point get */
+  tikv_slice_t all[5] = {{K("bt1")}, {K("bt2")}, {K("forever")}, {K("t1")}, {K("t100")}};
+  f = tikv_raw_batch_get(client, all, 5);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  char got[64];
+  keys_of(f, got, sizeof(got));
+  ck_assert_str_eq(got, "forever,t100");
+  tikv_future_destroy(f);
+  f = tikv_raw_scan(client, K("bt"), K("bu"), 10, 0, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  keys_of(f, got, sizeof(got));
+  ck_assert_str_eq(got, "");
+  tikv_future_destroy(f);
+  f = tikv_raw_get_key_ttl(client, K("t1"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 0);
+  tikv_future_destroy(f);
 }
 END_TEST
 
@@ -428,9 +572,23 @@ START_TEST(compare_and_swap) {
   ck_assert_uint_eq(vl, 3);
   ck_assert_mem_eq(v, "one", 3);
   tikv_future_destroy(f);
+  /* the same length, other bytes (first, middle, last): no swap */
+  const char *near[] = {"Xne", "oXe", "onX", "two"};
+  for (int i = 0; i < 4; i++) {
+    f = tikv_raw_compare_and_swap(a, K("cas"), K(near[i]), 0, K("bad"), 0);
+    ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+    ck_assert_msg(tikv_future_get_bool(f) == 0, "swapped against %s", near[i]);
+    ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1);
+    ck_assert_uint_eq(vl, 3);
+    ck_assert_mem_eq(v, "one", 3);
+    tikv_future_destroy(f);
+  }
+  ck_assert_int_eq(get_is(a, K("cas"), K("one")), 1);
   f = tikv_raw_compare_and_swap(a, K("cas"), K("one"), 0, K("two"), 0);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
+  ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1); /* what it replaced */
+  ck_assert_mem_eq(v, "one", 3);
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(a, K("cas"), K("two")), 1);
   /* atomic mode refuses what client-rust refuses */
@@ -474,6 +632,35 @@ START_TEST(region_errors_are_retried) {
     put_ok(client, K("err-key"), K("v0"));
   }
   ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, "no_such_kind", 1), -1);
+}
+END_TEST
+
+/* What each region error does to the cache, seen from PD: the errors that
+ * say the cached region is wrong (gone, keys elsewhere, wrong store) make
+ * the retry look the region up again; those that say "retry later" (busy,
+ * stale command, ts not synced) and an EpochNotMatch carrying the current
+ * regions do not. */
+START_TEST(region_errors_and_pd_lookups) {
+  static const struct {
+    const char *kind;
+    bool lookup;
+  } cases[] = {{"region_not_found", true},       {"key_not_in_region", true},
+               {"store_not_match", true},        {"epoch_not_match", false},
+               {"server_is_busy", false},        {"stale_command", false},
+               {"max_timestamp_not_synced", false}};
+  put_ok(client, K("look-key"), K("v"));
+  ck_assert_int_eq(get_is(client, K("look-key"), K("v")), 1); /* cached */
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    uint64_t lookups = pd_region_lookups(mock);
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, cases[i].kind, 1), 0);
+    ck_assert_msg(get_is(client, K("look-key"), K("v")) == 1, "after %s", cases[i].kind);
+    uint64_t now = pd_region_lookups(mock);
+    if (cases[i].lookup)
+      ck_assert_msg(now > lookups, "%s: the region was not looked up again", cases[i].kind);
+    else
+      ck_assert_msg(now == lookups, "%s: %llu PD lookups", cases[i].kind,
+                    (unsigned long long)(now - lookups));
+  }
 }
 END_TEST
 
@@ -572,6 +759,7 @@ START_TEST(close_with_operations_in_flight) {
   tikv_client_t *c = connect_to(mock, 10000, 0, NULL);
   get_is(c, K("x"), NULL, 0);
   tikv_mock_set_latency(mock, "RawGet", 2000);
+  uint64_t gets = tikv_mock_call_count(mock, "RawGet");
   enum { N = 50 };
   tikv_future_t *fs[N];
   atomic_store(&closed_cbs, 0);
@@ -579,7 +767,7 @@ START_TEST(close_with_operations_in_flight) {
     fs[i] = tikv_raw_get(c, K("x"));
     ck_assert_int_eq(tikv_future_set_callback(fs[i], on_done, NULL), TIKV_ERR_OK);
   }
-  usleep(100 * 1000);
+  await_calls("RawGet", gets + N); /* every call is at the store, delayed */
   tikv_client_close(c);
   for (int i = 0; i < N; i++) {
     ck_assert_int_eq(tikv_future_wait(fs[i]), TIKV_ERR_CLOSED);
@@ -619,7 +807,9 @@ typedef struct {
 } counter_t;
 static void count_done(tikv_future_t *f, void *arg) {
   counter_t *k = arg;
-  ck_assert_int_eq(tikv_future_get_error_code(f), TIKV_ERR_OK);
+  ck_assert_msg(tikv_future_get_error_code(f) == TIKV_ERR_OK, "%s: %s",
+                tikv_err_name(tikv_future_get_error_code(f)),
+                tikv_error_message(tikv_future_get_error(f)));
   pthread_mutex_lock(&k->mu);
   k->done++;
   pthread_cond_signal(&k->cv);
@@ -658,6 +848,10 @@ int main(void) {
   tcase_add_test(tc, binary_keys_and_big_values);
   tcase_add_test(tc, empty_value_and_bad_arguments);
   tcase_add_test(tc, batches_across_regions);
+  tcase_add_test(tc, batches_are_chunked);
+  tcase_add_test(tc, epoch_not_match_current_regions_spare_pd);
+  tcase_add_test(tc, not_leader_hint_spares_pd);
+  tcase_add_test(tc, reverse_scan_from_a_region_start_on_a_fresh_client);
   tcase_add_test(tc, scans_across_regions);
   tcase_add_test(tc, delete_range_across_regions);
   tcase_add_test(tc, ttl_and_expiry);
@@ -665,6 +859,7 @@ int main(void) {
   tcase_add_test(tc, column_families_are_separate);
   tcase_add_test(tc, compare_and_swap);
   tcase_add_test(tc, region_errors_are_retried);
+  tcase_add_test(tc, region_errors_and_pd_lookups);
   tcase_add_test(tc, split_and_leader_moves);
   tcase_add_test(tc, deadline_expiry_carries_last_cause);
   tcase_add_test(tc, silent_pd_times_out);

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -289,17 +290,20 @@ START_TEST(write_conflict_and_rollback) {
   ck_assert(expect(tikv_txn_commit(r), TIKV_ERR_TXN_FINISHED));
   tikv_txn_free(r);
   ck_assert_int_eq(read_one("rb", NULL), 0);
-  /* lost update is impossible: two increments from the same snapshot */
-  write_one("ctr", "0");
+  /* a newer delete conflicts as much as a newer put */
+  write_one("wc-del", "0");
   tikv_txn_t *x = begin(), *y = begin();
-  ck_assert_int_eq(tget(x, "ctr", "0"), 1);
-  ck_assert_int_eq(tget(y, "ctr", "0"), 1);
-  ok(tikv_txn_put(x, K("ctr"), K("1")));
-  ok(tikv_txn_put(y, K("ctr"), K("1")));
-  commit(x);
-  ck_assert(expect(tikv_txn_commit(y), TIKV_ERR_WRITE_CONFLICT));
+  ck_assert_int_eq(tget(y, "wc-del", "0"), 1);
+  ok(tikv_txn_delete(x, K("wc-del")));
+  uint64_t dts = commit(x);
+  ok(tikv_txn_put(y, K("wc-del"), K("1")));
+  f = tikv_txn_commit(y);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_WRITE_CONFLICT);
+  ck_assert_uint_eq(tikv_error_conflict_ts(tikv_future_get_error(f)), dts);
+  tikv_future_destroy(f);
   tikv_txn_free(x);
   tikv_txn_free(y);
+  ck_assert_int_eq(read_one("wc-del", NULL), 0);
 }
 END_TEST
 
@@ -398,22 +402,52 @@ START_TEST(scans_with_own_writes) {
 END_TEST
 
 /* ---- a client that died mid-commit, simulated over raw gRPC ---- */
-static void ctx_for(const char *key, Kvrpcpb__Context *ctx, Metapb__RegionEpoch *ep,
-                    Metapb__Peer *peer, const char **addr) {
+/* A request's way to the leader of a (user) key's region, as a client
+ * would send it. */
+typedef struct {
+  Kvrpcpb__Context ctx;
+  Metapb__RegionEpoch ep;
+  Metapb__Peer peer;
+  const char *addr;
+} route_t;
+
+static Kvrpcpb__Context *route_to(route_t *r, const char *key) {
+  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
+  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
+  Metapb__Peer peer = METAPB__PEER__INIT;
+  r->ctx = ctx;
+  r->ep = ep;
+  r->peer = peer;
   uint8_t *enc;
   size_t el;
   tikv__codec_encode_bytes((const uint8_t *)key, strlen(key), &enc, &el);
   uint64_t rid = tikv_mock_region_for_key(mock, enc, el);
   free(enc);
   uint64_t store = tikv_mock_region_leader_store(mock, rid);
-  tikv_mock_region_epoch(mock, rid, &ep->conf_ver, &ep->version);
-  peer->id = tikv_mock_region_peer_on_store(mock, rid, store);
-  peer->store_id = store;
-  ctx->region_id = rid;
-  ctx->region_epoch = ep;
-  ctx->peer = peer;
-  *addr = tikv_mock_store_address(mock, store);
+  tikv_mock_region_epoch(mock, rid, &r->ep.conf_ver, &r->ep.version);
+  r->peer.id = tikv_mock_region_peer_on_store(mock, rid, store);
+  r->peer.store_id = store;
+  r->ctx.region_id = rid;
+  r->ctx.region_epoch = &r->ep;
+  r->ctx.peer = &r->peer;
+  r->addr = tikv_mock_store_address(mock, store);
+  return &r->ctx;
 }
+
+/* Sends req (whose context is r's) over raw gRPC: a client that never
+ * resolves anything, or one about to die. Returns the reply, which has no
+ * region error; free it with FREE. */
+static void *send_raw(const route_t *r, const char *method, const ProtobufCMessage *req,
+                      const ProtobufCMessageDescriptor *d) {
+  char path[96];
+  snprintf(path, sizeof(path), "/tikvpb.Tikv/%s", method);
+  ProtobufCMessage *resp = NULL;
+  ck_assert_int_eq(mc_unary(r->addr, path, req, d, &resp, 5000, NULL, 0), 0);
+  const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(d, "region_error");
+  ck_assert_ptr_null(*(void **)((char *)resp + fd->offset));
+  return resp;
+}
+#define FREE(p) protobuf_c_message_free_unpacked((ProtobufCMessage *)(p), NULL)
 
 static uint64_t now_ts(void) {
   tikv_future_t *f = tikv_client_current_timestamp(client);
@@ -424,55 +458,150 @@ static uint64_t now_ts(void) {
   return ts;
 }
 
-static void dead_prewrite(const char *key, const char *value, const char *primary,
-                          uint64_t start_ts, uint64_t ttl) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(key, &ctx, &ep, &peer, &addr);
+/* A prewrite of one key by a client that then dies; returns the lock's
+ * min_commit_ts TiKV answered (0 unless async). secondaries: the async-commit
+ * primary's list. */
+static uint64_t dead_prewrite_async(const char *key, const char *value, const char *primary,
+                                    uint64_t start_ts, uint64_t ttl, bool async,
+                                    const char *const *secondaries, size_t n_secondaries,
+                                    uint64_t min_commit_ts) {
+  route_t rt;
   Kvrpcpb__Mutation m = KVRPCPB__MUTATION__INIT;
   Kvrpcpb__Mutation *mp = &m;
   m.op = KVRPCPB__OP__Put;
   m.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
   m.value = (ProtobufCBinaryData){strlen(value), (uint8_t *)value};
   Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, key);
   q.n_mutations = 1;
   q.mutations = &mp;
   q.primary_lock = (ProtobufCBinaryData){strlen(primary), (uint8_t *)primary};
   q.start_version = start_ts;
   q.lock_ttl = ttl;
   q.txn_size = 2;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvPrewrite", &q.base,
-                            &kvrpcpb__prewrite_response__descriptor, &resp, 5000, NULL, 0), 0);
-  Kvrpcpb__PrewriteResponse *r = (Kvrpcpb__PrewriteResponse *)resp;
-  ck_assert_ptr_null(r->region_error);
+  ProtobufCBinaryData secs[8];
+  ck_assert_uint_le(n_secondaries, 8);
+  for (size_t i = 0; i < n_secondaries; i++)
+    secs[i] = (ProtobufCBinaryData){strlen(secondaries[i]), (uint8_t *)secondaries[i]};
+  q.use_async_commit = async;
+  q.n_secondaries = n_secondaries;
+  q.secondaries = secs;
+  q.min_commit_ts = min_commit_ts;
+  Kvrpcpb__PrewriteResponse *r =
+      send_raw(&rt, "KvPrewrite", &q.base, &kvrpcpb__prewrite_response__descriptor);
   ck_assert_uint_eq(r->n_errors, 0);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  uint64_t min = r->min_commit_ts;
+  FREE(r);
+  return min;
 }
 
-static void dead_commit(const char *key, uint64_t start_ts, uint64_t commit_ts) {
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for(key, &ctx, &ep, &peer, &addr);
+static void dead_prewrite(const char *key, const char *value, const char *primary,
+                          uint64_t start_ts, uint64_t ttl) {
+  dead_prewrite_async(key, value, primary, start_ts, ttl, false, NULL, 0, 0);
+}
+
+static void dead_rollback(const char *key, uint64_t start_ts);
+
+/* ---- what the mock holds, seen over raw gRPC (never resolving anything) ---- */
+
+/* The lock on key (ScanLock over that one key, at any version): NULL when
+ * there is none; free the response with free_scan. */
+static Kvrpcpb__ScanLockResponse *scan_lock_of(const char *key, const Kvrpcpb__LockInfo **lock) {
+  route_t rt;
+  char end[64];
+  size_t kl = strlen(key);
+  ck_assert_uint_lt(kl, sizeof(end));
+  memcpy(end, key, kl);
+  end[kl] = 0; /* key + "\0": the next key */
+  Kvrpcpb__ScanLockRequest q = KVRPCPB__SCAN_LOCK_REQUEST__INIT;
+  q.context = route_to(&rt, key);
+  q.max_version = UINT64_MAX;
+  q.start_key = (ProtobufCBinaryData){kl, (uint8_t *)key};
+  q.end_key = (ProtobufCBinaryData){kl + 1, (uint8_t *)end};
+  q.limit = 10;
+  Kvrpcpb__ScanLockResponse *r =
+      send_raw(&rt, "KvScanLock", &q.base, &kvrpcpb__scan_lock_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  ck_assert_uint_le(r->n_locks, 1);
+  *lock = r->n_locks ? r->locks[0] : NULL;
+  if (*lock) {
+    ck_assert_uint_eq((*lock)->key.len, kl);
+    ck_assert_mem_eq((*lock)->key.data, key, kl);
+  }
+  return r;
+}
+
+static bool locked(const char *key) {
+  const Kvrpcpb__LockInfo *l;
+  Kvrpcpb__ScanLockResponse *r = scan_lock_of(key, &l);
+  bool yes = l != NULL;
+  FREE(r);
+  return yes;
+}
+
+/* Waits (bounded) until key has no lock: for what a client finishes in the
+ * background after its operation completed. */
+static void await_unlocked(const char *key) {
+  for (int i = 0; i < 2000 && locked(key); i++) usleep(5000);
+  ck_assert_msg(!locked(key), "%s is still locked", key);
+}
+
+/* CheckTxnStatus of a txn by its primary, asked by nobody (caller 0, current
+ * 0): pushes nothing, rolls nothing back. Returns its commit ts (0: not
+ * committed); *ttl is the primary lock's TTL (0: no lock). */
+static uint64_t txn_commit_ts(const char *primary, uint64_t start_ts, uint64_t *ttl) {
+  route_t rt;
+  Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
+  q.context = route_to(&rt, primary);
+  q.primary_key = (ProtobufCBinaryData){strlen(primary), (uint8_t *)primary};
+  q.lock_ts = start_ts;
+  Kvrpcpb__CheckTxnStatusResponse *r = send_raw(&rt, "KvCheckTxnStatus", &q.base,
+                                                &kvrpcpb__check_txn_status_response__descriptor);
+  /* no lock, no record: never committed (a rollback record may be collapsed) */
+  ck_assert(r->error == NULL || r->error->txn_not_found != NULL);
+  uint64_t cts = r->commit_version;
+  if (ttl) *ttl = r->lock_ttl;
+  FREE(r);
+  return cts;
+}
+
+/* Waits (bounded) until the mock has counted `n` calls of method (see
+ * mc_await_count: a counted lock request is waiting before any call sent
+ * after this). */
+static void await_calls(const char *method, uint64_t n) {
+  ck_assert_uint_ge(mc_await_count(tikv_mock_call_count, mock, method, n, 10000), n);
+}
+
+/* A snapshot read at ts: 1 found with the value, 0 absent. */
+static int read_at(uint64_t ts, const char *key, const char *want) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.read_only = 1;
+  o.start_ts = ts;
+  tikv_txn_t *t = begin_opts(&o);
+  int r = tget(t, key, want);
+  tikv_txn_free(t);
+  return r;
+}
+
+/* The dead client's KvCommit: true when TiKV refused it (a KeyError). */
+static bool dead_commit_refused(const char *key, uint64_t start_ts, uint64_t commit_ts) {
+  route_t rt;
   ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
   Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
-  q.context = &ctx;
+  q.context = route_to(&rt, key);
   q.start_version = start_ts;
   q.n_keys = 1;
   q.keys = &k;
   q.commit_version = commit_ts;
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &q.base,
-                            &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
-  Kvrpcpb__CommitResponse *r = (Kvrpcpb__CommitResponse *)resp;
-  ck_assert_ptr_null(r->region_error);
-  ck_assert_ptr_null(r->error);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  Kvrpcpb__CommitResponse *r = send_raw(&rt, "KvCommit", &q.base, &kvrpcpb__commit_response__descriptor);
+  bool refused = r->error != NULL;
+  FREE(r);
+  return refused;
+}
+
+static void dead_commit(const char *key, uint64_t start_ts, uint64_t commit_ts) {
+  ck_assert(!dead_commit_refused(key, start_ts, commit_ts));
 }
 
 START_TEST(resolve_rolls_back_uncommitted) {
@@ -484,23 +613,7 @@ START_TEST(resolve_rolls_back_uncommitted) {
   ck_assert_int_eq(read_one("dead-m", NULL), 0);
   ck_assert_int_eq(read_one("dead-b", "before"), 1);
   /* and the dead client can no longer commit */
-  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
-  Metapb__RegionEpoch ep = METAPB__REGION_EPOCH__INIT;
-  Metapb__Peer peer = METAPB__PEER__INIT;
-  const char *addr;
-  ctx_for("dead-b", &ctx, &ep, &peer, &addr);
-  ProtobufCBinaryData k = {6, (uint8_t *)"dead-b"};
-  Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
-  q.context = &ctx;
-  q.start_version = ts;
-  q.n_keys = 1;
-  q.keys = &k;
-  q.commit_version = now_ts();
-  ProtobufCMessage *resp = NULL;
-  ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &q.base,
-                            &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
-  ck_assert_ptr_nonnull(((Kvrpcpb__CommitResponse *)resp)->error);
-  protobuf_c_message_free_unpacked(resp, NULL);
+  ck_assert(dead_commit_refused("dead-b", ts, now_ts()));
   /* a writer over the dead lock also gets through */
   write_one("dead-m", "writer");
   ck_assert_int_eq(read_one("dead-m", "writer"), 1);
@@ -530,6 +643,152 @@ START_TEST(resolve_rolls_forward_committed_primary) {
 }
 END_TEST
 
+/* A client died after prewriting with async commit: its fate is decided by
+ * its keys alone. Every key prewritten: committed, at the largest
+ * min_commit_ts of its keys; one never prewritten: rolled back. Keys in
+ * three regions; the TTL is 1 ms, so the reader needs no wait. */
+START_TEST(async_commit_recovery_from_a_reader) {
+  const char *secs[] = {"0acr/s1", "zacr/s2"};
+  uint64_t ts = now_ts();
+  uint64_t m0 = dead_prewrite_async("Nacr/p", "vp", "Nacr/p", ts, 1, true, secs, 2, ts + 10);
+  uint64_t m1 = dead_prewrite_async("0acr/s1", "v1", "Nacr/p", ts, 1, true, NULL, 0, ts + 30);
+  uint64_t m2 = dead_prewrite_async("zacr/s2", "v2", "Nacr/p", ts, 1, true, NULL, 0, ts + 20);
+  ck_assert_uint_ne(m0, 0);
+  ck_assert_uint_ne(m1, 0);
+  ck_assert_uint_ne(m2, 0);
+  uint64_t want = m0 > m1 ? m0 : m1;
+  if (m2 > want) want = m2;
+  ck_assert_uint_gt(want, m0); /* the primary's own min_commit_ts is not enough */
+  /* a reader of one secondary decides for the whole transaction */
+  ck_assert_int_eq(read_one("zacr/s2", "v2"), 1);
+  uint64_t ttl;
+  ck_assert_uint_eq(txn_commit_ts("Nacr/p", ts, &ttl), want);
+  for (int i = 0; i < 2; i++) await_unlocked(secs[i]);
+  await_unlocked("Nacr/p");
+  ck_assert_int_eq(read_at(want, "Nacr/p", "vp"), 1);
+  ck_assert_int_eq(read_at(want, "0acr/s1", "v1"), 1);
+  ck_assert_int_eq(read_at(want - 1, "0acr/s1", NULL), 0); /* not before its commit ts */
+
+  /* partial: "zacr/t2" was never prewritten */
+  const char *secs2[] = {"0acr/t1", "zacr/t2"};
+  ts = now_ts();
+  ck_assert_uint_ne(dead_prewrite_async("Nacr/q", "vq", "Nacr/q", ts, 1, true, secs2, 2, ts + 1), 0);
+  ck_assert_uint_ne(dead_prewrite_async("0acr/t1", "v1", "Nacr/q", ts, 1, true, NULL, 0, ts + 1), 0);
+  ck_assert_int_eq(read_one("0acr/t1", NULL), 0);
+  ck_assert_uint_eq(txn_commit_ts("Nacr/q", ts, &ttl), 0);
+  ck_assert_uint_eq(ttl, 0);
+  await_unlocked("0acr/t1");
+  await_unlocked("Nacr/q");
+  ck_assert_int_eq(read_one("Nacr/q", NULL), 0);
+  /* the missing key was fenced: the dead client's late prewrite cannot land */
+  route_t rt;
+  Kvrpcpb__Mutation mu = KVRPCPB__MUTATION__INIT, *mp = &mu;
+  mu.op = KVRPCPB__OP__Put;
+  mu.key = (ProtobufCBinaryData){7, (uint8_t *)"zacr/t2"};
+  mu.value = (ProtobufCBinaryData){2, (uint8_t *)"v2"};
+  Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
+  q.context = route_to(&rt, "zacr/t2");
+  q.n_mutations = 1;
+  q.mutations = &mp;
+  q.primary_lock = (ProtobufCBinaryData){6, (uint8_t *)"Nacr/q"};
+  q.start_version = ts;
+  q.lock_ttl = 1;
+  q.use_async_commit = 1;
+  q.min_commit_ts = ts + 1;
+  Kvrpcpb__PrewriteResponse *pr =
+      send_raw(&rt, "KvPrewrite", &q.base, &kvrpcpb__prewrite_response__descriptor);
+  ck_assert_uint_eq(pr->n_errors, 1);
+  ck_assert_ptr_nonnull(pr->errors[0]->conflict);
+  FREE(pr);
+  ck_assert(!locked("zacr/t2"));
+}
+END_TEST
+
+/* The primary's lock rolled back (by a resolver) before the commit reaches
+ * it: the commit fails, the txn is not reported committed, nothing is
+ * visible. The KvCommit is held by latency; the rollback, sent once the
+ * store has it, runs first. */
+START_TEST(commit_after_primary_rolled_back_fails) {
+  tikv_txn_t *t = begin();
+  ok(tikv_txn_put(t, K("rbc/p"), K("v")));
+  ok(tikv_txn_put(t, K("zrbc/s"), K("v")));
+  ck_assert_int_eq(tikv_mock_set_latency(mock, "KvCommit", 1000), 0);
+  uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
+  tikv_future_t *f = tikv_txn_commit(t);
+  await_calls("KvCommit", commits + 1); /* the primary's commit, held */
+  dead_rollback("rbc/p", tikv_txn_start_ts(t));
+  int code = tikv_future_wait(f);
+  ck_assert_msg(code == TIKV_ERR_TXN_ABORTED, "commit: %s", tikv_err_name(code));
+  tikv_future_destroy(f);
+  tikv_mock_clear_faults(mock);
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("rbc/p", NULL), 0);
+  ck_assert_int_eq(read_one("zrbc/s", NULL), 0);
+}
+END_TEST
+
+/* A live lock whose min_commit_ts the reader may push does not block it: the
+ * reader reads the versions before the lock at once, long before the lock's
+ * 60 s TTL (and the client's 10 s deadline), and the lock stays. The push
+ * moves only the primary's min_commit_ts: the secondary's lock still blocks
+ * a read unless the reader names the txn in Context.resolved_locks, and the
+ * push is remembered for the txn, so its second lock needs no second
+ * CheckTxnStatus. */
+START_TEST(reader_pushes_a_live_lock) {
+  write_one("push/k1", "old1");
+  write_one("push/k2", "old2");
+  uint64_t ts = now_ts();
+  dead_prewrite_async("push/k1", "new", "push/k1", ts, 60000, false, NULL, 0, ts + 1);
+  dead_prewrite_async("push/k2", "new", "push/k1", ts, 60000, false, NULL, 0, ts + 1);
+  uint64_t checks = tikv_mock_call_count(mock, "KvCheckTxnStatus");
+  tikv_txn_t *t = begin();
+  tikv_slice_t keys[2] = {{K("push/k1")}, {K("push/k2")}};
+  tikv_future_t *f = tikv_txn_batch_get(t, keys, 2);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 2);
+  ck_assert_mem_eq(kvs[0].value, "old1", 4);
+  ck_assert_mem_eq(kvs[1].value, "old2", 4);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCheckTxnStatus"), checks + 1);
+  ck_assert_int_eq(read_one("push/k2", "old2"), 1); /* a later reader pushes again */
+  ck_assert(locked("push/k1")); /* pushed, not rolled back */
+  ck_assert(locked("push/k2"));
+  uint64_t ttl;
+  ck_assert_uint_eq(txn_commit_ts("push/k1", ts, &ttl), 0);
+  ck_assert_uint_eq(ttl, 60000);
+}
+END_TEST
+
+/* The heartbeat of a txn holding locks: KvTxnHeartBeat every half managed
+ * TTL (10 s), raising the primary lock's TTL so it outlives its first one. */
+START_TEST(heartbeat_extends_the_primary_lock) {
+  tikv_txn_t *t = begin_pessimistic(1000);
+  ok(tikv_txn_put(t, K("hb/p"), K("v")));
+  const Kvrpcpb__LockInfo *l;
+  Kvrpcpb__ScanLockResponse *r = scan_lock_of("hb/p", &l);
+  ck_assert_ptr_nonnull(l);
+  uint64_t ttl0 = l->lock_ttl;
+  ck_assert_uint_ge(ttl0, 20000);
+  FREE(r);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvTxnHeartBeat"), 0);
+  for (int i = 0; i < 500 && tikv_mock_call_count(mock, "KvTxnHeartBeat") == 0; i++)
+    usleep(50 * 1000); /* the first beat is due 10 s after the lock */
+  ck_assert_uint_ge(tikv_mock_call_count(mock, "KvTxnHeartBeat"), 1);
+  r = scan_lock_of("hb/p", &l);
+  ck_assert_ptr_nonnull(l);
+  ck_assert_uint_ge(l->lock_ttl, ttl0 + 9000); /* elapsed (>= 10 s) + 20 s */
+  FREE(r);
+  commit(t);
+  tikv_txn_free(t);
+  ck_assert_int_eq(read_one("hb/p", "v"), 1);
+  ck_assert(!locked("hb/p"));
+}
+END_TEST
+
 START_TEST(pessimistic_locks) {
   write_one("p1", "0");
   tikv_txn_t *a = begin_pessimistic(20000);
@@ -549,8 +808,9 @@ START_TEST(pessimistic_locks) {
   tikv_txn_free(b);
   /* a waiter is woken by the holder's commit and sees its write */
   tikv_txn_t *w = begin_pessimistic(10000);
+  uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
   tikv_future_t *wf = tikv_txn_get_for_update(w, K("p1"));
-  usleep(200 * 1000);
+  await_calls("KvPessimisticLock", lock_calls + 1); /* w waits on a's lock now */
   ck_assert_int_eq(tikv_future_is_ready(wf), 0);
   ok(tikv_txn_put(a, K("p1"), K("a")));
   commit(a);
@@ -579,16 +839,35 @@ START_TEST(pessimistic_locks) {
 }
 END_TEST
 
+/* lock_wait_timeout_ms 0 is "no wait": TiKV answers Locked at once and never
+ * queues the request, so a holder letting go right after the request
+ * arrived does not hand it the lock. */
+START_TEST(no_wait_lock_is_never_queued) {
+  tikv_txn_t *h = begin_pessimistic(1000);
+  ok(tikv_txn_put(h, K("nowait"), K("h")));
+  tikv_txn_t *t = begin_pessimistic(0);
+  uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
+  tikv_future_t *f = tikv_txn_put(t, K("nowait"), K("t"));
+  await_calls("KvPessimisticLock", lock_calls + 1);
+  ok(tikv_txn_rollback(h)); /* the lock goes, after the request was answered */
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_LOCK_WAIT_TIMEOUT);
+  tikv_future_destroy(f);
+  ok(tikv_txn_rollback(t));
+  tikv_txn_free(t);
+  tikv_txn_free(h);
+}
+END_TEST
+
 typedef struct {
   tikv_txn_t *t;
   const char *key;
-  int code;
+  atomic_int code;
 } lock_arg;
 
 static void *lock_thread(void *p) {
   lock_arg *a = p;
   tikv_future_t *f = tikv_txn_put(a->t, K(a->key), K("x"));
-  a->code = tikv_future_wait(f);
+  atomic_store(&a->code, tikv_future_wait(f));
   tikv_future_destroy(f);
   return NULL;
 }
@@ -599,53 +878,98 @@ START_TEST(deadlock_detected) {
   ok(tikv_txn_put(b, K("dl2"), K("b")));
   pthread_t th;
   lock_arg la = {a, "dl2", -1};
-  pthread_create(&th, NULL, lock_thread, &la); /* a waits for b */
-  usleep(200 * 1000);
-  tikv_future_t *f = tikv_txn_put(b, K("dl1"), K("b")); /* b waits for a: a cycle */
-  int code = tikv_future_wait(f);
+  uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
+  pthread_create(&th, NULL, lock_thread, &la);
+  await_calls("KvPessimisticLock", lock_calls + 1); /* a waits for b */
+  /* b waits for a: b closes the cycle, so b is the one told (as TiKV's
+   * detector tells the waiter whose edge would close it) */
+  tikv_future_t *f = tikv_txn_put(b, K("dl1"), K("b"));
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_DEADLOCK);
+  const tikv_error_t *e = tikv_future_get_error(f);
+  ck_assert_int_eq(tikv_error_retryable(e), 1);
   tikv_future_destroy(f);
-  if (code == TIKV_ERR_DEADLOCK) {
-    ok(tikv_txn_rollback(b)); /* b's locks go; a proceeds */
-    pthread_join(th, NULL);
-    ck_assert_int_eq(la.code, TIKV_ERR_OK);
-    commit(a);
-  } else {
-    /* TiKV may pick either side as the victim */
-    ck_assert_int_eq(code, TIKV_ERR_OK);
-    pthread_join(th, NULL);
-    ck_assert_int_eq(la.code, TIKV_ERR_DEADLOCK);
-    ok(tikv_txn_rollback(a));
-    commit(b);
-  }
+  ck_assert_int_eq(atomic_load(&la.code), -1); /* a still waits */
+  ok(tikv_txn_rollback(b)); /* b's locks go; a proceeds */
+  pthread_join(th, NULL);
+  ck_assert_int_eq(atomic_load(&la.code), TIKV_ERR_OK);
+  commit(a);
   tikv_txn_free(a);
   tikv_txn_free(b);
+  ck_assert_int_eq(read_one("dl1", "a"), 1);
+  ck_assert_int_eq(read_one("dl2", "x"), 1);
 }
 END_TEST
 
-START_TEST(async_commit_and_one_pc) {
-  tikv_txn_options_t o;
-  tikv_txn_options_init(&o);
-  o.async_commit = 1;
-  tikv_txn_t *t = begin_opts(&o);
-  ok(tikv_txn_put(t, K("ac-b"), K("1")));
-  ok(tikv_txn_put(t, K("ac-m"), K("2")));
-  ok(tikv_txn_put(t, K("ac-t"), K("3")));
+/* The commit ts a commit reports is the one its writes are visible at. */
+static void visible_from(uint64_t cts, const char *key, const char *value) {
+  ck_assert_int_eq(read_at(cts - 1, key, NULL), 0);
+  ck_assert_int_eq(read_at(cts, key, value), 1);
+}
+
+/* 2PC, async commit and 1PC, each proven by what reaches TiKV, not only by
+ * the values read back. Keys in three regions ("0", "N", "z"); the 1PC keys
+ * in one. */
+START_TEST(two_phase_async_commit_and_one_pc) {
+  const char *keys[] = {"0ac/1", "Nac/2", "zac/3"};
+  /* 2PC: the primary's KvCommit, then the secondaries' in the background */
+  uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
+  tikv_txn_t *t = begin();
+  for (int i = 0; i < 3; i++) ok(tikv_txn_put(t, K(keys[i]), K("2pc")));
   uint64_t cts = commit(t);
   ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
   tikv_txn_free(t);
-  ck_assert_int_eq(read_one("ac-m", "2"), 1);
-  ck_assert_int_eq(read_one("ac-t", "3"), 1);
+  for (int i = 0; i < 3; i++) await_unlocked(keys[i]);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits + 3); /* one per region */
+  for (int i = 0; i < 3; i++) visible_from(cts, keys[i], "2pc");
+
+  /* 1PC: one request, no KvCommit, no lock ever left */
+  tikv_txn_options_t o;
   tikv_txn_options_init(&o);
   o.try_one_pc = 1;
   t = begin_opts(&o);
   ok(tikv_txn_put(t, K("pc-1"), K("a")));
   ok(tikv_txn_put(t, K("pc-2"), K("b")));
-  uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
+  commits = tikv_mock_call_count(mock, "KvCommit");
+  uint64_t prewrites = tikv_mock_call_count(mock, "KvPrewrite");
   cts = commit(t);
   ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
-  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits); /* no second phase */
+  ck_assert(!locked("pc-1"));
+  ck_assert(!locked("pc-2"));
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvPrewrite"), prewrites + 1);
   tikv_txn_free(t);
-  ck_assert_int_eq(read_one("pc-2", "b"), 1);
+  visible_from(cts, "pc-1", "a");
+  visible_from(cts, "pc-2", "b");
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "KvCommit"), commits); /* no second phase */
+  /* async commit is decided at prewrite: with every KvCommit failing the
+   * commit still succeeds, leaving async-commit locks at most at its ts
+   * (last: its KvCommits go on being retried in the background) */
+  ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "KvCommit", 14, 1000000), 0);
+  const char *akeys[] = {"0ac/a1", "Nac/a2", "zac/a3"};
+  tikv_txn_options_init(&o);
+  o.async_commit = 1;
+  t = begin_opts(&o);
+  for (int i = 0; i < 3; i++) ok(tikv_txn_put(t, K(akeys[i]), K("async")));
+  cts = commit(t);
+  ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
+  uint64_t max_min = 0;
+  for (int i = 0; i < 3; i++) {
+    const Kvrpcpb__LockInfo *l;
+    Kvrpcpb__ScanLockResponse *r = scan_lock_of(akeys[i], &l);
+    ck_assert_msg(l != NULL, "%s: no lock left by the failed KvCommit", akeys[i]);
+    ck_assert(l->use_async_commit);
+    ck_assert_uint_eq(l->lock_version, tikv_txn_start_ts(t));
+    ck_assert_uint_gt(l->min_commit_ts, tikv_txn_start_ts(t));
+    if (l->min_commit_ts > max_min) max_min = l->min_commit_ts;
+    if (i == 0) ck_assert_uint_eq(l->n_secondaries, 2); /* the primary lists the others */
+    FREE(r);
+  }
+  ck_assert_uint_eq(max_min, cts); /* committed at the largest min_commit_ts */
+  tikv_txn_free(t);
+  tikv_mock_clear_faults(mock);
+  /* a reader (or the client's own retries) commits them at that ts */
+  for (int i = 0; i < 3; i++) visible_from(cts, akeys[i], "async");
+  for (int i = 0; i < 3; i++) await_unlocked(akeys[i]);
+
 }
 END_TEST
 
@@ -737,20 +1061,61 @@ START_TEST(bank_transfers_keep_the_total) {
 }
 END_TEST
 
-START_TEST(gc_resolves_and_moves_safe_point) {
-  uint64_t ts = now_ts();
-  dead_prewrite("gc-b", "x", "gc-b", ts, 100);
-  usleep(300 * 1000);
+static void dead_rollback(const char *key, uint64_t start_ts) {
+  route_t rt;
+  ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
+  Kvrpcpb__BatchRollbackRequest q = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
+  q.context = route_to(&rt, key);
+  q.start_version = start_ts;
+  q.n_keys = 1;
+  q.keys = &k;
+  Kvrpcpb__BatchRollbackResponse *r =
+      send_raw(&rt, "KvBatchRollback", &q.base, &kvrpcpb__batch_rollback_response__descriptor);
+  ck_assert_ptr_null(r->error);
+  FREE(r);
+}
+
+/* GC resolves every lock below the safe point, whatever its TTL, as its
+ * transaction's fate says (nobody reads the keys before GC looks at the
+ * locks), leaves the locks above it alone, then moves PD's safe point. */
+START_TEST(gc_resolves_locks_and_moves_safe_point) {
+  /* committed primary: the secondary is rolled forward */
+  uint64_t t1 = now_ts();
+  dead_prewrite("0gc/p1", "v1", "0gc/p1", t1, 60000);
+  dead_prewrite("zgc/s1", "v1", "0gc/p1", t1, 60000);
+  uint64_t c1 = now_ts();
+  dead_commit("0gc/p1", t1, c1);
+  /* rolled-back primary: the secondary is rolled back */
+  uint64_t t2 = now_ts();
+  dead_prewrite("0gc/p2", "v2", "0gc/p2", t2, 60000);
+  dead_prewrite("zgc/s2", "v2", "0gc/p2", t2, 60000);
+  dead_rollback("0gc/p2", t2);
+  /* expired: rolled back */
+  uint64_t t3 = now_ts();
+  dead_prewrite("Ngc/p3", "v3", "Ngc/p3", t3, 1);
   uint64_t sp = now_ts();
+  /* above the safe point: not GC's business */
+  uint64_t t4 = now_ts();
+  dead_prewrite("Ngc/p4", "v4", "Ngc/p4", t4, 60000);
+  uint64_t scans = tikv_mock_call_count(mock, "KvScanLock");
   tikv_future_t *f = tikv_client_gc(client, sp);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   tikv_future_destroy(f);
-  f = tikv_client_gc(client, sp - 1000); /* backwards: refused by PD */
+  ck_assert_uint_ge(tikv_mock_call_count(mock, "KvScanLock"), scans + 8); /* every region */
+  const char *gone[] = {"zgc/s1", "zgc/s2", "Ngc/p3", "0gc/p1", "0gc/p2"};
+  for (int i = 0; i < 5; i++) ck_assert_msg(!locked(gone[i]), "%s still locked after gc", gone[i]);
+  ck_assert(locked("Ngc/p4"));
+  ck_assert_uint_eq(txn_commit_ts("Ngc/p3", t3, NULL), 0);
+  visible_from(c1, "zgc/s1", "v1");
+  ck_assert_int_eq(read_at(sp, "zgc/s2", NULL), 0);
+  ck_assert_int_eq(read_at(sp, "Ngc/p3", NULL), 0);
+  /* PD's safe point moved to sp, and only forward */
+  f = tikv_client_gc(client, sp - 1000);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 0);
   tikv_future_destroy(f);
-  ck_assert_int_eq(read_one("gc-b", NULL), 0);
+  ck_assert(locked("Ngc/p4"));
 }
 END_TEST
 
@@ -770,12 +1135,22 @@ int main(void) {
   tcase_add_test(tc, scans_with_own_writes);
   tcase_add_test(tc, resolve_rolls_back_uncommitted);
   tcase_add_test(tc, resolve_rolls_forward_committed_primary);
+  tcase_add_test(tc, async_commit_recovery_from_a_reader);
+  tcase_add_test(tc, reader_pushes_a_live_lock);
+  tcase_add_test(tc, commit_after_primary_rolled_back_fails);
   tcase_add_test(tc, pessimistic_locks);
   tcase_add_test(tc, deadlock_detected);
-  tcase_add_test(tc, async_commit_and_one_pc);
+  tcase_add_test(tc, no_wait_lock_is_never_queued);
+  tcase_add_test(tc, two_phase_async_commit_and_one_pc);
   tcase_add_test(tc, bank_transfers_keep_the_total);
-  tcase_add_test(tc, gc_resolves_and_moves_safe_point);
+  tcase_add_test(tc, gc_resolves_locks_and_moves_safe_point);
   suite_add_tcase(s, tc);
+  /* a case of its own: it waits for the first heartbeat, 10 s away */
+  TCase *hb = tcase_create("heartbeat");
+  tcase_add_checked_fixture(hb, setup, teardown);
+  tcase_set_timeout(hb, 60);
+  tcase_add_test(hb, heartbeat_extends_the_primary_lock);
+  suite_add_tcase(s, hb);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);

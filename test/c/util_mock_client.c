@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void do_init(void) { grpc_init(); }
@@ -208,4 +209,14 @@ int mc_stream_close(mc_stream_t *s, char *details, size_t details_len) {
   grpc_channel_destroy(s->ch);
   free(s);
   return status;
+}
+
+uint64_t mc_await_count(uint64_t (*count)(tikv_mock_cluster_t *, const char *),
+                        tikv_mock_cluster_t *m, const char *method, uint64_t n, int timeout_ms) {
+  uint64_t got = count(m, method);
+  for (int waited = 0; got < n && waited < timeout_ms; waited += 2) {
+    usleep(2000);
+    got = count(m, method);
+  }
+  return got;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tikv/mock.h"
+
 /* Calls `method` ("/pkg.Service/Name") on target with req. Returns the gRPC
  * status; on OK *resp is the unpacked reply (free with
  * protobuf_c_message_free_unpacked). details (may be NULL) gets the status
@@ -28,5 +30,13 @@ int mc_stream_recv(mc_stream_t *s, const ProtobufCMessageDescriptor *resp_desc,
                    ProtobufCMessage **resp);
 /* Half-closes, waits for the status and frees. Returns the gRPC status. */
 int mc_stream_close(mc_stream_t *s, char *details, size_t details_len);
+
+/* Waits (at most timeout_ms) until count(m, method) — tikv_mock_call_count
+ * or tikv_mock_pd_call_count — reaches n, and returns it. The mock serves
+ * every call on its one loop thread, so a counted call has been handled (a
+ * lock request is waiting, a delayed or paused call is held) before any call
+ * sent after this returns: tests order themselves by it, never by sleeping. */
+uint64_t mc_await_count(uint64_t (*count)(tikv_mock_cluster_t *, const char *),
+                        tikv_mock_cluster_t *m, const char *method, uint64_t n, int timeout_ms);
 
 #endif

@@ -7,7 +7,7 @@ const { startCluster, binding, RawClient, MockCluster } = require('./helpers');
 
 const NOT_BYTES = [undefined, null, 42, 1n, true, {}, [], [1, 2], new Uint16Array(2), new ArrayBuffer(4), new DataView(new ArrayBuffer(2)), Symbol('s'), () => 1];
 
-describe('argument validation', () => {
+describe('argument validation', { timeout: 60000 }, () => {
   let c;
   let client;
   before(async () => {
@@ -16,10 +16,12 @@ describe('argument validation', () => {
   });
   after(() => c.stop());
 
-  // asserts that calling fn() returns a Promise rejecting with `type`, and
-  // that no operation was submitted to the addon
-  async function rejectsBeforeNative(fn, type) {
+  // asserts that calling fn() returns a Promise rejecting with `type` (and a
+  // message matching `message`, when given), and that nothing was submitted
+  // to the addon nor reached the cluster
+  async function rejectsBeforeNative(fn, type, message) {
     const before = binding.stats().submitted;
+    const calls = c.mock.callCount();
     let p;
     assert.doesNotThrow(() => {
       p = fn();
@@ -27,9 +29,11 @@ describe('argument validation', () => {
     assert.ok(p instanceof Promise, 'returns a Promise');
     await assert.rejects(p, (e) => {
       assert.equal(e.constructor, type, `${e.constructor.name}: ${e.message}`);
+      if (message) assert.match(e.message, message);
       return true;
     });
     assert.equal(binding.stats().submitted, before, 'nothing was submitted');
+    assert.equal(c.mock.callCount(), calls, 'nothing reached the cluster');
   }
 
   it('keys and values must be string | Buffer | Uint8Array (TypeError)', async () => {
@@ -71,6 +75,26 @@ describe('argument validation', () => {
     await rejectsBeforeNative(() => client.batchScan([[1, 'b']]), TypeError);
   });
 
+  it('every element of a key array is checked, and the error names it', async () => {
+    for (const bad of [3, null, undefined, {}, [1], 2n]) {
+      for (const [keys, at] of [
+        [[bad], 0],
+        [['a', bad], 1],
+        [['a', 'b', 'c', bad], 3],
+        [['a', bad, 'c'], 1],
+      ]) {
+        const index = new RegExp(`keys\\[${at}\\]`);
+        await rejectsBeforeNative(() => client.batchGet(keys), TypeError, index);
+        await rejectsBeforeNative(() => client.batchDelete(keys), TypeError, index);
+      }
+      await rejectsBeforeNative(() => client.batchPut([['a', 'v'], ['b', 'v'], [bad, 'v']]), TypeError, /pairs\[2\]/);
+      await rejectsBeforeNative(() => client.batchPut([['a', 'v'], ['b', bad]]), TypeError, /pairs\[1\]/);
+      if (bad !== null && bad !== undefined)
+        await rejectsBeforeNative(() => client.batchScan([['a', 'b'], ['c', bad]]), TypeError, /ranges\[1\]/);
+      await rejectsBeforeNative(() => client.batchScan([['a', 'b'], [bad, 'z']]), TypeError, /ranges\[1\]/);
+    }
+  });
+
   it('options objects and their fields', async () => {
     await rejectsBeforeNative(() => client.scan('a', 'b', 'fast'), TypeError);
     await rejectsBeforeNative(() => client.scan('a', 'b', { limit: '10' }), TypeError);
@@ -94,9 +118,10 @@ describe('argument validation', () => {
       ['10', TypeError],
       [null, TypeError],
     ]) {
-      await rejectsBeforeNative(() => client.put('k', 'v', { ttl }), type);
-      await rejectsBeforeNative(() => client.batchPut([['k', 'v']], { ttl }), type);
-      await rejectsBeforeNative(() => client.compareAndSwap('k', null, 'v', { ttl }), type);
+      // our own check names the option (the addon's own would not)
+      await rejectsBeforeNative(() => client.put('k', 'v', { ttl }), type, /options\.ttl/);
+      await rejectsBeforeNative(() => client.batchPut([['k', 'v']], { ttl }), type, /options\.ttl/);
+      await rejectsBeforeNative(() => client.compareAndSwap('k', null, 'v', { ttl }), type, /options\.ttl/);
     }
   });
 

@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const { TikvError, ErrorCodes, CODES, version, MAX_SCAN_LIMIT } = require('../../lib');
 const { binding } = require('./helpers');
 
-describe('errors and the code table', () => {
+describe('errors and the code table', { timeout: 30000 }, () => {
   it('the generated code list matches the linked C table', () => {
     const { addon } = binding;
     for (const c of CODES) {

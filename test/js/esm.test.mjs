@@ -4,7 +4,7 @@ import { RawClient, TransactionClient, Transaction, Snapshot, TikvError, ErrorCo
 import def from 'tikv-client';
 import { MockCluster } from 'tikv-client/mock';
 
-describe('ESM entries', () => {
+describe('ESM entries', { timeout: 30000 }, () => {
   it('import works for the package and ./mock', async () => {
     assert.equal(typeof RawClient.connect, 'function');
     assert.equal(def.RawClient, RawClient);

@@ -44,7 +44,7 @@ function assertIndependent(got) {
   }
 }
 
-describe('kvPairs (the one conversion of key/value results)', () => {
+describe('kvPairs (the one conversion of key/value results)', { timeout: 30000 }, () => {
   it('builds views in order, empty lengths included', () => {
     const data = Buffer.from('k1v1k2k3vvv');
     const lengths = new Uint32Array([2, 2, 2, 0, 2, 3]);
@@ -58,7 +58,7 @@ describe('kvPairs (the one conversion of key/value results)', () => {
   });
 });
 
-describe('key/value results against a mock cluster', () => {
+describe('key/value results against a mock cluster', { timeout: 60000 }, () => {
   let c;
   const N = 300;
   before(async () => {
@@ -111,7 +111,7 @@ describe('key/value results against a mock cluster', () => {
   });
 });
 
-describe('transactional key/value results', () => {
+describe('transactional key/value results', { timeout: 60000 }, () => {
   let c;
   before(async () => {
     c = await startTxnCluster({ stores: 3, regions: 4 });
@@ -180,7 +180,7 @@ function startMockServer() {
   });
 }
 
-describe('process lifetime with batch results', () => {
+describe('process lifetime with batch results', { timeout: 60000 }, () => {
   it('exits on its own after close(), with batch reads in flight at close', async () => {
     const source = `
 const { RawClient } = require(process.env.TIKV_LIB);

@@ -32,7 +32,7 @@ const { RawClient } = require(process.env.TIKV_LIB);
 const { MockCluster } = require(process.env.TIKV_LIB + '/mock');
 `;
 
-describe('process lifetime', () => {
+describe('process lifetime', { timeout: 90000 }, () => {
   it('exits on its own after close()', async () => {
     const r = await runChild(`${PRELUDE}
 (async () => {

@@ -5,7 +5,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { startTxnCluster } = require('./helpers');
 
-test('concurrent currentTimestamp calls are batched into few Tso requests', async () => {
+test('concurrent currentTimestamp calls are batched into few Tso requests', { timeout: 30000 }, async () => {
   const { mock, client, stop } = await startTxnCluster();
   try {
     const before = mock.pdCallCount('Tso');

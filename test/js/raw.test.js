@@ -3,7 +3,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startCluster, buf, RawClient } = require('./helpers');
 
-describe('RawClient against a mock cluster', () => {
+describe('RawClient against a mock cluster', { timeout: 90000 }, () => {
   let c;
   let client;
   let atomic; // compareAndSwap needs atomic mode, which refuses batch deletes and delete-range
@@ -210,7 +210,7 @@ describe('RawClient against a mock cluster', () => {
   });
 });
 
-describe('options', () => {
+describe('options', { timeout: 60000 }, () => {
   it('atomic mode refuses batchDelete and deleteRange (UNSUPPORTED), as TiKV clients do', async () => {
     const c = await startCluster({}, { atomic: true });
     try {

@@ -10,8 +10,9 @@ const { Transaction, Snapshot } = require('../../lib');
 
 const NOT_BYTES = [undefined, null, 42, 1n, true, {}, [], [1, 2], new Uint16Array(2), new ArrayBuffer(4), Symbol('s'), () => 1];
 
-// calling fn() returns a Promise rejecting with `type`; nothing was submitted
-async function rejectsBeforeNative(fn, type) {
+// calling fn() returns a Promise rejecting with `type` (its message matching
+// `message`, when given); nothing was submitted
+async function rejectsBeforeNative(fn, type, message) {
   const before = binding.stats().submitted;
   let p;
   assert.doesNotThrow(() => {
@@ -20,6 +21,7 @@ async function rejectsBeforeNative(fn, type) {
   assert.ok(p instanceof Promise, 'returns a Promise');
   await assert.rejects(p, (e) => {
     assert.equal(e.constructor, type, `${e.constructor.name}: ${e.message}`);
+    if (message) assert.match(e.message, message);
     return true;
   });
   assert.equal(binding.stats().submitted, before, 'nothing was submitted');
@@ -84,9 +86,26 @@ describe('TransactionClient argument validation', { timeout: 60000 }, () => {
       await rejectsBeforeNative(() => txn.lockKeys(bad), TypeError);
       await rejectsBeforeNative(() => txn.batchGetForUpdate(bad), TypeError);
     }
-    await rejectsBeforeNative(() => txn.batchGet(['a', 1]), TypeError);
-    await rejectsBeforeNative(() => txn.lockKeys([null]), TypeError);
-    await rejectsBeforeNative(() => txn.batchGetForUpdate([{}]), TypeError);
+    // every element is checked, and the error names the one that is wrong
+    const pess = await client.begin({ pessimistic: true });
+    try {
+      for (const [keys, at] of [
+        [['a', 1], 1],
+        [[null], 0],
+        [['a', 'b', {}], 2],
+        [['a', 2n, 'c'], 1],
+      ]) {
+        const index = new RegExp(`keys\\[${at}\\]`);
+        const calls = c.mock.callCount();
+        await rejectsBeforeNative(() => txn.batchGet(keys), TypeError, index);
+        await rejectsBeforeNative(() => txn.lockKeys(keys), TypeError, index);
+        await rejectsBeforeNative(() => pess.lockKeys(keys), TypeError, index);
+        await rejectsBeforeNative(() => pess.batchGetForUpdate(keys), TypeError, index);
+        assert.equal(c.mock.callCount(), calls, 'nothing reached the cluster');
+      }
+    } finally {
+      await pess.rollback();
+    }
     await rejectsBeforeNative(() => txn.scan('a', 42), TypeError);
     assert.equal(txn.state, 'active', 'bad input does not finish the transaction');
   });

@@ -36,6 +36,14 @@ describe('pessimistic transactions', { timeout: 120000 }, () => {
     return str(await (await client.snapshot()).get(key));
   }
 
+  // waits (bounded) until the mock has counted n calls of method: it serves
+  // calls one at a time, so a counted lock request is waiting before any
+  // request sent after this
+  async function untilCalls(method, n) {
+    for (let i = 0; i < 2000 && c.mock.callCount(method) < n; i++) await sleep(5);
+    assert.ok(c.mock.callCount(method) >= n, `${method}: ${c.mock.callCount(method)} calls, want ${n}`);
+  }
+
   async function write(key, value) {
     const t = await client.begin();
     await t.put(key, value);
@@ -75,8 +83,9 @@ describe('pessimistic transactions', { timeout: 120000 }, () => {
     assert.equal(str(await holder.getForUpdate('p/wake')), '1');
     await holder.put('p/wake', '2');
     const waiter = await client.begin({ pessimistic: true, lockWaitTimeoutMs: 10000 });
+    const locks = c.mock.callCount('KvPessimisticLock');
     const w = watch(waiter.getForUpdate('p/wake'));
-    await sleep(300);
+    await untilCalls('KvPessimisticLock', locks + 1);
     assert.equal(w.settled, false, 'the waiter waits for the lock');
     const t0 = Date.now();
     await holder.commit();
@@ -94,9 +103,10 @@ describe('pessimistic transactions', { timeout: 120000 }, () => {
     const holder = await client.begin({ pessimistic: true });
     await holder.put('p/rb', 'holder');
     const waiter = await client.begin({ pessimistic: true, lockWaitTimeoutMs: 10000 });
+    const locks = c.mock.callCount('KvPessimisticLock');
     const w = watch(waiter.put('p/rb', 'waiter'));
-    await sleep(200);
-    assert.equal(w.settled, false);
+    await untilCalls('KvPessimisticLock', locks + 1);
+    assert.equal(w.settled, false, 'the waiter waits for the lock');
     await holder.rollback();
     await w.done;
     assert.equal(w.error, undefined, w.error && w.error.stack);
@@ -118,26 +128,24 @@ describe('pessimistic transactions', { timeout: 120000 }, () => {
     assert.equal(await read('p/counter'), String(N));
   });
 
-  it('deadlock: one of two crossing lockers gets DEADLOCK, the other proceeds', async () => {
+  it('deadlock: the locker closing the cycle gets DEADLOCK, the other proceeds', async () => {
     const a = await client.begin({ pessimistic: true, lockWaitTimeoutMs: 10000 });
     const b = await client.begin({ pessimistic: true, lockWaitTimeoutMs: 10000 });
     await a.put('p/dl1', 'a');
     await b.put('p/dl2', 'b');
+    const locks = c.mock.callCount('KvPessimisticLock');
     const wa = watch(a.put('p/dl2', 'a'));
-    await sleep(100); // a waits for b
-    const wb = watch(b.put('p/dl1', 'b')); // b waits for a: a cycle
-    await Promise.race([wa.done, wb.done]);
-    const [first, firstTxn, other, otherTxn] = wa.settled ? [wa, a, wb, b] : [wb, b, wa, a];
-    assert.ok(first.error, 'the first to settle is the deadlock victim');
-    assert.equal(first.error.code, 'DEADLOCK', first.error.message);
-    assert.equal(first.error.retryable, true);
-    await firstTxn.rollback(); // releases its lock: the other one gets it
-    await other.done;
-    assert.equal(other.error, undefined, other.error && other.error.stack);
-    await otherTxn.commit();
-    const winner = otherTxn === a ? 'a' : 'b';
-    assert.equal(await read('p/dl1'), winner);
-    assert.equal(await read('p/dl2'), winner);
+    await untilCalls('KvPessimisticLock', locks + 1); // a waits for b
+    // b waits for a: b's wait would close the cycle, so b is the victim
+    const e = await rejectsWith(b.put('p/dl1', 'b'), 'DEADLOCK');
+    assert.equal(e.retryable, true);
+    assert.equal(wa.settled, false, 'a still waits');
+    await b.rollback(); // releases b's lock: a gets it
+    await wa.done;
+    assert.equal(wa.error, undefined, wa.error && wa.error.stack);
+    await a.commit();
+    assert.equal(await read('p/dl1'), 'a');
+    assert.equal(await read('p/dl2'), 'a');
   });
 
   it('lockKeys and batchGetForUpdate lock several keys across regions', async () => {
@@ -163,13 +171,33 @@ describe('pessimistic transactions', { timeout: 120000 }, () => {
   });
 
   it('a pessimistic transaction still sees its own writes and commits with async commit / 1PC', async () => {
-    for (const opts of [{ asyncCommit: true }, { tryOnePc: true }]) {
-      const t = await client.begin({ pessimistic: true, ...opts });
-      await t.put('p/mode/a', JSON.stringify(opts));
-      assert.equal(str(await t.get('p/mode/a')), JSON.stringify(opts));
-      const ts = await t.commit();
-      assert.ok(ts > t.startTimestamp);
-      assert.equal(await read('p/mode/a'), JSON.stringify(opts));
+    // 1PC: one prewrite, no KvCommit
+    const u = await client.begin({ pessimistic: true, tryOnePc: true });
+    await u.put('p/mode/b', '1pc');
+    assert.equal(str(await u.get('p/mode/b')), '1pc');
+    const commits = c.mock.callCount('KvCommit');
+    const prewrites = c.mock.callCount('KvPrewrite');
+    const ts2 = await u.commit();
+    assert.ok(ts2 > u.startTimestamp);
+    assert.equal(c.mock.callCount('KvCommit'), commits, 'no KvCommit for 1PC');
+    assert.equal(c.mock.callCount('KvPrewrite'), prewrites + 1);
+    assert.equal(str(await (await client.snapshot(ts2)).get('p/mode/b')), '1pc');
+    assert.equal(str(await (await client.snapshot(ts2 - 1n)).get('p/mode/b')), null);
+    // async commit: decided at prewrite, so every KvCommit failing does not
+    // matter (last: the failed KvCommits are retried in the background)
+    const t = await client.begin({ pessimistic: true, asyncCommit: true });
+    await t.put('p/mode/a', 'async');
+    await t.put('zp/mode/a', 'async'); // another region
+    assert.equal(str(await t.get('p/mode/a')), 'async');
+    c.mock.injectGrpcError('KvCommit', 14, { count: 1000000 });
+    let ts;
+    try {
+      ts = await t.commit();
+    } finally {
+      c.mock.clearFaults();
     }
+    assert.ok(ts > t.startTimestamp);
+    assert.equal(str(await (await client.snapshot(ts)).get('zp/mode/a')), 'async');
+    assert.equal(str(await (await client.snapshot(ts - 1n)).get('zp/mode/a')), null);
   });
 });
