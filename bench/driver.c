@@ -6,20 +6,24 @@
  *
  *   tikv-bench --pd HOST:PORT --workload W --concurrency C [--value-size S]
  *              [--duration SECONDS] [--keys N] [--warmup SECONDS] [--cpu]
- *              [--server-pid PID] [--ops N]
+ *              [--server-pid PID] [--ops N] [--marks]
  *   W: raw-get | raw-put | raw-batch-get-1000 | txn-commit-1 | txn-commit-10
  *
  * C workers each keep one operation in flight: a completion callback (on the
  * core's I/O thread) records the operation and submits the worker's next one.
  * --ops N (ours, not client-go's) ends the window after N successful
  * operations instead of after --duration, and adds the client's RSS at the
- * window's start, at every tenth of N and at its end (rss_*_kb). */
+ * window's start, at every tenth of N and at its end (rss_*_kb). --marks
+ * (ours too) makes three cheap, otherwise unused system calls around each
+ * raw operation, for bench/trace.js to find in a kernel trace: getuid before
+ * the call, getgid after it returned, geteuid when its callback starts. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,10 +38,10 @@ enum { RAW_GET, RAW_PUT, RAW_BATCH_GET, TXN_COMMIT };
 
 static struct {
   const char *pd, *workload;
-  int kind, txn_keys, concurrency, value_size, keys, server_pid, cpu;
+  int kind, txn_keys, concurrency, value_size, keys, server_pid, cpu, marks;
   double duration, warmup;
   long long ops; /* 0: the window is --duration long */
-} O = {NULL, "", -1, 0, 1, 16, 10000, 0, 0, 5.0, 1.0, 0};
+} O = {NULL, "", -1, 0, 1, 16, 10000, 0, 0, 0, 5.0, 1.0, 0};
 
 typedef struct {
   uint32_t rng;
@@ -182,6 +186,7 @@ static const char *future_error(tikv_future_t *f) {
 
 static void raw_done(tikv_future_t *f, void *arg) {
   worker_t *w = arg;
+  if (O.marks) (void)geteuid();
   const char *err = NULL;
   char msg[256];
   if (tikv_future_get_error_code(f)) {
@@ -262,6 +267,7 @@ static void submit(worker_t *w) {
     return;
   }
   uint32_t i = rand_index(&w->rng, O.keys);
+  if (O.marks) (void)getuid();
   if (O.kind == RAW_GET) {
     f = tikv_raw_get(client, key_table[i].data, key_table[i].len);
   } else if (O.kind == RAW_PUT) {
@@ -273,6 +279,7 @@ static void submit(worker_t *w) {
   }
   if (!f) die("submit", "out of memory");
   tikv_future_set_callback(f, raw_done, w);
+  if (O.marks) (void)getgid();
 }
 
 static void wait_ok(tikv_future_t *f, const char *what) {
@@ -311,15 +318,15 @@ static void usage(void) {
   fprintf(stderr,
           "usage: tikv-bench --pd HOST:PORT --workload raw-get|raw-put|raw-batch-get-1000|"
           "txn-commit-1|txn-commit-10 --concurrency C [--value-size S] [--duration SECONDS] "
-          "[--keys N] [--warmup SECONDS] [--cpu] [--server-pid PID] [--ops N]\n");
+          "[--keys N] [--warmup SECONDS] [--cpu] [--server-pid PID] [--ops N] [--marks]\n");
   exit(2);
 }
 
 static void parse_args(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--cpu")) {
-      O.cpu = 1;
+    if (!strcmp(a, "--cpu") || !strcmp(a, "--marks")) {
+      *(a[2] == 'c' ? &O.cpu : &O.marks) = 1;
       continue;
     }
     if (!v) usage();

@@ -7,13 +7,15 @@
 //
 //   node bench/driver.js --pd HOST:PORT --workload W --concurrency C [--value-size S]
 //                        [--duration SECONDS] [--keys N] [--warmup SECONDS] [--cpu]
-//                        [--server-pid PID] [--ops N]
+//                        [--server-pid PID] [--ops N] [--marks]
 //   W: raw-get | raw-put | raw-batch-get-1000 | txn-commit-1 | txn-commit-10
 //
 // C workers each keep one operation in flight: each settled promise records
 // the operation and starts the worker's next one. --ops N ends the window
 // after N successful operations and adds the RSS samples (rss_*_kb), as in
-// the C driver. When the addon reports its bridge counters, the line also has
+// the C driver, and --marks the C driver's three marker system calls around
+// each raw operation (process.getuid() before the call, getgid() after it
+// returned, geteuid() when its promise's callback starts). When the addon reports its bridge counters, the line also has
 // completions_per_wakeup (operations whose completion shared one wakeup of
 // the JS thread).
 const fs = require('fs');
@@ -32,19 +34,19 @@ function usage() {
   process.stderr.write(
     'usage: node bench/driver.js --pd HOST:PORT --workload raw-get|raw-put|raw-batch-get-1000|' +
       'txn-commit-1|txn-commit-10 --concurrency C [--value-size S] [--duration SECONDS] ' +
-      '[--keys N] [--warmup SECONDS] [--cpu] [--server-pid PID] [--ops N]\n'
+      '[--keys N] [--warmup SECONDS] [--cpu] [--server-pid PID] [--ops N] [--marks]\n'
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const O = { pd: null, workload: '', concurrency: 1, valueSize: 16, duration: 5, keys: 10000, warmup: 1, cpu: false, serverPid: 0, ops: 0 };
+  const O = { pd: null, workload: '', concurrency: 1, valueSize: 16, duration: 5, keys: 10000, warmup: 1, cpu: false, serverPid: 0, ops: 0, marks: false };
   const num = { '--concurrency': 'concurrency', '--value-size': 'valueSize', '--duration': 'duration', '--keys': 'keys',
     '--warmup': 'warmup', '--server-pid': 'serverPid', '--ops': 'ops' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--cpu') {
-      O.cpu = true;
+    if (a === '--cpu' || a === '--marks') {
+      O[a.slice(2)] = true;
       continue;
     }
     const v = argv[++i];
@@ -176,12 +178,14 @@ function main() {
     w.t0 = process.hrtime.bigint();
     if (O.txnKeys) return void txnOp(w).then(w.ok, w.fail);
     const i = randIndex(w, O.keys);
+    if (O.marks) process.getuid();
     if (O.workload === 'raw-get') client.get(keyTable[i]).then(w.gotValue, w.fail);
     else if (O.workload === 'raw-put') client.put(keyTable[i], value).then(w.ok, w.fail);
     else {
       for (let j = 0; j < batchN; j++) w.batch[j] = keyTable[(i + j) % O.keys];
       client.batchGet(w.batch).then(w.gotPairs, w.fail);
     }
+    if (O.marks) process.getgid();
   }
 
   /** Optimistic, plain 2PC (as client-go's driver): begin, K puts on consecutive keys, commit. */
@@ -203,6 +207,11 @@ function main() {
     w.fail = (e) => opDone(w, e);
     w.gotValue = (v) => opDone(w, v === null ? 'raw-get: key not found' : null);
     w.gotPairs = (kvs) => opDone(w, kvs.length === batchN ? null : `raw-batch-get: ${kvs.length} of ${batchN} keys found`);
+    if (O.marks)
+      for (const k of ['ok', 'fail', 'gotValue', 'gotPairs']) {
+        const f = w[k];
+        w[k] = (x) => (process.geteuid(), f(x));
+      }
     lats.push(w.lat);
     return w;
   }
