@@ -4,22 +4,25 @@
 //
 // Starts a `tikv-mock-server --stores 3 --regions 8`, runs one driver
 // (bench/driver.js or build/tikv-bench) on raw-get at 1 in flight with
-// --marks, and after its warm-up records, with `perf record`, every system
-// call entry and exit, every wakeup and every switch off the CPU of the
-// driver's and the mock's threads for --seconds. Each operation is then the stretch from its first marker
-// (getuid, just before the call) to its third (geteuid, when its callback
-// starts); the drivers make no other such calls. For the operations whose
-// sequence of events across all those threads is the most common one, it
-// prints the median time of each event from the first marker, with the
-// thread, and the gap from the event before it (--all: every event of that
-// sequence; default: the blocking and I/O calls and wakeups only).
+// --marks, and after its warm-up records with `perf record`, for --seconds,
+// every system call entry and exit, every wakeup and every switch off the
+// CPU of the driver's and the mock's threads. An operation is the stretch
+// from its first marker (getuid, just before the call) to its third (geteuid,
+// when its callback starts); the drivers make no other such calls. Anchors
+// inside it (the request's sendmsg, the mock's recvmsg and reply sendmsg, the
+// reply's recvmsg, the wakeups of the I/O and JS threads) cut it into
+// segments, and it prints each segment's median and 25th percentile.
+// --timeline prints instead the most common sequence of events with median
+// times (--all: every system call, not only the blocking, I/O and wakeup
+// ones). --keep FILE keeps the recording (and FILE.json), --from FILE
+// analyses a kept one again.
 //
-//   node bench/trace.js [--driver node|c] [--seconds S] [--all] [--perf-data FILE]
+//   node bench/trace.js [--driver node|c] [--seconds S] [--timeline] [--all] [--keep FILE | --from FILE]
 //
 // Only software tracepoints are used (raw_syscalls, sched), so it works where
-// hardware counters are not available (as in this VM). The trace costs about
-// a microsecond per event, counted in the times it prints; compare runs of
-// this tool with each other, not with bench/run.js. Needs root or
+// hardware counters are not available (as in this VM). Tracing costs about a
+// microsecond per event, and those costs are in the times it prints: compare
+// runs of this tool with each other, not with bench/run.js. Needs root or
 // kernel.perf_event_paranoid <= 1.
 const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -47,20 +50,22 @@ const NOTABLE = new Set(['read', 'write', 'readv', 'writev', 'sendto', 'recvfrom
   'nanosleep', 'clock_nanosleep', 'sched_yield']);
 
 function parseArgs(argv) {
-  const o = { driver: 'node', seconds: 1, all: false, perfData: null };
+  const o = { driver: 'node', seconds: 1, timeline: false, all: false, keep: null, from: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--driver') o.driver = argv[++i];
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
-    else if (a === '--all') o.all = true;
-    else if (a === '--perf-data') o.perfData = argv[++i];
+    else if (a === '--timeline') o.timeline = true;
+    else if (a === '--all') o.all = o.timeline = true;
+    else if (a === '--keep') o.keep = argv[++i];
+    else if (a === '--from') o.from = argv[++i];
     else {
       process.stderr.write(`trace.js: unknown argument ${a}\n`);
       process.exit(2);
     }
   }
   if (!['node', 'c'].includes(o.driver) || !(o.seconds > 0)) {
-    process.stderr.write('usage: node bench/trace.js [--driver node|c] [--seconds S] [--all] [--perf-data FILE]\n');
+    process.stderr.write('usage: node bench/trace.js [--driver node|c] [--seconds S] [--timeline] [--all] [--keep FILE | --from FILE]\n');
     process.exit(2);
   }
   return o;
@@ -159,40 +164,145 @@ function median(xs) {
   return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
 }
 
-function analyse(evs, pids, all) {
-  const name = threadNamer(evs, pids.clientPid);
-  const nameOf = new Map();
-  const label = (e) => {
-    if (e.kind === 'wakeup') return `${name(e.tid)} wakes ${name(e.wakee)}`;
-    if (e.kind === 'switch') return `${name(e.tid)} ${e.preempted ? 'preempted' : 'off the CPU'}`;
-    const sc = SYSCALLS[e.nr] || `NR ${e.nr}`;
-    if (e.role === 'client' && MARK[e.nr]) return `${name(e.tid)} ${MARK[e.nr]}`;
-    return `${name(e.tid)} ${sc} ${e.kind === 'enter' ? '→' : '←'}`;
-  };
-  const notable = (e) => e.kind === 'wakeup' || (e.kind === 'switch' && e.preempted) || (e.role === 'client' && MARK[e.nr] && e.kind === 'enter') ||
-    (!MARK[e.nr] && NOTABLE.has(SYSCALLS[e.nr]));
-  // operations: M1 ... M2 ... M3 (enter events of the markers, client process)
+/** The operations: M1 ... M2 ... M3 (entries of the marker calls in the client), as event index ranges. */
+function operations(evs) {
   const ops = [];
   let cur = null;
   for (let i = 0; i < evs.length; i++) {
     const e = evs[i];
     if (e.role !== 'client' || e.kind !== 'enter' || !MARK[e.nr]) continue;
     const m = MARK[e.nr];
-    if (m === 'M1') cur = { start: i, m2: -1 };
+    if (m === 'M1') cur = { m1: i, m2: -1 };
     else if (m === 'M2' && cur) cur.m2 = i;
     else if (m === 'M3' && cur && cur.m2 >= 0) {
-      ops.push({ start: cur.start, end: i });
+      ops.push({ m1: cur.m1, m2: cur.m2, m3: i });
       cur = null;
     }
   }
   if (ops.length === 0) throw new Error('no complete operation (M1, M2, M3) in the trace');
+  return ops;
+}
+
+const isCall = (e, role, name, kind) => e.role === role && e.kind === kind && SYSCALLS[e.nr] === name;
+
+/**
+ * The anchors of one operation: the request's sendmsg by the client, the
+ * mock's first recvmsg after it and its last sendmsg before the client's
+ * last recvmsg (the one that completes the call); for Node also the I/O
+ * thread's wakeup by the JS thread (and its first system call return after
+ * it) and the JS thread's wakeup by the I/O thread (and its return from
+ * epoll). Null when the operation lacks one.
+ */
+function anchors(evs, op, clientPid) {
+  const t = (i) => evs[i].t;
+  const find = (from, to, pred) => {
+    for (let i = from; i <= to; i++) if (pred(evs[i])) return i;
+    return -1;
+  };
+  const findLast = (from, to, pred) => {
+    for (let i = to; i >= from; i--) if (pred(evs[i])) return i;
+    return -1;
+  };
+  const a = { m1: t(op.m1), m2: t(op.m2), m3: t(op.m3) };
+  const send = find(op.m1, op.m3, (e) => isCall(e, 'client', 'sendmsg', 'enter'));
+  if (send < 0) return null;
+  const io = evs[send].tid;
+  a.send = t(send);
+  // Node: the JS thread wakes the I/O thread; when the I/O thread was not asleep there is no wakeup
+  const wake = find(op.m1, send, (e) => e.kind === 'wakeup' && e.role === 'client' && e.tid === clientPid && e.wakee === io);
+  if (wake >= 0) {
+    const run = find(wake + 1, send, (e) => e.tid === io && e.kind === 'exit');
+    a.ioWake = t(wake);
+    a.ioRun = run >= 0 ? t(run) : t(send);
+  }
+  // the end of the reply: the callback (C) or the JS thread's wakeup (Node)
+  let end = op.m3;
+  if (evs[op.m3].tid !== io) {
+    const jsWake = findLast(send + 1, op.m3, (e) => e.kind === 'wakeup' && e.tid === io && e.wakee === evs[op.m3].tid);
+    const jsRun = jsWake < 0 ? -1 : find(jsWake + 1, op.m3, (e) => e.tid === evs[op.m3].tid && e.kind === 'exit');
+    if (jsRun < 0) return null;
+    a.jsWake = t(jsWake);
+    a.jsRun = t(jsRun);
+    end = jsWake;
+  }
+  // the reply: the mock reads the request, sends its response headers at once
+  // and the message with the status later; the client's last read before the
+  // end carries the status, which completes the call
+  const mockIn = find(send + 1, end, (e) => isCall(e, 'mock', 'recvmsg', 'exit'));
+  const recv = findLast(send + 1, end, (e) => isCall(e, 'client', 'recvmsg', 'exit') && e.tid === io);
+  const mockOut = recv < 0 ? -1 : findLast(mockIn + 1, recv, (e) => isCall(e, 'mock', 'sendmsg', 'enter'));
+  if (mockIn < 0 || recv < 0 || mockOut < 0) return null;
+  a.mockIn = t(mockIn);
+  a.mockOut = t(mockOut);
+  a.recv = t(recv);
+  a.preempted = false;
+  for (let i = op.m1; i <= op.m3; i++) if (evs[i].kind === 'switch' && evs[i].preempted) a.preempted = true;
+  return a;
+}
+
+// [label, from, to]: consecutive stretches of one operation's critical path
+const SEGMENTS = [
+  ['call returns (M1 → M2): JS layer, addon, tikv_raw_get, post to the I/O thread', 'm1', 'm2'],
+  ['M1 → the call wakes the I/O thread (Node)', 'm1', 'ioWake'],
+  ['I/O thread wakeup latency (woken → running)', 'ioWake', 'ioRun'],
+  ['request, on the I/O thread: task, region, pack, gRPC call, HTTP/2 frame (→ sendmsg)', 'reqStart', 'send'],
+  ['client sendmsg → mock recvmsg returns (loopback, mock wakeup)', 'send', 'mockIn'],
+  ['mock: headers out, decode, serve, encode, HTTP/2 (→ sendmsg of message and status)', 'mockIn', 'mockOut'],
+  ['mock sendmsg → client recvmsg of the status returns (loopback, client wakeup)', 'mockOut', 'recv'],
+  ['reply, on the I/O thread: HTTP/2, decode, complete the future (→ callback or JS wakeup)', 'recv', 'replyEnd'],
+  ['JS thread wakeup latency (woken → running)', 'jsWake', 'jsRun'],
+  ['JS thread: uv async, dispatch, resolve, promise callback (→ M3)', 'jsRun', 'm3'],
+];
+
+function segments(evs, pids) {
+  const ops = operations(evs);
+  const rows = [];
+  for (const op of ops) {
+    const a = anchors(evs, op, pids.clientPid);
+    if (!a) continue;
+    // the request work starts when the I/O thread runs after the wakeup (Node) or after the call returned (C)
+    // (Node: while the JS thread returns from the call; without a wakeup, the I/O thread was awake already)
+    a.reqStart = a.ioRun !== undefined ? a.ioRun : a.m2;
+    a.replyEnd = a.jsWake !== undefined ? a.jsWake : a.m3;
+    rows.push(a);
+  }
+  const q = (xs, p) => {
+    const v = [...xs].sort((x, y) => x - y);
+    return v.length ? v[Math.min(v.length - 1, Math.floor((v.length - 1) * p))] : NaN;
+  };
+  const seg = SEGMENTS.map(([label, from, to]) => {
+    const xs = rows.filter((a) => a[from] !== undefined && a[to] !== undefined).map((a) => (a[to] - a[from]) / 1000);
+    return { label, n: xs.length, p25: q(xs, 0.25), median: q(xs, 0.5) };
+  });
+  const totals = rows.map((a) => (a.m3 - a.m1) / 1000);
+  return {
+    ops: ops.length,
+    n: rows.length,
+    preempted: rows.filter((a) => a.preempted).length,
+    seg,
+    total: { p25: q(totals, 0.25), median: q(totals, 0.5) },
+  };
+}
+
+/** The most common sequence of events (all of them, or only the notable ones) with median times. */
+function timeline(evs, pids, all) {
+  const name = threadNamer(evs, pids.clientPid);
+  const label = (e) => {
+    if (e.kind === 'wakeup') return `${name(e.tid)} wakes ${name(e.wakee)}`;
+    if (e.kind === 'switch') return `${name(e.tid)} ${e.preempted ? 'preempted' : 'off the CPU'}`;
+    if (e.role === 'client' && MARK[e.nr]) return `${name(e.tid)} ${MARK[e.nr]}`;
+    return `${name(e.tid)} ${SYSCALLS[e.nr] || `NR ${e.nr}`} ${e.kind === 'enter' ? '→' : '←'}`;
+  };
+  const notable = (e) => e.kind === 'wakeup' || (e.kind === 'switch' && e.preempted) ||
+    (e.role === 'client' && MARK[e.nr] && e.kind === 'enter') || (!MARK[e.nr] && NOTABLE.has(SYSCALLS[e.nr]));
+  const ops = operations(evs);
   const bySig = new Map();
   for (const op of ops) {
     const seq = [];
-    for (let i = op.start; i <= op.end; i++) {
+    for (let i = op.m1; i <= op.m3; i++) {
       const e = evs[i];
       if (e.role === 'client' && MARK[e.nr] && e.kind === 'exit') continue;
-      if (!all && !notable(e)) continue;
+      if (all ? e.kind === 'switch' && !e.preempted : !notable(e)) continue;
       seq.push(i);
     }
     const sig = seq.map((i) => label(evs[i])).join('|');
@@ -201,39 +311,66 @@ function analyse(evs, pids, all) {
   }
   const [sig, seqs] = [...bySig.entries()].sort((a, b) => b[1].length - a[1].length)[0];
   const labels = sig.split('|');
-  const at = labels.map((_, k) => median(seqs.map((seq) => evs[seq[k]].t - evs[seq[0]].t)) / 1000);
-  const gap = labels.map((_, k) => (k ? median(seqs.map((seq) => evs[seq[k]].t - evs[seq[k - 1]].t)) / 1000 : 0));
-  const total = ops.map((op) => (evs[op.end].t - evs[op.start].t) / 1000);
-  void nameOf;
-  return { ops: ops.length, matching: seqs.length, variants: bySig.size, labels, at, gap, totalMedian: median(total) };
+  return {
+    ops: ops.length,
+    matching: seqs.length,
+    variants: bySig.size,
+    labels,
+    at: labels.map((_, k) => median(seqs.map((seq) => evs[seq[k]].t - evs[seq[0]].t)) / 1000),
+    gap: labels.map((_, k) => (k ? median(seqs.map((seq) => evs[seq[k]].t - evs[seq[k - 1]].t)) / 1000 : 0)),
+  };
 }
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
-  try {
-    execFileSync('perf', ['--version'], { stdio: 'ignore' });
-  } catch (_) {
-    process.stderr.write('trace.js: perf is not installed (Debian: linux-perf)\n');
-    process.exit(2);
+  let file = o.from;
+  let pids;
+  if (file) {
+    pids = JSON.parse(fs.readFileSync(`${file}.json`, 'utf8'));
+    o.driver = pids.driver;
+  } else {
+    try {
+      execFileSync('perf', ['--version'], { stdio: 'ignore' });
+    } catch (_) {
+      process.stderr.write('trace.js: perf is not installed (Debian: linux-perf)\n');
+      process.exit(2);
+    }
+    file = o.keep || path.join(os.tmpdir(), `tikv-trace-${process.pid}.data`);
+    pids = { ...(await record(o, file)), driver: o.driver, load: os.loadavg()[0] };
+    if (o.keep) fs.writeFileSync(`${file}.json`, JSON.stringify(pids));
   }
-  const file = o.perfData || path.join(os.tmpdir(), `tikv-trace-${process.pid}.data`);
-  const pids = await record(o, file);
   const text = execFileSync('perf', ['script', '-i', file, '--ns', '-F', 'comm,pid,tid,time,event,trace'], {
     maxBuffer: 1 << 30,
     stdio: ['ignore', 'pipe', 'ignore'],
   }).toString();
-  if (!o.perfData) fs.rmSync(file, { force: true });
-  const r = analyse(parseScript(text, pids), pids, o.all);
-  const lines = [
-    `raw-get at 1 in flight, ${o.driver === 'c' ? 'C' : 'Node'} driver: ${r.ops} operations traced, median ` +
-      `M1→M3 ${r.totalMedian.toFixed(1)} µs; ${r.matching} of them (${((100 * r.matching) / r.ops).toFixed(0)}%) ` +
-      `share the most common of ${r.variants} event sequences, whose medians follow ` +
-      '(µs from M1, µs since the line before):',
-    '',
-    '| µs | +µs | thread: event |',
-    '|--:|--:|---|',
-  ];
-  r.labels.forEach((l, k) => lines.push(`| ${r.at[k].toFixed(1)} | ${k ? r.gap[k].toFixed(1) : ''} | ${l} |`));
+  if (!o.keep && !o.from) fs.rmSync(file, { force: true });
+  const evs = parseScript(text, pids);
+  const who = o.driver === 'c' ? 'C' : 'Node';
+  const lines = [];
+  if (o.timeline) {
+    const r = timeline(evs, pids, o.all);
+    lines.push(
+      `raw-get at 1 in flight, ${who} driver: ${r.ops} operations traced; ${r.matching} of them ` +
+        `(${((100 * r.matching) / r.ops).toFixed(0)}%) share the most common of ${r.variants} event sequences, ` +
+        'whose medians follow (µs from M1, µs since the line before):',
+      '',
+      '| µs | +µs | thread: event |',
+      '|--:|--:|---|'
+    );
+    r.labels.forEach((l, k) => lines.push(`| ${r.at[k].toFixed(1)} | ${k ? r.gap[k].toFixed(1) : ''} | ${l} |`));
+  } else {
+    const r = segments(evs, pids);
+    lines.push(
+      `raw-get at 1 in flight, ${who} driver: ${r.ops} operations traced, ${r.n} with every anchor; in ` +
+        `${((100 * r.preempted) / r.n).toFixed(0)}% of those a traced thread was preempted. Load average ` +
+        `${(pids.load !== undefined ? pids.load : os.loadavg()[0]).toFixed(2)} after the recording. Per segment, in µs (segments need not add up to the total):`,
+      '',
+      '| segment | median | 25th percentile |',
+      '|---|--:|--:|'
+    );
+    for (const x of r.seg) if (x.n) lines.push(`| ${x.label} | ${x.median.toFixed(1)} | ${x.p25.toFixed(1)} |`);
+    lines.push(`| **M1 → M3** | **${r.total.median.toFixed(1)}** | **${r.total.p25.toFixed(1)}** |`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
