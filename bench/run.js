@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Runs the benchmark: one tikv-mock-server process, then for every row the C
-// driver (build/tikv-bench) and the Node driver (bench/driver.js) one after
+// driver (build-c/tikv-bench) and the Node driver (bench/driver.js) one after
 // the other against it, and prints the table as Markdown on stdout (progress
 // and the drivers' JSON lines go to stderr), so
 //
@@ -21,8 +21,8 @@ const os = require('os');
 const path = require('path');
 
 const ROOT = path.join(__dirname, '..');
-const C_DRIVER = path.join(ROOT, 'build', 'tikv-bench');
-const MOCK = path.join(ROOT, 'build', 'tikv-mock-server');
+const C_DRIVER = path.join(ROOT, 'build-c', 'tikv-bench');
+const MOCK = path.join(ROOT, 'build-c', 'tikv-mock-server');
 const NODE_DRIVER = path.join(__dirname, 'driver.js');
 
 function parseArgs(argv) {
