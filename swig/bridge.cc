@@ -660,6 +660,10 @@ void *tikvjs_handle_in(napi_env env, napi_value v, int kind, const char *what) {
 }
 
 napi_value tikvjs_handle_out(napi_env env, int kind, void *p, void *owner) {
+  if (p && !same_env(env)) { /* made in another thread's environment: not ours to track */
+    free_object(kind, p);
+    return NULL;
+  }
   if (!p) {
     throw_with_code(env, b.last_msg->c_str(), b.last_err ? b.last_err : TIKV_ERR_INTERNAL);
     return NULL;
