@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 tool=${CONFORMANCE:-../shared/conformance/run}
 if [ ! -f "$tool" ]; then
   if [ -n "${CI:-}" ] || [ "${1:-}" = "--require" ]; then
+    why="--require"
+    [ -n "${CI:-}" ] && why="CI is set"
     echo "conformance: FAILED: the client-go conformance tool is not at $tool" \
-      "(required: ${CI:+CI is set}${CI:-make conformance}); set CONFORMANCE=path/to/run" >&2
+      "(required: $why); set CONFORMANCE=path/to/run" >&2
     exit 1
   fi
   echo "conformance: SKIPPED: the client-go conformance tool is not at $tool" \
