@@ -26,6 +26,9 @@ for major in "$@"; do
     npm ci --no-audit --no-fund --foreground-scripts >"$nodes/ci-$major.log" 2>&1 || rc=$?
     grep -E '^build\.js: (Node|addon)|gyp (ERR|info ok)' "$nodes/ci-$major.log" || true
     [ "$rc" -eq 0 ] || { tail -n 40 "$nodes/ci-$major.log"; echo "node-matrix: npm ci failed on $v" >&2; exit 1; }
+    own="$(cd "$bin/.." && pwd)/include/node"
+    grep -q "headers: $own " "$nodes/ci-$major.log" || {
+      echo "node-matrix: the addon was not built against $v's own headers ($own)" >&2; exit 1; }
     node -e 'require("./lib/native")' # the addon loads in this node
     echo "== Node $v: Node tests"
     rc=0
