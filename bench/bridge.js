@@ -8,10 +8,13 @@
 //   node bench/bridge.js [--package DIR] [--seconds S]
 //
 // Rows (each the best of 3 runs of S seconds, default 1):
-//   call       addon.tikv_txn_put(handle, key, value) on an optimistic
+//   call u64   addon.tikv_client_cluster_id(handle): the wrapper, a handle
+//              check and a BigInt result around a C getter; nothing else
+//   call put   addon.tikv_txn_put(handle, key, value) on an optimistic
 //              transaction: the wrapper, its argument conversions (a handle
-//              check and two Buffers) and a buffered write in C; no future
-//              crosses threads (the write completes inside the call)
+//              check and two Buffers) and a buffered write in C (which
+//              posts the write to the I/O thread); the future completes
+//              inside the call, so nothing comes back across threads
 //   trip @1    await addon get of a key the transaction buffered: the call,
 //              a future completed on a C thread, one wakeup of the JS thread,
 //              the result converted (a Buffer) and dispatched; one at a time
@@ -66,7 +69,14 @@ async function main() {
 
   const rows = [];
   rows.push({
-    row: 'call',
+    row: 'call u64',
+    ...(await best(o.seconds, () => {
+      for (let i = 0; i < 1000; i++) addon.tikv_client_cluster_id(client);
+      return 1000;
+    })),
+  });
+  rows.push({
+    row: 'call put',
     ...(await best(o.seconds, () => {
       for (let i = 0; i < 1000; i++) addon.tikv_txn_put(txn, key, value);
       return 1000;
