@@ -3,7 +3,7 @@
 #   make check      unit + integration tests (Check) against the mock cluster
 #   make check SANITIZE=1   the same built with ASan + UBSan (build tree: build-asan/)
 #   make install PREFIX=/usr/local   headers, libtikv.so/.a, the mock, pkg-config files
-#   make clean      the build trees (build/ is node-gyp's: the addon)
+#   make clean      the build trees (build/ is node-gyp's: the addon); distclean: also gen/
 # Sources generated from the tree (protobuf-c here; SWIG's wrapper and the JS
 # tables by scripts/generate.js) go to gen/ and lib/: shipped in the npm
 # tarball, never committed. Header dependencies come from the compiler (-MMD).
@@ -117,6 +117,12 @@ check: all
 
 clean:
 	rm -rf build-c build-asan build
+
+# also the generated sources (scripts/generate.js makes them again; that
+# needs SWIG and protoc-c, which a package tarball otherwise spares)
+.PHONY: distclean
+distclean: clean
+	rm -rf $(GEN) lib/codes.js lib/codes.d.ts
 
 # ---- install: the C library for C programs (pkg-config tikv / tikv-mock) ----
 # tikv: libtikv.so (public symbols only); tikv-mock: the mock cluster, linked

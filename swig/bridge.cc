@@ -67,13 +67,23 @@ struct bridge_t {
   std::string *last_msg;
 } b;
 
-/* ---- errors ---- */
-
-napi_value str(napi_env env, const char *s) {
+/* The value made by a Node-API function f(env, args..., &result); NULL when
+ * it fails (any napi_* call it is then passed to fails too). */
+template <typename F, typename... A>
+napi_value make(F f, napi_env env, A... args) {
   napi_value v = NULL;
-  napi_create_string_utf8(env, s ? s : "", NAPI_AUTO_LENGTH, &v);
+  f(env, args..., &v);
   return v;
 }
+
+napi_value str(napi_env env, const char *s) {
+  return make(napi_create_string_utf8, env, s ? s : "", (size_t)NAPI_AUTO_LENGTH);
+}
+napi_value null_value(napi_env env) { return make(napi_get_null, env); }
+napi_value boolean(napi_env env, bool x) { return make(napi_get_boolean, env, x); }
+napi_value int32(napi_env env, int x) { return make(napi_create_int32, env, (int32_t)x); }
+
+/* ---- errors ---- */
 
 void throw_with_code(napi_env env, const char *msg, int code) {
   const char *name = tikv_err_name(code);
@@ -183,28 +193,10 @@ void set(napi_env env, napi_value o, const char *name, napi_value v) {
   napi_set_named_property(env, o, name, v);
 }
 
-napi_value null_value(napi_env env) {
-  napi_value v = NULL;
-  napi_get_null(env, &v);
-  return v;
-}
-
 napi_value buffer_copy(napi_env env, const uint8_t *p, size_t len) {
   napi_value v = NULL;
   if (napi_create_buffer_copy(env, len, len ? (const void *)p : "", NULL, &v) != napi_ok)
     return null_value(env);
-  return v;
-}
-
-napi_value boolean(napi_env env, bool x) {
-  napi_value v = NULL;
-  napi_get_boolean(env, x, &v);
-  return v;
-}
-
-napi_value int32(napi_env env, int x) {
-  napi_value v = NULL;
-  napi_create_int32(env, x, &v);
   return v;
 }
 
@@ -452,49 +444,36 @@ handle_t *native_handle(napi_env env, napi_callback_info info, int kind, const c
   return h && h->kind == kind ? h : NULL;
 }
 
-/* closeClient(handle): closes and frees a client (its transactions first);
- * operations in flight complete with CLOSED. true if it was open. */
+/* closeClient(handle), freeTxn(handle), stopMock(handle): close the object
+ * behind a handle of `kind`; true if it was open, false if already closed.
+ * A client's transactions are freed before it, and its operations in flight
+ * complete with CLOSED; a transaction neither committed nor rolled back is
+ * rolled back in the background. */
+napi_value close_native(napi_env env, napi_callback_info info, int kind, const char *usage) {
+  handle_t *h = native_handle(env, info, kind, usage);
+  if (!h) return NULL;
+  bool open = h->ptr != NULL;
+  if (open) {
+    if (kind == TIKVJS_CLIENT) close_all(TIKVJS_TXN, h->ptr);
+    free_object(kind, h->ptr);
+    handle_closed(h);
+    /* a client's I/O thread is joined; while stopping it ran no idle hook,
+     * so the CLOSED completions it queued may still wait for their wakeup */
+    if (kind == TIKVJS_CLIENT && b.unsignaled.exchange(false)) uv_async_send(&b.async);
+  }
+  return boolean(env, open);
+}
+
 napi_value native_close_client(napi_env env, napi_callback_info info) {
-  handle_t *h = native_handle(env, info, TIKVJS_CLIENT,
-                              "closeClient(handle): handle must be a client handle");
-  if (!h) return NULL;
-  bool open = h->ptr != NULL;
-  if (open) {
-    close_all(TIKVJS_TXN, h->ptr);
-    tikv_client_free((tikv_client_t *)h->ptr);
-    handle_closed(h);
-    /* its I/O thread is joined; while stopping it ran no idle hook, so the
-     * CLOSED completions it queued may still wait for their wakeup */
-    if (b.unsignaled.exchange(false)) uv_async_send(&b.async);
-  }
-  return boolean(env, open);
+  return close_native(env, info, TIKVJS_CLIENT, "closeClient(handle): handle must be a client handle");
 }
 
-/* freeTxn(handle): frees a transaction; one neither committed nor rolled
- * back is rolled back in the background. true if it was live. */
 napi_value native_free_txn(napi_env env, napi_callback_info info) {
-  handle_t *h = native_handle(env, info, TIKVJS_TXN,
-                              "freeTxn(handle): handle must be a transaction handle");
-  if (!h) return NULL;
-  bool live = h->ptr != NULL;
-  if (live) {
-    tikv_txn_free((tikv_txn_t *)h->ptr);
-    handle_closed(h);
-  }
-  return boolean(env, live);
+  return close_native(env, info, TIKVJS_TXN, "freeTxn(handle): handle must be a transaction handle");
 }
 
-/* stopMock(handle): stops and frees a mock cluster; true if it was running. */
 napi_value native_stop_mock(napi_env env, napi_callback_info info) {
-  handle_t *h = native_handle(env, info, TIKVJS_MOCK,
-                              "stopMock(handle): handle must be a mock cluster handle");
-  if (!h) return NULL;
-  bool open = h->ptr != NULL;
-  if (open) {
-    tikv_mock_cluster_stop((tikv_mock_cluster_t *)h->ptr);
-    handle_closed(h);
-  }
-  return boolean(env, open);
+  return close_native(env, info, TIKVJS_MOCK, "stopMock(handle): handle must be a mock cluster handle");
 }
 
 /* bridgeStats(): {submitted, delivered, wakeups, clients, mocks, txns}, for tests. */
@@ -621,17 +600,9 @@ int tikvjs_to_slices(napi_env env, napi_value v, std::vector<tikv_slice_t> *out,
   return TIKVJS_OK;
 }
 
-napi_value tikvjs_from_u64(napi_env env, uint64_t v) {
-  napi_value r = NULL;
-  napi_create_bigint_uint64(env, v, &r);
-  return r;
-}
+napi_value tikvjs_from_u64(napi_env env, uint64_t v) { return make(napi_create_bigint_uint64, env, v); }
 
-napi_value tikvjs_from_double(napi_env env, double v) {
-  napi_value r = NULL;
-  napi_create_double(env, v, &r);
-  return r;
-}
+napi_value tikvjs_from_double(napi_env env, double v) { return make(napi_create_double, env, v); }
 
 napi_value tikvjs_from_cstring(napi_env env, const char *s) {
   return s ? str(env, s) : null_value(env);
