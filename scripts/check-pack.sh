@@ -19,16 +19,19 @@ tar -tzf "$tarball" | sed 's|^package/||' | sort >"$work/files"
 echo "$(basename "$tarball"): $(du -k "$tarball" | cut -f1) KiB packed, $(wc -l <"$work/files") files:"
 sed 's/^/  /' "$work/files"
 
-# every generated output is in it; nothing built, tested or fetched is
+# every generator's outputs and inputs are in it (an installed package finds
+# its generated files current by their inputs); nothing built, tested or
+# fetched is
 node -e '
-  const { GENERATORS, expand } = require("./scripts/generate.js");
-  for (const g of GENERATORS) for (const p of g.outputs) for (const f of expand(p)) console.log(f);
-' | sort >"$work/generated"
+  const { GENERATORS, STAMPS, expand } = require("./scripts/generate.js");
+  console.log(STAMPS);
+  for (const g of GENERATORS) for (const p of [...g.outputs, ...g.inputs]) for (const f of expand(p)) console.log(f);
+' | sort -u >"$work/generated"
 missing=$(comm -23 "$work/generated" "$work/files")
-[ -z "$missing" ] || { echo "check-pack: generated files missing from the tarball: $missing" >&2; exit 1; }
+[ -z "$missing" ] || { echo "check-pack: generated files or their inputs missing from the tarball: $missing" >&2; exit 1; }
 stray=$(grep -E '^(build|build-c|build-asan|node_modules|\.tools|test|bench)/|\.(o|node|tgz)$' "$work/files" || true)
 [ -z "$stray" ] || { echo "check-pack: files that do not belong in the tarball: $stray" >&2; exit 1; }
-echo "tarball carries all $(wc -l <"$work/generated") generated files"
+echo "tarball carries every generated file with its inputs ($(wc -l <"$work/generated") files)"
 
 # a consumer machine needs no SWIG and no protoc-c: any call to them fails
 mkdir -p "$work/no-tools"

@@ -11,7 +11,8 @@
 //
 // To add a generator, add one line to GENERATORS: its inputs, its outputs
 // (paths relative to the package root, `dir/*.ext` globs allowed) and the
-// command that makes the outputs from the inputs.
+// command that makes the outputs from the inputs. Both must be in the
+// tarball (package.json "files"; scripts/check-pack.sh checks).
 //
 // Staleness is by content, not by time: a generator runs when one of its
 // outputs is missing or its inputs (and command) differ from those it last
