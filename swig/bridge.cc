@@ -87,11 +87,10 @@ napi_value int32(napi_env env, int x) { return make(napi_create_int32, env, (int
 
 void throw_with_code(napi_env env, const char *msg, int code) {
   const char *name = tikv_err_name(code);
-  napi_value err = NULL, errno_v = NULL;
+  napi_value err = NULL;
   if (napi_create_error(env, str(env, name ? name : "INTERNAL"), str(env, msg), &err) != napi_ok)
     return;
-  napi_create_int32(env, code, &errno_v);
-  napi_set_named_property(env, err, "errno", errno_v);
+  napi_set_named_property(env, err, "errno", int32(env, code));
   napi_throw(env, err);
 }
 
