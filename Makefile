@@ -1,36 +1,42 @@
 # tikv-client: C core, mock cluster, C tests.
-#   make            libraries, mock server, test binaries
+#   make            libraries, mock server, test binaries (build tree: build-c/)
 #   make check      unit + integration tests (Check) against the mock cluster
 #   make check SANITIZE=1   the same built with ASan + UBSan (build tree: build-asan/)
-#   make clean
+#   make install PREFIX=/usr/local   headers, libtikv.so/.a, the mock, pkg-config files
+#   make clean      the build trees (build/ is node-gyp's: the addon); distclean: also gen/
+# Sources generated from the tree (protobuf-c here; SWIG's wrapper and the JS
+# tables by scripts/generate.js) go to gen/ and lib/: shipped in the npm
+# tarball, never committed. Header dependencies come from the compiler (-MMD).
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 B := build-asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT := -O1
 else
-B := build
+B := build-c
 SANFLAGS :=
 OPT := -O2
 endif
+GEN := gen
 
 CC ?= cc
 PKGS := grpc libprotobuf-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
-CHECK_CFLAGS := $(shell pkg-config --cflags check)
-CHECK_LIBS := $(shell pkg-config --libs check)
+# only the C tests need Check (not an npm install)
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS = $(shell pkg-config --libs check)
 
 CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wno-unused-parameter \
   -Wno-missing-field-initializers -fPIC -fvisibility=hidden -pthread $(SANFLAGS) \
-  -Iinclude -Icsrc -I$(B)/gen $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+  -MMD -MP -Iinclude -Icsrc -I$(GEN)/proto $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(SANFLAGS)
 LIBS := $(PKG_LIBS) -lm
 
 PROTOS := $(wildcard proto/*.proto)
-PROTO_C := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+PROTO_C := $(patsubst proto/%.proto,$(GEN)/proto/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
-PROTO_O := $(patsubst $(B)/gen/%.c,$(B)/obj/gen/%.o,$(PROTO_C))
+PROTO_O := $(patsubst $(GEN)/proto/%.c,$(B)/obj/gen/%.o,$(PROTO_C))
 
 CORE_SRC := $(wildcard csrc/core/*.c csrc/rpc/*.c csrc/pd/*.c csrc/region/*.c csrc/raw/*.c csrc/txn/*.c)
 CORE_O := $(patsubst csrc/%.c,$(B)/obj/%.o,$(CORE_SRC))
@@ -41,8 +47,16 @@ TEST_SRC := $(wildcard test/c/check_*.c)
 TEST_BIN := $(patsubst test/c/%.c,$(B)/test/%,$(TEST_SRC))
 TEST_UTIL_O := $(patsubst test/c/%.c,$(B)/obj/test/%.o,$(wildcard test/c/util_*.c))
 
+# The version is the header's; the soname carries the ABI version: the major
+# version, or 0.MINOR while the major is 0 (every 0.x minor may break the ABI).
+VERSION_PART = $(shell awk '$$2 == "TIKV_VERSION_$(1)" { print $$3 }' include/tikv/common.h)
+VERSION := $(call VERSION_PART,MAJOR).$(call VERSION_PART,MINOR).$(call VERSION_PART,PATCH)
+SOVERSION := $(if $(filter 0,$(call VERSION_PART,MAJOR)),0.$(call VERSION_PART,MINOR),$(call VERSION_PART,MAJOR))
+SONAME := libtikv.so.$(SOVERSION)
+
 LIB_A := $(B)/libtikv.a
-LIB_SO := $(B)/libtikv.so
+LIB_SO := $(B)/libtikv.so.$(VERSION)
+LIB_SO_LINKS := $(B)/$(SONAME) $(B)/libtikv.so
 MOCK_A := $(B)/libtikvmock.a
 MOCK_BIN := $(B)/tikv-mock-server
 
@@ -50,33 +64,40 @@ MOCK_BIN := $(B)/tikv-mock-server
 # generated sources are kept, never treated as intermediates
 .SECONDARY:
 all: lib mock tests
-lib: $(LIB_A) $(LIB_SO)
+lib: $(LIB_A) $(LIB_SO) $(LIB_SO_LINKS)
 mock: $(MOCK_A) $(MOCK_BIN)
 tests: $(TEST_BIN)
 proto: $(PROTO_C)
 
-$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto $(PROTOS)
-	@mkdir -p $(B)/gen
-	protoc-c --c_out=$(B)/gen -Iproto $<
+$(GEN)/proto/%.pb-c.c $(GEN)/proto/%.pb-c.h: proto/%.proto $(PROTOS)
+	@mkdir -p $(GEN)/proto
+	protoc-c --c_out=$(GEN)/proto -Iproto $<
 
-$(B)/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+# Every object waits for the generated headers (order only); after its first
+# build, its .d file (-MMD) lists the headers it really includes.
+$(B)/obj/gen/%.o: $(GEN)/proto/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -w -c $< -o $@
 
-$(B)/obj/%.o: csrc/%.c $(PROTO_H) $(wildcard include/tikv/*.h) $(wildcard csrc/*/*.h)
+$(B)/obj/%.o: csrc/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/obj/test/%.o: test/c/%.c $(PROTO_H) $(wildcard include/tikv/*.h) $(wildcard csrc/*/*.h) $(wildcard test/c/*.h)
+$(B)/obj/test/%.o: test/c/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 $(LIB_A): $(CORE_O) $(PROTO_O)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(LIB_SO): $(CORE_O) $(PROTO_O)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+$(LIB_SO_LINKS): $(LIB_SO)
+	ln -sf $(notdir $<) $@
 
 $(MOCK_A): $(MOCK_O)
 	@rm -f $@
@@ -95,7 +116,35 @@ check: all
 	if [ $$fail -ne 0 ]; then echo "C tests FAILED"; exit 1; fi; echo "C tests passed"
 
 clean:
-	rm -rf build build-asan
+	rm -rf build-c build-asan build
+
+# also the generated sources (scripts/generate.js makes them again; that
+# needs SWIG and protoc-c, which a package tarball otherwise spares)
+.PHONY: distclean
+distclean: clean
+	rm -rf $(GEN) lib/codes.js lib/codes.d.ts
+
+# ---- install: the C library for C programs (pkg-config tikv / tikv-mock) ----
+# tikv: libtikv.so (public symbols only); tikv-mock: the mock cluster, linked
+# statically with the core it is built on. DESTDIR is honoured for packaging.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PCDIR ?= $(LIBDIR)/pkgconfig
+.PHONY: install
+install: lib mock
+	install -d $(DESTDIR)$(INCLUDEDIR)/tikv $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 include/tikv/*.h $(DESTDIR)$(INCLUDEDIR)/tikv/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(LIB_SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtikv.so
+	install -m 644 $(LIB_A) $(MOCK_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(MOCK_BIN) $(DESTDIR)$(BINDIR)/
+	for pc in tikv tikv-mock; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+	    pkgconfig/$$pc.pc.in > $(DESTDIR)$(PCDIR)/$$pc.pc || exit 1; \
+	done
 
 # ---- the whole product: README's two commands ----
 #   make demo   Debian packages (if missing), npm install (C core + addon), the demo
@@ -111,7 +160,7 @@ demo: node
 	node examples/demo.js
 
 conformance: mock
-	bash scripts/conformance.sh
+	bash scripts/conformance.sh --require
 
 test: node
 	$(MAKE) check
@@ -121,14 +170,14 @@ test: node
 	npm run test:js
 	@echo "== TypeScript typings"
 	npm run test:types
-	@echo "== client-go conformance of the mock cluster"
+	@echo "== client-go conformance of the mock cluster (required when CI is set)"
 	bash scripts/conformance.sh
 
 # ---- benchmark driver (C side of bench/) ----
 BENCH_BIN := $(B)/tikv-bench
 .PHONY: bench-c
 bench-c: $(BENCH_BIN)
-$(B)/obj/bench/driver.o: bench/driver.c $(wildcard include/tikv/*.h)
+$(B)/obj/bench/driver.o: bench/driver.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BENCH_BIN): $(B)/obj/bench/driver.o $(LIB_A)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Runs the benchmark: one `tikv-mock-server --stores 3 --regions 8`, then for
-// every row our C driver (build/tikv-bench), our Node driver (bench/driver.js)
+// every row our C driver (build-c/tikv-bench), our Node driver (bench/driver.js)
 // and client-go's driver (../shared/peers/run-go-bench) one after the other
 // against it, and prints one Markdown table on stdout (progress and each
 // driver's JSON line go to stderr), so
@@ -29,8 +29,8 @@ const os = require('os');
 const path = require('path');
 
 const ROOT = path.join(__dirname, '..');
-const MOCK = path.join(ROOT, 'build', 'tikv-mock-server');
-const C_DRIVER = path.join(ROOT, 'build', 'tikv-bench');
+const MOCK = path.join(ROOT, 'build-c', 'tikv-mock-server');
+const C_DRIVER = path.join(ROOT, 'build-c', 'tikv-bench');
 const NODE_DRIVER = path.join(__dirname, 'driver.js');
 const GO_DEFAULT = path.join(ROOT, '..', 'shared', 'peers', 'run-go-bench');
 const DRIVERS = ['c', 'node', 'go'];

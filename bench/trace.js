@@ -3,7 +3,7 @@
 // Where the time of one raw get at 1 in flight goes, from a kernel trace.
 //
 // Starts a `tikv-mock-server --stores 3 --regions 8`, runs one driver
-// (bench/driver.js or build/tikv-bench) on raw-get at 1 in flight with
+// (bench/driver.js or build-c/tikv-bench) on raw-get at 1 in flight with
 // --marks, and after its warm-up records with `perf record`, for --seconds,
 // every system call entry and exit, every wakeup and every switch off the
 // CPU of the driver's and the mock's threads. An operation is the stretch
@@ -30,8 +30,8 @@ const os = require('os');
 const path = require('path');
 
 const ROOT = path.join(__dirname, '..');
-const MOCK = path.join(ROOT, 'build', 'tikv-mock-server');
-const C_DRIVER = path.join(ROOT, 'build', 'tikv-bench');
+const MOCK = path.join(ROOT, 'build-c', 'tikv-mock-server');
+const C_DRIVER = path.join(ROOT, 'build-c', 'tikv-bench');
 const NODE_DRIVER = path.join(__dirname, 'driver.js');
 
 // x86_64 system call numbers of the calls that show up on this path

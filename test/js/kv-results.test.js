@@ -163,10 +163,10 @@ function runChild(source, args = []) {
   });
 }
 
-// build/tikv-mock-server (npm run build:c builds it): PD address and process
+// build-c/tikv-mock-server (npm run build:c builds it): PD address and process
 function startMockServer() {
   return new Promise((resolve, reject) => {
-    const p = spawn(path.join(ROOT, 'build', 'tikv-mock-server'), ['--stores', '3', '--regions', '8'], {
+    const p = spawn(path.join(ROOT, 'build-c', 'tikv-mock-server'), ['--stores', '3', '--regions', '8'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     let out = '';

@@ -15,19 +15,19 @@
 // at the top of test/mutants.txt. The tree is restored whatever happens: on
 // success, on failure, on Ctrl-C / SIGTERM, and — for a run that was killed
 // outright — at the start of the next run (the original of the mutated file
-// is kept in build/mutants/restore.json while a mutation is applied).
+// is kept in build-c/mutants/restore.json while a mutation is applied).
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '../..');
-const STATE_DIR = path.join(ROOT, 'build', 'mutants');
+const STATE_DIR = path.join(ROOT, 'build-c', 'mutants');
 const RESTORE = path.join(STATE_DIR, 'restore.json');
 const LOG_DIR = path.join(STATE_DIR, 'logs');
 const SUITE_TIMEOUT_MS = 10 * 60 * 1000; // a hang is a catch, but not forever
 
 // ---- every suite, in the order tried after a mutation's own `tests:` ----
-// Every test/c/check_*.c (built as build/test/check_*), the quick ones first.
+// Every test/c/check_*.c (built as build-c/test/check_*), the quick ones first.
 const QUICK_FIRST = ['check_proto', 'check_core', 'check_mock', 'check_mock_txn', 'check_pd', 'check_txn', 'check_raw'];
 const C_SUITES = fs
   .readdirSync(path.join(ROOT, 'test', 'c'))
@@ -189,7 +189,7 @@ function suiteCommand(s) {
   if (s === CONFORMANCE) return ['bash', ['scripts/conformance.sh']];
   if (s.startsWith('js:'))
     return [process.execPath, ['--test', '--test-reporter=tap', path.join('test', 'js', s.slice(3))]];
-  return [path.join(ROOT, 'build', 'test', s), []];
+  return [path.join(ROOT, 'build-c', 'test', s), []];
 }
 
 // The first failing test named in a suite's output.

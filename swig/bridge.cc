@@ -1,0 +1,772 @@
+/* The completion bridge of the Node addon on Node-API: see bridge.h. */
+#include "bridge.h"
+
+#include <uv.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <thread>
+#include <unordered_set>
+
+namespace {
+
+struct op_t {
+  tikv_future_t *f;
+  double id;
+  int kind;
+  op_t *next;
+};
+
+/* What a JS handle points at. `ptr` is NULL once the object is closed or
+ * freed; the cell itself lives until both that and its JS value's
+ * finalizer have happened (whichever comes last deletes it), so a closed
+ * handle still says "closed" and a collected one is still closed at
+ * teardown. */
+struct handle_t {
+  int kind;
+  void *ptr;
+  void *owner;    /* a transaction's client (tikv_client_t *), else NULL */
+  bool collected; /* the JS value was finalized */
+};
+
+const char *const kind_name[] = {"client", "transaction", "mock cluster"};
+const char *const closed_msg[] = {"tikv: client is closed", "tikv: transaction is freed",
+                                  "tikv: mock cluster is stopped"};
+
+/* The one bridge. Fields marked (mu) are guarded by `mu`; the atomics are
+ * touched from any thread; everything else on the JS thread of `env` only.
+ *
+ * Waking the JS thread: a completion on a client's I/O thread is only queued
+ * and marks `unsignaled`; the I/O thread's idle hook (run once it has
+ * handled every ready completion) then sends one uv_async for the whole
+ * burst. A completion on any other thread (the core's deferred-callback
+ * thread) signals at once. An I/O thread that is stopping does not run the
+ * hook, so closeClient signals what the stopped thread left unsignaled.
+ * uv_async_send runs outside `mu`, inside send(), which cleanup waits out
+ * before it closes the handle. */
+struct bridge_t {
+  uv_mutex_t mu;
+  op_t *head, *tail;  /* finished, not yet delivered (mu) */
+  bool closing;       /* environment torn down (mu) */
+  std::atomic<bool> unsignaled;  /* queued on an I/O thread, no uv_async sent yet */
+  std::atomic<bool> send_closed; /* set before cleanup closes the handle */
+  std::atomic<int> senders;      /* threads inside send() */
+  uv_async_t async;
+  bool started, torn_down;
+  napi_env env;
+  napi_ref dispatcher;
+  napi_async_context async_ctx;
+  double next_id;
+  double submitted, delivered; /* in flight = submitted - delivered */
+  double wakeups;              /* async callbacks that delivered something */
+  std::unordered_set<handle_t *> *handles; /* every cell not yet deleted */
+  size_t open[3];                          /* open handles of each kind */
+  int last_err;                            /* why the last creation failed */
+  std::string *last_msg;
+} b;
+
+/* The value made by a Node-API function f(env, args..., &result); NULL when
+ * it fails (any napi_* call it is then passed to fails too). */
+template <typename F, typename... A>
+napi_value make(F f, napi_env env, A... args) {
+  napi_value v = NULL;
+  f(env, args..., &v);
+  return v;
+}
+
+napi_value str(napi_env env, const char *s) {
+  return make(napi_create_string_utf8, env, s ? s : "", (size_t)NAPI_AUTO_LENGTH);
+}
+napi_value null_value(napi_env env) { return make(napi_get_null, env); }
+napi_value boolean(napi_env env, bool x) { return make(napi_get_boolean, env, x); }
+napi_value int32(napi_env env, int x) { return make(napi_create_int32, env, (int32_t)x); }
+
+/* ---- errors ---- */
+
+void throw_with_code(napi_env env, const char *msg, int code) {
+  const char *name = tikv_err_name(code);
+  napi_value err = NULL;
+  if (napi_create_error(env, str(env, name ? name : "INTERNAL"), str(env, msg), &err) != napi_ok)
+    return;
+  napi_set_named_property(env, err, "errno", int32(env, code));
+  napi_throw(env, err);
+}
+
+/* ---- handles ---- */
+
+void handle_closed(handle_t *h) {
+  h->ptr = NULL;
+  b.open[h->kind]--;
+  if (h->collected) {
+    b.handles->erase(h);
+    delete h;
+  }
+}
+
+void handle_finalize(napi_env, void *data, void *) {
+  handle_t *h = (handle_t *)data;
+  h->collected = true;
+  if (!h->ptr) {
+    b.handles->erase(h);
+    delete h;
+  }
+}
+
+/* The cell behind v when v is one of our handles, else NULL. (Node-API's
+ * getters check the value's type themselves: no napi_typeof first, here and
+ * in the conversions below, one call less per argument.) */
+handle_t *handle_of(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL; /* not an external */
+  handle_t *h = (handle_t *)data;
+  return b.handles->count(h) ? h : NULL;
+}
+
+void free_object(int kind, void *p) {
+  if (kind == TIKVJS_CLIENT)
+    tikv_client_free((tikv_client_t *)p);
+  else if (kind == TIKVJS_TXN)
+    tikv_txn_free((tikv_txn_t *)p);
+  else
+    tikv_mock_cluster_stop((tikv_mock_cluster_t *)p);
+}
+
+/* Closes the open handles of `kind` (those owned by `owner` when it is not
+ * NULL). Collected first: closing may delete a cell. */
+void close_all(int kind, void *owner) {
+  std::vector<handle_t *> todo;
+  for (handle_t *h : *b.handles)
+    if (h->kind == kind && h->ptr && (!owner || h->owner == owner)) todo.push_back(h);
+  for (handle_t *h : todo) {
+    free_object(kind, h->ptr);
+    handle_closed(h);
+  }
+}
+
+/* ---- completions ---- */
+
+/* Wakes the JS thread, from any thread, outside `mu`. A sender announces
+ * itself in `senders` before it looks at `send_closed`, and cleanup sets
+ * `send_closed` before it waits for `senders` to reach 0 (both sequentially
+ * consistent): either the sender sees the flag and does not send, or cleanup
+ * sees the sender and waits for it. So the handle is never closed under a
+ * send. */
+void send() {
+  b.senders.fetch_add(1);
+  if (!b.send_closed.load()) uv_async_send(&b.async);
+  b.senders.fetch_sub(1);
+}
+
+/* The idle hook: on a client's I/O thread, after it has handled every ready
+ * completion and before it waits. One wakeup per burst. */
+void idle_hook(void *) {
+  if (b.unsignaled.load(std::memory_order_relaxed) && b.unsignaled.exchange(false)) send();
+}
+
+/* A future's callback, on a C library thread: queue and wake, nothing more. */
+void on_complete(tikv_future_t *f, void *arg) {
+  op_t *op = (op_t *)arg;
+  bool io_thread = tikv_on_io_thread() != 0;
+  uv_mutex_lock(&b.mu);
+  if (b.closing) {
+    uv_mutex_unlock(&b.mu);
+    tikv_future_destroy(f);
+    delete op;
+    return;
+  }
+  op->next = NULL;
+  if (b.tail)
+    b.tail->next = op;
+  else
+    b.head = op;
+  b.tail = op;
+  /* set after the op is queued: whoever clears it sends for this op too */
+  if (io_thread) b.unsignaled.store(true);
+  uv_mutex_unlock(&b.mu);
+  if (!io_thread) send(); /* no idle hook follows on this thread */
+}
+
+void set(napi_env env, napi_value o, const char *name, napi_value v) {
+  napi_set_named_property(env, o, name, v);
+}
+
+napi_value buffer_copy(napi_env env, const uint8_t *p, size_t len) {
+  napi_value v = NULL;
+  if (napi_create_buffer_copy(env, len, len ? (const void *)p : "", NULL, &v) != napi_ok)
+    return null_value(env);
+  return v;
+}
+
+napi_value error_value(napi_env env, tikv_future_t *f, int code) {
+  const tikv_error_t *e = tikv_future_get_error(f);
+  napi_value o = NULL, d = NULL;
+  napi_create_object(env, &o);
+  const char *name = tikv_err_name(code);
+  set(env, o, "code", str(env, name ? name : "INTERNAL"));
+  set(env, o, "errno", int32(env, code));
+  set(env, o, "message", str(env, e ? tikv_error_message(e) : tikv_strerror(code)));
+  set(env, o, "retryable",
+      boolean(env, e ? tikv_error_retryable(e) != 0 : tikv_err_retryable(code) != 0));
+  napi_create_object(env, &d);
+  if (e) {
+    size_t len = 0;
+    const uint8_t *p;
+    set(env, d, "kind", str(env, tikv_error_detail_kind(e)));
+    p = tikv_error_key(e, &len);
+    set(env, d, "key", p ? buffer_copy(env, p, len) : null_value(env));
+    p = tikv_error_primary(e, &len);
+    set(env, d, "primary", p ? buffer_copy(env, p, len) : null_value(env));
+    set(env, d, "startTs", tikvjs_from_u64(env, tikv_error_start_ts(e)));
+    set(env, d, "conflictTs", tikvjs_from_u64(env, tikv_error_conflict_ts(e)));
+    set(env, d, "lockTtl", tikvjs_from_u64(env, tikv_error_lock_ttl(e)));
+    set(env, d, "regionId", tikvjs_from_u64(env, tikv_error_region_id(e)));
+    set(env, d, "grpcStatus", int32(env, tikv_error_grpc_status(e)));
+  }
+  set(env, o, "details", d);
+  return o;
+}
+
+/* One copy of every key and value into one Buffer (key 0, value 0, key 1,
+ * ...) and their lengths in the same order, as [data, lengths]: kvPairs in
+ * lib/native.js makes the pairs of views, which is cheaper than one Buffer
+ * per key and per value. [null] when the whole exceeds one Buffer. */
+napi_value kvs_value(napi_env env, tikv_future_t *f) {
+  const tikv_kv_t *kvs = NULL;
+  size_t n = 0;
+  if (tikv_future_get_kvs(f, &kvs, &n) != TIKV_ERR_OK) n = 0;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += kvs[i].key_len + kvs[i].value_len;
+  napi_value arr = NULL, data = NULL, lab = NULL, lengths = NULL;
+  napi_create_array_with_length(env, 2, &arr);
+  void *dp = NULL, *lp = NULL;
+  if (total >= UINT32_MAX || napi_create_buffer(env, total, &dp, &data) != napi_ok ||
+      napi_create_arraybuffer(env, 2 * n * sizeof(uint32_t), &lp, &lab) != napi_ok ||
+      napi_create_typedarray(env, napi_uint32_array, 2 * n, lab, 0, &lengths) != napi_ok) {
+    napi_set_element(env, arr, 0, null_value(env));
+    return arr;
+  }
+  uint8_t *p = (uint8_t *)dp;
+  uint32_t *lens = (uint32_t *)lp;
+  for (size_t i = 0; i < n; i++) {
+    if (kvs[i].key_len) memcpy(p, kvs[i].key, kvs[i].key_len);
+    p += kvs[i].key_len;
+    if (kvs[i].value_len) memcpy(p, kvs[i].value, kvs[i].value_len);
+    p += kvs[i].value_len;
+    lens[2 * i] = (uint32_t)kvs[i].key_len;
+    lens[2 * i + 1] = (uint32_t)kvs[i].value_len;
+  }
+  napi_set_element(env, arr, 0, data);
+  napi_set_element(env, arr, 1, lengths);
+  return arr;
+}
+
+napi_value result_value(napi_env env, tikv_future_t *f, int kind) {
+  const uint8_t *v = NULL;
+  size_t len = 0;
+  uint64_t u = 0;
+  napi_value r = NULL;
+  switch (kind) {
+  case TIKVJS_VALUE:
+    return tikv_future_get_value(f, &v, &len) == 1 ? buffer_copy(env, v, len) : null_value(env);
+  case TIKVJS_KVS:
+    return kvs_value(env, f);
+  case TIKVJS_U64:
+    return tikv_future_get_u64(f, &u) == 1 ? tikvjs_from_u64(env, u) : null_value(env);
+  case TIKVJS_CAS:
+    napi_create_object(env, &r);
+    set(env, r, "swapped", boolean(env, tikv_future_get_bool(f) == 1));
+    set(env, r, "previous",
+        tikv_future_get_value(f, &v, &len) == 1 ? buffer_copy(env, v, len) : null_value(env));
+    return r;
+  case TIKVJS_BOOL:
+    return boolean(env, tikv_future_get_bool(f) == 1);
+  default:
+    napi_get_undefined(env, &r);
+    return r;
+  }
+}
+
+/* An exception the dispatcher let escape is reported as uncaught. */
+void report_escaped(napi_env env) {
+  bool pending = false;
+  napi_value e;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &e) == napi_ok)
+    napi_fatal_exception(env, e);
+}
+
+/* On the JS thread: deliver every queued completion, in one callback scope
+ * (promise reactions run once, after the whole batch). */
+void on_async(uv_async_t *) {
+  uv_mutex_lock(&b.mu);
+  op_t *op = b.head;
+  b.head = b.tail = NULL;
+  uv_mutex_unlock(&b.mu);
+  if (!op) return;
+  b.wakeups++;
+
+  napi_env env = b.env;
+  napi_handle_scope hs;
+  napi_callback_scope cs;
+  napi_value fn = NULL, recv = NULL, resource = NULL;
+  napi_open_handle_scope(env, &hs);
+  napi_get_reference_value(env, b.dispatcher, &fn);
+  napi_get_undefined(env, &recv);
+  napi_create_object(env, &resource);
+  napi_open_callback_scope(env, resource, b.async_ctx, &cs);
+  while (op) {
+    op_t *next = op->next;
+    napi_handle_scope inner;
+    napi_open_handle_scope(env, &inner);
+    int code = tikv_future_get_error_code(op->f);
+    napi_value argv[3];
+    argv[0] = tikvjs_from_double(env, op->id);
+    if (code != TIKV_ERR_OK) {
+      argv[1] = error_value(env, op->f, code);
+      napi_get_undefined(env, &argv[2]);
+    } else {
+      argv[1] = null_value(env);
+      argv[2] = result_value(env, op->f, op->kind);
+    }
+    tikv_future_destroy(op->f);
+    delete op;
+    b.delivered++;
+    if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.async);
+    if (fn && napi_call_function(env, recv, fn, 3, argv, NULL) != napi_ok) report_escaped(env);
+    napi_close_handle_scope(env, inner);
+    op = next;
+  }
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+}
+
+/* The environment goes away (process exit): close what is still open, and
+ * make late completions destroy their futures themselves. */
+void cleanup(void *) {
+  tikv_set_idle_hook(NULL, NULL);
+  uv_mutex_lock(&b.mu);
+  b.closing = true;
+  op_t *op = b.head;
+  b.head = b.tail = NULL;
+  uv_mutex_unlock(&b.mu);
+  while (op) {
+    op_t *next = op->next;
+    tikv_future_destroy(op->f);
+    delete op;
+    op = next;
+  }
+  close_all(TIKVJS_TXN, NULL); /* transactions go before their clients */
+  close_all(TIKVJS_CLIENT, NULL);
+  close_all(TIKVJS_MOCK, NULL);
+  if (b.dispatcher) napi_delete_reference(b.env, b.dispatcher);
+  b.dispatcher = NULL;
+  napi_async_destroy(b.env, b.async_ctx);
+  /* the I/O threads are joined, but a deferred callback or a hook call that
+   * loaded the hook before it was removed may still be sending */
+  b.send_closed.store(true);
+  while (b.senders.load() != 0) std::this_thread::yield();
+  uv_close((uv_handle_t *)&b.async, NULL);
+  b.torn_down = true;
+}
+
+/* The bridge serves the first environment that loads the addon. */
+bool same_env(napi_env env) {
+  if (b.started && !b.torn_down && env == b.env) return true;
+  tikvjs_throw(env, TIKVJS_ERROR, "tikv: the addon can be used from one thread (the main one) only");
+  return false;
+}
+
+bool start(napi_env env) {
+  uv_loop_t *loop = NULL;
+  napi_value name = str(env, "tikv-client");
+  napi_value resource = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
+      napi_create_object(env, &resource) != napi_ok ||
+      napi_async_init(env, resource, name, &b.async_ctx) != napi_ok)
+    return false;
+  if (uv_mutex_init(&b.mu) != 0) return false;
+  if (uv_async_init(loop, &b.async, on_async) != 0) return false;
+  uv_unref((uv_handle_t *)&b.async);
+  b.handles = new std::unordered_set<handle_t *>();
+  b.last_msg = new std::string();
+  b.env = env;
+  if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) return false;
+  tikv_set_idle_hook(idle_hook, NULL);
+  b.started = true;
+  return true;
+}
+
+void fail_creation(int code, const std::string &msg) {
+  b.last_err = code;
+  *b.last_msg = msg;
+}
+
+/* ---- natives ---- */
+
+/* Exactly `n` arguments into argv, else NULL after throwing TypeError `usage`. */
+bool get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv,
+              const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != n) {
+    tikvjs_throw(env, TIKVJS_TYPE_ERROR, usage);
+    return false;
+  }
+  return true;
+}
+
+napi_value native_set_dispatcher(napi_env env, napi_callback_info info) {
+  napi_value fn;
+  napi_valuetype t;
+  const char *usage = "setDispatcher(fn): fn must be a function";
+  if (!get_args(env, info, 1, &fn, usage)) return NULL;
+  if (napi_typeof(env, fn, &t) != napi_ok || t != napi_function) {
+    tikvjs_throw(env, TIKVJS_TYPE_ERROR, usage);
+    return NULL;
+  }
+  if (!same_env(env)) return NULL;
+  napi_ref ref;
+  if (napi_create_reference(env, fn, 1, &ref) != napi_ok) return NULL;
+  if (b.dispatcher) napi_delete_reference(env, b.dispatcher);
+  b.dispatcher = ref;
+  return NULL;
+}
+
+/* The live cell of handle argument 0 of a native named `fn`, else NULL
+ * after throwing TypeError. */
+handle_t *native_handle(napi_env env, napi_callback_info info, int kind, const char *usage) {
+  napi_value v;
+  if (!get_args(env, info, 1, &v, usage) || !same_env(env)) return NULL;
+  handle_t *h = handle_of(env, v);
+  if (!h || h->kind != kind) tikvjs_throw(env, TIKVJS_TYPE_ERROR, usage);
+  return h && h->kind == kind ? h : NULL;
+}
+
+/* closeClient(handle), freeTxn(handle), stopMock(handle): close the object
+ * behind a handle of `kind`; true if it was open, false if already closed.
+ * A client's transactions are freed before it, and its operations in flight
+ * complete with CLOSED; a transaction neither committed nor rolled back is
+ * rolled back in the background. */
+napi_value close_native(napi_env env, napi_callback_info info, int kind, const char *usage) {
+  handle_t *h = native_handle(env, info, kind, usage);
+  if (!h) return NULL;
+  bool open = h->ptr != NULL;
+  if (open) {
+    if (kind == TIKVJS_CLIENT) close_all(TIKVJS_TXN, h->ptr);
+    free_object(kind, h->ptr);
+    handle_closed(h);
+    /* a client's I/O thread is joined; while stopping it ran no idle hook,
+     * so the CLOSED completions it queued may still wait for their wakeup */
+    if (kind == TIKVJS_CLIENT && b.unsignaled.exchange(false)) uv_async_send(&b.async);
+  }
+  return boolean(env, open);
+}
+
+napi_value native_close_client(napi_env env, napi_callback_info info) {
+  return close_native(env, info, TIKVJS_CLIENT, "closeClient(handle): handle must be a client handle");
+}
+
+napi_value native_free_txn(napi_env env, napi_callback_info info) {
+  return close_native(env, info, TIKVJS_TXN, "freeTxn(handle): handle must be a transaction handle");
+}
+
+napi_value native_stop_mock(napi_env env, napi_callback_info info) {
+  return close_native(env, info, TIKVJS_MOCK, "stopMock(handle): handle must be a mock cluster handle");
+}
+
+/* bridgeStats(): {submitted, delivered, wakeups, clients, mocks, txns}, for tests. */
+napi_value native_stats(napi_env env, napi_callback_info) {
+  napi_value o = NULL;
+  napi_create_object(env, &o);
+  set(env, o, "submitted", tikvjs_from_double(env, b.submitted));
+  set(env, o, "delivered", tikvjs_from_double(env, b.delivered));
+  set(env, o, "wakeups", tikvjs_from_double(env, b.wakeups));
+  set(env, o, "clients", tikvjs_from_double(env, (double)b.open[TIKVJS_CLIENT]));
+  set(env, o, "mocks", tikvjs_from_double(env, (double)b.open[TIKVJS_MOCK]));
+  set(env, o, "txns", tikvjs_from_double(env, (double)b.open[TIKVJS_TXN]));
+  return o;
+}
+
+/* mockRegionInfo(handle, regionId): {start, end, confVer, version} of a mock
+ * region (end empty = unbounded), or null if there is no such region. */
+napi_value native_mock_region_info(napi_env env, napi_callback_info info) {
+  const char *usage = "mockRegionInfo(handle, regionId): a mock cluster handle and a region id";
+  napi_value argv[2];
+  uint64_t rid = 0;
+  if (!get_args(env, info, 2, argv, usage)) return NULL;
+  handle_t *h = handle_of(env, argv[0]);
+  if (!h || h->kind != TIKVJS_MOCK || tikvjs_to_u64(env, argv[1], &rid) != TIKVJS_OK) {
+    tikvjs_throw(env, TIKVJS_TYPE_ERROR, usage);
+    return NULL;
+  }
+  tikv_mock_cluster_t *m = (tikv_mock_cluster_t *)tikvjs_handle_in(env, argv[0], TIKVJS_MOCK, "");
+  if (!m) return NULL;
+  std::vector<uint8_t> start(64), end(64);
+  size_t sl = 0, el = 0;
+  int rc = tikv_mock_region_bounds(m, rid, start.data(), start.size(), &sl, end.data(), end.size(), &el);
+  if (rc != 0 && (sl > start.size() || el > end.size())) {
+    start.resize(sl + 1);
+    end.resize(el + 1);
+    rc = tikv_mock_region_bounds(m, rid, start.data(), start.size(), &sl, end.data(), end.size(), &el);
+  }
+  uint64_t conf_ver = 0, version = 0;
+  if (rc != 0 || tikv_mock_region_epoch(m, rid, &conf_ver, &version) != 0) return null_value(env);
+  napi_value o = NULL;
+  napi_create_object(env, &o);
+  set(env, o, "start", buffer_copy(env, start.data(), sl));
+  set(env, o, "end", buffer_copy(env, end.data(), el));
+  set(env, o, "confVer", tikvjs_from_u64(env, conf_ver));
+  set(env, o, "version", tikvjs_from_u64(env, version));
+  return o;
+}
+
+} // namespace
+
+/* ---- bridge.h ---- */
+
+void tikvjs_throw(napi_env env, int kind, const char *msg) {
+  if (kind == TIKVJS_RANGE_ERROR)
+    napi_throw_range_error(env, NULL, msg);
+  else if (kind == TIKVJS_TYPE_ERROR)
+    napi_throw_type_error(env, NULL, msg);
+  else
+    napi_throw_error(env, NULL, msg);
+}
+
+int tikvjs_to_int(napi_env env, napi_value v, double lo, double hi, double *out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) { /* not a number */
+    bool x = false;
+    if (napi_get_value_bool(env, v, &x) != napi_ok) return TIKVJS_TYPE_ERROR;
+    *out = x ? 1 : 0;
+    return TIKVJS_OK;
+  }
+  if (!std::isfinite(d) || std::trunc(d) != d || d < lo || d > hi) return TIKVJS_RANGE_ERROR;
+  *out = d;
+  return TIKVJS_OK;
+}
+
+int tikvjs_to_u64(napi_env env, napi_value v, uint64_t *out) {
+  bool lossless = false;
+  uint64_t x = 0;
+  if (napi_get_value_bigint_uint64(env, v, &x, &lossless) == napi_ok) {
+    if (!lossless) return TIKVJS_RANGE_ERROR; /* negative or >= 2^64 */
+    *out = x;
+    return TIKVJS_OK;
+  }
+  double d;
+  int rc = tikvjs_to_int(env, v, 0, 9007199254740991.0, &d);
+  if (rc) return rc;
+  *out = (uint64_t)d;
+  return TIKVJS_OK;
+}
+
+int tikvjs_to_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len) {
+  napi_typedarray_type t;
+  void *p = NULL;
+  if (napi_get_typedarray_info(env, v, &t, len, &p, NULL, NULL) != napi_ok || t != napi_uint8_array)
+    return TIKVJS_TYPE_ERROR; /* not a typed array, or not of bytes */
+  *data = p ? (const uint8_t *)p : (const uint8_t *)""; /* a detached buffer has no data */
+  return TIKVJS_OK;
+}
+
+int tikvjs_to_string(napi_env env, napi_value v, std::string *out) {
+  size_t n = 0;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) return TIKVJS_TYPE_ERROR;
+  out->resize(n + 1);
+  if (napi_get_value_string_utf8(env, v, &(*out)[0], n + 1, &n) != napi_ok) return TIKVJS_TYPE_ERROR;
+  out->resize(n);
+  return TIKVJS_OK;
+}
+
+int tikvjs_to_slices(napi_env env, napi_value v, std::vector<tikv_slice_t> *out, int *bad_element) {
+  bool is_array = false;
+  uint32_t n = 0;
+  *bad_element = 0;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, v, &n) != napi_ok)
+    return TIKVJS_TYPE_ERROR;
+  out->resize(n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value el;
+    if (napi_get_element(env, v, i, &el) != napi_ok ||
+        tikvjs_to_bytes(env, el, &(*out)[i].data, &(*out)[i].len) != TIKVJS_OK) {
+      *bad_element = 1;
+      return TIKVJS_TYPE_ERROR;
+    }
+  }
+  return TIKVJS_OK;
+}
+
+napi_value tikvjs_from_u64(napi_env env, uint64_t v) { return make(napi_create_bigint_uint64, env, v); }
+
+napi_value tikvjs_from_double(napi_env env, double v) { return make(napi_create_double, env, v); }
+
+napi_value tikvjs_from_cstring(napi_env env, const char *s) {
+  return s ? str(env, s) : null_value(env);
+}
+
+void *tikvjs_handle_in(napi_env env, napi_value v, int kind, const char *what) {
+  handle_t *h = handle_of(env, v);
+  if (!h || h->kind != kind) {
+    std::string msg = std::string(what) + " must be a " + kind_name[kind] + " handle";
+    tikvjs_throw(env, TIKVJS_TYPE_ERROR, msg.c_str());
+    return NULL;
+  }
+  if (!h->ptr) {
+    tikvjs_throw(env, TIKVJS_ERROR, closed_msg[kind]);
+    return NULL;
+  }
+  return h->ptr;
+}
+
+napi_value tikvjs_handle_out(napi_env env, int kind, void *p, void *owner) {
+  if (p && !same_env(env)) { /* made in another thread's environment: not ours to track */
+    free_object(kind, p);
+    return NULL;
+  }
+  if (!p) {
+    throw_with_code(env, b.last_msg->c_str(), b.last_err ? b.last_err : TIKV_ERR_INTERNAL);
+    return NULL;
+  }
+  handle_t *h = new (std::nothrow) handle_t{kind, p, owner, false};
+  napi_value v = NULL;
+  if (!h || napi_create_external(env, h, handle_finalize, NULL, &v) != napi_ok) {
+    delete h;
+    free_object(kind, p);
+    tikvjs_throw(env, TIKVJS_ERROR, "tikv: out of memory");
+    return NULL;
+  }
+  b.handles->insert(h);
+  b.open[kind]++;
+  return v;
+}
+
+napi_value tikvjs_submit(napi_env env, tikv_future_t *f, int kind) {
+  if (!f) {
+    tikvjs_throw(env, TIKVJS_ERROR, "tikv: out of memory");
+    return NULL;
+  }
+  if (!same_env(env) || !b.dispatcher) {
+    tikv_future_destroy(f);
+    if (!b.dispatcher && !b.torn_down)
+      tikvjs_throw(env, TIKVJS_ERROR, "tikv: no dispatcher registered (call setDispatcher first)");
+    return NULL;
+  }
+  if (kind == TIKVJS_VOID && tikv_future_is_ready(f) && tikv_future_get_error_code(f) == TIKV_ERR_OK) {
+    /* done before the call returned (a buffered transactional write): no
+     * round trip through the completion queue; id 0 resolves at once */
+    tikv_future_destroy(f);
+    return tikvjs_from_double(env, 0);
+  }
+  op_t *op = new (std::nothrow) op_t{f, ++b.next_id, kind, NULL};
+  if (!op) {
+    tikv_future_destroy(f);
+    tikvjs_throw(env, TIKVJS_ERROR, "tikv: out of memory");
+    return NULL;
+  }
+  double id = op->id;
+  if (b.submitted == b.delivered) uv_ref((uv_handle_t *)&b.async);
+  b.submitted++;
+  int rc = tikv_future_set_callback(f, on_complete, op);
+  if (rc != TIKV_ERR_OK) {
+    b.submitted--;
+    if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.async);
+    tikv_future_destroy(f);
+    delete op;
+    std::string msg = std::string("tikv: cannot watch future: ") + tikv_strerror(rc);
+    tikvjs_throw(env, TIKVJS_ERROR, msg.c_str());
+    return NULL;
+  }
+  return tikvjs_from_double(env, id);
+}
+
+tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
+                                 int atomic) {
+  tikv_config_t *cfg = tikv_config_new();
+  if (!cfg) {
+    fail_creation(TIKV_ERR_NO_MEMORY, "tikv: out of memory");
+    return NULL;
+  }
+  int rc = TIKV_ERR_OK;
+  std::string eps(endpoints), what = "configuration";
+  size_t pos = 0;
+  while (rc == TIKV_ERR_OK && pos <= eps.size()) {
+    size_t comma = eps.find(',', pos);
+    if (comma == std::string::npos) comma = eps.size();
+    std::string one = eps.substr(pos, comma - pos);
+    rc = tikv_config_add_pd_endpoint(cfg, one.c_str());
+    if (rc != TIKV_ERR_OK) what = "PD endpoint '" + one + "'";
+    pos = comma + 1;
+  }
+  if (rc == TIKV_ERR_OK && timeout_ms > 0 && (rc = tikv_config_set_timeout_ms(cfg, timeout_ms)) != TIKV_ERR_OK)
+    what = "timeoutMs";
+  if (rc == TIKV_ERR_OK && (rc = tikv_config_set_column_family(cfg, cf)) != TIKV_ERR_OK)
+    what = "columnFamily";
+  if (rc == TIKV_ERR_OK && (rc = tikv_config_set_atomic(cfg, atomic)) != TIKV_ERR_OK)
+    what = "atomic";
+  tikv_client_t *c = NULL;
+  if (rc == TIKV_ERR_OK) {
+    c = tikv_client_new(cfg, &rc);
+    if (!c && rc == TIKV_ERR_OK) rc = TIKV_ERR_INTERNAL;
+    what = "client";
+  }
+  tikv_config_free(cfg);
+  if (!c) {
+    if (what == "client")
+      fail_creation(rc, std::string("tikv: cannot create client: ") + tikv_strerror(rc));
+    else
+      fail_creation(rc, "tikv: invalid " + what + ": " + tikv_strerror(rc));
+  }
+  return c;
+}
+
+tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
+                           int lock_wait_timeout_ms, uint64_t start_ts, int read_only) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.pessimistic = pessimistic;
+  o.async_commit = async_commit;
+  o.try_one_pc = try_one_pc;
+  if (lock_wait_timeout_ms >= 0) o.lock_wait_timeout_ms = lock_wait_timeout_ms;
+  o.start_ts = start_ts;
+  o.read_only = read_only;
+  int rc = TIKV_ERR_OK;
+  tikv_txn_t *t = tikv_txn_new(c, &o, &rc);
+  if (!t) {
+    rc = rc != TIKV_ERR_OK ? rc : TIKV_ERR_INTERNAL;
+    fail_creation(rc, std::string("tikv: cannot create transaction: ") + tikv_strerror(rc));
+  }
+  return t;
+}
+
+tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl) {
+  tikv_mock_options_t o;
+  tikv_mock_options_init(&o);
+  if (stores > 0) o.stores = stores;
+  if (regions > 0) o.regions = regions;
+  o.enable_ttl = enable_ttl;
+  char errbuf[256] = "";
+  tikv_mock_cluster_t *m = tikv_mock_cluster_start(&o, errbuf, sizeof errbuf);
+  if (!m)
+    fail_creation(TIKV_ERR_INTERNAL, std::string("tikv: cannot start mock cluster: ") +
+                                         (errbuf[0] ? errbuf : "unknown error"));
+  return m;
+}
+
+bool tikvjs_bridge_register(napi_env env, napi_value exports) {
+  if (!b.started && !start(env)) {
+    tikvjs_throw(env, TIKVJS_ERROR, "tikv: cannot start the completion bridge");
+    return false;
+  }
+  napi_property_descriptor props[] = {
+      {"setDispatcher", NULL, native_set_dispatcher, NULL, NULL, NULL, napi_default, NULL},
+      {"closeClient", NULL, native_close_client, NULL, NULL, NULL, napi_default, NULL},
+      {"freeTxn", NULL, native_free_txn, NULL, NULL, NULL, napi_default, NULL},
+      {"stopMock", NULL, native_stop_mock, NULL, NULL, NULL, napi_default, NULL},
+      {"bridgeStats", NULL, native_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"mockRegionInfo", NULL, native_mock_region_info, NULL, NULL, NULL, napi_default, NULL},
+  };
+  return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
+}
