@@ -80,7 +80,11 @@ export interface TtlOptions {
 }
 
 export interface ScanOptions {
-  /** 1..MAX_SCAN_LIMIT (10240); default DEFAULT_SCAN_LIMIT (1024). */
+  /**
+   * 1..MAX_SCAN_LIMIT (10240); default DEFAULT_SCAN_LIMIT (1024): a scan
+   * without a limit returns at most 1,024 pairs. Use iterate() for a range of
+   * any size.
+   */
   limit?: number;
   /** Only keys: values come back empty. */
   keyOnly?: boolean;
@@ -184,6 +188,8 @@ export declare class Snapshot {
   keyExists(key: Bytes): Promise<boolean>;
   /** Pairs of [start, end); end null/omitted = unbounded. */
   scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  /** The pairs of [start, end), a range of any size, fetched batchSize at a time. Throws argument errors synchronously. */
+  iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
 }
 
 /**
@@ -204,6 +210,12 @@ export declare class Transaction {
   keyExists(key: Bytes): Promise<boolean>;
   /** Pairs of [start, end) merged with this transaction's writes. */
   scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  /**
+   * The pairs of [start, end) merged with this transaction's writes, a range
+   * of any size fetched batchSize at a time (memory: one page). Throws
+   * argument errors synchronously.
+   */
+  iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
   put(key: Bytes, value: Bytes): Promise<void>;
   /** Like put; the commit fails with 'ALREADY_EXIST' if the key exists. */
   insert(key: Bytes, value: Bytes): Promise<void>;

@@ -1,7 +1,8 @@
 'use strict';
 // tikv-client: a TiKV client for Node.js whose core is in C.
 const binding = require('./native');
-const { makeRawClient, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./raw');
+const { makeRawClient } = require('./raw');
+const { MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./scan');
 const { makeTransactionClient } = require('./txn');
 const { TikvError, CODES, ErrorCodes } = require('./errors');
 

@@ -7,18 +7,14 @@
 const A = require('./args');
 const { TikvError } = require('./errors');
 const { attempt, makeCall } = require('./call');
+const { scanArgs, iterate, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./scan');
 
-const MAX_SCAN_LIMIT = 10240;
-const DEFAULT_SCAN_LIMIT = 1024;
-const DEFAULT_BATCH_SIZE = 256;
 const COLUMN_FAMILIES = ['default', 'lock', 'write'];
 
 // the option keys each method knows (A.options refuses any other)
 const CONNECT_OPTIONS = Object.freeze(['timeoutMs', 'columnFamily', 'atomic']);
 const TTL_OPTIONS = Object.freeze(['ttl']);
-const SCAN_OPTIONS = Object.freeze(['limit', 'keyOnly', 'reverse']);
 const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly']);
-const ITERATE_OPTIONS = Object.freeze(['batchSize', 'reverse', 'keyOnly']);
 
 const TOKEN = Symbol('RawClient');
 
@@ -28,24 +24,6 @@ function ttlToNumber(v) {
 
 function ttl(options) {
   return A.u64(A.options(options, TTL_OPTIONS).ttl, 'options.ttl', 0n);
-}
-
-/** [start, end) of a scan: start, end (empty: unbounded), limit, keyOnly, reverse. */
-function scanArgs(start, end, options) {
-  const s = A.bytes(start, 'start');
-  const e = A.boundOrEmpty(end, 'end');
-  const o = A.options(options, SCAN_OPTIONS);
-  const limit = A.integer(o.limit, 'options.limit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
-  const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-  const reverse = A.bool(o.reverse, 'options.reverse');
-  return [s, e, limit, keyOnly ? 1 : 0, reverse ? 1 : 0];
-}
-
-function successor(key) {
-  const out = Buffer.allocUnsafe(key.length + 1);
-  out.set(key, 0);
-  out[key.length] = 0;
-  return out;
 }
 
 function makeRawClient(binding) {
@@ -211,30 +189,7 @@ function makeRawClient(binding) {
      * starting after the last key seen. Throws argument errors at once.
      */
     iterate(start, end, options) {
-      const s = A.bytes(start, 'start');
-      const e = A.boundOrEmpty(end, 'end');
-      const o = A.options(options, ITERATE_OPTIONS);
-      const batchSize = A.integer(o.batchSize, 'options.batchSize', 1, MAX_SCAN_LIMIT, DEFAULT_BATCH_SIZE);
-      const reverse = A.bool(o.reverse, 'options.reverse');
-      const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-      const self = this;
-      return (async function* pages() {
-        let lo = s;
-        let hi = e;
-        for (;;) {
-          if (hi.length > 0 && Buffer.compare(lo, hi) >= 0) return;
-          const page = await self.scan(lo, hi, { limit: batchSize, reverse, keyOnly });
-          for (const kv of page) yield kv;
-          if (page.length < batchSize) return;
-          const last = page[page.length - 1].key;
-          if (reverse) {
-            if (last.length === 0) return; // nothing sorts below the empty key
-            hi = last;
-          } else {
-            lo = successor(last);
-          }
-        }
-      })();
+      return iterate((lo, hi, o) => this.scan(lo, hi, o), start, end, options);
     }
 
     /** Closes the client; operations in flight reject with CLOSED. Idempotent. */
@@ -251,4 +206,4 @@ function makeRawClient(binding) {
   return RawClient;
 }
 
-module.exports = { makeRawClient, scanArgs, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT, DEFAULT_BATCH_SIZE };
+module.exports = { makeRawClient };

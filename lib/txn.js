@@ -18,7 +18,7 @@
 const A = require('./args');
 const { TikvError } = require('./errors');
 const { attempt, makeCall } = require('./call');
-const { scanArgs } = require('./raw');
+const { scanArgs, iterate } = require('./scan');
 
 const TOKEN = Symbol('TransactionClient');
 const MAX_LOCK_WAIT_MS = 0x7fffffff;
@@ -174,6 +174,14 @@ function makeTransactionClient(binding) {
     /** Pairs of [start, end) (merged with a transaction's writes); end null: unbounded. */
     scan(start, end, options) {
       return this.#c.op(this, 'tikv_txn_scan', () => scanArgs(start, end, options));
+    }
+
+    /**
+     * Async iterator over [start, end) of any size (merged with a
+     * transaction's writes), a page of batchSize pairs at a time; see RawClient#iterate.
+     */
+    iterate(start, end, options) {
+      return iterate((lo, hi, o) => this.scan(lo, hi, o), start, end, options);
     }
   }
 

@@ -167,3 +167,16 @@ async function transactions(pd: readonly string[]): Promise<void> {
 void transactions;
 
 void main;
+
+// transactional iterate: a range of any size
+async function iterateTxn(db: TransactionClient): Promise<number> {
+  let n = 0;
+  const txn = await db.begin();
+  for await (const kv of txn.iterate('a', null, { batchSize: 500, reverse: true, keyOnly: true })) n += kv.key.length;
+  const s = await db.snapshot();
+  for await (const kv of s.iterate('a', 'z')) n += kv.value.length;
+  // @ts-expect-error: iterate's page size is batchSize
+  s.iterate('a', 'b', { limit: 5 });
+  return n;
+}
+void iterateTxn;
