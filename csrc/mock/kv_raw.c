@@ -376,22 +376,17 @@ static ProtobufCMessage *raw_cas(mock_kvctx_t *kc, const ProtobufCMessage *msg) 
   return &r->base;
 }
 
-#define BC(x) TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_##x
 const mock_kv_method_t mock_raw_methods[] = {
-    {"RawGet", &kvrpcpb__raw_get_request__descriptor, BC(RAW_GET), raw_get},
-    {"RawBatchGet", &kvrpcpb__raw_batch_get_request__descriptor, BC(RAW_BATCH_GET), raw_batch_get},
-    {"RawPut", &kvrpcpb__raw_put_request__descriptor, BC(RAW_PUT), raw_put},
-    {"RawBatchPut", &kvrpcpb__raw_batch_put_request__descriptor, BC(RAW_BATCH_PUT), raw_batch_put},
-    {"RawDelete", &kvrpcpb__raw_delete_request__descriptor, BC(RAW_DELETE), raw_delete},
-    {"RawBatchDelete", &kvrpcpb__raw_batch_delete_request__descriptor, BC(RAW_BATCH_DELETE),
-     raw_batch_delete},
-    {"RawDeleteRange", &kvrpcpb__raw_delete_range_request__descriptor, BC(RAW_DELETE_RANGE),
-     raw_delete_range},
-    {"RawScan", &kvrpcpb__raw_scan_request__descriptor, BC(RAW_SCAN), raw_scan},
-    {"RawBatchScan", &kvrpcpb__raw_batch_scan_request__descriptor, BC(RAW_BATCH_SCAN),
-     raw_batch_scan},
-    {"RawGetKeyTTL", &kvrpcpb__raw_get_key_ttlrequest__descriptor, 0, raw_get_key_ttl},
-    {"RawCompareAndSwap", &kvrpcpb__raw_casrequest__descriptor, 0, raw_cas},
-    {NULL, NULL, 0, NULL},
+    {TIKV__REQ_RAW_GET, raw_get},
+    {TIKV__REQ_RAW_BATCH_GET, raw_batch_get},
+    {TIKV__REQ_RAW_PUT, raw_put},
+    {TIKV__REQ_RAW_BATCH_PUT, raw_batch_put},
+    {TIKV__REQ_RAW_DELETE, raw_delete},
+    {TIKV__REQ_RAW_BATCH_DELETE, raw_batch_delete},
+    {TIKV__REQ_RAW_DELETE_RANGE, raw_delete_range},
+    {TIKV__REQ_RAW_SCAN, raw_scan},
+    {TIKV__REQ_RAW_BATCH_SCAN, raw_batch_scan},
+    {TIKV__REQ_RAW_GET_KEY_TTL, raw_get_key_ttl},
+    {TIKV__REQ_RAW_CAS, raw_cas},
+    {0, NULL},
 };
-#undef BC

@@ -13,6 +13,7 @@
 #define TIKV_MOCK_MOCK_INTERNAL_H
 
 #include "core/core.h"
+#include "rpc/requests.h"
 #include "tikv/mock.h"
 
 #include "errorpb.pb-c.h"
@@ -71,12 +72,6 @@ typedef struct tikv_mock_cluster_s mock_cluster_t;
  * with mock_call_ref meanwhile). Runs on the loop thread. */
 typedef void (*mock_msg_fn)(mock_call_t *c, const uint8_t *data, size_t len);
 
-typedef struct mock_method {
-  const char *name; /* "RawGet" */
-  bool streaming;
-  mock_msg_fn on_message;
-} mock_method_t;
-
 struct mock_server {
   mock_cluster_t *m;
   mock_srv_kind kind;
@@ -94,8 +89,8 @@ struct mock_call {
   grpc_call *call;
   grpc_call_details details;
   grpc_metadata_array md;
-  char method_name[64];
-  const mock_method_t *method;
+  int req;               /* the method's tikv__req_id; -1: not served here */
+  mock_msg_fn on_message; /* its handler */
   int refs;
   int cancelled;       /* written by RECV_CLOSE_ON_SERVER: read only in on_close */
   bool dead;           /* cancelled, or a send failed: nothing more goes out */
@@ -133,15 +128,25 @@ int mock_server_start(mock_server_t *s, const char *host, int port, char *err, s
 /* Loop thread: begins shutdown; s->running turns false when done. */
 void mock_server_stop(mock_server_t *s);
 
-/* ---- services ---- */
-const mock_method_t *mock_pd_route(const char *name);
-const mock_method_t *mock_tikv_route(const char *name);
-extern const mock_method_t mock_health_check;
+/* The method's name in the request table ("RawGet"): what faults, latency
+ * and call counters match against. */
+static inline const char *mock_call_method(const mock_call_t *c) {
+  return c->req >= 0 ? tikv__req((tikv__req_id)c->req)->method : "";
+}
+static inline bool mock_call_streaming(const mock_call_t *c) {
+  return c->req >= 0 && tikv__req((tikv__req_id)c->req)->cls == TIKV__REQ_CLASS_STREAM;
+}
 
-/* A table of TiKV methods served by one module. `batch_case` is the oneof
- * number in BatchCommandsRequest.Request / Response (0: unary only). The
- * handler gets the unpacked request and returns the response, both in the
- * arena-lifetime of the request; it runs with m->mu held. */
+/* ---- services: each maps the request ids it serves (rpc/requests.h) to
+ * handlers; NULL for a method it does not implement ---- */
+mock_msg_fn mock_pd_route(int req);
+mock_msg_fn mock_tikv_route(int req);
+void mock_health_check(mock_call_t *c, const uint8_t *data, size_t len);
+
+/* A table of TiKV methods served by one module: the request id (its
+ * descriptors and BatchCommands case come from the request table) and the
+ * handler. The handler gets the unpacked request and returns the response,
+ * both in the arena-lifetime of the request; it runs with m->mu held. */
 typedef struct mock_kvctx {
   mock_cluster_t *m;
   uint64_t store_id;
@@ -155,13 +160,12 @@ typedef struct mock_kvctx {
   bool deferred;       /* set by mock_kv_defer */
 } mock_kvctx_t;
 typedef struct mock_kv_method {
-  const char *name;
-  const ProtobufCMessageDescriptor *req_desc;
-  int batch_case;
+  tikv__req_id req;
   ProtobufCMessage *(*fn)(mock_kvctx_t *kc, const ProtobufCMessage *req);
 } mock_kv_method_t;
-extern const mock_kv_method_t mock_raw_methods[]; /* kv_raw.c, NULL-terminated */
-extern const mock_kv_method_t mock_txn_methods[]; /* kv_txn.c, NULL-terminated */
+/* ended by a row with fn NULL */
+extern const mock_kv_method_t mock_raw_methods[]; /* kv_raw.c */
+extern const mock_kv_method_t mock_txn_methods[]; /* kv_txn.c */
 
 /* A handler that cannot answer yet (a pessimistic lock waiting for a lock)
  * calls mock_kv_defer and returns NULL; the reply goes out later through

@@ -7,13 +7,12 @@
 
 #include "mock/mvcc.h"
 
-typedef ProtobufCMessage *(*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                   int *status, char *status_msg, size_t msg_len);
+/* A unary PD method: builds its response (in the arena) with m->mu held. */
+typedef ProtobufCMessage *(*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req);
 
 typedef struct pd_method {
-  mock_method_t base; /* first: the server sees this */
-  const ProtobufCMessageDescriptor *req_desc;
-  bool check_cluster;
+  tikv__req_id req;
+  bool check_cluster; /* the request header must carry the cluster id */
   pd_fn fn;
 } pd_method;
 
@@ -61,8 +60,7 @@ static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
 }
 
 /* ---- handlers ---- */
-static ProtobufCMessage *get_members(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                     int *st, char *sm, size_t sl) {
+static ProtobufCMessage *get_members(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
   Pdpb__GetMembersResponse *r = MOCK_NEW(a, Pdpb__GetMembersResponse, PDPB__GET_MEMBERS_RESPONSE__INIT);
   r->header = header(m, a);
   Pdpb__Member *mb = member(m, a);
@@ -75,7 +73,7 @@ static ProtobufCMessage *get_members(mock_cluster_t *m, mock_arena_t *a, const P
 }
 
 static ProtobufCMessage *get_cluster_info(mock_cluster_t *m, mock_arena_t *a,
-                                          const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+                                          const ProtobufCMessage *req) {
   Pdpb__GetClusterInfoResponse *r =
       MOCK_NEW(a, Pdpb__GetClusterInfoResponse, PDPB__GET_CLUSTER_INFO_RESPONSE__INIT);
   r->header = header(m, a);
@@ -86,7 +84,7 @@ static ProtobufCMessage *get_cluster_info(mock_cluster_t *m, mock_arena_t *a,
 }
 
 static ProtobufCMessage *is_bootstrapped(mock_cluster_t *m, mock_arena_t *a,
-                                         const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+                                         const ProtobufCMessage *req) {
   Pdpb__IsBootstrappedResponse *r =
       MOCK_NEW(a, Pdpb__IsBootstrappedResponse, PDPB__IS_BOOTSTRAPPED_RESPONSE__INIT);
   r->header = header(m, a);
@@ -94,8 +92,7 @@ static ProtobufCMessage *is_bootstrapped(mock_cluster_t *m, mock_arena_t *a,
   return &r->base;
 }
 
-static ProtobufCMessage *alloc_id(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                  int *st, char *sm, size_t sl) {
+static ProtobufCMessage *alloc_id(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
   const Pdpb__AllocIDRequest *q = (const Pdpb__AllocIDRequest *)req;
   Pdpb__AllocIDResponse *r = MOCK_NEW(a, Pdpb__AllocIDResponse, PDPB__ALLOC_IDRESPONSE__INIT);
   r->header = header(m, a);
@@ -107,8 +104,7 @@ static ProtobufCMessage *alloc_id(mock_cluster_t *m, mock_arena_t *a, const Prot
 }
 
 static ProtobufCMessage *get_cluster_config(mock_cluster_t *m, mock_arena_t *a,
-                                            const ProtobufCMessage *req, int *st, char *sm,
-                                            size_t sl) {
+                                            const ProtobufCMessage *req) {
   Pdpb__GetClusterConfigResponse *r =
       MOCK_NEW(a, Pdpb__GetClusterConfigResponse, PDPB__GET_CLUSTER_CONFIG_RESPONSE__INIT);
   r->header = header(m, a);
@@ -131,8 +127,7 @@ static Metapb__Store *store_meta(mock_cluster_t *m, mock_arena_t *a, const mock_
   return ms;
 }
 
-static ProtobufCMessage *get_store(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                   int *st, char *sm, size_t sl) {
+static ProtobufCMessage *get_store(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
   const Pdpb__GetStoreRequest *q = (const Pdpb__GetStoreRequest *)req;
   Pdpb__GetStoreResponse *r = MOCK_NEW(a, Pdpb__GetStoreResponse, PDPB__GET_STORE_RESPONSE__INIT);
   if (q->store_id < 1 || q->store_id > (uint64_t)m->nstores) {
@@ -147,7 +142,7 @@ static ProtobufCMessage *get_store(mock_cluster_t *m, mock_arena_t *a, const Pro
 }
 
 static ProtobufCMessage *get_all_stores(mock_cluster_t *m, mock_arena_t *a,
-                                        const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+                                        const ProtobufCMessage *req) {
   Pdpb__GetAllStoresResponse *r =
       MOCK_NEW(a, Pdpb__GetAllStoresResponse, PDPB__GET_ALL_STORES_RESPONSE__INIT);
   r->header = header(m, a);
@@ -167,8 +162,7 @@ static ProtobufCMessage *region_response(mock_cluster_t *m, mock_arena_t *a, moc
   return &r->base;
 }
 
-static ProtobufCMessage *get_region(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                    int *st, char *sm, size_t sl) {
+static ProtobufCMessage *get_region(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
   const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
   int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
   return region_response(m, a, m->regions[i]);
@@ -177,21 +171,20 @@ static ProtobufCMessage *get_region(mock_cluster_t *m, mock_arena_t *a, const Pr
 /* PD's regionTree.searchPrev: the region before the one containing the key
  * (whether the key is that region's start or inside it), if adjacent. */
 static ProtobufCMessage *get_prev_region(mock_cluster_t *m, mock_arena_t *a,
-                                         const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+                                         const ProtobufCMessage *req) {
   const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
   int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
   return region_response(m, a, i > 0 ? m->regions[i - 1] : NULL);
 }
 
 static ProtobufCMessage *get_region_by_id(mock_cluster_t *m, mock_arena_t *a,
-                                          const ProtobufCMessage *req, int *st, char *sm,
-                                          size_t sl) {
+                                          const ProtobufCMessage *req) {
   const Pdpb__GetRegionByIDRequest *q = (const Pdpb__GetRegionByIDRequest *)req;
   return region_response(m, a, mock_region_by_id(m, q->region_id));
 }
 
 static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
-                                      const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
+                                      const ProtobufCMessage *req) {
   const Pdpb__ScanRegionsRequest *q = (const Pdpb__ScanRegionsRequest *)req;
   Pdpb__ScanRegionsResponse *r =
       MOCK_NEW(a, Pdpb__ScanRegionsResponse, PDPB__SCAN_REGIONS_RESPONSE__INIT);
@@ -223,8 +216,7 @@ static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
 }
 
 static ProtobufCMessage *get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                           const ProtobufCMessage *req, int *st, char *sm,
-                                           size_t sl) {
+                                           const ProtobufCMessage *req) {
   Pdpb__GetGCSafePointResponse *r =
       MOCK_NEW(a, Pdpb__GetGCSafePointResponse, PDPB__GET_GCSAFE_POINT_RESPONSE__INIT);
   r->header = header(m, a);
@@ -233,8 +225,7 @@ static ProtobufCMessage *get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
 }
 
 static ProtobufCMessage *update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                              const ProtobufCMessage *req, int *st, char *sm,
-                                              size_t sl) {
+                                              const ProtobufCMessage *req) {
   const Pdpb__UpdateGCSafePointRequest *q = (const Pdpb__UpdateGCSafePointRequest *)req;
   Pdpb__UpdateGCSafePointResponse *r =
       MOCK_NEW(a, Pdpb__UpdateGCSafePointResponse, PDPB__UPDATE_GCSAFE_POINT_RESPONSE__INIT);
@@ -265,8 +256,7 @@ static mock_service_sp_t *min_service_sp(mock_cluster_t *m, int64_t now) {
 }
 
 static ProtobufCMessage *update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                                      const ProtobufCMessage *req, int *st,
-                                                      char *sm, size_t sl) {
+                                                      const ProtobufCMessage *req) {
   const Pdpb__UpdateServiceGCSafePointRequest *q =
       (const Pdpb__UpdateServiceGCSafePointRequest *)req;
   Pdpb__UpdateServiceGCSafePointResponse *r = MOCK_NEW(
@@ -358,40 +348,37 @@ static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_call_reply_msg(c, &r.base);
 }
 
-static const mock_method_t tso_method = {"Tso", true, tso_message};
-
 /* ---- unary dispatch ---- */
-static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len);
-
-#define PD_M(name, desc, check, fn) \
-  { {name, false, pd_unary}, &desc, check, fn }
 static const pd_method pd_methods[] = {
-    PD_M("GetMembers", pdpb__get_members_request__descriptor, false, get_members),
-    PD_M("GetClusterInfo", pdpb__get_cluster_info_request__descriptor, false, get_cluster_info),
-    PD_M("IsBootstrapped", pdpb__is_bootstrapped_request__descriptor, true, is_bootstrapped),
-    PD_M("AllocID", pdpb__alloc_idrequest__descriptor, true, alloc_id),
-    PD_M("GetClusterConfig", pdpb__get_cluster_config_request__descriptor, true,
-         get_cluster_config),
-    PD_M("GetStore", pdpb__get_store_request__descriptor, true, get_store),
-    PD_M("GetAllStores", pdpb__get_all_stores_request__descriptor, true, get_all_stores),
-    PD_M("GetRegion", pdpb__get_region_request__descriptor, true, get_region),
-    PD_M("GetPrevRegion", pdpb__get_region_request__descriptor, true, get_prev_region),
-    PD_M("GetRegionByID", pdpb__get_region_by_idrequest__descriptor, true, get_region_by_id),
-    PD_M("ScanRegions", pdpb__scan_regions_request__descriptor, true, scan_regions),
-    PD_M("GetGCSafePoint", pdpb__get_gcsafe_point_request__descriptor, true, get_gc_safe_point),
-    PD_M("UpdateGCSafePoint", pdpb__update_gcsafe_point_request__descriptor, true,
-         update_gc_safe_point),
-    PD_M("UpdateServiceGCSafePoint", pdpb__update_service_gcsafe_point_request__descriptor, true,
-         update_service_gc_safe_point),
+    {TIKV__REQ_PD_GET_MEMBERS, false, get_members},
+    {TIKV__REQ_PD_GET_CLUSTER_INFO, false, get_cluster_info},
+    {TIKV__REQ_PD_IS_BOOTSTRAPPED, true, is_bootstrapped},
+    {TIKV__REQ_PD_ALLOC_ID, true, alloc_id},
+    {TIKV__REQ_PD_GET_CLUSTER_CONFIG, true, get_cluster_config},
+    {TIKV__REQ_PD_GET_STORE, true, get_store},
+    {TIKV__REQ_PD_GET_ALL_STORES, true, get_all_stores},
+    {TIKV__REQ_PD_GET_REGION, true, get_region},
+    {TIKV__REQ_PD_GET_PREV_REGION, true, get_prev_region},
+    {TIKV__REQ_PD_GET_REGION_BY_ID, true, get_region_by_id},
+    {TIKV__REQ_PD_SCAN_REGIONS, true, scan_regions},
+    {TIKV__REQ_PD_GET_GC_SAFE_POINT, true, get_gc_safe_point},
+    {TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, true, update_gc_safe_point},
+    {TIKV__REQ_PD_UPDATE_SERVICE_GC_SAFE_POINT, true, update_service_gc_safe_point},
 };
-#undef PD_M
+
+static const pd_method *find(int req) {
+  for (size_t i = 0; i < sizeof(pd_methods) / sizeof(pd_methods[0]); i++)
+    if ((int)pd_methods[i].req == req) return &pd_methods[i];
+  return NULL;
+}
 
 static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
-  const pd_method *pm = (const pd_method *)c->method;
+  const pd_method *pm = find(c->req);
+  const ProtobufCMessageDescriptor *desc = tikv__req(pm->req)->req;
   mock_cluster_t *m = c->srv->m;
-  ProtobufCMessage *req = protobuf_c_message_unpack(pm->req_desc, NULL, len, data);
+  ProtobufCMessage *req = protobuf_c_message_unpack(desc, NULL, len, data);
   if (!req) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", pm->req_desc->name);
+    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", desc->name);
     return;
   }
   if (pm->check_cluster) {
@@ -406,27 +393,15 @@ static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
     }
   }
   mock_arena_t a = {0};
-  int status = 0;
-  char msg[256] = "";
   pthread_mutex_lock(&m->mu);
-  ProtobufCMessage *resp = pm->fn(m, &a, req, &status, msg, sizeof(msg));
-  size_t n = resp ? protobuf_c_message_get_packed_size(resp) : 0;
-  uint8_t *buf = resp ? tikv__malloc(n ? n : 1) : NULL;
-  if (buf) protobuf_c_message_pack(resp, buf);
+  ProtobufCMessage *resp = pm->fn(m, &a, req);
   pthread_mutex_unlock(&m->mu);
+  mock_call_reply_msg(c, resp);
   mock_arena_free(&a);
   protobuf_c_message_free_unpacked(req, NULL);
-  if (status)
-    mock_call_fail(c, status, "%s", msg);
-  else if (!buf)
-    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-  else
-    mock_call_reply(c, buf, n);
 }
 
-const mock_method_t *mock_pd_route(const char *name) {
-  if (strcmp(name, "Tso") == 0) return &tso_method;
-  for (size_t i = 0; i < sizeof(pd_methods) / sizeof(pd_methods[0]); i++)
-    if (strcmp(pd_methods[i].base.name, name) == 0) return &pd_methods[i].base;
-  return NULL;
+mock_msg_fn mock_pd_route(int req) {
+  if (req == TIKV__REQ_PD_TSO) return tso_message;
+  return find(req) ? pd_unary : NULL;
 }

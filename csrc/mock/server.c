@@ -128,7 +128,7 @@ static void pump(mock_call_t *c) {
 }
 
 void mock_call_maybe_finish(mock_call_t *c) {
-  if (!c->method || !c->method->streaming) return;
+  if (!mock_call_streaming(c)) return;
   if (c->client_done && c->pending == 0 && !c->finished) {
     c->finished = true;
     c->status_code = GRPC_STATUS_OK;
@@ -143,7 +143,7 @@ void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len) {
     return;
   }
   grpc_byte_buffer *bb = bb_from(data, len);
-  if (c->method && c->method->streaming) {
+  if (mock_call_streaming(c)) {
     mock_outmsg *o = tikv__calloc(1, sizeof(*o));
     if (!o) {
       grpc_byte_buffer_destroy(bb);
@@ -194,7 +194,7 @@ void mock_call_fail(mock_call_t *c, int status, const char *fmt, ...) {
   free(c->status_msg);
   c->status_msg = tikv__strdup(buf);
   c->status_code = status;
-  if (c->method && c->method->streaming) {
+  if (mock_call_streaming(c)) {
     c->status_pending = true;
     pump(c);
     return;
@@ -214,7 +214,7 @@ static void on_send(tikv__tag_t *tag, bool ok) {
   }
   c->sending = false;
   if (!ok) c->dead = true; /* the stream is gone: drop what is queued */
-  if (c->method && c->method->streaming && !c->dead) pump(c);
+  if (mock_call_streaming(c) && !c->dead) pump(c);
   mock_call_unref(c);
 }
 
@@ -240,7 +240,7 @@ static void on_recv(tikv__tag_t *tag, bool ok) {
   c->recv_buf = NULL;
   if (!ok || !bb) {
     if (bb) grpc_byte_buffer_destroy(bb);
-    if (c->method->streaming) {
+    if (mock_call_streaming(c)) {
       c->client_done = true;
       mock_call_maybe_finish(c);
     } else {
@@ -258,7 +258,7 @@ static void on_recv(tikv__tag_t *tag, bool ok) {
   grpc_byte_buffer_destroy(bb);
   mock_dispatch_message(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
   grpc_slice_unref(s);
-  if (c->method->streaming && !c->finished && !c->dead) start_recv(c, false);
+  if (mock_call_streaming(c) && !c->finished && !c->dead) start_recv(c, false);
   mock_call_unref(c);
 }
 
@@ -276,21 +276,27 @@ static void on_close(tikv__tag_t *tag, bool ok) {
 /* ---- accepting calls ---- */
 static void arm(mock_server_t *s);
 
-static const mock_method_t unimplemented_method = {"", false, NULL};
-
-static const mock_method_t *route(mock_server_t *s, const char *path, char *name, size_t nlen) {
-  /* "/pkg.Service/Method" */
+/* The request id and handler of "/pkg.Service/Method" on this server: PD
+ * serves pdpb.PD, a store tikvpb.Tikv, both the health service. */
+static mock_msg_fn route(mock_server_t *s, const char *path, int *req) {
+  *req = -1;
   const char *slash = strrchr(path, '/');
-  if (!slash || path[0] != '/') return NULL;
-  snprintf(name, nlen, "%s", slash + 1);
-  size_t svc_len = (size_t)(slash - path - 1);
-  const char *svc = path + 1;
-#define SVC_IS(lit) (svc_len == sizeof(lit) - 1 && memcmp(svc, lit, svc_len) == 0)
-  if (SVC_IS("grpc.health.v1.Health")) return strcmp(name, "Check") == 0 ? &mock_health_check : NULL;
-  if (s->kind == MOCK_SRV_PD && SVC_IS("pdpb.PD")) return mock_pd_route(name);
-  if (s->kind == MOCK_SRV_TIKV && SVC_IS("tikvpb.Tikv")) return mock_tikv_route(name);
-#undef SVC_IS
-  return NULL;
+  if (!slash || path[0] != '/' || (size_t)(slash - path) >= 64) return NULL;
+  char svc[64];
+  memcpy(svc, path + 1, (size_t)(slash - path - 1));
+  svc[slash - path - 1] = 0;
+  int id = tikv__req_by_method(svc, slash + 1);
+  if (id < 0) return NULL;
+  const ProtobufCServiceDescriptor *sd = tikv__req((tikv__req_id)id)->service;
+  mock_msg_fn fn = NULL;
+  if (sd == &grpc__health__v1__health__descriptor)
+    fn = mock_health_check;
+  else if (s->kind == MOCK_SRV_PD && sd == &pdpb__pd__descriptor)
+    fn = mock_pd_route(id);
+  else if (s->kind == MOCK_SRV_TIKV && sd == &tikvpb__tikv__descriptor)
+    fn = mock_tikv_route(id);
+  if (fn) *req = id;
+  return fn;
 }
 
 static void on_request(tikv__tag_t *tag, bool ok) {
@@ -308,7 +314,7 @@ static void on_request(tikv__tag_t *tag, bool ok) {
   if (plen >= sizeof(path)) plen = sizeof(path) - 1;
   memcpy(path, GRPC_SLICE_START_PTR(c->details.method), plen);
   path[plen] = 0;
-  c->method = route(s, path, c->method_name, sizeof(c->method_name));
+  c->on_message = route(s, path, &c->req);
 
   c->refs = 1; /* held until this function returns */
   grpc_op close_op;
@@ -317,11 +323,10 @@ static void on_request(tikv__tag_t *tag, bool ok) {
   close_op.data.recv_close_on_server.cancelled = &c->cancelled;
   start_batch(c, &close_op, 1, &c->close_tag);
 
-  if (!c->method) {
+  if (!c->on_message) {
     if (s->m->opts.verbose)
       fprintf(stderr, "tikv-mock: %s: unimplemented method %s\n",
               s->kind == MOCK_SRV_PD ? "PD" : "TiKV", path);
-    c->method = &unimplemented_method;
     grpc_op ops[2];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -340,6 +345,7 @@ static void arm(mock_server_t *s) {
   mock_call_t *c = tikv__calloc(1, sizeof(*c));
   if (!c) return;
   c->srv = s;
+  c->req = -1;
   c->req_tag.fn = on_request;
   c->close_tag.fn = on_close;
   c->recv_tag.fn = on_recv;
@@ -358,7 +364,7 @@ static void arm(mock_server_t *s) {
 
 /* ---- latency, pause, injected errors ---- */
 static void run_message(mock_call_t *c, const uint8_t *data, size_t len) {
-  if (!c->finished && !c->dead) c->method->on_message(c, data, len);
+  if (!c->finished && !c->dead) c->on_message(c, data, len);
 }
 
 static void delayed_fire(void *arg) {
@@ -374,9 +380,9 @@ static void delayed_fire(void *arg) {
 
 void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_cluster_t *m = c->srv->m;
-  const char *name = c->method_name;
-  bool is_health = c->method == &mock_health_check;
-  bool is_batch = c->srv->kind == MOCK_SRV_TIKV && strcmp(name, "BatchCommands") == 0;
+  const char *name = mock_call_method(c);
+  bool is_health = c->req == TIKV__REQ_HEALTH_CHECK;
+  bool is_batch = c->req == TIKV__REQ_BATCH_COMMANDS;
 
   pthread_mutex_lock(&m->mu);
   if (c->srv->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
@@ -448,12 +454,11 @@ void mock_pd_release_paused(mock_cluster_t *m, bool run) {
 }
 
 /* ---- health ---- */
-static void health_check(mock_call_t *c, const uint8_t *data, size_t len) {
+void mock_health_check(mock_call_t *c, const uint8_t *data, size_t len) {
   Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
   mock_call_reply_msg(c, &r.base);
 }
-const mock_method_t mock_health_check = {"Check", false, health_check};
 
 /* ---- server lifecycle (loop thread) ---- */
 static void on_shutdown(tikv__tag_t *tag, bool ok) {

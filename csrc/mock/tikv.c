@@ -1,27 +1,25 @@
-/* The mock's TiKV service: method tables (raw here; the transactional
- * module adds its own table to `tables`), unary calls, the BatchCommands
- * stream, and the region checks TiKV applies to every request. */
+/* The mock's TiKV service: the handlers of every module by request id,
+ * unary calls, the BatchCommands stream, GetStoreSafeTS, and the region
+ * checks TiKV applies to every request. */
 #include <stdio.h>
 
 #include "mock/mvcc.h"
 
-/* Every module's methods; NULL-terminated list of NULL-terminated tables. */
-static const mock_kv_method_t *const tables[] = {mock_raw_methods, mock_txn_methods, NULL};
+static const mock_kv_method_t store_methods[];
 
-static const mock_kv_method_t *find_by_name(const char *name) {
+/* Every module's methods. */
+static const mock_kv_method_t *const tables[] = {mock_raw_methods, mock_txn_methods, store_methods,
+                                                 NULL};
+
+static const mock_kv_method_t *find(int req) {
+  if (req < 0) return NULL;
   for (int t = 0; tables[t]; t++)
-    for (const mock_kv_method_t *km = tables[t]; km->name; km++)
-      if (strcmp(km->name, name) == 0) return km;
+    for (const mock_kv_method_t *km = tables[t]; km->fn; km++)
+      if ((int)km->req == req) return km;
   return NULL;
 }
 
-static const mock_kv_method_t *find_by_case(int batch_case) {
-  if (batch_case == 0) return NULL;
-  for (int t = 0; tables[t]; t++)
-    for (const mock_kv_method_t *km = tables[t]; km->name; km++)
-      if (km->batch_case == batch_case) return km;
-  return NULL;
-}
+static const tikv__req_info_t *info(const mock_kv_method_t *km) { return tikv__req(km->req); }
 
 /* Packs a message into a malloc'ed buffer; NULL on OOM. */
 static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
@@ -38,7 +36,8 @@ static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
 static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mock_kv_method_t *km,
                                const ProtobufCMessage *req, mock_arena_t *a) {
   mock_cluster_t *m = c->srv->m;
-  mock_kvctx_t kc = {m, c->srv->store_id, km->name, a, c, batch, id, km->batch_case, false};
+  mock_kvctx_t kc = {m, c->srv->store_id, info(km)->method, a, c, batch, id, info(km)->batch_case,
+                    false};
   pthread_mutex_lock(&m->mu);
   ProtobufCMessage *resp = km->fn(&kc, req);
   pthread_mutex_unlock(&m->mu);
@@ -47,10 +46,10 @@ static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mo
 
 /* ---- unary ---- */
 static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
-  const mock_kv_method_t *km = find_by_name(c->method_name);
-  ProtobufCMessage *req = protobuf_c_message_unpack(km->req_desc, NULL, len, data);
+  const mock_kv_method_t *km = find(c->req);
+  ProtobufCMessage *req = protobuf_c_message_unpack(info(km)->req, NULL, len, data);
   if (!req) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", km->req_desc->name);
+    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", info(km)->req->name);
     return;
   }
   mock_arena_t a = {0};
@@ -69,7 +68,6 @@ static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
   else
     mock_call_reply(c, buf, n);
 }
-static const mock_method_t kv_unary_method = {"kv", false, kv_unary};
 
 /* ---- BatchCommands ---- */
 typedef struct batch_delayed {
@@ -172,12 +170,12 @@ static void batch_delayed_fire(void *arg) {
   mock_call_t *c = d->c;
   c->pending--;
   if (!c->finished && !c->dead) {
-    ProtobufCMessage *req = protobuf_c_message_unpack(d->km->req_desc, NULL, d->len, d->req);
+    ProtobufCMessage *req = protobuf_c_message_unpack(info(d->km)->req, NULL, d->len, d->req);
     if (req) {
       batch_out o;
       out_init(&o, 1);
       ProtobufCMessage *resp = serve(c, true, d->id, d->km, req, &o.arena);
-      if (resp) out_add(&o, d->km->batch_case, resp, d->id);
+      if (resp) out_add(&o, info(d->km)->batch_case, resp, d->id);
       out_send(c, &o);
       protobuf_c_message_free_unpacked(req, NULL);
     }
@@ -211,7 +209,7 @@ static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
       out_add(&o, cs, &er->base, id);
       continue;
     }
-    const mock_kv_method_t *km = find_by_case(cs);
+    const mock_kv_method_t *km = find(tikv__req_by_batch_case(cs));
     if (!km) {
       fail_status = GRPC_STATUS_UNIMPLEMENTED;
       snprintf(fail_msg, sizeof(fail_msg), "mock: BatchCommands request %d is not implemented",
@@ -221,13 +219,14 @@ static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
     }
     const ProtobufCMessage *sub = (const ProtobufCMessage *)one->get; /* the oneof's pointer */
     pthread_mutex_lock(&m->mu);
-    mock_count_call(m, km->name);
-    int gs = mock_take_grpc_fault(m, km->name);
-    uint32_t delay = mock_latency_for(m, km->name);
+    const char *name = info(km)->method;
+    mock_count_call(m, name);
+    int gs = mock_take_grpc_fault(m, name);
+    uint32_t delay = mock_latency_for(m, name);
     pthread_mutex_unlock(&m->mu);
     if (gs) {
       fail_status = gs;
-      snprintf(fail_msg, sizeof(fail_msg), "mock: injected error for %s", km->name);
+      snprintf(fail_msg, sizeof(fail_msg), "mock: injected error for %s", name);
       break;
     }
     if (delay) {
@@ -261,40 +260,28 @@ static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
   }
   tikvpb__batch_commands_request__free_unpacked(q, NULL);
 }
-static const mock_method_t batch_method = {"BatchCommands", true, batch_commands};
 
 /* ---- GetStoreSafeTS (client-go polls it for stale reads) ----
- * StoreSafeTSRequest{key_range = 1} -> StoreSafeTSResponse{uint64 safe_ts =
- * 1}; not in our proto subset, so the reply is encoded here. The safe ts is
- * what TiKV's resolved ts would be: below every lock, else the newest TSO. */
-static void store_safe_ts(mock_call_t *c, const uint8_t *data, size_t len) {
-  mock_cluster_t *m = c->srv->m;
-  pthread_mutex_lock(&m->mu);
+ * What TiKV's resolved ts would be: below every lock, else the newest TSO. */
+static ProtobufCMessage *store_safe_ts(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
+  mock_cluster_t *m = kc->m;
+  Kvrpcpb__StoreSafeTSResponse *r =
+      MOCK_NEW(kc->arena, Kvrpcpb__StoreSafeTSResponse, KVRPCPB__STORE_SAFE_TSRESPONSE__INIT);
   uint64_t ts = ((uint64_t)m->tso_physical << 18) + (uint64_t)m->tso_logical;
   uint64_t min_lock = mock_mvcc_min_lock_ts(m->mvcc);
   if (min_lock && min_lock - 1 < ts) ts = min_lock - 1;
-  pthread_mutex_unlock(&m->mu);
-  uint8_t *buf = tikv__malloc(11);
-  if (!buf) {
-    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-    return;
-  }
-  size_t n = 0;
-  if (ts) {
-    buf[n++] = 0x08; /* field 1, varint */
-    for (uint64_t v = ts; ; v >>= 7) {
-      buf[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
-      if (v < 0x80) break;
-    }
-  }
-  mock_call_reply(c, buf, n);
+  r->safe_ts = ts;
+  return &r->base;
 }
-static const mock_method_t store_safe_ts_method = {"GetStoreSafeTS", false, store_safe_ts};
 
-const mock_method_t *mock_tikv_route(const char *name) {
-  if (strcmp(name, "BatchCommands") == 0) return &batch_method;
-  if (strcmp(name, "GetStoreSafeTS") == 0) return &store_safe_ts_method;
-  return find_by_name(name) ? &kv_unary_method : NULL;
+static const mock_kv_method_t store_methods[] = {
+    {TIKV__REQ_GET_STORE_SAFE_TS, store_safe_ts},
+    {0, NULL},
+};
+
+mock_msg_fn mock_tikv_route(int req) {
+  if (req == TIKV__REQ_BATCH_COMMANDS) return batch_commands;
+  return find(req) ? kv_unary : NULL;
 }
 
 /* ---- region metadata ---- */
