@@ -1,10 +1,17 @@
 /* Internals of the mock cluster, shared by its files:
- *   cluster.c  state (regions, stores, ids, faults) and the public API
- *   server.c   gRPC server plumbing: calls, streams, latency, pause
- *   pd.c       the PD service
- *   tikv.c     the TiKV service: method table, BatchCommands, region checks
- *   kv_raw.c   raw KV handlers
- *   rawstore.c the ordered map holding the data
+ *   cluster.c   state (regions, stores, ids, faults), the arena, the public API
+ *   server.c    gRPC server plumbing: calls, streams, latency, pause, health
+ *   pd.c        the PD service
+ *   tikv.c      the TiKV service: handlers by request id, unary calls,
+ *               BatchCommands, GetStoreSafeTS, the region checks
+ *   kv_raw.c    raw KV handlers
+ *   kv_txn.h    the transactional handlers (kv_txn.c, kv_read.c,
+ *               kv_prewrite.c, kv_commit.c, kv_pessimistic.c)
+ *   mvcc.c      the Percolator store and the lock manager (mvcc.h)
+ *   rawstore.c  the ordered map holding the data
+ *   main.c      the tikv-mock-server CLI
+ * Paths, descriptors and BatchCommands cases of every method come from the
+ * request table (rpc/requests.h); the mock keeps only request ids.
  *
  * Threads: every server and handler runs on one I/O loop (csrc/core loop).
  * Public functions may be called from any thread; the cluster state is
@@ -46,6 +53,20 @@ char *mock_arena_hex(mock_arena_t *a, const uint8_t *p, size_t n);
     *_p = _i;                                \
     _p;                                      \
   })
+
+/* Appends p to the arena array (arr, n) whose capacity is cap, growing it
+ * by doubling. */
+#define MOCK_PUSH(a, arr, n, cap, p)                                  \
+  do {                                                                \
+    if ((n) == (cap)) {                                               \
+      size_t nc_ = (cap) ? (cap)*2 : 16;                              \
+      void *np_ = mock_arena_alloc((a), nc_ * sizeof(*(arr)));        \
+      if (n) memcpy(np_, (arr), (n) * sizeof(*(arr)));                \
+      (arr) = np_;                                                    \
+      (cap) = nc_;                                                    \
+    }                                                                 \
+    (arr)[(n)++] = (p);                                               \
+  } while (0)
 
 /* ---- regions ---- */
 #define MOCK_MAX_PEERS 3
@@ -163,9 +184,8 @@ typedef struct mock_kv_method {
   tikv__req_id req;
   ProtobufCMessage *(*fn)(mock_kvctx_t *kc, const ProtobufCMessage *req);
 } mock_kv_method_t;
-/* ended by a row with fn NULL */
+/* ended by a row with fn NULL; the transactional tables are in kv_txn.h */
 extern const mock_kv_method_t mock_raw_methods[]; /* kv_raw.c */
-extern const mock_kv_method_t mock_txn_methods[]; /* kv_txn.c */
 
 /* A handler that cannot answer yet (a pessimistic lock waiting for a lock)
  * calls mock_kv_defer and returns NULL; the reply goes out later through

@@ -321,6 +321,10 @@ static void waiter_fire(void *arg) {
   bool stopping = !w->woken && !w->timeout_resp;
   mock_kv_deferred_reply(w->reply, stopping ? NULL : resp ? &resp->base : NULL);
   if (resp && resp != &r) kvrpcpb__pessimistic_lock_response__free_unpacked(resp, NULL);
+  mv_waiter_free(w);
+}
+
+void mv_waiter_free(mv_waiter_t *w) {
   free(w->timeout_resp);
   tikv__bytes_free(&w->raw_key);
   tikv__bytes_free(&w->primary);

@@ -149,6 +149,8 @@ bool mv_would_deadlock(mock_mvcc_t *s, uint64_t start_ts, uint64_t lock_ts, uint
 /* Registers a waiter (already filled) on its key, adds its wait-for edge
  * when `detect`, and starts its timer (timeout_ms). */
 void mv_waiter_add(mock_mvcc_t *s, mv_waiter_t *w, bool detect, int64_t timeout_ms);
+/* Frees a waiter that was never added (its reply not deferred). */
+void mv_waiter_free(mv_waiter_t *w);
 /* Answers every waiter at once (server stopping): store_id 0 = all stores. */
 void mv_waiters_flush(mock_mvcc_t *s, uint64_t store_id);
 

@@ -3,13 +3,15 @@
  * checks TiKV applies to every request. */
 #include <stdio.h>
 
-#include "mock/mvcc.h"
+#include "mock/kv_txn.h"
 
 static const mock_kv_method_t store_methods[];
 
 /* Every module's methods. */
-static const mock_kv_method_t *const tables[] = {mock_raw_methods, mock_txn_methods, store_methods,
-                                                 NULL};
+static const mock_kv_method_t *const tables[] = {
+    mock_raw_methods,         mock_txn_read_methods,        mock_txn_prewrite_methods,
+    mock_txn_commit_methods,  mock_txn_pessimistic_methods, store_methods,
+    NULL};
 
 static const mock_kv_method_t *find(int req) {
   if (req < 0) return NULL;
