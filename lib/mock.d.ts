@@ -3,18 +3,9 @@
 
 import type { Bytes } from './index';
 
-export type RegionErrorKind =
-  | 'not_leader'
-  | 'not_leader_no_hint'
-  | 'epoch_not_match'
-  | 'region_not_found'
-  | 'store_not_match'
-  | 'server_is_busy'
-  | 'stale_command'
-  | 'key_not_in_region'
-  | 'max_timestamp_not_synced';
-
-export declare const REGION_ERROR_KINDS: readonly RegionErrorKind[];
+import type { RegionErrorKind } from './mock-faults';
+export type { RegionErrorKind } from './mock-faults';
+export { REGION_ERROR_KINDS } from './mock-faults';
 
 export interface MockClusterOptions {
   /** TiKV stores, each on its own port (default 3). */

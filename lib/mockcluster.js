@@ -3,20 +3,9 @@
 // in-memory MVCC, fault injection) of include/tikv/mock.h. It runs on its own
 // threads; nothing here blocks for long.
 const A = require('./args');
+const { REGION_ERROR_KINDS } = require('./mock-faults');
 
 const TOKEN = Symbol('MockCluster');
-
-const REGION_ERROR_KINDS = [
-  'not_leader',
-  'not_leader_no_hint',
-  'epoch_not_match',
-  'region_not_found',
-  'store_not_match',
-  'server_is_busy',
-  'stale_command',
-  'key_not_in_region',
-  'max_timestamp_not_synced',
-];
 
 function makeMockCluster(binding) {
   const { addon } = binding;

@@ -58,3 +58,4 @@ const dts =
 fs.writeFileSync(path.join(root, 'lib/codes.js'), js);
 fs.writeFileSync(path.join(root, 'lib/codes.d.ts'), dts);
 console.log(`gen-errors: ${codes.length} codes -> lib/codes.js, lib/codes.d.ts`);
+require('./gen-faults'); // and the mock's fault kinds (include/tikv/mock.h)

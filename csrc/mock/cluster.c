@@ -105,23 +105,22 @@ bool mock_method_matches(const char *pattern, const char *method) {
   return strcmp(pattern, "*") == 0 || strcmp(pattern, method) == 0;
 }
 
-const char *mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id,
-                                   char *kind_out, size_t kind_len) {
+int mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id) {
   for (mock_region_fault_t **pp = &m->region_faults; *pp; pp = &(*pp)->next) {
     mock_region_fault_t *f = *pp;
     if (!mock_method_matches(f->method, method)) continue;
     if (f->region_id && f->region_id != region_id) continue;
-    snprintf(kind_out, kind_len, "%s", f->kind);
+    int kind = (int)f->kind;
     if (--f->count <= 0) {
       *pp = f->next;
       free(f);
     }
     if (m->opts.verbose)
-      fprintf(stderr, "tikv-mock: injected region error %s on %s (region %llu)\n", kind_out,
-              method, (unsigned long long)region_id);
-    return kind_out;
+      fprintf(stderr, "tikv-mock: injected region error %s on %s (region %llu)\n",
+              tikv_mock_region_error_name(kind), method, (unsigned long long)region_id);
+    return kind;
   }
-  return NULL;
+  return -1;
 }
 
 int mock_take_grpc_fault(mock_cluster_t *m, const char *method) {
@@ -594,22 +593,26 @@ int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id, uint64
   return rc;
 }
 
-static const char *const region_error_kinds[] = {
-    "not_leader",    "not_leader_no_hint", "epoch_not_match",   "region_not_found",
-    "store_not_match", "server_is_busy",   "stale_command",     "key_not_in_region",
-    "max_timestamp_not_synced", NULL};
+static const char *const region_error_names[] = {
+#define NAME(id, name, what) [TIKV_MOCK_REGION_ERROR_##id] = name,
+    TIKV_MOCK_REGION_ERROR_MAP(NAME)
+#undef NAME
+};
+
+const char *tikv_mock_region_error_name(int kind) {
+  return kind >= 0 && kind < TIKV_MOCK_REGION_ERROR_COUNT ? region_error_names[kind] : NULL;
+}
 
 int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method, uint64_t region_id,
                                   const char *kind, int count) {
   if (!method || !kind || count <= 0) return -1;
-  bool known = false;
-  for (int i = 0; region_error_kinds[i]; i++)
-    if (strcmp(region_error_kinds[i], kind) == 0) known = true;
-  if (!known) return -1;
+  int k = 0;
+  while (k < TIKV_MOCK_REGION_ERROR_COUNT && strcmp(region_error_names[k], kind) != 0) k++;
+  if (k == TIKV_MOCK_REGION_ERROR_COUNT) return -1;
   mock_region_fault_t *f = tikv__calloc(1, sizeof(*f));
   if (!f) return -1;
   snprintf(f->method, sizeof(f->method), "%s", method);
-  snprintf(f->kind, sizeof(f->kind), "%s", kind);
+  f->kind = (tikv_mock_region_error)k;
   f->region_id = region_id;
   f->count = count;
   pthread_mutex_lock(&m->mu);

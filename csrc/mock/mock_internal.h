@@ -205,7 +205,7 @@ Errorpb__Error *mock_check_key(mock_kvctx_t *kc, const mock_region_t *r,
                                const uint8_t *key, size_t len, bool end_inclusive);
 Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
                                        const uint8_t *key, size_t len);
-Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, const char *kind,
+Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, tikv_mock_region_error kind,
                                           const Kvrpcpb__Context *ctx, mock_region_t *r);
 /* Fills a metapb.Region / leader Peer for a region (arena). */
 Metapb__Region *mock_region_meta(mock_arena_t *a, const mock_region_t *r);
@@ -215,7 +215,7 @@ Metapb__Peer *mock_region_leader_peer(mock_arena_t *a, const mock_region_t *r);
 typedef struct mock_region_fault {
   char method[48];
   uint64_t region_id;
-  char kind[40];
+  tikv_mock_region_error kind;
   int count;
   struct mock_region_fault *next;
 } mock_region_fault_t;
@@ -292,9 +292,8 @@ uint64_t mock_alloc_id(mock_cluster_t *m);
 mock_region_t *mock_region_by_id(mock_cluster_t *m, uint64_t id);
 int mock_region_index_for_key(mock_cluster_t *m, const uint8_t *key, size_t len);
 bool mock_method_matches(const char *pattern, const char *method);
-/* Takes one injected fault for (method, region): its kind, or NULL. */
-const char *mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id,
-                                   char *kind_out, size_t kind_len);
+/* Takes one injected fault for (method, region): its kind, or -1. */
+int mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id);
 /* Takes one injected gRPC error for method: status, or 0. */
 int mock_take_grpc_fault(mock_cluster_t *m, const char *method);
 uint32_t mock_latency_for(mock_cluster_t *m, const char *method);

@@ -409,32 +409,53 @@ Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
   return e;
 }
 
-Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, const char *kind,
+static Errorpb__Error *server_is_busy(mock_kvctx_t *kc) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = "server is busy";
+  e->server_is_busy = MOCK_NEW(kc->arena, Errorpb__ServerIsBusy, ERRORPB__SERVER_IS_BUSY__INIT);
+  e->server_is_busy->reason = "scheduler is busy";
+  return e;
+}
+
+static Errorpb__Error *stale_command(mock_kvctx_t *kc) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = "stale command";
+  e->stale_command = MOCK_NEW(kc->arena, Errorpb__StaleCommand, ERRORPB__STALE_COMMAND__INIT);
+  return e;
+}
+
+static Errorpb__Error *max_timestamp_not_synced(mock_kvctx_t *kc) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = "max timestamp not synced";
+  e->max_timestamp_not_synced =
+      MOCK_NEW(kc->arena, Errorpb__MaxTimestampNotSynced, ERRORPB__MAX_TIMESTAMP_NOT_SYNCED__INIT);
+  return e;
+}
+
+/* An injected region error. r is the request's region (NULL if unknown:
+ * every kind but NotLeader answers RegionNotFound then). */
+Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, tikv_mock_region_error kind,
                                           const Kvrpcpb__Context *ctx, mock_region_t *r) {
   uint64_t rid = ctx ? ctx->region_id : 0;
-  if (strcmp(kind, "not_leader") == 0) return not_leader(kc, rid, r);
-  if (strcmp(kind, "not_leader_no_hint") == 0) return not_leader(kc, rid, NULL);
-  if (strcmp(kind, "region_not_found") == 0 || !r) return region_not_found(kc, rid);
-  if (strcmp(kind, "epoch_not_match") == 0)
-    return epoch_not_match(kc, r, ctx ? ctx->region_epoch : NULL);
-  if (strcmp(kind, "store_not_match") == 0)
-    return store_not_match(kc, ctx && ctx->peer ? ctx->peer->store_id : 0);
-  if (strcmp(kind, "key_not_in_region") == 0)
-    return mock_key_not_in_region(kc, r, r->start.data, r->start.len);
-  Errorpb__Error *e = new_error(kc);
-  if (strcmp(kind, "server_is_busy") == 0) {
-    e->message = "server is busy";
-    e->server_is_busy = MOCK_NEW(kc->arena, Errorpb__ServerIsBusy, ERRORPB__SERVER_IS_BUSY__INIT);
-    e->server_is_busy->reason = "scheduler is busy";
-  } else if (strcmp(kind, "stale_command") == 0) {
-    e->message = "stale command";
-    e->stale_command = MOCK_NEW(kc->arena, Errorpb__StaleCommand, ERRORPB__STALE_COMMAND__INIT);
-  } else { /* max_timestamp_not_synced */
-    e->message = "max timestamp not synced";
-    e->max_timestamp_not_synced =
-        MOCK_NEW(kc->arena, Errorpb__MaxTimestampNotSynced, ERRORPB__MAX_TIMESTAMP_NOT_SYNCED__INIT);
+  bool not_leader_kind =
+      kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER || kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT;
+  if (!r && !not_leader_kind) return region_not_found(kc, rid);
+  switch (kind) {
+    case TIKV_MOCK_REGION_ERROR_NOT_LEADER: return not_leader(kc, rid, r);
+    case TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT: return not_leader(kc, rid, NULL);
+    case TIKV_MOCK_REGION_ERROR_STORE_NOT_MATCH:
+      return store_not_match(kc, ctx && ctx->peer ? ctx->peer->store_id : 0);
+    case TIKV_MOCK_REGION_ERROR_SERVER_IS_BUSY: return server_is_busy(kc);
+    case TIKV_MOCK_REGION_ERROR_STALE_COMMAND: return stale_command(kc);
+    case TIKV_MOCK_REGION_ERROR_MAX_TIMESTAMP_NOT_SYNCED: return max_timestamp_not_synced(kc);
+    case TIKV_MOCK_REGION_ERROR_EPOCH_NOT_MATCH:
+      return epoch_not_match(kc, r, ctx ? ctx->region_epoch : NULL);
+    case TIKV_MOCK_REGION_ERROR_KEY_NOT_IN_REGION:
+      return mock_key_not_in_region(kc, r, r->start.data, r->start.len);
+    case TIKV_MOCK_REGION_ERROR_REGION_NOT_FOUND:
+    case TIKV_MOCK_REGION_ERROR_COUNT: break;
   }
-  return e;
+  return region_not_found(kc, rid);
 }
 
 /* TiKV's order: the region must have a peer on this store (raft router),
@@ -443,9 +464,9 @@ Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx
                                    mock_region_t **region) {
   mock_cluster_t *m = kc->m;
   uint64_t rid = ctx ? ctx->region_id : 0;
-  char kind[40];
-  if (mock_take_region_fault(m, kc->method, rid, kind, sizeof(kind)))
-    return mock_region_error_of_kind(kc, kind, ctx, mock_region_by_id(m, rid));
+  int kind = mock_take_region_fault(m, kc->method, rid);
+  if (kind >= 0)
+    return mock_region_error_of_kind(kc, (tikv_mock_region_error)kind, ctx, mock_region_by_id(m, rid));
   mock_region_t *r = mock_region_by_id(m, rid);
   int mine = -1;
   for (int i = 0; r && i < r->npeers; i++)

@@ -70,11 +70,37 @@ TIKV_EXTERN uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_
 TIKV_EXTERN int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id,
                                           uint64_t store_id);
 
+/* The region errors that can be injected, each answered as TiKV words it:
+ * X(ID, "name", what the request gets). This one table gives the C kinds
+ * (TIKV_MOCK_REGION_ERROR_<ID>), the names tikv_mock_inject_region_error
+ * accepts, and, through scripts/gen-faults.js, the JS list
+ * (REGION_ERROR_KINDS) and the TypeScript union (RegionErrorKind). Add a kind
+ * here and its answer in csrc/mock/tikv.c (the switch there says so). */
+#define TIKV_MOCK_REGION_ERROR_MAP(X)                                                       \
+  X(NOT_LEADER, "not_leader", "NotLeader naming the current leader")                        \
+  X(NOT_LEADER_NO_HINT, "not_leader_no_hint", "NotLeader without a leader (an election)")   \
+  X(EPOCH_NOT_MATCH, "epoch_not_match", "EpochNotMatch with the regions that cover it now") \
+  X(REGION_NOT_FOUND, "region_not_found", "RegionNotFound")                                 \
+  X(STORE_NOT_MATCH, "store_not_match", "StoreNotMatch (the request's store is not this)")  \
+  X(SERVER_IS_BUSY, "server_is_busy", "ServerIsBusy (scheduler is busy)")                   \
+  X(STALE_COMMAND, "stale_command", "StaleCommand")                                         \
+  X(KEY_NOT_IN_REGION, "key_not_in_region", "KeyNotInRegion (the region's start key)")      \
+  X(MAX_TIMESTAMP_NOT_SYNCED, "max_timestamp_not_synced", "MaxTimestampNotSynced")
+
+typedef enum tikv_mock_region_error {
+#define TIKV_MOCK_RE_ENUM(id, name, what) TIKV_MOCK_REGION_ERROR_##id,
+  TIKV_MOCK_REGION_ERROR_MAP(TIKV_MOCK_RE_ENUM)
+#undef TIKV_MOCK_RE_ENUM
+  TIKV_MOCK_REGION_ERROR_COUNT
+} tikv_mock_region_error;
+
+/* The kind's name ("not_leader"); NULL when out of range. */
+TIKV_EXTERN const char *tikv_mock_region_error_name(int kind);
+
 /* Makes the next `count` requests of `method` (a TiKV method name such as
  * "RawGet", or "*" for any) on region_id (0: any region) fail with the
- * region error `kind`: "not_leader", "not_leader_no_hint", "epoch_not_match",
- * "region_not_found", "store_not_match", "server_is_busy", "stale_command",
- * "key_not_in_region", "max_timestamp_not_synced". 0 or -1 (unknown kind). */
+ * region error `kind`, one of TIKV_MOCK_REGION_ERROR_MAP's names. 0 or -1
+ * (unknown kind). */
 TIKV_EXTERN int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method,
                                               uint64_t region_id, const char *kind, int count);
 /* Makes the next `count` calls of `method` ("*" any; TiKV or PD method

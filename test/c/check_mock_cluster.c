@@ -163,12 +163,63 @@ START_TEST(store_safe_ts_follows_tso_and_locks) {
 }
 END_TEST
 
+/* ================= fault kinds ================= */
+static Kvrpcpb__RawGetResponse *raw_get_at(uint64_t region, uint64_t store, const char *key) {
+  kctx_t k;
+  Kvrpcpb__RawGetRequest q = KVRPCPB__RAW_GET_REQUEST__INIT;
+  q.context = kctx_for(&k, region, store);
+  q.key.data = (uint8_t *)key;
+  q.key.len = strlen(key);
+  return call_ok(tikv_mock_store_address(m, store), TIKV__REQ_RAW_GET, &q.base);
+}
+
+/* Which field of errorpb.Error a kind sets (and, for NotLeader, whether the
+ * leader is named): the test's own expectation for every row of the map. */
+static int region_error_field(const Errorpb__Error *e, int *has_leader) {
+  *has_leader = e->not_leader && e->not_leader->leader;
+  if (e->not_leader) return TIKV_MOCK_REGION_ERROR_NOT_LEADER;
+  if (e->epoch_not_match) return TIKV_MOCK_REGION_ERROR_EPOCH_NOT_MATCH;
+  if (e->region_not_found) return TIKV_MOCK_REGION_ERROR_REGION_NOT_FOUND;
+  if (e->store_not_match) return TIKV_MOCK_REGION_ERROR_STORE_NOT_MATCH;
+  if (e->server_is_busy) return TIKV_MOCK_REGION_ERROR_SERVER_IS_BUSY;
+  if (e->stale_command) return TIKV_MOCK_REGION_ERROR_STALE_COMMAND;
+  if (e->key_not_in_region) return TIKV_MOCK_REGION_ERROR_KEY_NOT_IN_REGION;
+  if (e->max_timestamp_not_synced) return TIKV_MOCK_REGION_ERROR_MAX_TIMESTAMP_NOT_SYNCED;
+  return -1;
+}
+
+START_TEST(every_region_error_kind_answers_as_tikv) {
+  uint64_t rid = tikv_mock_region_id_at(m, 0), leader = tikv_mock_region_leader_store(m, rid);
+  for (int kind = 0; kind < TIKV_MOCK_REGION_ERROR_COUNT; kind++) {
+    const char *name = tikv_mock_region_error_name(kind);
+    ck_assert_ptr_nonnull(name);
+    ck_assert_int_eq(tikv_mock_inject_region_error(m, "RawGet", rid, name, 1), 0);
+    Kvrpcpb__RawGetResponse *r = raw_get_at(rid, leader, "k");
+    ck_assert_msg(r->region_error != NULL, "%s: no region error", name);
+    int has_leader = 0;
+    int got = region_error_field(r->region_error, &has_leader);
+    int want = kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT ? TIKV_MOCK_REGION_ERROR_NOT_LEADER : kind;
+    ck_assert_msg(got == want, "%s: got field of kind %d", name, got);
+    ck_assert_int_eq(has_leader, kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER);
+    ck_assert_str_ne(r->region_error->message, "");
+    FREE(r);
+    r = raw_get_at(rid, leader, "k"); /* used up: served */
+    ck_assert_ptr_null(r->region_error);
+    FREE(r);
+  }
+  ck_assert_ptr_null(tikv_mock_region_error_name(TIKV_MOCK_REGION_ERROR_COUNT));
+  ck_assert_ptr_null(tikv_mock_region_error_name(-1));
+  ck_assert_int_eq(tikv_mock_inject_region_error(m, "RawGet", rid, "no_such_kind", 1), -1);
+}
+END_TEST
+
 static Suite *cluster_suite(void) {
   Suite *s = suite_create("mock_cluster");
   TCase *st = tcase_create("store");
   tcase_add_checked_fixture(st, setup_default, teardown);
   tcase_set_timeout(st, 30);
   tcase_add_test(st, store_safe_ts_follows_tso_and_locks);
+  tcase_add_test(st, every_region_error_kind_answers_as_tikv);
   suite_add_tcase(s, st);
   return s;
 }
