@@ -105,35 +105,40 @@ bool mock_method_matches(const char *pattern, const char *method) {
   return strcmp(pattern, "*") == 0 || strcmp(pattern, method) == 0;
 }
 
-int mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id) {
-  for (mock_region_fault_t **pp = &m->region_faults; *pp; pp = &(*pp)->next) {
-    mock_region_fault_t *f = *pp;
-    if (!mock_method_matches(f->method, method)) continue;
-    if (f->region_id && f->region_id != region_id) continue;
-    int kind = (int)f->kind;
+static const char *const fault_names[] = {"region error", "gRPC error", "lost reply"};
+
+int mock_take_fault(mock_cluster_t *m, mock_fault_type type, const char *method, uint64_t where) {
+  for (mock_fault_t **pp = &m->faults; *pp; pp = &(*pp)->next) {
+    mock_fault_t *f = *pp;
+    if (f->type != type || !mock_method_matches(f->method, method)) continue;
+    if (f->where && f->where != where) continue;
+    int value = f->value;
     if (--f->count <= 0) {
       *pp = f->next;
       free(f);
     }
     if (m->opts.verbose)
-      fprintf(stderr, "tikv-mock: injected region error %s on %s (region %llu)\n",
-              tikv_mock_region_error_name(kind), method, (unsigned long long)region_id);
-    return kind;
+      fprintf(stderr, "tikv-mock: injected %s %d on %s (%llu)\n", fault_names[type], value, method,
+              (unsigned long long)where);
+    return value;
   }
   return -1;
 }
 
-int mock_take_grpc_fault(mock_cluster_t *m, const char *method) {
-  for (mock_grpc_fault_t **pp = &m->grpc_faults; *pp; pp = &(*pp)->next) {
-    mock_grpc_fault_t *f = *pp;
-    if (!mock_method_matches(f->method, method)) continue;
-    int status = f->status;
-    if (--f->count <= 0) {
-      *pp = f->next;
-      free(f);
-    }
-    return status;
-  }
+/* Queues a fault for the next `count` matching calls. 0 or -1. */
+static int add_fault(mock_cluster_t *m, mock_fault_type type, const char *method, uint64_t where,
+                     int value, int count) {
+  if (!method || count <= 0) return -1;
+  mock_fault_t *f = tikv__calloc(1, sizeof(*f));
+  if (!f) return -1;
+  f->type = type;
+  snprintf(f->method, sizeof(f->method), "%s", method);
+  f->where = where;
+  f->value = value;
+  f->count = count;
+  pthread_mutex_lock(&m->mu);
+  MOCK_LIST_APPEND(m->faults, f);
+  pthread_mutex_unlock(&m->mu);
   return 0;
 }
 
@@ -159,7 +164,9 @@ static void count_in(mock_counter_t **list, const char *method) {
 }
 
 void mock_count_call(mock_cluster_t *m, const char *method) { count_in(&m->counters, method); }
-void mock_count_pd_call(mock_cluster_t *m, const char *method) { count_in(&m->pd_counters, method); }
+void mock_count_pd_call(mock_cluster_t *m, const char *method) {
+  count_in(&m->pd_counters, method);
+}
 
 /* ---- regions ---- */
 static void region_free(mock_region_t *r) {
@@ -296,11 +303,11 @@ static void store_down_task(sync_task *t) {
   }
 }
 
-static void unpause_task(sync_task *t) { mock_pd_release_paused(t->m, true); }
+static void unpause_task(sync_task *t) { mock_server_release_held(&t->m->pd, true); }
 
 static void drain(void *arg) {
   mock_cluster_t *m = arg;
-  mock_pd_release_paused(m, false);
+  mock_server_release_held(&m->pd, false);
   pthread_mutex_lock(&m->mu);
   if (m->mvcc) mv_waiters_flush(m->mvcc, 0); /* pessimistic lock waits end now */
   pthread_mutex_unlock(&m->mu);
@@ -350,29 +357,78 @@ static void cluster_free(mock_cluster_t *m) {
   mock_mvcc_free(m->mvcc);
   free(m->stores);
   tikv_mock_clear_faults(m);
-  while (m->counters) {
-    mock_counter_t *n = m->counters->next;
-    free(m->counters);
-    m->counters = n;
-  }
-  while (m->pd_counters) {
-    mock_counter_t *n = m->pd_counters->next;
-    free(m->pd_counters);
-    m->pd_counters = n;
-  }
-  while (m->service_sps) {
-    mock_service_sp_t *n = m->service_sps->next;
-    free(m->service_sps->service_id);
-    free(m->service_sps);
-    m->service_sps = n;
-  }
+  MOCK_FREE_LIST(m->counters);
+  MOCK_FREE_LIST(m->pd_counters);
+  for (mock_service_sp_t *sp = m->service_sps; sp; sp = sp->next) free(sp->service_id);
+  MOCK_FREE_LIST(m->service_sps);
   pthread_mutex_destroy(&m->mu);
   pthread_cond_destroy(&m->cv);
   free(m);
 }
 
+/* The cluster's state, without servers; NULL on OOM. */
+static mock_cluster_t *cluster_new(const tikv_mock_options_t *o) {
+  mock_cluster_t *m = tikv__calloc(1, sizeof(*m));
+  if (!m) return NULL;
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->cv, NULL);
+  m->opts = *o;
+  snprintf(m->host, sizeof(m->host), "%s", o->host);
+  m->opts.host = m->host;
+  m->start_unix = (int64_t)time(NULL);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  /* PD derives its cluster id from the bootstrap time; so do we */
+  m->cluster_id = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)ts.tv_nsec & 0xffffffffu);
+  m->pd_member_id = m->cluster_id ^ 0x5044u;
+  m->nstores = o->stores;
+  m->next_id = (uint64_t)o->stores + 1;
+  m->pd.m = m;
+  m->pd.kind = MOCK_SRV_PD;
+  bool ok = (m->stores = tikv__calloc((size_t)o->stores, sizeof(*m->stores))) != NULL;
+  for (int i = 0; ok && i < o->stores; i++) {
+    m->stores[i].id = (uint64_t)i + 1;
+    m->stores[i].srv.m = m;
+    m->stores[i].srv.kind = MOCK_SRV_TIKV;
+    m->stores[i].srv.store_id = (uint64_t)i + 1;
+  }
+  for (int i = 0; ok && i < MOCK_CF_COUNT; i++) ok = (m->raw[i] = mock_kvmap_new()) != NULL;
+  ok = ok && (m->mvcc = mock_mvcc_new()) != NULL && initial_regions(m, o->regions) == 0;
+  if (!ok) {
+    cluster_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* Starts the loop and every server: 0, or -1 with err filled (the loop is
+ * stopped again). */
+static int cluster_listen(mock_cluster_t *m, char *err, size_t errlen) {
+  if (!(m->loop = tikv__loop_new())) {
+    snprintf(err, errlen, "cannot start the I/O loop");
+    return -1;
+  }
+  sync_task t;
+  memset(&t, 0, sizeof(t));
+  t.fn = start_servers_task;
+  if (run_on_loop(m, &t)) {
+    snprintf(err, errlen, "%s", t.err[0] ? t.err : "start failed");
+    stop_servers(m);
+    tikv__loop_stop(m->loop, drain, m);
+    tikv__loop_free(m->loop);
+    return -1;
+  }
+  const char *adv = advertised_host(m->host);
+  snprintf(m->pd_address, sizeof(m->pd_address), "%s:%d", adv, m->pd.port);
+  for (int i = 0; i < m->nstores; i++)
+    snprintf(m->stores[i].address, sizeof(m->stores[i].address), "%s:%d", adv,
+             m->stores[i].srv.port);
+  return 0;
+}
+
 tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, char *errbuf,
                                              size_t errbuf_len) {
+  char err[256] = "";
   tikv_mock_options_t o;
   if (opts)
     o = *opts;
@@ -381,76 +437,17 @@ tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, ch
   if (o.stores <= 0) o.stores = 3;
   if (o.regions <= 0) o.regions = 1;
   if (!o.host || !*o.host) o.host = "127.0.0.1";
-  if (errbuf && errbuf_len) errbuf[0] = 0;
-#define FAIL(...)                                                      \
-  do {                                                                 \
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, __VA_ARGS__); \
-    goto fail;                                                         \
-  } while (0)
-  if (o.regions > 62 * 62 + 1) {
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "too many regions (max %d)", 62 * 62 + 1);
-    return NULL;
+  mock_cluster_t *m = NULL;
+  if (o.regions > 62 * 62 + 1)
+    snprintf(err, sizeof(err), "too many regions (max %d)", 62 * 62 + 1);
+  else if (!(m = cluster_new(&o)))
+    snprintf(err, sizeof(err), "out of memory");
+  else if (cluster_listen(m, err, sizeof(err))) {
+    cluster_free(m);
+    m = NULL;
   }
-  mock_cluster_t *m = tikv__calloc(1, sizeof(*m));
-  if (!m) {
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "out of memory");
-    return NULL;
-  }
-  pthread_mutex_init(&m->mu, NULL);
-  pthread_cond_init(&m->cv, NULL);
-  m->opts = o;
-  snprintf(m->host, sizeof(m->host), "%s", o.host);
-  m->opts.host = m->host;
-  m->start_unix = (int64_t)time(NULL);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  /* PD derives its cluster id from the bootstrap time; so do we */
-  m->cluster_id = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)ts.tv_nsec & 0xffffffffu);
-  m->pd_member_id = m->cluster_id ^ 0x5044u;
-  m->nstores = o.stores;
-  m->next_id = (uint64_t)o.stores + 1;
-  m->stores = tikv__calloc((size_t)o.stores, sizeof(*m->stores));
-  if (!m->stores) FAIL("out of memory");
-  for (int i = 0; i < MOCK_CF_COUNT; i++)
-    if (!(m->raw[i] = mock_kvmap_new())) FAIL("out of memory");
-  if (!(m->mvcc = mock_mvcc_new())) FAIL("out of memory");
-  if (initial_regions(m, o.regions)) FAIL("out of memory");
-
-  m->pd.m = m;
-  m->pd.kind = MOCK_SRV_PD;
-  for (int i = 0; i < o.stores; i++) {
-    m->stores[i].id = (uint64_t)i + 1;
-    m->stores[i].srv.m = m;
-    m->stores[i].srv.kind = MOCK_SRV_TIKV;
-    m->stores[i].srv.store_id = (uint64_t)i + 1;
-  }
-  m->loop = tikv__loop_new();
-  if (!m->loop) FAIL("cannot start the I/O loop");
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = start_servers_task;
-  if (run_on_loop(m, &t)) {
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "%s", t.err[0] ? t.err : "start failed");
-    stop_servers(m);
-    tikv__loop_stop(m->loop, drain, m);
-    tikv__loop_free(m->loop);
-    m->loop = NULL;
-    goto fail;
-  }
-  const char *adv = advertised_host(m->host);
-  snprintf(m->pd_address, sizeof(m->pd_address), "%s:%d", adv, m->pd.port);
-  for (int i = 0; i < o.stores; i++)
-    snprintf(m->stores[i].address, sizeof(m->stores[i].address), "%s:%d", adv,
-             m->stores[i].srv.port);
+  if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "%s", err);
   return m;
-fail:
-  if (m->loop) {
-    tikv__loop_stop(m->loop, drain, m);
-    tikv__loop_free(m->loop);
-  }
-  cluster_free(m);
-  return NULL;
-#undef FAIL
 }
 
 void tikv_mock_cluster_stop(tikv_mock_cluster_t *m) {
@@ -605,38 +602,16 @@ const char *tikv_mock_region_error_name(int kind) {
 
 int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method, uint64_t region_id,
                                   const char *kind, int count) {
-  if (!method || !kind || count <= 0) return -1;
   int k = 0;
-  while (k < TIKV_MOCK_REGION_ERROR_COUNT && strcmp(region_error_names[k], kind) != 0) k++;
-  if (k == TIKV_MOCK_REGION_ERROR_COUNT) return -1;
-  mock_region_fault_t *f = tikv__calloc(1, sizeof(*f));
-  if (!f) return -1;
-  snprintf(f->method, sizeof(f->method), "%s", method);
-  f->kind = (tikv_mock_region_error)k;
-  f->region_id = region_id;
-  f->count = count;
-  pthread_mutex_lock(&m->mu);
-  mock_region_fault_t **pp = &m->region_faults;
-  while (*pp) pp = &(*pp)->next;
-  *pp = f;
-  pthread_mutex_unlock(&m->mu);
-  return 0;
+  while (kind && k < TIKV_MOCK_REGION_ERROR_COUNT && strcmp(region_error_names[k], kind) != 0) k++;
+  if (!kind || k == TIKV_MOCK_REGION_ERROR_COUNT) return -1;
+  return add_fault(m, MOCK_FAULT_REGION_ERROR, method, region_id, k, count);
 }
 
 int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *method, int grpc_status,
                                 int count) {
-  if (!method || grpc_status <= 0 || grpc_status > 16 || count <= 0) return -1;
-  mock_grpc_fault_t *f = tikv__calloc(1, sizeof(*f));
-  if (!f) return -1;
-  snprintf(f->method, sizeof(f->method), "%s", method);
-  f->status = grpc_status;
-  f->count = count;
-  pthread_mutex_lock(&m->mu);
-  mock_grpc_fault_t **pp = &m->grpc_faults;
-  while (*pp) pp = &(*pp)->next;
-  *pp = f;
-  pthread_mutex_unlock(&m->mu);
-  return 0;
+  if (grpc_status <= 0 || grpc_status > 16) return -1;
+  return add_fault(m, MOCK_FAULT_GRPC_ERROR, method, 0, grpc_status, count);
 }
 
 int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t delay_ms) {
@@ -669,28 +644,15 @@ int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t d
 
 void tikv_mock_clear_faults(tikv_mock_cluster_t *m) {
   pthread_mutex_lock(&m->mu);
-  while (m->region_faults) {
-    mock_region_fault_t *n = m->region_faults->next;
-    free(m->region_faults);
-    m->region_faults = n;
-  }
-  while (m->grpc_faults) {
-    mock_grpc_fault_t *n = m->grpc_faults->next;
-    free(m->grpc_faults);
-    m->grpc_faults = n;
-  }
-  while (m->latencies) {
-    mock_latency_t *n = m->latencies->next;
-    free(m->latencies);
-    m->latencies = n;
-  }
+  MOCK_FREE_LIST(m->faults);
+  MOCK_FREE_LIST(m->latencies);
   pthread_mutex_unlock(&m->mu);
 }
 
 int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused) {
   pthread_mutex_lock(&m->mu);
-  bool was = m->pd_paused;
-  m->pd_paused = paused != 0;
+  bool was = m->pd.paused;
+  m->pd.paused = paused != 0;
   pthread_mutex_unlock(&m->mu);
   if (was && !paused) {
     sync_task t;

@@ -18,8 +18,7 @@ void txn_rollback_lock(mock_kvctx_t *kc, mv_key_t *k, bool collapse) {
   mv_unlock(store(kc), k, 0);
 }
 
-char txn_missing_lock_rollback(mv_key_t *k, uint64_t start_ts, bool protect,
-                                  uint64_t *commit_ts) {
+char txn_missing_lock_rollback(mv_key_t *k, uint64_t start_ts, bool protect, uint64_t *commit_ts) {
   mv_commit_record_t rec = mv_commit_record(k, start_ts);
   if (rec.kind == MV_REC_SINGLE) {
     if (rec.write->type == MV_W_ROLLBACK) return 'R';
@@ -35,7 +34,7 @@ char txn_missing_lock_rollback(mv_key_t *k, uint64_t start_ts, bool protect,
 }
 
 Kvrpcpb__KeyError *txn_cleanup(mock_kvctx_t *kc, mv_key_t *k, uint64_t start_ts,
-                                  uint64_t current_ts, bool protect, uint64_t *committed_ts) {
+                               uint64_t current_ts, bool protect, uint64_t *committed_ts) {
   mv_lock_t *l = k->lock;
   if (l && l->ts == start_ts) {
     if (current_ts && TS_PHYS(l->ts) + l->ttl >= TS_PHYS(current_ts)) return ke_locked(kc, k, l);
@@ -65,7 +64,7 @@ int txn_write_type_of_lock(int lock_type) {
 }
 
 Kvrpcpb__KeyError *txn_commit_check(mock_kvctx_t *kc, mv_key_t *k, uint64_t start_ts,
-                                       uint64_t commit_ts) {
+                                    uint64_t commit_ts) {
   mv_lock_t *l = k->lock;
   if (l && l->ts == start_ts) {
     if (commit_ts < l->min_commit_ts)
@@ -115,24 +114,21 @@ static mv_key_t **keys_of(mock_kvctx_t *kc, const ProtobufCBinaryData *keys, siz
 }
 
 /* ---- commit, rollback, cleanup ---- */
-static ProtobufCMessage *kv_commit(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__CommitRequest *q = (const Kvrpcpb__CommitRequest *)msg;
-  Kvrpcpb__CommitResponse *r = NEW(Kvrpcpb__CommitResponse, KVRPCPB__COMMIT_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, q->keys, q->n_keys)))
-    return &r->base;
+void mock_kv_commit(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__CommitRequest *q = msg;
+  Kvrpcpb__CommitResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, q->keys, q->n_keys))) return;
   uint64_t st = q->start_version, ct = q->commit_version;
   if (ct <= st) {
     r->error = ke_invalid_txn_tso(kc, st, ct);
-    return &r->base;
+    return;
   }
   mv_key_t **ks = keys_of(kc, q->keys, q->n_keys, &r->error);
   for (size_t i = 0; ks && i < q->n_keys; i++)
-    if ((r->error = txn_commit_check(kc, ks[i], st, ct))) return &r->base;
-  if (!ks) return &r->base;
+    if ((r->error = txn_commit_check(kc, ks[i], st, ct))) return;
+  if (!ks) return;
   for (size_t i = 0; i < q->n_keys; i++) txn_commit_apply(kc, ks[i], st, ct);
   r->commit_version = ct;
-  return &r->base;
 }
 
 /* The Committed error when rolling back txn st on one of ks would fail
@@ -144,34 +140,28 @@ static Kvrpcpb__KeyError *rollback_check(mock_kvctx_t *kc, mv_key_t **ks, size_t
   return NULL;
 }
 
-static ProtobufCMessage *kv_batch_rollback(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__BatchRollbackRequest *q = (const Kvrpcpb__BatchRollbackRequest *)msg;
-  Kvrpcpb__BatchRollbackResponse *r =
-      NEW(Kvrpcpb__BatchRollbackResponse, KVRPCPB__BATCH_ROLLBACK_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, q->keys, q->n_keys)))
-    return &r->base;
+void mock_kv_batch_rollback(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__BatchRollbackRequest *q = msg;
+  Kvrpcpb__BatchRollbackResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, q->keys, q->n_keys))) return;
   mv_key_t **ks = keys_of(kc, q->keys, q->n_keys, &r->error);
-  if (!ks || (r->error = rollback_check(kc, ks, q->n_keys, q->start_version))) return &r->base;
+  if (!ks || (r->error = rollback_check(kc, ks, q->n_keys, q->start_version))) return;
   for (size_t i = 0; i < q->n_keys; i++) txn_cleanup(kc, ks[i], q->start_version, 0, false, NULL);
-  return &r->base;
 }
 
-static ProtobufCMessage *kv_cleanup(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__CleanupRequest *q = (const Kvrpcpb__CleanupRequest *)msg;
-  Kvrpcpb__CleanupResponse *r = NEW(Kvrpcpb__CleanupResponse, KVRPCPB__CLEANUP_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, &q->key, 1))) return &r->base;
+void mock_kv_cleanup(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__CleanupRequest *q = msg;
+  Kvrpcpb__CleanupResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, &q->key, 1))) return;
   mv_update_max_ts(store(kc), q->current_ts);
   mv_key_t **ks = keys_of(kc, &q->key, 1, &r->error);
-  if (!ks) return &r->base;
+  if (!ks) return;
   uint64_t committed = 0;
   Kvrpcpb__KeyError *e = txn_cleanup(kc, ks[0], q->start_version, q->current_ts, true, &committed);
   if (committed)
     r->commit_version = committed; /* TiKV's extract_committed */
   else
     r->error = e;
-  return &r->base;
 }
 
 /* ---- transaction status ---- */
@@ -230,24 +220,20 @@ static void txn_status_without_lock(mock_kvctx_t *kc, const Kvrpcpb__CheckTxnSta
   }
 }
 
-static ProtobufCMessage *kv_check_txn_status(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__CheckTxnStatusRequest *q = (const Kvrpcpb__CheckTxnStatusRequest *)msg;
-  Kvrpcpb__CheckTxnStatusResponse *r =
-      NEW(Kvrpcpb__CheckTxnStatusResponse, KVRPCPB__CHECK_TXN_STATUS_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, &q->primary_key, 1)))
-    return &r->base;
+void mock_kv_check_txn_status(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__CheckTxnStatusRequest *q = msg;
+  Kvrpcpb__CheckTxnStatusResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, &q->primary_key, 1))) return;
   mock_mvcc_t *s = store(kc);
   mv_update_max_ts(s, q->lock_ts);
   mv_update_max_ts(s, q->current_ts);
   mv_update_max_ts(s, q->caller_start_ts);
   mv_key_t **ks = keys_of(kc, &q->primary_key, 1, &r->error);
-  if (!ks) return &r->base;
+  if (!ks) return;
   if (ks[0]->lock && ks[0]->lock->ts == q->lock_ts)
     txn_status_of_lock(kc, q, r, ks[0]);
   else
     txn_status_without_lock(kc, q, r, ks[0]);
-  return &r->base;
 }
 
 /* One key of CheckSecondaryLocks: true when the answer is known (the txn
@@ -276,13 +262,10 @@ static bool check_secondary(mock_kvctx_t *kc, mv_key_t *k, uint64_t start_ts,
   return true;
 }
 
-static ProtobufCMessage *kv_check_secondary_locks(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__CheckSecondaryLocksRequest *q = (const Kvrpcpb__CheckSecondaryLocksRequest *)msg;
-  Kvrpcpb__CheckSecondaryLocksResponse *r =
-      NEW(Kvrpcpb__CheckSecondaryLocksResponse, KVRPCPB__CHECK_SECONDARY_LOCKS_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, q->keys, q->n_keys)))
-    return &r->base;
+void mock_kv_check_secondary_locks(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__CheckSecondaryLocksRequest *q = msg;
+  Kvrpcpb__CheckSecondaryLocksResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, q->keys, q->n_keys))) return;
   r->locks = mock_arena_alloc(kc->arena, (q->n_keys + 1) * sizeof(void *));
   for (size_t i = 0; i < q->n_keys; i++) {
     mv_key_t *k = key_of(kc, &q->keys[i], true);
@@ -292,24 +275,19 @@ static ProtobufCMessage *kv_check_secondary_locks(mock_kvctx_t *kc, const Protob
     }
     if (check_secondary(kc, k, q->start_version, r)) break;
   }
-  return &r->base;
 }
 
-static ProtobufCMessage *kv_txn_heart_beat(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__TxnHeartBeatRequest *q = (const Kvrpcpb__TxnHeartBeatRequest *)msg;
-  Kvrpcpb__TxnHeartBeatResponse *r =
-      NEW(Kvrpcpb__TxnHeartBeatResponse, KVRPCPB__TXN_HEART_BEAT_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, &q->primary_lock, 1)))
-    return &r->base;
+void mock_kv_txn_heart_beat(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__TxnHeartBeatRequest *q = msg;
+  Kvrpcpb__TxnHeartBeatResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, &q->primary_lock, 1))) return;
   mv_key_t *k = key_of(kc, &q->primary_lock, false);
   if (!k || !k->lock || k->lock->ts != q->start_version) {
     r->error = ke_txn_not_found(kc, q->start_version, q->primary_lock.data, q->primary_lock.len);
-    return &r->base;
+    return;
   }
   if (k->lock->ttl < q->advise_lock_ttl) k->lock->ttl = q->advise_lock_ttl;
   r->lock_ttl = k->lock->ttl;
-  return &r->base;
 }
 
 /* ---- lock resolution ---- */
@@ -376,47 +354,28 @@ static void resolve_lock_region(mock_kvctx_t *kc, const Kvrpcpb__ResolveLockRequ
   txn_range_free(&rg);
 }
 
-static ProtobufCMessage *kv_resolve_lock(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__ResolveLockRequest *q = (const Kvrpcpb__ResolveLockRequest *)msg;
-  Kvrpcpb__ResolveLockResponse *r =
-      NEW(Kvrpcpb__ResolveLockResponse, KVRPCPB__RESOLVE_LOCK_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, q->keys, q->n_keys)))
-    return &r->base;
+void mock_kv_resolve_lock(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__ResolveLockRequest *q = msg;
+  Kvrpcpb__ResolveLockResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, q->keys, q->n_keys))) return;
   if (q->n_keys)
     resolve_lock_lite(kc, q, r);
   else
-    resolve_lock_region(kc, q, r, reg);
-  return &r->base;
+    resolve_lock_region(kc, q, r, kc->region);
 }
 
 /* ---- range deletion (TiKV's Storage::delete_range; not a transaction) ---- */
-static ProtobufCMessage *kv_delete_range(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__DeleteRangeRequest *q = (const Kvrpcpb__DeleteRangeRequest *)msg;
-  Kvrpcpb__DeleteRangeResponse *r =
-      NEW(Kvrpcpb__DeleteRangeResponse, KVRPCPB__DELETE_RANGE_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
+void mock_kv_delete_range(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__DeleteRangeRequest *q = msg;
+  Kvrpcpb__DeleteRangeResponse *r = out;
+  mock_region_t *reg = kc->region;
   txn_range_t rg;
   Kvrpcpb__KeyError *e =
       txn_region_range(kc, reg, &q->start_key, q->end_key.len ? &q->end_key : NULL, &rg);
   if (e) {
     r->error = e->abort;
-    return &r->base;
+    return;
   }
   if (!q->notify_only) mv_delete_range(store(kc), rg.lo, rg.lol, rg.hi, rg.hi ? rg.hil : 0);
   txn_range_free(&rg);
-  return &r->base;
 }
-
-const mock_kv_method_t mock_txn_commit_methods[] = {
-    {TIKV__REQ_KV_COMMIT, kv_commit},
-    {TIKV__REQ_KV_BATCH_ROLLBACK, kv_batch_rollback},
-    {TIKV__REQ_KV_CLEANUP, kv_cleanup},
-    {TIKV__REQ_KV_CHECK_TXN_STATUS, kv_check_txn_status},
-    {TIKV__REQ_KV_CHECK_SECONDARY_LOCKS, kv_check_secondary_locks},
-    {TIKV__REQ_KV_TXN_HEART_BEAT, kv_txn_heart_beat},
-    {TIKV__REQ_KV_RESOLVE_LOCK, kv_resolve_lock},
-    {TIKV__REQ_KV_DELETE_RANGE, kv_delete_range},
-    {0, NULL},
-};

@@ -115,21 +115,21 @@ static mv_waiter_t *waiter_new(pess_req *pr, mv_key_t *k) {
 }
 
 /* Another txn holds locked_key: the KeyIsLocked answer, a deadlock, or a
- * wait (NULL: answered later by the lock manager). */
-static ProtobufCMessage *wait_for_lock(pess_req *pr) {
+ * wait (the reply deferred: the lock manager answers). */
+static void wait_for_lock(pess_req *pr) {
   mock_kvctx_t *kc = pr->kc;
   const Kvrpcpb__PessimisticLockRequest *q = pr->q;
   mv_key_t *k = pr->locked_key;
   mv_lock_t *l = k->lock;
   pr->r->errors[pr->r->n_errors++] = ke_locked(kc, k, l);
-  if (q->wait_timeout < 0) return &pr->r->base; /* no wait */
+  if (q->wait_timeout < 0) return; /* no wait */
   uint64_t hash = 0;
   if (!q->is_first_lock && mv_would_deadlock(store(kc), q->start_version, l->ts, &hash)) {
     pr->r->errors[0] = deadlock_error(kc, k, l->ts, hash);
-    return &pr->r->base;
+    return;
   }
   mv_waiter_t *w = waiter_new(pr, k);
-  if (!w) return &pr->r->base;
+  if (!w) return;
   w->m = kc->m;
   w->key = k;
   w->store_id = kc->store_id;
@@ -137,7 +137,6 @@ static ProtobufCMessage *wait_for_lock(pess_req *pr) {
   w->lock_ts = l->ts;
   w->key_hash = mv_key_hash(k->raw, k->raw_len);
   mv_waiter_add(store(kc), w, !q->is_first_lock, (int64_t)wait_ms_of(q->wait_timeout));
-  return NULL;
 }
 
 /* ---- every mutation passed ---- */
@@ -177,17 +176,14 @@ static void fill_values(pess_req *pr) {
   }
 }
 
-static ProtobufCMessage *kv_pessimistic_lock(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__PessimisticLockRequest *q = (const Kvrpcpb__PessimisticLockRequest *)msg;
-  Kvrpcpb__PessimisticLockResponse *r =
-      NEW(Kvrpcpb__PessimisticLockResponse, KVRPCPB__PESSIMISTIC_LOCK_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_mutations(kc, q->context, &reg, q->mutations, q->n_mutations)))
-    return &r->base;
+void mock_kv_pessimistic_lock(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__PessimisticLockRequest *q = msg;
+  Kvrpcpb__PessimisticLockResponse *r = out;
+  if ((r->region_error = txn_check_mutations(kc, kc->region, q->mutations, q->n_mutations))) return;
   r->errors = mock_arena_alloc(kc->arena, sizeof(void *));
   if (q->lock_only_if_exists && !q->return_values) {
     r->errors[r->n_errors++] = ke_other(kc, "lock_only_if_exists is set, but return_values is not");
-    return &r->base;
+    return;
   }
   mv_update_max_ts(store(kc), q->for_update_ts);
   pess_req pr = {kc, q, r, mock_arena_alloc(kc->arena, (q->n_mutations + 1) * sizeof(pess_plan)),
@@ -196,22 +192,21 @@ static ProtobufCMessage *kv_pessimistic_lock(mock_kvctx_t *kc, const ProtobufCMe
     Kvrpcpb__KeyError *err = acquire_one(&pr, i);
     if (err) {
       r->errors[r->n_errors++] = err;
-      return &r->base;
+      return;
     }
   }
-  if (pr.locked_key) return wait_for_lock(&pr);
+  if (pr.locked_key) {
+    wait_for_lock(&pr);
+    return;
+  }
   write_locks(&pr);
   fill_values(&pr);
-  return &r->base;
 }
 
-static ProtobufCMessage *kv_pessimistic_rollback(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__PessimisticRollbackRequest *q = (const Kvrpcpb__PessimisticRollbackRequest *)msg;
-  Kvrpcpb__PessimisticRollbackResponse *r =
-      NEW(Kvrpcpb__PessimisticRollbackResponse, KVRPCPB__PESSIMISTIC_ROLLBACK_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, q->keys, q->n_keys)))
-    return &r->base;
+void mock_kv_pessimistic_rollback(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__PessimisticRollbackRequest *q = msg;
+  Kvrpcpb__PessimisticRollbackResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, q->keys, q->n_keys))) return;
   for (size_t i = 0; i < q->n_keys; i++) {
     mv_key_t *k = key_of(kc, &q->keys[i], false);
     mv_lock_t *l = k ? k->lock : NULL;
@@ -219,11 +214,4 @@ static ProtobufCMessage *kv_pessimistic_rollback(mock_kvctx_t *kc, const Protobu
         l->for_update_ts <= q->for_update_ts)
       mv_unlock(store(kc), k, 0);
   }
-  return &r->base;
 }
-
-const mock_kv_method_t mock_txn_pessimistic_methods[] = {
-    {TIKV__REQ_KV_PESSIMISTIC_LOCK, kv_pessimistic_lock},
-    {TIKV__REQ_KV_PESSIMISTIC_ROLLBACK, kv_pessimistic_rollback},
-    {0, NULL},
-};

@@ -78,7 +78,8 @@ static pw_step mutation_of(pw_txn_t *t, size_t i, pw_mutation_t *pm, Kvrpcpb__Ke
   pm->should_not_write = op == KVRPCPB__OP__CheckNotExists;
   int action = i < q->n_pessimistic_actions ? (int)q->pessimistic_actions[i] : 0;
   pm->pessimistic_check =
-      t->pessimistic && action == KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_PESSIMISTIC_CHECK;
+      t->pessimistic &&
+      action == KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_PESSIMISTIC_CHECK;
   pm->constraint_check =
       t->pessimistic ? action == KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_CONSTRAINT_CHECK
                      : !q->skip_constraint_check;
@@ -151,13 +152,13 @@ static pw_step check_for_newer_version(pw_txn_t *t, pw_mutation_t *pm, Kvrpcpb__
   if (!w) return PW_NEXT;
   const ProtobufCBinaryData *pri = &t->q->primary_lock;
   if (w->commit_ts > t->start_ts)
-    *err = ke_conflict(t->kc, t->start_ts, w->start_ts, w->commit_ts, k->raw, k->raw_len,
-                       pri->data, pri->len,
+    *err = ke_conflict(t->kc, t->start_ts, w->start_ts, w->commit_ts, k->raw, k->raw_len, pri->data,
+                       pri->len,
                        t->pessimistic ? KVRPCPB__WRITE_CONFLICT__REASON__LazyUniquenessCheck
                                       : KVRPCPB__WRITE_CONFLICT__REASON__Optimistic);
   else if (w->commit_ts == t->start_ts && (w->type == MV_W_ROLLBACK || w->overlapped_rollback))
-    *err = ke_conflict(t->kc, t->start_ts, w->start_ts, w->commit_ts, k->raw, k->raw_len,
-                       pri->data, pri->len, KVRPCPB__WRITE_CONFLICT__REASON__SelfRolledBack);
+    *err = ke_conflict(t->kc, t->start_ts, w->start_ts, w->commit_ts, k->raw, k->raw_len, pri->data,
+                       pri->len, KVRPCPB__WRITE_CONFLICT__REASON__SelfRolledBack);
   else if (pm->should_not_exist && txn_key_exists_from(k, w))
     *err = ke_already_exist(t->kc, k);
   return *err ? PW_FAIL : PW_NEXT;
@@ -233,7 +234,8 @@ oom:
 static pw_step check_not_exists_done(pw_txn_t *t, pw_mutation_t *pm) {
   mv_update_max_ts(store(t->kc), t->start_ts);
   if (t->need_min_commit_ts)
-    raise_min_commit_ts(t, pm->min_commit_ts > t->start_ts + 1 ? pm->min_commit_ts : t->start_ts + 1);
+    raise_min_commit_ts(t,
+                        pm->min_commit_ts > t->start_ts + 1 ? pm->min_commit_ts : t->start_ts + 1);
   return PW_DONE;
 }
 
@@ -305,14 +307,12 @@ static void finish(pw_txn_t *t, pw_step s, Kvrpcpb__KeyError *fatal) {
   for (size_t i = 0; i < t->nplan; i++) mv_lock_free(t->plan[i].lock);
 }
 
-static ProtobufCMessage *kv_prewrite(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__PrewriteRequest *q = (const Kvrpcpb__PrewriteRequest *)msg;
-  Kvrpcpb__PrewriteResponse *r = NEW(Kvrpcpb__PrewriteResponse, KVRPCPB__PREWRITE_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_mutations(kc, q->context, &reg, q->mutations, q->n_mutations)))
-    return &r->base;
-  pw_txn_t t = {kc, q, r, q->start_version, q->for_update_ts != 0,
-                q->use_async_commit || q->try_one_pc};
+void mock_kv_prewrite(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__PrewriteRequest *q = msg;
+  Kvrpcpb__PrewriteResponse *r = out;
+  if ((r->region_error = txn_check_mutations(kc, kc->region, q->mutations, q->n_mutations))) return;
+  pw_txn_t t = {
+      kc, q, r, q->start_version, q->for_update_ts != 0, q->use_async_commit || q->try_one_pc};
   r->errors = mock_arena_alloc(kc->arena, (q->n_mutations + 1) * sizeof(void *));
   t.plan = mock_arena_alloc(kc->arena, (q->n_mutations + 1) * sizeof(*t.plan));
   pw_step s = PW_NEXT;
@@ -320,10 +320,4 @@ static ProtobufCMessage *kv_prewrite(mock_kvctx_t *kc, const ProtobufCMessage *m
   for (size_t i = 0; i < q->n_mutations && s != PW_FAIL && s != PW_COMMITTED; i++)
     s = prewrite_one(&t, i, &fatal);
   finish(&t, s, fatal);
-  return &r->base;
 }
-
-const mock_kv_method_t mock_txn_prewrite_methods[] = {
-    {TIKV__REQ_KV_PREWRITE, kv_prewrite},
-    {0, NULL},
-};

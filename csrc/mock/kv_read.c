@@ -81,11 +81,10 @@ static Kvrpcpb__KvPair *read_pair(mock_kvctx_t *kc, mv_key_t *k, const read_opts
   return p;
 }
 
-static ProtobufCMessage *kv_get(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__GetRequest *q = (const Kvrpcpb__GetRequest *)msg;
-  Kvrpcpb__GetResponse *r = NEW(Kvrpcpb__GetResponse, KVRPCPB__GET_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, &q->key, 1))) return &r->base;
+void mock_kv_get(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__GetRequest *q = msg;
+  Kvrpcpb__GetResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, &q->key, 1))) return;
   mv_update_max_ts(store(kc), q->version);
   read_opts o = read_opts_of(q->context, q->version);
   read_result res = read_key(kc, key_of(kc, &q->key, false), &o);
@@ -97,15 +96,12 @@ static ProtobufCMessage *kv_get(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
   } else {
     r->error = res.err;
   }
-  return &r->base;
 }
 
-static ProtobufCMessage *kv_batch_get(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__BatchGetRequest *q = (const Kvrpcpb__BatchGetRequest *)msg;
-  Kvrpcpb__BatchGetResponse *r = NEW(Kvrpcpb__BatchGetResponse, KVRPCPB__BATCH_GET_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = txn_check_request(kc, q->context, &reg, q->keys, q->n_keys)))
-    return &r->base;
+void mock_kv_batch_get(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__BatchGetRequest *q = msg;
+  Kvrpcpb__BatchGetResponse *r = out;
+  if ((r->region_error = txn_check_keys(kc, kc->region, q->keys, q->n_keys))) return;
   mv_update_max_ts(store(kc), q->version);
   read_opts o = read_opts_of(q->context, q->version);
   r->pairs = mock_arena_alloc(kc->arena, (q->n_keys + 1) * sizeof(void *));
@@ -113,26 +109,25 @@ static ProtobufCMessage *kv_batch_get(mock_kvctx_t *kc, const ProtobufCMessage *
     Kvrpcpb__KvPair *p = read_pair(kc, key_of(kc, &q->keys[i], false), &o, true, q->need_commit_ts);
     if (p) r->pairs[r->n_pairs++] = p;
   }
-  return &r->base;
 }
 
-static ProtobufCMessage *kv_scan(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__ScanRequest *q = (const Kvrpcpb__ScanRequest *)msg;
-  Kvrpcpb__ScanResponse *r = NEW(Kvrpcpb__ScanResponse, KVRPCPB__SCAN_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
+void mock_kv_scan(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__ScanRequest *q = msg;
+  Kvrpcpb__ScanResponse *r = out;
+  mock_region_t *reg = kc->region;
   /* forward: [start_key, end_key); reverse: [end_key, start_key); an empty
    * end_key is unbounded, an empty start_key is the empty key */
   const ProtobufCBinaryData *end = q->end_key.len ? &q->end_key : NULL;
   const ProtobufCBinaryData *lower = q->reverse ? end : &q->start_key;
   const ProtobufCBinaryData *upper = q->reverse ? &q->start_key : end;
   txn_range_t rg;
-  if ((r->error = txn_region_range(kc, reg, lower, upper, &rg))) return &r->base;
+  if ((r->error = txn_region_range(kc, reg, lower, upper, &rg))) return;
   mock_mvcc_t *s = store(kc);
   mv_update_max_ts(s, q->version);
   read_opts o = read_opts_of(q->context, q->version);
   size_t cap = 0;
-  mv_key_t *k = q->reverse ? mv_last_before(s, rg.hi, rg.hil, rg.hi == NULL) : mv_first(s, rg.lo, rg.lol);
+  mv_key_t *k =
+      q->reverse ? mv_last_before(s, rg.hi, rg.hil, rg.hi == NULL) : mv_first(s, rg.lo, rg.lol);
   while (k && r->n_pairs < q->limit) {
     if (q->reverse ? !at_or_above_lo(k, &rg) : !below_hi(k, &rg)) break;
     Kvrpcpb__KvPair *p = read_pair(kc, k, &o, !q->key_only, false);
@@ -140,33 +135,24 @@ static ProtobufCMessage *kv_scan(mock_kvctx_t *kc, const ProtobufCMessage *msg) 
     k = q->reverse ? mv_prev(s, k) : mv_next(s, k);
   }
   txn_range_free(&rg);
-  return &r->base;
 }
 
-static ProtobufCMessage *kv_scan_lock(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__ScanLockRequest *q = (const Kvrpcpb__ScanLockRequest *)msg;
-  Kvrpcpb__ScanLockResponse *r = NEW(Kvrpcpb__ScanLockResponse, KVRPCPB__SCAN_LOCK_RESPONSE__INIT);
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
+void mock_kv_scan_lock(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__ScanLockRequest *q = msg;
+  Kvrpcpb__ScanLockResponse *r = out;
+  mock_region_t *reg = kc->region;
   mock_mvcc_t *s = store(kc);
   mv_update_max_ts(s, q->max_version);
   txn_range_t rg;
-  if ((r->error = txn_region_range(kc, reg, &q->start_key, q->end_key.len ? &q->end_key : NULL, &rg)))
-    return &r->base;
+  if ((r->error =
+           txn_region_range(kc, reg, &q->start_key, q->end_key.len ? &q->end_key : NULL, &rg)))
+    return;
   size_t cap = 0;
   for (mv_key_t *k = mv_first(s, rg.lo, rg.lol); k && below_hi(k, &rg); k = mv_next(s, k)) {
     if (q->limit && r->n_locks >= q->limit) break;
     if (!k->lock || k->lock->ts > q->max_version) continue;
-    MOCK_PUSH(kc->arena, r->locks, r->n_locks, cap, txn_lock_info(kc, k->raw, k->raw_len, k->lock));
+    Kvrpcpb__LockInfo *li = txn_lock_info(kc, k->raw, k->raw_len, k->lock);
+    MOCK_PUSH(kc->arena, r->locks, r->n_locks, cap, li);
   }
   txn_range_free(&rg);
-  return &r->base;
 }
-
-const mock_kv_method_t mock_txn_read_methods[] = {
-    {TIKV__REQ_KV_GET, kv_get},
-    {TIKV__REQ_KV_BATCH_GET, kv_batch_get},
-    {TIKV__REQ_KV_SCAN, kv_scan},
-    {TIKV__REQ_KV_SCAN_LOCK, kv_scan_lock},
-    {0, NULL},
-};

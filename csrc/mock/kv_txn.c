@@ -24,7 +24,7 @@ Kvrpcpb__KeyError *ke_new(mock_kvctx_t *kc) {
 }
 
 Kvrpcpb__LockInfo *txn_lock_info(mock_kvctx_t *kc, const uint8_t *raw, size_t raw_len,
-                                    const mv_lock_t *l) {
+                                 const mv_lock_t *l) {
   Kvrpcpb__LockInfo *li = NEW(Kvrpcpb__LockInfo, KVRPCPB__LOCK_INFO__INIT);
   li->primary_lock = bin(kc, l->primary.data, l->primary.len);
   li->lock_version = l->ts;
@@ -61,9 +61,9 @@ static const char *reason_name(Kvrpcpb__WriteConflict__Reason r) {
 }
 
 Kvrpcpb__KeyError *ke_conflict(mock_kvctx_t *kc, uint64_t start_ts, uint64_t conflict_start,
-                                      uint64_t conflict_commit, const uint8_t *key, size_t kl,
-                                      const uint8_t *primary, size_t pl,
-                                      Kvrpcpb__WriteConflict__Reason reason) {
+                               uint64_t conflict_commit, const uint8_t *key, size_t kl,
+                               const uint8_t *primary, size_t pl,
+                               Kvrpcpb__WriteConflict__Reason reason) {
   Kvrpcpb__KeyError *e = ke_new(kc);
   Kvrpcpb__WriteConflict *w = NEW(Kvrpcpb__WriteConflict, KVRPCPB__WRITE_CONFLICT__INIT);
   w->start_ts = start_ts;
@@ -98,8 +98,8 @@ Kvrpcpb__KeyError *ke_already_exist(mock_kvctx_t *kc, const mv_key_t *k) {
   return e;
 }
 
-Kvrpcpb__KeyError *ke_txn_not_found(mock_kvctx_t *kc, uint64_t start_ts,
-                                           const uint8_t *primary, size_t pl) {
+Kvrpcpb__KeyError *ke_txn_not_found(mock_kvctx_t *kc, uint64_t start_ts, const uint8_t *primary,
+                                    size_t pl) {
   Kvrpcpb__KeyError *e = ke_new(kc);
   e->txn_not_found = NEW(Kvrpcpb__TxnNotFound, KVRPCPB__TXN_NOT_FOUND__INIT);
   e->txn_not_found->start_ts = start_ts;
@@ -107,8 +107,8 @@ Kvrpcpb__KeyError *ke_txn_not_found(mock_kvctx_t *kc, uint64_t start_ts,
   return e;
 }
 
-Kvrpcpb__KeyError *ke_txn_lock_not_found(mock_kvctx_t *kc, uint64_t start_ts,
-                                                uint64_t commit_ts, const mv_key_t *k) {
+Kvrpcpb__KeyError *ke_txn_lock_not_found(mock_kvctx_t *kc, uint64_t start_ts, uint64_t commit_ts,
+                                         const mv_key_t *k) {
   Kvrpcpb__KeyError *e = ke_new(kc);
   e->retryable = mock_arena_printf(
       kc->arena,
@@ -119,23 +119,24 @@ Kvrpcpb__KeyError *ke_txn_lock_not_found(mock_kvctx_t *kc, uint64_t start_ts,
 }
 
 Kvrpcpb__KeyError *ke_committed(mock_kvctx_t *kc, uint64_t start_ts, uint64_t commit_ts,
-                                       const mv_key_t *k) {
-  return ke_abort(kc, mock_arena_printf(kc->arena,
-                                        "Committed { start_ts: TimeStamp(%llu), commit_ts: "
-                                        "TimeStamp(%llu), key: %s }",
-                                        ULL(start_ts), ULL(commit_ts),
-                                        txn_dbg_bytes(kc, k->raw, k->raw_len)));
+                                const mv_key_t *k) {
+  return ke_abort(
+      kc, mock_arena_printf(kc->arena,
+                            "Committed { start_ts: TimeStamp(%llu), commit_ts: "
+                            "TimeStamp(%llu), key: %s }",
+                            ULL(start_ts), ULL(commit_ts), txn_dbg_bytes(kc, k->raw, k->raw_len)));
 }
 
 Kvrpcpb__KeyError *ke_pessimistic_lock_not_found(mock_kvctx_t *kc, uint64_t start_ts,
-                                                        const mv_key_t *k) {
-  return ke_abort(kc, mock_arena_printf(
-                          kc->arena, "PessimisticLockNotFound { start_ts: TimeStamp(%llu), key: %s }",
-                          ULL(start_ts), txn_dbg_bytes(kc, k->raw, k->raw_len)));
+                                                 const mv_key_t *k) {
+  return ke_abort(
+      kc,
+      mock_arena_printf(kc->arena, "PessimisticLockNotFound { start_ts: TimeStamp(%llu), key: %s }",
+                        ULL(start_ts), txn_dbg_bytes(kc, k->raw, k->raw_len)));
 }
 
-Kvrpcpb__KeyError *ke_lock_type_not_match(mock_kvctx_t *kc, uint64_t start_ts,
-                                                 const mv_key_t *k, bool pessimistic) {
+Kvrpcpb__KeyError *ke_lock_type_not_match(mock_kvctx_t *kc, uint64_t start_ts, const mv_key_t *k,
+                                          bool pessimistic) {
   return ke_abort(kc, mock_arena_printf(kc->arena,
                                         "LockTypeNotMatch { start_ts: TimeStamp(%llu), key: %s, "
                                         "pessimistic: %s }",
@@ -143,9 +144,8 @@ Kvrpcpb__KeyError *ke_lock_type_not_match(mock_kvctx_t *kc, uint64_t start_ts,
                                         pessimistic ? "true" : "false"));
 }
 
-Kvrpcpb__KeyError *ke_commit_ts_expired(mock_kvctx_t *kc, uint64_t start_ts,
-                                               uint64_t commit_ts, const mv_key_t *k,
-                                               uint64_t min_commit_ts) {
+Kvrpcpb__KeyError *ke_commit_ts_expired(mock_kvctx_t *kc, uint64_t start_ts, uint64_t commit_ts,
+                                        const mv_key_t *k, uint64_t min_commit_ts) {
   Kvrpcpb__KeyError *e = ke_new(kc);
   e->commit_ts_expired = NEW(Kvrpcpb__CommitTsExpired, KVRPCPB__COMMIT_TS_EXPIRED__INIT);
   e->commit_ts_expired->start_ts = start_ts;
@@ -155,8 +155,7 @@ Kvrpcpb__KeyError *ke_commit_ts_expired(mock_kvctx_t *kc, uint64_t start_ts,
   return e;
 }
 
-Kvrpcpb__KeyError *ke_invalid_txn_tso(mock_kvctx_t *kc, uint64_t start_ts,
-                                             uint64_t commit_ts) {
+Kvrpcpb__KeyError *ke_invalid_txn_tso(mock_kvctx_t *kc, uint64_t start_ts, uint64_t commit_ts) {
   Kvrpcpb__KeyError *e = ke_new(kc);
   e->abort = mock_arena_printf(
       kc->arena,
@@ -173,7 +172,7 @@ Kvrpcpb__KeyError *ke_other(mock_kvctx_t *kc, const char *msg) {
 
 /* ---- region checks on user keys ---- */
 Errorpb__Error *txn_check_key(mock_kvctx_t *kc, const mock_region_t *r, const uint8_t *raw,
-                                 size_t len) {
+                              size_t len) {
   uint8_t *enc = NULL;
   size_t el = 0;
   if (tikv__codec_encode_bytes(raw, len, &enc, &el)) return mock_key_not_in_region(kc, r, raw, len);
@@ -183,7 +182,7 @@ Errorpb__Error *txn_check_key(mock_kvctx_t *kc, const mock_region_t *r, const ui
 }
 
 Errorpb__Error *txn_check_keys(mock_kvctx_t *kc, const mock_region_t *r,
-                                  const ProtobufCBinaryData *keys, size_t n) {
+                               const ProtobufCBinaryData *keys, size_t n) {
   for (size_t i = 0; i < n; i++) {
     Errorpb__Error *e = txn_check_key(kc, r, keys[i].data, keys[i].len);
     if (e) return e;
@@ -191,19 +190,13 @@ Errorpb__Error *txn_check_keys(mock_kvctx_t *kc, const mock_region_t *r,
   return NULL;
 }
 
-Errorpb__Error *txn_check_request(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx,
-                                  mock_region_t **reg, const ProtobufCBinaryData *keys, size_t n) {
-  Errorpb__Error *e = mock_check_context(kc, ctx, reg);
-  return e ? e : txn_check_keys(kc, *reg, keys, n);
-}
-
-Errorpb__Error *txn_check_mutations(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx,
-                                    mock_region_t **reg, Kvrpcpb__Mutation *const *mutations,
-                                    size_t n) {
-  Errorpb__Error *e = mock_check_context(kc, ctx, reg);
-  for (size_t i = 0; !e && i < n; i++)
-    e = txn_check_key(kc, *reg, mutations[i]->key.data, mutations[i]->key.len);
-  return e;
+Errorpb__Error *txn_check_mutations(mock_kvctx_t *kc, const mock_region_t *r,
+                                    Kvrpcpb__Mutation *const *mutations, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    Errorpb__Error *e = txn_check_key(kc, r, mutations[i]->key.data, mutations[i]->key.len);
+    if (e) return e;
+  }
+  return NULL;
 }
 
 /* ---- a request's range in its region ---- */
@@ -215,24 +208,27 @@ void txn_range_free(txn_range_t *r) {
 /* lower/upper: user-key bounds, NULL when absent. Returns NULL or the key
  * error. On success *out is clamped to the region. */
 Kvrpcpb__KeyError *txn_region_range(mock_kvctx_t *kc, const mock_region_t *reg,
-                                       const ProtobufCBinaryData *lower,
-                                       const ProtobufCBinaryData *upper, txn_range_t *out) {
+                                    const ProtobufCBinaryData *lower,
+                                    const ProtobufCBinaryData *upper, txn_range_t *out) {
   memset(out, 0, sizeof(*out));
   if (lower && tikv__codec_encode_bytes(lower->data, lower->len, &out->lo, &out->lol)) goto oom;
   if (upper && tikv__codec_encode_bytes(upper->data, upper->len, &out->hi, &out->hil)) goto oom;
   bool bad_lo = out->lo && reg->start.len &&
                 tikv__key_cmp(out->lo, out->lol, reg->start.data, reg->start.len) < 0;
-  bool bad_hi = out->hi && reg->end.len &&
-                tikv__key_cmp(out->hi, out->hil, reg->end.data, reg->end.len) > 0;
+  bool bad_hi =
+      out->hi && reg->end.len && tikv__key_cmp(out->hi, out->hil, reg->end.data, reg->end.len) > 0;
   if (bad_lo || bad_hi) {
     Kvrpcpb__KeyError *e = ke_new(kc);
     e->abort = mock_arena_printf(
         kc->arena,
         "Error(Txn(Error(InvalidReqRange { start: %s, end: %s, lower_bound: Some(%s), "
         "upper_bound: Some(%s) })))",
-        out->lo ? mock_arena_printf(kc->arena, "Some(%s)", txn_dbg_bytes(kc, out->lo, out->lol)) : "None",
-        out->hi ? mock_arena_printf(kc->arena, "Some(%s)", txn_dbg_bytes(kc, out->hi, out->hil)) : "None",
-        txn_dbg_bytes(kc, reg->start.data, reg->start.len), txn_dbg_bytes(kc, reg->end.data, reg->end.len));
+        out->lo ? mock_arena_printf(kc->arena, "Some(%s)", txn_dbg_bytes(kc, out->lo, out->lol))
+                : "None",
+        out->hi ? mock_arena_printf(kc->arena, "Some(%s)", txn_dbg_bytes(kc, out->hi, out->hil))
+                : "None",
+        txn_dbg_bytes(kc, reg->start.data, reg->start.len),
+        txn_dbg_bytes(kc, reg->end.data, reg->end.len));
     txn_range_free(out);
     return e;
   }
@@ -252,4 +248,3 @@ oom:
   txn_range_free(out);
   return ke_other(kc, "out of memory");
 }
-

@@ -19,6 +19,9 @@
  *  - write commands are atomic: an error leaves nothing written;
  *  - errors TiKV reports through its Debug text (abort / retryable) carry the
  *    same shape of text.
+ * Their methods are served region first (MOCK_TIKV_METHODS): tikv.c checks
+ * the request's context before the handler runs, which finds the region in
+ * kc->region.
  * Handlers run with m->mu held and copy everything they return into the
  * arena. */
 #ifndef TIKV_MOCK_KV_TXN_H
@@ -36,12 +39,6 @@
   })
 #define TS_PHYS(ts) ((ts) >> 18)
 #define ULL(x) ((unsigned long long)(x))
-
-/* The method tables of the handler files (tikv.c serves them). */
-extern const mock_kv_method_t mock_txn_read_methods[];
-extern const mock_kv_method_t mock_txn_prewrite_methods[];
-extern const mock_kv_method_t mock_txn_commit_methods[];
-extern const mock_kv_method_t mock_txn_pessimistic_methods[];
 
 static inline ProtobufCBinaryData bin(mock_kvctx_t *kc, const uint8_t *p, size_t n) {
   ProtobufCBinaryData b = {n, mock_arena_dup(kc->arena, p, n)};
@@ -106,15 +103,9 @@ Errorpb__Error *txn_check_key(mock_kvctx_t *kc, const mock_region_t *r, const ui
                               size_t len);
 Errorpb__Error *txn_check_keys(mock_kvctx_t *kc, const mock_region_t *r,
                                const ProtobufCBinaryData *keys, size_t n);
-/* The region check every transactional request starts with: its context,
- * then each of its n keys (user keys). NULL or the region error. */
-Errorpb__Error *txn_check_request(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx,
-                                  mock_region_t **reg, const ProtobufCBinaryData *keys, size_t n);
-
-/* The same for a request of mutations. */
-Errorpb__Error *txn_check_mutations(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx,
-                                    mock_region_t **reg, Kvrpcpb__Mutation *const *mutations,
-                                    size_t n);
+/* txn_check_keys for a request of mutations. */
+Errorpb__Error *txn_check_mutations(mock_kvctx_t *kc, const mock_region_t *r,
+                                    Kvrpcpb__Mutation *const *mutations, size_t n);
 
 /* Encoded bounds of a range request within a region, with TiKV's
  * SnapshotStore::verify_range: a bound outside the region is refused. */

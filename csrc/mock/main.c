@@ -50,12 +50,12 @@ int main(int argc, char **argv) {
   tikv_mock_options_init(&opts);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-#define NEED_ARG()                                                   \
-  do {                                                               \
-    if (i + 1 >= argc) {                                             \
-      fprintf(stderr, "tikv-mock-server: %s needs a value\n", a);    \
-      return 2;                                                      \
-    }                                                                \
+#define NEED_ARG()                                                \
+  do {                                                            \
+    if (i + 1 >= argc) {                                          \
+      fprintf(stderr, "tikv-mock-server: %s needs a value\n", a); \
+      return 2;                                                   \
+    }                                                             \
   } while (0)
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
@@ -103,7 +103,8 @@ int main(int argc, char **argv) {
   fflush(stdout);
   for (int s = 1; s <= tikv_mock_store_count(m); s++)
     fprintf(stderr, "store %d %s\n", s, tikv_mock_store_address(m, (uint64_t)s));
-  fprintf(stderr, "regions %d%s\n", tikv_mock_region_count(m), opts.enable_ttl ? ", ttl enabled" : "");
+  fprintf(stderr, "regions %d%s\n", tikv_mock_region_count(m),
+          opts.enable_ttl ? ", ttl enabled" : "");
 
   while (sem_wait(&stop_sem) != 0 && errno == EINTR) {
   }

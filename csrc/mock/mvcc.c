@@ -162,8 +162,8 @@ mv_commit_record_t mv_commit_record(mv_key_t *k, uint64_t start_ts) {
   return r;
 }
 
-int mv_put_write(mv_key_t *k, uint64_t commit_ts, uint64_t start_ts, int type,
-                 const uint8_t *value, size_t vlen, bool protected_rb) {
+int mv_put_write(mv_key_t *k, uint64_t commit_ts, uint64_t start_ts, int type, const uint8_t *value,
+                 size_t vlen, bool protected_rb) {
   /* same commit ts: replace (TiKV's put_write overwrites the key+ts) */
   size_t pos = 0;
   while (pos < k->nwrites && k->writes[pos].commit_ts > commit_ts) pos++;

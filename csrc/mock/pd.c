@@ -7,8 +7,9 @@
 
 #include "mock/mvcc.h"
 
-/* A unary PD method: builds its response (in the arena) with m->mu held. */
-typedef ProtobufCMessage *(*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req);
+/* A unary PD method: fills its response (initialised, in the arena, with
+ * the cluster's header) with m->mu held. */
+typedef void (*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp);
 
 typedef struct pd_method {
   tikv__req_id req;
@@ -33,9 +34,17 @@ static Pdpb__ResponseHeader *error_header(mock_cluster_t *m, mock_arena_t *a, Pd
 
 static const Pdpb__RequestHeader *request_header(const ProtobufCMessage *req) {
   const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(req->descriptor, 1);
-  if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || f->descriptor != &pdpb__request_header__descriptor)
+  if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+      f->descriptor != &pdpb__request_header__descriptor)
     return NULL;
   return *(const Pdpb__RequestHeader *const *)((const char *)req + f->offset);
+}
+
+/* Every PD response has its ResponseHeader as field 1. */
+static Pdpb__ResponseHeader **response_header(ProtobufCMessage *resp) {
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(resp->descriptor, 1);
+  if (!f || f->descriptor != &pdpb__response_header__descriptor) abort();
+  return (Pdpb__ResponseHeader **)((char *)resp + f->offset);
 }
 
 static int64_t unix_ms(void) {
@@ -60,58 +69,42 @@ static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
 }
 
 /* ---- handlers ---- */
-static ProtobufCMessage *get_members(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
-  Pdpb__GetMembersResponse *r = MOCK_NEW(a, Pdpb__GetMembersResponse, PDPB__GET_MEMBERS_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_members(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetMembersResponse *r = resp;
   Pdpb__Member *mb = member(m, a);
   r->n_members = 1;
   r->members = mock_arena_alloc(a, sizeof(Pdpb__Member *));
   r->members[0] = mb;
   r->leader = mb;
   r->etcd_leader = mb;
-  return &r->base;
 }
 
-static ProtobufCMessage *get_cluster_info(mock_cluster_t *m, mock_arena_t *a,
-                                          const ProtobufCMessage *req) {
-  Pdpb__GetClusterInfoResponse *r =
-      MOCK_NEW(a, Pdpb__GetClusterInfoResponse, PDPB__GET_CLUSTER_INFO_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_cluster_info(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetClusterInfoResponse *r = resp;
   r->n_servicemodes = 1;
   r->servicemodes = mock_arena_alloc(a, sizeof(*r->servicemodes));
   r->servicemodes[0] = PDPB__SERVICE_MODE__PD_SVC_MODE;
-  return &r->base;
 }
 
-static ProtobufCMessage *is_bootstrapped(mock_cluster_t *m, mock_arena_t *a,
-                                         const ProtobufCMessage *req) {
-  Pdpb__IsBootstrappedResponse *r =
-      MOCK_NEW(a, Pdpb__IsBootstrappedResponse, PDPB__IS_BOOTSTRAPPED_RESPONSE__INIT);
-  r->header = header(m, a);
+static void is_bootstrapped(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__IsBootstrappedResponse *r = resp;
   r->bootstrapped = 1;
-  return &r->base;
 }
 
-static ProtobufCMessage *alloc_id(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
-  const Pdpb__AllocIDRequest *q = (const Pdpb__AllocIDRequest *)req;
-  Pdpb__AllocIDResponse *r = MOCK_NEW(a, Pdpb__AllocIDResponse, PDPB__ALLOC_IDRESPONSE__INIT);
-  r->header = header(m, a);
+static void alloc_id(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__AllocIDRequest *q = req;
+  Pdpb__AllocIDResponse *r = resp;
   uint32_t count = q->count ? q->count : 1;
   r->id = mock_alloc_id(m);
   for (uint32_t i = 1; i < count; i++) r->id = mock_alloc_id(m);
   r->count = q->count;
-  return &r->base;
 }
 
-static ProtobufCMessage *get_cluster_config(mock_cluster_t *m, mock_arena_t *a,
-                                            const ProtobufCMessage *req) {
-  Pdpb__GetClusterConfigResponse *r =
-      MOCK_NEW(a, Pdpb__GetClusterConfigResponse, PDPB__GET_CLUSTER_CONFIG_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_cluster_config(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetClusterConfigResponse *r = resp;
   r->cluster = MOCK_NEW(a, Metapb__Cluster, METAPB__CLUSTER__INIT);
   r->cluster->id = m->cluster_id;
   r->cluster->max_peer_count = MOCK_MAX_PEERS;
-  return &r->base;
 }
 
 static Metapb__Store *store_meta(mock_cluster_t *m, mock_arena_t *a, const mock_store_t *s) {
@@ -127,68 +120,55 @@ static Metapb__Store *store_meta(mock_cluster_t *m, mock_arena_t *a, const mock_
   return ms;
 }
 
-static ProtobufCMessage *get_store(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
-  const Pdpb__GetStoreRequest *q = (const Pdpb__GetStoreRequest *)req;
-  Pdpb__GetStoreResponse *r = MOCK_NEW(a, Pdpb__GetStoreResponse, PDPB__GET_STORE_RESPONSE__INIT);
+static void get_store(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetStoreRequest *q = req;
+  Pdpb__GetStoreResponse *r = resp;
   if (q->store_id < 1 || q->store_id > (uint64_t)m->nstores) {
-    r->header = error_header(m, a, PDPB__ERROR_TYPE__UNKNOWN,
-                             mock_arena_printf(a, "invalid store ID %llu, not found",
-                                               (unsigned long long)q->store_id));
-    return &r->base;
+    r->header = error_header(
+        m, a, PDPB__ERROR_TYPE__UNKNOWN,
+        mock_arena_printf(a, "invalid store ID %llu, not found", (unsigned long long)q->store_id));
+    return;
   }
-  r->header = header(m, a);
   r->store = store_meta(m, a, &m->stores[q->store_id - 1]);
-  return &r->base;
 }
 
-static ProtobufCMessage *get_all_stores(mock_cluster_t *m, mock_arena_t *a,
-                                        const ProtobufCMessage *req) {
-  Pdpb__GetAllStoresResponse *r =
-      MOCK_NEW(a, Pdpb__GetAllStoresResponse, PDPB__GET_ALL_STORES_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_all_stores(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetAllStoresResponse *r = resp;
   r->n_stores = (size_t)m->nstores;
   r->stores = mock_arena_alloc(a, (size_t)m->nstores * sizeof(Metapb__Store *));
   for (int i = 0; i < m->nstores; i++) r->stores[i] = store_meta(m, a, &m->stores[i]);
-  return &r->base;
 }
 
-static ProtobufCMessage *region_response(mock_cluster_t *m, mock_arena_t *a, mock_region_t *reg) {
-  Pdpb__GetRegionResponse *r = MOCK_NEW(a, Pdpb__GetRegionResponse, PDPB__GET_REGION_RESPONSE__INIT);
-  r->header = header(m, a);
-  if (reg) {
-    r->region = mock_region_meta(a, reg);
-    r->leader = mock_region_leader_peer(a, reg);
-  }
-  return &r->base;
+/* The answer of the region queries: the region and its leader (no region:
+ * both absent, as PD answers). */
+static void region_response(mock_arena_t *a, Pdpb__GetRegionResponse *r, const mock_region_t *reg) {
+  if (!reg) return;
+  r->region = mock_region_meta(a, reg);
+  r->leader = mock_region_leader_peer(a, reg);
 }
 
-static ProtobufCMessage *get_region(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req) {
-  const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
+static void get_region(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetRegionRequest *q = req;
   int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
-  return region_response(m, a, m->regions[i]);
+  region_response(a, resp, m->regions[i]);
 }
 
 /* PD's regionTree.searchPrev: the region before the one containing the key
  * (whether the key is that region's start or inside it), if adjacent. */
-static ProtobufCMessage *get_prev_region(mock_cluster_t *m, mock_arena_t *a,
-                                         const ProtobufCMessage *req) {
-  const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
+static void get_prev_region(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetRegionRequest *q = req;
   int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
-  return region_response(m, a, i > 0 ? m->regions[i - 1] : NULL);
+  region_response(a, resp, i > 0 ? m->regions[i - 1] : NULL);
 }
 
-static ProtobufCMessage *get_region_by_id(mock_cluster_t *m, mock_arena_t *a,
-                                          const ProtobufCMessage *req) {
-  const Pdpb__GetRegionByIDRequest *q = (const Pdpb__GetRegionByIDRequest *)req;
-  return region_response(m, a, mock_region_by_id(m, q->region_id));
+static void get_region_by_id(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetRegionByIDRequest *q = req;
+  region_response(a, resp, mock_region_by_id(m, q->region_id));
 }
 
-static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
-                                      const ProtobufCMessage *req) {
-  const Pdpb__ScanRegionsRequest *q = (const Pdpb__ScanRegionsRequest *)req;
-  Pdpb__ScanRegionsResponse *r =
-      MOCK_NEW(a, Pdpb__ScanRegionsResponse, PDPB__SCAN_REGIONS_RESPONSE__INIT);
-  r->header = header(m, a);
+static void scan_regions(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__ScanRegionsRequest *q = req;
+  Pdpb__ScanRegionsResponse *r = resp;
   int i = mock_region_index_for_key(m, q->start_key.data, q->start_key.len);
   size_t cap = (size_t)(m->nregions - i);
   r->region_metas = mock_arena_alloc(a, cap * sizeof(void *));
@@ -212,31 +192,22 @@ static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
     n++;
   }
   r->n_region_metas = r->n_leaders = r->n_regions = n;
-  return &r->base;
 }
 
-static ProtobufCMessage *get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                           const ProtobufCMessage *req) {
-  Pdpb__GetGCSafePointResponse *r =
-      MOCK_NEW(a, Pdpb__GetGCSafePointResponse, PDPB__GET_GCSAFE_POINT_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetGCSafePointResponse *r = resp;
   r->safe_point = m->gc_safe_point;
-  return &r->base;
 }
 
-static ProtobufCMessage *update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                              const ProtobufCMessage *req) {
-  const Pdpb__UpdateGCSafePointRequest *q = (const Pdpb__UpdateGCSafePointRequest *)req;
-  Pdpb__UpdateGCSafePointResponse *r =
-      MOCK_NEW(a, Pdpb__UpdateGCSafePointResponse, PDPB__UPDATE_GCSAFE_POINT_RESPONSE__INIT);
-  r->header = header(m, a);
+static void update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__UpdateGCSafePointRequest *q = req;
+  Pdpb__UpdateGCSafePointResponse *r = resp;
   if (q->safe_point > m->gc_safe_point) { /* only forward */
     m->gc_safe_point = q->safe_point;
     /* what TiKV's GC (compaction filter) does once it sees the new point */
     mv_gc(m->mvcc, m->gc_safe_point);
   }
   r->new_safe_point = m->gc_safe_point;
-  return &r->base;
 }
 
 static mock_service_sp_t *min_service_sp(mock_cluster_t *m, int64_t now) {
@@ -255,40 +226,46 @@ static mock_service_sp_t *min_service_sp(mock_cluster_t *m, int64_t now) {
   return min;
 }
 
-static ProtobufCMessage *update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                                      const ProtobufCMessage *req) {
-  const Pdpb__UpdateServiceGCSafePointRequest *q =
-      (const Pdpb__UpdateServiceGCSafePointRequest *)req;
-  Pdpb__UpdateServiceGCSafePointResponse *r = MOCK_NEW(
-      a, Pdpb__UpdateServiceGCSafePointResponse, PDPB__UPDATE_SERVICE_GCSAFE_POINT_RESPONSE__INIT);
-  r->header = header(m, a);
+static void service_sp_remove(mock_cluster_t *m, const char *sid) {
+  for (mock_service_sp_t **pp = &m->service_sps; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->service_id, sid) == 0) {
+      mock_service_sp_t *s = *pp;
+      *pp = s->next;
+      free(s->service_id);
+      free(s);
+      return;
+    }
+}
+
+/* The service's safe point, created when new; NULL on OOM. */
+static mock_service_sp_t *service_sp_get(mock_cluster_t *m, const char *sid) {
+  mock_service_sp_t *s = m->service_sps;
+  while (s && strcmp(s->service_id, sid) != 0) s = s->next;
+  if (s) return s;
+  if (!(s = tikv__calloc(1, sizeof(*s))) || !(s->service_id = tikv__strdup(sid))) {
+    free(s);
+    return NULL;
+  }
+  s->next = m->service_sps;
+  m->service_sps = s;
+  return s;
+}
+
+/* PD's UpdateServiceGCSafePoint: ttl <= 0 removes the service; a safe point
+ * below the current minimum is refused unless it is the minimum's own
+ * service. The answer is the minimum after the update. */
+static void update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, const void *req,
+                                         void *resp) {
+  const Pdpb__UpdateServiceGCSafePointRequest *q = req;
+  Pdpb__UpdateServiceGCSafePointResponse *r = resp;
   int64_t now = (int64_t)time(NULL);
   char *sid = mock_arena_dup(a, q->service_id.data, q->service_id.len);
   mock_service_sp_t *min = min_service_sp(m, now);
-  if (q->ttl <= 0) { /* removal */
-    for (mock_service_sp_t **pp = &m->service_sps; *pp; pp = &(*pp)->next)
-      if (strcmp((*pp)->service_id, sid) == 0) {
-        mock_service_sp_t *s = *pp;
-        *pp = s->next;
-        free(s->service_id);
-        free(s);
-        break;
-      }
+  if (q->ttl <= 0) {
+    service_sp_remove(m, sid);
     min = min_service_sp(m, now);
   } else if (!min || q->safe_point >= min->safe_point || strcmp(min->service_id, sid) == 0) {
-    mock_service_sp_t *s = m->service_sps;
-    while (s && strcmp(s->service_id, sid) != 0) s = s->next;
-    if (!s) {
-      s = tikv__calloc(1, sizeof(*s));
-      if (s) s->service_id = tikv__strdup(sid);
-      if (s && s->service_id) {
-        s->next = m->service_sps;
-        m->service_sps = s;
-      } else {
-        free(s);
-        s = NULL;
-      }
-    }
+    mock_service_sp_t *s = service_sp_get(m, sid);
     if (s) {
       s->safe_point = q->safe_point;
       s->expire_at = q->ttl > INT64_MAX - now ? INT64_MAX : now + q->ttl;
@@ -301,23 +278,20 @@ static ProtobufCMessage *update_service_gc_safe_point(mock_cluster_t *m, mock_ar
     r->ttl = min->expire_at == INT64_MAX ? INT64_MAX : min->expire_at - now;
     r->min_safe_point = min->safe_point;
   }
-  return &r->base;
 }
 
 /* ---- TSO (bidirectional stream) ---- */
 static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_cluster_t *m = c->srv->m;
-  Pdpb__TsoRequest *q = pdpb__tso_request__unpack(NULL, len, data);
-  if (!q) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode TsoRequest");
-    return;
-  }
+  Pdpb__TsoRequest *q = (Pdpb__TsoRequest *)mock_call_unpack(c, data, len);
+  if (!q) return;
   uint64_t got = q->header ? q->header->cluster_id : 0;
   uint32_t count = q->count;
   pdpb__tso_request__free_unpacked(q, NULL);
   if (got != m->cluster_id) {
-    mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "mismatch cluster id, need %llu but got %llu",
-                   (unsigned long long)m->cluster_id, (unsigned long long)got);
+    mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
+                   "mismatch cluster id, need %llu but got %llu", (unsigned long long)m->cluster_id,
+                   (unsigned long long)got);
     return;
   }
   if (count == 0) {
@@ -374,13 +348,9 @@ static const pd_method *find(int req) {
 
 static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
   const pd_method *pm = find(c->req);
-  const ProtobufCMessageDescriptor *desc = tikv__req(pm->req)->req;
   mock_cluster_t *m = c->srv->m;
-  ProtobufCMessage *req = protobuf_c_message_unpack(desc, NULL, len, data);
-  if (!req) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", desc->name);
-    return;
-  }
+  ProtobufCMessage *req = mock_call_unpack(c, data, len);
+  if (!req) return;
   if (pm->check_cluster) {
     const Pdpb__RequestHeader *h = request_header(req);
     uint64_t got = h ? h->cluster_id : 0;
@@ -393,8 +363,12 @@ static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
     }
   }
   mock_arena_t a = {0};
+  const ProtobufCMessageDescriptor *rd = tikv__req(pm->req)->resp;
+  ProtobufCMessage *resp = mock_arena_alloc(&a, rd->sizeof_message);
+  protobuf_c_message_init(rd, resp);
   pthread_mutex_lock(&m->mu);
-  ProtobufCMessage *resp = pm->fn(m, &a, req);
+  *response_header(resp) = header(m, &a);
+  pm->fn(m, &a, req, resp);
   pthread_mutex_unlock(&m->mu);
   mock_call_reply_msg(c, resp);
   mock_arena_free(&a);

@@ -1,5 +1,6 @@
 /* gRPC server plumbing of the mock: one grpc_server per PD / store, calls
- * accepted as generic (unregistered) methods and routed by path. A call is
+ * accepted as generic (unregistered) methods and routed by path through the
+ * request table (rpc/requests.h) to a service's handler. A call is
  * one struct with a tag per kind of batch; its reference count covers every
  * batch in flight and every message waiting for a timer or a PD unpause.
  *
@@ -20,21 +21,7 @@ typedef struct mock_outmsg {
   struct mock_outmsg *next;
 } mock_outmsg;
 
-typedef struct mock_paused_msg {
-  mock_call_t *c;
-  uint8_t *data;
-  size_t len;
-  struct mock_paused_msg *next;
-} mock_paused_msg;
-
-typedef struct mock_delayed {
-  tikv__timer_t timer;
-  mock_call_t *c;
-  uint8_t *data;
-  size_t len;
-} mock_delayed;
-
-#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
 static tikv__loop_t *loop_of(mock_call_t *c) { return c->srv->m->loop; }
 
@@ -150,11 +137,7 @@ void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len) {
       return;
     }
     o->bb = bb;
-    if (c->out_tail)
-      c->out_tail->next = o;
-    else
-      c->out_head = o;
-    c->out_tail = o;
+    MOCK_QUEUE_PUSH(c->out_head, c->out_tail, o);
     pump(c);
     return;
   }
@@ -354,8 +337,8 @@ static void arm(mock_server_t *s) {
   grpc_metadata_array_init(&c->md);
   grpc_completion_queue *cq = tikv__loop_cq(s->m->loop);
   tikv__loop_tag_started(s->m->loop);
-  grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq,
-                                               &c->req_tag);
+  grpc_call_error e =
+      grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->req_tag);
   if (e != GRPC_CALL_OK) {
     tikv__loop_tag_finished(s->m->loop);
     call_free(c);
@@ -367,90 +350,81 @@ static void run_message(mock_call_t *c, const uint8_t *data, size_t len) {
   if (!c->finished && !c->dead) c->on_message(c, data, len);
 }
 
-static void delayed_fire(void *arg) {
-  mock_delayed *d = arg;
-  mock_call_t *c = d->c;
+mock_held_t *mock_hold(mock_call_t *c, const uint8_t *data, size_t len) {
+  mock_held_t *h = tikv__calloc(1, sizeof(*h) + len);
+  if (!h) return NULL;
+  h->c = c;
+  h->data = h->bytes;
+  if (len) memcpy(h->bytes, data, len);
+  h->len = len;
+  c->pending++;
+  mock_call_ref(c);
+  return h;
+}
+
+void mock_held_release(mock_held_t *h, bool run) {
+  mock_call_t *c = h->c;
   c->pending--;
-  run_message(c, d->data, d->len);
+  if (run && h->run)
+    h->run(h);
+  else if (run)
+    run_message(c, h->data, h->len);
   mock_call_maybe_finish(c);
-  free(d->data);
-  free(d);
+  free(h);
   mock_call_unref(c);
+}
+
+static void held_fire(void *arg) { mock_held_release(arg, true); }
+
+void mock_held_after(mock_held_t *h, uint32_t delay_ms) {
+  tikv__timer_init(&h->timer);
+  tikv__timer_start(h->c->srv->m->loop, &h->timer, delay_ms, held_fire, h);
 }
 
 void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_cluster_t *m = c->srv->m;
+  mock_server_t *s = c->srv;
   const char *name = mock_call_method(c);
   bool is_health = c->req == TIKV__REQ_HEALTH_CHECK;
   bool is_batch = c->req == TIKV__REQ_BATCH_COMMANDS;
 
   pthread_mutex_lock(&m->mu);
-  if (c->srv->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
-  if (c->srv->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
-  int status = is_health ? 0 : mock_take_grpc_fault(m, name);
-  if (status) {
+  if (s->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
+  if (s->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
+  int status = is_health ? -1 : mock_take_fault(m, MOCK_FAULT_GRPC_ERROR, name, 0);
+  mock_held_t *h = NULL;
+  if (status < 0 && s->paused && !is_health && (h = mock_hold(c, data, len))) {
+    MOCK_QUEUE_PUSH(s->held_head, s->held_tail, h);
     pthread_mutex_unlock(&m->mu);
-    mock_call_fail(c, status, "mock: injected error for %s", name);
     return;
-  }
-  if (c->srv->kind == MOCK_SRV_PD && m->pd_paused && !is_health) {
-    mock_paused_msg *p = tikv__calloc(1, sizeof(*p));
-    uint8_t *copy = tikv__memdup(data, len);
-    if (p && copy) {
-      p->c = c;
-      p->data = copy;
-      p->len = len;
-      if (m->paused_msgs_tail)
-        m->paused_msgs_tail->next = p;
-      else
-        m->paused_msgs_head = p;
-      m->paused_msgs_tail = p;
-      c->pending++;
-      mock_call_ref(c);
-      pthread_mutex_unlock(&m->mu);
-      return;
-    }
-    free(p);
-    free(copy);
   }
   uint32_t delay = (is_health || is_batch) ? 0 : mock_latency_for(m, name);
   pthread_mutex_unlock(&m->mu);
-
-  if (delay > 0) {
-    mock_delayed *d = tikv__calloc(1, sizeof(*d));
-    uint8_t *copy = tikv__memdup(data, len);
-    if (d && copy) {
-      d->c = c;
-      d->data = copy;
-      d->len = len;
-      c->pending++;
-      mock_call_ref(c);
-      tikv__timer_init(&d->timer);
-      tikv__timer_start(m->loop, &d->timer, delay, delayed_fire, d);
-      return;
-    }
-    free(d);
-    free(copy);
-  }
-  run_message(c, data, len);
+  if (status > 0)
+    mock_call_fail(c, status, "mock: injected error for %s", name);
+  else if (delay > 0 && (h = mock_hold(c, data, len)))
+    mock_held_after(h, delay);
+  else
+    run_message(c, data, len);
 }
 
-void mock_pd_release_paused(mock_cluster_t *m, bool run) {
-  pthread_mutex_lock(&m->mu);
-  mock_paused_msg *p = m->paused_msgs_head;
-  m->paused_msgs_head = m->paused_msgs_tail = NULL;
-  pthread_mutex_unlock(&m->mu);
-  while (p) {
-    mock_paused_msg *next = p->next;
-    mock_call_t *c = p->c;
-    c->pending--;
-    if (run) run_message(c, p->data, p->len);
-    mock_call_maybe_finish(c);
-    free(p->data);
-    free(p);
-    mock_call_unref(c);
-    p = next;
+void mock_server_release_held(mock_server_t *s, bool run) {
+  pthread_mutex_lock(&s->m->mu);
+  mock_held_t *h = s->held_head;
+  s->held_head = s->held_tail = NULL;
+  pthread_mutex_unlock(&s->m->mu);
+  while (h) {
+    mock_held_t *next = h->next;
+    mock_held_release(h, run);
+    h = next;
   }
+}
+
+ProtobufCMessage *mock_call_unpack(mock_call_t *c, const uint8_t *data, size_t len) {
+  const ProtobufCMessageDescriptor *d = tikv__req((tikv__req_id)c->req)->req;
+  ProtobufCMessage *q = protobuf_c_message_unpack(d, NULL, len, data);
+  if (!q) mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", d->name);
+  return q;
 }
 
 /* ---- health ---- */

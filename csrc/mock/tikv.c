@@ -5,82 +5,74 @@
 
 #include "mock/kv_txn.h"
 
-static const mock_kv_method_t store_methods[];
+typedef struct mock_kv_method {
+  tikv__req_id req;
+  mock_kv_fn fn;
+  bool region_first;
+} mock_kv_method_t;
 
-/* Every module's methods. */
-static const mock_kv_method_t *const tables[] = {
-    mock_raw_methods,         mock_txn_read_methods,        mock_txn_prewrite_methods,
-    mock_txn_commit_methods,  mock_txn_pessimistic_methods, store_methods,
-    NULL};
+static const mock_kv_method_t methods[TIKV__REQ_COUNT] = {
+#define ROW(id, fn, region_first) [TIKV__REQ_##id] = {TIKV__REQ_##id, fn, region_first},
+    MOCK_TIKV_METHODS(ROW)
+#undef ROW
+};
 
 static const mock_kv_method_t *find(int req) {
-  if (req < 0) return NULL;
-  for (int t = 0; tables[t]; t++)
-    for (const mock_kv_method_t *km = tables[t]; km->fn; km++)
-      if ((int)km->req == req) return km;
-  return NULL;
+  return req >= 0 && req < TIKV__REQ_COUNT && methods[req].fn ? &methods[req] : NULL;
 }
 
 static const tikv__req_info_t *info(const mock_kv_method_t *km) { return tikv__req(km->req); }
 
-/* Packs a message into a malloc'ed buffer; NULL on OOM. */
-static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  uint8_t *buf = tikv__malloc(n ? n : 1);
-  if (buf) protobuf_c_message_pack(msg, buf);
-  *len = n;
-  return buf;
+/* Where a message keeps its field `name` (every TiKV request its Context as
+ * "context", every response its region error as "region_error"). */
+static void *field_of(const ProtobufCMessage *msg, const char *name) {
+  const ProtobufCFieldDescriptor *f =
+      protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+  if (!f) abort(); /* a region_first row whose messages lack the field */
+  return (char *)msg + f->offset;
 }
 
-/* Runs one request through its handler; the response lives in the arena
- * (handlers copy what they return: nothing borrows the store). NULL: the
- * handler deferred its answer (mock_kv_defer). */
+/* Runs one request through its handler; the response lives in the arena.
+ * NULL: the handler deferred its answer (mock_kv_defer). */
 static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mock_kv_method_t *km,
                                const ProtobufCMessage *req, mock_arena_t *a) {
   mock_cluster_t *m = c->srv->m;
-  mock_kvctx_t kc = {m, c->srv->store_id, info(km)->method, a, c, batch, id, info(km)->batch_case,
-                    false};
+  const ProtobufCMessageDescriptor *d = info(km)->resp;
+  ProtobufCMessage *resp = mock_arena_alloc(a, d->sizeof_message);
+  protobuf_c_message_init(d, resp);
+  mock_kvctx_t kc = {m, c->srv->store_id, info(km)->method, a, c, batch, id, info(km)->batch_case};
   pthread_mutex_lock(&m->mu);
-  ProtobufCMessage *resp = km->fn(&kc, req);
+  Errorpb__Error *e = NULL;
+  if (km->region_first)
+    e = mock_check_context(&kc, *(const Kvrpcpb__Context **)field_of(req, "context"), &kc.region);
+  if (e)
+    *(Errorpb__Error **)field_of(resp, "region_error") = e;
+  else
+    km->fn(&kc, req, resp);
   pthread_mutex_unlock(&m->mu);
   return kc.deferred ? NULL : resp;
 }
 
+/* Answers a unary call with resp (NULL: the call is gone, or stopping). */
+static void reply_unary(mock_call_t *c, const ProtobufCMessage *resp) {
+  if (resp)
+    mock_call_reply_msg(c, resp);
+  else
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "mock: server stopping");
+}
+
 /* ---- unary ---- */
 static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
-  const mock_kv_method_t *km = find(c->req);
-  ProtobufCMessage *req = protobuf_c_message_unpack(info(km)->req, NULL, len, data);
-  if (!req) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", info(km)->req->name);
-    return;
-  }
+  ProtobufCMessage *req = mock_call_unpack(c, data, len);
+  if (!req) return;
   mock_arena_t a = {0};
-  size_t n = 0;
-  ProtobufCMessage *resp = serve(c, false, 0, km, req, &a);
-  if (!resp) { /* answered later */
-    mock_arena_free(&a);
-    protobuf_c_message_free_unpacked(req, NULL);
-    return;
-  }
-  uint8_t *buf = pack(resp, &n);
+  ProtobufCMessage *resp = serve(c, false, 0, find(c->req), req, &a);
+  if (resp) reply_unary(c, resp); /* else answered later */
   mock_arena_free(&a);
   protobuf_c_message_free_unpacked(req, NULL);
-  if (!buf)
-    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-  else
-    mock_call_reply(c, buf, n);
 }
 
 /* ---- BatchCommands ---- */
-typedef struct batch_delayed {
-  tikv__timer_t timer;
-  mock_call_t *c;
-  const mock_kv_method_t *km;
-  uint64_t id;
-  uint8_t *req; /* packed sub-request */
-  size_t len;
-} batch_delayed;
-
 /* The responses of one BatchCommandsResponse being built. */
 typedef struct batch_out batch_out;
 struct batch_out {
@@ -98,7 +90,7 @@ static void out_init(batch_out *o, size_t cap) {
   o->r.request_ids = mock_arena_alloc(&o->arena, o->cap * sizeof(uint64_t));
 }
 
-static void out_add(batch_out *o, int cmd_case, ProtobufCMessage *sub, uint64_t id) {
+static void out_add(batch_out *o, int cmd_case, const ProtobufCMessage *sub, uint64_t id) {
   Tikvpb__BatchCommandsResponse__Response *one =
       MOCK_NEW(&o->arena, Tikvpb__BatchCommandsResponse__Response,
                TIKVPB__BATCH_COMMANDS_RESPONSE__RESPONSE__INIT);
@@ -110,15 +102,16 @@ static void out_add(batch_out *o, int cmd_case, ProtobufCMessage *sub, uint64_t 
 
 /* Sends what was collected (if anything) and frees it. */
 static void out_send(mock_call_t *c, batch_out *o) {
-  if (o->r.n_responses) {
-    size_t n = 0;
-    uint8_t *buf = pack(&o->r.base, &n);
-    if (buf)
-      mock_call_reply(c, buf, n);
-    else
-      mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-  }
+  if (o->r.n_responses) mock_call_reply_msg(c, &o->r.base);
   mock_arena_free(&o->arena);
+}
+
+/* One response on its own BatchCommandsResponse (a deferred or delayed one). */
+static void send_one(mock_call_t *c, int cmd_case, const ProtobufCMessage *resp, uint64_t id) {
+  batch_out o;
+  out_init(&o, 1);
+  out_add(&o, cmd_case, resp, id);
+  out_send(c, &o);
 }
 
 /* ---- deferred replies ---- */
@@ -146,117 +139,99 @@ void mock_kv_deferred_reply(mock_reply_to_t *rt, const ProtobufCMessage *resp) {
   mock_call_t *c = rt->c;
   if (rt->batch) {
     c->pending--;
-    if (resp && !c->finished && !c->dead) {
-      batch_out o;
-      out_init(&o, 1);
-      out_add(&o, rt->batch_case, (ProtobufCMessage *)resp, rt->id);
-      out_send(c, &o);
-    }
+    if (resp && !c->finished && !c->dead) send_one(c, rt->batch_case, resp, rt->id);
     mock_call_maybe_finish(c);
-  } else if (resp) {
-    size_t n = 0;
-    uint8_t *buf = pack(resp, &n);
-    if (buf)
-      mock_call_reply(c, buf, n);
-    else
-      mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
   } else {
-    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "mock: server stopping");
+    reply_unary(c, resp);
   }
   mock_call_unref(c);
   free(rt);
 }
 
-static void batch_delayed_fire(void *arg) {
-  batch_delayed *d = arg;
-  mock_call_t *c = d->c;
-  c->pending--;
-  if (!c->finished && !c->dead) {
-    ProtobufCMessage *req = protobuf_c_message_unpack(info(d->km)->req, NULL, d->len, d->req);
-    if (req) {
-      batch_out o;
-      out_init(&o, 1);
-      ProtobufCMessage *resp = serve(c, true, d->id, d->km, req, &o.arena);
-      if (resp) out_add(&o, info(d->km)->batch_case, resp, d->id);
-      out_send(c, &o);
-      protobuf_c_message_free_unpacked(req, NULL);
-    }
+/* A sub-request held by a latency: h->data is it packed, h->arg its
+ * method, h->id its request id. */
+static void run_delayed_sub(mock_held_t *h) {
+  mock_call_t *c = h->c;
+  const mock_kv_method_t *km = h->arg;
+  if (c->finished || c->dead) return;
+  ProtobufCMessage *req = protobuf_c_message_unpack(info(km)->req, NULL, h->len, h->data);
+  if (!req) return;
+  mock_arena_t a = {0};
+  ProtobufCMessage *resp = serve(c, true, h->id, km, req, &a);
+  if (resp) send_one(c, info(km)->batch_case, resp, h->id);
+  mock_arena_free(&a);
+  protobuf_c_message_free_unpacked(req, NULL);
+}
+
+/* Holds a sub-request for delay_ms (packed: the stream's message is freed
+ * meanwhile). */
+static void delay_sub(mock_call_t *c, const mock_kv_method_t *km, const ProtobufCMessage *sub,
+                      uint64_t id, uint32_t delay_ms) {
+  size_t n = protobuf_c_message_get_packed_size(sub);
+  uint8_t *buf = tikv__malloc(n ? n : 1);
+  if (!buf) return;
+  protobuf_c_message_pack(sub, buf);
+  mock_held_t *h = mock_hold(c, buf, n);
+  free(buf);
+  if (!h) return;
+  h->run = run_delayed_sub;
+  h->arg = km;
+  h->id = id;
+  mock_held_after(h, delay_ms);
+}
+
+/* One request of a BatchCommands message: its response joins o (or comes
+ * later), or a non-OK gRPC status ends the stream (msg filled). */
+static int batch_one(mock_call_t *c, const Tikvpb__BatchCommandsRequest__Request *one, uint64_t id,
+                     batch_out *o, char *msg, size_t msg_len) {
+  mock_cluster_t *m = c->srv->m;
+  int cs = (int)one->cmd_case;
+  if (cs == TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_EMPTY) {
+    Tikvpb__BatchCommandsEmptyResponse *er = MOCK_NEW(&o->arena, Tikvpb__BatchCommandsEmptyResponse,
+                                                      TIKVPB__BATCH_COMMANDS_EMPTY_RESPONSE__INIT);
+    er->test_id = one->empty ? one->empty->test_id : 0;
+    out_add(o, cs, &er->base, id);
+    return 0;
   }
-  free(d->req);
-  free(d);
-  mock_call_maybe_finish(c);
-  mock_call_unref(c);
+  const mock_kv_method_t *km = find(tikv__req_by_batch_case(cs));
+  if (!km) {
+    snprintf(msg, msg_len, "mock: BatchCommands request %d is not implemented", cs);
+    if (m->opts.verbose) fprintf(stderr, "tikv-mock: %s\n", msg);
+    return GRPC_STATUS_UNIMPLEMENTED;
+  }
+  const ProtobufCMessage *sub = (const ProtobufCMessage *)one->get; /* the oneof's pointer */
+  const char *name = info(km)->method;
+  pthread_mutex_lock(&m->mu);
+  mock_count_call(m, name);
+  int status = mock_take_fault(m, MOCK_FAULT_GRPC_ERROR, name, 0);
+  uint32_t delay = mock_latency_for(m, name);
+  pthread_mutex_unlock(&m->mu);
+  if (status > 0) {
+    snprintf(msg, msg_len, "mock: injected error for %s", name);
+    return status;
+  }
+  if (delay) {
+    delay_sub(c, km, sub, id, delay);
+    return 0;
+  }
+  ProtobufCMessage *resp = serve(c, true, id, km, sub, &o->arena);
+  if (resp) out_add(o, cs, resp, id);
+  return 0;
 }
 
 static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
-  mock_cluster_t *m = c->srv->m;
-  Tikvpb__BatchCommandsRequest *q = tikvpb__batch_commands_request__unpack(NULL, len, data);
-  if (!q) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode BatchCommandsRequest");
-    return;
-  }
+  Tikvpb__BatchCommandsRequest *q = (Tikvpb__BatchCommandsRequest *)mock_call_unpack(c, data, len);
+  if (!q) return;
   batch_out o;
   out_init(&o, q->n_requests);
-  int fail_status = 0;
-  char fail_msg[128] = "";
-  for (size_t i = 0; i < q->n_requests && !fail_status; i++) {
-    Tikvpb__BatchCommandsRequest__Request *one = q->requests[i];
-    uint64_t id = i < q->n_request_ids ? q->request_ids[i] : 0;
-    int cs = (int)one->cmd_case;
-    if (cs == TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_EMPTY) {
-      Tikvpb__BatchCommandsEmptyResponse *er =
-          MOCK_NEW(&o.arena, Tikvpb__BatchCommandsEmptyResponse,
-                   TIKVPB__BATCH_COMMANDS_EMPTY_RESPONSE__INIT);
-      er->test_id = one->empty ? one->empty->test_id : 0;
-      out_add(&o, cs, &er->base, id);
-      continue;
-    }
-    const mock_kv_method_t *km = find(tikv__req_by_batch_case(cs));
-    if (!km) {
-      fail_status = GRPC_STATUS_UNIMPLEMENTED;
-      snprintf(fail_msg, sizeof(fail_msg), "mock: BatchCommands request %d is not implemented",
-               cs);
-      if (m->opts.verbose) fprintf(stderr, "tikv-mock: %s\n", fail_msg);
-      break;
-    }
-    const ProtobufCMessage *sub = (const ProtobufCMessage *)one->get; /* the oneof's pointer */
-    pthread_mutex_lock(&m->mu);
-    const char *name = info(km)->method;
-    mock_count_call(m, name);
-    int gs = mock_take_grpc_fault(m, name);
-    uint32_t delay = mock_latency_for(m, name);
-    pthread_mutex_unlock(&m->mu);
-    if (gs) {
-      fail_status = gs;
-      snprintf(fail_msg, sizeof(fail_msg), "mock: injected error for %s", name);
-      break;
-    }
-    if (delay) {
-      batch_delayed *d = tikv__calloc(1, sizeof(*d));
-      size_t pl = 0;
-      uint8_t *pb = pack(sub, &pl);
-      if (!d || !pb) {
-        free(d);
-        free(pb);
-        continue;
-      }
-      d->c = c;
-      d->km = km;
-      d->id = id;
-      d->req = pb;
-      d->len = pl;
-      c->pending++;
-      mock_call_ref(c);
-      tikv__timer_init(&d->timer);
-      tikv__timer_start(m->loop, &d->timer, delay, batch_delayed_fire, d);
-      continue;
-    }
-    ProtobufCMessage *resp = serve(c, true, id, km, sub, &o.arena);
-    if (resp) out_add(&o, cs, resp, id);
-  }
-  if (fail_status) {
+  int status = 0;
+  char msg[128] = "";
+  for (size_t i = 0; i < q->n_requests && !status; i++)
+    status = batch_one(c, q->requests[i], i < q->n_request_ids ? q->request_ids[i] : 0, &o, msg,
+                       sizeof(msg));
+  if (status) {
     mock_arena_free(&o.arena);
-    mock_call_fail(c, fail_status, "%s", fail_msg);
+    mock_call_fail(c, status, "%s", msg);
   } else {
     out_send(c, &o);
   }
@@ -265,21 +240,14 @@ static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
 
 /* ---- GetStoreSafeTS (client-go polls it for stale reads) ----
  * What TiKV's resolved ts would be: below every lock, else the newest TSO. */
-static ProtobufCMessage *store_safe_ts(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
+void mock_store_safe_ts(mock_kvctx_t *kc, const void *msg, void *out) {
   mock_cluster_t *m = kc->m;
-  Kvrpcpb__StoreSafeTSResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__StoreSafeTSResponse, KVRPCPB__STORE_SAFE_TSRESPONSE__INIT);
+  Kvrpcpb__StoreSafeTSResponse *r = out;
   uint64_t ts = ((uint64_t)m->tso_physical << 18) + (uint64_t)m->tso_logical;
   uint64_t min_lock = mock_mvcc_min_lock_ts(m->mvcc);
   if (min_lock && min_lock - 1 < ts) ts = min_lock - 1;
   r->safe_ts = ts;
-  return &r->base;
 }
-
-static const mock_kv_method_t store_methods[] = {
-    {TIKV__REQ_GET_STORE_SAFE_TS, store_safe_ts},
-    {0, NULL},
-};
 
 mock_msg_fn mock_tikv_route(int req) {
   if (req == TIKV__REQ_BATCH_COMMANDS) return batch_commands;
@@ -323,7 +291,8 @@ static Errorpb__Error *new_error(mock_kvctx_t *kc) {
 static Errorpb__Error *region_not_found(mock_kvctx_t *kc, uint64_t region_id) {
   Errorpb__Error *e = new_error(kc);
   e->message = mock_arena_printf(kc->arena, "region %llu not found", (unsigned long long)region_id);
-  e->region_not_found = MOCK_NEW(kc->arena, Errorpb__RegionNotFound, ERRORPB__REGION_NOT_FOUND__INIT);
+  e->region_not_found =
+      MOCK_NEW(kc->arena, Errorpb__RegionNotFound, ERRORPB__REGION_NOT_FOUND__INIT);
   e->region_not_found->region_id = region_id;
   return e;
 }
@@ -389,15 +358,15 @@ static Errorpb__Error *epoch_not_match(mock_kvctx_t *kc, mock_region_t *r,
   return e;
 }
 
-Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
-                                       const uint8_t *key, size_t len) {
+Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r, const uint8_t *key,
+                                       size_t len) {
   Errorpb__Error *e = new_error(kc);
-  e->message = mock_arena_printf(kc->arena, "key %s is not in region key range [%s, %s) for region %llu",
-                                 mock_arena_hex(kc->arena, key, len),
-                                 mock_arena_hex(kc->arena, r->start.data, r->start.len),
-                                 mock_arena_hex(kc->arena, r->end.data, r->end.len),
-                                 (unsigned long long)r->id);
-  Errorpb__KeyNotInRegion *k = MOCK_NEW(kc->arena, Errorpb__KeyNotInRegion, ERRORPB__KEY_NOT_IN_REGION__INIT);
+  e->message = mock_arena_printf(
+      kc->arena, "key %s is not in region key range [%s, %s) for region %llu",
+      mock_arena_hex(kc->arena, key, len), mock_arena_hex(kc->arena, r->start.data, r->start.len),
+      mock_arena_hex(kc->arena, r->end.data, r->end.len), (unsigned long long)r->id);
+  Errorpb__KeyNotInRegion *k =
+      MOCK_NEW(kc->arena, Errorpb__KeyNotInRegion, ERRORPB__KEY_NOT_IN_REGION__INIT);
   k->key.data = mock_arena_dup(kc->arena, key, len);
   k->key.len = len;
   k->region_id = r->id;
@@ -437,8 +406,8 @@ static Errorpb__Error *max_timestamp_not_synced(mock_kvctx_t *kc) {
 Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, tikv_mock_region_error kind,
                                           const Kvrpcpb__Context *ctx, mock_region_t *r) {
   uint64_t rid = ctx ? ctx->region_id : 0;
-  bool not_leader_kind =
-      kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER || kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT;
+  bool not_leader_kind = kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER ||
+                         kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT;
   if (!r && !not_leader_kind) return region_not_found(kc, rid);
   switch (kind) {
     case TIKV_MOCK_REGION_ERROR_NOT_LEADER: return not_leader(kc, rid, r);
@@ -464,9 +433,10 @@ Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx
                                    mock_region_t **region) {
   mock_cluster_t *m = kc->m;
   uint64_t rid = ctx ? ctx->region_id : 0;
-  int kind = mock_take_region_fault(m, kc->method, rid);
+  int kind = mock_take_fault(m, MOCK_FAULT_REGION_ERROR, kc->method, rid);
   if (kind >= 0)
-    return mock_region_error_of_kind(kc, (tikv_mock_region_error)kind, ctx, mock_region_by_id(m, rid));
+    return mock_region_error_of_kind(kc, (tikv_mock_region_error)kind, ctx,
+                                     mock_region_by_id(m, rid));
   mock_region_t *r = mock_region_by_id(m, rid);
   int mine = -1;
   for (int i = 0; r && i < r->npeers; i++)

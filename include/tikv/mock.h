@@ -13,12 +13,12 @@ TIKV_BEGIN_DECLS
 typedef struct tikv_mock_cluster_s tikv_mock_cluster_t;
 
 typedef struct tikv_mock_options_s {
-  int stores;        /* TiKV stores, each on its own port (default 3) */
-  int regions;       /* pre-split regions (default 1) */
-  int enable_ttl;    /* accept raw TTLs, as TiKV's storage.enable-ttl */
-  const char *host;  /* listen address, default "127.0.0.1" */
-  int pd_port;       /* 0: any free port */
-  int verbose;       /* log unimplemented methods and faults on stderr */
+  int stores;       /* TiKV stores, each on its own port (default 3) */
+  int regions;      /* pre-split regions (default 1) */
+  int enable_ttl;   /* accept raw TTLs, as TiKV's storage.enable-ttl */
+  const char *host; /* listen address, default "127.0.0.1" */
+  int pd_port;      /* 0: any free port */
+  int verbose;      /* log unimplemented methods and faults on stderr */
 } tikv_mock_options_t;
 
 /* Region layout. With `regions` = n > 1 the key space is pre-split at n-1
@@ -57,7 +57,7 @@ TIKV_EXTERN int tikv_mock_region_count(tikv_mock_cluster_t *m);
 TIKV_EXTERN uint64_t tikv_mock_region_id_at(tikv_mock_cluster_t *m, int index);
 /* Region containing key (raw bytes, as PD compares them); 0 if none. */
 TIKV_EXTERN uint64_t tikv_mock_region_for_key(tikv_mock_cluster_t *m, const uint8_t *key,
-                                             size_t len);
+                                              size_t len);
 TIKV_EXTERN uint64_t tikv_mock_region_leader_store(tikv_mock_cluster_t *m, uint64_t region_id);
 
 /* Splits the region containing split_key at split_key (which becomes the
@@ -87,12 +87,14 @@ TIKV_EXTERN int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t regio
   X(KEY_NOT_IN_REGION, "key_not_in_region", "KeyNotInRegion (the region's start key)")      \
   X(MAX_TIMESTAMP_NOT_SYNCED, "max_timestamp_not_synced", "MaxTimestampNotSynced")
 
+/* clang-format off */
 typedef enum tikv_mock_region_error {
 #define TIKV_MOCK_RE_ENUM(id, name, what) TIKV_MOCK_REGION_ERROR_##id,
   TIKV_MOCK_REGION_ERROR_MAP(TIKV_MOCK_RE_ENUM)
 #undef TIKV_MOCK_RE_ENUM
   TIKV_MOCK_REGION_ERROR_COUNT
 } tikv_mock_region_error;
+/* clang-format on */
 
 /* The kind's name ("not_leader"); NULL when out of range. */
 TIKV_EXTERN const char *tikv_mock_region_error_name(int kind);
@@ -129,9 +131,9 @@ TIKV_EXTERN uint64_t tikv_mock_cluster_id(tikv_mock_cluster_t *m);
 /* Region boundaries (raw bytes PD reports); *len 0 for an unbounded end.
  * Copies into buf (up to cap bytes) and returns 0, or -1 (no such region or
  * buffer too small; *len then says the size needed). */
-TIKV_EXTERN int tikv_mock_region_bounds(tikv_mock_cluster_t *m, uint64_t region_id,
-                                        uint8_t *start, size_t start_cap, size_t *start_len,
-                                        uint8_t *end, size_t end_cap, size_t *end_len);
+TIKV_EXTERN int tikv_mock_region_bounds(tikv_mock_cluster_t *m, uint64_t region_id, uint8_t *start,
+                                        size_t start_cap, size_t *start_len, uint8_t *end,
+                                        size_t end_cap, size_t *end_len);
 /* The region's epoch and its peer on store_id (0 if none). 0 or -1. */
 TIKV_EXTERN int tikv_mock_region_epoch(tikv_mock_cluster_t *m, uint64_t region_id,
                                        uint64_t *conf_ver, uint64_t *version);

@@ -67,7 +67,8 @@ static int tso_at(const char *target, uint64_t *ts) {
   t.header = pd_header();
   t.count = 1;
   Pdpb__TsoResponse *r = NULL;
-  int rc = mc_stream_roundtrip(s, &t.base, tikv__req(TIKV__REQ_PD_TSO)->resp, (ProtobufCMessage **)&r);
+  int rc =
+      mc_stream_roundtrip(s, &t.base, tikv__req(TIKV__REQ_PD_TSO)->resp, (ProtobufCMessage **)&r);
   if (rc == 0) {
     *ts = ((uint64_t)r->timestamp->physical << 18) + (uint64_t)r->timestamp->logical;
     FREE(r);
@@ -159,7 +160,8 @@ START_TEST(store_safe_ts_follows_tso_and_locks) {
   FREE(r);
   uint64_t t3 = 0;
   ck_assert_int_eq(tso_at(tikv_mock_pd_address(m), &t3), 0);
-  for (uint64_t s = 1; s <= 3; s++) ck_assert_uint_eq(store_safe_ts(s), t2 - 1); /* below the lock */
+  for (uint64_t s = 1; s <= 3; s++)
+    ck_assert_uint_eq(store_safe_ts(s), t2 - 1); /* below the lock */
 }
 END_TEST
 
@@ -198,7 +200,8 @@ START_TEST(every_region_error_kind_answers_as_tikv) {
     ck_assert_msg(r->region_error != NULL, "%s: no region error", name);
     int has_leader = 0;
     int got = region_error_field(r->region_error, &has_leader);
-    int want = kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT ? TIKV_MOCK_REGION_ERROR_NOT_LEADER : kind;
+    int want = kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT ? TIKV_MOCK_REGION_ERROR_NOT_LEADER
+                                                                 : kind;
     ck_assert_msg(got == want, "%s: got field of kind %d", name, got);
     ck_assert_int_eq(has_leader, kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER);
     ck_assert_str_ne(r->region_error->message, "");
