@@ -252,87 +252,72 @@ static int initial_regions(mock_cluster_t *m, int n) {
 }
 
 /* ---- synchronous work on the loop thread ---- */
-typedef struct sync_task {
+typedef struct loop_task {
   mock_cluster_t *m;
-  void (*fn)(struct sync_task *t);
+  int (*fn)(mock_cluster_t *m, void *arg);
+  void *arg;
   bool done;
   int result;
-  char err[256];
-  uint64_t store_id;
-  int flag;
-} sync_task;
+} loop_task;
 
-static void sync_run(void *arg) {
-  sync_task *t = arg;
-  t->fn(t);
+static void loop_task_run(void *arg) {
+  loop_task *t = arg;
+  t->result = t->fn(t->m, t->arg);
   pthread_mutex_lock(&t->m->mu);
   t->done = true;
   pthread_cond_broadcast(&t->m->cv);
   pthread_mutex_unlock(&t->m->mu);
 }
 
-static int run_on_loop(mock_cluster_t *m, sync_task *t) {
-  t->m = m;
-  if (tikv__loop_on_thread(m->loop)) {
-    t->fn(t);
-    return t->result;
-  }
-  if (tikv__loop_post(m->loop, sync_run, t)) return -1;
+int mock_on_loop(mock_cluster_t *m, int (*fn)(mock_cluster_t *m, void *arg), void *arg) {
+  if (tikv__loop_on_thread(m->loop)) return fn(m, arg);
+  loop_task t = {m, fn, arg, false, -1};
+  if (tikv__loop_post(m->loop, loop_task_run, &t)) return -1;
   pthread_mutex_lock(&m->mu);
-  while (!t->done) pthread_cond_wait(&m->cv, &m->mu);
+  while (!t.done) pthread_cond_wait(&m->cv, &m->mu);
   pthread_mutex_unlock(&m->mu);
-  return t->result;
+  return t.result;
 }
 
-static void start_servers_task(sync_task *t) {
-  mock_cluster_t *m = t->m;
-  t->result = mock_server_start(&m->pd, m->host, m->opts.pd_port, t->err, sizeof(t->err));
-  for (int i = 0; i < m->nstores && t->result == 0; i++)
-    t->result = mock_server_start(&m->stores[i].srv, m->host, 0, t->err, sizeof(t->err));
-}
+typedef struct start_args {
+  char *err;
+  size_t errlen;
+} start_args;
 
-static void store_down_task(sync_task *t) {
-  mock_store_t *st = &t->m->stores[t->store_id - 1];
-  if (t->flag) {
-    pthread_mutex_lock(&t->m->mu);
-    mv_waiters_flush(t->m->mvcc, st->id);
-    pthread_mutex_unlock(&t->m->mu);
-    mock_server_stop(&st->srv);
-  } else if (!st->srv.running) {
-    t->result = mock_server_start(&st->srv, t->m->host, st->srv.port, t->err, sizeof(t->err));
+static int start_servers_task(mock_cluster_t *m, void *arg) {
+  start_args *a = arg;
+  if (mock_pd_start(m, a->err, a->errlen)) return -1;
+  for (int i = 0; i < m->nstores; i++) {
+    mock_store_t *st = &m->stores[i];
+    if (mock_server_start(&st->srv, m->host, 0, a->err, a->errlen)) return -1;
+    snprintf(st->address, sizeof(st->address), "%s:%d", mock_advertised_host(m->host),
+             st->srv.port);
   }
+  return 0;
 }
-
-static void unpause_task(sync_task *t) { mock_server_release_held(&t->m->pd, true); }
 
 static void drain(void *arg) {
   mock_cluster_t *m = arg;
-  mock_server_release_held(&m->pd, false);
   pthread_mutex_lock(&m->mu);
   if (m->mvcc) mv_waiters_flush(m->mvcc, 0); /* pessimistic lock waits end now */
   pthread_mutex_unlock(&m->mu);
-  mock_server_stop(&m->pd);
+  tikv__timer_cancel(m->loop, &m->raft_election);
+  mock_pd_stop(m);
   for (int i = 0; i < m->nstores; i++) mock_server_stop(&m->stores[i].srv);
 }
 
-static void drain_task(sync_task *t) { drain(t->m); }
+static int drain_task(mock_cluster_t *m, void *arg) {
+  drain(m);
+  return 0;
+}
 
 /* Shuts every server down and waits until they are gone, before the loop
  * stops: the loop's own drain hook is not relied upon (it can be skipped
  * when the stop request races with a loop turn). */
 static void stop_servers(mock_cluster_t *m) {
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = drain_task;
-  if (run_on_loop(m, &t)) return;
-  pthread_mutex_lock(&m->mu);
-  for (;;) {
-    bool any = m->pd.running;
-    for (int i = 0; i < m->nstores; i++) any = any || m->stores[i].srv.running;
-    if (!any) break;
-    pthread_cond_wait(&m->cv, &m->mu);
-  }
-  pthread_mutex_unlock(&m->mu);
+  if (mock_on_loop(m, drain_task, NULL)) return;
+  for (int i = 0; i < m->npd; i++) mock_server_wait_stopped(&m->pd[i]->srv);
+  for (int i = 0; i < m->nstores; i++) mock_server_wait_stopped(&m->stores[i].srv);
 }
 
 /* ---- public API ---- */
@@ -343,19 +328,13 @@ void tikv_mock_options_init(tikv_mock_options_t *opts) {
   opts->host = "127.0.0.1";
 }
 
-static const char *advertised_host(const char *host) {
-  if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
-      strcmp(host, "[::]") == 0)
-    return "127.0.0.1";
-  return host;
-}
-
 static void cluster_free(mock_cluster_t *m) {
   for (int i = 0; i < m->nregions; i++) region_free(m->regions[i]);
   free(m->regions);
   for (int i = 0; i < MOCK_CF_COUNT; i++) mock_kvmap_free(m->raw[i]);
   mock_mvcc_free(m->mvcc);
   free(m->stores);
+  mock_pd_members_free(m);
   tikv_mock_clear_faults(m);
   MOCK_FREE_LIST(m->counters);
   MOCK_FREE_LIST(m->pd_counters);
@@ -380,11 +359,11 @@ static mock_cluster_t *cluster_new(const tikv_mock_options_t *o) {
   clock_gettime(CLOCK_REALTIME, &ts);
   /* PD derives its cluster id from the bootstrap time; so do we */
   m->cluster_id = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)ts.tv_nsec & 0xffffffffu);
-  m->pd_member_id = m->cluster_id ^ 0x5044u;
   m->nstores = o->stores;
   m->next_id = (uint64_t)o->stores + 1;
-  m->pd.m = m;
-  m->pd.kind = MOCK_SRV_PD;
+  m->raft_election_ms = (uint32_t)o->raft_election_ms;
+  tikv__timer_init(&m->raft_election);
+  tikv__timer_init(&m->pd_election);
   bool ok = (m->stores = tikv__calloc((size_t)o->stores, sizeof(*m->stores))) != NULL;
   for (int i = 0; ok && i < o->stores; i++) {
     m->stores[i].id = (uint64_t)i + 1;
@@ -408,21 +387,14 @@ static int cluster_listen(mock_cluster_t *m, char *err, size_t errlen) {
     snprintf(err, errlen, "cannot start the I/O loop");
     return -1;
   }
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = start_servers_task;
-  if (run_on_loop(m, &t)) {
-    snprintf(err, errlen, "%s", t.err[0] ? t.err : "start failed");
+  start_args a = {err, errlen};
+  if (mock_on_loop(m, start_servers_task, &a)) {
+    if (!err[0]) snprintf(err, errlen, "start failed");
     stop_servers(m);
     tikv__loop_stop(m->loop, drain, m);
     tikv__loop_free(m->loop);
     return -1;
   }
-  const char *adv = advertised_host(m->host);
-  snprintf(m->pd_address, sizeof(m->pd_address), "%s:%d", adv, m->pd.port);
-  for (int i = 0; i < m->nstores; i++)
-    snprintf(m->stores[i].address, sizeof(m->stores[i].address), "%s:%d", adv,
-             m->stores[i].srv.port);
   return 0;
 }
 
@@ -458,7 +430,7 @@ void tikv_mock_cluster_stop(tikv_mock_cluster_t *m) {
   cluster_free(m);
 }
 
-const char *tikv_mock_pd_address(tikv_mock_cluster_t *m) { return m->pd_address; }
+const char *tikv_mock_pd_address(tikv_mock_cluster_t *m) { return m->pd[0]->address; }
 int tikv_mock_store_count(tikv_mock_cluster_t *m) { return m->nstores; }
 uint64_t tikv_mock_cluster_id(tikv_mock_cluster_t *m) { return m->cluster_id; }
 
@@ -558,6 +530,8 @@ uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key
           nr->peer_store[i] = r->peer_store[i];
         }
         nr->leader = r->leader;
+        nr->electing = r->electing;
+        nr->election_at = r->election_at;
         nr->conf_ver = r->conf_ver;
         r->version++;
         nr->version = r->version;
@@ -575,19 +549,6 @@ uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key
   }
   pthread_mutex_unlock(&m->mu);
   return id;
-}
-
-int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id, uint64_t store_id) {
-  pthread_mutex_lock(&m->mu);
-  mock_region_t *r = mock_region_by_id(m, region_id);
-  int rc = -1;
-  for (int i = 0; r && i < r->npeers; i++)
-    if (r->peer_store[i] == store_id) {
-      r->leader = i;
-      rc = 0;
-    }
-  pthread_mutex_unlock(&m->mu);
-  return rc;
 }
 
 static const char *const region_error_names[] = {
@@ -612,6 +573,12 @@ int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *method, int 
                                 int count) {
   if (grpc_status <= 0 || grpc_status > 16) return -1;
   return add_fault(m, MOCK_FAULT_GRPC_ERROR, method, 0, grpc_status, count);
+}
+
+int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id, const char *method,
+                                int count) {
+  if (store_id > (uint64_t)m->nstores) return -1;
+  return add_fault(m, MOCK_FAULT_LOST_REPLY, method, store_id, 0, count);
 }
 
 int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t delay_ms) {
@@ -647,38 +614,6 @@ void tikv_mock_clear_faults(tikv_mock_cluster_t *m) {
   MOCK_FREE_LIST(m->faults);
   MOCK_FREE_LIST(m->latencies);
   pthread_mutex_unlock(&m->mu);
-}
-
-int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused) {
-  pthread_mutex_lock(&m->mu);
-  bool was = m->pd.paused;
-  m->pd.paused = paused != 0;
-  pthread_mutex_unlock(&m->mu);
-  if (was && !paused) {
-    sync_task t;
-    memset(&t, 0, sizeof(t));
-    t.fn = unpause_task;
-    return run_on_loop(m, &t);
-  }
-  return 0;
-}
-
-int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down) {
-  if (store_id < 1 || store_id > (uint64_t)m->nstores) return -1;
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = store_down_task;
-  t.store_id = store_id;
-  t.flag = down;
-  if (run_on_loop(m, &t)) return -1;
-  if (down && !tikv__loop_on_thread(m->loop)) {
-    /* wait until the server is gone, so the port is free for a restart */
-    mock_server_t *s = &m->stores[store_id - 1].srv;
-    pthread_mutex_lock(&m->mu);
-    while (s->running) pthread_cond_wait(&m->cv, &m->mu);
-    pthread_mutex_unlock(&m->mu);
-  }
-  return 0;
 }
 
 static uint64_t count_of(tikv_mock_cluster_t *m, mock_counter_t *const *list, const char *method) {

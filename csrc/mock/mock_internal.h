@@ -77,7 +77,11 @@ typedef struct mock_region {
   int npeers;
   uint64_t peer_id[MOCK_MAX_PEERS];
   uint64_t peer_store[MOCK_MAX_PEERS];
-  int leader;          /* index into the peers */
+  /* index into the peers of the leader, or while `electing` of the last
+   * leader, which PD keeps reporting until it hears of a new one */
+  int leader;
+  bool electing;       /* no leader: its store is down, an election is due */
+  int64_t election_at; /* when the election is held (monotonic ms; INT64_MAX: no quorum) */
   uint64_t split_from; /* region this one was split off (0: initial) */
 } mock_region_t;
 
@@ -112,11 +116,11 @@ struct mock_server {
   mock_cluster_t *m;
   mock_srv_kind kind;
   uint64_t store_id; /* TiKV: the store it serves */
+  int pd_member;     /* PD: the member number it serves (1..) */
   grpc_server *server;
   int port;
   bool running, stopping;
   tikv__tag_t shutdown_tag;
-  bool paused;                        /* accepts calls, answers none (m->mu) */
   mock_held_t *held_head, *held_tail; /* what it received while paused (m->mu) */
 };
 
@@ -192,6 +196,9 @@ void mock_call_unref(mock_call_t *c);
 int mock_server_start(mock_server_t *s, const char *host, int port, char *err, size_t errlen);
 /* Loop thread: begins shutdown; s->running turns false when done. */
 void mock_server_stop(mock_server_t *s);
+/* Another thread: waits until a stopping server is gone (its port free). */
+void mock_server_wait_stopped(mock_server_t *s);
+const char *mock_advertised_host(const char *host); /* what addresses name for a listen host */
 
 /* The method's name in the request table ("RawGet"): what faults, latency
  * and call counters match against. */
@@ -220,6 +227,7 @@ typedef struct mock_kvctx {
   uint64_t batch_id; /* its request id there */
   int batch_case;
   bool deferred;         /* set by mock_kv_defer */
+  bool lost;             /* an injected lost reply takes this call's answer */
   mock_region_t *region; /* region_first methods: the request's region, checked */
 } mock_kvctx_t;
 
@@ -336,7 +344,19 @@ typedef struct mock_store {
   uint64_t id;
   char address[80];
   mock_server_t srv;
+  bool down; /* killed: its server stopped (m->mu) */
 } mock_store_t;
+
+/* One PD member: its own server and port; one of them leads. */
+typedef struct mock_pd_member {
+  int number; /* 1.. in creation order */
+  uint64_t id;
+  char name[16];
+  char address[80];
+  mock_server_t srv;
+  bool down;    /* killed: its server stopped */
+  bool stopped; /* paused as a process: it takes calls and answers none */
+} mock_pd_member_t;
 
 #define MOCK_CF_COUNT 3 /* default, lock, write */
 
@@ -350,9 +370,16 @@ struct tikv_mock_cluster_s {
   uint64_t next_id;
   int64_t start_unix;
 
-  mock_server_t pd;
-  char pd_address[80];
-  uint64_t pd_member_id;
+  /* PD: members 1..npd at index 0..npd-1 (pointers: calls keep their
+   * server's address while members are added) */
+  mock_pd_member_t **pd;
+  int npd;
+  int pd_leader;      /* the leading member's number; 0 during an election */
+  int pd_last_leader; /* the one before, where the next election starts */
+  bool pd_all_paused; /* tikv_mock_pd_pause: every member stalls, nobody campaigns */
+  uint32_t pd_election_ms, raft_election_ms;
+  tikv__timer_t pd_election; /* loop thread */
+  tikv__timer_t raft_election;
 
   int nstores;
   mock_store_t *stores; /* store id i+1 at index i */
@@ -401,5 +428,37 @@ void mock_held_release(mock_held_t *h, bool run);
 ProtobufCMessage *mock_call_unpack(mock_call_t *c, const uint8_t *data, size_t len);
 
 int mock_cf_index(const char *cf); /* 0 default, 1 lock, 2 write, -1 invalid */
+
+/* Runs fn(m, arg) on the loop thread and waits for it: its result, or -1
+ * when the loop takes no more work. Any thread (on the loop thread: at
+ * once). Not with m->mu held. */
+int mock_on_loop(mock_cluster_t *m, int (*fn)(mock_cluster_t *m, void *arg), void *arg);
+/* Whether call c's request metadata has `key`. */
+bool mock_call_has_metadata(const mock_call_t *c, const char *key);
+/* Whether a server takes no answers out now: its process paused, or all of
+ * PD stalled (m->mu held). */
+bool mock_server_paused(const mock_server_t *s);
+
+/* ---- PD members and elections (members.c), loop thread, m->mu held ---- */
+/* The member a PD server serves. */
+mock_pd_member_t *mock_pd_member_of(const mock_server_t *s);
+/* Whether the member leads now. */
+bool mock_pd_is_leader(const mock_cluster_t *m, const mock_pd_member_t *p);
+/* The leader went away (killed, paused): an election follows. */
+void mock_pd_leader_lost(mock_cluster_t *m);
+/* A member came back: an election follows if nobody leads. */
+void mock_pd_member_back(mock_cluster_t *m);
+void mock_pd_members_free(mock_cluster_t *m);
+/* Starts every member's server (loop thread, no lock). 0 or -1 (err). */
+int mock_pd_start(mock_cluster_t *m, char *err, size_t errlen);
+/* Loop thread, no lock: stops every member's server. */
+void mock_pd_stop(mock_cluster_t *m);
+
+/* ---- store loss and Raft-like elections (raft.c), loop thread, m->mu held ---- */
+/* A store went down: every region it leads starts an election. */
+void mock_raft_store_down(mock_cluster_t *m, uint64_t store_id);
+/* A store is back: the regions it led keep it as leader if nobody took over. */
+void mock_raft_store_up(mock_cluster_t *m, uint64_t store_id);
+bool mock_store_is_down(const mock_cluster_t *m, uint64_t store_id);
 
 #endif

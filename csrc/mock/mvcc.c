@@ -316,11 +316,12 @@ static void waiter_fire(void *arg) {
     r.errors = &kep;
     resp = &r;
   } else if (w->timeout_resp) {
-    resp = kvrpcpb__pessimistic_lock_response__unpack(NULL, w->timeout_resp_len, w->timeout_resp);
+    resp = (Kvrpcpb__PessimisticLockResponse *)protobuf_c_message_unpack(
+        tikv__req(TIKV__REQ_KV_PESSIMISTIC_LOCK)->resp, NULL, w->timeout_resp_len, w->timeout_resp);
   }
   bool stopping = !w->woken && !w->timeout_resp;
   mock_kv_deferred_reply(w->reply, stopping ? NULL : resp ? &resp->base : NULL);
-  if (resp && resp != &r) kvrpcpb__pessimistic_lock_response__free_unpacked(resp, NULL);
+  if (resp && resp != &r) protobuf_c_message_free_unpacked(&resp->base, NULL);
   mv_waiter_free(w);
 }
 

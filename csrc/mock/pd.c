@@ -1,7 +1,10 @@
 /* The mock's PD service: members, TSO, regions, stores, ids, GC safe points.
  * Behaviour follows tikv/pd server/grpc_service.go: every request but
- * GetMembers / GetClusterInfo must carry the cluster id (else gRPC
- * FAILED_PRECONDITION "mismatch cluster id, need X but got Y"). */
+ * GetMembers / GetClusterInfo must reach the leader (a follower fails it
+ * with UNAVAILABLE "not leader"; region queries may be served by a follower
+ * when the caller allows it) and carry the cluster id (else gRPC
+ * FAILED_PRECONDITION "mismatch cluster id, need X but got Y"). Who leads
+ * is members.c's business. */
 #include <stdio.h>
 #include <time.h>
 
@@ -11,11 +14,21 @@
  * the cluster's header) with m->mu held. */
 typedef void (*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp);
 
+/* Who may answer a method (PD's unaryMiddleware / unaryFollowerMiddleware). */
+typedef enum {
+  PD_ANY,           /* any member, no cluster id needed (GetMembers, GetClusterInfo) */
+  PD_LEADER,        /* the leader; a follower answers "not leader" */
+  PD_FOLLOWER_READ, /* the leader, or a follower when the caller allows follower handling */
+} pd_role;
+
 typedef struct pd_method {
   tikv__req_id req;
-  bool check_cluster; /* the request header must carry the cluster id */
+  pd_role role; /* PD_LEADER / PD_FOLLOWER_READ also need the cluster id */
   pd_fn fn;
 } pd_method;
+
+/* PD's follower-handle metadata key (pkg/utils/grpcutil). */
+#define FOLLOWER_HANDLE_KEY "pd-allow-follower-handle"
 
 static Pdpb__ResponseHeader *header(mock_cluster_t *m, mock_arena_t *a) {
   Pdpb__ResponseHeader *h = MOCK_NEW(a, Pdpb__ResponseHeader, PDPB__RESPONSE_HEADER__INIT);
@@ -53,12 +66,12 @@ static int64_t unix_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
+static Pdpb__Member *member(mock_arena_t *a, const mock_pd_member_t *p) {
   Pdpb__Member *mb = MOCK_NEW(a, Pdpb__Member, PDPB__MEMBER__INIT);
-  mb->name = "pd";
-  mb->member_id = m->pd_member_id;
+  mb->name = mock_arena_printf(a, "%s", p->name);
+  mb->member_id = p->id;
   char **urls = mock_arena_alloc(a, sizeof(char *));
-  urls[0] = mock_arena_printf(a, "http://%s", m->pd_address);
+  urls[0] = mock_arena_printf(a, "http://%s", p->address);
   mb->n_peer_urls = 1;
   mb->peer_urls = urls;
   mb->n_client_urls = 1;
@@ -69,14 +82,16 @@ static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
 }
 
 /* ---- handlers ---- */
+/* Every member, as etcd lists them (killed ones too), and the leader (none
+ * during an election); any member answers. */
 static void get_members(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
   Pdpb__GetMembersResponse *r = resp;
-  Pdpb__Member *mb = member(m, a);
-  r->n_members = 1;
-  r->members = mock_arena_alloc(a, sizeof(Pdpb__Member *));
-  r->members[0] = mb;
-  r->leader = mb;
-  r->etcd_leader = mb;
+  r->n_members = (size_t)m->npd;
+  r->members = mock_arena_alloc(a, (size_t)m->npd * sizeof(Pdpb__Member *));
+  for (int i = 0; i < m->npd; i++) {
+    r->members[i] = member(a, m->pd[i]);
+    if (mock_pd_is_leader(m, m->pd[i])) r->leader = r->etcd_leader = r->members[i];
+  }
 }
 
 static void get_cluster_info(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
@@ -280,7 +295,18 @@ static void update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, con
   }
 }
 
-/* ---- TSO (bidirectional stream) ---- */
+/* The request's cluster id: 0, or the call failed as PD fails it. */
+static int check_cluster_id(mock_call_t *c, uint64_t got) {
+  mock_cluster_t *m = c->srv->m;
+  if (got == m->cluster_id) return 0;
+  mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "mismatch cluster id, need %llu but got %llu",
+                 (unsigned long long)m->cluster_id, (unsigned long long)got);
+  return -1;
+}
+
+/* ---- TSO (bidirectional stream) ----
+ * PD checks the cluster id, then asks its allocator, which refuses on a
+ * member that does not lead; the stream ends with that error. */
 static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_cluster_t *m = c->srv->m;
   Pdpb__TsoRequest *q = (Pdpb__TsoRequest *)mock_call_unpack(c, data, len);
@@ -288,10 +314,14 @@ static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
   uint64_t got = q->header ? q->header->cluster_id : 0;
   uint32_t count = q->count;
   pdpb__tso_request__free_unpacked(q, NULL);
-  if (got != m->cluster_id) {
-    mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
-                   "mismatch cluster id, need %llu but got %llu", (unsigned long long)m->cluster_id,
-                   (unsigned long long)got);
+  if (check_cluster_id(c, got)) return;
+  pthread_mutex_lock(&m->mu);
+  bool leads = mock_pd_is_leader(m, mock_pd_member_of(c->srv));
+  pthread_mutex_unlock(&m->mu);
+  if (!leads) {
+    mock_call_fail(c, GRPC_STATUS_UNKNOWN,
+                   "[PD:tso:ErrGenerateTimestamp]generate timestamp failed, requested pd is not "
+                   "leader of cluster");
     return;
   }
   if (count == 0) {
@@ -324,20 +354,20 @@ static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
 
 /* ---- unary dispatch ---- */
 static const pd_method pd_methods[] = {
-    {TIKV__REQ_PD_GET_MEMBERS, false, get_members},
-    {TIKV__REQ_PD_GET_CLUSTER_INFO, false, get_cluster_info},
-    {TIKV__REQ_PD_IS_BOOTSTRAPPED, true, is_bootstrapped},
-    {TIKV__REQ_PD_ALLOC_ID, true, alloc_id},
-    {TIKV__REQ_PD_GET_CLUSTER_CONFIG, true, get_cluster_config},
-    {TIKV__REQ_PD_GET_STORE, true, get_store},
-    {TIKV__REQ_PD_GET_ALL_STORES, true, get_all_stores},
-    {TIKV__REQ_PD_GET_REGION, true, get_region},
-    {TIKV__REQ_PD_GET_PREV_REGION, true, get_prev_region},
-    {TIKV__REQ_PD_GET_REGION_BY_ID, true, get_region_by_id},
-    {TIKV__REQ_PD_SCAN_REGIONS, true, scan_regions},
-    {TIKV__REQ_PD_GET_GC_SAFE_POINT, true, get_gc_safe_point},
-    {TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, true, update_gc_safe_point},
-    {TIKV__REQ_PD_UPDATE_SERVICE_GC_SAFE_POINT, true, update_service_gc_safe_point},
+    {TIKV__REQ_PD_GET_MEMBERS, PD_ANY, get_members},
+    {TIKV__REQ_PD_GET_CLUSTER_INFO, PD_ANY, get_cluster_info},
+    {TIKV__REQ_PD_IS_BOOTSTRAPPED, PD_LEADER, is_bootstrapped},
+    {TIKV__REQ_PD_ALLOC_ID, PD_LEADER, alloc_id},
+    {TIKV__REQ_PD_GET_CLUSTER_CONFIG, PD_LEADER, get_cluster_config},
+    {TIKV__REQ_PD_GET_STORE, PD_LEADER, get_store},
+    {TIKV__REQ_PD_GET_ALL_STORES, PD_LEADER, get_all_stores},
+    {TIKV__REQ_PD_GET_REGION, PD_FOLLOWER_READ, get_region},
+    {TIKV__REQ_PD_GET_PREV_REGION, PD_FOLLOWER_READ, get_prev_region},
+    {TIKV__REQ_PD_GET_REGION_BY_ID, PD_FOLLOWER_READ, get_region_by_id},
+    {TIKV__REQ_PD_SCAN_REGIONS, PD_FOLLOWER_READ, scan_regions},
+    {TIKV__REQ_PD_GET_GC_SAFE_POINT, PD_LEADER, get_gc_safe_point},
+    {TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, PD_LEADER, update_gc_safe_point},
+    {TIKV__REQ_PD_UPDATE_SERVICE_GC_SAFE_POINT, PD_LEADER, update_service_gc_safe_point},
 };
 
 static const pd_method *find(int req) {
@@ -346,21 +376,34 @@ static const pd_method *find(int req) {
   return NULL;
 }
 
+/* PD's validateRoleInRequest: the member's role, then the cluster id. 0,
+ * or the call failed. */
+static int check_role(mock_call_t *c, const pd_method *pm, const ProtobufCMessage *req) {
+  if (pm->role == PD_ANY) return 0;
+  mock_cluster_t *m = c->srv->m;
+  pthread_mutex_lock(&m->mu);
+  bool leads = mock_pd_is_leader(m, mock_pd_member_of(c->srv));
+  pthread_mutex_unlock(&m->mu);
+  if (!leads && pm->role == PD_LEADER) {
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "not leader");
+    return -1;
+  }
+  if (!leads && !mock_call_has_metadata(c, FOLLOWER_HANDLE_KEY)) {
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "not leader and follower handling not allowed");
+    return -1;
+  }
+  const Pdpb__RequestHeader *h = request_header(req);
+  return check_cluster_id(c, h ? h->cluster_id : 0);
+}
+
 static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
   const pd_method *pm = find(c->req);
   mock_cluster_t *m = c->srv->m;
   ProtobufCMessage *req = mock_call_unpack(c, data, len);
   if (!req) return;
-  if (pm->check_cluster) {
-    const Pdpb__RequestHeader *h = request_header(req);
-    uint64_t got = h ? h->cluster_id : 0;
-    if (got != m->cluster_id) {
-      protobuf_c_message_free_unpacked(req, NULL);
-      mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
-                     "mismatch cluster id, need %llu but got %llu",
-                     (unsigned long long)m->cluster_id, (unsigned long long)got);
-      return;
-    }
+  if (check_role(c, pm, req)) {
+    protobuf_c_message_free_unpacked(req, NULL);
+    return;
   }
   mock_arena_t a = {0};
   const ProtobufCMessageDescriptor *rd = tikv__req(pm->req)->resp;

@@ -393,7 +393,7 @@ void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
   if (s->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
   int status = is_health ? -1 : mock_take_fault(m, MOCK_FAULT_GRPC_ERROR, name, 0);
   mock_held_t *h = NULL;
-  if (status < 0 && s->paused && !is_health && (h = mock_hold(c, data, len))) {
+  if (status < 0 && mock_server_paused(s) && !is_health && (h = mock_hold(c, data, len))) {
     MOCK_QUEUE_PUSH(s->held_head, s->held_tail, h);
     pthread_mutex_unlock(&m->mu);
     return;
@@ -418,6 +418,20 @@ void mock_server_release_held(mock_server_t *s, bool run) {
     mock_held_release(h, run);
     h = next;
   }
+}
+
+bool mock_server_paused(const mock_server_t *s) {
+  if (s->kind != MOCK_SRV_PD) return false;
+  return s->m->pd_all_paused || mock_pd_member_of(s)->stopped;
+}
+
+bool mock_call_has_metadata(const mock_call_t *c, const char *key) {
+  size_t n = strlen(key);
+  for (size_t i = 0; i < c->md.count; i++) {
+    grpc_slice k = c->md.metadata[i].key;
+    if (GRPC_SLICE_LENGTH(k) == n && memcmp(GRPC_SLICE_START_PTR(k), key, n) == 0) return true;
+  }
+  return false;
 }
 
 ProtobufCMessage *mock_call_unpack(mock_call_t *c, const uint8_t *data, size_t len) {
@@ -484,6 +498,19 @@ int mock_server_start(mock_server_t *s, const char *host, int port, char *err, s
   s->running = true;
   for (int i = 0; i < ARMED_REQUESTS; i++) arm(s);
   return 0;
+}
+
+void mock_server_wait_stopped(mock_server_t *s) {
+  pthread_mutex_lock(&s->m->mu);
+  while (s->running) pthread_cond_wait(&s->m->cv, &s->m->mu);
+  pthread_mutex_unlock(&s->m->mu);
+}
+
+const char *mock_advertised_host(const char *host) {
+  if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+      strcmp(host, "[::]") == 0)
+    return "127.0.0.1";
+  return host;
 }
 
 void mock_server_stop(mock_server_t *s) {

@@ -32,16 +32,20 @@ static void *field_of(const ProtobufCMessage *msg, const char *name) {
   return (char *)msg + f->offset;
 }
 
+#define LOST_REPLY_MSG "mock: the connection dropped after the request was applied (lost reply)"
+
 /* Runs one request through its handler; the response lives in the arena.
- * NULL: the handler deferred its answer (mock_kv_defer). */
+ * NULL: the handler deferred its answer (mock_kv_defer). *lost: an injected
+ * lost reply took this call (the request is applied all the same). */
 static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mock_kv_method_t *km,
-                               const ProtobufCMessage *req, mock_arena_t *a) {
+                               const ProtobufCMessage *req, mock_arena_t *a, bool *lost) {
   mock_cluster_t *m = c->srv->m;
   const ProtobufCMessageDescriptor *d = info(km)->resp;
   ProtobufCMessage *resp = mock_arena_alloc(a, d->sizeof_message);
   protobuf_c_message_init(d, resp);
   mock_kvctx_t kc = {m, c->srv->store_id, info(km)->method, a, c, batch, id, info(km)->batch_case};
   pthread_mutex_lock(&m->mu);
+  kc.lost = *lost = mock_take_fault(m, MOCK_FAULT_LOST_REPLY, kc.method, kc.store_id) >= 0;
   Errorpb__Error *e = NULL;
   if (km->region_first)
     e = mock_check_context(&kc, *(const Kvrpcpb__Context **)field_of(req, "context"), &kc.region);
@@ -66,8 +70,12 @@ static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
   ProtobufCMessage *req = mock_call_unpack(c, data, len);
   if (!req) return;
   mock_arena_t a = {0};
-  ProtobufCMessage *resp = serve(c, false, 0, find(c->req), req, &a);
-  if (resp) reply_unary(c, resp); /* else answered later */
+  bool lost;
+  ProtobufCMessage *resp = serve(c, false, 0, find(c->req), req, &a, &lost);
+  if (resp && lost)
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MSG);
+  else if (resp)
+    reply_unary(c, resp); /* else answered later */
   mock_arena_free(&a);
   protobuf_c_message_free_unpacked(req, NULL);
 }
@@ -120,6 +128,7 @@ struct mock_reply_to {
   bool batch;
   uint64_t id;
   int batch_case;
+  bool lost; /* an injected lost reply: the answer is a dropped connection */
 };
 
 mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
@@ -129,6 +138,7 @@ mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
   rt->batch = kc->batch;
   rt->id = kc->batch_id;
   rt->batch_case = kc->batch_case;
+  rt->lost = kc->lost;
   mock_call_ref(rt->c);
   if (rt->batch) rt->c->pending++; /* the stream stays open for it */
   kc->deferred = true;
@@ -137,7 +147,10 @@ mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
 
 void mock_kv_deferred_reply(mock_reply_to_t *rt, const ProtobufCMessage *resp) {
   mock_call_t *c = rt->c;
-  if (rt->batch) {
+  if (resp && rt->lost) {
+    if (rt->batch) c->pending--;
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MSG);
+  } else if (rt->batch) {
     c->pending--;
     if (resp && !c->finished && !c->dead) send_one(c, rt->batch_case, resp, rt->id);
     mock_call_maybe_finish(c);
@@ -157,8 +170,12 @@ static void run_delayed_sub(mock_held_t *h) {
   ProtobufCMessage *req = protobuf_c_message_unpack(info(km)->req, NULL, h->len, h->data);
   if (!req) return;
   mock_arena_t a = {0};
-  ProtobufCMessage *resp = serve(c, true, h->id, km, req, &a);
-  if (resp) send_one(c, info(km)->batch_case, resp, h->id);
+  bool lost;
+  ProtobufCMessage *resp = serve(c, true, h->id, km, req, &a, &lost);
+  if (resp && lost)
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MSG);
+  else if (resp)
+    send_one(c, info(km)->batch_case, resp, h->id);
   mock_arena_free(&a);
   protobuf_c_message_free_unpacked(req, NULL);
 }
@@ -214,7 +231,12 @@ static int batch_one(mock_call_t *c, const Tikvpb__BatchCommandsRequest__Request
     delay_sub(c, km, sub, id, delay);
     return 0;
   }
-  ProtobufCMessage *resp = serve(c, true, id, km, sub, &o->arena);
+  bool lost;
+  ProtobufCMessage *resp = serve(c, true, id, km, sub, &o->arena, &lost);
+  if (resp && lost) { /* the stream drops, and the other replies with it */
+    snprintf(msg, msg_len, "%s", LOST_REPLY_MSG);
+    return GRPC_STATUS_UNAVAILABLE;
+  }
   if (resp) out_add(o, cs, resp, id);
   return 0;
 }
@@ -444,7 +466,8 @@ Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx
   if (!r || mine < 0) return region_not_found(kc, rid);
   uint64_t req_store = ctx && ctx->peer ? ctx->peer->store_id : 0;
   if (req_store != kc->store_id) return store_not_match(kc, req_store);
-  if (r->leader != mine) return not_leader(kc, rid, r);
+  /* during an election nobody leads: no leader to name */
+  if (r->electing || r->leader != mine) return not_leader(kc, rid, r->electing ? NULL : r);
   uint64_t ver = ctx->region_epoch ? ctx->region_epoch->version : 0;
   if (ver != r->version) return epoch_not_match(kc, r, ctx->region_epoch);
   *region = r;

@@ -17,8 +17,16 @@ typedef struct tikv_mock_options_s {
   int regions;      /* pre-split regions (default 1) */
   int enable_ttl;   /* accept raw TTLs, as TiKV's storage.enable-ttl */
   const char *host; /* listen address, default "127.0.0.1" */
-  int pd_port;      /* 0: any free port */
+  int pd_port;      /* 0: any free port (the first PD member's) */
   int verbose;      /* log unimplemented methods and faults on stderr */
+  int pd_members;   /* PD members, each on its own port, one leading (default 1) */
+  /* How long PD is without a leader after its leader is killed or paused
+   * (default 3000: PD's leader lease); 0: the default. */
+  int pd_election_ms;
+  /* How long a region is without a leader after its leader's store goes
+   * down (default 10000: TiKV's raft election timeout, 10 ticks of 1 s);
+   * 0: the default. */
+  int raft_election_ms;
 } tikv_mock_options_t;
 
 /* Region layout. With `regions` = n > 1 the key space is pre-split at n-1
@@ -45,7 +53,7 @@ TIKV_EXTERN tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options
 /* Stops the servers and frees the cluster. NULL is a no-op. */
 TIKV_EXTERN void tikv_mock_cluster_stop(tikv_mock_cluster_t *m);
 
-/* "127.0.0.1:port" of PD; owned by the cluster. */
+/* "127.0.0.1:port" of PD (its first member); owned by the cluster. */
 TIKV_EXTERN const char *tikv_mock_pd_address(tikv_mock_cluster_t *m);
 TIKV_EXTERN int tikv_mock_store_count(tikv_mock_cluster_t *m);
 /* Store ids are 1..n in creation order. Address owned by the cluster. */
@@ -112,11 +120,70 @@ TIKV_EXTERN int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *
 /* Delays every call of `method` ("*" any) by delay_ms (0 removes). */
 TIKV_EXTERN int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method,
                                       uint32_t delay_ms);
-/* While paused, PD accepts calls but never answers them (until unpaused or
- * their deadline). */
+/* While paused, PD (every member) accepts calls but never answers them
+ * (until unpaused or their deadline): a stall, nobody campaigns. */
 TIKV_EXTERN int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused);
-/* Stops (down=1) or restarts (down=0) a store's server on the same port. */
+
+/* ---- PD failing as a cluster of members (docs/mock-failures.md) ----
+ * Members are numbered 1..count; one leads. A follower answers as PD's
+ * does: unary calls but GetMembers / GetClusterInfo fail with gRPC
+ * UNAVAILABLE "not leader" (region queries "not leader and follower
+ * handling not allowed", unless the call carries the pd-allow-follower-handle
+ * metadata: then the follower answers them); its Tso stream ends with gRPC
+ * UNKNOWN "[PD:tso:ErrGenerateTimestamp]generate timestamp failed, requested
+ * pd is not leader of cluster". Timestamps come from one oracle: they never
+ * go backwards across a leader change. When the leader is killed or paused
+ * another live member is elected after the election delay (the next one in
+ * member order); until then nobody leads and GetMembers names no leader. A
+ * member that comes back is a follower. */
+TIKV_EXTERN int tikv_mock_pd_member_count(tikv_mock_cluster_t *m);
+/* "host:port" of member 1..count (owned by the cluster); NULL if none. */
+TIKV_EXTERN const char *tikv_mock_pd_member_address(tikv_mock_cluster_t *m, int member);
+/* The member_id GetMembers reports for it; 0 if none. */
+TIKV_EXTERN uint64_t tikv_mock_pd_member_id(tikv_mock_cluster_t *m, int member);
+/* The leading member's number; 0 while nobody leads (an election). */
+TIKV_EXTERN int tikv_mock_pd_leader(tikv_mock_cluster_t *m);
+/* Kills (down=1: its server stops, connections are refused) or restarts
+ * (down=0, same port, as a follower) a member. 0 or -1. */
+TIKV_EXTERN int tikv_mock_pd_member_set_down(tikv_mock_cluster_t *m, int member, int down);
+/* Pauses a member as SIGSTOP would (paused=1: it accepts calls and answers
+ * none; a paused leader loses its lease and another is elected) or resumes
+ * it (paused=0: what it held is answered, as a follower if it lost). 0 or -1. */
+TIKV_EXTERN int tikv_mock_pd_member_pause(tikv_mock_cluster_t *m, int member, int paused);
+/* Moves PD's leadership to a live member at once (PD's member resign /
+ * transfer). 0 or -1 (no such member, down or paused). */
+TIKV_EXTERN int tikv_mock_pd_transfer_leader(tikv_mock_cluster_t *m, int member);
+/* A new member joins (as a follower, on its own port): its number, or -1. */
+TIKV_EXTERN int tikv_mock_pd_add_member(tikv_mock_cluster_t *m);
+/* The election delays, as the options set them (0: the default). A pending
+ * PD election is then held that long from now; regions already electing
+ * keep their time. */
+TIKV_EXTERN void tikv_mock_set_pd_election_ms(tikv_mock_cluster_t *m, uint32_t ms);
+TIKV_EXTERN void tikv_mock_set_raft_election_ms(tikv_mock_cluster_t *m, uint32_t ms);
+
+/* ---- stores failing as Raft groups do (docs/mock-failures.md) ----
+ * Stops (down=1) or restarts (down=0) a store's server on the same port.
+ * The data is one copy; the peers of a region differ only in who may
+ * answer. When a store goes down every region it leads is without a
+ * leader: its other peers answer NotLeader without a leader, and after the
+ * raft election delay one of them on a live store (the next in peer order)
+ * is elected, if a majority of the region's peers' stores are up (else the
+ * region waits for a store to come back). Then the other peers answer
+ * NotLeader naming the new leader, and PD reports it. A store back before
+ * the election keeps its leaderships (nobody campaigned yet); one back
+ * after it rejoins as a follower. */
 TIKV_EXTERN int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down);
+/* 1 while the region has a leader, 0 during an election, -1 if unknown. */
+TIKV_EXTERN int tikv_mock_region_has_leader(tikv_mock_cluster_t *m, uint64_t region_id);
+
+/* Replies lost after the request was applied: the next `count` calls of
+ * `method` ("*" any; each request of a BatchCommands stream counts under its
+ * own name) on store_id (0: any store) are executed, and their replies
+ * replaced by gRPC UNAVAILABLE, as when the connection drops after the
+ * write (inside BatchCommands the stream ends so). What an uncertain commit
+ * looks like to a client. 0 or -1. */
+TIKV_EXTERN int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id,
+                                            const char *method, int count);
 /* Number of calls of `method` ("*" all) the TiKV stores have served,
  * counting each request inside a BatchCommands stream under its own name
  * ("RawGet", ...). Health checks are not counted. */
