@@ -2,9 +2,11 @@
  *   tikv-mock-server [--stores N] [--regions N] [--enable-ttl] [--host H]
  *                    [--pd-port P] [--pd N] [--pd-election-ms MS]
  *                    [--raft-election-ms MS] [--verbose]
+ *                    [--control]
  * Prints "PD host:port[,host:port...]" (every PD member) on stdout once
  * listening, the members and stores on stderr, and runs until SIGINT or
- * SIGTERM (exit 0). */
+ * SIGTERM (exit 0). With --control it reads fault commands from stdin, one
+ * a line, and answers each on stdout (control.c; "help" lists them). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "mock/control.h"
 #include "tikv/mock.h"
 
 static void usage(FILE *f) {
@@ -28,6 +33,7 @@ static void usage(FILE *f) {
           "  --pd-election-ms MS    PD without a leader after a leader kill (default 3000)\n"
           "  --raft-election-ms MS  regions without a leader after a store kill (default 10000)\n"
           "  --verbose       log unimplemented methods and injected faults\n"
+          "  --control       read fault commands from stdin, answer on stdout (try: help)\n"
           "  --help          this text\n"
           "Prints \"PD <address>\" on stdout when ready; stops on SIGINT/SIGTERM.\n");
 }
@@ -51,6 +57,8 @@ static int parse_int(const char *s, const char *what, int min, int max) {
   }
   return (int)v;
 }
+
+static bool control; /* --control */
 
 /* The options that take a number: name, where it goes, its range. */
 typedef struct int_option {
@@ -88,6 +96,8 @@ static int parse_args(int argc, char **argv, tikv_mock_options_t *opts) {
       opts->enable_ttl = 1;
     else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
       opts->verbose = 1;
+    else if (!strcmp(a, "--control"))
+      control = true;
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
@@ -98,6 +108,24 @@ static int parse_args(int argc, char **argv, tikv_mock_options_t *opts) {
     }
   }
   return -1;
+}
+
+/* --control: commands from stdin until it closes (the cluster runs on).
+ * control_mu keeps a command from running into the shutdown. */
+static pthread_mutex_t control_mu = PTHREAD_MUTEX_INITIALIZER;
+static tikv_mock_cluster_t *controlled;
+static void *control_loop(void *arg) {
+  char line[512], out[1024];
+  while (fgets(line, sizeof(line), stdin)) {
+    if (line[strspn(line, " \t\r\n")] == 0) continue;
+    pthread_mutex_lock(&control_mu);
+    if (controlled) mock_control(controlled, line, out, sizeof(out));
+    pthread_mutex_unlock(&control_mu);
+    if (!controlled) break;
+    printf("%s\n", out);
+    fflush(stdout);
+  }
+  return NULL;
 }
 
 /* "PD a[,b...]" on stdout (what scripts wait for), the rest on stderr. */
@@ -138,9 +166,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   announce(m, &opts);
+  controlled = m;
+  pthread_t reader;
+  if (control && pthread_create(&reader, NULL, control_loop, NULL) == 0) pthread_detach(reader);
   while (sem_wait(&stop_sem) != 0 && errno == EINTR) {
   }
   fprintf(stderr, "tikv-mock-server: %s, stopping\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+  pthread_mutex_lock(&control_mu);
+  controlled = NULL;
+  pthread_mutex_unlock(&control_mu);
   tikv_mock_cluster_stop(m);
   return 0;
 }
