@@ -126,10 +126,11 @@ TIKV_EXTERN int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused);
 
 /* ---- PD failing as a cluster of members (docs/mock-failures.md) ----
  * Members are numbered 1..count; one leads. A follower answers as PD's
- * does: unary calls but GetMembers / GetClusterInfo fail with gRPC
- * UNAVAILABLE "not leader" (region queries "not leader and follower
- * handling not allowed", unless the call carries the pd-allow-follower-handle
- * metadata: then the follower answers them); its Tso stream ends with gRPC
+ * does: GetMembers and GetClusterInfo as the leader would; every other unary
+ * call fails with gRPC UNAVAILABLE "not leader" (region queries: "not leader
+ * and follower handling not allowed", unless the call carries the
+ * pd-allow-follower-handle metadata: then the follower answers them); its
+ * Tso stream ends with gRPC
  * UNKNOWN "[PD:tso:ErrGenerateTimestamp]generate timestamp failed, requested
  * pd is not leader of cluster". Timestamps come from one oracle: they never
  * go backwards across a leader change. When the leader is killed or paused
