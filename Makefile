@@ -122,7 +122,7 @@ clean:
 # needs SWIG and protoc-c, which a package tarball otherwise spares)
 .PHONY: distclean
 distclean: clean
-	rm -rf $(GEN) lib/codes.js lib/codes.d.ts
+	rm -rf $(GEN) lib/codes.js lib/codes.d.ts lib/mock-faults.js lib/mock-faults.d.ts
 
 # ---- install: the C library for C programs (pkg-config tikv / tikv-mock) ----
 # tikv: libtikv.so (public symbols only); tikv-mock: the mock cluster, linked

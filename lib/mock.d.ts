@@ -3,18 +3,9 @@
 
 import type { Bytes } from './index';
 
-export type RegionErrorKind =
-  | 'not_leader'
-  | 'not_leader_no_hint'
-  | 'epoch_not_match'
-  | 'region_not_found'
-  | 'store_not_match'
-  | 'server_is_busy'
-  | 'stale_command'
-  | 'key_not_in_region'
-  | 'max_timestamp_not_synced';
-
-export declare const REGION_ERROR_KINDS: readonly RegionErrorKind[];
+import type { RegionErrorKind } from './mock-faults';
+export type { RegionErrorKind } from './mock-faults';
+export { REGION_ERROR_KINDS } from './mock-faults';
 
 export interface MockClusterOptions {
   /** TiKV stores, each on its own port (default 3). */
@@ -23,11 +14,20 @@ export interface MockClusterOptions {
   regions?: number;
   /** Accept raw TTLs, as TiKV's storage.enable-ttl (default false). */
   enableTtl?: boolean;
+  /** PD members, each on its own port, one leading (default 1). */
+  pdMembers?: number;
+  /** How long PD is without a leader after its leader is killed or paused (default 3000, PD's lease). */
+  pdElectionMs?: number;
+  /** How long a region is without a leader after its leader's store goes down (default 10000). */
+  raftElectionMs?: number;
 }
 
 export interface MockRegion {
   id: bigint;
+  /** The leader's store as PD reports it (during an election: the last leader's). */
   leaderStore: bigint;
+  /** False while the region elects a leader (its leader's store went down). */
+  hasLeader: boolean;
   /** Raw boundary bytes as PD reports them (memcomparable-encoded); end empty = unbounded. */
   start: Buffer;
   end: Buffer;
@@ -40,7 +40,7 @@ export declare class MockCluster {
   private constructor();
   static start(options?: MockClusterOptions): Promise<MockCluster>;
 
-  /** ["127.0.0.1:port"] of PD: pass to RawClient.connect. */
+  /** "127.0.0.1:port" of every PD member, in member order: pass to RawClient.connect. */
   readonly pdEndpoints: readonly string[];
   readonly stopped: boolean;
   readonly storeCount: number;
@@ -63,7 +63,23 @@ export declare class MockCluster {
   setLatency(method: string, ms: number): void;
   /** While paused, PD accepts calls and never answers. */
   pausePd(paused?: boolean): void;
+  /** Stops (down, the default) or restarts a store; the regions it leads elect another leader after raftElectionMs. */
   setStoreDown(storeId: number | bigint, down?: boolean): void;
+  /** The next `count` (default 1) calls of `method` on storeId (0: any) are applied and answered with gRPC UNAVAILABLE. */
+  injectLostReply(method: string, options?: { storeId?: number | bigint; count?: number }): void;
+  readonly pdMemberCount: number;
+  /** The leading PD member's number (1..pdMemberCount), or null during an election. */
+  readonly pdLeader: number | null;
+  /** Kills the PD leader; another is elected after pdElectionMs. Returns the killed member's number. */
+  killPdLeader(): number;
+  /** Kills (down, the default) or restarts (as a follower) a PD member. */
+  setPdMemberDown(member: number, down?: boolean): void;
+  /** Pauses (the default) a PD member as SIGSTOP would, or resumes it. */
+  pausePdMember(member: number, paused?: boolean): void;
+  /** Moves PD's leadership to a live member at once. */
+  transferPdLeader(member: number): void;
+  setPdElectionMs(ms: number): void;
+  setRaftElectionMs(ms: number): void;
   /** Clears every injected fault and latency. */
   clearFaults(): void;
   /** Calls of `method` ('*' all, the default) the stores have served. */

@@ -3,20 +3,10 @@
 // in-memory MVCC, fault injection) of include/tikv/mock.h. It runs on its own
 // threads; nothing here blocks for long.
 const A = require('./args');
+const { REGION_ERROR_KINDS } = require('./mock-faults');
 
 const TOKEN = Symbol('MockCluster');
-
-const REGION_ERROR_KINDS = [
-  'not_leader',
-  'not_leader_no_hint',
-  'epoch_not_match',
-  'region_not_found',
-  'store_not_match',
-  'server_is_busy',
-  'stale_command',
-  'key_not_in_region',
-  'max_timestamp_not_synced',
-];
+const START_OPTIONS = ['stores', 'regions', 'enableTtl', 'pdMembers', 'pdElectionMs', 'raftElectionMs'];
 
 function makeMockCluster(binding) {
   const { addon } = binding;
@@ -25,24 +15,56 @@ function makeMockCluster(binding) {
     #h;
     #stopped = false;
 
+    #endpoints;
+
     constructor(token, handle) {
       if (token !== TOKEN) throw new TypeError('use MockCluster.start(options)');
       this.#h = handle;
-      this.pdEndpoints = Object.freeze([addon.tikv_mock_pd_address(handle)]);
+      this.#learnEndpoints();
     }
 
-    /** Starts a cluster: {stores = 3, regions = 1, enableTtl = false}. */
+    #learnEndpoints() {
+      const n = addon.tikv_mock_pd_member_count(this.#h);
+      const eps = [];
+      for (let i = 1; i <= n; i++) eps.push(addon.tikv_mock_pd_member_address(this.#h, i));
+      this.#endpoints = Object.freeze(eps);
+    }
+
+    /**
+     * Starts a cluster: {stores = 3, regions = 1, enableTtl = false,
+     * pdMembers = 1, pdElectionMs = 3000, raftElectionMs = 10000}.
+     */
     static start(options) {
       try {
         const o = A.options(options);
+        for (const k of Object.keys(o))
+          if (!START_OPTIONS.includes(k)) throw new RangeError(`unknown option ${JSON.stringify(k)}; known: ${START_OPTIONS.join(', ')}`);
         const stores = A.integer(o.stores, 'options.stores', 1, 64, 3);
         const regions = A.integer(o.regions, 'options.regions', 1, 4096, 1);
         const enableTtl = A.bool(o.enableTtl, 'options.enableTtl');
+        const pdMembers = A.integer(o.pdMembers, 'options.pdMembers', 1, 16, 1);
+        const pdElectionMs = A.integer(o.pdElectionMs, 'options.pdElectionMs', 1, 600000, 0);
+        const raftElectionMs = A.integer(o.raftElectionMs, 'options.raftElectionMs', 1, 600000, 0);
         const h = addon.tikvjs_mock_start(stores, regions, enableTtl ? 1 : 0);
+        try {
+          // before anyone knows the cluster: the members join, the delays are set
+          addon.tikv_mock_set_pd_election_ms(h, pdElectionMs);
+          addon.tikv_mock_set_raft_election_ms(h, raftElectionMs);
+          for (let i = 1; i < pdMembers; i++)
+            if (addon.tikv_mock_pd_add_member(h) < 0) throw new Error('cannot start a PD member');
+        } catch (e) {
+          addon.stopMock(h);
+          throw e;
+        }
         return Promise.resolve(new MockCluster(TOKEN, h));
       } catch (e) {
         return Promise.reject(e);
       }
+    }
+
+    /** "host:port" of every PD member, in member order: pass to RawClient.connect. */
+    get pdEndpoints() {
+      return this.#endpoints;
     }
 
     #handle() {
@@ -91,7 +113,8 @@ function makeMockCluster(binding) {
       for (let i = 0; i < n; i++) {
         const id = addon.tikv_mock_region_id_at(h, i);
         const info = addon.mockRegionInfo(h, id);
-        out.push({ id, leaderStore: addon.tikv_mock_region_leader_store(h, id), ...info });
+        const leaderStore = addon.tikv_mock_region_leader_store(h, id);
+        out.push({ id, leaderStore, hasLeader: addon.tikv_mock_region_has_leader(h, id) === 1, ...info });
       }
       return out;
     }
@@ -159,12 +182,89 @@ function makeMockCluster(binding) {
       if (addon.tikv_mock_pd_pause(this.#handle(), paused ? 1 : 0) !== 0) throw new Error('cannot pause PD');
     }
 
-    /** Stops (down) or restarts a store's server on the same port. */
+    /**
+     * Stops (down) or restarts a store's server on the same port. The regions
+     * it leads elect another leader after raftElectionMs (docs/mock-failures.md).
+     */
     setStoreDown(storeId, down = true) {
       const s = A.u64(storeId, 'storeId');
       A.bool(down, 'down');
       if (addon.tikv_mock_store_set_down(this.#handle(), s, down ? 1 : 0) !== 0)
         throw new RangeError(`cannot set store ${s} ${down ? 'down' : 'up'}`);
+    }
+
+    // ---- PD failing as a cluster of members (docs/mock-failures.md) ----
+
+    get pdMemberCount() {
+      return addon.tikv_mock_pd_member_count(this.#handle());
+    }
+
+    /** The leading PD member's number (1..pdMemberCount), or null during an election. */
+    get pdLeader() {
+      const l = addon.tikv_mock_pd_leader(this.#handle());
+      return l === 0 ? null : l;
+    }
+
+    #member(member) {
+      const n = A.integer(member, 'member', 1, 0x7fffffff);
+      if (n > addon.tikv_mock_pd_member_count(this.#handle())) throw new RangeError(`no PD member ${n}`);
+      return n;
+    }
+
+    /** Kills the PD leader (its server stops); another is elected after pdElectionMs. Returns its number. */
+    killPdLeader() {
+      const l = this.pdLeader;
+      if (l === null) throw new Error('no PD member leads now (an election is under way)');
+      this.setPdMemberDown(l, true);
+      return l;
+    }
+
+    /** Kills (down) or restarts (as a follower, same port) a PD member. */
+    setPdMemberDown(member, down = true) {
+      const n = this.#member(member);
+      A.bool(down, 'down');
+      if (addon.tikv_mock_pd_member_set_down(this.#handle(), n, down ? 1 : 0) !== 0)
+        throw new Error(`cannot set PD member ${n} ${down ? 'down' : 'up'}`);
+    }
+
+    /** Pauses a PD member as SIGSTOP would (a paused leader loses its lease), or resumes it. */
+    pausePdMember(member, paused = true) {
+      const n = this.#member(member);
+      A.bool(paused, 'paused');
+      if (addon.tikv_mock_pd_member_pause(this.#handle(), n, paused ? 1 : 0) !== 0)
+        throw new Error(`cannot ${paused ? 'pause' : 'resume'} PD member ${n}`);
+    }
+
+    /** Moves PD's leadership to a live member at once. */
+    transferPdLeader(member) {
+      const n = this.#member(member);
+      if (addon.tikv_mock_pd_transfer_leader(this.#handle(), n) !== 0)
+        throw new RangeError(`PD member ${n} cannot lead (down or paused)`);
+    }
+
+    /** How long PD stays without a leader after a kill or a pause (ms). */
+    setPdElectionMs(ms) {
+      addon.tikv_mock_set_pd_election_ms(this.#handle(), A.integer(ms, 'ms', 1, 600000));
+    }
+
+    /** How long a region stays without a leader after its leader's store goes down (ms). */
+    setRaftElectionMs(ms) {
+      addon.tikv_mock_set_raft_election_ms(this.#handle(), A.integer(ms, 'ms', 1, 600000));
+    }
+
+    /**
+     * The next `count` calls of `method` ('*' any) on options.storeId (0 or
+     * absent: any store) are applied and their replies replaced by gRPC
+     * UNAVAILABLE, as when the connection drops after the write.
+     */
+    injectLostReply(method, options) {
+      A.string(method, 'method');
+      const o = A.options(options);
+      const storeId = A.u64(o.storeId, 'options.storeId', 0n);
+      const count = A.integer(o.count, 'options.count', 1, 0x7fffffff, 1);
+      if (storeId > BigInt(addon.tikv_mock_store_count(this.#handle()))) throw new RangeError(`no store ${storeId}`);
+      if (addon.tikv_mock_inject_lost_reply(this.#handle(), storeId, method, count) !== 0)
+        throw new RangeError(`cannot lose the replies of ${method}`);
     }
 
     /** Calls of `method` ('*' all) the stores have served. */

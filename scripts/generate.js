@@ -31,6 +31,7 @@ const STAMPS = 'gen/stamps.json';
 
 const GENERATORS = [
   { key: 'errors', inputs: ['include/tikv/error.h', 'scripts/gen-errors.js'], outputs: ['lib/codes.js', 'lib/codes.d.ts'], run: ['node', 'scripts/gen-errors.js'] },
+  { key: 'faults', inputs: ['include/tikv/mock.h', 'scripts/gen-faults.js'], outputs: ['lib/mock-faults.js', 'lib/mock-faults.d.ts'], run: ['node', 'scripts/gen-faults.js'] },
   { key: 'proto', inputs: ['proto/*.proto'], outputs: ['gen/proto/*.pb-c.c', 'gen/proto/*.pb-c.h'], run: ['make', '-B', '--no-print-directory', 'proto'] },
   { key: 'swig', inputs: ['swig/tikv.i', 'swig/bridge.h', 'include/tikv/*.h'], outputs: ['gen/tikv_wrap.cxx'], run: ['bash', 'scripts/swig.sh', '-javascript', '-napi', '-c++', '-Iinclude', '-o', 'gen/tikv_wrap.cxx', 'swig/tikv.i'] },
 ];

@@ -105,36 +105,40 @@ bool mock_method_matches(const char *pattern, const char *method) {
   return strcmp(pattern, "*") == 0 || strcmp(pattern, method) == 0;
 }
 
-const char *mock_take_region_fault(mock_cluster_t *m, const char *method, uint64_t region_id,
-                                   char *kind_out, size_t kind_len) {
-  for (mock_region_fault_t **pp = &m->region_faults; *pp; pp = &(*pp)->next) {
-    mock_region_fault_t *f = *pp;
-    if (!mock_method_matches(f->method, method)) continue;
-    if (f->region_id && f->region_id != region_id) continue;
-    snprintf(kind_out, kind_len, "%s", f->kind);
+static const char *const fault_names[] = {"region error", "gRPC error", "lost reply"};
+
+int mock_take_fault(mock_cluster_t *m, mock_fault_type type, const char *method, uint64_t where) {
+  for (mock_fault_t **pp = &m->faults; *pp; pp = &(*pp)->next) {
+    mock_fault_t *f = *pp;
+    if (f->type != type || !mock_method_matches(f->method, method)) continue;
+    if (f->where && f->where != where) continue;
+    int value = f->value;
     if (--f->count <= 0) {
       *pp = f->next;
       free(f);
     }
     if (m->opts.verbose)
-      fprintf(stderr, "tikv-mock: injected region error %s on %s (region %llu)\n", kind_out,
-              method, (unsigned long long)region_id);
-    return kind_out;
+      fprintf(stderr, "tikv-mock: injected %s %d on %s (%llu)\n", fault_names[type], value, method,
+              (unsigned long long)where);
+    return value;
   }
-  return NULL;
+  return -1;
 }
 
-int mock_take_grpc_fault(mock_cluster_t *m, const char *method) {
-  for (mock_grpc_fault_t **pp = &m->grpc_faults; *pp; pp = &(*pp)->next) {
-    mock_grpc_fault_t *f = *pp;
-    if (!mock_method_matches(f->method, method)) continue;
-    int status = f->status;
-    if (--f->count <= 0) {
-      *pp = f->next;
-      free(f);
-    }
-    return status;
-  }
+/* Queues a fault for the next `count` matching calls. 0 or -1. */
+static int add_fault(mock_cluster_t *m, mock_fault_type type, const char *method, uint64_t where,
+                     int value, int count) {
+  if (!method || count <= 0) return -1;
+  mock_fault_t *f = tikv__calloc(1, sizeof(*f));
+  if (!f) return -1;
+  f->type = type;
+  snprintf(f->method, sizeof(f->method), "%s", method);
+  f->where = where;
+  f->value = value;
+  f->count = count;
+  pthread_mutex_lock(&m->mu);
+  MOCK_LIST_APPEND(m->faults, f);
+  pthread_mutex_unlock(&m->mu);
   return 0;
 }
 
@@ -160,7 +164,9 @@ static void count_in(mock_counter_t **list, const char *method) {
 }
 
 void mock_count_call(mock_cluster_t *m, const char *method) { count_in(&m->counters, method); }
-void mock_count_pd_call(mock_cluster_t *m, const char *method) { count_in(&m->pd_counters, method); }
+void mock_count_pd_call(mock_cluster_t *m, const char *method) {
+  count_in(&m->pd_counters, method);
+}
 
 /* ---- regions ---- */
 static void region_free(mock_region_t *r) {
@@ -246,87 +252,72 @@ static int initial_regions(mock_cluster_t *m, int n) {
 }
 
 /* ---- synchronous work on the loop thread ---- */
-typedef struct sync_task {
+typedef struct loop_task {
   mock_cluster_t *m;
-  void (*fn)(struct sync_task *t);
+  int (*fn)(mock_cluster_t *m, void *arg);
+  void *arg;
   bool done;
   int result;
-  char err[256];
-  uint64_t store_id;
-  int flag;
-} sync_task;
+} loop_task;
 
-static void sync_run(void *arg) {
-  sync_task *t = arg;
-  t->fn(t);
+static void loop_task_run(void *arg) {
+  loop_task *t = arg;
+  t->result = t->fn(t->m, t->arg);
   pthread_mutex_lock(&t->m->mu);
   t->done = true;
   pthread_cond_broadcast(&t->m->cv);
   pthread_mutex_unlock(&t->m->mu);
 }
 
-static int run_on_loop(mock_cluster_t *m, sync_task *t) {
-  t->m = m;
-  if (tikv__loop_on_thread(m->loop)) {
-    t->fn(t);
-    return t->result;
-  }
-  if (tikv__loop_post(m->loop, sync_run, t)) return -1;
+int mock_on_loop(mock_cluster_t *m, int (*fn)(mock_cluster_t *m, void *arg), void *arg) {
+  if (tikv__loop_on_thread(m->loop)) return fn(m, arg);
+  loop_task t = {m, fn, arg, false, -1};
+  if (tikv__loop_post(m->loop, loop_task_run, &t)) return -1;
   pthread_mutex_lock(&m->mu);
-  while (!t->done) pthread_cond_wait(&m->cv, &m->mu);
+  while (!t.done) pthread_cond_wait(&m->cv, &m->mu);
   pthread_mutex_unlock(&m->mu);
-  return t->result;
+  return t.result;
 }
 
-static void start_servers_task(sync_task *t) {
-  mock_cluster_t *m = t->m;
-  t->result = mock_server_start(&m->pd, m->host, m->opts.pd_port, t->err, sizeof(t->err));
-  for (int i = 0; i < m->nstores && t->result == 0; i++)
-    t->result = mock_server_start(&m->stores[i].srv, m->host, 0, t->err, sizeof(t->err));
-}
+typedef struct start_args {
+  char *err;
+  size_t errlen;
+} start_args;
 
-static void store_down_task(sync_task *t) {
-  mock_store_t *st = &t->m->stores[t->store_id - 1];
-  if (t->flag) {
-    pthread_mutex_lock(&t->m->mu);
-    mv_waiters_flush(t->m->mvcc, st->id);
-    pthread_mutex_unlock(&t->m->mu);
-    mock_server_stop(&st->srv);
-  } else if (!st->srv.running) {
-    t->result = mock_server_start(&st->srv, t->m->host, st->srv.port, t->err, sizeof(t->err));
+static int start_servers_task(mock_cluster_t *m, void *arg) {
+  start_args *a = arg;
+  if (mock_pd_start(m, a->err, a->errlen)) return -1;
+  for (int i = 0; i < m->nstores; i++) {
+    mock_store_t *st = &m->stores[i];
+    if (mock_server_start(&st->srv, m->host, 0, a->err, a->errlen)) return -1;
+    snprintf(st->address, sizeof(st->address), "%s:%d", mock_advertised_host(m->host),
+             st->srv.port);
   }
+  return 0;
 }
-
-static void unpause_task(sync_task *t) { mock_pd_release_paused(t->m, true); }
 
 static void drain(void *arg) {
   mock_cluster_t *m = arg;
-  mock_pd_release_paused(m, false);
   pthread_mutex_lock(&m->mu);
   if (m->mvcc) mv_waiters_flush(m->mvcc, 0); /* pessimistic lock waits end now */
   pthread_mutex_unlock(&m->mu);
-  mock_server_stop(&m->pd);
+  tikv__timer_cancel(m->loop, &m->raft_election);
+  mock_pd_stop(m);
   for (int i = 0; i < m->nstores; i++) mock_server_stop(&m->stores[i].srv);
 }
 
-static void drain_task(sync_task *t) { drain(t->m); }
+static int drain_task(mock_cluster_t *m, void *arg) {
+  drain(m);
+  return 0;
+}
 
 /* Shuts every server down and waits until they are gone, before the loop
  * stops: the loop's own drain hook is not relied upon (it can be skipped
  * when the stop request races with a loop turn). */
 static void stop_servers(mock_cluster_t *m) {
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = drain_task;
-  if (run_on_loop(m, &t)) return;
-  pthread_mutex_lock(&m->mu);
-  for (;;) {
-    bool any = m->pd.running;
-    for (int i = 0; i < m->nstores; i++) any = any || m->stores[i].srv.running;
-    if (!any) break;
-    pthread_cond_wait(&m->cv, &m->mu);
-  }
-  pthread_mutex_unlock(&m->mu);
+  if (mock_on_loop(m, drain_task, NULL)) return;
+  for (int i = 0; i < m->npd; i++) mock_server_wait_stopped(&m->pd[i]->srv);
+  for (int i = 0; i < m->nstores; i++) mock_server_wait_stopped(&m->stores[i].srv);
 }
 
 /* ---- public API ---- */
@@ -337,43 +328,79 @@ void tikv_mock_options_init(tikv_mock_options_t *opts) {
   opts->host = "127.0.0.1";
 }
 
-static const char *advertised_host(const char *host) {
-  if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
-      strcmp(host, "[::]") == 0)
-    return "127.0.0.1";
-  return host;
-}
-
 static void cluster_free(mock_cluster_t *m) {
   for (int i = 0; i < m->nregions; i++) region_free(m->regions[i]);
   free(m->regions);
   for (int i = 0; i < MOCK_CF_COUNT; i++) mock_kvmap_free(m->raw[i]);
   mock_mvcc_free(m->mvcc);
   free(m->stores);
+  mock_pd_members_free(m);
   tikv_mock_clear_faults(m);
-  while (m->counters) {
-    mock_counter_t *n = m->counters->next;
-    free(m->counters);
-    m->counters = n;
-  }
-  while (m->pd_counters) {
-    mock_counter_t *n = m->pd_counters->next;
-    free(m->pd_counters);
-    m->pd_counters = n;
-  }
-  while (m->service_sps) {
-    mock_service_sp_t *n = m->service_sps->next;
-    free(m->service_sps->service_id);
-    free(m->service_sps);
-    m->service_sps = n;
-  }
+  MOCK_FREE_LIST(m->counters);
+  MOCK_FREE_LIST(m->pd_counters);
+  for (mock_service_sp_t *sp = m->service_sps; sp; sp = sp->next) free(sp->service_id);
+  MOCK_FREE_LIST(m->service_sps);
   pthread_mutex_destroy(&m->mu);
   pthread_cond_destroy(&m->cv);
   free(m);
 }
 
+/* The cluster's state, without servers; NULL on OOM. */
+static mock_cluster_t *cluster_new(const tikv_mock_options_t *o) {
+  mock_cluster_t *m = tikv__calloc(1, sizeof(*m));
+  if (!m) return NULL;
+  pthread_mutex_init(&m->mu, NULL);
+  pthread_cond_init(&m->cv, NULL);
+  m->opts = *o;
+  snprintf(m->host, sizeof(m->host), "%s", o->host);
+  m->opts.host = m->host;
+  m->start_unix = (int64_t)time(NULL);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  /* PD derives its cluster id from the bootstrap time; so do we */
+  m->cluster_id = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)ts.tv_nsec & 0xffffffffu);
+  m->nstores = o->stores;
+  m->next_id = (uint64_t)o->stores + 1;
+  m->raft_election_ms = (uint32_t)o->raft_election_ms;
+  tikv__timer_init(&m->raft_election);
+  tikv__timer_init(&m->pd_election);
+  bool ok = (m->stores = tikv__calloc((size_t)o->stores, sizeof(*m->stores))) != NULL;
+  for (int i = 0; ok && i < o->stores; i++) {
+    m->stores[i].id = (uint64_t)i + 1;
+    m->stores[i].srv.m = m;
+    m->stores[i].srv.kind = MOCK_SRV_TIKV;
+    m->stores[i].srv.store_id = (uint64_t)i + 1;
+  }
+  for (int i = 0; ok && i < MOCK_CF_COUNT; i++) ok = (m->raw[i] = mock_kvmap_new()) != NULL;
+  ok = ok && (m->mvcc = mock_mvcc_new()) != NULL && initial_regions(m, o->regions) == 0;
+  if (!ok) {
+    cluster_free(m);
+    return NULL;
+  }
+  return m;
+}
+
+/* Starts the loop and every server: 0, or -1 with err filled (the loop is
+ * stopped again). */
+static int cluster_listen(mock_cluster_t *m, char *err, size_t errlen) {
+  if (!(m->loop = tikv__loop_new())) {
+    snprintf(err, errlen, "cannot start the I/O loop");
+    return -1;
+  }
+  start_args a = {err, errlen};
+  if (mock_on_loop(m, start_servers_task, &a)) {
+    if (!err[0]) snprintf(err, errlen, "start failed");
+    stop_servers(m);
+    tikv__loop_stop(m->loop, drain, m);
+    tikv__loop_free(m->loop);
+    return -1;
+  }
+  return 0;
+}
+
 tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, char *errbuf,
                                              size_t errbuf_len) {
+  char err[256] = "";
   tikv_mock_options_t o;
   if (opts)
     o = *opts;
@@ -382,76 +409,17 @@ tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, ch
   if (o.stores <= 0) o.stores = 3;
   if (o.regions <= 0) o.regions = 1;
   if (!o.host || !*o.host) o.host = "127.0.0.1";
-  if (errbuf && errbuf_len) errbuf[0] = 0;
-#define FAIL(...)                                                      \
-  do {                                                                 \
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, __VA_ARGS__); \
-    goto fail;                                                         \
-  } while (0)
-  if (o.regions > 62 * 62 + 1) {
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "too many regions (max %d)", 62 * 62 + 1);
-    return NULL;
+  mock_cluster_t *m = NULL;
+  if (o.regions > 62 * 62 + 1)
+    snprintf(err, sizeof(err), "too many regions (max %d)", 62 * 62 + 1);
+  else if (!(m = cluster_new(&o)))
+    snprintf(err, sizeof(err), "out of memory");
+  else if (cluster_listen(m, err, sizeof(err))) {
+    cluster_free(m);
+    m = NULL;
   }
-  mock_cluster_t *m = tikv__calloc(1, sizeof(*m));
-  if (!m) {
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "out of memory");
-    return NULL;
-  }
-  pthread_mutex_init(&m->mu, NULL);
-  pthread_cond_init(&m->cv, NULL);
-  m->opts = o;
-  snprintf(m->host, sizeof(m->host), "%s", o.host);
-  m->opts.host = m->host;
-  m->start_unix = (int64_t)time(NULL);
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  /* PD derives its cluster id from the bootstrap time; so do we */
-  m->cluster_id = ((uint64_t)ts.tv_sec << 32) | ((uint64_t)ts.tv_nsec & 0xffffffffu);
-  m->pd_member_id = m->cluster_id ^ 0x5044u;
-  m->nstores = o.stores;
-  m->next_id = (uint64_t)o.stores + 1;
-  m->stores = tikv__calloc((size_t)o.stores, sizeof(*m->stores));
-  if (!m->stores) FAIL("out of memory");
-  for (int i = 0; i < MOCK_CF_COUNT; i++)
-    if (!(m->raw[i] = mock_kvmap_new())) FAIL("out of memory");
-  if (!(m->mvcc = mock_mvcc_new())) FAIL("out of memory");
-  if (initial_regions(m, o.regions)) FAIL("out of memory");
-
-  m->pd.m = m;
-  m->pd.kind = MOCK_SRV_PD;
-  for (int i = 0; i < o.stores; i++) {
-    m->stores[i].id = (uint64_t)i + 1;
-    m->stores[i].srv.m = m;
-    m->stores[i].srv.kind = MOCK_SRV_TIKV;
-    m->stores[i].srv.store_id = (uint64_t)i + 1;
-  }
-  m->loop = tikv__loop_new();
-  if (!m->loop) FAIL("cannot start the I/O loop");
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = start_servers_task;
-  if (run_on_loop(m, &t)) {
-    if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "%s", t.err[0] ? t.err : "start failed");
-    stop_servers(m);
-    tikv__loop_stop(m->loop, drain, m);
-    tikv__loop_free(m->loop);
-    m->loop = NULL;
-    goto fail;
-  }
-  const char *adv = advertised_host(m->host);
-  snprintf(m->pd_address, sizeof(m->pd_address), "%s:%d", adv, m->pd.port);
-  for (int i = 0; i < o.stores; i++)
-    snprintf(m->stores[i].address, sizeof(m->stores[i].address), "%s:%d", adv,
-             m->stores[i].srv.port);
+  if (errbuf && errbuf_len) snprintf(errbuf, errbuf_len, "%s", err);
   return m;
-fail:
-  if (m->loop) {
-    tikv__loop_stop(m->loop, drain, m);
-    tikv__loop_free(m->loop);
-  }
-  cluster_free(m);
-  return NULL;
-#undef FAIL
 }
 
 void tikv_mock_cluster_stop(tikv_mock_cluster_t *m) {
@@ -462,7 +430,7 @@ void tikv_mock_cluster_stop(tikv_mock_cluster_t *m) {
   cluster_free(m);
 }
 
-const char *tikv_mock_pd_address(tikv_mock_cluster_t *m) { return m->pd_address; }
+const char *tikv_mock_pd_address(tikv_mock_cluster_t *m) { return m->pd[0]->address; }
 int tikv_mock_store_count(tikv_mock_cluster_t *m) { return m->nstores; }
 uint64_t tikv_mock_cluster_id(tikv_mock_cluster_t *m) { return m->cluster_id; }
 
@@ -562,6 +530,8 @@ uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key
           nr->peer_store[i] = r->peer_store[i];
         }
         nr->leader = r->leader;
+        nr->electing = r->electing;
+        nr->election_at = r->election_at;
         nr->conf_ver = r->conf_ver;
         r->version++;
         nr->version = r->version;
@@ -581,59 +551,34 @@ uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key
   return id;
 }
 
-int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id, uint64_t store_id) {
-  pthread_mutex_lock(&m->mu);
-  mock_region_t *r = mock_region_by_id(m, region_id);
-  int rc = -1;
-  for (int i = 0; r && i < r->npeers; i++)
-    if (r->peer_store[i] == store_id) {
-      r->leader = i;
-      rc = 0;
-    }
-  pthread_mutex_unlock(&m->mu);
-  return rc;
-}
+static const char *const region_error_names[] = {
+#define NAME(id, name, what) [TIKV_MOCK_REGION_ERROR_##id] = name,
+    TIKV_MOCK_REGION_ERROR_MAP(NAME)
+#undef NAME
+};
 
-static const char *const region_error_kinds[] = {
-    "not_leader",    "not_leader_no_hint", "epoch_not_match",   "region_not_found",
-    "store_not_match", "server_is_busy",   "stale_command",     "key_not_in_region",
-    "max_timestamp_not_synced", NULL};
+const char *tikv_mock_region_error_name(int kind) {
+  return kind >= 0 && kind < TIKV_MOCK_REGION_ERROR_COUNT ? region_error_names[kind] : NULL;
+}
 
 int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method, uint64_t region_id,
                                   const char *kind, int count) {
-  if (!method || !kind || count <= 0) return -1;
-  bool known = false;
-  for (int i = 0; region_error_kinds[i]; i++)
-    if (strcmp(region_error_kinds[i], kind) == 0) known = true;
-  if (!known) return -1;
-  mock_region_fault_t *f = tikv__calloc(1, sizeof(*f));
-  if (!f) return -1;
-  snprintf(f->method, sizeof(f->method), "%s", method);
-  snprintf(f->kind, sizeof(f->kind), "%s", kind);
-  f->region_id = region_id;
-  f->count = count;
-  pthread_mutex_lock(&m->mu);
-  mock_region_fault_t **pp = &m->region_faults;
-  while (*pp) pp = &(*pp)->next;
-  *pp = f;
-  pthread_mutex_unlock(&m->mu);
-  return 0;
+  int k = 0;
+  while (kind && k < TIKV_MOCK_REGION_ERROR_COUNT && strcmp(region_error_names[k], kind) != 0) k++;
+  if (!kind || k == TIKV_MOCK_REGION_ERROR_COUNT) return -1;
+  return add_fault(m, MOCK_FAULT_REGION_ERROR, method, region_id, k, count);
 }
 
 int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *method, int grpc_status,
                                 int count) {
-  if (!method || grpc_status <= 0 || grpc_status > 16 || count <= 0) return -1;
-  mock_grpc_fault_t *f = tikv__calloc(1, sizeof(*f));
-  if (!f) return -1;
-  snprintf(f->method, sizeof(f->method), "%s", method);
-  f->status = grpc_status;
-  f->count = count;
-  pthread_mutex_lock(&m->mu);
-  mock_grpc_fault_t **pp = &m->grpc_faults;
-  while (*pp) pp = &(*pp)->next;
-  *pp = f;
-  pthread_mutex_unlock(&m->mu);
-  return 0;
+  if (grpc_status <= 0 || grpc_status > 16) return -1;
+  return add_fault(m, MOCK_FAULT_GRPC_ERROR, method, 0, grpc_status, count);
+}
+
+int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id, const char *method,
+                                int count) {
+  if (store_id > (uint64_t)m->nstores) return -1;
+  return add_fault(m, MOCK_FAULT_LOST_REPLY, method, store_id, 0, count);
 }
 
 int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t delay_ms) {
@@ -666,54 +611,9 @@ int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t d
 
 void tikv_mock_clear_faults(tikv_mock_cluster_t *m) {
   pthread_mutex_lock(&m->mu);
-  while (m->region_faults) {
-    mock_region_fault_t *n = m->region_faults->next;
-    free(m->region_faults);
-    m->region_faults = n;
-  }
-  while (m->grpc_faults) {
-    mock_grpc_fault_t *n = m->grpc_faults->next;
-    free(m->grpc_faults);
-    m->grpc_faults = n;
-  }
-  while (m->latencies) {
-    mock_latency_t *n = m->latencies->next;
-    free(m->latencies);
-    m->latencies = n;
-  }
+  MOCK_FREE_LIST(m->faults);
+  MOCK_FREE_LIST(m->latencies);
   pthread_mutex_unlock(&m->mu);
-}
-
-int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused) {
-  pthread_mutex_lock(&m->mu);
-  bool was = m->pd_paused;
-  m->pd_paused = paused != 0;
-  pthread_mutex_unlock(&m->mu);
-  if (was && !paused) {
-    sync_task t;
-    memset(&t, 0, sizeof(t));
-    t.fn = unpause_task;
-    return run_on_loop(m, &t);
-  }
-  return 0;
-}
-
-int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down) {
-  if (store_id < 1 || store_id > (uint64_t)m->nstores) return -1;
-  sync_task t;
-  memset(&t, 0, sizeof(t));
-  t.fn = store_down_task;
-  t.store_id = store_id;
-  t.flag = down;
-  if (run_on_loop(m, &t)) return -1;
-  if (down && !tikv__loop_on_thread(m->loop)) {
-    /* wait until the server is gone, so the port is free for a restart */
-    mock_server_t *s = &m->stores[store_id - 1].srv;
-    pthread_mutex_lock(&m->mu);
-    while (s->running) pthread_cond_wait(&m->cv, &m->mu);
-    pthread_mutex_unlock(&m->mu);
-  }
-  return 0;
 }
 
 static uint64_t count_of(tikv_mock_cluster_t *m, mock_counter_t *const *list, const char *method) {

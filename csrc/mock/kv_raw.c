@@ -24,10 +24,6 @@ static int64_t expire_at(uint64_t ttl_s, int64_t now) {
   return now + (int64_t)ttl_s * 1000;
 }
 
-static char *invalid_cf(mock_kvctx_t *kc, const char *cf) {
-  return mock_arena_printf(kc->arena, "invalid cf name: %s", cf);
-}
-
 static ProtobufCBinaryData bin(mock_kvctx_t *kc, const uint8_t *p, size_t n) {
   ProtobufCBinaryData b = {n, mock_arena_dup(kc->arena, p, n)};
   return b;
@@ -40,111 +36,118 @@ static Kvrpcpb__KvPair *pair(mock_kvctx_t *kc, const mock_kventry_t *e, bool key
   return p;
 }
 
-/* The one-pair answer TiKV gives when a whole batch read fails. */
-static Kvrpcpb__KvPair **abort_pairs(mock_kvctx_t *kc, const char *msg, size_t *n) {
-  Kvrpcpb__KvPair **ps = mock_arena_alloc(kc->arena, sizeof(void *));
-  ps[0] = MOCK_NEW(kc->arena, Kvrpcpb__KvPair, KVRPCPB__KV_PAIR__INIT);
-  ps[0]->error = MOCK_NEW(kc->arena, Kvrpcpb__KeyError, KVRPCPB__KEY_ERROR__INIT);
-  ps[0]->error->abort = (char *)msg;
-  *n = 1;
-  return ps;
-}
+/* Where a raw response takes the answers of raw_begin: an error as text
+ * (`error`), or for a batch read, whose response has no text, as TiKV's
+ * one-pair abort (`pairs`); a region error in `region_error`. */
+typedef struct raw_answer {
+  char **error;
+  Kvrpcpb__KvPair ***pairs;
+  size_t *npairs;
+  Errorpb__Error **region_error;
+} raw_answer;
+#define TEXT_ANSWER(r) ((raw_answer){&(r)->error, NULL, NULL, &(r)->region_error})
+#define PAIRS_ANSWER(r, f) ((raw_answer){NULL, &(r)->f, &(r)->n_##f, &(r)->region_error})
 
-/* TiKV's checks for a single-key raw request, in its order: column family,
- * TTL allowed, region (leader, epoch, store), key in the region. Returns the
- * column family's index, or -1 with the response's *error or *region_error
- * set. */
-static int check_single(mock_kvctx_t *kc, const char *cf_name, uint64_t ttl,
-                        const Kvrpcpb__Context *ctx, ProtobufCBinaryData key, char **error,
-                        Errorpb__Error **region_error) {
-  int cf = mock_cf_index(cf_name);
-  if (cf < 0) {
-    *error = invalid_cf(kc, cf_name);
-    return -1;
+/* TiKV's first checks on a raw request, in its order: the column family,
+ * then `refusal` (a TTL the cluster does not take; NULL: none), then the
+ * region (leader, epoch, store). The region and *cf, or NULL with the
+ * answer set. */
+static mock_region_t *raw_begin(mock_kvctx_t *kc, const char *cf_name, const char *refusal,
+                                const Kvrpcpb__Context *ctx, raw_answer a, int *cf) {
+  if ((*cf = mock_cf_index(cf_name)) < 0) {
+    if (a.error) {
+      *a.error = mock_arena_printf(kc->arena, "invalid cf name: %s", cf_name);
+      return NULL;
+    }
+    Kvrpcpb__KvPair *p = MOCK_NEW(kc->arena, Kvrpcpb__KvPair, KVRPCPB__KV_PAIR__INIT);
+    p->error = MOCK_NEW(kc->arena, Kvrpcpb__KeyError, KVRPCPB__KEY_ERROR__INIT);
+    p->error->abort = mock_arena_printf(kc->arena, "Error(InvalidCf(\"%s\"))", cf_name);
+    *a.pairs = mock_arena_dup(kc->arena, &p, sizeof(p));
+    *a.npairs = 1;
+    return NULL;
   }
-  if (ttl && !kc->m->opts.enable_ttl) {
-    *error = TTL_DISABLED_MSG;
-    return -1;
+  if (refusal) {
+    *a.error = (char *)refusal;
+    return NULL;
   }
   mock_region_t *reg;
-  if ((*region_error = mock_check_context(kc, ctx, &reg))) return -1;
-  if ((*region_error = mock_check_key(kc, reg, key.data, key.len, false))) return -1;
+  return (*a.region_error = mock_check_context(kc, ctx, &reg)) ? NULL : reg;
+}
+
+/* Every key in the region: NULL, or the region error for the first not. */
+static Errorpb__Error *check_keys(mock_kvctx_t *kc, const mock_region_t *reg,
+                                  const ProtobufCBinaryData *keys, size_t n, bool end_inclusive) {
+  Errorpb__Error *e = NULL;
+  for (size_t i = 0; !e && i < n; i++)
+    e = mock_check_key(kc, reg, keys[i].data, keys[i].len, end_inclusive);
+  return e;
+}
+
+/* raw_begin and the key of a single-key request: the column family's
+ * index, or -1 with the answer set. */
+static int check_single(mock_kvctx_t *kc, const char *cf_name, uint64_t ttl,
+                        const Kvrpcpb__Context *ctx, const ProtobufCBinaryData *key, raw_answer a) {
+  int cf;
+  const char *refusal = ttl && !kc->m->opts.enable_ttl ? TTL_DISABLED_MSG : NULL;
+  mock_region_t *reg = raw_begin(kc, cf_name, refusal, ctx, a, &cf);
+  if (!reg || (*a.region_error = check_keys(kc, reg, key, 1, false))) return -1;
   return cf;
 }
 
 /* ---- point operations ---- */
-static ProtobufCMessage *raw_get(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawGetRequest *q = (const Kvrpcpb__RawGetRequest *)msg;
-  Kvrpcpb__RawGetResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawGetResponse, KVRPCPB__RAW_GET_RESPONSE__INIT);
-  int cf = check_single(kc, q->cf, 0, q->context, q->key, &r->error, &r->region_error);
-  if (cf < 0) return &r->base;
+void mock_raw_get(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawGetRequest *q = msg;
+  Kvrpcpb__RawGetResponse *r = out;
+  int cf = check_single(kc, q->cf, 0, q->context, &q->key, TEXT_ANSWER(r));
+  if (cf < 0) return;
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   if (!e || !live(e, tikv__now_ms()))
     r->not_found = 1;
   else
     r->value = bin(kc, e->value, e->value_len);
-  return &r->base;
 }
 
-static ProtobufCMessage *raw_batch_get(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawBatchGetRequest *q = (const Kvrpcpb__RawBatchGetRequest *)msg;
-  Kvrpcpb__RawBatchGetResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawBatchGetResponse, KVRPCPB__RAW_BATCH_GET_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->pairs = abort_pairs(kc, mock_arena_printf(kc->arena, "Error(InvalidCf(\"%s\"))", q->cf),
-                           &r->n_pairs);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  for (size_t i = 0; i < q->n_keys; i++)
-    if ((r->region_error = mock_check_key(kc, reg, q->keys[i].data, q->keys[i].len, false)))
-      return &r->base;
+void mock_raw_batch_get(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawBatchGetRequest *q = msg;
+  Kvrpcpb__RawBatchGetResponse *r = out;
+  int cf;
+  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, PAIRS_ANSWER(r, pairs), &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, q->keys, q->n_keys, false))) return;
   r->pairs = mock_arena_alloc(kc->arena, (q->n_keys + 1) * sizeof(void *));
   int64_t now = tikv__now_ms();
   for (size_t i = 0; i < q->n_keys; i++) {
     mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->keys[i].data, q->keys[i].len);
     if (e && live(e, now)) r->pairs[r->n_pairs++] = pair(kc, e, false);
   }
-  return &r->base;
 }
 
-static ProtobufCMessage *raw_put(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawPutRequest *q = (const Kvrpcpb__RawPutRequest *)msg;
-  Kvrpcpb__RawPutResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawPutResponse, KVRPCPB__RAW_PUT_RESPONSE__INIT);
-  int cf = check_single(kc, q->cf, q->ttl, q->context, q->key, &r->error, &r->region_error);
-  if (cf < 0) return &r->base;
+void mock_raw_put(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawPutRequest *q = msg;
+  Kvrpcpb__RawPutResponse *r = out;
+  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, TEXT_ANSWER(r));
+  if (cf < 0) return;
   if (mock_kvmap_put(kc->m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
                      expire_at(q->ttl, tikv__now_ms())))
     r->error = "out of memory";
-  return &r->base;
 }
 
-static ProtobufCMessage *raw_batch_put(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawBatchPutRequest *q = (const Kvrpcpb__RawBatchPutRequest *)msg;
-  Kvrpcpb__RawBatchPutResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawBatchPutResponse, KVRPCPB__RAW_BATCH_PUT_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  if (q->n_ttls > 1 && q->n_ttls != q->n_pairs) {
-    r->error = TTLS_LEN_MSG;
-    return &r->base;
-  }
+/* Why a batch put's TTLs are refused, or NULL. */
+static const char *batch_ttl_refusal(mock_kvctx_t *kc, const Kvrpcpb__RawBatchPutRequest *q) {
+  if (q->n_ttls > 1 && q->n_ttls != q->n_pairs) return TTLS_LEN_MSG;
   for (size_t i = 0; i < q->n_ttls; i++)
-    if (q->ttls[i] && !kc->m->opts.enable_ttl) {
-      r->error = TTL_DISABLED_MSG;
-      return &r->base;
-    }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  for (size_t i = 0; i < q->n_pairs; i++)
-    if ((r->region_error =
-             mock_check_key(kc, reg, q->pairs[i]->key.data, q->pairs[i]->key.len, false)))
-      return &r->base;
+    if (q->ttls[i] && !kc->m->opts.enable_ttl) return TTL_DISABLED_MSG;
+  return NULL;
+}
+
+void mock_raw_batch_put(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawBatchPutRequest *q = msg;
+  Kvrpcpb__RawBatchPutResponse *r = out;
+  int cf;
+  mock_region_t *reg =
+      raw_begin(kc, q->cf, batch_ttl_refusal(kc, q), q->context, TEXT_ANSWER(r), &cf);
+  for (size_t i = 0; reg && i < q->n_pairs; i++)
+    if ((r->region_error = check_keys(kc, reg, &q->pairs[i]->key, 1, false))) return;
+  if (!reg) return;
   int64_t now = tikv__now_ms();
   for (size_t i = 0; i < q->n_pairs; i++) {
     uint64_t ttl = q->n_ttls == 0 ? 0 : q->n_ttls == 1 ? q->ttls[0] : q->ttls[i];
@@ -155,63 +158,40 @@ static ProtobufCMessage *raw_batch_put(mock_kvctx_t *kc, const ProtobufCMessage 
       break;
     }
   }
-  return &r->base;
 }
 
-static ProtobufCMessage *raw_delete(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawDeleteRequest *q = (const Kvrpcpb__RawDeleteRequest *)msg;
-  Kvrpcpb__RawDeleteResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawDeleteResponse, KVRPCPB__RAW_DELETE_RESPONSE__INIT);
-  int cf = check_single(kc, q->cf, 0, q->context, q->key, &r->error, &r->region_error);
-  if (cf < 0) return &r->base;
-  mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
-  return &r->base;
+void mock_raw_delete(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawDeleteRequest *q = msg;
+  Kvrpcpb__RawDeleteResponse *r = out;
+  int cf = check_single(kc, q->cf, 0, q->context, &q->key, TEXT_ANSWER(r));
+  if (cf >= 0) mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
 }
 
-static ProtobufCMessage *raw_batch_delete(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawBatchDeleteRequest *q = (const Kvrpcpb__RawBatchDeleteRequest *)msg;
-  Kvrpcpb__RawBatchDeleteResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawBatchDeleteResponse, KVRPCPB__RAW_BATCH_DELETE_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  for (size_t i = 0; i < q->n_keys; i++)
-    if ((r->region_error = mock_check_key(kc, reg, q->keys[i].data, q->keys[i].len, false)))
-      return &r->base;
+void mock_raw_batch_delete(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawBatchDeleteRequest *q = msg;
+  Kvrpcpb__RawBatchDeleteResponse *r = out;
+  int cf;
+  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, TEXT_ANSWER(r), &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, q->keys, q->n_keys, false))) return;
   for (size_t i = 0; i < q->n_keys; i++)
     mock_kvmap_delete(kc->m->raw[cf], q->keys[i].data, q->keys[i].len);
-  return &r->base;
 }
 
 /* TiKV's apply of DeleteRange: the start must be in the region, the end may
  * not pass the region end (an empty end means the key space end). */
-static ProtobufCMessage *raw_delete_range(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawDeleteRangeRequest *q = (const Kvrpcpb__RawDeleteRangeRequest *)msg;
-  Kvrpcpb__RawDeleteRangeResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawDeleteRangeResponse, KVRPCPB__RAW_DELETE_RANGE_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->error = invalid_cf(kc, q->cf);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error =
-           mock_check_key(kc, reg, q->start_key.data, q->start_key.len, false)))
-    return &r->base;
-  if (reg->end.len &&
-      (q->end_key.len == 0 ||
-       tikv__key_cmp(q->end_key.data, q->end_key.len, reg->end.data, reg->end.len) > 0)) {
+void mock_raw_delete_range(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawDeleteRangeRequest *q = msg;
+  Kvrpcpb__RawDeleteRangeResponse *r = out;
+  int cf;
+  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, TEXT_ANSWER(r), &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, &q->start_key, 1, false))) return;
+  if (reg->end.len && (q->end_key.len == 0 || tikv__key_cmp(q->end_key.data, q->end_key.len,
+                                                            reg->end.data, reg->end.len) > 0)) {
     r->region_error = mock_key_not_in_region(kc, reg, q->end_key.data, q->end_key.len);
-    return &r->base;
+    return;
   }
   mock_kvmap_delete_range(kc->m->raw[cf], q->start_key.data, q->start_key.len, q->end_key.data,
                           q->end_key.len, q->end_key.len == 0);
-  return &r->base;
 }
 
 /* ---- scans ---- */
@@ -243,14 +223,7 @@ static void scan_range(mock_kvctx_t *kc, int cf, const uint8_t *lower, size_t ll
       break;
     }
     if (live(e, now)) {
-      if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        Kvrpcpb__KvPair **np = mock_arena_alloc(kc->arena, nc * sizeof(void *));
-        if (*n) memcpy(np, *out, *n * sizeof(void *));
-        *out = np;
-        *cap = nc;
-      }
-      (*out)[(*n)++] = pair(kc, e, key_only);
+      MOCK_PUSH(kc->arena, *out, *n, *cap, pair(kc, e, key_only));
       got++;
     }
     e = reverse ? mock_kvmap_prev(s, e) : mock_kvmap_next(s, e);
@@ -292,69 +265,50 @@ static void scan_in_region(mock_kvctx_t *kc, int cf, const mock_region_t *reg,
   scan_range(kc, cf, lo, lol, hi, hil, hi_unbounded, limit, key_only, reverse, out, n, cap);
 }
 
-static ProtobufCMessage *raw_scan(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawScanRequest *q = (const Kvrpcpb__RawScanRequest *)msg;
-  Kvrpcpb__RawScanResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawScanResponse, KVRPCPB__RAW_SCAN_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->kvs = abort_pairs(kc, mock_arena_printf(kc->arena, "Error(InvalidCf(\"%s\"))", q->cf),
-                         &r->n_kvs);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  if ((r->region_error = mock_check_key(kc, reg, q->start_key.data, q->start_key.len, true)))
-    return &r->base;
+void mock_raw_scan(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawScanRequest *q = msg;
+  Kvrpcpb__RawScanResponse *r = out;
+  int cf;
+  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, PAIRS_ANSWER(r, kvs), &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, &q->start_key, 1, true))) return;
   size_t cap = 0;
   scan_in_region(kc, cf, reg, &q->start_key, &q->end_key, q->limit, q->key_only, q->reverse,
                  &r->kvs, &r->n_kvs, &cap);
-  return &r->base;
 }
 
-static ProtobufCMessage *raw_batch_scan(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawBatchScanRequest *q = (const Kvrpcpb__RawBatchScanRequest *)msg;
-  Kvrpcpb__RawBatchScanResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawBatchScanResponse, KVRPCPB__RAW_BATCH_SCAN_RESPONSE__INIT);
-  int cf = mock_cf_index(q->cf);
-  if (cf < 0) {
-    r->kvs = abort_pairs(kc, mock_arena_printf(kc->arena, "Error(InvalidCf(\"%s\"))", q->cf),
-                         &r->n_kvs);
-    return &r->base;
-  }
-  mock_region_t *reg;
-  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return &r->base;
-  for (size_t i = 0; i < q->n_ranges; i++)
-    if ((r->region_error = mock_check_key(kc, reg, q->ranges[i]->start_key.data,
-                                          q->ranges[i]->start_key.len, true)))
-      return &r->base;
+void mock_raw_batch_scan(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawBatchScanRequest *q = msg;
+  Kvrpcpb__RawBatchScanResponse *r = out;
+  int cf;
+  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, PAIRS_ANSWER(r, kvs), &cf);
+  for (size_t i = 0; reg && i < q->n_ranges; i++)
+    if ((r->region_error = check_keys(kc, reg, &q->ranges[i]->start_key, 1, true))) return;
+  if (!reg) return;
   size_t cap = 0;
   for (size_t i = 0; i < q->n_ranges; i++)
     scan_in_region(kc, cf, reg, &q->ranges[i]->start_key, &q->ranges[i]->end_key, q->each_limit,
                    q->key_only, q->reverse, &r->kvs, &r->n_kvs, &cap);
-  return &r->base;
 }
 
 /* ---- TTL and CAS ---- */
-static ProtobufCMessage *raw_get_key_ttl(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawGetKeyTTLRequest *q = (const Kvrpcpb__RawGetKeyTTLRequest *)msg;
-  Kvrpcpb__RawGetKeyTTLResponse *r =
-      MOCK_NEW(kc->arena, Kvrpcpb__RawGetKeyTTLResponse, KVRPCPB__RAW_GET_KEY_TTLRESPONSE__INIT);
-  int cf = check_single(kc, q->cf, 0, q->context, q->key, &r->error, &r->region_error);
-  if (cf < 0) return &r->base;
+void mock_raw_get_key_ttl(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawGetKeyTTLRequest *q = msg;
+  Kvrpcpb__RawGetKeyTTLResponse *r = out;
+  int cf = check_single(kc, q->cf, 0, q->context, &q->key, TEXT_ANSWER(r));
+  if (cf < 0) return;
   int64_t now = tikv__now_ms();
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   if (!e || !live(e, now))
     r->not_found = 1;
   else if (e->tag)
     r->ttl = (uint64_t)((e->tag - now + 999) / 1000);
-  return &r->base;
 }
 
-static ProtobufCMessage *raw_cas(mock_kvctx_t *kc, const ProtobufCMessage *msg) {
-  const Kvrpcpb__RawCASRequest *q = (const Kvrpcpb__RawCASRequest *)msg;
-  Kvrpcpb__RawCASResponse *r = MOCK_NEW(kc->arena, Kvrpcpb__RawCASResponse, KVRPCPB__RAW_CASRESPONSE__INIT);
-  int cf = check_single(kc, q->cf, q->ttl, q->context, q->key, &r->error, &r->region_error);
-  if (cf < 0) return &r->base;
+void mock_raw_cas(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawCASRequest *q = msg;
+  Kvrpcpb__RawCASResponse *r = out;
+  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, TEXT_ANSWER(r));
+  if (cf < 0) return;
   int64_t now = tikv__now_ms();
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   bool exists = e && live(e, now);
@@ -364,8 +318,7 @@ static ProtobufCMessage *raw_cas(mock_kvctx_t *kc, const ProtobufCMessage *msg) 
     r->succeed = !exists;
   else
     r->succeed = exists && e->value_len == q->previous_value.len &&
-                 (e->value_len == 0 ||
-                  memcmp(e->value, q->previous_value.data, e->value_len) == 0);
+                 (e->value_len == 0 || memcmp(e->value, q->previous_value.data, e->value_len) == 0);
   if (r->succeed) {
     if (q->delete_)
       mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
@@ -373,25 +326,4 @@ static ProtobufCMessage *raw_cas(mock_kvctx_t *kc, const ProtobufCMessage *msg) 
                             expire_at(q->ttl, now)))
       r->error = "out of memory";
   }
-  return &r->base;
 }
-
-#define BC(x) TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_##x
-const mock_kv_method_t mock_raw_methods[] = {
-    {"RawGet", &kvrpcpb__raw_get_request__descriptor, BC(RAW_GET), raw_get},
-    {"RawBatchGet", &kvrpcpb__raw_batch_get_request__descriptor, BC(RAW_BATCH_GET), raw_batch_get},
-    {"RawPut", &kvrpcpb__raw_put_request__descriptor, BC(RAW_PUT), raw_put},
-    {"RawBatchPut", &kvrpcpb__raw_batch_put_request__descriptor, BC(RAW_BATCH_PUT), raw_batch_put},
-    {"RawDelete", &kvrpcpb__raw_delete_request__descriptor, BC(RAW_DELETE), raw_delete},
-    {"RawBatchDelete", &kvrpcpb__raw_batch_delete_request__descriptor, BC(RAW_BATCH_DELETE),
-     raw_batch_delete},
-    {"RawDeleteRange", &kvrpcpb__raw_delete_range_request__descriptor, BC(RAW_DELETE_RANGE),
-     raw_delete_range},
-    {"RawScan", &kvrpcpb__raw_scan_request__descriptor, BC(RAW_SCAN), raw_scan},
-    {"RawBatchScan", &kvrpcpb__raw_batch_scan_request__descriptor, BC(RAW_BATCH_SCAN),
-     raw_batch_scan},
-    {"RawGetKeyTTL", &kvrpcpb__raw_get_key_ttlrequest__descriptor, 0, raw_get_key_ttl},
-    {"RawCompareAndSwap", &kvrpcpb__raw_casrequest__descriptor, 0, raw_cas},
-    {NULL, NULL, 0, NULL},
-};
-#undef BC

@@ -1,15 +1,24 @@
 /* tikv-mock-server: the mock cluster as a process.
  *   tikv-mock-server [--stores N] [--regions N] [--enable-ttl] [--host H]
- *                    [--pd-port P] [--verbose]
- * Prints "PD host:port" on stdout once listening, the stores on stderr, and
- * runs until SIGINT or SIGTERM (exit 0). */
+ *                    [--pd-port P] [--pd N] [--pd-election-ms MS]
+ *                    [--raft-election-ms MS] [--verbose]
+ *                    [--control]
+ * Prints "PD host:port[,host:port...]" (every PD member) on stdout once
+ * listening, the members and stores on stderr, and runs until SIGINT or
+ * SIGTERM (exit 0). With --control it reads fault commands from stdin, one
+ * a line, and answers each on stdout (control.c; "help" lists them). */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "mock/control.h"
 #include "tikv/mock.h"
 
 static void usage(FILE *f) {
@@ -19,8 +28,12 @@ static void usage(FILE *f) {
           "  --regions N     pre-split regions (default 1)\n"
           "  --enable-ttl    accept raw TTLs (TiKV's storage.enable-ttl)\n"
           "  --host H        listen address (default 127.0.0.1)\n"
-          "  --pd-port P     PD port (default: any free port)\n"
+          "  --pd-port P     PD port (default: any free port; the first member's)\n"
+          "  --pd N          PD members, each on its own port, one leading (default 1)\n"
+          "  --pd-election-ms MS    PD without a leader after a leader kill (default 3000)\n"
+          "  --raft-election-ms MS  regions without a leader after a store kill (default 10000)\n"
           "  --verbose       log unimplemented methods and injected faults\n"
+          "  --control       read fault commands from stdin, answer on stdout (try: help)\n"
           "  --help          this text\n"
           "Prints \"PD <address>\" on stdout when ready; stops on SIGINT/SIGTERM.\n");
 }
@@ -45,44 +58,97 @@ static int parse_int(const char *s, const char *what, int min, int max) {
   return (int)v;
 }
 
-int main(int argc, char **argv) {
-  tikv_mock_options_t opts;
-  tikv_mock_options_init(&opts);
+static bool control; /* --control */
+
+/* The options that take a number: name, where it goes, its range. */
+typedef struct int_option {
+  const char *name;
+  size_t offset; /* in tikv_mock_options_t */
+  int min, max;
+} int_option;
+#define INT_OPT(name, field, min, max) {name, offsetof(tikv_mock_options_t, field), min, max}
+static const int_option int_options[] = {
+    INT_OPT("--stores", stores, 1, 64),
+    INT_OPT("--regions", regions, 1, 62 * 62 + 1),
+    INT_OPT("--pd-port", pd_port, 0, 65535),
+    INT_OPT("--pd", pd_members, 1, 16),
+    INT_OPT("--pd-election-ms", pd_election_ms, 1, 600000),
+    INT_OPT("--raft-election-ms", raft_election_ms, 1, 600000),
+};
+
+/* Fills opts from the command line: -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, tikv_mock_options_t *opts) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-#define NEED_ARG()                                                   \
-  do {                                                               \
-    if (i + 1 >= argc) {                                             \
-      fprintf(stderr, "tikv-mock-server: %s needs a value\n", a);    \
-      return 2;                                                      \
-    }                                                                \
-  } while (0)
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const int_option *io = NULL;
+    for (size_t k = 0; k < sizeof(int_options) / sizeof(int_options[0]); k++)
+      if (!strcmp(a, int_options[k].name)) io = &int_options[k];
+    bool takes_value = io || !strcmp(a, "--host");
+    if (takes_value && i + 1 >= argc) {
+      fprintf(stderr, "tikv-mock-server: %s needs a value\n", a);
+      return 2;
+    }
+    if (io)
+      *(int *)((char *)opts + io->offset) = parse_int(argv[++i], a, io->min, io->max);
+    else if (!strcmp(a, "--host"))
+      opts->host = argv[++i];
+    else if (!strcmp(a, "--enable-ttl"))
+      opts->enable_ttl = 1;
+    else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
+      opts->verbose = 1;
+    else if (!strcmp(a, "--control"))
+      control = true;
+    else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(a, "--stores")) {
-      NEED_ARG();
-      opts.stores = parse_int(argv[++i], "--stores", 1, 64);
-    } else if (!strcmp(a, "--regions")) {
-      NEED_ARG();
-      opts.regions = parse_int(argv[++i], "--regions", 1, 62 * 62 + 1);
-    } else if (!strcmp(a, "--enable-ttl")) {
-      opts.enable_ttl = 1;
-    } else if (!strcmp(a, "--host")) {
-      NEED_ARG();
-      opts.host = argv[++i];
-    } else if (!strcmp(a, "--pd-port")) {
-      NEED_ARG();
-      opts.pd_port = parse_int(argv[++i], "--pd-port", 0, 65535);
-    } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
-      opts.verbose = 1;
     } else {
       fprintf(stderr, "tikv-mock-server: unknown option %s\n", a);
       usage(stderr);
       return 2;
     }
-#undef NEED_ARG
   }
+  return -1;
+}
+
+/* --control: commands from stdin until it closes (the cluster runs on).
+ * control_mu keeps a command from running into the shutdown. */
+static pthread_mutex_t control_mu = PTHREAD_MUTEX_INITIALIZER;
+static tikv_mock_cluster_t *controlled;
+static void *control_loop(void *arg) {
+  char line[512], out[1024];
+  while (fgets(line, sizeof(line), stdin)) {
+    if (line[strspn(line, " \t\r\n")] == 0) continue;
+    pthread_mutex_lock(&control_mu);
+    if (controlled) mock_control(controlled, line, out, sizeof(out));
+    pthread_mutex_unlock(&control_mu);
+    if (!controlled) break;
+    printf("%s\n", out);
+    fflush(stdout);
+  }
+  return NULL;
+}
+
+/* "PD a[,b...]" on stdout (what scripts wait for), the rest on stderr. */
+static void announce(tikv_mock_cluster_t *m, const tikv_mock_options_t *opts) {
+  printf("PD %s", tikv_mock_pd_member_address(m, 1));
+  for (int p = 2; p <= tikv_mock_pd_member_count(m); p++)
+    printf(",%s", tikv_mock_pd_member_address(m, p));
+  printf("\n");
+  fflush(stdout);
+  for (int p = 1; p <= tikv_mock_pd_member_count(m); p++)
+    fprintf(stderr, "pd member %d %s%s\n", p, tikv_mock_pd_member_address(m, p),
+            p == tikv_mock_pd_leader(m) ? " (leader)" : "");
+  for (int s = 1; s <= tikv_mock_store_count(m); s++)
+    fprintf(stderr, "store %d %s\n", s, tikv_mock_store_address(m, (uint64_t)s));
+  fprintf(stderr, "regions %d%s\n", tikv_mock_region_count(m),
+          opts->enable_ttl ? ", ttl enabled" : "");
+}
+
+int main(int argc, char **argv) {
+  tikv_mock_options_t opts;
+  tikv_mock_options_init(&opts);
+  int rc = parse_args(argc, argv, &opts);
+  if (rc >= 0) return rc;
 
   sem_init(&stop_sem, 0, 0);
   struct sigaction sa;
@@ -99,15 +165,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "tikv-mock-server: %s\n", err);
     return 1;
   }
-  printf("PD %s\n", tikv_mock_pd_address(m));
-  fflush(stdout);
-  for (int s = 1; s <= tikv_mock_store_count(m); s++)
-    fprintf(stderr, "store %d %s\n", s, tikv_mock_store_address(m, (uint64_t)s));
-  fprintf(stderr, "regions %d%s\n", tikv_mock_region_count(m), opts.enable_ttl ? ", ttl enabled" : "");
-
+  announce(m, &opts);
+  controlled = m;
+  pthread_t reader;
+  if (control && pthread_create(&reader, NULL, control_loop, NULL) == 0) pthread_detach(reader);
   while (sem_wait(&stop_sem) != 0 && errno == EINTR) {
   }
   fprintf(stderr, "tikv-mock-server: %s, stopping\n", stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+  pthread_mutex_lock(&control_mu);
+  controlled = NULL;
+  pthread_mutex_unlock(&control_mu);
   tikv_mock_cluster_stop(m);
   return 0;
 }

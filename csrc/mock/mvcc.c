@@ -162,8 +162,8 @@ mv_commit_record_t mv_commit_record(mv_key_t *k, uint64_t start_ts) {
   return r;
 }
 
-int mv_put_write(mv_key_t *k, uint64_t commit_ts, uint64_t start_ts, int type,
-                 const uint8_t *value, size_t vlen, bool protected_rb) {
+int mv_put_write(mv_key_t *k, uint64_t commit_ts, uint64_t start_ts, int type, const uint8_t *value,
+                 size_t vlen, bool protected_rb) {
   /* same commit ts: replace (TiKV's put_write overwrites the key+ts) */
   size_t pos = 0;
   while (pos < k->nwrites && k->writes[pos].commit_ts > commit_ts) pos++;
@@ -316,11 +316,16 @@ static void waiter_fire(void *arg) {
     r.errors = &kep;
     resp = &r;
   } else if (w->timeout_resp) {
-    resp = kvrpcpb__pessimistic_lock_response__unpack(NULL, w->timeout_resp_len, w->timeout_resp);
+    resp = (Kvrpcpb__PessimisticLockResponse *)protobuf_c_message_unpack(
+        tikv__req(TIKV__REQ_KV_PESSIMISTIC_LOCK)->resp, NULL, w->timeout_resp_len, w->timeout_resp);
   }
   bool stopping = !w->woken && !w->timeout_resp;
   mock_kv_deferred_reply(w->reply, stopping ? NULL : resp ? &resp->base : NULL);
-  if (resp && resp != &r) kvrpcpb__pessimistic_lock_response__free_unpacked(resp, NULL);
+  if (resp && resp != &r) protobuf_c_message_free_unpacked(&resp->base, NULL);
+  mv_waiter_free(w);
+}
+
+void mv_waiter_free(mv_waiter_t *w) {
   free(w->timeout_resp);
   tikv__bytes_free(&w->raw_key);
   tikv__bytes_free(&w->primary);

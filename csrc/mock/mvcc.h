@@ -33,7 +33,7 @@ enum { MV_W_PUT = 0, MV_W_DELETE = 1, MV_W_LOCK = 2, MV_W_ROLLBACK = 3 };
 typedef struct mv_write {
   uint64_t commit_ts, start_ts;
   int type;
-  tikv__bytes_t value; /* MV_W_PUT */
+  tikv__bytes_t value;      /* MV_W_PUT */
   bool overlapped_rollback; /* a rollback of txn commit_ts shares this record */
   bool protected_rb;        /* rollbacks only: never collapsed */
 } mv_write_t;
@@ -89,13 +89,12 @@ typedef struct mv_commit_record {
 mv_commit_record_t mv_commit_record(mv_key_t *k, uint64_t start_ts);
 
 /* Adds a write record (value copied). 0 / -1 on OOM. */
-int mv_put_write(mv_key_t *k, uint64_t commit_ts, uint64_t start_ts, int type,
-                 const uint8_t *value, size_t vlen, bool protected_rb);
+int mv_put_write(mv_key_t *k, uint64_t commit_ts, uint64_t start_ts, int type, const uint8_t *value,
+                 size_t vlen, bool protected_rb);
 /* Writes the rollback record of txn start_ts (TiKV's make_rollback): with an
  * overlapped commit at the same ts, a protected rollback flags that record;
  * an unprotected one writes nothing. */
-int mv_put_rollback(mv_key_t *k, uint64_t start_ts, bool protected_rb,
-                    mv_write_t *overlapped);
+int mv_put_rollback(mv_key_t *k, uint64_t start_ts, bool protected_rb, mv_write_t *overlapped);
 /* TiKV's collapse_prev_rollback: drops an unprotected rollback record just
  * below ts (the newest with commit_ts <= ts). */
 void mv_collapse_prev_rollback(mv_key_t *k, uint64_t ts);
@@ -149,6 +148,8 @@ bool mv_would_deadlock(mock_mvcc_t *s, uint64_t start_ts, uint64_t lock_ts, uint
 /* Registers a waiter (already filled) on its key, adds its wait-for edge
  * when `detect`, and starts its timer (timeout_ms). */
 void mv_waiter_add(mock_mvcc_t *s, mv_waiter_t *w, bool detect, int64_t timeout_ms);
+/* Frees a waiter that was never added (its reply not deferred). */
+void mv_waiter_free(mv_waiter_t *w);
 /* Answers every waiter at once (server stopping): store_id 0 = all stores. */
 void mv_waiters_flush(mock_mvcc_t *s, uint64_t store_id);
 

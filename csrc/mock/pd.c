@@ -1,21 +1,34 @@
 /* The mock's PD service: members, TSO, regions, stores, ids, GC safe points.
  * Behaviour follows tikv/pd server/grpc_service.go: every request but
- * GetMembers / GetClusterInfo must carry the cluster id (else gRPC
- * FAILED_PRECONDITION "mismatch cluster id, need X but got Y"). */
+ * GetMembers / GetClusterInfo must reach the leader (a follower fails it
+ * with UNAVAILABLE "not leader"; region queries may be served by a follower
+ * when the caller allows it) and carry the cluster id (else gRPC
+ * FAILED_PRECONDITION "mismatch cluster id, need X but got Y"). Who leads
+ * is members.c's business. */
 #include <stdio.h>
 #include <time.h>
 
 #include "mock/mvcc.h"
 
-typedef ProtobufCMessage *(*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                   int *status, char *status_msg, size_t msg_len);
+/* A unary PD method: fills its response (initialised, in the arena, with
+ * the cluster's header) with m->mu held. */
+typedef void (*pd_fn)(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp);
+
+/* Who may answer a method (PD's unaryMiddleware / unaryFollowerMiddleware). */
+typedef enum {
+  PD_ANY,           /* any member, no cluster id needed (GetMembers, GetClusterInfo) */
+  PD_LEADER,        /* the leader; a follower answers "not leader" */
+  PD_FOLLOWER_READ, /* the leader, or a follower when the caller allows follower handling */
+} pd_role;
 
 typedef struct pd_method {
-  mock_method_t base; /* first: the server sees this */
-  const ProtobufCMessageDescriptor *req_desc;
-  bool check_cluster;
+  tikv__req_id req;
+  pd_role role; /* PD_LEADER / PD_FOLLOWER_READ also need the cluster id */
   pd_fn fn;
 } pd_method;
+
+/* PD's follower-handle metadata key (pkg/utils/grpcutil). */
+#define FOLLOWER_HANDLE_KEY "pd-allow-follower-handle"
 
 static Pdpb__ResponseHeader *header(mock_cluster_t *m, mock_arena_t *a) {
   Pdpb__ResponseHeader *h = MOCK_NEW(a, Pdpb__ResponseHeader, PDPB__RESPONSE_HEADER__INIT);
@@ -34,9 +47,17 @@ static Pdpb__ResponseHeader *error_header(mock_cluster_t *m, mock_arena_t *a, Pd
 
 static const Pdpb__RequestHeader *request_header(const ProtobufCMessage *req) {
   const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(req->descriptor, 1);
-  if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE || f->descriptor != &pdpb__request_header__descriptor)
+  if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+      f->descriptor != &pdpb__request_header__descriptor)
     return NULL;
   return *(const Pdpb__RequestHeader *const *)((const char *)req + f->offset);
+}
+
+/* Every PD response has its ResponseHeader as field 1. */
+static Pdpb__ResponseHeader **response_header(ProtobufCMessage *resp) {
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(resp->descriptor, 1);
+  if (!f || f->descriptor != &pdpb__response_header__descriptor) abort();
+  return (Pdpb__ResponseHeader **)((char *)resp + f->offset);
 }
 
 static int64_t unix_ms(void) {
@@ -45,12 +66,12 @@ static int64_t unix_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
+static Pdpb__Member *member(mock_arena_t *a, const mock_pd_member_t *p) {
   Pdpb__Member *mb = MOCK_NEW(a, Pdpb__Member, PDPB__MEMBER__INIT);
-  mb->name = "pd";
-  mb->member_id = m->pd_member_id;
+  mb->name = mock_arena_printf(a, "%s", p->name);
+  mb->member_id = p->id;
   char **urls = mock_arena_alloc(a, sizeof(char *));
-  urls[0] = mock_arena_printf(a, "http://%s", m->pd_address);
+  urls[0] = mock_arena_printf(a, "http://%s", p->address);
   mb->n_peer_urls = 1;
   mb->peer_urls = urls;
   mb->n_client_urls = 1;
@@ -61,61 +82,44 @@ static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a) {
 }
 
 /* ---- handlers ---- */
-static ProtobufCMessage *get_members(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                     int *st, char *sm, size_t sl) {
-  Pdpb__GetMembersResponse *r = MOCK_NEW(a, Pdpb__GetMembersResponse, PDPB__GET_MEMBERS_RESPONSE__INIT);
-  r->header = header(m, a);
-  Pdpb__Member *mb = member(m, a);
-  r->n_members = 1;
-  r->members = mock_arena_alloc(a, sizeof(Pdpb__Member *));
-  r->members[0] = mb;
-  r->leader = mb;
-  r->etcd_leader = mb;
-  return &r->base;
+/* Every member, as etcd lists them (killed ones too), and the leader (none
+ * during an election); any member answers. */
+static void get_members(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetMembersResponse *r = resp;
+  r->n_members = (size_t)m->npd;
+  r->members = mock_arena_alloc(a, (size_t)m->npd * sizeof(Pdpb__Member *));
+  for (int i = 0; i < m->npd; i++) {
+    r->members[i] = member(a, m->pd[i]);
+    if (mock_pd_is_leader(m, m->pd[i])) r->leader = r->etcd_leader = r->members[i];
+  }
 }
 
-static ProtobufCMessage *get_cluster_info(mock_cluster_t *m, mock_arena_t *a,
-                                          const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
-  Pdpb__GetClusterInfoResponse *r =
-      MOCK_NEW(a, Pdpb__GetClusterInfoResponse, PDPB__GET_CLUSTER_INFO_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_cluster_info(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetClusterInfoResponse *r = resp;
   r->n_servicemodes = 1;
   r->servicemodes = mock_arena_alloc(a, sizeof(*r->servicemodes));
   r->servicemodes[0] = PDPB__SERVICE_MODE__PD_SVC_MODE;
-  return &r->base;
 }
 
-static ProtobufCMessage *is_bootstrapped(mock_cluster_t *m, mock_arena_t *a,
-                                         const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
-  Pdpb__IsBootstrappedResponse *r =
-      MOCK_NEW(a, Pdpb__IsBootstrappedResponse, PDPB__IS_BOOTSTRAPPED_RESPONSE__INIT);
-  r->header = header(m, a);
+static void is_bootstrapped(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__IsBootstrappedResponse *r = resp;
   r->bootstrapped = 1;
-  return &r->base;
 }
 
-static ProtobufCMessage *alloc_id(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                  int *st, char *sm, size_t sl) {
-  const Pdpb__AllocIDRequest *q = (const Pdpb__AllocIDRequest *)req;
-  Pdpb__AllocIDResponse *r = MOCK_NEW(a, Pdpb__AllocIDResponse, PDPB__ALLOC_IDRESPONSE__INIT);
-  r->header = header(m, a);
+static void alloc_id(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__AllocIDRequest *q = req;
+  Pdpb__AllocIDResponse *r = resp;
   uint32_t count = q->count ? q->count : 1;
   r->id = mock_alloc_id(m);
   for (uint32_t i = 1; i < count; i++) r->id = mock_alloc_id(m);
   r->count = q->count;
-  return &r->base;
 }
 
-static ProtobufCMessage *get_cluster_config(mock_cluster_t *m, mock_arena_t *a,
-                                            const ProtobufCMessage *req, int *st, char *sm,
-                                            size_t sl) {
-  Pdpb__GetClusterConfigResponse *r =
-      MOCK_NEW(a, Pdpb__GetClusterConfigResponse, PDPB__GET_CLUSTER_CONFIG_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_cluster_config(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetClusterConfigResponse *r = resp;
   r->cluster = MOCK_NEW(a, Metapb__Cluster, METAPB__CLUSTER__INIT);
   r->cluster->id = m->cluster_id;
   r->cluster->max_peer_count = MOCK_MAX_PEERS;
-  return &r->base;
 }
 
 static Metapb__Store *store_meta(mock_cluster_t *m, mock_arena_t *a, const mock_store_t *s) {
@@ -131,71 +135,55 @@ static Metapb__Store *store_meta(mock_cluster_t *m, mock_arena_t *a, const mock_
   return ms;
 }
 
-static ProtobufCMessage *get_store(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                   int *st, char *sm, size_t sl) {
-  const Pdpb__GetStoreRequest *q = (const Pdpb__GetStoreRequest *)req;
-  Pdpb__GetStoreResponse *r = MOCK_NEW(a, Pdpb__GetStoreResponse, PDPB__GET_STORE_RESPONSE__INIT);
+static void get_store(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetStoreRequest *q = req;
+  Pdpb__GetStoreResponse *r = resp;
   if (q->store_id < 1 || q->store_id > (uint64_t)m->nstores) {
-    r->header = error_header(m, a, PDPB__ERROR_TYPE__UNKNOWN,
-                             mock_arena_printf(a, "invalid store ID %llu, not found",
-                                               (unsigned long long)q->store_id));
-    return &r->base;
+    r->header = error_header(
+        m, a, PDPB__ERROR_TYPE__UNKNOWN,
+        mock_arena_printf(a, "invalid store ID %llu, not found", (unsigned long long)q->store_id));
+    return;
   }
-  r->header = header(m, a);
   r->store = store_meta(m, a, &m->stores[q->store_id - 1]);
-  return &r->base;
 }
 
-static ProtobufCMessage *get_all_stores(mock_cluster_t *m, mock_arena_t *a,
-                                        const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
-  Pdpb__GetAllStoresResponse *r =
-      MOCK_NEW(a, Pdpb__GetAllStoresResponse, PDPB__GET_ALL_STORES_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_all_stores(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetAllStoresResponse *r = resp;
   r->n_stores = (size_t)m->nstores;
   r->stores = mock_arena_alloc(a, (size_t)m->nstores * sizeof(Metapb__Store *));
   for (int i = 0; i < m->nstores; i++) r->stores[i] = store_meta(m, a, &m->stores[i]);
-  return &r->base;
 }
 
-static ProtobufCMessage *region_response(mock_cluster_t *m, mock_arena_t *a, mock_region_t *reg) {
-  Pdpb__GetRegionResponse *r = MOCK_NEW(a, Pdpb__GetRegionResponse, PDPB__GET_REGION_RESPONSE__INIT);
-  r->header = header(m, a);
-  if (reg) {
-    r->region = mock_region_meta(a, reg);
-    r->leader = mock_region_leader_peer(a, reg);
-  }
-  return &r->base;
+/* The answer of the region queries: the region and its leader (no region:
+ * both absent, as PD answers). */
+static void region_response(mock_arena_t *a, Pdpb__GetRegionResponse *r, const mock_region_t *reg) {
+  if (!reg) return;
+  r->region = mock_region_meta(a, reg);
+  r->leader = mock_region_leader_peer(a, reg);
 }
 
-static ProtobufCMessage *get_region(mock_cluster_t *m, mock_arena_t *a, const ProtobufCMessage *req,
-                                    int *st, char *sm, size_t sl) {
-  const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
+static void get_region(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetRegionRequest *q = req;
   int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
-  return region_response(m, a, m->regions[i]);
+  region_response(a, resp, m->regions[i]);
 }
 
 /* PD's regionTree.searchPrev: the region before the one containing the key
  * (whether the key is that region's start or inside it), if adjacent. */
-static ProtobufCMessage *get_prev_region(mock_cluster_t *m, mock_arena_t *a,
-                                         const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
-  const Pdpb__GetRegionRequest *q = (const Pdpb__GetRegionRequest *)req;
+static void get_prev_region(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetRegionRequest *q = req;
   int i = mock_region_index_for_key(m, q->region_key.data, q->region_key.len);
-  return region_response(m, a, i > 0 ? m->regions[i - 1] : NULL);
+  region_response(a, resp, i > 0 ? m->regions[i - 1] : NULL);
 }
 
-static ProtobufCMessage *get_region_by_id(mock_cluster_t *m, mock_arena_t *a,
-                                          const ProtobufCMessage *req, int *st, char *sm,
-                                          size_t sl) {
-  const Pdpb__GetRegionByIDRequest *q = (const Pdpb__GetRegionByIDRequest *)req;
-  return region_response(m, a, mock_region_by_id(m, q->region_id));
+static void get_region_by_id(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__GetRegionByIDRequest *q = req;
+  region_response(a, resp, mock_region_by_id(m, q->region_id));
 }
 
-static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
-                                      const ProtobufCMessage *req, int *st, char *sm, size_t sl) {
-  const Pdpb__ScanRegionsRequest *q = (const Pdpb__ScanRegionsRequest *)req;
-  Pdpb__ScanRegionsResponse *r =
-      MOCK_NEW(a, Pdpb__ScanRegionsResponse, PDPB__SCAN_REGIONS_RESPONSE__INIT);
-  r->header = header(m, a);
+static void scan_regions(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__ScanRegionsRequest *q = req;
+  Pdpb__ScanRegionsResponse *r = resp;
   int i = mock_region_index_for_key(m, q->start_key.data, q->start_key.len);
   size_t cap = (size_t)(m->nregions - i);
   r->region_metas = mock_arena_alloc(a, cap * sizeof(void *));
@@ -219,33 +207,22 @@ static ProtobufCMessage *scan_regions(mock_cluster_t *m, mock_arena_t *a,
     n++;
   }
   r->n_region_metas = r->n_leaders = r->n_regions = n;
-  return &r->base;
 }
 
-static ProtobufCMessage *get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                           const ProtobufCMessage *req, int *st, char *sm,
-                                           size_t sl) {
-  Pdpb__GetGCSafePointResponse *r =
-      MOCK_NEW(a, Pdpb__GetGCSafePointResponse, PDPB__GET_GCSAFE_POINT_RESPONSE__INIT);
-  r->header = header(m, a);
+static void get_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  Pdpb__GetGCSafePointResponse *r = resp;
   r->safe_point = m->gc_safe_point;
-  return &r->base;
 }
 
-static ProtobufCMessage *update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                              const ProtobufCMessage *req, int *st, char *sm,
-                                              size_t sl) {
-  const Pdpb__UpdateGCSafePointRequest *q = (const Pdpb__UpdateGCSafePointRequest *)req;
-  Pdpb__UpdateGCSafePointResponse *r =
-      MOCK_NEW(a, Pdpb__UpdateGCSafePointResponse, PDPB__UPDATE_GCSAFE_POINT_RESPONSE__INIT);
-  r->header = header(m, a);
+static void update_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Pdpb__UpdateGCSafePointRequest *q = req;
+  Pdpb__UpdateGCSafePointResponse *r = resp;
   if (q->safe_point > m->gc_safe_point) { /* only forward */
     m->gc_safe_point = q->safe_point;
     /* what TiKV's GC (compaction filter) does once it sees the new point */
     mv_gc(m->mvcc, m->gc_safe_point);
   }
   r->new_safe_point = m->gc_safe_point;
-  return &r->base;
 }
 
 static mock_service_sp_t *min_service_sp(mock_cluster_t *m, int64_t now) {
@@ -264,41 +241,46 @@ static mock_service_sp_t *min_service_sp(mock_cluster_t *m, int64_t now) {
   return min;
 }
 
-static ProtobufCMessage *update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a,
-                                                      const ProtobufCMessage *req, int *st,
-                                                      char *sm, size_t sl) {
-  const Pdpb__UpdateServiceGCSafePointRequest *q =
-      (const Pdpb__UpdateServiceGCSafePointRequest *)req;
-  Pdpb__UpdateServiceGCSafePointResponse *r = MOCK_NEW(
-      a, Pdpb__UpdateServiceGCSafePointResponse, PDPB__UPDATE_SERVICE_GCSAFE_POINT_RESPONSE__INIT);
-  r->header = header(m, a);
+static void service_sp_remove(mock_cluster_t *m, const char *sid) {
+  for (mock_service_sp_t **pp = &m->service_sps; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->service_id, sid) == 0) {
+      mock_service_sp_t *s = *pp;
+      *pp = s->next;
+      free(s->service_id);
+      free(s);
+      return;
+    }
+}
+
+/* The service's safe point, created when new; NULL on OOM. */
+static mock_service_sp_t *service_sp_get(mock_cluster_t *m, const char *sid) {
+  mock_service_sp_t *s = m->service_sps;
+  while (s && strcmp(s->service_id, sid) != 0) s = s->next;
+  if (s) return s;
+  if (!(s = tikv__calloc(1, sizeof(*s))) || !(s->service_id = tikv__strdup(sid))) {
+    free(s);
+    return NULL;
+  }
+  s->next = m->service_sps;
+  m->service_sps = s;
+  return s;
+}
+
+/* PD's UpdateServiceGCSafePoint: ttl <= 0 removes the service; a safe point
+ * below the current minimum is refused unless it is the minimum's own
+ * service. The answer is the minimum after the update. */
+static void update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, const void *req,
+                                         void *resp) {
+  const Pdpb__UpdateServiceGCSafePointRequest *q = req;
+  Pdpb__UpdateServiceGCSafePointResponse *r = resp;
   int64_t now = (int64_t)time(NULL);
   char *sid = mock_arena_dup(a, q->service_id.data, q->service_id.len);
   mock_service_sp_t *min = min_service_sp(m, now);
-  if (q->ttl <= 0) { /* removal */
-    for (mock_service_sp_t **pp = &m->service_sps; *pp; pp = &(*pp)->next)
-      if (strcmp((*pp)->service_id, sid) == 0) {
-        mock_service_sp_t *s = *pp;
-        *pp = s->next;
-        free(s->service_id);
-        free(s);
-        break;
-      }
+  if (q->ttl <= 0) {
+    service_sp_remove(m, sid);
     min = min_service_sp(m, now);
   } else if (!min || q->safe_point >= min->safe_point || strcmp(min->service_id, sid) == 0) {
-    mock_service_sp_t *s = m->service_sps;
-    while (s && strcmp(s->service_id, sid) != 0) s = s->next;
-    if (!s) {
-      s = tikv__calloc(1, sizeof(*s));
-      if (s) s->service_id = tikv__strdup(sid);
-      if (s && s->service_id) {
-        s->next = m->service_sps;
-        m->service_sps = s;
-      } else {
-        free(s);
-        s = NULL;
-      }
-    }
+    mock_service_sp_t *s = service_sp_get(m, sid);
     if (s) {
       s->safe_point = q->safe_point;
       s->expire_at = q->ttl > INT64_MAX - now ? INT64_MAX : now + q->ttl;
@@ -311,23 +293,35 @@ static ProtobufCMessage *update_service_gc_safe_point(mock_cluster_t *m, mock_ar
     r->ttl = min->expire_at == INT64_MAX ? INT64_MAX : min->expire_at - now;
     r->min_safe_point = min->safe_point;
   }
-  return &r->base;
 }
 
-/* ---- TSO (bidirectional stream) ---- */
+/* The request's cluster id: 0, or the call failed as PD fails it. */
+static int check_cluster_id(mock_call_t *c, uint64_t got) {
+  mock_cluster_t *m = c->srv->m;
+  if (got == m->cluster_id) return 0;
+  mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "mismatch cluster id, need %llu but got %llu",
+                 (unsigned long long)m->cluster_id, (unsigned long long)got);
+  return -1;
+}
+
+/* ---- TSO (bidirectional stream) ----
+ * PD checks the cluster id, then asks its allocator, which refuses on a
+ * member that does not lead; the stream ends with that error. */
 static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_cluster_t *m = c->srv->m;
-  Pdpb__TsoRequest *q = pdpb__tso_request__unpack(NULL, len, data);
-  if (!q) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode TsoRequest");
-    return;
-  }
+  Pdpb__TsoRequest *q = (Pdpb__TsoRequest *)mock_call_unpack(c, data, len);
+  if (!q) return;
   uint64_t got = q->header ? q->header->cluster_id : 0;
   uint32_t count = q->count;
   pdpb__tso_request__free_unpacked(q, NULL);
-  if (got != m->cluster_id) {
-    mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION, "mismatch cluster id, need %llu but got %llu",
-                   (unsigned long long)m->cluster_id, (unsigned long long)got);
+  if (check_cluster_id(c, got)) return;
+  pthread_mutex_lock(&m->mu);
+  bool leads = mock_pd_is_leader(m, mock_pd_member_of(c->srv));
+  pthread_mutex_unlock(&m->mu);
+  if (!leads) {
+    mock_call_fail(c, GRPC_STATUS_UNKNOWN,
+                   "[PD:tso:ErrGenerateTimestamp]generate timestamp failed, requested pd is not "
+                   "leader of cluster");
     return;
   }
   if (count == 0) {
@@ -358,75 +352,73 @@ static void tso_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_call_reply_msg(c, &r.base);
 }
 
-static const mock_method_t tso_method = {"Tso", true, tso_message};
-
 /* ---- unary dispatch ---- */
-static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len);
-
-#define PD_M(name, desc, check, fn) \
-  { {name, false, pd_unary}, &desc, check, fn }
 static const pd_method pd_methods[] = {
-    PD_M("GetMembers", pdpb__get_members_request__descriptor, false, get_members),
-    PD_M("GetClusterInfo", pdpb__get_cluster_info_request__descriptor, false, get_cluster_info),
-    PD_M("IsBootstrapped", pdpb__is_bootstrapped_request__descriptor, true, is_bootstrapped),
-    PD_M("AllocID", pdpb__alloc_idrequest__descriptor, true, alloc_id),
-    PD_M("GetClusterConfig", pdpb__get_cluster_config_request__descriptor, true,
-         get_cluster_config),
-    PD_M("GetStore", pdpb__get_store_request__descriptor, true, get_store),
-    PD_M("GetAllStores", pdpb__get_all_stores_request__descriptor, true, get_all_stores),
-    PD_M("GetRegion", pdpb__get_region_request__descriptor, true, get_region),
-    PD_M("GetPrevRegion", pdpb__get_region_request__descriptor, true, get_prev_region),
-    PD_M("GetRegionByID", pdpb__get_region_by_idrequest__descriptor, true, get_region_by_id),
-    PD_M("ScanRegions", pdpb__scan_regions_request__descriptor, true, scan_regions),
-    PD_M("GetGCSafePoint", pdpb__get_gcsafe_point_request__descriptor, true, get_gc_safe_point),
-    PD_M("UpdateGCSafePoint", pdpb__update_gcsafe_point_request__descriptor, true,
-         update_gc_safe_point),
-    PD_M("UpdateServiceGCSafePoint", pdpb__update_service_gcsafe_point_request__descriptor, true,
-         update_service_gc_safe_point),
+    {TIKV__REQ_PD_GET_MEMBERS, PD_ANY, get_members},
+    {TIKV__REQ_PD_GET_CLUSTER_INFO, PD_ANY, get_cluster_info},
+    {TIKV__REQ_PD_IS_BOOTSTRAPPED, PD_LEADER, is_bootstrapped},
+    {TIKV__REQ_PD_ALLOC_ID, PD_LEADER, alloc_id},
+    {TIKV__REQ_PD_GET_CLUSTER_CONFIG, PD_LEADER, get_cluster_config},
+    {TIKV__REQ_PD_GET_STORE, PD_LEADER, get_store},
+    {TIKV__REQ_PD_GET_ALL_STORES, PD_LEADER, get_all_stores},
+    {TIKV__REQ_PD_GET_REGION, PD_FOLLOWER_READ, get_region},
+    {TIKV__REQ_PD_GET_PREV_REGION, PD_FOLLOWER_READ, get_prev_region},
+    {TIKV__REQ_PD_GET_REGION_BY_ID, PD_FOLLOWER_READ, get_region_by_id},
+    {TIKV__REQ_PD_SCAN_REGIONS, PD_FOLLOWER_READ, scan_regions},
+    {TIKV__REQ_PD_GET_GC_SAFE_POINT, PD_LEADER, get_gc_safe_point},
+    {TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, PD_LEADER, update_gc_safe_point},
+    {TIKV__REQ_PD_UPDATE_SERVICE_GC_SAFE_POINT, PD_LEADER, update_service_gc_safe_point},
 };
-#undef PD_M
 
-static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
-  const pd_method *pm = (const pd_method *)c->method;
-  mock_cluster_t *m = c->srv->m;
-  ProtobufCMessage *req = protobuf_c_message_unpack(pm->req_desc, NULL, len, data);
-  if (!req) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", pm->req_desc->name);
-    return;
-  }
-  if (pm->check_cluster) {
-    const Pdpb__RequestHeader *h = request_header(req);
-    uint64_t got = h ? h->cluster_id : 0;
-    if (got != m->cluster_id) {
-      protobuf_c_message_free_unpacked(req, NULL);
-      mock_call_fail(c, GRPC_STATUS_FAILED_PRECONDITION,
-                     "mismatch cluster id, need %llu but got %llu",
-                     (unsigned long long)m->cluster_id, (unsigned long long)got);
-      return;
-    }
-  }
-  mock_arena_t a = {0};
-  int status = 0;
-  char msg[256] = "";
-  pthread_mutex_lock(&m->mu);
-  ProtobufCMessage *resp = pm->fn(m, &a, req, &status, msg, sizeof(msg));
-  size_t n = resp ? protobuf_c_message_get_packed_size(resp) : 0;
-  uint8_t *buf = resp ? tikv__malloc(n ? n : 1) : NULL;
-  if (buf) protobuf_c_message_pack(resp, buf);
-  pthread_mutex_unlock(&m->mu);
-  mock_arena_free(&a);
-  protobuf_c_message_free_unpacked(req, NULL);
-  if (status)
-    mock_call_fail(c, status, "%s", msg);
-  else if (!buf)
-    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-  else
-    mock_call_reply(c, buf, n);
+static const pd_method *find(int req) {
+  for (size_t i = 0; i < sizeof(pd_methods) / sizeof(pd_methods[0]); i++)
+    if ((int)pd_methods[i].req == req) return &pd_methods[i];
+  return NULL;
 }
 
-const mock_method_t *mock_pd_route(const char *name) {
-  if (strcmp(name, "Tso") == 0) return &tso_method;
-  for (size_t i = 0; i < sizeof(pd_methods) / sizeof(pd_methods[0]); i++)
-    if (strcmp(pd_methods[i].base.name, name) == 0) return &pd_methods[i].base;
-  return NULL;
+/* PD's validateRoleInRequest: the member's role, then the cluster id. 0,
+ * or the call failed. */
+static int check_role(mock_call_t *c, const pd_method *pm, const ProtobufCMessage *req) {
+  if (pm->role == PD_ANY) return 0;
+  mock_cluster_t *m = c->srv->m;
+  pthread_mutex_lock(&m->mu);
+  bool leads = mock_pd_is_leader(m, mock_pd_member_of(c->srv));
+  pthread_mutex_unlock(&m->mu);
+  if (!leads && pm->role == PD_LEADER) {
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "not leader");
+    return -1;
+  }
+  if (!leads && !mock_call_has_metadata(c, FOLLOWER_HANDLE_KEY)) {
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "not leader and follower handling not allowed");
+    return -1;
+  }
+  const Pdpb__RequestHeader *h = request_header(req);
+  return check_cluster_id(c, h ? h->cluster_id : 0);
+}
+
+static void pd_unary(mock_call_t *c, const uint8_t *data, size_t len) {
+  const pd_method *pm = find(c->req);
+  mock_cluster_t *m = c->srv->m;
+  ProtobufCMessage *req = mock_call_unpack(c, data, len);
+  if (!req) return;
+  if (check_role(c, pm, req)) {
+    protobuf_c_message_free_unpacked(req, NULL);
+    return;
+  }
+  mock_arena_t a = {0};
+  const ProtobufCMessageDescriptor *rd = tikv__req(pm->req)->resp;
+  ProtobufCMessage *resp = mock_arena_alloc(&a, rd->sizeof_message);
+  protobuf_c_message_init(rd, resp);
+  pthread_mutex_lock(&m->mu);
+  *response_header(resp) = header(m, &a);
+  pm->fn(m, &a, req, resp);
+  pthread_mutex_unlock(&m->mu);
+  mock_call_reply_msg(c, resp);
+  mock_arena_free(&a);
+  protobuf_c_message_free_unpacked(req, NULL);
+}
+
+mock_msg_fn mock_pd_route(int req) {
+  if (req == TIKV__REQ_PD_TSO) return tso_message;
+  return find(req) ? pd_unary : NULL;
 }

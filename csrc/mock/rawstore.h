@@ -1,7 +1,8 @@
 /* An ordered byte-string map (a skiplist) for the mock cluster's data: keys
  * in memcmp order, each entry with a value and one 64-bit tag the user
- * gives meaning to (raw KV: the expiry time; a later MVCC store: whatever it
- * needs). O(log n) insert, delete and seek; in-order and reverse iteration.
+ * gives meaning to (raw KV: the expiry time; the MVCC store, mvcc.c: its
+ * mv_key_t). O(log n) insert, delete and seek; in-order and reverse
+ * iteration.
  *
  * Not thread-safe: the mock serialises access with the cluster mutex. */
 #ifndef TIKV_MOCK_RAWSTORE_H

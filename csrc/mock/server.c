@@ -1,5 +1,6 @@
 /* gRPC server plumbing of the mock: one grpc_server per PD / store, calls
- * accepted as generic (unregistered) methods and routed by path. A call is
+ * accepted as generic (unregistered) methods and routed by path through the
+ * request table (rpc/requests.h) to a service's handler. A call is
  * one struct with a tag per kind of batch; its reference count covers every
  * batch in flight and every message waiting for a timer or a PD unpause.
  *
@@ -20,21 +21,7 @@ typedef struct mock_outmsg {
   struct mock_outmsg *next;
 } mock_outmsg;
 
-typedef struct mock_paused_msg {
-  mock_call_t *c;
-  uint8_t *data;
-  size_t len;
-  struct mock_paused_msg *next;
-} mock_paused_msg;
-
-typedef struct mock_delayed {
-  tikv__timer_t timer;
-  mock_call_t *c;
-  uint8_t *data;
-  size_t len;
-} mock_delayed;
-
-#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr)-offsetof(type, field)))
+#define CONTAINER(ptr, type, field) ((type *)((char *)(ptr) - offsetof(type, field)))
 
 static tikv__loop_t *loop_of(mock_call_t *c) { return c->srv->m->loop; }
 
@@ -128,7 +115,7 @@ static void pump(mock_call_t *c) {
 }
 
 void mock_call_maybe_finish(mock_call_t *c) {
-  if (!c->method || !c->method->streaming) return;
+  if (!mock_call_streaming(c)) return;
   if (c->client_done && c->pending == 0 && !c->finished) {
     c->finished = true;
     c->status_code = GRPC_STATUS_OK;
@@ -143,18 +130,14 @@ void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len) {
     return;
   }
   grpc_byte_buffer *bb = bb_from(data, len);
-  if (c->method && c->method->streaming) {
+  if (mock_call_streaming(c)) {
     mock_outmsg *o = tikv__calloc(1, sizeof(*o));
     if (!o) {
       grpc_byte_buffer_destroy(bb);
       return;
     }
     o->bb = bb;
-    if (c->out_tail)
-      c->out_tail->next = o;
-    else
-      c->out_head = o;
-    c->out_tail = o;
+    MOCK_QUEUE_PUSH(c->out_head, c->out_tail, o);
     pump(c);
     return;
   }
@@ -194,7 +177,7 @@ void mock_call_fail(mock_call_t *c, int status, const char *fmt, ...) {
   free(c->status_msg);
   c->status_msg = tikv__strdup(buf);
   c->status_code = status;
-  if (c->method && c->method->streaming) {
+  if (mock_call_streaming(c)) {
     c->status_pending = true;
     pump(c);
     return;
@@ -214,7 +197,7 @@ static void on_send(tikv__tag_t *tag, bool ok) {
   }
   c->sending = false;
   if (!ok) c->dead = true; /* the stream is gone: drop what is queued */
-  if (c->method && c->method->streaming && !c->dead) pump(c);
+  if (mock_call_streaming(c) && !c->dead) pump(c);
   mock_call_unref(c);
 }
 
@@ -240,7 +223,7 @@ static void on_recv(tikv__tag_t *tag, bool ok) {
   c->recv_buf = NULL;
   if (!ok || !bb) {
     if (bb) grpc_byte_buffer_destroy(bb);
-    if (c->method->streaming) {
+    if (mock_call_streaming(c)) {
       c->client_done = true;
       mock_call_maybe_finish(c);
     } else {
@@ -258,7 +241,7 @@ static void on_recv(tikv__tag_t *tag, bool ok) {
   grpc_byte_buffer_destroy(bb);
   mock_dispatch_message(c, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
   grpc_slice_unref(s);
-  if (c->method->streaming && !c->finished && !c->dead) start_recv(c, false);
+  if (mock_call_streaming(c) && !c->finished && !c->dead) start_recv(c, false);
   mock_call_unref(c);
 }
 
@@ -276,21 +259,27 @@ static void on_close(tikv__tag_t *tag, bool ok) {
 /* ---- accepting calls ---- */
 static void arm(mock_server_t *s);
 
-static const mock_method_t unimplemented_method = {"", false, NULL};
-
-static const mock_method_t *route(mock_server_t *s, const char *path, char *name, size_t nlen) {
-  /* "/pkg.Service/Method" */
+/* The request id and handler of "/pkg.Service/Method" on this server: PD
+ * serves pdpb.PD, a store tikvpb.Tikv, both the health service. */
+static mock_msg_fn route(mock_server_t *s, const char *path, int *req) {
+  *req = -1;
   const char *slash = strrchr(path, '/');
-  if (!slash || path[0] != '/') return NULL;
-  snprintf(name, nlen, "%s", slash + 1);
-  size_t svc_len = (size_t)(slash - path - 1);
-  const char *svc = path + 1;
-#define SVC_IS(lit) (svc_len == sizeof(lit) - 1 && memcmp(svc, lit, svc_len) == 0)
-  if (SVC_IS("grpc.health.v1.Health")) return strcmp(name, "Check") == 0 ? &mock_health_check : NULL;
-  if (s->kind == MOCK_SRV_PD && SVC_IS("pdpb.PD")) return mock_pd_route(name);
-  if (s->kind == MOCK_SRV_TIKV && SVC_IS("tikvpb.Tikv")) return mock_tikv_route(name);
-#undef SVC_IS
-  return NULL;
+  if (!slash || path[0] != '/' || (size_t)(slash - path) >= 64) return NULL;
+  char svc[64];
+  memcpy(svc, path + 1, (size_t)(slash - path - 1));
+  svc[slash - path - 1] = 0;
+  int id = tikv__req_by_method(svc, slash + 1);
+  if (id < 0) return NULL;
+  const ProtobufCServiceDescriptor *sd = tikv__req((tikv__req_id)id)->service;
+  mock_msg_fn fn = NULL;
+  if (sd == &grpc__health__v1__health__descriptor)
+    fn = mock_health_check;
+  else if (s->kind == MOCK_SRV_PD && sd == &pdpb__pd__descriptor)
+    fn = mock_pd_route(id);
+  else if (s->kind == MOCK_SRV_TIKV && sd == &tikvpb__tikv__descriptor)
+    fn = mock_tikv_route(id);
+  if (fn) *req = id;
+  return fn;
 }
 
 static void on_request(tikv__tag_t *tag, bool ok) {
@@ -308,7 +297,7 @@ static void on_request(tikv__tag_t *tag, bool ok) {
   if (plen >= sizeof(path)) plen = sizeof(path) - 1;
   memcpy(path, GRPC_SLICE_START_PTR(c->details.method), plen);
   path[plen] = 0;
-  c->method = route(s, path, c->method_name, sizeof(c->method_name));
+  c->on_message = route(s, path, &c->req);
 
   c->refs = 1; /* held until this function returns */
   grpc_op close_op;
@@ -317,11 +306,10 @@ static void on_request(tikv__tag_t *tag, bool ok) {
   close_op.data.recv_close_on_server.cancelled = &c->cancelled;
   start_batch(c, &close_op, 1, &c->close_tag);
 
-  if (!c->method) {
+  if (!c->on_message) {
     if (s->m->opts.verbose)
       fprintf(stderr, "tikv-mock: %s: unimplemented method %s\n",
               s->kind == MOCK_SRV_PD ? "PD" : "TiKV", path);
-    c->method = &unimplemented_method;
     grpc_op ops[2];
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -340,6 +328,7 @@ static void arm(mock_server_t *s) {
   mock_call_t *c = tikv__calloc(1, sizeof(*c));
   if (!c) return;
   c->srv = s;
+  c->req = -1;
   c->req_tag.fn = on_request;
   c->close_tag.fn = on_close;
   c->recv_tag.fn = on_recv;
@@ -348,8 +337,8 @@ static void arm(mock_server_t *s) {
   grpc_metadata_array_init(&c->md);
   grpc_completion_queue *cq = tikv__loop_cq(s->m->loop);
   tikv__loop_tag_started(s->m->loop);
-  grpc_call_error e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq,
-                                               &c->req_tag);
+  grpc_call_error e =
+      grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->req_tag);
   if (e != GRPC_CALL_OK) {
     tikv__loop_tag_finished(s->m->loop);
     call_free(c);
@@ -358,102 +347,106 @@ static void arm(mock_server_t *s) {
 
 /* ---- latency, pause, injected errors ---- */
 static void run_message(mock_call_t *c, const uint8_t *data, size_t len) {
-  if (!c->finished && !c->dead) c->method->on_message(c, data, len);
+  if (!c->finished && !c->dead) c->on_message(c, data, len);
 }
 
-static void delayed_fire(void *arg) {
-  mock_delayed *d = arg;
-  mock_call_t *c = d->c;
+mock_held_t *mock_hold(mock_call_t *c, const uint8_t *data, size_t len) {
+  mock_held_t *h = tikv__calloc(1, sizeof(*h) + len);
+  if (!h) return NULL;
+  h->c = c;
+  h->data = h->bytes;
+  if (len) memcpy(h->bytes, data, len);
+  h->len = len;
+  c->pending++;
+  mock_call_ref(c);
+  return h;
+}
+
+void mock_held_release(mock_held_t *h, bool run) {
+  mock_call_t *c = h->c;
   c->pending--;
-  run_message(c, d->data, d->len);
+  if (run && h->run)
+    h->run(h);
+  else if (run)
+    run_message(c, h->data, h->len);
   mock_call_maybe_finish(c);
-  free(d->data);
-  free(d);
+  free(h);
   mock_call_unref(c);
+}
+
+static void held_fire(void *arg) { mock_held_release(arg, true); }
+
+void mock_held_after(mock_held_t *h, uint32_t delay_ms) {
+  tikv__timer_init(&h->timer);
+  tikv__timer_start(h->c->srv->m->loop, &h->timer, delay_ms, held_fire, h);
 }
 
 void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
   mock_cluster_t *m = c->srv->m;
-  const char *name = c->method_name;
-  bool is_health = c->method == &mock_health_check;
-  bool is_batch = c->srv->kind == MOCK_SRV_TIKV && strcmp(name, "BatchCommands") == 0;
+  mock_server_t *s = c->srv;
+  const char *name = mock_call_method(c);
+  bool is_health = c->req == TIKV__REQ_HEALTH_CHECK;
+  bool is_batch = c->req == TIKV__REQ_BATCH_COMMANDS;
 
   pthread_mutex_lock(&m->mu);
-  if (c->srv->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
-  if (c->srv->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
-  int status = is_health ? 0 : mock_take_grpc_fault(m, name);
-  if (status) {
+  if (s->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
+  if (s->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
+  int status = is_health ? -1 : mock_take_fault(m, MOCK_FAULT_GRPC_ERROR, name, 0);
+  mock_held_t *h = NULL;
+  if (status < 0 && mock_server_paused(s) && !is_health && (h = mock_hold(c, data, len))) {
+    MOCK_QUEUE_PUSH(s->held_head, s->held_tail, h);
     pthread_mutex_unlock(&m->mu);
-    mock_call_fail(c, status, "mock: injected error for %s", name);
     return;
-  }
-  if (c->srv->kind == MOCK_SRV_PD && m->pd_paused && !is_health) {
-    mock_paused_msg *p = tikv__calloc(1, sizeof(*p));
-    uint8_t *copy = tikv__memdup(data, len);
-    if (p && copy) {
-      p->c = c;
-      p->data = copy;
-      p->len = len;
-      if (m->paused_msgs_tail)
-        m->paused_msgs_tail->next = p;
-      else
-        m->paused_msgs_head = p;
-      m->paused_msgs_tail = p;
-      c->pending++;
-      mock_call_ref(c);
-      pthread_mutex_unlock(&m->mu);
-      return;
-    }
-    free(p);
-    free(copy);
   }
   uint32_t delay = (is_health || is_batch) ? 0 : mock_latency_for(m, name);
   pthread_mutex_unlock(&m->mu);
-
-  if (delay > 0) {
-    mock_delayed *d = tikv__calloc(1, sizeof(*d));
-    uint8_t *copy = tikv__memdup(data, len);
-    if (d && copy) {
-      d->c = c;
-      d->data = copy;
-      d->len = len;
-      c->pending++;
-      mock_call_ref(c);
-      tikv__timer_init(&d->timer);
-      tikv__timer_start(m->loop, &d->timer, delay, delayed_fire, d);
-      return;
-    }
-    free(d);
-    free(copy);
-  }
-  run_message(c, data, len);
+  if (status > 0)
+    mock_call_fail(c, status, "mock: injected error for %s", name);
+  else if (delay > 0 && (h = mock_hold(c, data, len)))
+    mock_held_after(h, delay);
+  else
+    run_message(c, data, len);
 }
 
-void mock_pd_release_paused(mock_cluster_t *m, bool run) {
-  pthread_mutex_lock(&m->mu);
-  mock_paused_msg *p = m->paused_msgs_head;
-  m->paused_msgs_head = m->paused_msgs_tail = NULL;
-  pthread_mutex_unlock(&m->mu);
-  while (p) {
-    mock_paused_msg *next = p->next;
-    mock_call_t *c = p->c;
-    c->pending--;
-    if (run) run_message(c, p->data, p->len);
-    mock_call_maybe_finish(c);
-    free(p->data);
-    free(p);
-    mock_call_unref(c);
-    p = next;
+void mock_server_release_held(mock_server_t *s, bool run) {
+  pthread_mutex_lock(&s->m->mu);
+  mock_held_t *h = s->held_head;
+  s->held_head = s->held_tail = NULL;
+  pthread_mutex_unlock(&s->m->mu);
+  while (h) {
+    mock_held_t *next = h->next;
+    mock_held_release(h, run);
+    h = next;
   }
+}
+
+bool mock_server_paused(const mock_server_t *s) {
+  if (s->kind != MOCK_SRV_PD) return false;
+  return s->m->pd_all_paused || mock_pd_member_of(s)->stopped;
+}
+
+bool mock_call_has_metadata(const mock_call_t *c, const char *key) {
+  size_t n = strlen(key);
+  for (size_t i = 0; i < c->md.count; i++) {
+    grpc_slice k = c->md.metadata[i].key;
+    if (GRPC_SLICE_LENGTH(k) == n && memcmp(GRPC_SLICE_START_PTR(k), key, n) == 0) return true;
+  }
+  return false;
+}
+
+ProtobufCMessage *mock_call_unpack(mock_call_t *c, const uint8_t *data, size_t len) {
+  const ProtobufCMessageDescriptor *d = tikv__req((tikv__req_id)c->req)->req;
+  ProtobufCMessage *q = protobuf_c_message_unpack(d, NULL, len, data);
+  if (!q) mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", d->name);
+  return q;
 }
 
 /* ---- health ---- */
-static void health_check(mock_call_t *c, const uint8_t *data, size_t len) {
+void mock_health_check(mock_call_t *c, const uint8_t *data, size_t len) {
   Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
   mock_call_reply_msg(c, &r.base);
 }
-const mock_method_t mock_health_check = {"Check", false, health_check};
 
 /* ---- server lifecycle (loop thread) ---- */
 static void on_shutdown(tikv__tag_t *tag, bool ok) {
@@ -505,6 +498,19 @@ int mock_server_start(mock_server_t *s, const char *host, int port, char *err, s
   s->running = true;
   for (int i = 0; i < ARMED_REQUESTS; i++) arm(s);
   return 0;
+}
+
+void mock_server_wait_stopped(mock_server_t *s) {
+  pthread_mutex_lock(&s->m->mu);
+  while (s->running) pthread_cond_wait(&s->m->cv, &s->m->mu);
+  pthread_mutex_unlock(&s->m->mu);
+}
+
+const char *mock_advertised_host(const char *host) {
+  if (!host || !*host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+      strcmp(host, "[::]") == 0)
+    return "127.0.0.1";
+  return host;
 }
 
 void mock_server_stop(mock_server_t *s) {

@@ -1,86 +1,86 @@
-/* The mock's TiKV service: method tables (raw here; the transactional
- * module adds its own table to `tables`), unary calls, the BatchCommands
- * stream, and the region checks TiKV applies to every request. */
+/* The mock's TiKV service: the handlers of every module by request id,
+ * unary calls, the BatchCommands stream, GetStoreSafeTS, and the region
+ * checks TiKV applies to every request. */
 #include <stdio.h>
 
-#include "mock/mvcc.h"
+#include "mock/kv_txn.h"
 
-/* Every module's methods; NULL-terminated list of NULL-terminated tables. */
-static const mock_kv_method_t *const tables[] = {mock_raw_methods, mock_txn_methods, NULL};
+typedef struct mock_kv_method {
+  tikv__req_id req;
+  mock_kv_fn fn;
+  bool region_first;
+} mock_kv_method_t;
 
-static const mock_kv_method_t *find_by_name(const char *name) {
-  for (int t = 0; tables[t]; t++)
-    for (const mock_kv_method_t *km = tables[t]; km->name; km++)
-      if (strcmp(km->name, name) == 0) return km;
-  return NULL;
+static const mock_kv_method_t methods[TIKV__REQ_COUNT] = {
+#define ROW(id, fn, region_first) [TIKV__REQ_##id] = {TIKV__REQ_##id, fn, region_first},
+    MOCK_TIKV_METHODS(ROW)
+#undef ROW
+};
+
+static const mock_kv_method_t *find(int req) {
+  return req >= 0 && req < TIKV__REQ_COUNT && methods[req].fn ? &methods[req] : NULL;
 }
 
-static const mock_kv_method_t *find_by_case(int batch_case) {
-  if (batch_case == 0) return NULL;
-  for (int t = 0; tables[t]; t++)
-    for (const mock_kv_method_t *km = tables[t]; km->name; km++)
-      if (km->batch_case == batch_case) return km;
-  return NULL;
+static const tikv__req_info_t *info(const mock_kv_method_t *km) { return tikv__req(km->req); }
+
+/* Where a message keeps its field `name` (every TiKV request its Context as
+ * "context", every response its region error as "region_error"). */
+static void *field_of(const ProtobufCMessage *msg, const char *name) {
+  const ProtobufCFieldDescriptor *f =
+      protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+  if (!f) abort(); /* a region_first row whose messages lack the field */
+  return (char *)msg + f->offset;
 }
 
-/* Packs a message into a malloc'ed buffer; NULL on OOM. */
-static uint8_t *pack(const ProtobufCMessage *msg, size_t *len) {
-  size_t n = protobuf_c_message_get_packed_size(msg);
-  uint8_t *buf = tikv__malloc(n ? n : 1);
-  if (buf) protobuf_c_message_pack(msg, buf);
-  *len = n;
-  return buf;
-}
+#define LOST_REPLY_MSG "mock: the connection dropped after the request was applied (lost reply)"
 
-/* Runs one request through its handler; the response lives in the arena
- * (handlers copy what they return: nothing borrows the store). NULL: the
- * handler deferred its answer (mock_kv_defer). */
+/* Runs one request through its handler; the response lives in the arena.
+ * NULL: the handler deferred its answer (mock_kv_defer). *lost: an injected
+ * lost reply took this call (the request is applied all the same). */
 static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mock_kv_method_t *km,
-                               const ProtobufCMessage *req, mock_arena_t *a) {
+                               const ProtobufCMessage *req, mock_arena_t *a, bool *lost) {
   mock_cluster_t *m = c->srv->m;
-  mock_kvctx_t kc = {m, c->srv->store_id, km->name, a, c, batch, id, km->batch_case, false};
+  const ProtobufCMessageDescriptor *d = info(km)->resp;
+  ProtobufCMessage *resp = mock_arena_alloc(a, d->sizeof_message);
+  protobuf_c_message_init(d, resp);
+  mock_kvctx_t kc = {m, c->srv->store_id, info(km)->method, a, c, batch, id, info(km)->batch_case};
   pthread_mutex_lock(&m->mu);
-  ProtobufCMessage *resp = km->fn(&kc, req);
+  kc.lost = *lost = mock_take_fault(m, MOCK_FAULT_LOST_REPLY, kc.method, kc.store_id) >= 0;
+  Errorpb__Error *e = NULL;
+  if (km->region_first)
+    e = mock_check_context(&kc, *(const Kvrpcpb__Context **)field_of(req, "context"), &kc.region);
+  if (e)
+    *(Errorpb__Error **)field_of(resp, "region_error") = e;
+  else
+    km->fn(&kc, req, resp);
   pthread_mutex_unlock(&m->mu);
   return kc.deferred ? NULL : resp;
 }
 
+/* Answers a unary call with resp (NULL: the call is gone, or stopping). */
+static void reply_unary(mock_call_t *c, const ProtobufCMessage *resp) {
+  if (resp)
+    mock_call_reply_msg(c, resp);
+  else
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "mock: server stopping");
+}
+
 /* ---- unary ---- */
 static void kv_unary(mock_call_t *c, const uint8_t *data, size_t len) {
-  const mock_kv_method_t *km = find_by_name(c->method_name);
-  ProtobufCMessage *req = protobuf_c_message_unpack(km->req_desc, NULL, len, data);
-  if (!req) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode %s", km->req_desc->name);
-    return;
-  }
+  ProtobufCMessage *req = mock_call_unpack(c, data, len);
+  if (!req) return;
   mock_arena_t a = {0};
-  size_t n = 0;
-  ProtobufCMessage *resp = serve(c, false, 0, km, req, &a);
-  if (!resp) { /* answered later */
-    mock_arena_free(&a);
-    protobuf_c_message_free_unpacked(req, NULL);
-    return;
-  }
-  uint8_t *buf = pack(resp, &n);
+  bool lost;
+  ProtobufCMessage *resp = serve(c, false, 0, find(c->req), req, &a, &lost);
+  if (resp && lost)
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MSG);
+  else if (resp)
+    reply_unary(c, resp); /* else answered later */
   mock_arena_free(&a);
   protobuf_c_message_free_unpacked(req, NULL);
-  if (!buf)
-    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-  else
-    mock_call_reply(c, buf, n);
 }
-static const mock_method_t kv_unary_method = {"kv", false, kv_unary};
 
 /* ---- BatchCommands ---- */
-typedef struct batch_delayed {
-  tikv__timer_t timer;
-  mock_call_t *c;
-  const mock_kv_method_t *km;
-  uint64_t id;
-  uint8_t *req; /* packed sub-request */
-  size_t len;
-} batch_delayed;
-
 /* The responses of one BatchCommandsResponse being built. */
 typedef struct batch_out batch_out;
 struct batch_out {
@@ -98,7 +98,7 @@ static void out_init(batch_out *o, size_t cap) {
   o->r.request_ids = mock_arena_alloc(&o->arena, o->cap * sizeof(uint64_t));
 }
 
-static void out_add(batch_out *o, int cmd_case, ProtobufCMessage *sub, uint64_t id) {
+static void out_add(batch_out *o, int cmd_case, const ProtobufCMessage *sub, uint64_t id) {
   Tikvpb__BatchCommandsResponse__Response *one =
       MOCK_NEW(&o->arena, Tikvpb__BatchCommandsResponse__Response,
                TIKVPB__BATCH_COMMANDS_RESPONSE__RESPONSE__INIT);
@@ -110,15 +110,16 @@ static void out_add(batch_out *o, int cmd_case, ProtobufCMessage *sub, uint64_t 
 
 /* Sends what was collected (if anything) and frees it. */
 static void out_send(mock_call_t *c, batch_out *o) {
-  if (o->r.n_responses) {
-    size_t n = 0;
-    uint8_t *buf = pack(&o->r.base, &n);
-    if (buf)
-      mock_call_reply(c, buf, n);
-    else
-      mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-  }
+  if (o->r.n_responses) mock_call_reply_msg(c, &o->r.base);
   mock_arena_free(&o->arena);
+}
+
+/* One response on its own BatchCommandsResponse (a deferred or delayed one). */
+static void send_one(mock_call_t *c, int cmd_case, const ProtobufCMessage *resp, uint64_t id) {
+  batch_out o;
+  out_init(&o, 1);
+  out_add(&o, cmd_case, resp, id);
+  out_send(c, &o);
 }
 
 /* ---- deferred replies ---- */
@@ -127,6 +128,7 @@ struct mock_reply_to {
   bool batch;
   uint64_t id;
   int batch_case;
+  bool lost; /* an injected lost reply: the answer is a dropped connection */
 };
 
 mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
@@ -136,6 +138,7 @@ mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
   rt->batch = kc->batch;
   rt->id = kc->batch_id;
   rt->batch_case = kc->batch_case;
+  rt->lost = kc->lost;
   mock_call_ref(rt->c);
   if (rt->batch) rt->c->pending++; /* the stream stays open for it */
   kc->deferred = true;
@@ -144,157 +147,133 @@ mock_reply_to_t *mock_kv_defer(mock_kvctx_t *kc) {
 
 void mock_kv_deferred_reply(mock_reply_to_t *rt, const ProtobufCMessage *resp) {
   mock_call_t *c = rt->c;
-  if (rt->batch) {
+  if (resp && rt->lost) {
+    if (rt->batch) c->pending--;
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MSG);
+  } else if (rt->batch) {
     c->pending--;
-    if (resp && !c->finished && !c->dead) {
-      batch_out o;
-      out_init(&o, 1);
-      out_add(&o, rt->batch_case, (ProtobufCMessage *)resp, rt->id);
-      out_send(c, &o);
-    }
+    if (resp && !c->finished && !c->dead) send_one(c, rt->batch_case, resp, rt->id);
     mock_call_maybe_finish(c);
-  } else if (resp) {
-    size_t n = 0;
-    uint8_t *buf = pack(resp, &n);
-    if (buf)
-      mock_call_reply(c, buf, n);
-    else
-      mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
   } else {
-    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, "mock: server stopping");
+    reply_unary(c, resp);
   }
   mock_call_unref(c);
   free(rt);
 }
 
-static void batch_delayed_fire(void *arg) {
-  batch_delayed *d = arg;
-  mock_call_t *c = d->c;
-  c->pending--;
-  if (!c->finished && !c->dead) {
-    ProtobufCMessage *req = protobuf_c_message_unpack(d->km->req_desc, NULL, d->len, d->req);
-    if (req) {
-      batch_out o;
-      out_init(&o, 1);
-      ProtobufCMessage *resp = serve(c, true, d->id, d->km, req, &o.arena);
-      if (resp) out_add(&o, d->km->batch_case, resp, d->id);
-      out_send(c, &o);
-      protobuf_c_message_free_unpacked(req, NULL);
-    }
+/* A sub-request held by a latency: h->data is it packed, h->arg its
+ * method, h->id its request id. */
+static void run_delayed_sub(mock_held_t *h) {
+  mock_call_t *c = h->c;
+  const mock_kv_method_t *km = h->arg;
+  if (c->finished || c->dead) return;
+  ProtobufCMessage *req = protobuf_c_message_unpack(info(km)->req, NULL, h->len, h->data);
+  if (!req) return;
+  mock_arena_t a = {0};
+  bool lost;
+  ProtobufCMessage *resp = serve(c, true, h->id, km, req, &a, &lost);
+  if (resp && lost)
+    mock_call_fail(c, GRPC_STATUS_UNAVAILABLE, LOST_REPLY_MSG);
+  else if (resp)
+    send_one(c, info(km)->batch_case, resp, h->id);
+  mock_arena_free(&a);
+  protobuf_c_message_free_unpacked(req, NULL);
+}
+
+/* Holds a sub-request for delay_ms (packed: the stream's message is freed
+ * meanwhile). */
+static void delay_sub(mock_call_t *c, const mock_kv_method_t *km, const ProtobufCMessage *sub,
+                      uint64_t id, uint32_t delay_ms) {
+  size_t n = protobuf_c_message_get_packed_size(sub);
+  uint8_t *buf = tikv__malloc(n ? n : 1);
+  if (!buf) return;
+  protobuf_c_message_pack(sub, buf);
+  mock_held_t *h = mock_hold(c, buf, n);
+  free(buf);
+  if (!h) return;
+  h->run = run_delayed_sub;
+  h->arg = km;
+  h->id = id;
+  mock_held_after(h, delay_ms);
+}
+
+/* One request of a BatchCommands message: its response joins o (or comes
+ * later), or a non-OK gRPC status ends the stream (msg filled). */
+static int batch_one(mock_call_t *c, const Tikvpb__BatchCommandsRequest__Request *one, uint64_t id,
+                     batch_out *o, char *msg, size_t msg_len) {
+  mock_cluster_t *m = c->srv->m;
+  int cs = (int)one->cmd_case;
+  if (cs == TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_EMPTY) {
+    Tikvpb__BatchCommandsEmptyResponse *er = MOCK_NEW(&o->arena, Tikvpb__BatchCommandsEmptyResponse,
+                                                      TIKVPB__BATCH_COMMANDS_EMPTY_RESPONSE__INIT);
+    er->test_id = one->empty ? one->empty->test_id : 0;
+    out_add(o, cs, &er->base, id);
+    return 0;
   }
-  free(d->req);
-  free(d);
-  mock_call_maybe_finish(c);
-  mock_call_unref(c);
+  const mock_kv_method_t *km = find(tikv__req_by_batch_case(cs));
+  if (!km) {
+    snprintf(msg, msg_len, "mock: BatchCommands request %d is not implemented", cs);
+    if (m->opts.verbose) fprintf(stderr, "tikv-mock: %s\n", msg);
+    return GRPC_STATUS_UNIMPLEMENTED;
+  }
+  const ProtobufCMessage *sub = (const ProtobufCMessage *)one->get; /* the oneof's pointer */
+  const char *name = info(km)->method;
+  pthread_mutex_lock(&m->mu);
+  mock_count_call(m, name);
+  int status = mock_take_fault(m, MOCK_FAULT_GRPC_ERROR, name, 0);
+  uint32_t delay = mock_latency_for(m, name);
+  pthread_mutex_unlock(&m->mu);
+  if (status > 0) {
+    snprintf(msg, msg_len, "mock: injected error for %s", name);
+    return status;
+  }
+  if (delay) {
+    delay_sub(c, km, sub, id, delay);
+    return 0;
+  }
+  bool lost;
+  ProtobufCMessage *resp = serve(c, true, id, km, sub, &o->arena, &lost);
+  if (resp && lost) { /* the stream drops, and the other replies with it */
+    snprintf(msg, msg_len, "%s", LOST_REPLY_MSG);
+    return GRPC_STATUS_UNAVAILABLE;
+  }
+  if (resp) out_add(o, cs, resp, id);
+  return 0;
 }
 
 static void batch_commands(mock_call_t *c, const uint8_t *data, size_t len) {
-  mock_cluster_t *m = c->srv->m;
-  Tikvpb__BatchCommandsRequest *q = tikvpb__batch_commands_request__unpack(NULL, len, data);
-  if (!q) {
-    mock_call_fail(c, GRPC_STATUS_INTERNAL, "failed to decode BatchCommandsRequest");
-    return;
-  }
+  Tikvpb__BatchCommandsRequest *q = (Tikvpb__BatchCommandsRequest *)mock_call_unpack(c, data, len);
+  if (!q) return;
   batch_out o;
   out_init(&o, q->n_requests);
-  int fail_status = 0;
-  char fail_msg[128] = "";
-  for (size_t i = 0; i < q->n_requests && !fail_status; i++) {
-    Tikvpb__BatchCommandsRequest__Request *one = q->requests[i];
-    uint64_t id = i < q->n_request_ids ? q->request_ids[i] : 0;
-    int cs = (int)one->cmd_case;
-    if (cs == TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_EMPTY) {
-      Tikvpb__BatchCommandsEmptyResponse *er =
-          MOCK_NEW(&o.arena, Tikvpb__BatchCommandsEmptyResponse,
-                   TIKVPB__BATCH_COMMANDS_EMPTY_RESPONSE__INIT);
-      er->test_id = one->empty ? one->empty->test_id : 0;
-      out_add(&o, cs, &er->base, id);
-      continue;
-    }
-    const mock_kv_method_t *km = find_by_case(cs);
-    if (!km) {
-      fail_status = GRPC_STATUS_UNIMPLEMENTED;
-      snprintf(fail_msg, sizeof(fail_msg), "mock: BatchCommands request %d is not implemented",
-               cs);
-      if (m->opts.verbose) fprintf(stderr, "tikv-mock: %s\n", fail_msg);
-      break;
-    }
-    const ProtobufCMessage *sub = (const ProtobufCMessage *)one->get; /* the oneof's pointer */
-    pthread_mutex_lock(&m->mu);
-    mock_count_call(m, km->name);
-    int gs = mock_take_grpc_fault(m, km->name);
-    uint32_t delay = mock_latency_for(m, km->name);
-    pthread_mutex_unlock(&m->mu);
-    if (gs) {
-      fail_status = gs;
-      snprintf(fail_msg, sizeof(fail_msg), "mock: injected error for %s", km->name);
-      break;
-    }
-    if (delay) {
-      batch_delayed *d = tikv__calloc(1, sizeof(*d));
-      size_t pl = 0;
-      uint8_t *pb = pack(sub, &pl);
-      if (!d || !pb) {
-        free(d);
-        free(pb);
-        continue;
-      }
-      d->c = c;
-      d->km = km;
-      d->id = id;
-      d->req = pb;
-      d->len = pl;
-      c->pending++;
-      mock_call_ref(c);
-      tikv__timer_init(&d->timer);
-      tikv__timer_start(m->loop, &d->timer, delay, batch_delayed_fire, d);
-      continue;
-    }
-    ProtobufCMessage *resp = serve(c, true, id, km, sub, &o.arena);
-    if (resp) out_add(&o, cs, resp, id);
-  }
-  if (fail_status) {
+  int status = 0;
+  char msg[128] = "";
+  for (size_t i = 0; i < q->n_requests && !status; i++)
+    status = batch_one(c, q->requests[i], i < q->n_request_ids ? q->request_ids[i] : 0, &o, msg,
+                       sizeof(msg));
+  if (status) {
     mock_arena_free(&o.arena);
-    mock_call_fail(c, fail_status, "%s", fail_msg);
+    mock_call_fail(c, status, "%s", msg);
   } else {
     out_send(c, &o);
   }
   tikvpb__batch_commands_request__free_unpacked(q, NULL);
 }
-static const mock_method_t batch_method = {"BatchCommands", true, batch_commands};
 
 /* ---- GetStoreSafeTS (client-go polls it for stale reads) ----
- * StoreSafeTSRequest{key_range = 1} -> StoreSafeTSResponse{uint64 safe_ts =
- * 1}; not in our proto subset, so the reply is encoded here. The safe ts is
- * what TiKV's resolved ts would be: below every lock, else the newest TSO. */
-static void store_safe_ts(mock_call_t *c, const uint8_t *data, size_t len) {
-  mock_cluster_t *m = c->srv->m;
-  pthread_mutex_lock(&m->mu);
+ * What TiKV's resolved ts would be: below every lock, else the newest TSO. */
+void mock_store_safe_ts(mock_kvctx_t *kc, const void *msg, void *out) {
+  mock_cluster_t *m = kc->m;
+  Kvrpcpb__StoreSafeTSResponse *r = out;
   uint64_t ts = ((uint64_t)m->tso_physical << 18) + (uint64_t)m->tso_logical;
   uint64_t min_lock = mock_mvcc_min_lock_ts(m->mvcc);
   if (min_lock && min_lock - 1 < ts) ts = min_lock - 1;
-  pthread_mutex_unlock(&m->mu);
-  uint8_t *buf = tikv__malloc(11);
-  if (!buf) {
-    mock_call_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "mock: out of memory");
-    return;
-  }
-  size_t n = 0;
-  if (ts) {
-    buf[n++] = 0x08; /* field 1, varint */
-    for (uint64_t v = ts; ; v >>= 7) {
-      buf[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
-      if (v < 0x80) break;
-    }
-  }
-  mock_call_reply(c, buf, n);
+  r->safe_ts = ts;
 }
-static const mock_method_t store_safe_ts_method = {"GetStoreSafeTS", false, store_safe_ts};
 
-const mock_method_t *mock_tikv_route(const char *name) {
-  if (strcmp(name, "BatchCommands") == 0) return &batch_method;
-  if (strcmp(name, "GetStoreSafeTS") == 0) return &store_safe_ts_method;
-  return find_by_name(name) ? &kv_unary_method : NULL;
+mock_msg_fn mock_tikv_route(int req) {
+  if (req == TIKV__REQ_BATCH_COMMANDS) return batch_commands;
+  return find(req) ? kv_unary : NULL;
 }
 
 /* ---- region metadata ---- */
@@ -334,7 +313,8 @@ static Errorpb__Error *new_error(mock_kvctx_t *kc) {
 static Errorpb__Error *region_not_found(mock_kvctx_t *kc, uint64_t region_id) {
   Errorpb__Error *e = new_error(kc);
   e->message = mock_arena_printf(kc->arena, "region %llu not found", (unsigned long long)region_id);
-  e->region_not_found = MOCK_NEW(kc->arena, Errorpb__RegionNotFound, ERRORPB__REGION_NOT_FOUND__INIT);
+  e->region_not_found =
+      MOCK_NEW(kc->arena, Errorpb__RegionNotFound, ERRORPB__REGION_NOT_FOUND__INIT);
   e->region_not_found->region_id = region_id;
   return e;
 }
@@ -400,15 +380,15 @@ static Errorpb__Error *epoch_not_match(mock_kvctx_t *kc, mock_region_t *r,
   return e;
 }
 
-Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
-                                       const uint8_t *key, size_t len) {
+Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r, const uint8_t *key,
+                                       size_t len) {
   Errorpb__Error *e = new_error(kc);
-  e->message = mock_arena_printf(kc->arena, "key %s is not in region key range [%s, %s) for region %llu",
-                                 mock_arena_hex(kc->arena, key, len),
-                                 mock_arena_hex(kc->arena, r->start.data, r->start.len),
-                                 mock_arena_hex(kc->arena, r->end.data, r->end.len),
-                                 (unsigned long long)r->id);
-  Errorpb__KeyNotInRegion *k = MOCK_NEW(kc->arena, Errorpb__KeyNotInRegion, ERRORPB__KEY_NOT_IN_REGION__INIT);
+  e->message = mock_arena_printf(
+      kc->arena, "key %s is not in region key range [%s, %s) for region %llu",
+      mock_arena_hex(kc->arena, key, len), mock_arena_hex(kc->arena, r->start.data, r->start.len),
+      mock_arena_hex(kc->arena, r->end.data, r->end.len), (unsigned long long)r->id);
+  Errorpb__KeyNotInRegion *k =
+      MOCK_NEW(kc->arena, Errorpb__KeyNotInRegion, ERRORPB__KEY_NOT_IN_REGION__INIT);
   k->key.data = mock_arena_dup(kc->arena, key, len);
   k->key.len = len;
   k->region_id = r->id;
@@ -420,32 +400,53 @@ Errorpb__Error *mock_key_not_in_region(mock_kvctx_t *kc, const mock_region_t *r,
   return e;
 }
 
-Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, const char *kind,
+static Errorpb__Error *server_is_busy(mock_kvctx_t *kc) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = "server is busy";
+  e->server_is_busy = MOCK_NEW(kc->arena, Errorpb__ServerIsBusy, ERRORPB__SERVER_IS_BUSY__INIT);
+  e->server_is_busy->reason = "scheduler is busy";
+  return e;
+}
+
+static Errorpb__Error *stale_command(mock_kvctx_t *kc) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = "stale command";
+  e->stale_command = MOCK_NEW(kc->arena, Errorpb__StaleCommand, ERRORPB__STALE_COMMAND__INIT);
+  return e;
+}
+
+static Errorpb__Error *max_timestamp_not_synced(mock_kvctx_t *kc) {
+  Errorpb__Error *e = new_error(kc);
+  e->message = "max timestamp not synced";
+  e->max_timestamp_not_synced =
+      MOCK_NEW(kc->arena, Errorpb__MaxTimestampNotSynced, ERRORPB__MAX_TIMESTAMP_NOT_SYNCED__INIT);
+  return e;
+}
+
+/* An injected region error. r is the request's region (NULL if unknown:
+ * every kind but NotLeader answers RegionNotFound then). */
+Errorpb__Error *mock_region_error_of_kind(mock_kvctx_t *kc, tikv_mock_region_error kind,
                                           const Kvrpcpb__Context *ctx, mock_region_t *r) {
   uint64_t rid = ctx ? ctx->region_id : 0;
-  if (strcmp(kind, "not_leader") == 0) return not_leader(kc, rid, r);
-  if (strcmp(kind, "not_leader_no_hint") == 0) return not_leader(kc, rid, NULL);
-  if (strcmp(kind, "region_not_found") == 0 || !r) return region_not_found(kc, rid);
-  if (strcmp(kind, "epoch_not_match") == 0)
-    return epoch_not_match(kc, r, ctx ? ctx->region_epoch : NULL);
-  if (strcmp(kind, "store_not_match") == 0)
-    return store_not_match(kc, ctx && ctx->peer ? ctx->peer->store_id : 0);
-  if (strcmp(kind, "key_not_in_region") == 0)
-    return mock_key_not_in_region(kc, r, r->start.data, r->start.len);
-  Errorpb__Error *e = new_error(kc);
-  if (strcmp(kind, "server_is_busy") == 0) {
-    e->message = "server is busy";
-    e->server_is_busy = MOCK_NEW(kc->arena, Errorpb__ServerIsBusy, ERRORPB__SERVER_IS_BUSY__INIT);
-    e->server_is_busy->reason = "scheduler is busy";
-  } else if (strcmp(kind, "stale_command") == 0) {
-    e->message = "stale command";
-    e->stale_command = MOCK_NEW(kc->arena, Errorpb__StaleCommand, ERRORPB__STALE_COMMAND__INIT);
-  } else { /* max_timestamp_not_synced */
-    e->message = "max timestamp not synced";
-    e->max_timestamp_not_synced =
-        MOCK_NEW(kc->arena, Errorpb__MaxTimestampNotSynced, ERRORPB__MAX_TIMESTAMP_NOT_SYNCED__INIT);
+  bool not_leader_kind = kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER ||
+                         kind == TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT;
+  if (!r && !not_leader_kind) return region_not_found(kc, rid);
+  switch (kind) {
+    case TIKV_MOCK_REGION_ERROR_NOT_LEADER: return not_leader(kc, rid, r);
+    case TIKV_MOCK_REGION_ERROR_NOT_LEADER_NO_HINT: return not_leader(kc, rid, NULL);
+    case TIKV_MOCK_REGION_ERROR_STORE_NOT_MATCH:
+      return store_not_match(kc, ctx && ctx->peer ? ctx->peer->store_id : 0);
+    case TIKV_MOCK_REGION_ERROR_SERVER_IS_BUSY: return server_is_busy(kc);
+    case TIKV_MOCK_REGION_ERROR_STALE_COMMAND: return stale_command(kc);
+    case TIKV_MOCK_REGION_ERROR_MAX_TIMESTAMP_NOT_SYNCED: return max_timestamp_not_synced(kc);
+    case TIKV_MOCK_REGION_ERROR_EPOCH_NOT_MATCH:
+      return epoch_not_match(kc, r, ctx ? ctx->region_epoch : NULL);
+    case TIKV_MOCK_REGION_ERROR_KEY_NOT_IN_REGION:
+      return mock_key_not_in_region(kc, r, r->start.data, r->start.len);
+    case TIKV_MOCK_REGION_ERROR_REGION_NOT_FOUND:
+    case TIKV_MOCK_REGION_ERROR_COUNT: break;
   }
-  return e;
+  return region_not_found(kc, rid);
 }
 
 /* TiKV's order: the region must have a peer on this store (raft router),
@@ -454,9 +455,10 @@ Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx
                                    mock_region_t **region) {
   mock_cluster_t *m = kc->m;
   uint64_t rid = ctx ? ctx->region_id : 0;
-  char kind[40];
-  if (mock_take_region_fault(m, kc->method, rid, kind, sizeof(kind)))
-    return mock_region_error_of_kind(kc, kind, ctx, mock_region_by_id(m, rid));
+  int kind = mock_take_fault(m, MOCK_FAULT_REGION_ERROR, kc->method, rid);
+  if (kind >= 0)
+    return mock_region_error_of_kind(kc, (tikv_mock_region_error)kind, ctx,
+                                     mock_region_by_id(m, rid));
   mock_region_t *r = mock_region_by_id(m, rid);
   int mine = -1;
   for (int i = 0; r && i < r->npeers; i++)
@@ -464,7 +466,8 @@ Errorpb__Error *mock_check_context(mock_kvctx_t *kc, const Kvrpcpb__Context *ctx
   if (!r || mine < 0) return region_not_found(kc, rid);
   uint64_t req_store = ctx && ctx->peer ? ctx->peer->store_id : 0;
   if (req_store != kc->store_id) return store_not_match(kc, req_store);
-  if (r->leader != mine) return not_leader(kc, rid, r);
+  /* during an election nobody leads: no leader to name */
+  if (r->electing || r->leader != mine) return not_leader(kc, rid, r->electing ? NULL : r);
   uint64_t ver = ctx->region_epoch ? ctx->region_epoch->version : 0;
   if (ver != r->version) return epoch_not_match(kc, r, ctx->region_epoch);
   *region = r;

@@ -79,6 +79,9 @@
     _NOT_SET, WRITE)                                                                             \
   X(RAW_CHECKSUM, Tikv, RawChecksum, kvrpcpb__raw_checksum_request,                              \
     kvrpcpb__raw_checksum_response, _NOT_SET, READ)                                              \
+  /* store-wide */                                                                                \
+  X(GET_STORE_SAFE_TS, Tikv, GetStoreSafeTS, kvrpcpb__store_safe_tsrequest,                      \
+    kvrpcpb__store_safe_tsresponse, _NOT_SET, READ)                                              \
   /* the envelope itself */                                                                      \
   X(BATCH_COMMANDS, Tikv, BatchCommands, tikvpb__batch_commands_request,                         \
     tikvpb__batch_commands_response, _NOT_SET, STREAM)

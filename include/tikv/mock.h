@@ -13,12 +13,20 @@ TIKV_BEGIN_DECLS
 typedef struct tikv_mock_cluster_s tikv_mock_cluster_t;
 
 typedef struct tikv_mock_options_s {
-  int stores;        /* TiKV stores, each on its own port (default 3) */
-  int regions;       /* pre-split regions (default 1) */
-  int enable_ttl;    /* accept raw TTLs, as TiKV's storage.enable-ttl */
-  const char *host;  /* listen address, default "127.0.0.1" */
-  int pd_port;       /* 0: any free port */
-  int verbose;       /* log unimplemented methods and faults on stderr */
+  int stores;       /* TiKV stores, each on its own port (default 3) */
+  int regions;      /* pre-split regions (default 1) */
+  int enable_ttl;   /* accept raw TTLs, as TiKV's storage.enable-ttl */
+  const char *host; /* listen address, default "127.0.0.1" */
+  int pd_port;      /* 0: any free port (the first PD member's) */
+  int verbose;      /* log unimplemented methods and faults on stderr */
+  int pd_members;   /* PD members, each on its own port, one leading (default 1) */
+  /* How long PD is without a leader after its leader is killed or paused
+   * (default 3000: PD's leader lease); 0: the default. */
+  int pd_election_ms;
+  /* How long a region is without a leader after its leader's store goes
+   * down (default 10000: TiKV's raft election timeout, 10 ticks of 1 s);
+   * 0: the default. */
+  int raft_election_ms;
 } tikv_mock_options_t;
 
 /* Region layout. With `regions` = n > 1 the key space is pre-split at n-1
@@ -45,7 +53,7 @@ TIKV_EXTERN tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options
 /* Stops the servers and frees the cluster. NULL is a no-op. */
 TIKV_EXTERN void tikv_mock_cluster_stop(tikv_mock_cluster_t *m);
 
-/* "127.0.0.1:port" of PD; owned by the cluster. */
+/* "127.0.0.1:port" of PD (its first member); owned by the cluster. */
 TIKV_EXTERN const char *tikv_mock_pd_address(tikv_mock_cluster_t *m);
 TIKV_EXTERN int tikv_mock_store_count(tikv_mock_cluster_t *m);
 /* Store ids are 1..n in creation order. Address owned by the cluster. */
@@ -57,7 +65,7 @@ TIKV_EXTERN int tikv_mock_region_count(tikv_mock_cluster_t *m);
 TIKV_EXTERN uint64_t tikv_mock_region_id_at(tikv_mock_cluster_t *m, int index);
 /* Region containing key (raw bytes, as PD compares them); 0 if none. */
 TIKV_EXTERN uint64_t tikv_mock_region_for_key(tikv_mock_cluster_t *m, const uint8_t *key,
-                                             size_t len);
+                                              size_t len);
 TIKV_EXTERN uint64_t tikv_mock_region_leader_store(tikv_mock_cluster_t *m, uint64_t region_id);
 
 /* Splits the region containing split_key at split_key (which becomes the
@@ -70,11 +78,39 @@ TIKV_EXTERN uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_
 TIKV_EXTERN int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id,
                                           uint64_t store_id);
 
+/* The region errors that can be injected, each answered as TiKV words it:
+ * X(ID, "name", what the request gets). This one table gives the C kinds
+ * (TIKV_MOCK_REGION_ERROR_<ID>), the names tikv_mock_inject_region_error
+ * accepts, and, through scripts/gen-faults.js, the JS list
+ * (REGION_ERROR_KINDS) and the TypeScript union (RegionErrorKind). Add a kind
+ * here and its answer in csrc/mock/tikv.c (the switch there says so). */
+#define TIKV_MOCK_REGION_ERROR_MAP(X)                                                       \
+  X(NOT_LEADER, "not_leader", "NotLeader naming the current leader")                        \
+  X(NOT_LEADER_NO_HINT, "not_leader_no_hint", "NotLeader without a leader (an election)")   \
+  X(EPOCH_NOT_MATCH, "epoch_not_match", "EpochNotMatch with the regions that cover it now") \
+  X(REGION_NOT_FOUND, "region_not_found", "RegionNotFound")                                 \
+  X(STORE_NOT_MATCH, "store_not_match", "StoreNotMatch (the request's store is not this)")  \
+  X(SERVER_IS_BUSY, "server_is_busy", "ServerIsBusy (scheduler is busy)")                   \
+  X(STALE_COMMAND, "stale_command", "StaleCommand")                                         \
+  X(KEY_NOT_IN_REGION, "key_not_in_region", "KeyNotInRegion (the region's start key)")      \
+  X(MAX_TIMESTAMP_NOT_SYNCED, "max_timestamp_not_synced", "MaxTimestampNotSynced")
+
+/* clang-format off */
+typedef enum tikv_mock_region_error {
+#define TIKV_MOCK_RE_ENUM(id, name, what) TIKV_MOCK_REGION_ERROR_##id,
+  TIKV_MOCK_REGION_ERROR_MAP(TIKV_MOCK_RE_ENUM)
+#undef TIKV_MOCK_RE_ENUM
+  TIKV_MOCK_REGION_ERROR_COUNT
+} tikv_mock_region_error;
+/* clang-format on */
+
+/* The kind's name ("not_leader"); NULL when out of range. */
+TIKV_EXTERN const char *tikv_mock_region_error_name(int kind);
+
 /* Makes the next `count` requests of `method` (a TiKV method name such as
  * "RawGet", or "*" for any) on region_id (0: any region) fail with the
- * region error `kind`: "not_leader", "not_leader_no_hint", "epoch_not_match",
- * "region_not_found", "store_not_match", "server_is_busy", "stale_command",
- * "key_not_in_region", "max_timestamp_not_synced". 0 or -1 (unknown kind). */
+ * region error `kind`, one of TIKV_MOCK_REGION_ERROR_MAP's names. 0 or -1
+ * (unknown kind). */
 TIKV_EXTERN int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char *method,
                                               uint64_t region_id, const char *kind, int count);
 /* Makes the next `count` calls of `method` ("*" any; TiKV or PD method
@@ -84,11 +120,71 @@ TIKV_EXTERN int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *
 /* Delays every call of `method` ("*" any) by delay_ms (0 removes). */
 TIKV_EXTERN int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method,
                                       uint32_t delay_ms);
-/* While paused, PD accepts calls but never answers them (until unpaused or
- * their deadline). */
+/* While paused, PD (every member) accepts calls but never answers them
+ * (until unpaused or their deadline): a stall, nobody campaigns. */
 TIKV_EXTERN int tikv_mock_pd_pause(tikv_mock_cluster_t *m, int paused);
-/* Stops (down=1) or restarts (down=0) a store's server on the same port. */
+
+/* ---- PD failing as a cluster of members (docs/mock-failures.md) ----
+ * Members are numbered 1..count; one leads. A follower answers as PD's
+ * does: GetMembers and GetClusterInfo as the leader would; every other unary
+ * call fails with gRPC UNAVAILABLE "not leader" (region queries: "not leader
+ * and follower handling not allowed", unless the call carries the
+ * pd-allow-follower-handle metadata: then the follower answers them); its
+ * Tso stream ends with gRPC
+ * UNKNOWN "[PD:tso:ErrGenerateTimestamp]generate timestamp failed, requested
+ * pd is not leader of cluster". Timestamps come from one oracle: they never
+ * go backwards across a leader change. When the leader is killed or paused
+ * another live member is elected after the election delay (the next one in
+ * member order); until then nobody leads and GetMembers names no leader. A
+ * member that comes back is a follower. */
+TIKV_EXTERN int tikv_mock_pd_member_count(tikv_mock_cluster_t *m);
+/* "host:port" of member 1..count (owned by the cluster); NULL if none. */
+TIKV_EXTERN const char *tikv_mock_pd_member_address(tikv_mock_cluster_t *m, int member);
+/* The member_id GetMembers reports for it; 0 if none. */
+TIKV_EXTERN uint64_t tikv_mock_pd_member_id(tikv_mock_cluster_t *m, int member);
+/* The leading member's number; 0 while nobody leads (an election). */
+TIKV_EXTERN int tikv_mock_pd_leader(tikv_mock_cluster_t *m);
+/* Kills (down=1: its server stops, connections are refused) or restarts
+ * (down=0, same port, as a follower) a member. 0 or -1. */
+TIKV_EXTERN int tikv_mock_pd_member_set_down(tikv_mock_cluster_t *m, int member, int down);
+/* Pauses a member as SIGSTOP would (paused=1: it accepts calls and answers
+ * none; a paused leader loses its lease and another is elected) or resumes
+ * it (paused=0: what it held is answered, as a follower if it lost). 0 or -1. */
+TIKV_EXTERN int tikv_mock_pd_member_pause(tikv_mock_cluster_t *m, int member, int paused);
+/* Moves PD's leadership to a live member at once (PD's member resign /
+ * transfer). 0 or -1 (no such member, down or paused). */
+TIKV_EXTERN int tikv_mock_pd_transfer_leader(tikv_mock_cluster_t *m, int member);
+/* A new member joins (as a follower, on its own port): its number, or -1. */
+TIKV_EXTERN int tikv_mock_pd_add_member(tikv_mock_cluster_t *m);
+/* The election delays, as the options set them (0: the default). A pending
+ * PD election is then held that long from now; regions already electing
+ * keep their time. */
+TIKV_EXTERN void tikv_mock_set_pd_election_ms(tikv_mock_cluster_t *m, uint32_t ms);
+TIKV_EXTERN void tikv_mock_set_raft_election_ms(tikv_mock_cluster_t *m, uint32_t ms);
+
+/* ---- stores failing as Raft groups do (docs/mock-failures.md) ----
+ * Stops (down=1) or restarts (down=0) a store's server on the same port.
+ * The data is one copy; the peers of a region differ only in who may
+ * answer. When a store goes down every region it leads is without a
+ * leader: its other peers answer NotLeader without a leader, and after the
+ * raft election delay one of them on a live store (the next in peer order)
+ * is elected, if a majority of the region's peers' stores are up (else the
+ * region waits for a store to come back). Then the other peers answer
+ * NotLeader naming the new leader, and PD reports it. A store back before
+ * the election keeps its leaderships (nobody campaigned yet); one back
+ * after it rejoins as a follower. */
 TIKV_EXTERN int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down);
+/* 1 while the region has a leader, 0 during an election, -1 if unknown. */
+TIKV_EXTERN int tikv_mock_region_has_leader(tikv_mock_cluster_t *m, uint64_t region_id);
+
+/* Replies lost after the request was applied: the next `count` calls of
+ * `method` ("*" any; each request of a BatchCommands stream counts under its
+ * own name) on store_id (0: any store) are executed, and their replies
+ * replaced by gRPC UNAVAILABLE, as when the connection drops after the
+ * write (inside BatchCommands the stream ends so). What an uncertain commit
+ * looks like to a client. 0 or -1. */
+TIKV_EXTERN int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id,
+                                            const char *method, int count);
 /* Number of calls of `method` ("*" all) the TiKV stores have served,
  * counting each request inside a BatchCommands stream under its own name
  * ("RawGet", ...). Health checks are not counted. */
@@ -103,9 +199,9 @@ TIKV_EXTERN uint64_t tikv_mock_cluster_id(tikv_mock_cluster_t *m);
 /* Region boundaries (raw bytes PD reports); *len 0 for an unbounded end.
  * Copies into buf (up to cap bytes) and returns 0, or -1 (no such region or
  * buffer too small; *len then says the size needed). */
-TIKV_EXTERN int tikv_mock_region_bounds(tikv_mock_cluster_t *m, uint64_t region_id,
-                                        uint8_t *start, size_t start_cap, size_t *start_len,
-                                        uint8_t *end, size_t end_cap, size_t *end_len);
+TIKV_EXTERN int tikv_mock_region_bounds(tikv_mock_cluster_t *m, uint64_t region_id, uint8_t *start,
+                                        size_t start_cap, size_t *start_len, uint8_t *end,
+                                        size_t end_cap, size_t *end_len);
 /* The region's epoch and its peer on store_id (0 if none). 0 or -1. */
 TIKV_EXTERN int tikv_mock_region_epoch(tikv_mock_cluster_t *m, uint64_t region_id,
                                        uint64_t *conf_ver, uint64_t *version);

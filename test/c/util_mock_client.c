@@ -71,6 +71,13 @@ static void drain_destroy(grpc_completion_queue *cq) {
 int mc_unary(const char *target, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
              int timeout_ms, char *details, size_t details_len) {
+  return mc_unary_md(target, method, NULL, NULL, req, resp_desc, resp, timeout_ms, details,
+                     details_len);
+}
+
+int mc_unary_md(const char *target, const char *method, const char *md_key, const char *md_value,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, int timeout_ms, char *details, size_t details_len) {
   grpc_channel *ch = channel_to(target);
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_slice m = grpc_slice_from_copied_string(method);
@@ -86,6 +93,14 @@ int mc_unary(const char *target, const char *method, const ProtobufCMessage *req
   grpc_op ops[6];
   memset(ops, 0, sizeof(ops));
   ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+  grpc_metadata md;
+  memset(&md, 0, sizeof(md));
+  if (md_key) {
+    md.key = grpc_slice_from_static_string(md_key);
+    md.value = grpc_slice_from_static_string(md_value);
+    ops[0].data.send_initial_metadata.count = 1;
+    ops[0].data.send_initial_metadata.metadata = &md;
+  }
   ops[1].op = GRPC_OP_SEND_MESSAGE;
   ops[1].data.send_message.send_message = send;
   ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

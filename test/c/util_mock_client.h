@@ -18,6 +18,11 @@ int mc_unary(const char *target, const char *method, const ProtobufCMessage *req
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
              int timeout_ms, char *details, size_t details_len);
 
+/* The same, with one request metadata entry md_key: md_value (NULL: none). */
+int mc_unary_md(const char *target, const char *method, const char *md_key, const char *md_value,
+                const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                ProtobufCMessage **resp, int timeout_ms, char *details, size_t details_len);
+
 /* A bidirectional stream where each request is answered by one reply. */
 typedef struct mc_stream mc_stream_t;
 mc_stream_t *mc_stream_open(const char *target, const char *method, int timeout_ms);
