@@ -384,6 +384,8 @@ static const struct {
      "commit_ts_expired=7L txn_not_found=8L commit_ts_too_large=9L assertion_failed=10L "
      "primary_mismatch=11L txn_lock_not_found=12L debug_info=100L"},
     {"kvrpcpb.KeyRange", "start_key=1L end_key=2L"},
+    {"kvrpcpb.StoreSafeTSRequest", "key_range=1L"},
+    {"kvrpcpb.StoreSafeTSResponse", "safe_ts=1V"},
     {"kvrpcpb.KvPair", "error=1L key=2L value=3L commit_ts=4V"},
     {"kvrpcpb.LockInfo",
      "primary_lock=1L lock_version=2V key=3L lock_ttl=4V txn_size=5V lock_type=6V "
