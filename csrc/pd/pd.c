@@ -127,12 +127,12 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     err = tikv__error_new(TIKV_ERR_PD, "GetMembers: PD has no leader yet");
   if (!err) {
     char *addr = strip_scheme(resp->leader->client_urls[0]);
-    grpc_channel *ch = addr ? tikv__channel_new(addr) : NULL;
+    tikv__conn_t *ch = addr ? tikv__conn_new(&c->rpc, addr) : NULL;
     if (!ch) {
       free(addr);
       err = tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to the PD leader");
     } else {
-      if (c->pd_leader) grpc_channel_destroy(c->pd_leader);
+      tikv__conn_free(c->pd_leader);
       free(c->pd_leader_addr);
       c->pd_leader = ch;
       c->pd_leader_addr = addr;
@@ -167,15 +167,12 @@ static void try_endpoint(discovery_t *d) {
   Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
   hdr.cluster_id = atomic_load(&c->cluster_id);
   req.header = &hdr;
-  uint8_t *buf;
-  size_t len;
+  grpc_slice msg;
   int64_t deadline = tikv__now_ms() + PD_TRY_TIMEOUT_MS;
-  if (tikv__pack(&req.base, &buf, &len) == 0) {
-    int rc = tikv__rpc_unary(&c->rpc, c->pd_channels[d->idx], "/pdpb.PD/GetMembers", buf, len,
-                             &pdpb__get_members_response__descriptor, deadline, members_done, d);
-    free(buf);
-    if (rc == 0) return;
-  }
+  if (tikv__pack(&req.base, &msg) == 0 &&
+      tikv__rpc_send(&c->rpc, c->pd_conns[d->idx], TIKV__REQ_PD_GET_MEMBERS, msg, deadline,
+                     members_done, d) == 0)
+    return;
   set_pd_error(c, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot start GetMembers"));
   c->pd_discovering = false;
   free(d);
@@ -191,7 +188,7 @@ static void discover(tikv_client_t *c) {
 }
 
 void tikv__pd_reset_leader(tikv_client_t *c) {
-  if (c->pd_leader) grpc_channel_destroy(c->pd_leader);
+  tikv__conn_free(c->pd_leader);
   c->pd_leader = NULL;
   free(c->pd_leader_addr);
   c->pd_leader_addr = NULL;
@@ -201,9 +198,8 @@ void tikv__pd_reset_leader(tikv_client_t *c) {
 /* ---- unary calls with retry ---- */
 typedef struct {
   tikv_client_t *c;
-  const char *method;
+  tikv__req_id req;
   tikv__pd_build build;
-  const ProtobufCMessageDescriptor *resp_desc;
   int64_t deadline;
   tikv__pd_cb cb;
   void *arg;
@@ -236,7 +232,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err) {
   int sleep = tikv__backoff_next(&p->bo);
   if (now + sleep >= p->deadline) {
     tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded after %d attempts; last error: %s",
-                                      p->method, p->attempts, err->message);
+                                      tikv__req(p->req)->path, p->attempts, err->message);
     e->grpc_status = err->grpc_status;
     pd_finish(p, e, NULL);
     return;
@@ -249,12 +245,12 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
   if (!err) {
     /* every PD response has `ResponseHeader header = 1` */
     const ProtobufCFieldDescriptor *fd =
-        protobuf_c_message_descriptor_get_field_by_name(p->resp_desc, "header");
+        protobuf_c_message_descriptor_get_field_by_name(tikv__req(p->req)->resp, "header");
     Pdpb__ResponseHeader *h = fd ? *(Pdpb__ResponseHeader **)((char *)resp + fd->offset) : NULL;
     if (h && h->error && h->error->type != PDPB__ERROR_TYPE__OK) {
       const ProtobufCEnumValue *ev =
           protobuf_c_enum_descriptor_get_value(&pdpb__error_type__descriptor, h->error->type);
-      tikv_error_t *e = tikv__error_new(TIKV_ERR_PD, "%s: PD error %s: %s", p->method,
+      tikv_error_t *e = tikv__error_new(TIKV_ERR_PD, "%s: PD error %s: %s", tikv__req(p->req)->path,
                                         ev ? ev->name : "UNKNOWN", h->error->message);
       tikv__error_set_kind(e, ev ? ev->name : "UNKNOWN");
       protobuf_c_message_free_unpacked(resp, NULL);
@@ -281,33 +277,28 @@ static void pd_connected(void *arg, tikv_error_t *err) {
   }
   Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
   hdr.cluster_id = atomic_load(&p->c->cluster_id);
-  uint8_t *buf;
-  size_t len;
-  if (p->build(p->arg, &hdr, &buf, &len) != 0) {
+  grpc_slice msg;
+  if (p->build(p->arg, &hdr, &msg) != 0) {
     pd_finish(p, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
   p->attempts++;
-  int rc = tikv__rpc_unary(&p->c->rpc, p->c->pd_leader, p->method, buf, len, p->resp_desc,
-                           p->deadline, pd_reply, p);
-  free(buf);
-  if (rc != 0)
+  if (tikv__rpc_send(&p->c->rpc, p->c->pd_leader, p->req, msg, p->deadline, pd_reply, p) != 0)
     pd_finish(p, tikv__error_new(p->c->rpc.closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
-                                 "%s: cannot start the call", p->method),
+                                 "%s: cannot start the call", tikv__req(p->req)->path),
               NULL);
 }
 
 static void pd_attempt(pd_call_t *p) { tikv__pd_connect(p->c, p->deadline, pd_connected, p); }
 
-void tikv__pd_call(tikv_client_t *c, const char *method, tikv__pd_build build,
-                   const ProtobufCMessageDescriptor *resp_desc, int64_t deadline, tikv__pd_cb cb,
-                   void *arg) {
+void tikv__pd_call(tikv_client_t *c, tikv__req_id id, tikv__pd_build build, int64_t deadline,
+                   tikv__pd_cb cb, void *arg) {
   pd_call_t *p = tikv__calloc(1, sizeof(*p));
   if (!p) {
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  *p = (pd_call_t){.c = c, .method = method, .build = build, .resp_desc = resp_desc,
+  *p = (pd_call_t){.c = c, .req = id, .build = build,
                    .deadline = deadline, .cb = cb, .arg = arg};
   tikv__backoff_init(&p->bo, 100, 2000);
   tikv__timer_init(&p->timer);
@@ -442,8 +433,7 @@ static void tso_flush(tikv_client_t *c) {
     return;
   }
   if (!c->tso_stream) {
-    c->tso_stream = tikv__stream_open(&c->rpc, c->pd_leader, "/pdpb.PD/Tso",
-                                      &pdpb__tso_response__descriptor, &TSO_OPS, c);
+    c->tso_stream = tikv__stream_open(&c->rpc, c->pd_leader, TIKV__REQ_PD_TSO, &TSO_OPS, c);
     if (!c->tso_stream) {
       tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "cannot open the Tso stream");
       tikv__tso_waiter_t *q = c->tso_queue;
@@ -464,11 +454,9 @@ static void tso_flush(tikv_client_t *c) {
   hdr.cluster_id = atomic_load(&c->cluster_id);
   req.header = &hdr;
   req.count = (uint32_t)n;
-  uint8_t *buf;
-  size_t len;
-  if (tikv__pack(&req.base, &buf, &len) != 0) return;
-  int rc = tikv__stream_send(c->tso_stream, buf, len);
-  free(buf);
+  grpc_slice msg;
+  if (tikv__pack(&req.base, &msg) != 0) return;
+  int rc = tikv__stream_send(c->tso_stream, msg);
   /* busy with the previous send (on_sent flushes again) or closing (on_close
    * does) */
   if (rc != 0) return;
@@ -503,14 +491,13 @@ void tikv__pd_close(tikv_client_t *c) {
 }
 
 void tikv__pd_free(tikv_client_t *c) {
-  if (c->pd_leader) grpc_channel_destroy(c->pd_leader);
+  tikv__conn_free(c->pd_leader);
   c->pd_leader = NULL;
   free(c->pd_leader_addr);
   c->pd_leader_addr = NULL;
-  for (size_t i = 0; i < c->cfg.n_pd; i++)
-    if (c->pd_channels && c->pd_channels[i]) grpc_channel_destroy(c->pd_channels[i]);
-  free(c->pd_channels);
-  c->pd_channels = NULL;
+  for (size_t i = 0; c->pd_conns && i < c->cfg.n_pd; i++) tikv__conn_free(c->pd_conns[i]);
+  free(c->pd_conns);
+  c->pd_conns = NULL;
   tikv__error_free(c->pd_last_err);
   c->pd_last_err = NULL;
 }

@@ -21,19 +21,11 @@ typedef enum {
   OP_CAS
 } op_kind;
 
-static const struct {
-  const char *method;
-  const ProtobufCMessageDescriptor *resp;
-} METHODS[] = {
-    [OP_GET] = {"/tikvpb.Tikv/RawGet", &kvrpcpb__raw_get_response__descriptor},
-    [OP_BATCH_GET] = {"/tikvpb.Tikv/RawBatchGet", &kvrpcpb__raw_batch_get_response__descriptor},
-    [OP_PUT] = {"/tikvpb.Tikv/RawPut", &kvrpcpb__raw_put_response__descriptor},
-    [OP_BATCH_PUT] = {"/tikvpb.Tikv/RawBatchPut", &kvrpcpb__raw_batch_put_response__descriptor},
-    [OP_DELETE] = {"/tikvpb.Tikv/RawDelete", &kvrpcpb__raw_delete_response__descriptor},
-    [OP_BATCH_DELETE] = {"/tikvpb.Tikv/RawBatchDelete",
-                         &kvrpcpb__raw_batch_delete_response__descriptor},
-    [OP_GET_TTL] = {"/tikvpb.Tikv/RawGetKeyTTL", &kvrpcpb__raw_get_key_ttlresponse__descriptor},
-    [OP_CAS] = {"/tikvpb.Tikv/RawCompareAndSwap", &kvrpcpb__raw_casresponse__descriptor},
+static const tikv__req_id METHODS[] = {
+    [OP_GET] = TIKV__REQ_RAW_GET,       [OP_BATCH_GET] = TIKV__REQ_RAW_BATCH_GET,
+    [OP_PUT] = TIKV__REQ_RAW_PUT,       [OP_BATCH_PUT] = TIKV__REQ_RAW_BATCH_PUT,
+    [OP_DELETE] = TIKV__REQ_RAW_DELETE, [OP_BATCH_DELETE] = TIKV__REQ_RAW_BATCH_DELETE,
+    [OP_GET_TTL] = TIKV__REQ_RAW_GET_KEY_TTL, [OP_CAS] = TIKV__REQ_RAW_CAS,
 };
 
 /* ---- helpers shared by every raw operation ---- */
@@ -117,7 +109,7 @@ static size_t keyop_size(void *arg, size_t i) {
 }
 
 static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                       Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                       Kvrpcpb__Context *ctx, grpc_slice *out) {
   keyop_t *op = arg;
   tikv_client_t *c = op->c;
   char *cf = c->cfg.cf;
@@ -129,7 +121,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
       r.context = ctx;
       r.key = (ProtobufCBinaryData){op->keys[idx[0]].len, op->keys[idx[0]].data};
       r.cf = cf;
-      rc = tikv__pack(&r.base, buf, len);
+      rc = tikv__pack(&r.base, out);
       break;
     }
     case OP_GET_TTL: {
@@ -137,7 +129,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
       r.context = ctx;
       r.key = (ProtobufCBinaryData){op->keys[idx[0]].len, op->keys[idx[0]].data};
       r.cf = cf;
-      rc = tikv__pack(&r.base, buf, len);
+      rc = tikv__pack(&r.base, out);
       break;
     }
     case OP_PUT: {
@@ -148,7 +140,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
       r.cf = cf;
       r.ttl = op->ttl;
       r.for_cas = for_cas;
-      rc = tikv__pack(&r.base, buf, len);
+      rc = tikv__pack(&r.base, out);
       break;
     }
     case OP_DELETE: {
@@ -157,7 +149,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
       r.key = (ProtobufCBinaryData){op->keys[0].len, op->keys[0].data};
       r.cf = cf;
       r.for_cas = for_cas;
-      rc = tikv__pack(&r.base, buf, len);
+      rc = tikv__pack(&r.base, out);
       break;
     }
     case OP_CAS: {
@@ -169,7 +161,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
       r.previous_value = (ProtobufCBinaryData){op->prev.len, op->prev.data};
       r.cf = cf;
       r.ttl = op->ttl;
-      rc = tikv__pack(&r.base, buf, len);
+      rc = tikv__pack(&r.base, out);
       break;
     }
     case OP_BATCH_GET:
@@ -182,7 +174,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
         r.n_keys = n;
         r.keys = keys;
         r.cf = cf;
-        rc = tikv__pack(&r.base, buf, len);
+        rc = tikv__pack(&r.base, out);
       } else {
         Kvrpcpb__RawBatchDeleteRequest r = KVRPCPB__RAW_BATCH_DELETE_REQUEST__INIT;
         r.context = ctx;
@@ -190,7 +182,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
         r.keys = keys;
         r.cf = cf;
         r.for_cas = for_cas;
-        rc = tikv__pack(&r.base, buf, len);
+        rc = tikv__pack(&r.base, out);
       }
       free(keys);
       break;
@@ -221,7 +213,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
       r.for_cas = for_cas;
       r.n_ttls = ttls ? n : 0;
       r.ttls = ttls;
-      rc = tikv__pack(&r.base, buf, len);
+      rc = tikv__pack(&r.base, out);
       free(pairs);
       free(pp);
       free(ttls);
@@ -232,7 +224,7 @@ static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx,
 }
 
 static tikv_error_t *keyop_consume(keyop_t *op, ProtobufCMessage *resp) {
-  const char *what = METHODS[op->kind].method + 13; /* after "/tikvpb.Tikv/" */
+  const char *what = tikv__req(METHODS[op->kind])->method;
   tikv_error_t *e = response_error(resp, what);
   if (e) return e;
   switch (op->kind) {
@@ -286,8 +278,7 @@ static void keyop_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage
 static void keyop_start(void *arg) {
   keyop_t *op = arg;
   op->mops = (tikv__multi_ops_t){
-      .method = METHODS[op->kind].method,
-      .resp_desc = METHODS[op->kind].resp,
+      .req = METHODS[op->kind],
       .ks = TIKV__KS_RAW,
       .max_keys = BATCH_PAIR_COUNT,
       .max_bytes = op->kind == OP_BATCH_PUT ? BATCH_PUT_BYTES : 0,
@@ -550,7 +541,7 @@ static void clamp(const rangeop_t *r, const uint8_t **lo, size_t *lo_len, const 
 }
 
 static int range_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                       uint8_t **buf, size_t *len) {
+                       grpc_slice *out) {
   rangeop_t *r = arg;
   const uint8_t *lo, *hi;
   size_t lo_len, hi_len;
@@ -561,7 +552,7 @@ static int range_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *
     q.start_key = (ProtobufCBinaryData){lo_len, (uint8_t *)lo};
     q.end_key = (ProtobufCBinaryData){hi_len, (uint8_t *)hi};
     q.cf = r->c->cfg.cf;
-    return tikv__pack(&q.base, buf, len);
+    return tikv__pack(&q.base, out);
   }
   Kvrpcpb__RawScanRequest q = KVRPCPB__RAW_SCAN_REQUEST__INIT;
   q.context = ctx;
@@ -578,7 +569,7 @@ static int range_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *
   q.key_only = r->key_only;
   q.reverse = r->reverse;
   q.cf = r->c->cfg.cf;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 /* After a region is done: is the range finished, and where next? */
@@ -637,11 +628,7 @@ static void range_located(void *arg, tikv_error_t *err, const tikv__route_t *rou
     range_finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  const char *method = r->is_delete ? "/tikvpb.Tikv/RawDeleteRange" : "/tikvpb.Tikv/RawScan";
-  const ProtobufCMessageDescriptor *desc = r->is_delete
-                                               ? &kvrpcpb__raw_delete_range_response__descriptor
-                                               : &kvrpcpb__raw_scan_response__descriptor;
-  tikv__send(r->c, method, desc, &r->route, TIKV__KS_RAW, r->deadline, &r->bo, &r->last_err,
+  tikv__send(r->c, r->is_delete ? TIKV__REQ_RAW_DELETE_RANGE : TIKV__REQ_RAW_SCAN, &r->route, TIKV__KS_RAW, r->deadline, &r->bo, &r->last_err,
              &RANGE_OPS, r);
 }
 

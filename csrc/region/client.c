@@ -71,8 +71,8 @@ tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
   if (!c) goto oom;
   c->cfg = *cfg;
   c->cfg.pd_endpoints = tikv__calloc(cfg->n_pd, sizeof(char *));
-  c->pd_channels = tikv__calloc(cfg->n_pd, sizeof(grpc_channel *));
-  if (!c->cfg.pd_endpoints || !c->pd_channels) goto oom_free;
+  c->pd_conns = tikv__calloc(cfg->n_pd, sizeof(tikv__conn_t *));
+  if (!c->cfg.pd_endpoints || !c->pd_conns) goto oom_free;
   c->cfg.n_pd = 0;
   for (size_t i = 0; i < cfg->n_pd; i++) {
     c->cfg.pd_endpoints[i] = tikv__strdup(cfg->pd_endpoints[i]);
@@ -87,8 +87,8 @@ tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
   if (!c->loop) goto oom_free;
   c->rpc.loop = c->loop;
   for (size_t i = 0; i < c->cfg.n_pd; i++) {
-    c->pd_channels[i] = tikv__channel_new(c->cfg.pd_endpoints[i]);
-    if (!c->pd_channels[i]) {
+    c->pd_conns[i] = tikv__conn_new(&c->rpc, c->cfg.pd_endpoints[i]);
+    if (!c->pd_conns[i]) {
       tikv_client_free(c);
       goto oom;
     }
@@ -100,7 +100,7 @@ oom_free:
     if (c->cfg.pd_endpoints)
       for (size_t i = 0; i < c->cfg.n_pd; i++) free(c->cfg.pd_endpoints[i]);
     free(c->cfg.pd_endpoints);
-    free(c->pd_channels);
+    free(c->pd_conns);
     free(c);
   }
 oom:

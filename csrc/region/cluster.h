@@ -65,7 +65,7 @@ void tikv__region_free(tikv__region_t *r);
 typedef struct tikv__store {
   uint64_t id;
   char *address;
-  grpc_channel *channel;
+  tikv__conn_t *conn;
 } tikv__store_t;
 
 /* ---- a route: what one request needs to know about its region ---- */
@@ -104,9 +104,9 @@ struct tikv_client_s {
 
   /* PD */
   atomic_uint_fast64_t cluster_id;
-  grpc_channel **pd_channels; /* one per configured endpoint */
+  tikv__conn_t **pd_conns; /* one per configured endpoint */
   char *pd_leader_addr;
-  grpc_channel *pd_leader; /* NULL until members are known */
+  tikv__conn_t *pd_leader; /* NULL until members are known */
   bool pd_discovering;
   tikv__pd_waiter_t *pd_waiters; /* wait for a leader */
   tikv_error_t *pd_last_err;
@@ -137,13 +137,12 @@ int64_t tikv__client_deadline(tikv_client_t *c);
 /* Completion of a PD call: err or resp (owned by the callee). */
 typedef void (*tikv__pd_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
 /* Builds the request with the cluster id: fills buf and len (malloc'ed). */
-typedef int (*tikv__pd_build)(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len);
+typedef int (*tikv__pd_build)(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out);
 
 /* A PD unary call to the leader, found (again) as needed, retried with
  * backoff until the deadline. build is called for each attempt. */
-void tikv__pd_call(tikv_client_t *c, const char *method, tikv__pd_build build,
-                   const ProtobufCMessageDescriptor *resp_desc, int64_t deadline, tikv__pd_cb cb,
-                   void *arg);
+void tikv__pd_call(tikv_client_t *c, tikv__req_id id, tikv__pd_build build, int64_t deadline,
+                   tikv__pd_cb cb, void *arg);
 /* Waits until the PD leader is known (or the deadline passes). */
 void tikv__pd_connect(tikv_client_t *c, int64_t deadline, void (*cb)(void *arg, tikv_error_t *err),
                       void *arg);
@@ -174,7 +173,7 @@ void tikv__refresh_region(tikv_client_t *c, uint64_t region_id, int64_t deadline
 bool tikv__locate_cached(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
                          bool reverse, tikv__route_t *route);
 /* Channel to a store, resolving its address through PD when unknown. */
-typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, grpc_channel *ch);
+typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
 void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
                          tikv__store_cb cb, void *arg);
 void tikv__store_forget(tikv_client_t *c, uint64_t store_id);
@@ -184,8 +183,7 @@ void tikv__stores_free(tikv_client_t *c);
 typedef struct tikv__send tikv__send_t;
 typedef struct tikv__send_ops {
   /* Packs the request for this route; ctx is filled (region, epoch, peer). */
-  int (*build)(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx, uint8_t **buf,
-               size_t *len);
+  int (*build)(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx, grpc_slice *out);
   /* Final: a response without region error (resp owned), or an error. */
   void (*done)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
   /* The region changed (error handled, cache updated, backoff slept): the
@@ -195,8 +193,7 @@ typedef struct tikv__send_ops {
 
 /* Sends one request to route's leader. Exactly one of done/retry is called
  * later (never synchronously). On retry and done the send is over. */
-void tikv__send(tikv_client_t *c, const char *method, const ProtobufCMessageDescriptor *resp_desc,
-                const tikv__route_t *route, tikv__keyspace ks, int64_t deadline,
+void tikv__send(tikv_client_t *c, tikv__req_id req, const tikv__route_t *route, tikv__keyspace ks, int64_t deadline,
                 tikv__backoff_t *bo, tikv_error_t **last_err, const tikv__send_ops_t *ops,
                 void *arg);
 

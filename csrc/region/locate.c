@@ -113,13 +113,13 @@ static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *r
   cb(arg, err, route);
 }
 
-static int build_get_region(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+static int build_get_region(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
   locate_t *l = arg;
   Pdpb__GetRegionRequest req = PDPB__GET_REGION_REQUEST__INIT;
   req.header = hdr;
   req.region_key.data = l->key;
   req.region_key.len = l->len;
-  return tikv__pack(&req.base, buf, len);
+  return tikv__pack(&req.base, out);
 }
 
 static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -193,10 +193,8 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
 }
 
 static void locate_send(locate_t *l) {
-  const char *method = l->prev ? "/pdpb.PD/GetPrevRegion" : "/pdpb.PD/GetRegion";
-  /* GetPrevRegion takes a GetRegionRequest and answers a GetRegionResponse */
-  tikv__pd_call(l->c, method, build_get_region, &pdpb__get_region_response__descriptor,
-                l->deadline, region_reply, l);
+  tikv__pd_call(l->c, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
+                build_get_region, l->deadline, region_reply, l);
 }
 
 void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
@@ -246,7 +244,7 @@ static tikv__store_t *store_find(tikv_client_t *c, uint64_t id) {
 void tikv__store_forget(tikv_client_t *c, uint64_t store_id) {
   for (size_t i = 0; i < c->n_stores; i++)
     if (c->stores[i].id == store_id) {
-      if (c->stores[i].channel) grpc_channel_destroy(c->stores[i].channel);
+      tikv__conn_free(c->stores[i].conn);
       free(c->stores[i].address);
       c->stores[i] = c->stores[--c->n_stores];
       return;
@@ -266,12 +264,12 @@ typedef struct {
   void *arg;
 } store_req_t;
 
-static int build_get_store(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+static int build_get_store(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
   store_req_t *s = arg;
   Pdpb__GetStoreRequest req = PDPB__GET_STORE_REQUEST__INIT;
   req.header = hdr;
   req.store_id = s->id;
-  return tikv__pack(&req.base, buf, len);
+  return tikv__pack(&req.base, out);
 }
 
 static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -305,27 +303,27 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     }
   }
   if (st && (!st->address || strcmp(st->address, resp->store->address) != 0)) {
-    if (st->channel) grpc_channel_destroy(st->channel);
+    tikv__conn_free(st->conn);
     free(st->address);
     st->address = tikv__strdup(resp->store->address);
-    st->channel = st->address ? tikv__channel_new(st->address) : NULL;
+    st->conn = st->address ? tikv__conn_new(&c->rpc, st->address) : NULL;
   }
   protobuf_c_message_free_unpacked(msg, NULL);
-  if (!st || !st->channel) {
+  if (!st || !st->conn) {
     if (st) tikv__store_forget(c, id);
     cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
                                (unsigned long long)id),
        NULL);
     return;
   }
-  cb(cb_arg, NULL, st->channel);
+  cb(cb_arg, NULL, st->conn);
 }
 
 void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
                          tikv__store_cb cb, void *arg) {
   tikv__store_t *st = store_find(c, store_id);
-  if (st && st->channel) {
-    cb(arg, NULL, st->channel);
+  if (st && st->conn) {
+    cb(arg, NULL, st->conn);
     return;
   }
   store_req_t *s = tikv__calloc(1, sizeof(*s));
@@ -334,8 +332,7 @@ void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
     return;
   }
   *s = (store_req_t){c, store_id, cb, arg};
-  tikv__pd_call(c, "/pdpb.PD/GetStore", build_get_store, &pdpb__get_store_response__descriptor,
-                deadline, store_reply, s);
+  tikv__pd_call(c, TIKV__REQ_PD_GET_STORE, build_get_store, deadline, store_reply, s);
 }
 
 /* ---- loading many regions at once (PD's ScanRegions) ----
@@ -363,14 +360,14 @@ static void scan_regions_free(scan_regions_t *s) {
   free(s);
 }
 
-static int build_scan_regions(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+static int build_scan_regions(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
   scan_regions_t *s = arg;
   Pdpb__ScanRegionsRequest q = PDPB__SCAN_REGIONS_REQUEST__INIT;
   q.header = hdr;
   q.start_key = (ProtobufCBinaryData){s->start_len, s->start};
   q.end_key = (ProtobufCBinaryData){s->end_len, s->end};
   q.limit = SCAN_REGIONS_LIMIT;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -427,8 +424,8 @@ void tikv__locate_range(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key,
   s->deadline = deadline;
   s->cb = cb;
   s->arg = arg;
-  tikv__pd_call(c, "/pdpb.PD/ScanRegions", build_scan_regions,
-                &pdpb__scan_regions_response__descriptor, deadline, scan_regions_reply, s);
+  tikv__pd_call(c, TIKV__REQ_PD_SCAN_REGIONS, build_scan_regions, deadline, scan_regions_reply,
+                s);
 }
 
 /* ---- refreshing one region by id (PD's GetRegionByID) ---- */
@@ -437,12 +434,12 @@ typedef struct {
   uint64_t id;
 } by_id_t;
 
-static int build_by_id(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+static int build_by_id(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
   by_id_t *b = arg;
   Pdpb__GetRegionByIDRequest q = PDPB__GET_REGION_BY_IDREQUEST__INIT;
   q.header = hdr;
   q.region_id = b->id;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -468,6 +465,5 @@ void tikv__refresh_region(tikv_client_t *c, uint64_t region_id, int64_t deadline
     return;
   }
   *b = (by_id_t){c, region_id};
-  tikv__pd_call(c, "/pdpb.PD/GetRegionByID", build_by_id, &pdpb__get_region_response__descriptor,
-                deadline, by_id_reply, b);
+  tikv__pd_call(c, TIKV__REQ_PD_GET_REGION_BY_ID, build_by_id, deadline, by_id_reply, b);
 }

@@ -92,7 +92,8 @@ void tikv__multi_part_resend(tikv__multi_part_t *p, int delay_ms) {
   if (tikv__now_ms() + delay_ms >= m->deadline) {
     tikv_error_t *last = m->last_err;
     tikv__multi_part_fail(p, tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded%s%s",
-                                             m->ops->method + 1, last ? "; last error: " : "",
+                                             tikv__req(m->ops->req)->path + 1,
+                                             last ? "; last error: " : "",
                                              last ? last->message : ""));
     return;
   }
@@ -105,9 +106,9 @@ void tikv__multi_part_resend(tikv__multi_part_t *p, int delay_ms) {
 }
 
 static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                      uint8_t **buf, size_t *len) {
+                      grpc_slice *out) {
   tikv__multi_part_t *p = arg;
-  return p->m->ops->build(p->m->arg, route, p->idx, p->n, ctx, buf, len);
+  return p->m->ops->build(p->m->arg, route, p->idx, p->n, ctx, out);
 }
 
 static void part_done(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
@@ -138,7 +139,7 @@ static void send_part(tikv__multi_t *m, const tikv__route_t *route, const size_t
   p->idx = copy;
   p->n = n;
   m->pending++;
-  tikv__send(m->c, m->ops->method, m->ops->resp_desc, &p->route, m->ops->ks, m->deadline,
+  tikv__send(m->c, m->ops->req, &p->route, m->ops->ks, m->deadline,
              &m->bo, &m->last_err, &PART_OPS, p);
 }
 

@@ -12,8 +12,7 @@ typedef struct tikv__multi tikv__multi_t;
 typedef struct tikv__multi_part tikv__multi_part_t;
 
 typedef struct tikv__multi_ops {
-  const char *method;
-  const ProtobufCMessageDescriptor *resp_desc;
+  tikv__req_id req;
   tikv__keyspace ks;
   size_t max_keys;  /* per request; 0: unlimited */
   size_t max_bytes; /* per request, by size_of; 0: unlimited */
@@ -21,7 +20,7 @@ typedef struct tikv__multi_ops {
   size_t (*size_of)(void *arg, size_t i);
   /* Packs the request for items idx[0..n), all in route's region. */
   int (*build)(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-               Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len);
+               Kvrpcpb__Context *ctx, grpc_slice *out);
   /* A response without region error (owned by the callee). The callee must
    * eventually call exactly one of tikv__multi_part_ok/_fail/_resend. */
   void (*on_response)(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp);

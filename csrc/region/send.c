@@ -8,8 +8,7 @@
 
 typedef struct {
   tikv_client_t *c;
-  const char *method;
-  const ProtobufCMessageDescriptor *resp_desc;
+  tikv__req_id req;
   tikv__route_t route;
   tikv__keyspace ks;
   int64_t deadline;
@@ -52,7 +51,7 @@ static void retry_after(send_t *s, tikv_error_t *err, int sleep_ms) {
   if (tikv__now_ms() + sleep_ms >= s->deadline) {
     tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT,
                                       "%s: deadline exceeded after %d retries; last error: %s",
-                                      s->method + 1, s->bo->attempts, err->message);
+                                      tikv__req(s->req)->path + 1, s->bo->attempts, err->message);
     e->region_id = err->region_id;
     e->grpc_status = err->grpc_status;
     tikv__error_set_kind(e, err->detail_kind);
@@ -196,7 +195,7 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
     return;
   }
   const ProtobufCFieldDescriptor *fd =
-      protobuf_c_message_descriptor_get_field_by_name(s->resp_desc, "region_error");
+      protobuf_c_message_descriptor_get_field_by_name(tikv__req(s->req)->resp, "region_error");
   Errorpb__Error *re = fd ? *(Errorpb__Error **)((char *)resp + fd->offset) : NULL;
   if (!re) {
     send_done(s, NULL, resp);
@@ -212,7 +211,7 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
   retry_after(s, rerr, sleep);
 }
 
-static void on_store(void *p, tikv_error_t *err, grpc_channel *ch) {
+static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
   send_t *s = p;
   if (err) {
     if (err->code == TIKV_ERR_CLOSED || err->code == TIKV_ERR_TIMEOUT) {
@@ -234,24 +233,19 @@ static void on_store(void *p, tikv_error_t *err, grpc_channel *ch) {
   ctx.region_id = s->route.region_id;
   ctx.region_epoch = &epoch;
   ctx.peer = &peer;
-  uint8_t *buf;
-  size_t len;
-  if (s->ops->build(s->arg, &s->route, &ctx, &buf, &len) != 0) {
+  grpc_slice msg;
+  if (s->ops->build(s->arg, &s->route, &ctx, &msg) != 0) {
     send_done(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  int rc = tikv__rpc_unary(&s->c->rpc, ch, s->method, buf, len, s->resp_desc, s->deadline,
-                           on_reply, s);
-  free(buf);
-  if (rc != 0)
+  if (tikv__rpc_send(&s->c->rpc, conn, s->req, msg, s->deadline, on_reply, s) != 0)
     send_done(s,
               tikv__error_new(s->c->rpc.closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
-                              "%s: cannot start the call", s->method + 1),
+                              "%s: cannot start the call", tikv__req(s->req)->path + 1),
               NULL);
 }
 
-void tikv__send(tikv_client_t *c, const char *method, const ProtobufCMessageDescriptor *resp_desc,
-                const tikv__route_t *route, tikv__keyspace ks, int64_t deadline,
+void tikv__send(tikv_client_t *c, tikv__req_id req, const tikv__route_t *route, tikv__keyspace ks, int64_t deadline,
                 tikv__backoff_t *bo, tikv_error_t **last_err, const tikv__send_ops_t *ops,
                 void *arg) {
   send_t *s = tikv__calloc(1, sizeof(*s));
@@ -261,8 +255,7 @@ void tikv__send(tikv_client_t *c, const char *method, const ProtobufCMessageDesc
     return;
   }
   s->c = c;
-  s->method = method;
-  s->resp_desc = resp_desc;
+  s->req = req;
   s->ks = ks;
   s->deadline = deadline;
   s->bo = bo;
@@ -272,7 +265,8 @@ void tikv__send(tikv_client_t *c, const char *method, const ProtobufCMessageDesc
   tikv__timer_init(&s->timer);
   if (tikv__now_ms() >= deadline) {
     tikv_error_t *last = *last_err;
-    send_done(s, tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded%s%s", method + 1,
+    send_done(s, tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded%s%s",
+                                 tikv__req(req)->path + 1,
                                  last ? "; last error: " : "", last ? last->message : ""),
               NULL);
     return;

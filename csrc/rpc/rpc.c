@@ -1,5 +1,6 @@
-/* Unary calls and streams over the gRPC C core. A unary call is one batch of
- * six ops; it is judged by the status received, not the batch's flag. */
+/* Connections, requests and streams over the gRPC C core. A unary call is one
+ * batch of six ops; it is judged by the status received, not the batch's
+ * flag. */
 #include "rpc/rpc.h"
 
 #include <grpc/byte_buffer_reader.h>
@@ -10,8 +11,7 @@ struct tikv__rpc_call {
   tikv__rpc_t *rpc;
   tikv__rpc_call_t *prev, *next;
   grpc_call *call;
-  const char *method;
-  const ProtobufCMessageDescriptor *resp_desc;
+  const tikv__req_info_t *req; /* path and response type */
   tikv__rpc_cb cb;
   void *arg;
   grpc_metadata_array initial_md, trailing_md;
@@ -20,7 +20,12 @@ struct tikv__rpc_call {
   grpc_slice details;
 };
 
-grpc_channel *tikv__channel_new(const char *target) {
+struct tikv__conn {
+  grpc_channel *channel;
+};
+
+/* Every channel is made here: TLS credentials, when they come, go here. */
+static grpc_channel *channel_new(const char *target) {
   grpc_arg args[] = {
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = -1}},
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
@@ -43,20 +48,35 @@ grpc_channel *tikv__channel_new(const char *target) {
   return ch;
 }
 
-int tikv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len) {
+tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target) {
+  tikv__conn_t *conn = tikv__calloc(1, sizeof(*conn));
+  if (!conn) return NULL;
+  conn->channel = channel_new(target);
+  if (!conn->channel) {
+    free(conn);
+    return NULL;
+  }
+  return conn;
+}
+
+void tikv__conn_free(tikv__conn_t *conn) {
+  if (!conn) return;
+  grpc_channel_destroy(conn->channel);
+  free(conn);
+}
+
+int tikv__pack(const ProtobufCMessage *msg, grpc_slice *out) {
+  /* packed straight into the slice gRPC sends: no copy */
   size_t n = protobuf_c_message_get_packed_size(msg);
-  uint8_t *b = tikv__malloc(n);
-  if (!b) return -1;
-  protobuf_c_message_pack(msg, b);
-  *buf = b;
-  *len = n;
+  *out = grpc_slice_malloc(n);
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(*out));
   return 0;
 }
 
-static grpc_byte_buffer *make_buffer(const uint8_t *p, size_t len) {
-  grpc_slice s = grpc_slice_from_copied_buffer((const char *)p, len);
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-  grpc_slice_unref(s);
+/* Takes over msg. */
+static grpc_byte_buffer *make_buffer(grpc_slice msg) {
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&msg, 1);
+  grpc_slice_unref(msg);
   return bb;
 }
 
@@ -72,8 +92,8 @@ static ProtobufCMessage *unpack_buffer(grpc_byte_buffer *bb,
   return m;
 }
 
-tikv_error_t *tikv__rpc_status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
-                                     grpc_slice details) {
+static tikv_error_t *status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
+                                  grpc_slice details) {
   int code;
   switch (st) {
     case GRPC_STATUS_UNAVAILABLE: code = TIKV_ERR_UNAVAILABLE; break;
@@ -126,13 +146,13 @@ static void unary_done(tikv__tag_t *tag, bool ok) {
   ProtobufCMessage *resp = NULL;
   if (!ok) {
     err = tikv__error_new(rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_UNAVAILABLE,
-                          "%s: call failed", c->method);
+                          "%s: call failed", c->req->path);
   } else if (c->status != GRPC_STATUS_OK) {
-    err = tikv__rpc_status_error(rpc, c->method, c->status, c->details);
+    err = status_error(rpc, c->req->path, c->status, c->details);
   } else if (!c->recv_buf) {
-    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: no response message", c->method);
-  } else if (!(resp = unpack_buffer(c->recv_buf, c->resp_desc))) {
-    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode the response", c->method);
+    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: no response message", c->req->path);
+  } else if (!(resp = unpack_buffer(c->recv_buf, c->req->resp))) {
+    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode the response", c->req->path);
   }
   tikv__rpc_cb cb = c->cb;
   void *arg = c->arg;
@@ -140,24 +160,25 @@ static void unary_done(tikv__tag_t *tag, bool ok) {
   cb(arg, err, resp);
 }
 
-int tikv__rpc_unary(tikv__rpc_t *rpc, grpc_channel *ch, const char *method, const uint8_t *req,
-                    size_t req_len, const ProtobufCMessageDescriptor *resp_desc,
-                    int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
-  if (rpc->closing) return -1;
+static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_info_t *req,
+                       grpc_slice msg, int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
   tikv__rpc_call_t *c = tikv__calloc(1, sizeof(*c));
-  if (!c) return -1;
+  if (!c) {
+    grpc_slice_unref(msg);
+    return -1;
+  }
   c->tag.fn = unary_done;
   c->rpc = rpc;
-  c->method = method;
-  c->resp_desc = resp_desc;
+  c->req = req;
   c->cb = cb;
   c->arg = arg;
   c->details = grpc_empty_slice();
   grpc_metadata_array_init(&c->initial_md);
   grpc_metadata_array_init(&c->trailing_md);
-  c->send_buf = make_buffer(req, req_len);
-  grpc_slice path = grpc_slice_from_static_string(method);
-  c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, tikv__loop_cq(rpc->loop),
+  c->send_buf = make_buffer(msg);
+  grpc_slice path = grpc_slice_from_static_string(req->path);
+  c->call = grpc_channel_create_call(conn->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
+                                     tikv__loop_cq(rpc->loop),
                                      path, NULL, tikv__deadline_ms(deadline_ms), NULL);
   if (!c->call || !c->send_buf) {
     call_free(c);
@@ -186,6 +207,18 @@ int tikv__rpc_unary(tikv__rpc_t *rpc, grpc_channel *ch, const char *method, cons
   return 0;
 }
 
+int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_slice msg,
+                   int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
+  if (rpc->closing) {
+    grpc_slice_unref(msg);
+    return -1;
+  }
+  /* Every row travels as a unary call today. The BatchCommands transport
+   * goes here: a row with a batch case may join the store's stream instead,
+   * and a resend policy can be chosen here from the row's class. */
+  return unary_start(rpc, conn, tikv__req(id), msg, deadline_ms, cb, arg);
+}
+
 /* ---- streams ---- */
 struct tikv__stream {
   tikv__rpc_call_t base; /* in the rpc's call list so close cancels it */
@@ -208,7 +241,7 @@ static void stream_maybe_finish(tikv__stream_t *s) {
   list_remove(rpc, &s->base);
   tikv_error_t *err = s->close_err;
   if (!err)
-    err = tikv__rpc_status_error(rpc, s->base.method,
+    err = status_error(rpc, s->base.req->path,
                                  s->base.status == GRPC_STATUS_OK ? GRPC_STATUS_UNAVAILABLE
                                                                   : s->base.status,
                                  s->base.details);
@@ -242,12 +275,12 @@ static void stream_recv_done(tikv__tag_t *tag, bool ok) {
   grpc_byte_buffer *bb = s->in_buf;
   s->in_buf = NULL;
   if (ok && bb && !s->status_done) {
-    ProtobufCMessage *m = unpack_buffer(bb, s->base.resp_desc);
+    ProtobufCMessage *m = unpack_buffer(bb, s->base.req->resp);
     grpc_byte_buffer_destroy(bb);
     if (!m) {
       if (!s->close_err)
         s->close_err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode a stream message",
-                                       s->base.method);
+                                       s->base.req->path);
       grpc_call_cancel(s->base.call, NULL);
     } else {
       start_recv(s);
@@ -271,7 +304,7 @@ static void start_recv(tikv__stream_t *s) {
     /* without a receive the stream is deaf: end it, on_close reports */
     if (!s->close_err)
       s->close_err = tikv__error_new(TIKV_ERR_INTERNAL, "%s: cannot receive on the stream",
-                                     s->base.method);
+                                     s->base.req->path);
     grpc_call_cancel(s->base.call, NULL);
   }
 }
@@ -293,16 +326,14 @@ static void stream_send_done(tikv__tag_t *tag, bool ok) {
   stream_maybe_finish(s);
 }
 
-tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char *method,
-                                  const ProtobufCMessageDescriptor *resp_desc,
+tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id,
                                   const tikv__stream_ops_t *ops, void *arg) {
   if (rpc->closing) return NULL;
   tikv__stream_t *s = tikv__calloc(1, sizeof(*s));
   if (!s) return NULL;
   s->base.tag.fn = stream_status;
   s->base.rpc = rpc;
-  s->base.method = method;
-  s->base.resp_desc = resp_desc;
+  s->base.req = tikv__req(id);
   s->base.details = grpc_empty_slice();
   grpc_metadata_array_init(&s->base.initial_md);
   grpc_metadata_array_init(&s->base.trailing_md);
@@ -311,8 +342,8 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char
   s->recv_tag.fn = stream_recv_done;
   s->ops = ops;
   s->arg = arg;
-  grpc_slice path = grpc_slice_from_static_string(method);
-  s->base.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS,
+  grpc_slice path = grpc_slice_from_static_string(s->base.req->path);
+  s->base.call = grpc_channel_create_call(conn->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
                                           tikv__loop_cq(rpc->loop), path, NULL,
                                           gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   if (!s->base.call) {
@@ -351,9 +382,12 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char
   return s;
 }
 
-int tikv__stream_send(tikv__stream_t *s, const uint8_t *buf, size_t len) {
-  if (s->sending || s->status_done) return -1;
-  s->out_buf = make_buffer(buf, len);
+int tikv__stream_send(tikv__stream_t *s, grpc_slice msg) {
+  if (s->sending || s->status_done) {
+    grpc_slice_unref(msg);
+    return -1;
+  }
+  s->out_buf = make_buffer(msg);
   if (!s->out_buf) return -1;
   grpc_op op;
   memset(&op, 0, sizeof(op));

@@ -62,7 +62,7 @@ static void commit_finish(committer_t *cm, tikv_error_t *err, uint64_t commit_ts
 static void commit_primary(committer_t *cm);
 
 static int commit_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                        Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                        Kvrpcpb__Context *ctx, grpc_slice *out) {
   committer_t *cm = arg;
   ProtobufCBinaryData key = {cm->keys[cm->primary].len, cm->keys[cm->primary].data};
   Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
@@ -71,7 +71,7 @@ static int commit_build(void *arg, const tikv__route_t *route, const size_t *idx
   q.n_keys = 1;
   q.keys = &key;
   q.commit_version = cm->commit_ts;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static void got_commit_ts(void *arg, tikv_error_t *err, uint64_t ts) {
@@ -142,8 +142,7 @@ static void commit_done(void *arg, tikv_error_t *err) {
 
 static void commit_primary(committer_t *cm) {
   cm->mops = (tikv__multi_ops_t){
-      .method = "/tikvpb.Tikv/KvCommit",
-      .resp_desc = &kvrpcpb__commit_response__descriptor,
+      .req = TIKV__REQ_KV_COMMIT,
       .ks = TIKV__KS_TXN,
       .build = commit_build,
       .on_response = commit_response,
@@ -155,7 +154,7 @@ static void commit_primary(committer_t *cm) {
 
 /* ---- prewrite ---- */
 static int prewrite_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                          Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                          Kvrpcpb__Context *ctx, grpc_slice *out) {
   committer_t *cm = arg;
   tikv_txn_t *t = cm->t;
   Kvrpcpb__Mutation *muts = tikv__calloc(n, sizeof(*muts));
@@ -212,7 +211,7 @@ static int prewrite_build(void *arg, const tikv__route_t *route, const size_t *i
   q.secondaries = secs;
   /* one-phase commit only when this request carries the whole transaction */
   q.try_one_pc = cm->one_pc && n == cm->n;
-  int rc = tikv__pack(&q.base, buf, len);
+  int rc = tikv__pack(&q.base, out);
   free(muts);
   free(mp);
   free(acts);
@@ -306,8 +305,7 @@ static void prewrite_done(void *arg, tikv_error_t *err) {
 static void prewrite(committer_t *cm) {
   cm->t->prewrite_started = true;
   cm->mops = (tikv__multi_ops_t){
-      .method = "/tikvpb.Tikv/KvPrewrite",
-      .resp_desc = &kvrpcpb__prewrite_response__descriptor,
+      .req = TIKV__REQ_KV_PREWRITE,
       .ks = TIKV__KS_TXN,
       .max_keys = TIKV__TXN_BATCH_KEYS,
       .max_bytes = TIKV__TXN_BATCH_BYTES,

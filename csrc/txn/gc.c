@@ -31,12 +31,12 @@ static void gc_finish(gc_t *g, tikv_error_t *err) {
   tikv__future_complete(f, err);
 }
 
-static int build_safe_point(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
+static int build_safe_point(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
   gc_t *g = arg;
   Pdpb__UpdateGCSafePointRequest q = PDPB__UPDATE_GCSAFE_POINT_REQUEST__INIT;
   q.header = hdr;
   q.safe_point = g->safepoint;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static void safe_point_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -50,7 +50,7 @@ static void safe_point_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg)
 }
 
 static int scan_lock_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                           uint8_t **buf, size_t *len) {
+                           grpc_slice *out) {
   gc_t *g = arg;
   Kvrpcpb__ScanLockRequest q = KVRPCPB__SCAN_LOCK_REQUEST__INIT;
   q.context = ctx;
@@ -58,13 +58,13 @@ static int scan_lock_build(void *arg, const tikv__route_t *route, Kvrpcpb__Conte
   q.start_key = (ProtobufCBinaryData){g->cur.len, g->cur.data};
   q.end_key = (ProtobufCBinaryData){route->end.len, route->end.data};
   q.limit = SCAN_LOCK_LIMIT;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static void next_region(gc_t *g) {
   if (g->route.end.len == 0) {
-    tikv__pd_call(g->c, "/pdpb.PD/UpdateGCSafePoint", build_safe_point,
-                  &pdpb__update_gcsafe_point_response__descriptor, g->deadline, safe_point_done, g);
+    tikv__pd_call(g->c, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, build_safe_point, g->deadline,
+                  safe_point_done, g);
     return;
   }
   if (tikv__bytes_set(&g->cur, g->route.end.data, g->route.end.len)) {
@@ -141,7 +141,7 @@ static void gc_located(void *arg, tikv_error_t *err, const tikv__route_t *route)
     gc_finish(g, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  tikv__send(g->c, "/tikvpb.Tikv/KvScanLock", &kvrpcpb__scan_lock_response__descriptor, &g->route,
+  tikv__send(g->c, TIKV__REQ_KV_SCAN_LOCK, &g->route,
              TIKV__KS_TXN, g->deadline, &g->bo, &g->last_err, &SCAN_LOCK_OPS, g);
 }
 

@@ -46,7 +46,7 @@ typedef struct {
 } pending_resolve_t;
 
 static int build_get(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                     Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                     Kvrpcpb__Context *ctx, grpc_slice *out) {
   reader_t *r = arg;
   ctx->n_resolved_locks = r->resolved.n;
   ctx->resolved_locks = r->resolved.ts;
@@ -55,7 +55,7 @@ static int build_get(void *arg, const tikv__route_t *route, const size_t *idx, s
     q.context = ctx;
     q.key = (ProtobufCBinaryData){r->keys[idx[0]].len, r->keys[idx[0]].data};
     q.version = r->ts;
-    return tikv__pack(&q.base, buf, len);
+    return tikv__pack(&q.base, out);
   }
   ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
   if (!keys) return -1;
@@ -64,7 +64,7 @@ static int build_get(void *arg, const tikv__route_t *route, const size_t *idx, s
   q.n_keys = n;
   q.keys = keys;
   q.version = r->ts;
-  int rc = tikv__pack(&q.base, buf, len);
+  int rc = tikv__pack(&q.base, out);
   free(keys);
   return rc;
 }
@@ -207,9 +207,7 @@ void tikv__txn_read_keys(txn_op_t *op, uint64_t ts) {
   }
   r->single = single && r->n == 1;
   r->mops = (tikv__multi_ops_t){
-      .method = r->single ? "/tikvpb.Tikv/KvGet" : "/tikvpb.Tikv/KvBatchGet",
-      .resp_desc = r->single ? &kvrpcpb__get_response__descriptor
-                             : &kvrpcpb__batch_get_response__descriptor,
+      .req = r->single ? TIKV__REQ_KV_GET : TIKV__REQ_KV_BATCH_GET,
       .ks = TIKV__KS_TXN,
       .max_keys = TIKV__TXN_BATCH_KEYS,
       .build = build_get,
@@ -310,7 +308,7 @@ static void clamp(const scanner_t *s, const uint8_t **lo, size_t *lo_len, const 
 }
 
 static int scan_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                      uint8_t **buf, size_t *len) {
+                      grpc_slice *out) {
   scanner_t *s = arg;
   const uint8_t *lo, *hi;
   size_t lo_len, hi_len;
@@ -330,7 +328,7 @@ static int scan_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *c
   q.version = s->ts;
   q.key_only = s->op->key_only;
   q.reverse = s->op->reverse;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static bool scan_advance(scanner_t *s) {
@@ -425,7 +423,7 @@ static void scan_located(void *arg, tikv_error_t *err, const tikv__route_t *rout
     scan_finish(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  tikv__send(s->op->t->c, "/tikvpb.Tikv/KvScan", &kvrpcpb__scan_response__descriptor, &s->route,
+  tikv__send(s->op->t->c, TIKV__REQ_KV_SCAN, &s->route,
              TIKV__KS_TXN, s->deadline, &s->bo, &s->last_err, &SCAN_OPS, s);
 }
 

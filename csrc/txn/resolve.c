@@ -233,7 +233,7 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
 
 /* ---- CheckSecondaryLocks for async commit ---- */
 static int build_check_sec(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                           Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                           Kvrpcpb__Context *ctx, grpc_slice *out) {
   resolver_t *r = arg;
   ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
   if (!keys) return -1;
@@ -242,7 +242,7 @@ static int build_check_sec(void *arg, const tikv__route_t *route, const size_t *
   q.start_version = r->locks.items[r->i].ts;
   q.n_keys = n;
   q.keys = keys;
-  int rc = tikv__pack(&q.base, buf, len);
+  int rc = tikv__pack(&q.base, out);
   free(keys);
   return rc;
 }
@@ -292,8 +292,7 @@ static void check_sec_done(void *arg, tikv_error_t *err) {
 }
 
 static const tikv__multi_ops_t CHECK_SEC_OPS = {
-    .method = "/tikvpb.Tikv/KvCheckSecondaryLocks",
-    .resp_desc = &kvrpcpb__check_secondary_locks_response__descriptor,
+    .req = TIKV__REQ_KV_CHECK_SECONDARY_LOCKS,
     .ks = TIKV__KS_TXN,
     .max_keys = TIKV__TXN_BATCH_KEYS,
     .build = build_check_sec,
@@ -332,7 +331,7 @@ static void resolve_async(resolver_t *r, const Kvrpcpb__LockInfo *primary_lock) 
 
 /* ---- CheckTxnStatus on the primary ---- */
 static int build_check(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                       Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                       Kvrpcpb__Context *ctx, grpc_slice *out) {
   resolver_t *r = arg;
   const tikv__lock_t *k = &r->locks.items[r->i];
   Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
@@ -343,7 +342,7 @@ static int build_check(void *arg, const tikv__route_t *route, const size_t *idx,
   q.current_ts = r->current_ts;
   q.rollback_if_not_exist = 1;
   q.resolving_pessimistic_lock = k->lock_type == KVRPCPB__OP__PessimisticLock;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
 static void on_check(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
@@ -397,8 +396,7 @@ static void check_done(void *arg, tikv_error_t *err) {
 }
 
 static const tikv__multi_ops_t CHECK_OPS = {
-    .method = "/tikvpb.Tikv/KvCheckTxnStatus",
-    .resp_desc = &kvrpcpb__check_txn_status_response__descriptor,
+    .req = TIKV__REQ_KV_CHECK_TXN_STATUS,
     .ks = TIKV__KS_TXN,
     .build = build_check,
     .on_response = on_check,

@@ -27,7 +27,7 @@ typedef struct {
 } bg_t;
 
 static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                    Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                    Kvrpcpb__Context *ctx, grpc_slice *out) {
   bg_t *b = arg;
   if (b->kind == BG_HEARTBEAT) {
     Kvrpcpb__TxnHeartBeatRequest q = KVRPCPB__TXN_HEART_BEAT_REQUEST__INIT;
@@ -35,7 +35,7 @@ static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, si
     q.primary_lock = (ProtobufCBinaryData){b->primary.len, b->primary.data};
     q.start_version = b->start_ts;
     q.advise_lock_ttl = b->ttl;
-    return tikv__pack(&q.base, buf, len);
+    return tikv__pack(&q.base, out);
   }
   ProtobufCBinaryData *keys = tikv__pb_keys(b->keys, idx, n);
   if (!keys) return -1;
@@ -47,7 +47,7 @@ static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, si
     q.commit_version = b->commit_ts;
     q.n_keys = n;
     q.keys = keys;
-    rc = tikv__pack(&q.base, buf, len);
+    rc = tikv__pack(&q.base, out);
   } else if (b->kind == BG_RESOLVE) {
     Kvrpcpb__ResolveLockRequest q = KVRPCPB__RESOLVE_LOCK_REQUEST__INIT;
     q.context = ctx;
@@ -55,14 +55,14 @@ static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, si
     q.commit_version = b->commit_ts;
     q.n_keys = n;
     q.keys = keys;
-    rc = tikv__pack(&q.base, buf, len);
+    rc = tikv__pack(&q.base, out);
   } else if (b->kind == BG_ROLLBACK) {
     Kvrpcpb__BatchRollbackRequest q = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
     q.context = ctx;
     q.start_version = b->start_ts;
     q.n_keys = n;
     q.keys = keys;
-    rc = tikv__pack(&q.base, buf, len);
+    rc = tikv__pack(&q.base, out);
   } else {
     Kvrpcpb__PessimisticRollbackRequest q = KVRPCPB__PESSIMISTIC_ROLLBACK_REQUEST__INIT;
     q.context = ctx;
@@ -70,7 +70,7 @@ static int bg_build(void *arg, const tikv__route_t *route, const size_t *idx, si
     q.for_update_ts = b->for_update_ts;
     q.n_keys = n;
     q.keys = keys;
-    rc = tikv__pack(&q.base, buf, len);
+    rc = tikv__pack(&q.base, out);
   }
   free(keys);
   return rc;
@@ -107,16 +107,12 @@ static void bg_done(void *arg, tikv_error_t *err) {
   free(b);
 }
 
-static const struct {
-  const char *method;
-  const ProtobufCMessageDescriptor *desc;
-} BG_METHODS[] = {
-    [BG_COMMIT] = {"/tikvpb.Tikv/KvCommit", &kvrpcpb__commit_response__descriptor},
-    [BG_ROLLBACK] = {"/tikvpb.Tikv/KvBatchRollback", &kvrpcpb__batch_rollback_response__descriptor},
-    [BG_PESS_ROLLBACK] = {"/tikvpb.Tikv/KVPessimisticRollback",
-                          &kvrpcpb__pessimistic_rollback_response__descriptor},
-    [BG_RESOLVE] = {"/tikvpb.Tikv/KvResolveLock", &kvrpcpb__resolve_lock_response__descriptor},
-    [BG_HEARTBEAT] = {"/tikvpb.Tikv/KvTxnHeartBeat", &kvrpcpb__txn_heart_beat_response__descriptor},
+static const tikv__req_id BG_METHODS[] = {
+    [BG_COMMIT] = TIKV__REQ_KV_COMMIT,
+    [BG_ROLLBACK] = TIKV__REQ_KV_BATCH_ROLLBACK,
+    [BG_PESS_ROLLBACK] = TIKV__REQ_KV_PESSIMISTIC_ROLLBACK,
+    [BG_RESOLVE] = TIKV__REQ_KV_RESOLVE_LOCK,
+    [BG_HEARTBEAT] = TIKV__REQ_KV_TXN_HEART_BEAT,
 };
 
 void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit_ts,
@@ -146,8 +142,7 @@ void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit
   b->done = done;
   b->arg = arg;
   b->mops = (tikv__multi_ops_t){
-      .method = BG_METHODS[kind].method,
-      .resp_desc = BG_METHODS[kind].desc,
+      .req = BG_METHODS[kind],
       .ks = TIKV__KS_TXN,
       .max_keys = TIKV__TXN_BATCH_KEYS,
       .build = bg_build,
@@ -173,8 +168,7 @@ static void heartbeat_tick(void *arg) {
       /* the TTL counts from the lock's start ts */
       b->ttl = (uint64_t)(tikv__now_ms() - t->begin_ms) + TIKV__MANAGED_LOCK_TTL_MS;
       b->mops = (tikv__multi_ops_t){
-          .method = BG_METHODS[BG_HEARTBEAT].method,
-          .resp_desc = BG_METHODS[BG_HEARTBEAT].desc,
+          .req = BG_METHODS[BG_HEARTBEAT],
           .ks = TIKV__KS_TXN,
           .build = bg_build,
           .on_response = bg_response,
@@ -234,7 +228,7 @@ static int64_t wait_timeout(locker_t *l) {
 }
 
 static int lock_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                      Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+                      Kvrpcpb__Context *ctx, grpc_slice *out) {
   locker_t *l = arg;
   Kvrpcpb__Mutation *muts = tikv__calloc(n, sizeof(*muts));
   Kvrpcpb__Mutation **mp = tikv__calloc(n, sizeof(*mp));
@@ -261,7 +255,7 @@ static int lock_build(void *arg, const tikv__route_t *route, const size_t *idx, 
   q.wait_timeout = wait_timeout(l);
   q.return_values = l->want_values;
   q.min_commit_ts = l->for_update_ts + 1;
-  int rc = tikv__pack(&q.base, buf, len);
+  int rc = tikv__pack(&q.base, out);
   free(muts);
   free(mp);
   return rc;
@@ -507,8 +501,7 @@ void tikv__txn_lock_pessimistic(txn_op_t *op, bool want_values,
     l->primary_phase = true;
   }
   l->mops = (tikv__multi_ops_t){
-      .method = "/tikvpb.Tikv/KvPessimisticLock",
-      .resp_desc = &kvrpcpb__pessimistic_lock_response__descriptor,
+      .req = TIKV__REQ_KV_PESSIMISTIC_LOCK,
       .ks = TIKV__KS_TXN,
       .max_keys = TIKV__TXN_BATCH_KEYS,
       .build = lock_build,
