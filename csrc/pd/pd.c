@@ -4,7 +4,7 @@
  * the bidirectional Tso stream. I/O thread only. */
 #include <stdio.h>
 
-#include "region/cluster.h"
+#include "pd/pd.h"
 
 #define PD_TRY_TIMEOUT_MS 3000 /* one endpoint's GetMembers before trying the next */
 
@@ -13,31 +13,31 @@ struct tikv__pd_waiter {
   void *arg;
   int64_t deadline;
   tikv__timer_t timer;
-  tikv_client_t *c;
+  tikv__pd_t *pd;
   tikv__pd_waiter_t *prev, *next;
 };
 
-static void discover(tikv_client_t *c);
+static void discover(tikv__pd_t *pd);
 
 /* ---- waiting for a leader ---- */
-static void waiter_unlink(tikv_client_t *c, tikv__pd_waiter_t *w) {
+static void waiter_unlink(tikv__pd_t *pd, tikv__pd_waiter_t *w) {
   if (w->prev)
     w->prev->next = w->next;
   else
-    c->pd_waiters = w->next;
+    pd->waiters = w->next;
   if (w->next) w->next->prev = w->prev;
 }
 
 static void waiter_timeout(void *arg) {
   tikv__pd_waiter_t *w = arg;
-  tikv_client_t *c = w->c;
-  waiter_unlink(c, w);
+  tikv__pd_t *pd = w->pd;
+  waiter_unlink(pd, w);
   tikv_error_t *err;
-  if (tikv__loop_stopping(c->loop))
+  if (tikv__loop_stopping(pd->rpc->loop))
     err = tikv__error_new(TIKV_ERR_CLOSED, "client closed while waiting for PD");
-  else if (c->pd_last_err)
+  else if (pd->last_err)
     err = tikv__error_new(TIKV_ERR_TIMEOUT, "no PD leader within the deadline; last error: %s",
-                          c->pd_last_err->message);
+                          pd->last_err->message);
   else
     err = tikv__error_new(TIKV_ERR_TIMEOUT, "no PD leader within the deadline");
   void (*cb)(void *, tikv_error_t *) = w->cb;
@@ -46,11 +46,11 @@ static void waiter_timeout(void *arg) {
   cb(cb_arg, err);
 }
 
-static void wake_waiters(tikv_client_t *c) {
-  while (c->pd_waiters) {
-    tikv__pd_waiter_t *w = c->pd_waiters;
-    waiter_unlink(c, w);
-    tikv__timer_cancel(c->loop, &w->timer);
+static void wake_waiters(tikv__pd_t *pd) {
+  while (pd->waiters) {
+    tikv__pd_waiter_t *w = pd->waiters;
+    waiter_unlink(pd, w);
+    tikv__timer_cancel(pd->rpc->loop, &w->timer);
     void (*cb)(void *, tikv_error_t *) = w->cb;
     void *arg = w->arg;
     free(w);
@@ -58,9 +58,9 @@ static void wake_waiters(tikv_client_t *c) {
   }
 }
 
-void tikv__pd_connect(tikv_client_t *c, int64_t deadline, void (*cb)(void *arg, tikv_error_t *err),
+void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, tikv_error_t *err),
                       void *arg) {
-  if (c->pd_leader) {
+  if (pd->leader) {
     cb(arg, NULL);
     return;
   }
@@ -71,28 +71,28 @@ void tikv__pd_connect(tikv_client_t *c, int64_t deadline, void (*cb)(void *arg, 
   }
   w->cb = cb;
   w->arg = arg;
-  w->c = c;
+  w->pd = pd;
   w->deadline = deadline;
   tikv__timer_init(&w->timer);
-  w->next = c->pd_waiters;
-  if (c->pd_waiters) c->pd_waiters->prev = w;
-  c->pd_waiters = w;
-  tikv__timer_start(c->loop, &w->timer, deadline - tikv__now_ms(), waiter_timeout, w);
-  if (!c->pd_discovering) discover(c);
+  w->next = pd->waiters;
+  if (pd->waiters) pd->waiters->prev = w;
+  pd->waiters = w;
+  tikv__timer_start(pd->rpc->loop, &w->timer, deadline - tikv__now_ms(), waiter_timeout, w);
+  if (!pd->discovering) discover(pd);
 }
 
 /* ---- discovery ---- */
 typedef struct {
-  tikv_client_t *c;
+  tikv__pd_t *pd;
   size_t idx; /* endpoint being tried */
   tikv__timer_t timer;
 } discovery_t;
 
 static void try_endpoint(discovery_t *d);
 
-static void set_pd_error(tikv_client_t *c, tikv_error_t *err) {
-  tikv__error_free(c->pd_last_err);
-  c->pd_last_err = err;
+static void set_pd_error(tikv__pd_t *pd, tikv_error_t *err) {
+  tikv__error_free(pd->last_err);
+  pd->last_err = err;
 }
 
 static char *strip_scheme(const char *url) {
@@ -108,8 +108,8 @@ static char *strip_scheme(const char *url) {
 
 static void retry_discovery(void *arg) {
   discovery_t *d = arg;
-  if (tikv__loop_stopping(d->c->loop) || !d->c->pd_waiters) {
-    d->c->pd_discovering = false;
+  if (tikv__loop_stopping(d->pd->rpc->loop) || !d->pd->waiters) {
+    d->pd->discovering = false;
     free(d);
     return;
   }
@@ -119,7 +119,7 @@ static void retry_discovery(void *arg) {
 
 static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   discovery_t *d = arg;
-  tikv_client_t *c = d->c;
+  tikv__pd_t *pd = d->pd;
   Pdpb__GetMembersResponse *resp = (Pdpb__GetMembersResponse *)msg;
   if (!err && resp->header && resp->header->error && resp->header->error->type != 0)
     err = tikv__error_new(TIKV_ERR_PD, "GetMembers: %s", resp->header->error->message);
@@ -127,77 +127,73 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     err = tikv__error_new(TIKV_ERR_PD, "GetMembers: PD has no leader yet");
   if (!err) {
     char *addr = strip_scheme(resp->leader->client_urls[0]);
-    tikv__conn_t *ch = addr ? tikv__conn_new(&c->rpc, addr) : NULL;
-    if (!ch) {
-      free(addr);
+    tikv__conn_t *conn = addr ? tikv__conn_new(pd->rpc, addr) : NULL;
+    free(addr);
+    if (!conn) {
       err = tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to the PD leader");
     } else {
-      tikv__conn_free(c->pd_leader);
-      free(c->pd_leader_addr);
-      c->pd_leader = ch;
-      c->pd_leader_addr = addr;
-      atomic_store(&c->cluster_id, resp->header ? resp->header->cluster_id : 0);
-      tikv__backoff_init(&c->pd_bo, 100, 1000);
+      tikv__conn_free(pd->leader);
+      pd->leader = conn;
+      atomic_store(&pd->cluster_id, resp->header ? resp->header->cluster_id : 0);
+      tikv__backoff_init(&pd->bo, 100, 1000);
     }
   }
   if (msg) protobuf_c_message_free_unpacked(msg, NULL);
   if (!err) {
-    c->pd_discovering = false;
+    pd->discovering = false;
     free(d);
-    wake_waiters(c);
+    wake_waiters(pd);
     return;
   }
-  tikv__error_prefix(err, "PD %s", c->cfg.pd_endpoints[d->idx]);
-  set_pd_error(c, err);
-  if (tikv__loop_stopping(c->loop)) {
-    c->pd_discovering = false;
+  tikv__error_prefix(err, "PD %s", pd->endpoints[d->idx]);
+  set_pd_error(pd, err);
+  if (tikv__loop_stopping(pd->rpc->loop)) {
+    pd->discovering = false;
     free(d);
     return;
   }
-  if (++d->idx < c->cfg.n_pd) {
+  if (++d->idx < pd->n_endpoints) {
     try_endpoint(d);
     return;
   }
-  tikv__timer_start(c->loop, &d->timer, tikv__backoff_next(&c->pd_bo), retry_discovery, d);
+  tikv__timer_start(pd->rpc->loop, &d->timer, tikv__backoff_next(&pd->bo), retry_discovery, d);
 }
 
 static void try_endpoint(discovery_t *d) {
-  tikv_client_t *c = d->c;
+  tikv__pd_t *pd = d->pd;
   Pdpb__GetMembersRequest req = PDPB__GET_MEMBERS_REQUEST__INIT;
   Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
-  hdr.cluster_id = atomic_load(&c->cluster_id);
+  hdr.cluster_id = atomic_load(&pd->cluster_id);
   req.header = &hdr;
   grpc_slice msg;
   int64_t deadline = tikv__now_ms() + PD_TRY_TIMEOUT_MS;
   if (tikv__pack(&req.base, &msg) == 0 &&
-      tikv__rpc_send(&c->rpc, c->pd_conns[d->idx], TIKV__REQ_PD_GET_MEMBERS, msg, deadline,
+      tikv__rpc_send(pd->rpc, pd->conns[d->idx], TIKV__REQ_PD_GET_MEMBERS, msg, deadline,
                      members_done, d) == 0)
     return;
-  set_pd_error(c, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot start GetMembers"));
-  c->pd_discovering = false;
+  set_pd_error(pd, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot start GetMembers"));
+  pd->discovering = false;
   free(d);
 }
 
-static void discover(tikv_client_t *c) {
+static void discover(tikv__pd_t *pd) {
   discovery_t *d = tikv__calloc(1, sizeof(*d));
   if (!d) return; /* waiters time out with the last error */
-  d->c = c;
+  d->pd = pd;
   tikv__timer_init(&d->timer);
-  c->pd_discovering = true;
+  pd->discovering = true;
   try_endpoint(d);
 }
 
-void tikv__pd_reset_leader(tikv_client_t *c) {
-  tikv__conn_free(c->pd_leader);
-  c->pd_leader = NULL;
-  free(c->pd_leader_addr);
-  c->pd_leader_addr = NULL;
-  if (c->tso_stream) tikv__stream_cancel(c->tso_stream);
+void tikv__pd_reset_leader(tikv__pd_t *pd) {
+  tikv__conn_free(pd->leader);
+  pd->leader = NULL;
+  if (pd->tso_stream) tikv__stream_cancel(pd->tso_stream);
 }
 
 /* ---- unary calls with retry ---- */
 typedef struct {
-  tikv_client_t *c;
+  tikv__pd_t *pd;
   tikv__req_id req;
   tikv__pd_build build;
   int64_t deadline;
@@ -225,7 +221,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err) {
   tikv__error_free(p->last);
   p->last = err;
   int64_t now = tikv__now_ms();
-  if (tikv__loop_stopping(p->c->loop) || err->code == TIKV_ERR_CLOSED) {
+  if (tikv__loop_stopping(p->pd->rpc->loop) || err->code == TIKV_ERR_CLOSED) {
     pd_finish(p, tikv__error_new(TIKV_ERR_CLOSED, "client closed"), NULL);
     return;
   }
@@ -237,7 +233,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err) {
     pd_finish(p, e, NULL);
     return;
   }
-  tikv__timer_start(p->c->loop, &p->timer, sleep, pd_retry_timer, p);
+  tikv__timer_start(p->pd->rpc->loop, &p->timer, sleep, pd_retry_timer, p);
 }
 
 static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
@@ -263,7 +259,7 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
   if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||
       err->code == TIKV_ERR_GRPC) {
     /* the leader may have moved or died: find it again */
-    tikv__pd_reset_leader(p->c);
+    tikv__pd_reset_leader(p->pd);
   }
   pd_retry_later(p, err);
 }
@@ -276,29 +272,29 @@ static void pd_connected(void *arg, tikv_error_t *err) {
     return;
   }
   Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
-  hdr.cluster_id = atomic_load(&p->c->cluster_id);
+  hdr.cluster_id = atomic_load(&p->pd->cluster_id);
   grpc_slice msg;
   if (p->build(p->arg, &hdr, &msg) != 0) {
     pd_finish(p, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
   p->attempts++;
-  if (tikv__rpc_send(&p->c->rpc, p->c->pd_leader, p->req, msg, p->deadline, pd_reply, p) != 0)
-    pd_finish(p, tikv__error_new(p->c->rpc.closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
+  if (tikv__rpc_send(p->pd->rpc, p->pd->leader, p->req, msg, p->deadline, pd_reply, p) != 0)
+    pd_finish(p, tikv__error_new(p->pd->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
                                  "%s: cannot start the call", tikv__req(p->req)->path),
               NULL);
 }
 
-static void pd_attempt(pd_call_t *p) { tikv__pd_connect(p->c, p->deadline, pd_connected, p); }
+static void pd_attempt(pd_call_t *p) { tikv__pd_connect(p->pd, p->deadline, pd_connected, p); }
 
-void tikv__pd_call(tikv_client_t *c, tikv__req_id id, tikv__pd_build build, int64_t deadline,
+void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, tikv__pd_build build, int64_t deadline,
                    tikv__pd_cb cb, void *arg) {
   pd_call_t *p = tikv__calloc(1, sizeof(*p));
   if (!p) {
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  *p = (pd_call_t){.c = c, .req = id, .build = build,
+  *p = (pd_call_t){.pd = pd, .req = id, .build = build,
                    .deadline = deadline, .cb = cb, .arg = arg};
   tikv__backoff_init(&p->bo, 100, 2000);
   tikv__timer_init(&p->timer);
@@ -315,7 +311,7 @@ struct tikv__tso_waiter {
   tikv__tso_waiter_t *next;
 };
 
-static void tso_flush(tikv_client_t *c);
+static void tso_flush(tikv__pd_t *pd);
 
 static void tso_fail_list(tikv__tso_waiter_t *w, tikv_error_t *err) {
   while (w) {
@@ -327,14 +323,14 @@ static void tso_fail_list(tikv__tso_waiter_t *w, tikv_error_t *err) {
 }
 
 static void tso_on_message(void *arg, ProtobufCMessage *msg) {
-  tikv_client_t *c = arg;
+  tikv__pd_t *pd = arg;
   Pdpb__TsoResponse *r = (Pdpb__TsoResponse *)msg;
-  tikv__tso_waiter_t *batch = c->tso_sent;
-  size_t n = c->tso_sent_count;
-  c->tso_sent = NULL;
-  c->tso_sent_count = 0;
-  c->tso_inflight = false;
-  tikv__timer_cancel(c->loop, &c->tso_timer);
+  tikv__tso_waiter_t *batch = pd->tso_sent;
+  size_t n = pd->tso_sent_count;
+  pd->tso_sent = NULL;
+  pd->tso_sent_count = 0;
+  pd->tso_inflight = false;
+  tikv__timer_cancel(pd->rpc->loop, &pd->tso_timer);
   tikv_error_t *err = NULL;
   if (r->header && r->header->error && r->header->error->type != 0)
     err = tikv__error_new(TIKV_ERR_PD, "Tso: %s", r->header->error->message);
@@ -351,11 +347,11 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
       tikv__tso_waiter_t *next = w->next;
       int64_t logical = first_logical + ((int64_t)i << bits);
       uint64_t ts = ((uint64_t)r->timestamp->physical << 18) + (uint64_t)logical;
-      if (ts <= c->tso_last) {
+      if (ts <= pd->tso_last) {
         /* PD must never go backwards; refuse rather than break isolation */
         w->cb(w->arg, tikv__error_new(TIKV_ERR_PROTOCOL, "Tso: timestamp went backwards"), 0);
       } else {
-        c->tso_last = ts;
+        pd->tso_last = ts;
         w->cb(w->arg, NULL, ts);
       }
       free(w);
@@ -363,7 +359,7 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
     }
   }
   protobuf_c_message_free_unpacked(msg, NULL);
-  tso_flush(c);
+  tso_flush(pd);
 }
 
 /* The reply to a batch can arrive before its send completes; a batch queued
@@ -373,71 +369,71 @@ static void tso_on_sent(void *arg, bool ok) {
 }
 
 static void tso_on_close(void *arg, tikv_error_t *err) {
-  tikv_client_t *c = arg;
-  c->tso_stream = NULL;
-  c->tso_inflight = false;
-  tikv__tso_waiter_t *batch = c->tso_sent;
-  c->tso_sent = NULL;
-  c->tso_sent_count = 0;
-  tikv__timer_cancel(c->loop, &c->tso_timer);
-  if (c->tso_timed_out && err->code != TIKV_ERR_CLOSED) {
+  tikv__pd_t *pd = arg;
+  pd->tso_stream = NULL;
+  pd->tso_inflight = false;
+  tikv__tso_waiter_t *batch = pd->tso_sent;
+  pd->tso_sent = NULL;
+  pd->tso_sent_count = 0;
+  tikv__timer_cancel(pd->rpc->loop, &pd->tso_timer);
+  if (pd->tso_timed_out && err->code != TIKV_ERR_CLOSED) {
     tikv_error_t *t = tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: no timestamp within the deadline");
     tikv__error_free(err);
     err = t;
   }
-  c->tso_timed_out = false;
+  pd->tso_timed_out = false;
   tso_fail_list(batch, err);
-  if (err->code != TIKV_ERR_CLOSED && !tikv__loop_stopping(c->loop)) tikv__pd_reset_leader(c);
+  if (err->code != TIKV_ERR_CLOSED && !tikv__loop_stopping(pd->rpc->loop)) tikv__pd_reset_leader(pd);
   tikv__error_free(err);
-  if (tikv__loop_stopping(c->loop)) {
+  if (tikv__loop_stopping(pd->rpc->loop)) {
     tikv_error_t *e = tikv__error_new(TIKV_ERR_CLOSED, "client closed");
-    tikv__tso_waiter_t *q = c->tso_queue;
-    c->tso_queue = c->tso_queue_tail = NULL;
+    tikv__tso_waiter_t *q = pd->tso_queue;
+    pd->tso_queue = pd->tso_queue_tail = NULL;
     tso_fail_list(q, e);
     tikv__error_free(e);
     return;
   }
-  tso_flush(c);
+  tso_flush(pd);
 }
 
 /* A batch that gets no answer by its earliest deadline: PD is stuck. Cancel
  * the stream; on_close fails the batch with TIMEOUT and the next request
  * opens a new stream (after finding the leader again). */
 static void tso_deadline(void *arg) {
-  tikv_client_t *c = arg;
-  c->tso_timed_out = true;
-  if (c->tso_stream) tikv__stream_cancel(c->tso_stream);
+  tikv__pd_t *pd = arg;
+  pd->tso_timed_out = true;
+  if (pd->tso_stream) tikv__stream_cancel(pd->tso_stream);
 }
 
 static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, tso_on_sent};
 
 static void tso_connected(void *arg, tikv_error_t *err) {
-  tikv_client_t *c = arg;
-  c->tso_inflight = false;
+  tikv__pd_t *pd = arg;
+  pd->tso_inflight = false;
   if (err) {
-    tikv__tso_waiter_t *q = c->tso_queue;
-    c->tso_queue = c->tso_queue_tail = NULL;
+    tikv__tso_waiter_t *q = pd->tso_queue;
+    pd->tso_queue = pd->tso_queue_tail = NULL;
     tso_fail_list(q, err);
     tikv__error_free(err);
     return;
   }
-  tso_flush(c);
+  tso_flush(pd);
 }
 
-static void tso_flush(tikv_client_t *c) {
-  if (c->tso_inflight || !c->tso_queue) return;
-  if (!c->pd_leader) {
-    c->tso_inflight = true; /* a connect is pending */
-    int64_t deadline = c->tso_queue->deadline;
-    tikv__pd_connect(c, deadline, tso_connected, c);
+static void tso_flush(tikv__pd_t *pd) {
+  if (pd->tso_inflight || !pd->tso_queue) return;
+  if (!pd->leader) {
+    pd->tso_inflight = true; /* a connect is pending */
+    int64_t deadline = pd->tso_queue->deadline;
+    tikv__pd_connect(pd, deadline, tso_connected, pd);
     return;
   }
-  if (!c->tso_stream) {
-    c->tso_stream = tikv__stream_open(&c->rpc, c->pd_leader, TIKV__REQ_PD_TSO, &TSO_OPS, c);
-    if (!c->tso_stream) {
+  if (!pd->tso_stream) {
+    pd->tso_stream = tikv__stream_open(pd->rpc, pd->leader, TIKV__REQ_PD_TSO, &TSO_OPS, pd);
+    if (!pd->tso_stream) {
       tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "cannot open the Tso stream");
-      tikv__tso_waiter_t *q = c->tso_queue;
-      c->tso_queue = c->tso_queue_tail = NULL;
+      tikv__tso_waiter_t *q = pd->tso_queue;
+      pd->tso_queue = pd->tso_queue_tail = NULL;
       tso_fail_list(q, e);
       tikv__error_free(e);
       return;
@@ -445,29 +441,29 @@ static void tso_flush(tikv_client_t *c) {
   }
   size_t n = 0;
   int64_t earliest = INT64_MAX;
-  for (tikv__tso_waiter_t *w = c->tso_queue; w; w = w->next) {
+  for (tikv__tso_waiter_t *w = pd->tso_queue; w; w = w->next) {
     n++;
     if (w->deadline < earliest) earliest = w->deadline;
   }
   Pdpb__TsoRequest req = PDPB__TSO_REQUEST__INIT;
   Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
-  hdr.cluster_id = atomic_load(&c->cluster_id);
+  hdr.cluster_id = atomic_load(&pd->cluster_id);
   req.header = &hdr;
   req.count = (uint32_t)n;
   grpc_slice msg;
   if (tikv__pack(&req.base, &msg) != 0) return;
-  int rc = tikv__stream_send(c->tso_stream, msg);
+  int rc = tikv__stream_send(pd->tso_stream, msg);
   /* busy with the previous send (on_sent flushes again) or closing (on_close
    * does) */
   if (rc != 0) return;
-  c->tso_sent = c->tso_queue;
-  c->tso_sent_count = n;
-  c->tso_queue = c->tso_queue_tail = NULL;
-  c->tso_inflight = true;
-  tikv__timer_start(c->loop, &c->tso_timer, earliest - tikv__now_ms(), tso_deadline, c);
+  pd->tso_sent = pd->tso_queue;
+  pd->tso_sent_count = n;
+  pd->tso_queue = pd->tso_queue_tail = NULL;
+  pd->tso_inflight = true;
+  tikv__timer_start(pd->rpc->loop, &pd->tso_timer, earliest - tikv__now_ms(), tso_deadline, pd);
 }
 
-void tikv__pd_get_ts(tikv_client_t *c, int64_t deadline,
+void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
                      void (*cb)(void *arg, tikv_error_t *err, uint64_t ts), void *arg) {
   tikv__tso_waiter_t *w = tikv__calloc(1, sizeof(*w));
   if (!w) {
@@ -477,27 +473,36 @@ void tikv__pd_get_ts(tikv_client_t *c, int64_t deadline,
   w->cb = cb;
   w->arg = arg;
   w->deadline = deadline;
-  if (c->tso_queue_tail)
-    c->tso_queue_tail->next = w;
+  if (pd->tso_queue_tail)
+    pd->tso_queue_tail->next = w;
   else
-    c->tso_queue = w;
-  c->tso_queue_tail = w;
-  tso_flush(c);
+    pd->tso_queue = w;
+  pd->tso_queue_tail = w;
+  tso_flush(pd);
 }
 
-void tikv__pd_close(tikv_client_t *c) {
-  /* cancel_all has cancelled every call and the Tso stream; waiters for a
-   * leader get CLOSED through their timers (fired at once while stopping) */
+int tikv__pd_init(tikv__pd_t *pd, tikv__rpc_t *rpc, char *const *endpoints, size_t n) {
+  memset(pd, 0, sizeof(*pd));
+  pd->rpc = rpc;
+  pd->endpoints = endpoints;
+  pd->n_endpoints = n;
+  tikv__backoff_init(&pd->bo, 100, 1000);
+  tikv__timer_init(&pd->tso_timer);
+  pd->conns = tikv__calloc(n, sizeof(tikv__conn_t *));
+  if (!pd->conns) return -1;
+  for (size_t i = 0; i < n; i++)
+    if (!(pd->conns[i] = tikv__conn_new(rpc, endpoints[i]))) return -1;
+  return 0;
 }
 
-void tikv__pd_free(tikv_client_t *c) {
-  tikv__conn_free(c->pd_leader);
-  c->pd_leader = NULL;
-  free(c->pd_leader_addr);
-  c->pd_leader_addr = NULL;
-  for (size_t i = 0; c->pd_conns && i < c->cfg.n_pd; i++) tikv__conn_free(c->pd_conns[i]);
-  free(c->pd_conns);
-  c->pd_conns = NULL;
-  tikv__error_free(c->pd_last_err);
-  c->pd_last_err = NULL;
+void tikv__pd_free(tikv__pd_t *pd) {
+  tikv__conn_free(pd->leader);
+  pd->leader = NULL;
+  for (size_t i = 0; pd->conns && i < pd->n_endpoints; i++) tikv__conn_free(pd->conns[i]);
+  free(pd->conns);
+  pd->conns = NULL;
+  tikv__error_free(pd->last_err);
+  pd->last_err = NULL;
 }
+
+uint64_t tikv__pd_cluster_id(tikv__pd_t *pd) { return atomic_load(&pd->cluster_id); }

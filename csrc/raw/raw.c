@@ -4,6 +4,7 @@
  * delete-range walk the range region by region. */
 #include <stdio.h>
 
+#include "client/client.h"
 #include "region/multi.h"
 
 /* client-go's raw batch limits */
@@ -287,7 +288,7 @@ static void keyop_start(void *arg) {
       .on_response = keyop_response,
       .done = keyop_done,
   };
-  tikv__multi_run(op->c, &op->mops, op, op->keys, op->n, tikv__client_deadline(op->c));
+  tikv__multi_run(&op->c->router, &op->mops, op, op->keys, op->n, tikv__client_deadline(op->c));
 }
 
 /* ---- argument checks and submission ---- */
@@ -628,15 +629,15 @@ static void range_located(void *arg, tikv_error_t *err, const tikv__route_t *rou
     range_finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  tikv__send(r->c, r->is_delete ? TIKV__REQ_RAW_DELETE_RANGE : TIKV__REQ_RAW_SCAN, &r->route, TIKV__KS_RAW, r->deadline, &r->bo, &r->last_err,
+  tikv__send(&r->c->router, r->is_delete ? TIKV__REQ_RAW_DELETE_RANGE : TIKV__REQ_RAW_SCAN, &r->route, r->deadline, &r->bo, &r->last_err,
              &RANGE_OPS, r);
 }
 
 static void range_step(rangeop_t *r) {
   if (r->reverse)
-    tikv__locate(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, true, r->deadline, range_located, r);
+    tikv__locate(&r->c->router, TIKV__KS_RAW, r->cur.data, r->cur.len, true, r->deadline, range_located, r);
   else
-    tikv__locate_range(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, r->end.data, r->end.len,
+    tikv__locate_range(&r->c->router, TIKV__KS_RAW, r->cur.data, r->cur.len, r->end.data, r->end.len,
                        r->deadline, range_located, r);
 }
 

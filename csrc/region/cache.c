@@ -1,7 +1,7 @@
 /* The region cache: regions sorted by start key, non-overlapping. Lookups are
  * binary searches; inserts replace whatever the new region overlaps, so a
  * split or merge reported by PD or by an EpochNotMatch reply heals the cache. */
-#include "region/cluster.h"
+#include "region/cache.h"
 
 void tikv__cache_init(tikv__region_cache_t *rc) { memset(rc, 0, sizeof(*rc)); }
 

@@ -2,7 +2,7 @@
  * resolved through PD's GetStore, with one channel per store. */
 #include <stdio.h>
 
-#include "region/cluster.h"
+#include "region/region.h"
 
 void tikv__route_free(tikv__route_t *r) {
   tikv__bytes_free(&r->start);
@@ -76,22 +76,22 @@ static int pd_key(tikv__keyspace ks, const uint8_t *key, size_t len, uint8_t **o
   return *out ? 0 : -1;
 }
 
-bool tikv__locate_cached(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+bool tikv__locate_cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                          bool reverse, tikv__route_t *route) {
   uint8_t *k;
   size_t kl;
   if (pd_key(ks, key, len, &k, &kl)) return false;
   /* an empty end key means +inf in both spaces */
   if (reverse && len == 0) kl = 0;
-  tikv__region_t *r = reverse ? tikv__cache_find_end(&c->cache, k, kl)
-                              : tikv__cache_find(&c->cache, k, kl);
+  tikv__region_t *r = reverse ? tikv__cache_find_end(&rt->cache, k, kl)
+                              : tikv__cache_find(&rt->cache, k, kl);
   free(k);
   return r && route_from_region(ks, r, route) == 0;
 }
 
 /* ---- cache misses ---- */
 typedef struct {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   tikv__keyspace ks;
   uint8_t *key; /* in PD's space */
   size_t len;
@@ -157,7 +157,7 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     /* not the last region yet: continue from its end */
     uint8_t *k = tikv__memdup(m->end_key.data, m->end_key.len);
     size_t kl = m->end_key.len;
-    tikv__cache_insert(&l->c->cache, m, resp->leader ? resp->leader->id : 0);
+    tikv__cache_insert(&l->rt->cache, m, resp->leader ? resp->leader->id : 0);
     protobuf_c_message_free_unpacked(msg, NULL);
     if (!k) {
       locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
@@ -169,7 +169,7 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     locate_send(l);
     return;
   }
-  tikv__region_t *r = tikv__cache_insert(&l->c->cache, m, resp->leader ? resp->leader->id : 0);
+  tikv__region_t *r = tikv__cache_insert(&l->rt->cache, m, resp->leader ? resp->leader->id : 0);
   tikv__route_t route;
   tikv_error_t *e = NULL;
   if (!r) {
@@ -193,14 +193,14 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
 }
 
 static void locate_send(locate_t *l) {
-  tikv__pd_call(l->c, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
+  tikv__pd_call(l->rt->pd, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
                 build_get_region, l->deadline, region_reply, l);
 }
 
-void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                   bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
   tikv__route_t route;
-  if (tikv__locate_cached(c, ks, key, len, reverse, &route)) {
+  if (tikv__locate_cached(rt, ks, key, len, reverse, &route)) {
     cb(arg, NULL, &route);
     tikv__route_free(&route);
     return;
@@ -211,7 +211,7 @@ void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  l->c = c;
+  l->rt = rt;
   l->ks = ks;
   l->reverse = reverse;
   l->deadline = deadline;
@@ -235,30 +235,38 @@ void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_
 }
 
 /* ---- stores ---- */
-static tikv__store_t *store_find(tikv_client_t *c, uint64_t id) {
-  for (size_t i = 0; i < c->n_stores; i++)
-    if (c->stores[i].id == id) return &c->stores[i];
+static tikv__store_t *store_find(tikv__router_t *rt, uint64_t id) {
+  for (size_t i = 0; i < rt->n_stores; i++)
+    if (rt->stores[i].id == id) return &rt->stores[i];
   return NULL;
 }
 
-void tikv__store_forget(tikv_client_t *c, uint64_t store_id) {
-  for (size_t i = 0; i < c->n_stores; i++)
-    if (c->stores[i].id == store_id) {
-      tikv__conn_free(c->stores[i].conn);
-      free(c->stores[i].address);
-      c->stores[i] = c->stores[--c->n_stores];
+void tikv__store_forget(tikv__router_t *rt, uint64_t store_id) {
+  for (size_t i = 0; i < rt->n_stores; i++)
+    if (rt->stores[i].id == store_id) {
+      tikv__conn_free(rt->stores[i].conn);
+      free(rt->stores[i].address);
+      rt->stores[i] = rt->stores[--rt->n_stores];
       return;
     }
 }
 
-void tikv__stores_free(tikv_client_t *c) {
-  while (c->n_stores) tikv__store_forget(c, c->stores[0].id);
-  free(c->stores);
-  c->stores = NULL;
+void tikv__router_init(tikv__router_t *rt, tikv__rpc_t *rpc, tikv__pd_t *pd) {
+  memset(rt, 0, sizeof(*rt));
+  rt->rpc = rpc;
+  rt->pd = pd;
+  tikv__cache_init(&rt->cache);
+}
+
+void tikv__router_free(tikv__router_t *rt) {
+  while (rt->n_stores) tikv__store_forget(rt, rt->stores[0].id);
+  free(rt->stores);
+  rt->stores = NULL;
+  tikv__cache_destroy(&rt->cache);
 }
 
 typedef struct {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   uint64_t id;
   tikv__store_cb cb;
   void *arg;
@@ -274,7 +282,7 @@ static int build_get_store(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out)
 
 static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   store_req_t *s = arg;
-  tikv_client_t *c = s->c;
+  tikv__router_t *rt = s->rt;
   tikv__store_cb cb = s->cb;
   void *cb_arg = s->arg;
   uint64_t id = s->id;
@@ -292,12 +300,12 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     cb(cb_arg, e, NULL);
     return;
   }
-  tikv__store_t *st = store_find(c, id);
+  tikv__store_t *st = store_find(rt, id);
   if (!st) {
-    tikv__store_t *n = tikv__realloc(c->stores, (c->n_stores + 1) * sizeof(*n));
+    tikv__store_t *n = tikv__realloc(rt->stores, (rt->n_stores + 1) * sizeof(*n));
     if (n) {
-      c->stores = n;
-      st = &c->stores[c->n_stores++];
+      rt->stores = n;
+      st = &rt->stores[rt->n_stores++];
       memset(st, 0, sizeof(*st));
       st->id = id;
     }
@@ -306,11 +314,11 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     tikv__conn_free(st->conn);
     free(st->address);
     st->address = tikv__strdup(resp->store->address);
-    st->conn = st->address ? tikv__conn_new(&c->rpc, st->address) : NULL;
+    st->conn = st->address ? tikv__conn_new(rt->rpc, st->address) : NULL;
   }
   protobuf_c_message_free_unpacked(msg, NULL);
   if (!st || !st->conn) {
-    if (st) tikv__store_forget(c, id);
+    if (st) tikv__store_forget(rt, id);
     cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
                                (unsigned long long)id),
        NULL);
@@ -319,9 +327,9 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   cb(cb_arg, NULL, st->conn);
 }
 
-void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
+void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline,
                          tikv__store_cb cb, void *arg) {
-  tikv__store_t *st = store_find(c, store_id);
+  tikv__store_t *st = store_find(rt, store_id);
   if (st && st->conn) {
     cb(arg, NULL, st->conn);
     return;
@@ -331,8 +339,8 @@ void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  *s = (store_req_t){c, store_id, cb, arg};
-  tikv__pd_call(c, TIKV__REQ_PD_GET_STORE, build_get_store, deadline, store_reply, s);
+  *s = (store_req_t){rt, store_id, cb, arg};
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_STORE, build_get_store, deadline, store_reply, s);
 }
 
 /* ---- loading many regions at once (PD's ScanRegions) ----
@@ -342,7 +350,7 @@ void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
 #define SCAN_REGIONS_LIMIT 32
 
 typedef struct {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   tikv__keyspace ks;
   uint8_t *start, *end; /* PD's space */
   size_t start_len, end_len;
@@ -377,18 +385,18 @@ static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *m
     if (r->n_regions) {
       for (size_t i = 0; i < r->n_regions; i++)
         if (r->regions[i]->region)
-          tikv__cache_insert(&s->c->cache, r->regions[i]->region,
+          tikv__cache_insert(&s->rt->cache, r->regions[i]->region,
                              r->regions[i]->leader ? r->regions[i]->leader->id : 0);
     } else {
       for (size_t i = 0; i < r->n_region_metas; i++)
-        tikv__cache_insert(&s->c->cache, r->region_metas[i],
+        tikv__cache_insert(&s->rt->cache, r->region_metas[i],
                            i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
     tikv__error_free(err); /* GetRegion below is the fallback */
   }
-  tikv_client_t *c = s->c;
+  tikv__router_t *rt = s->rt;
   tikv__keyspace ks = s->ks;
   tikv__locate_cb cb = s->cb;
   void *cb_arg = s->arg;
@@ -397,15 +405,15 @@ static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *m
   size_t key_len = s->key_len;
   s->key = NULL;
   scan_regions_free(s);
-  tikv__locate(c, ks, key, key_len, false, deadline, cb, cb_arg);
+  tikv__locate(rt, ks, key, key_len, false, deadline, cb, cb_arg);
   free(key);
 }
 
-void tikv__locate_range(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                         const uint8_t *end, size_t end_len, int64_t deadline,
                         tikv__locate_cb cb, void *arg) {
   tikv__route_t route;
-  if (tikv__locate_cached(c, ks, key, len, false, &route)) {
+  if (tikv__locate_cached(rt, ks, key, len, false, &route)) {
     cb(arg, NULL, &route);
     tikv__route_free(&route);
     return;
@@ -415,22 +423,22 @@ void tikv__locate_range(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key,
       (end_len && pd_key(ks, end, end_len, &s->end, &s->end_len)) ||
       !(s->key = tikv__memdup(key, len))) {
     if (s) scan_regions_free(s);
-    tikv__locate(c, ks, key, len, false, deadline, cb, arg);
+    tikv__locate(rt, ks, key, len, false, deadline, cb, arg);
     return;
   }
   s->key_len = len;
-  s->c = c;
+  s->rt = rt;
   s->ks = ks;
   s->deadline = deadline;
   s->cb = cb;
   s->arg = arg;
-  tikv__pd_call(c, TIKV__REQ_PD_SCAN_REGIONS, build_scan_regions, deadline, scan_regions_reply,
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, build_scan_regions, deadline, scan_regions_reply,
                 s);
 }
 
 /* ---- refreshing one region by id (PD's GetRegionByID) ---- */
 typedef struct {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   uint64_t id;
 } by_id_t;
 
@@ -447,23 +455,23 @@ static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   if (!err) {
     Pdpb__GetRegionResponse *r = (Pdpb__GetRegionResponse *)msg;
     if (r->region && r->leader)
-      tikv__cache_insert(&b->c->cache, r->region, r->leader->id);
+      tikv__cache_insert(&b->rt->cache, r->region, r->leader->id);
     else
-      tikv__cache_remove(&b->c->cache, b->id);
+      tikv__cache_remove(&b->rt->cache, b->id);
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
-    tikv__cache_remove(&b->c->cache, b->id);
+    tikv__cache_remove(&b->rt->cache, b->id);
     tikv__error_free(err);
   }
   free(b);
 }
 
-void tikv__refresh_region(tikv_client_t *c, uint64_t region_id, int64_t deadline) {
+void tikv__refresh_region(tikv__router_t *rt, uint64_t region_id, int64_t deadline) {
   by_id_t *b = tikv__calloc(1, sizeof(*b));
   if (!b) {
-    tikv__cache_remove(&c->cache, region_id);
+    tikv__cache_remove(&rt->cache, region_id);
     return;
   }
-  *b = (by_id_t){c, region_id};
-  tikv__pd_call(c, TIKV__REQ_PD_GET_REGION_BY_ID, build_by_id, deadline, by_id_reply, b);
+  *b = (by_id_t){rt, region_id};
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_REGION_BY_ID, build_by_id, deadline, by_id_reply, b);
 }

@@ -2,7 +2,7 @@
 #include "region/multi.h"
 
 struct tikv__multi {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   const tikv__multi_ops_t *ops;
   void *arg;
   const tikv__bytes_t *keys;
@@ -76,7 +76,7 @@ static void regroup(tikv__multi_part_t *p) {
   size_t n = p->n;
   p->idx = NULL;
   part_free(p);
-  if (m->err || tikv__loop_stopping(m->c->loop)) {
+  if (m->err || tikv__loop_stopping(m->rt->rpc->loop)) {
     if (!m->err) fail(m, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
     free(idx);
   } else {
@@ -102,7 +102,7 @@ void tikv__multi_part_resend(tikv__multi_part_t *p, int delay_ms) {
     return;
   }
   tikv__timer_init(&p->timer);
-  tikv__timer_start(m->c->loop, &p->timer, delay_ms, resend_timer, p);
+  tikv__timer_start(m->rt->rpc->loop, &p->timer, delay_ms, resend_timer, p);
 }
 
 static int part_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
@@ -139,7 +139,7 @@ static void send_part(tikv__multi_t *m, const tikv__route_t *route, const size_t
   p->idx = copy;
   p->n = n;
   m->pending++;
-  tikv__send(m->c, m->ops->req, &p->route, m->ops->ks, m->deadline,
+  tikv__send(m->rt, m->ops->req, &p->route, m->deadline,
              &m->bo, &m->last_err, &PART_OPS, p);
 }
 
@@ -192,8 +192,8 @@ static void grouping_continue(grouping_t *g) {
   while (g->pos < g->n && !m->err) {
     tikv__route_t route;
     const tikv__bytes_t *k = &m->keys[g->idx[g->pos]];
-    if (!tikv__locate_cached(m->c, m->ops->ks, k->data, k->len, false, &route)) {
-      tikv__locate(m->c, m->ops->ks, k->data, k->len, false, m->deadline, grouping_located, g);
+    if (!tikv__locate_cached(m->rt, m->ops->ks, k->data, k->len, false, &route)) {
+      tikv__locate(m->rt, m->ops->ks, k->data, k->len, false, m->deadline, grouping_located, g);
       return;
     }
     size_t end = run_end(m, &route, g->idx, g->pos, g->n);
@@ -226,7 +226,7 @@ static void group(tikv__multi_t *m, size_t *idx, size_t n) {
   grouping_continue(g);
 }
 
-void tikv__multi_run_idx(tikv_client_t *c, const tikv__multi_ops_t *ops, void *arg,
+void tikv__multi_run_idx(tikv__router_t *rt, const tikv__multi_ops_t *ops, void *arg,
                          const tikv__bytes_t *keys, const size_t *idx, size_t n,
                          int64_t deadline) {
   tikv__multi_t *m = tikv__calloc(1, sizeof(*m));
@@ -238,14 +238,14 @@ void tikv__multi_run_idx(tikv_client_t *c, const tikv__multi_ops_t *ops, void *a
     return;
   }
   if (n) memcpy(copy, idx, n * sizeof(size_t));
-  *m = (tikv__multi_t){.c = c, .ops = ops, .arg = arg, .keys = keys, .deadline = deadline,
+  *m = (tikv__multi_t){.rt = rt, .ops = ops, .arg = arg, .keys = keys, .deadline = deadline,
                        .pending = 1};
   tikv__backoff_init(&m->bo, 2, 2000);
   group(m, copy, n);
   settle(m);
 }
 
-void tikv__multi_run(tikv_client_t *c, const tikv__multi_ops_t *ops, void *arg,
+void tikv__multi_run(tikv__router_t *rt, const tikv__multi_ops_t *ops, void *arg,
                      const tikv__bytes_t *keys, size_t n, int64_t deadline) {
   size_t *idx = tikv__malloc((n ? n : 1) * sizeof(size_t));
   if (!idx) {
@@ -253,7 +253,7 @@ void tikv__multi_run(tikv_client_t *c, const tikv__multi_ops_t *ops, void *arg,
     return;
   }
   for (size_t i = 0; i < n; i++) idx[i] = i;
-  tikv__multi_run_idx(c, ops, arg, keys, idx, n, deadline);
+  tikv__multi_run_idx(rt, ops, arg, keys, idx, n, deadline);
   free(idx);
 }
 

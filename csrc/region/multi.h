@@ -6,7 +6,7 @@
 #ifndef TIKV_MULTI_H
 #define TIKV_MULTI_H
 
-#include "region/cluster.h"
+#include "region/region.h"
 
 typedef struct tikv__multi tikv__multi_t;
 typedef struct tikv__multi_part tikv__multi_part_t;
@@ -31,10 +31,10 @@ typedef struct tikv__multi_ops {
 
 /* Starts sending keys[0..n) (borrowed until done). done may run before this
  * returns when nothing needs the network (n == 0 or an early failure). */
-void tikv__multi_run(tikv_client_t *c, const tikv__multi_ops_t *ops, void *arg,
+void tikv__multi_run(tikv__router_t *rt, const tikv__multi_ops_t *ops, void *arg,
                      const tikv__bytes_t *keys, size_t n, int64_t deadline);
 /* Same, for a subset of the keys: idx[0..n) (copied). */
-void tikv__multi_run_idx(tikv_client_t *c, const tikv__multi_ops_t *ops, void *arg,
+void tikv__multi_run_idx(tikv__router_t *rt, const tikv__multi_ops_t *ops, void *arg,
                          const tikv__bytes_t *keys, const size_t *idx, size_t n,
                          int64_t deadline);
 

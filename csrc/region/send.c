@@ -4,13 +4,12 @@
  * locate its keys again. */
 #include <stdio.h>
 
-#include "region/cluster.h"
+#include "region/region.h"
 
 typedef struct {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   tikv__req_id req;
   tikv__route_t route;
-  tikv__keyspace ks;
   int64_t deadline;
   tikv__backoff_t *bo;
   tikv_error_t **last_err;
@@ -33,7 +32,7 @@ static void send_done(send_t *s, tikv_error_t *err, ProtobufCMessage *resp) {
 
 static void retry_now(void *p) {
   send_t *s = p;
-  if (tikv__loop_stopping(s->c->loop)) {
+  if (tikv__loop_stopping(s->rt->rpc->loop)) {
     send_done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"), NULL);
     return;
   }
@@ -58,7 +57,7 @@ static void retry_after(send_t *s, tikv_error_t *err, int sleep_ms) {
     send_done(s, e, NULL);
     return;
   }
-  tikv__timer_start(s->c->loop, &s->timer, sleep_ms, retry_now, s);
+  tikv__timer_start(s->rt->rpc->loop, &s->timer, sleep_ms, retry_now, s);
 }
 
 /* client-go's backoff kinds: base and cap in ms */
@@ -78,9 +77,9 @@ static int sleep_for(tikv__backoff_t *bo, int base, int cap) {
 #define BO_TIKV_RPC 100, 2000
 #define BO_SERVER_BUSY 200, 3000
 
-int tikv__handle_region_error(tikv_client_t *c, const tikv__route_t *route,
+int tikv__handle_region_error(tikv__router_t *rt, const tikv__route_t *route,
                               const Errorpb__Error *re, tikv__backoff_t *bo, tikv_error_t **err) {
-  tikv__region_cache_t *rc = &c->cache;
+  tikv__region_cache_t *rc = &rt->cache;
   const char *kind = "unknown";
   int sleep = -1;
   bool fatal = false;
@@ -94,7 +93,7 @@ int tikv__handle_region_error(tikv_client_t *c, const tikv__route_t *route,
     } else {
       /* leader unknown (election in progress): ask PD for the region again
        * while we pause */
-      tikv__refresh_region(c, route->region_id, tikv__now_ms() + 2000);
+      tikv__refresh_region(rt, route->region_id, tikv__now_ms() + 2000);
       sleep = sleep_for(bo, BO_SCHEDULING);
     }
   } else if (re->epoch_not_match) {
@@ -113,7 +112,7 @@ int tikv__handle_region_error(tikv_client_t *c, const tikv__route_t *route,
     sleep = sleep_for(bo, BO_REGION_MISS);
   } else if (re->store_not_match) {
     kind = "store_not_match";
-    tikv__store_forget(c, route->leader.store_id);
+    tikv__store_forget(rt, route->leader.store_id);
     tikv__cache_remove(rc, route->region_id);
     sleep = sleep_for(bo, BO_REGION_MISS);
   } else if (re->server_is_busy) {
@@ -174,9 +173,9 @@ int tikv__handle_region_error(tikv_client_t *c, const tikv__route_t *route,
 
 static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
   send_t *s = p;
-  tikv_client_t *c = s->c;
+  tikv__router_t *rt = s->rt;
   if (err) {
-    if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(c->loop)) {
+    if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(rt->rpc->loop)) {
       tikv__error_free(err);
       send_done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"), NULL);
       return;
@@ -186,8 +185,8 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
       /* the store is unreachable: it is suspect, not gone. Forget its
        * address and the region's leader so both are asked anew. */
       tikv__error_prefix(err, "store %llu", (unsigned long long)s->route.leader.store_id);
-      tikv__store_forget(c, s->route.leader.store_id);
-      tikv__cache_remove(&c->cache, s->route.region_id);
+      tikv__store_forget(rt, s->route.leader.store_id);
+      tikv__cache_remove(&rt->cache, s->route.region_id);
       retry_after(s, err, sleep_for(s->bo, BO_TIKV_RPC));
       return;
     }
@@ -202,7 +201,7 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
     return;
   }
   tikv_error_t *rerr = NULL;
-  int sleep = tikv__handle_region_error(c, &s->route, re, s->bo, &rerr);
+  int sleep = tikv__handle_region_error(rt, &s->route, re, s->bo, &rerr);
   protobuf_c_message_free_unpacked(resp, NULL);
   if (sleep < 0) {
     send_done(s, rerr, NULL);
@@ -217,7 +216,7 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
     if (err->code == TIKV_ERR_CLOSED || err->code == TIKV_ERR_TIMEOUT) {
       send_done(s, err, NULL);
     } else {
-      tikv__cache_remove(&s->c->cache, s->route.region_id);
+      tikv__cache_remove(&s->rt->cache, s->route.region_id);
       retry_after(s, err, sleep_for(s->bo, BO_TIKV_RPC));
     }
     return;
@@ -238,14 +237,14 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
     send_done(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  if (tikv__rpc_send(&s->c->rpc, conn, s->req, msg, s->deadline, on_reply, s) != 0)
+  if (tikv__rpc_send(s->rt->rpc, conn, s->req, msg, s->deadline, on_reply, s) != 0)
     send_done(s,
-              tikv__error_new(s->c->rpc.closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
+              tikv__error_new(s->rt->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
                               "%s: cannot start the call", tikv__req(s->req)->path + 1),
               NULL);
 }
 
-void tikv__send(tikv_client_t *c, tikv__req_id req, const tikv__route_t *route, tikv__keyspace ks, int64_t deadline,
+void tikv__send(tikv__router_t *rt, tikv__req_id req, const tikv__route_t *route, int64_t deadline,
                 tikv__backoff_t *bo, tikv_error_t **last_err, const tikv__send_ops_t *ops,
                 void *arg) {
   send_t *s = tikv__calloc(1, sizeof(*s));
@@ -254,9 +253,8 @@ void tikv__send(tikv_client_t *c, tikv__req_id req, const tikv__route_t *route, 
     ops->done(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  s->c = c;
+  s->rt = rt;
   s->req = req;
-  s->ks = ks;
   s->deadline = deadline;
   s->bo = bo;
   s->last_err = last_err;
@@ -271,5 +269,5 @@ void tikv__send(tikv_client_t *c, tikv__req_id req, const tikv__route_t *route, 
               NULL);
     return;
   }
-  tikv__resolve_store(c, route->leader.store_id, deadline, on_store, s);
+  tikv__resolve_store(rt, route->leader.store_id, deadline, on_store, s);
 }

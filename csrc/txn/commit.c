@@ -120,7 +120,7 @@ static void commit_done(void *arg, tikv_error_t *err) {
   committer_t *cm = arg;
   if (!err && cm->retry_commit) {
     cm->retry_commit = false;
-    tikv__pd_get_ts(cm->t->c, cm->deadline, got_commit_ts, cm);
+    tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
     return;
   }
   if (err && (err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_UNAVAILABLE ||
@@ -149,7 +149,7 @@ static void commit_primary(committer_t *cm) {
       .done = commit_done,
   };
   size_t idx = cm->primary;
-  tikv__multi_run_idx(cm->t->c, &cm->mops, cm, cm->keys, &idx, 1, cm->deadline);
+  tikv__multi_run_idx(&cm->t->c->router, &cm->mops, cm, cm->keys, &idx, 1, cm->deadline);
 }
 
 /* ---- prewrite ---- */
@@ -299,7 +299,7 @@ static void prewrite_done(void *arg, tikv_error_t *err) {
     return;
   }
   /* two-phase commit (also the fallback when TiKV declined 1PC/async) */
-  tikv__pd_get_ts(cm->t->c, cm->deadline, got_commit_ts, cm);
+  tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
 }
 
 static void prewrite(committer_t *cm) {
@@ -313,7 +313,7 @@ static void prewrite(committer_t *cm) {
       .on_response = prewrite_response,
       .done = prewrite_done,
   };
-  tikv__multi_run(cm->t->c, &cm->mops, cm, cm->keys, cm->n, cm->deadline);
+  tikv__multi_run(&cm->t->c->router, &cm->mops, cm, cm->keys, cm->n, cm->deadline);
 }
 
 static void got_max_commit_base(void *arg, tikv_error_t *err, uint64_t ts) {
@@ -393,7 +393,7 @@ void tikv__txn_commit(txn_op_t *op) {
   }
   tikv__txn_heartbeat_start(t);
   if (cm->async || cm->one_pc)
-    tikv__pd_get_ts(t->c, cm->deadline, got_max_commit_base, cm);
+    tikv__pd_get_ts(&t->c->pd, cm->deadline, got_max_commit_base, cm);
   else
     prewrite(cm);
 }

@@ -63,7 +63,7 @@ static int scan_lock_build(void *arg, const tikv__route_t *route, Kvrpcpb__Conte
 
 static void next_region(gc_t *g) {
   if (g->route.end.len == 0) {
-    tikv__pd_call(g->c, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, build_safe_point, g->deadline,
+    tikv__pd_call(&g->c->pd, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, build_safe_point, g->deadline,
                   safe_point_done, g);
     return;
   }
@@ -141,12 +141,12 @@ static void gc_located(void *arg, tikv_error_t *err, const tikv__route_t *route)
     gc_finish(g, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  tikv__send(g->c, TIKV__REQ_KV_SCAN_LOCK, &g->route,
-             TIKV__KS_TXN, g->deadline, &g->bo, &g->last_err, &SCAN_LOCK_OPS, g);
+  tikv__send(&g->c->router, TIKV__REQ_KV_SCAN_LOCK, &g->route,
+             g->deadline, &g->bo, &g->last_err, &SCAN_LOCK_OPS, g);
 }
 
 static void gc_step(gc_t *g) {
-  tikv__locate_range(g->c, TIKV__KS_TXN, g->cur.data, g->cur.len, NULL, 0, g->deadline, gc_located, g);
+  tikv__locate_range(&g->c->router, TIKV__KS_TXN, g->cur.data, g->cur.len, NULL, 0, g->deadline, gc_located, g);
 }
 
 static void gc_start(void *arg) {

@@ -214,7 +214,7 @@ void tikv__txn_read_keys(txn_op_t *op, uint64_t ts) {
       .on_response = on_get,
       .done = reader_done,
   };
-  tikv__multi_run(t->c, &r->mops, r, r->keys, r->n, tikv__client_deadline(t->c));
+  tikv__multi_run(&t->c->router, &r->mops, r, r->keys, r->n, tikv__client_deadline(t->c));
 }
 
 /* ---- scans ---- */
@@ -423,16 +423,16 @@ static void scan_located(void *arg, tikv_error_t *err, const tikv__route_t *rout
     scan_finish(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
-  tikv__send(s->op->t->c, TIKV__REQ_KV_SCAN, &s->route,
-             TIKV__KS_TXN, s->deadline, &s->bo, &s->last_err, &SCAN_OPS, s);
+  tikv__send(&s->op->t->c->router, TIKV__REQ_KV_SCAN, &s->route,
+             s->deadline, &s->bo, &s->last_err, &SCAN_OPS, s);
 }
 
 static void scan_step(scanner_t *s) {
   txn_op_t *op = s->op;
   if (op->reverse)
-    tikv__locate(op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, true, s->deadline, scan_located, s);
+    tikv__locate(&op->t->c->router, TIKV__KS_TXN, s->cur.data, s->cur.len, true, s->deadline, scan_located, s);
   else
-    tikv__locate_range(op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, op->end.data, op->end.len,
+    tikv__locate_range(&op->t->c->router, TIKV__KS_TXN, s->cur.data, s->cur.len, op->end.data, op->end.len,
                        s->deadline, scan_located, s);
 }
 

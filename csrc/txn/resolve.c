@@ -326,7 +326,7 @@ static void resolve_async(resolver_t *r, const Kvrpcpb__LockInfo *primary_lock) 
     return;
   }
   for (size_t i = 0; i < k->n_secondaries; i++) r->keys[i] = k->secondaries[i];
-  tikv__multi_run(r->c, &CHECK_SEC_OPS, r, r->keys, r->n_keys, r->deadline);
+  tikv__multi_run(&r->c->router, &CHECK_SEC_OPS, r, r->keys, r->n_keys, r->deadline);
 }
 
 /* ---- CheckTxnStatus on the primary ---- */
@@ -428,7 +428,7 @@ static void next_lock(resolver_t *r) {
   }
   r->keys[0] = k->primary;
   r->n_keys = 1;
-  tikv__multi_run(r->c, &CHECK_OPS, r, r->keys, 1, r->deadline);
+  tikv__multi_run(&r->c->router, &CHECK_OPS, r, r->keys, 1, r->deadline);
 }
 
 static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
@@ -456,5 +456,5 @@ void tikv__resolve_locks(tikv_client_t *c, uint64_t caller_start_ts, tikv__locks
   r->deadline = deadline;
   r->cb = cb;
   r->arg = arg;
-  tikv__pd_get_ts(c, deadline, got_current_ts, r);
+  tikv__pd_get_ts(&c->pd, deadline, got_current_ts, r);
 }

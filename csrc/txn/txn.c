@@ -496,7 +496,7 @@ static void begin_start(void *arg) {
     begin_ts(r, NULL, t->opts.start_ts);
     return;
   }
-  tikv__pd_get_ts(r->c, tikv__client_deadline(r->c), begin_ts, r);
+  tikv__pd_get_ts(&r->c->pd, tikv__client_deadline(r->c), begin_ts, r);
 }
 
 static tikv_future_t *ts_submit(tikv_client_t *c, tikv_txn_t *t) {

@@ -3,6 +3,7 @@
 #ifndef TIKV_TXN_INTERNAL_H
 #define TIKV_TXN_INTERNAL_H
 
+#include "client/client.h"
 #include "region/multi.h"
 
 /* client-go's defaults */

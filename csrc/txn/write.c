@@ -149,7 +149,7 @@ void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit
       .on_response = bg_response,
       .done = bg_done,
   };
-  tikv__multi_run(c, &b->mops, b, b->keys, b->n, deadline ? deadline : tikv__client_deadline(c));
+  tikv__multi_run(&c->router, &b->mops, b, b->keys, b->n, deadline ? deadline : tikv__client_deadline(c));
 }
 
 /* ---- heartbeat: keeps the primary lock alive while the txn runs ---- */
@@ -174,7 +174,7 @@ static void heartbeat_tick(void *arg) {
           .on_response = bg_response,
           .done = bg_done,
       };
-      tikv__multi_run(t->c, &b->mops, b, b->keys, 1, tikv__client_deadline(t->c));
+      tikv__multi_run(&t->c->router, &b->mops, b, b->keys, 1, tikv__client_deadline(t->c));
       b = NULL;
     }
   }
@@ -431,7 +431,7 @@ static void lock_phase_done(void *arg, tikv_error_t *err) {
                                        "pessimistic lock: write conflicts kept recurring"));
       return;
     }
-    tikv__pd_get_ts(l->t->c, l->deadline, got_for_update_ts, l);
+    tikv__pd_get_ts(&l->t->c->pd, l->deadline, got_for_update_ts, l);
     return;
   }
   if (l->primary_phase && l->n > 1) {
@@ -454,7 +454,7 @@ static void lock_phase(locker_t *l) {
     return;
   }
   for (size_t i = 0; i < n; i++) idx[i] = from + i;
-  tikv__multi_run_idx(l->t->c, &l->mops, l, l->keys, idx, n, l->deadline);
+  tikv__multi_run_idx(&l->t->c->router, &l->mops, l, l->keys, idx, n, l->deadline);
   free(idx);
 }
 
@@ -508,5 +508,5 @@ void tikv__txn_lock_pessimistic(txn_op_t *op, bool want_values,
       .on_response = lock_response,
       .done = lock_phase_done,
   };
-  tikv__pd_get_ts(t->c, l->deadline, got_for_update_ts, l);
+  tikv__pd_get_ts(&t->c->pd, l->deadline, got_for_update_ts, l);
 }

@@ -1,0 +1,102 @@
+/* The region layer: where a key lives (the region cache, filled from PD),
+ * which store serves it, and sending a request to a region's leader with
+ * region errors handled. Everything here runs on the I/O thread. */
+#ifndef TIKV_REGION_H
+#define TIKV_REGION_H
+
+#include "errorpb.pb-c.h"
+#include "kvrpcpb.pb-c.h"
+#include "pd/pd.h"
+#include "region/cache.h"
+
+typedef struct tikv__store {
+  uint64_t id;
+  char *address;
+  tikv__conn_t *conn;
+} tikv__store_t;
+
+/* The region layer's state: the cache and the stores, and the PD and rpc it
+ * asks (borrowed). */
+typedef struct tikv__router {
+  tikv__rpc_t *rpc;
+  tikv__pd_t *pd;
+  tikv__region_cache_t cache;
+  tikv__store_t *stores;
+  size_t n_stores;
+} tikv__router_t;
+
+void tikv__router_init(tikv__router_t *r, tikv__rpc_t *rpc, tikv__pd_t *pd);
+/* After the loop has stopped. */
+void tikv__router_free(tikv__router_t *r);
+
+/* ---- a route: what one request needs to know about its region ---- */
+typedef struct tikv__route {
+  uint64_t region_id, conf_ver, version;
+  tikv__peer_t leader;
+  /* the region's range in the caller's key space (decoded for txn) */
+  tikv__bytes_t start, end;
+} tikv__route_t;
+void tikv__route_free(tikv__route_t *r);
+int tikv__route_copy(tikv__route_t *dst, const tikv__route_t *src);
+/* true when key lies in the route's range */
+bool tikv__route_contains(const tikv__route_t *r, const uint8_t *key, size_t len);
+
+/* TiKV cannot reverse-scan from +inf: a reverse scan's upper bound must lie
+ * inside the region (it checks key-in-region, and "" is not in the last
+ * region). This key sorts after every key TiKV accepts (keys are at most
+ * 8 KiB), so it stands for +inf in the last region. */
+#define TIKV__KEY_SENTINEL_LEN 8193
+const uint8_t *tikv__key_sentinel(void);
+
+/* Key spaces: raw keys are compared with PD's boundaries as they are;
+ * transactional keys are memcomparable-encoded first (API v1). */
+typedef enum { TIKV__KS_RAW = 0, TIKV__KS_TXN = 1 } tikv__keyspace;
+
+/* ---- locating keys and stores (csrc/region/locate.c) ---- */
+typedef void (*tikv__locate_cb)(void *arg, tikv_error_t *err, const tikv__route_t *route);
+/* Route of the region containing key (reverse=false) or of the region
+ * holding the keys just below `key` as an exclusive end (reverse=true; empty
+ * key = the last region). Calls cb synchronously on a cache hit. */
+void tikv__locate(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
+                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg);
+/* Like tikv__locate (forward), for an operation that will walk [key, end):
+ * a cache miss loads the next regions with one ScanRegions. */
+void tikv__locate_range(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
+                        const uint8_t *end, size_t end_len, int64_t deadline,
+                        tikv__locate_cb cb, void *arg);
+/* Reloads a region and its leader from PD (GetRegionByID) in the
+ * background; the cached entry is dropped if PD no longer knows it. */
+void tikv__refresh_region(tikv__router_t *r, uint64_t region_id, int64_t deadline);
+/* Synchronous cache lookup; true and *route filled on a hit. */
+bool tikv__locate_cached(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
+                         bool reverse, tikv__route_t *route);
+/* Connection to a store, resolving its address through PD when unknown. */
+typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
+void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
+                         tikv__store_cb cb, void *arg);
+void tikv__store_forget(tikv__router_t *r, uint64_t store_id);
+
+/* ---- sending a request to a region (csrc/region/send.c) ---- */
+typedef struct tikv__send_ops {
+  /* Packs the request for this route; ctx is filled (region, epoch, peer). */
+  int (*build)(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx, grpc_slice *out);
+  /* Final: a response without region error (resp owned), or an error. */
+  void (*done)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
+  /* The region changed (error handled, cache updated, backoff slept): the
+   * owner must locate its keys again and send anew. */
+  void (*retry)(void *arg);
+} tikv__send_ops_t;
+
+/* Sends request `req` to route's leader. Exactly one of done/retry is called
+ * later (never synchronously). On retry and done the send is over. */
+void tikv__send(tikv__router_t *r, tikv__req_id req, const tikv__route_t *route,
+                int64_t deadline, tikv__backoff_t *bo, tikv_error_t **last_err,
+                const tikv__send_ops_t *ops, void *arg);
+
+/* Region errors: handled by tikv__send; exposed for tests. Returns the
+ * backoff to sleep before retrying (0: at once), or -1 when the error is not
+ * retryable (then *err is set). */
+int tikv__handle_region_error(tikv__router_t *r, const tikv__route_t *route,
+                              const Errorpb__Error *re, tikv__backoff_t *bo, tikv_error_t **err);
+
+#endif
