@@ -241,9 +241,9 @@ static tikv__store_t *store_find(tikv__router_t *rt, uint64_t id) {
   return NULL;
 }
 
-void tikv__store_forget(tikv__router_t *rt, uint64_t store_id) {
+void tikv__store_forget(tikv__router_t *rt, uint64_t store_id, const tikv__conn_t *conn) {
   for (size_t i = 0; i < rt->n_stores; i++)
-    if (rt->stores[i].id == store_id) {
+    if (rt->stores[i].id == store_id && (!conn || rt->stores[i].conn == conn)) {
       tikv__conn_free(rt->stores[i].conn);
       free(rt->stores[i].address);
       rt->stores[i] = rt->stores[--rt->n_stores];
@@ -259,7 +259,7 @@ void tikv__router_init(tikv__router_t *rt, tikv__rpc_t *rpc, tikv__pd_t *pd) {
 }
 
 void tikv__router_free(tikv__router_t *rt) {
-  while (rt->n_stores) tikv__store_forget(rt, rt->stores[0].id);
+  while (rt->n_stores) tikv__store_forget(rt, rt->stores[0].id, NULL);
   free(rt->stores);
   rt->stores = NULL;
   tikv__cache_destroy(&rt->cache);
@@ -318,7 +318,7 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   }
   protobuf_c_message_free_unpacked(msg, NULL);
   if (!st || !st->conn) {
-    if (st) tikv__store_forget(rt, id);
+    if (st) tikv__store_forget(rt, id, NULL);
     cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
                                (unsigned long long)id),
        NULL);

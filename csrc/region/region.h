@@ -74,7 +74,10 @@ bool tikv__locate_cached(tikv__router_t *r, tikv__keyspace ks, const uint8_t *ke
 typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
 void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
                          tikv__store_cb cb, void *arg);
-void tikv__store_forget(tikv__router_t *r, uint64_t store_id);
+/* Forgets the store's address and connection, so the next request asks PD
+ * anew; with conn, only when that is still the store's connection (a failure
+ * on a connection already replaced says nothing of the new one). */
+void tikv__store_forget(tikv__router_t *r, uint64_t store_id, const tikv__conn_t *conn);
 
 /* ---- sending a request to a region (csrc/region/send.c) ---- */
 typedef struct tikv__send_ops {

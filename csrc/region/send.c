@@ -10,6 +10,7 @@ typedef struct {
   tikv__router_t *rt;
   tikv__req_id req;
   tikv__route_t route;
+  tikv__conn_t *conn; /* of the call in flight (the call holds a reference) */
   int64_t deadline;
   tikv__backoff_t *bo;
   tikv_error_t **last_err;
@@ -112,7 +113,7 @@ int tikv__handle_region_error(tikv__router_t *rt, const tikv__route_t *route,
     sleep = sleep_for(bo, BO_REGION_MISS);
   } else if (re->store_not_match) {
     kind = "store_not_match";
-    tikv__store_forget(rt, route->leader.store_id);
+    tikv__store_forget(rt, route->leader.store_id, NULL);
     tikv__cache_remove(rc, route->region_id);
     sleep = sleep_for(bo, BO_REGION_MISS);
   } else if (re->server_is_busy) {
@@ -185,7 +186,7 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
       /* the store is unreachable: it is suspect, not gone. Forget its
        * address and the region's leader so both are asked anew. */
       tikv__error_prefix(err, "store %llu", (unsigned long long)s->route.leader.store_id);
-      tikv__store_forget(rt, s->route.leader.store_id);
+      tikv__store_forget(rt, s->route.leader.store_id, s->conn);
       tikv__cache_remove(&rt->cache, s->route.region_id);
       retry_after(s, err, sleep_for(s->bo, BO_TIKV_RPC));
       return;
@@ -237,6 +238,7 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
     send_done(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
+  s->conn = conn;
   if (tikv__rpc_send(s->rt->rpc, conn, s->req, msg, s->deadline, on_reply, s) != 0)
     send_done(s,
               tikv__error_new(s->rt->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,

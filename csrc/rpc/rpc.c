@@ -11,6 +11,7 @@ struct tikv__rpc_call {
   tikv__rpc_t *rpc;
   tikv__rpc_call_t *prev, *next;
   grpc_call *call;
+  tikv__conn_t *conn;          /* a reference, dropped after the callback */
   const tikv__req_info_t *req; /* path and response type */
   tikv__rpc_cb cb;
   void *arg;
@@ -20,8 +21,14 @@ struct tikv__rpc_call {
   grpc_slice details;
 };
 
+/* Calls hold a reference: a connection its owner lets go of (a store found
+ * unreachable) is destroyed once its calls are over. Destroying the channel
+ * at once would fail every call queued on it with "Channel Destroyed", an
+ * error no one can tell from a server's. I/O thread only, but for creation
+ * and the last release after the loop stopped. */
 struct tikv__conn {
   grpc_channel *channel;
+  int refs;
 };
 
 /* Every channel is made here: TLS credentials, when they come, go here. */
@@ -56,11 +63,12 @@ tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target) {
     free(conn);
     return NULL;
   }
+  conn->refs = 1;
   return conn;
 }
 
 void tikv__conn_free(tikv__conn_t *conn) {
-  if (!conn) return;
+  if (!conn || --conn->refs > 0) return;
   grpc_channel_destroy(conn->channel);
   free(conn);
 }
@@ -156,8 +164,10 @@ static void unary_done(tikv__tag_t *tag, bool ok) {
   }
   tikv__rpc_cb cb = c->cb;
   void *arg = c->arg;
+  tikv__conn_t *conn = c->conn;
   call_free(c);
   cb(arg, err, resp);
+  tikv__conn_free(conn);
 }
 
 static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_info_t *req,
@@ -204,6 +214,8 @@ static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_inf
   }
   list_add(rpc, c);
   tikv__loop_tag_started(rpc->loop);
+  c->conn = conn;
+  conn->refs++;
   return 0;
 }
 
@@ -247,10 +259,12 @@ static void stream_maybe_finish(tikv__stream_t *s) {
                                  s->base.details);
   const tikv__stream_ops_t *ops = s->ops;
   void *arg = s->arg;
+  tikv__conn_t *conn = s->base.conn;
   if (s->out_buf) grpc_byte_buffer_destroy(s->out_buf);
   if (s->in_buf) grpc_byte_buffer_destroy(s->in_buf);
   call_free(&s->base); /* frees s: base is the first member */
   ops->on_close(arg, err);
+  tikv__conn_free(conn);
 }
 
 static void stream_op_done(tikv__stream_t *s) {
@@ -378,6 +392,8 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__re
     tikv__loop_tag_started(rpc->loop);
   }
   list_add(rpc, &s->base);
+  s->base.conn = conn;
+  conn->refs++;
   start_recv(s);
   return s;
 }
