@@ -36,6 +36,21 @@ int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg) {
   return tikv__loop_post(c->loop, fn, arg);
 }
 
+tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
+                                   tikv__task_fn start, void (*drop)(void *op)) {
+  tikv_future_t *f = tikv__future_new();
+  if (!f) {
+    drop(op);
+    return NULL;
+  }
+  *slot = f;
+  if (tikv__client_post(c, start, op) != 0) {
+    drop(op);
+    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
+  }
+  return f;
+}
+
 int64_t tikv__client_deadline(tikv_client_t *c) { return tikv__now_ms() + c->cfg.timeout_ms; }
 
 uint64_t tikv_client_cluster_id(tikv_client_t *c) { return c ? tikv__pd_cluster_id(&c->pd) : 0; }

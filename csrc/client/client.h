@@ -28,6 +28,12 @@ struct tikv_client_s {
 /* Runs fn(arg) on the client's I/O thread. If the client is closed, the task
  * is not run and -1 returned. Any thread. */
 int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg);
+/* Submits an operation: a new future goes to *slot (the operation's), then
+ * start(op) is posted to the I/O thread. When the client is closed, drop(op)
+ * frees it and the future fails with CLOSED. NULL (op dropped) when the
+ * future cannot be allocated. Any thread. */
+tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
+                                   tikv__task_fn start, void (*drop)(void *op));
 /* Deadline for an operation starting now. */
 int64_t tikv__client_deadline(tikv_client_t *c);
 /* Copies src's endpoints into dst (dst->n_pd counts those copied, also on

@@ -100,8 +100,9 @@ tikv_future_t *tikv__future_new(void);
  * Runs the callback on the calling thread (the I/O thread) and drops the
  * producer's reference. Exactly once per future. */
 void tikv__future_complete(tikv_future_t *f, tikv_error_t *err);
-/* Convenience: completes at once with an error (used when an operation
- * cannot even start; no callback can have been set yet). */
+/* Convenience: completes at once with err (used when an operation cannot
+ * even start; no callback can have been set yet), or with success and no
+ * result when err is NULL. */
 tikv_future_t *tikv__future_failed(tikv_error_t *err);
 
 /* Runs fn(arg) on the library's deferred-callback thread, never the caller's.
@@ -164,7 +165,12 @@ void tikv__backoff_init(tikv__backoff_t *b, int base_ms, int cap_ms);
 int tikv__backoff_next(tikv__backoff_t *b);
 
 /* ---- memcomparable key codec (TiKV's codec::bytes) ---- */
-/* Encodes key into groups of 8 bytes + marker; *out malloc'ed. 0 / -1. */
+/* The encoded length of a key of n bytes: groups of 8 bytes + marker. */
+#define TIKV__CODEC_ENCODED_LEN(n) (((n) / 8 + 1) * 9)
+/* Encodes key into buf (TIKV__CODEC_ENCODED_LEN(len) bytes); returns the
+ * length written. */
+size_t tikv__codec_encode_bytes_into(const uint8_t *key, size_t len, uint8_t *buf);
+/* The same into a malloc'ed *out. 0 / -1. */
 int tikv__codec_encode_bytes(const uint8_t *key, size_t len, uint8_t **out, size_t *out_len);
 /* Decodes a prefix of buf; *consumed = encoded bytes used. 0 / -1 if malformed. */
 int tikv__codec_decode_bytes(const uint8_t *buf, size_t len, uint8_t **out, size_t *out_len,

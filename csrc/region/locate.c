@@ -51,7 +51,8 @@ static int boundary(tikv__keyspace ks, const tikv__bytes_t *b, tikv__bytes_t *ou
   return tikv__bytes_set(out, b->data, b->len);
 }
 
-static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, tikv__route_t *out) {
+static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, bool bounds,
+                             tikv__route_t *out) {
   memset(out, 0, sizeof(*out));
   out->region_id = r->id;
   out->conf_ver = r->conf_ver;
@@ -60,7 +61,7 @@ static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, tikv__r
     out->leader = r->peers[r->leader];
   else if (r->n_peers)
     out->leader = r->peers[0]; /* unknown leader: try the first peer; NotLeader corrects us */
-  if (boundary(ks, &r->start, &out->start) || boundary(ks, &r->end, &out->end)) {
+  if (bounds && (boundary(ks, &r->start, &out->start) || boundary(ks, &r->end, &out->end))) {
     tikv__route_free(out);
     return -1;
   }
@@ -77,16 +78,25 @@ static int pd_key(tikv__keyspace ks, const uint8_t *key, size_t len, uint8_t **o
 }
 
 bool tikv__locate_cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
-                         bool reverse, tikv__route_t *route) {
-  uint8_t *k;
-  size_t kl;
-  if (pd_key(ks, key, len, &k, &kl)) return false;
+                         bool reverse, bool bounds, tikv__route_t *route) {
+  /* raw keys are looked up as they are; transactional ones encoded, on the
+   * stack when short */
+  uint8_t small[TIKV__CODEC_ENCODED_LEN(64)], *heap = NULL;
+  const uint8_t *k = key;
+  size_t kl = len;
+  if (ks == TIKV__KS_TXN) {
+    uint8_t *buf = small;
+    if (TIKV__CODEC_ENCODED_LEN(len) > sizeof(small) && !(buf = heap = tikv__malloc(TIKV__CODEC_ENCODED_LEN(len))))
+      return false;
+    kl = tikv__codec_encode_bytes_into(key, len, buf);
+    k = buf;
+  }
   /* an empty end key means +inf in both spaces */
   if (reverse && len == 0) kl = 0;
   tikv__region_t *r = reverse ? tikv__cache_find_end(&rt->cache, k, kl)
                               : tikv__cache_find(&rt->cache, k, kl);
-  free(k);
-  return r && route_from_region(ks, r, route) == 0;
+  free(heap);
+  return r && route_from_region(ks, r, bounds, route) == 0;
 }
 
 /* ---- cache misses ---- */
@@ -177,10 +187,10 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     tikv__region_cache_t tmp;
     tikv__cache_init(&tmp);
     r = tikv__cache_insert(&tmp, m, resp->leader ? resp->leader->id : 0);
-    if (!r || route_from_region(l->ks, r, &route))
+    if (!r || route_from_region(l->ks, r, true, &route))
       e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
     tikv__cache_destroy(&tmp);
-  } else if (route_from_region(l->ks, r, &route)) {
+  } else if (route_from_region(l->ks, r, true, &route)) {
     e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
   }
   protobuf_c_message_free_unpacked(msg, NULL);
@@ -200,7 +210,7 @@ static void locate_send(locate_t *l) {
 void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                   bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
   tikv__route_t route;
-  if (tikv__locate_cached(rt, ks, key, len, reverse, &route)) {
+  if (tikv__locate_cached(rt, ks, key, len, reverse, true, &route)) {
     cb(arg, NULL, &route);
     tikv__route_free(&route);
     return;
@@ -413,7 +423,7 @@ void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *ke
                         const uint8_t *end, size_t end_len, int64_t deadline,
                         tikv__locate_cb cb, void *arg) {
   tikv__route_t route;
-  if (tikv__locate_cached(rt, ks, key, len, false, &route)) {
+  if (tikv__locate_cached(rt, ks, key, len, false, true, &route)) {
     cb(arg, NULL, &route);
     tikv__route_free(&route);
     return;

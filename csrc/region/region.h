@@ -1,6 +1,6 @@
-/* The region layer: where a key lives (the region cache, filled from PD),
- * which store serves it, and sending a request to a region's leader with
- * region errors handled. Everything here runs on the I/O thread. */
+/* The region layer: where a key lives (the region cache, filled from PD) and
+ * which store serves it. Sending requests to regions: region/request.h.
+ * Everything here runs on the I/O thread. */
 #ifndef TIKV_REGION_H
 #define TIKV_REGION_H
 
@@ -67,9 +67,11 @@ void tikv__locate_range(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key
 /* Reloads a region and its leader from PD (GetRegionByID) in the
  * background; the cached entry is dropped if PD no longer knows it. */
 void tikv__refresh_region(tikv__router_t *r, uint64_t region_id, int64_t deadline);
-/* Synchronous cache lookup; true and *route filled on a hit. */
+/* Synchronous cache lookup; true and *route filled on a hit, with the
+ * region's boundaries when `bounds` (else they are left empty, and nothing
+ * is allocated). */
 bool tikv__locate_cached(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
-                         bool reverse, tikv__route_t *route);
+                         bool reverse, bool bounds, tikv__route_t *route);
 /* Connection to a store, resolving its address through PD when unknown. */
 typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
 void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
@@ -78,28 +80,5 @@ void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
  * anew; with conn, only when that is still the store's connection (a failure
  * on a connection already replaced says nothing of the new one). */
 void tikv__store_forget(tikv__router_t *r, uint64_t store_id, const tikv__conn_t *conn);
-
-/* ---- sending a request to a region (csrc/region/send.c) ---- */
-typedef struct tikv__send_ops {
-  /* Packs the request for this route; ctx is filled (region, epoch, peer). */
-  int (*build)(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx, grpc_slice *out);
-  /* Final: a response without region error (resp owned), or an error. */
-  void (*done)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
-  /* The region changed (error handled, cache updated, backoff slept): the
-   * owner must locate its keys again and send anew. */
-  void (*retry)(void *arg);
-} tikv__send_ops_t;
-
-/* Sends request `req` to route's leader. Exactly one of done/retry is called
- * later (never synchronously). On retry and done the send is over. */
-void tikv__send(tikv__router_t *r, tikv__req_id req, const tikv__route_t *route,
-                int64_t deadline, tikv__backoff_t *bo, tikv_error_t **last_err,
-                const tikv__send_ops_t *ops, void *arg);
-
-/* Region errors: handled by tikv__send; exposed for tests. Returns the
- * backoff to sleep before retrying (0: at once), or -1 when the error is not
- * retryable (then *err is set). */
-int tikv__handle_region_error(tikv__router_t *r, const tikv__route_t *route,
-                              const Errorpb__Error *re, tikv__backoff_t *bo, tikv_error_t **err);
 
 #endif

@@ -8,56 +8,6 @@
 
 #include "txn/txn_internal.h"
 
-int tikv__locks_add(tikv__locks_t *l, const Kvrpcpb__LockInfo *info) {
-  if (l->count == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 8;
-    tikv__lock_t *n = tikv__realloc(l->items, cap * sizeof(*n));
-    if (!n) return -1;
-    l->items = n;
-    l->cap = cap;
-  }
-  tikv__lock_t k = {0};
-  k.ts = info->lock_version;
-  k.ttl = info->lock_ttl;
-  k.txn_size = info->txn_size;
-  k.min_commit_ts = info->min_commit_ts;
-  k.for_update_ts = info->lock_for_update_ts;
-  k.lock_type = info->lock_type;
-  k.use_async_commit = info->use_async_commit;
-  if (tikv__bytes_set(&k.key, info->key.data, info->key.len) ||
-      tikv__bytes_set(&k.primary, info->primary_lock.data, info->primary_lock.len))
-    goto oom;
-  if (info->n_secondaries) {
-    k.secondaries = tikv__calloc(info->n_secondaries, sizeof(tikv__bytes_t));
-    if (!k.secondaries) goto oom;
-    k.n_secondaries = info->n_secondaries;
-    for (size_t i = 0; i < info->n_secondaries; i++)
-      if (tikv__bytes_set(&k.secondaries[i], info->secondaries[i].data, info->secondaries[i].len))
-        goto oom;
-  }
-  l->items[l->count++] = k;
-  return 0;
-oom:
-  tikv__bytes_free(&k.key);
-  tikv__bytes_free(&k.primary);
-  for (size_t i = 0; i < k.n_secondaries; i++) tikv__bytes_free(&k.secondaries[i]);
-  free(k.secondaries);
-  return -1;
-}
-
-static void lock_free(tikv__lock_t *k) {
-  tikv__bytes_free(&k->key);
-  tikv__bytes_free(&k->primary);
-  for (size_t i = 0; i < k->n_secondaries; i++) tikv__bytes_free(&k->secondaries[i]);
-  free(k->secondaries);
-}
-
-void tikv__locks_free(tikv__locks_t *l) {
-  for (size_t i = 0; i < l->count; i++) lock_free(&l->items[i]);
-  free(l->items);
-  memset(l, 0, sizeof(*l));
-}
-
 tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what) {
   tikv_error_t *e;
   if (ke->conflict) {
@@ -140,10 +90,11 @@ typedef struct {
 } status_t;
 
 typedef struct resolver {
-  tikv_client_t *c;
+  tikv__point_t point; /* CheckTxnStatus on the current lock's primary */
+  tikv__router_t *rt;
   uint64_t caller_ts;
   tikv__locks_t locks;
-  size_t i;
+  size_t i; /* the current lock */
   int64_t deadline;
   tikv__resolve_cb cb;
   void *arg;
@@ -151,17 +102,19 @@ typedef struct resolver {
   int64_t wait_ms; /* min over live locks; 0 none */
   status_t *statuses;
   size_t n_status;
-  /* the request in flight */
-  tikv__bytes_t *keys; /* keys of the request (borrowed from the lock) */
-  size_t n_keys;
-  /* async-commit resolution */
-  bool sec_committed;
+  /* what CheckTxnStatus said of the primary */
+  uint64_t commit_ts, lock_ttl;
+  bool pushed;             /* its min_commit_ts went past the caller */
+  bool async;              /* an async-commit primary lock ... */
+  uint64_t async_lock_ttl; /* ... with this TTL */
+  /* async-commit resolution: CheckSecondaryLocks over the secondaries */
+  bool sec_committed, sec_missing;
   uint64_t sec_commit_ts, sec_max_min_commit_ts;
-  size_t sec_locked;
-  bool sec_missing;
 } resolver_t;
 
 static void next_lock(resolver_t *r);
+
+static tikv_error_t *oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
 
 static void finish(resolver_t *r, tikv_error_t *err) {
   tikv__resolve_cb cb = r->cb;
@@ -173,7 +126,6 @@ static void finish(resolver_t *r, tikv_error_t *err) {
     if (r->statuses[i].fate == ST_ALIVE) pushed[n_pushed++] = r->statuses[i].ts;
   tikv__locks_free(&r->locks);
   free(r->statuses);
-  free(r->keys);
   free(r);
   cb(arg, err, err ? 0 : wait, pushed, n_pushed);
   free(pushed);
@@ -192,8 +144,13 @@ static void remember(resolver_t *r, uint64_t ts, txn_fate fate, uint64_t commit_
   s[r->n_status++] = (status_t){ts, fate, commit_ts};
 }
 
+/* ms until a lock of this TTL may expire, at least 1 */
+static int64_t ttl_left(const resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
+  return TIKV__TS_PHYSICAL(k->ts) + (int64_t)ttl - TIKV__TS_PHYSICAL(r->current_ts);
+}
+
 static void live(resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
-  int64_t left = TIKV__TS_PHYSICAL(k->ts) + (int64_t)ttl - TIKV__TS_PHYSICAL(r->current_ts);
+  int64_t left = ttl_left(r, k, ttl);
   if (left < 1) left = 1;
   if (r->wait_ms == 0 || left < r->wait_ms) r->wait_ms = left;
 }
@@ -217,7 +174,7 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
   size_t n = 1 + (all_keys ? k->n_secondaries + 1 : 0);
   tikv__bytes_t **keys = tikv__calloc(n, sizeof(*keys));
   if (!keys) {
-    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    finish(r, oom());
     return;
   }
   keys[0] = &k->key;
@@ -227,53 +184,54 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
   }
   int kind = k->lock_type == KVRPCPB__OP__PessimisticLock && commit_ts == 0 ? TIKV__BG_PESS_ROLLBACK
                                                                             : TIKV__BG_RESOLVE;
-  tikv__txn_bg(r->c, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->deadline, resolve_done, r);
+  tikv__txn_bg(r->rt, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->deadline, resolve_done,
+               r);
   free(keys);
 }
 
 /* ---- CheckSecondaryLocks for async commit ---- */
-static int build_check_sec(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                           Kvrpcpb__Context *ctx, grpc_slice *out) {
+static int build_check_sec(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                           grpc_slice *out) {
   resolver_t *r = arg;
-  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
+  const tikv__lock_t *k = &r->locks.items[r->i];
+  ProtobufCBinaryData *keys = tikv__pb_keys(k->secondaries, part->idx, part->n);
   if (!keys) return -1;
   Kvrpcpb__CheckSecondaryLocksRequest q = KVRPCPB__CHECK_SECONDARY_LOCKS_REQUEST__INIT;
   q.context = ctx;
-  q.start_version = r->locks.items[r->i].ts;
-  q.n_keys = n;
+  q.start_version = k->ts;
+  q.n_keys = part->n;
   q.keys = keys;
   int rc = tikv__pack(&q.base, out);
   free(keys);
   return rc;
 }
 
-static void on_check_sec(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+static tikv_error_t *consume_check_sec(void *arg, tikv__part_t *part,
+                                       const ProtobufCMessage *resp) {
   resolver_t *r = arg;
-  Kvrpcpb__CheckSecondaryLocksResponse *s = (Kvrpcpb__CheckSecondaryLocksResponse *)resp;
-  tikv_error_t *err = s->error ? tikv__key_error(s->error, "CheckSecondaryLocks") : NULL;
-  if (!err) {
-    size_t n;
-    tikv__multi_part_items(part, &n);
-    if (s->commit_ts) {
-      r->sec_committed = true;
-      r->sec_commit_ts = s->commit_ts;
-    }
-    size_t locked = 0;
-    for (size_t i = 0; i < s->n_locks; i++) {
-      if (!s->locks[i]->use_async_commit) continue;
-      locked++;
-      if (s->locks[i]->min_commit_ts > r->sec_max_min_commit_ts)
-        r->sec_max_min_commit_ts = s->locks[i]->min_commit_ts;
-    }
-    r->sec_locked += locked;
-    if (locked < n && !s->commit_ts) r->sec_missing = true;
+  const Kvrpcpb__CheckSecondaryLocksResponse *s =
+      (const Kvrpcpb__CheckSecondaryLocksResponse *)resp;
+  if (s->error) return tikv__key_error(s->error, "CheckSecondaryLocks");
+  if (s->commit_ts) {
+    r->sec_committed = true;
+    r->sec_commit_ts = s->commit_ts;
   }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err)
-    tikv__multi_part_fail(part, err);
-  else
-    tikv__multi_part_ok(part);
+  size_t locked = 0;
+  for (size_t i = 0; i < s->n_locks; i++) {
+    if (!s->locks[i]->use_async_commit) continue;
+    locked++;
+    if (s->locks[i]->min_commit_ts > r->sec_max_min_commit_ts)
+      r->sec_max_min_commit_ts = s->locks[i]->min_commit_ts;
+  }
+  if (locked < part->n && !s->commit_ts) r->sec_missing = true;
+  return NULL;
 }
+
+static const tikv__kind_t KV_CHECK_SECONDARY_LOCKS = {TIKV__REQ_KV_CHECK_SECONDARY_LOCKS,
+                                                      TIKV__KS_TXN,
+                                                      .max_keys = TIKV__TXN_BATCH_KEYS,
+                                                      .build = build_check_sec,
+                                                      .consume = consume_check_sec};
 
 static void check_sec_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
@@ -291,47 +249,19 @@ static void check_sec_done(void *arg, tikv_error_t *err) {
   apply_fate(r, commit_ts, true);
 }
 
-static const tikv__multi_ops_t CHECK_SEC_OPS = {
-    .req = TIKV__REQ_KV_CHECK_SECONDARY_LOCKS,
-    .ks = TIKV__KS_TXN,
-    .max_keys = TIKV__TXN_BATCH_KEYS,
-    .build = build_check_sec,
-    .on_response = on_check_sec,
-    .done = check_sec_done,
-};
-
-static void resolve_async(resolver_t *r, const Kvrpcpb__LockInfo *primary_lock) {
+/* The primary's lock (its min_commit_ts in sec_max_min_commit_ts, its
+ * secondaries in the lock) says which keys decide. */
+static void resolve_async(resolver_t *r) {
   tikv__lock_t *k = &r->locks.items[r->i];
-  /* the primary's lock knows every secondary; the lock we met may not */
-  if (primary_lock && primary_lock->n_secondaries && !k->n_secondaries) {
-    k->secondaries = tikv__calloc(primary_lock->n_secondaries, sizeof(tikv__bytes_t));
-    if (!k->secondaries) {
-      finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-      return;
-    }
-    k->n_secondaries = primary_lock->n_secondaries;
-    for (size_t i = 0; i < k->n_secondaries; i++)
-      tikv__bytes_set(&k->secondaries[i], primary_lock->secondaries[i].data,
-                      primary_lock->secondaries[i].len);
-  }
   r->sec_committed = r->sec_missing = false;
   r->sec_commit_ts = 0;
-  r->sec_max_min_commit_ts = primary_lock ? primary_lock->min_commit_ts : k->min_commit_ts;
-  r->sec_locked = 0;
-  free(r->keys);
-  r->n_keys = k->n_secondaries;
-  r->keys = tikv__calloc(r->n_keys ? r->n_keys : 1, sizeof(tikv__bytes_t));
-  if (!r->keys) {
-    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  for (size_t i = 0; i < k->n_secondaries; i++) r->keys[i] = k->secondaries[i];
-  tikv__multi_run(&r->c->router, &CHECK_SEC_OPS, r, r->keys, r->n_keys, r->deadline);
+  tikv__multi_run(r->rt, &KV_CHECK_SECONDARY_LOCKS, r, k->secondaries, NULL, k->n_secondaries,
+                  r->deadline, check_sec_done);
 }
 
 /* ---- CheckTxnStatus on the primary ---- */
-static int build_check(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                       Kvrpcpb__Context *ctx, grpc_slice *out) {
+static int build_check(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                       grpc_slice *out) {
   resolver_t *r = arg;
   const tikv__lock_t *k = &r->locks.items[r->i];
   Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
@@ -345,90 +275,69 @@ static int build_check(void *arg, const tikv__route_t *route, const size_t *idx,
   return tikv__pack(&q.base, out);
 }
 
-static void on_check(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+static tikv_error_t *consume_check(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   resolver_t *r = arg;
-  Kvrpcpb__CheckTxnStatusResponse *s = (Kvrpcpb__CheckTxnStatusResponse *)resp;
+  const Kvrpcpb__CheckTxnStatusResponse *s = (const Kvrpcpb__CheckTxnStatusResponse *)resp;
   tikv__lock_t *k = &r->locks.items[r->i];
-  if (s->error) {
-    tikv_error_t *err = tikv__key_error(s->error, "CheckTxnStatus");
-    protobuf_c_message_free_unpacked(resp, NULL);
-    tikv__multi_part_fail(part, err);
+  if (s->error) return tikv__key_error(s->error, "CheckTxnStatus");
+  r->commit_ts = s->commit_version;
+  r->lock_ttl = s->lock_ttl;
+  r->pushed = s->action == KVRPCPB__ACTION__MinCommitTSPushed;
+  const Kvrpcpb__LockInfo *pl = s->lock_info;
+  r->async = pl && pl->use_async_commit;
+  if (!r->async) return NULL;
+  r->async_lock_ttl = pl->lock_ttl;
+  r->sec_max_min_commit_ts = pl->min_commit_ts;
+  /* the primary's lock knows every secondary; the lock we met may not */
+  if (!k->n_secondaries && tikv__lock_set_secondaries(k, pl)) return oom();
+  return NULL;
+}
+
+static const tikv__kind_t KV_CHECK_TXN_STATUS = {TIKV__REQ_KV_CHECK_TXN_STATUS, TIKV__KS_TXN,
+                                                 .build = build_check,
+                                                 .consume = consume_check};
+
+static void check_done(void *arg, tikv_error_t *err) {
+  resolver_t *r = arg;
+  if (err) {
+    finish(r, err);
     return;
   }
-  tikv__multi_part_ok(part); /* done() below decides; keep resp until then */
-  uint64_t commit_ts = s->commit_version;
-  if (commit_ts) {
-    remember(r, k->ts, ST_COMMITTED, commit_ts);
-    protobuf_c_message_free_unpacked(resp, NULL);
-    apply_fate(r, commit_ts, false);
-    return;
-  }
-  if (s->lock_ttl == 0) {
-    remember(r, k->ts, ST_ROLLED_BACK, 0);
-    protobuf_c_message_free_unpacked(resp, NULL);
-    apply_fate(r, 0, false);
+  tikv__lock_t *k = &r->locks.items[r->i];
+  if (r->commit_ts || r->lock_ttl == 0) {
+    remember(r, k->ts, r->commit_ts ? ST_COMMITTED : ST_ROLLED_BACK, r->commit_ts);
+    apply_fate(r, r->commit_ts, false);
     return;
   }
   /* alive */
-  const Kvrpcpb__LockInfo *pl = s->lock_info;
-  if (pl && pl->use_async_commit) {
-    int64_t left = TIKV__TS_PHYSICAL(k->ts) + (int64_t)pl->lock_ttl - TIKV__TS_PHYSICAL(r->current_ts);
-    if (left <= 0) {
-      resolve_async(r, pl);
-      protobuf_c_message_free_unpacked(resp, NULL);
-      return;
-    }
+  if (r->async && ttl_left(r, k, r->async_lock_ttl) <= 0) {
+    resolve_async(r);
+    return;
   }
-  if (s->action == KVRPCPB__ACTION__MinCommitTSPushed && r->caller_ts) {
-    /* the writer will commit after the reader: the reader may go on */
-    remember(r, k->ts, ST_ALIVE, 0);
-  } else {
-    live(r, k, s->lock_ttl);
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
+  if (r->pushed && r->caller_ts)
+    remember(r, k->ts, ST_ALIVE, 0); /* the writer will commit after the reader: go on */
+  else
+    live(r, k, r->lock_ttl);
   r->i++;
   next_lock(r);
 }
-
-static void check_done(void *arg, tikv_error_t *err) {
-  /* on success the response handler already moved on */
-  if (err) finish(arg, err);
-}
-
-static const tikv__multi_ops_t CHECK_OPS = {
-    .req = TIKV__REQ_KV_CHECK_TXN_STATUS,
-    .ks = TIKV__KS_TXN,
-    .build = build_check,
-    .on_response = on_check,
-    .done = check_done,
-};
 
 static void next_lock(resolver_t *r) {
   while (r->i < r->locks.count) {
     tikv__lock_t *k = &r->locks.items[r->i];
     status_t *st = status_of(r, k->ts);
-    if (!st) break;
-    if (st->fate == ST_ALIVE) {
-      r->i++;
-      continue;
+    if (!st) {
+      tikv__point_run(&r->point, r->rt, &KV_CHECK_TXN_STATUS, r, k->primary.data, k->primary.len,
+                      r->deadline, check_done);
+      return;
     }
-    apply_fate(r, st->fate == ST_COMMITTED ? st->commit_ts : 0, false);
-    return;
+    if (st->fate != ST_ALIVE) {
+      apply_fate(r, st->fate == ST_COMMITTED ? st->commit_ts : 0, false);
+      return;
+    }
+    r->i++;
   }
-  if (r->i >= r->locks.count) {
-    finish(r, NULL);
-    return;
-  }
-  tikv__lock_t *k = &r->locks.items[r->i];
-  free(r->keys);
-  r->keys = tikv__calloc(1, sizeof(tikv__bytes_t));
-  if (!r->keys) {
-    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  r->keys[0] = k->primary;
-  r->n_keys = 1;
-  tikv__multi_run(&r->c->router, &CHECK_OPS, r, r->keys, 1, r->deadline);
+  finish(r, NULL);
 }
 
 static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
@@ -441,20 +350,20 @@ static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   next_lock(r);
 }
 
-void tikv__resolve_locks(tikv_client_t *c, uint64_t caller_start_ts, tikv__locks_t *locks,
+void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__locks_t *locks,
                          int64_t deadline, tikv__resolve_cb cb, void *arg) {
   resolver_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) {
     tikv__locks_free(locks);
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0, NULL, 0);
+    cb(arg, oom(), 0, NULL, 0);
     return;
   }
-  r->c = c;
+  r->rt = rt;
   r->caller_ts = caller_start_ts;
   r->locks = *locks;
   memset(locks, 0, sizeof(*locks));
   r->deadline = deadline;
   r->cb = cb;
   r->arg = arg;
-  tikv__pd_get_ts(&c->pd, deadline, got_current_ts, r);
+  tikv__pd_get_ts(rt->pd, deadline, got_current_ts, r);
 }
