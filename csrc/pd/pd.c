@@ -195,7 +195,8 @@ void tikv__pd_reset_leader(tikv__pd_t *pd) {
 typedef struct {
   tikv__pd_t *pd;
   tikv__req_id req;
-  tikv__pd_build build;
+  ProtobufCMessage *msg; /* the caller's; its header is set for each attempt */
+  Pdpb__RequestHeader hdr;
   int64_t deadline;
   tikv__pd_cb cb;
   void *arg;
@@ -271,13 +272,11 @@ static void pd_connected(void *arg, tikv_error_t *err) {
     pd_finish(p, err, NULL);
     return;
   }
-  Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
-  hdr.cluster_id = atomic_load(&p->pd->cluster_id);
+  /* the cluster id may be new: PD's leader was found (again) */
+  p->hdr.cluster_id = atomic_load(&p->pd->cluster_id);
+  tikv__pb_set_message(p->msg, "header", &p->hdr.base);
   grpc_slice msg;
-  if (p->build(p->arg, &hdr, &msg) != 0) {
-    pd_finish(p, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-    return;
-  }
+  tikv__pack(p->msg, &msg);
   p->attempts++;
   if (tikv__rpc_send(p->pd->rpc, p->pd->leader, p->req, msg, p->deadline, pd_reply, p) != 0)
     pd_finish(p, tikv__error_new(p->pd->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
@@ -287,14 +286,14 @@ static void pd_connected(void *arg, tikv_error_t *err) {
 
 static void pd_attempt(pd_call_t *p) { tikv__pd_connect(p->pd, p->deadline, pd_connected, p); }
 
-void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, tikv__pd_build build, int64_t deadline,
+void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64_t deadline,
                    tikv__pd_cb cb, void *arg) {
   pd_call_t *p = tikv__calloc(1, sizeof(*p));
   if (!p) {
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  *p = (pd_call_t){.pd = pd, .req = id, .build = build,
+  *p = (pd_call_t){.pd = pd, .req = id, .msg = msg, .hdr = PDPB__REQUEST_HEADER__INIT,
                    .deadline = deadline, .cb = cb, .arg = arg};
   tikv__backoff_init(&p->bo, 100, 2000);
   tikv__timer_init(&p->timer);

@@ -44,13 +44,11 @@ uint64_t tikv__pd_cluster_id(tikv__pd_t *pd);
 
 /* Completion of a PD call: err or resp (owned by the callee). */
 typedef void (*tikv__pd_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
-/* Builds the request with the cluster's header: packs it into *out. */
-typedef int (*tikv__pd_build)(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out);
-
-/* A PD unary call (row `id` of the request table) to the leader, found
- * (again) as needed, retried with backoff until the deadline. build is
- * called for each attempt. A reply whose header carries an error fails. */
-void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, tikv__pd_build build, int64_t deadline,
+/* A PD unary call (row `id` of the request table) of msg (borrowed until
+ * cb; its header is filled for each attempt) to the leader, found (again) as
+ * needed, retried with backoff until the deadline. A reply whose header
+ * carries an error fails. */
+void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64_t deadline,
                    tikv__pd_cb cb, void *arg);
 /* Waits until the PD leader is known (or the deadline passes). */
 void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline,

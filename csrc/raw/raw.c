@@ -47,17 +47,31 @@ typedef struct {
   uint8_t data[];
 } keyop_t;
 
-#define KEYOP_INIT(msg, ctx, op)            \
-  (msg).context = (ctx);                   \
-  (msg).key = pb(&(op)->key);              \
-  (msg).cf = (op)->c->cfg.cf
-
-static int build_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
+/* The single-key requests are one shape: the key in the column family, and
+ * whichever of a value, a TTL, for_cas and the previous value the request
+ * has. */
+static int build_key(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
   keyop_t *op = arg;
-  Kvrpcpb__RawGetRequest q = KVRPCPB__RAW_GET_REQUEST__INIT;
-  KEYOP_INIT(q, ctx, op);
+  union {
+    ProtobufCMessage base;
+    Kvrpcpb__RawGetRequest get;
+    Kvrpcpb__RawGetKeyTTLRequest ttl;
+    Kvrpcpb__RawPutRequest put;
+    Kvrpcpb__RawDeleteRequest del;
+    Kvrpcpb__RawCASRequest cas;
+  } q;
+  protobuf_c_message_init(tikv__req(op->kind->req)->req, &q);
+  tikv__pb_set_message(&q.base, "context", &ctx->base);
+  tikv__pb_set_bytes(&q.base, "key", op->key.data, op->key.len);
+  tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
+  tikv__pb_set_bytes(&q.base, "value", op->value.data, op->value.len);
+  tikv__pb_set_u64(&q.base, "ttl", op->ttl);
+  tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
+  tikv__pb_set_bool(&q.base, "previous_not_exist", op->prev_not_exist);
+  tikv__pb_set_bytes(&q.base, "previous_value", op->prev.data, op->prev.len);
   return tikv__pack(&q.base, out);
 }
+
 static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   keyop_t *op = arg;
   const Kvrpcpb__RawGetResponse *r = (const Kvrpcpb__RawGetResponse *)resp;
@@ -66,15 +80,7 @@ static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCM
   op->f->found = true;
   return tikv__bytes_set(&op->f->value, r->value.data, r->value.len) ? oom() : NULL;
 }
-static const tikv__kind_t RAW_GET = {TIKV__REQ_RAW_GET, TIKV__KS_RAW, .build = build_get,
-                                     .consume = consume_get};
 
-static int build_ttl(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
-  keyop_t *op = arg;
-  Kvrpcpb__RawGetKeyTTLRequest q = KVRPCPB__RAW_GET_KEY_TTLREQUEST__INIT;
-  KEYOP_INIT(q, ctx, op);
-  return tikv__pack(&q.base, out);
-}
 static tikv_error_t *consume_ttl(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   keyop_t *op = arg;
   const Kvrpcpb__RawGetKeyTTLResponse *r = (const Kvrpcpb__RawGetKeyTTLResponse *)resp;
@@ -84,46 +90,12 @@ static tikv_error_t *consume_ttl(void *arg, tikv__part_t *part, const ProtobufCM
   op->f->u64 = r->ttl;
   return NULL;
 }
-static const tikv__kind_t RAW_GET_TTL = {TIKV__REQ_RAW_GET_KEY_TTL, TIKV__KS_RAW,
-                                         .build = build_ttl, .consume = consume_ttl};
 
-static int build_put(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
-  keyop_t *op = arg;
-  Kvrpcpb__RawPutRequest q = KVRPCPB__RAW_PUT_REQUEST__INIT;
-  KEYOP_INIT(q, ctx, op);
-  q.value = pb(&op->value);
-  q.ttl = op->ttl;
-  q.for_cas = op->c->cfg.atomic;
-  return tikv__pack(&q.base, out);
-}
 static tikv_error_t *consume_write(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   keyop_t *op = arg;
   return raw_error(resp, op->kind->req);
 }
-static const tikv__kind_t RAW_PUT = {TIKV__REQ_RAW_PUT, TIKV__KS_RAW, .build = build_put,
-                                     .consume = consume_write};
 
-static int build_delete(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
-                        grpc_slice *out) {
-  keyop_t *op = arg;
-  Kvrpcpb__RawDeleteRequest q = KVRPCPB__RAW_DELETE_REQUEST__INIT;
-  KEYOP_INIT(q, ctx, op);
-  q.for_cas = op->c->cfg.atomic;
-  return tikv__pack(&q.base, out);
-}
-static const tikv__kind_t RAW_DELETE = {TIKV__REQ_RAW_DELETE, TIKV__KS_RAW, .build = build_delete,
-                                        .consume = consume_write};
-
-static int build_cas(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
-  keyop_t *op = arg;
-  Kvrpcpb__RawCASRequest q = KVRPCPB__RAW_CASREQUEST__INIT;
-  KEYOP_INIT(q, ctx, op);
-  q.value = pb(&op->value);
-  q.previous_not_exist = op->prev_not_exist;
-  q.previous_value = pb(&op->prev);
-  q.ttl = op->ttl;
-  return tikv__pack(&q.base, out);
-}
 static tikv_error_t *consume_cas(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   keyop_t *op = arg;
   const Kvrpcpb__RawCASResponse *r = (const Kvrpcpb__RawCASResponse *)resp;
@@ -136,8 +108,13 @@ static tikv_error_t *consume_cas(void *arg, tikv__part_t *part, const ProtobufCM
     return oom();
   return NULL;
 }
-static const tikv__kind_t RAW_CAS = {TIKV__REQ_RAW_CAS, TIKV__KS_RAW, .build = build_cas,
-                                     .consume = consume_cas};
+
+#define KEY_KIND(req, fn) {req, TIKV__KS_RAW, .build = build_key, .consume = fn}
+static const tikv__kind_t RAW_GET = KEY_KIND(TIKV__REQ_RAW_GET, consume_get);
+static const tikv__kind_t RAW_GET_TTL = KEY_KIND(TIKV__REQ_RAW_GET_KEY_TTL, consume_ttl);
+static const tikv__kind_t RAW_PUT = KEY_KIND(TIKV__REQ_RAW_PUT, consume_write);
+static const tikv__kind_t RAW_DELETE = KEY_KIND(TIKV__REQ_RAW_DELETE, consume_write);
+static const tikv__kind_t RAW_CAS = KEY_KIND(TIKV__REQ_RAW_CAS, consume_cas);
 
 static void keyop_done(void *arg, tikv_error_t *err) {
   keyop_t *op = arg;
@@ -176,16 +153,23 @@ static size_t batch_size(void *arg, size_t i) {
   return op->keys[i].len + (op->values ? op->values[i].len : 0);
 }
 
-static int build_batch_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
-                           grpc_slice *out) {
+/* Batch get and batch delete are one shape: keys in the column family
+ * (for_cas where the request has it). */
+static int build_keys(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                      grpc_slice *out) {
   batchop_t *op = arg;
   ProtobufCBinaryData *keys = tikv__pb_keys(op->keys, part->idx, part->n);
   if (!keys) return -1;
-  Kvrpcpb__RawBatchGetRequest q = KVRPCPB__RAW_BATCH_GET_REQUEST__INIT;
-  q.context = ctx;
-  q.n_keys = part->n;
-  q.keys = keys;
-  q.cf = op->c->cfg.cf;
+  union {
+    ProtobufCMessage base;
+    Kvrpcpb__RawBatchGetRequest get;
+    Kvrpcpb__RawBatchDeleteRequest del;
+  } q;
+  protobuf_c_message_init(tikv__req(op->req)->req, &q);
+  tikv__pb_set_message(&q.base, "context", &ctx->base);
+  tikv__pb_set_repeated(&q.base, "keys", part->n, keys);
+  tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
+  tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
   int rc = tikv__pack(&q.base, out);
   free(keys);
   return rc;
@@ -207,7 +191,7 @@ static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
 static const tikv__kind_t RAW_BATCH_GET = {TIKV__REQ_RAW_BATCH_GET, TIKV__KS_RAW,
                                            .max_keys = BATCH_PAIR_COUNT,
                                            .size_of = batch_size,
-                                           .build = build_batch_get,
+                                           .build = build_keys,
                                            .consume = consume_batch_get};
 
 static int build_batch_put(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
@@ -253,25 +237,10 @@ static const tikv__kind_t RAW_BATCH_PUT = {TIKV__REQ_RAW_BATCH_PUT, TIKV__KS_RAW
                                            .build = build_batch_put,
                                            .consume = consume_batch_write};
 
-static int build_batch_delete(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
-                              grpc_slice *out) {
-  batchop_t *op = arg;
-  ProtobufCBinaryData *keys = tikv__pb_keys(op->keys, part->idx, part->n);
-  if (!keys) return -1;
-  Kvrpcpb__RawBatchDeleteRequest q = KVRPCPB__RAW_BATCH_DELETE_REQUEST__INIT;
-  q.context = ctx;
-  q.n_keys = part->n;
-  q.keys = keys;
-  q.cf = op->c->cfg.cf;
-  q.for_cas = op->c->cfg.atomic;
-  int rc = tikv__pack(&q.base, out);
-  free(keys);
-  return rc;
-}
 static const tikv__kind_t RAW_BATCH_DELETE = {TIKV__REQ_RAW_BATCH_DELETE, TIKV__KS_RAW,
                                               .max_keys = BATCH_PAIR_COUNT,
                                               .size_of = batch_size,
-                                              .build = build_batch_delete,
+                                              .build = build_keys,
                                               .consume = consume_batch_write};
 
 static void batch_done(void *arg, tikv_error_t *err) {

@@ -1,5 +1,6 @@
-/* Locating keys: the region cache first, PD on a miss. And store addresses,
- * resolved through PD's GetStore, with one channel per store. */
+/* Locating keys: the region cache first, PD on a miss (GetRegion,
+ * GetPrevRegion for end keys, ScanRegions ahead of range walks,
+ * GetRegionByID to refresh a region). */
 #include <stdio.h>
 
 #include "region/region.h"
@@ -111,6 +112,7 @@ typedef struct {
   int64_t deadline;
   tikv__locate_cb cb;
   void *arg;
+  Pdpb__GetRegionRequest q; /* GetPrevRegion takes the same */
 } locate_t;
 
 static void locate_send(locate_t *l);
@@ -123,13 +125,44 @@ static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *r
   cb(arg, err, route);
 }
 
-static int build_get_region(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
-  locate_t *l = arg;
-  Pdpb__GetRegionRequest req = PDPB__GET_REGION_REQUEST__INIT;
-  req.header = hdr;
-  req.region_key.data = l->key;
-  req.region_key.len = l->len;
-  return tikv__pack(&req.base, out);
+/* The route of a region PD answered with; from the reply itself when the
+ * cache holds newer knowledge (or is out of memory). */
+static tikv_error_t *route_of_reply(locate_t *l, const Pdpb__GetRegionResponse *resp,
+                                    tikv__route_t *route) {
+  uint64_t leader = resp->leader ? resp->leader->id : 0;
+  tikv__region_t *r = tikv__cache_insert(&l->rt->cache, resp->region, leader);
+  tikv__region_cache_t tmp;
+  tikv__cache_init(&tmp);
+  if (!r) r = tikv__cache_insert(&tmp, resp->region, leader);
+  bool ok = r && route_from_region(l->ks, r, true, route) == 0;
+  tikv__cache_destroy(&tmp);
+  return ok ? NULL : tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+}
+
+/* PD has no region for the key; for the last region or GetPrevRegion, none
+ * before it. */
+static void region_missing(locate_t *l) {
+  if (l->prev || l->last) {
+    locate_finish(l, tikv__error_new(TIKV_ERR_REGION, "PD knows no region before the key"), NULL);
+    return;
+  }
+  /* PD answers with no region while a split or bootstrap is in progress */
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_REGION, "PD has no region for the key");
+  tikv__error_set_kind(e, "region_not_found");
+  locate_finish(l, e, NULL);
+}
+
+/* Asks again for the region at key (copied). */
+static void locate_again(locate_t *l, const ProtobufCBinaryData *key) {
+  uint8_t *k = tikv__memdup(key->data, key->len);
+  if (!k) {
+    locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    return;
+  }
+  free(l->key);
+  l->key = k;
+  l->len = key->len;
+  locate_send(l);
 }
 
 static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -139,72 +172,35 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     return;
   }
   Pdpb__GetRegionResponse *resp = (Pdpb__GetRegionResponse *)msg;
-  if (!resp->region) {
-    protobuf_c_message_free_unpacked(msg, NULL);
-    if (l->prev || l->last) {
-      locate_finish(l, tikv__error_new(TIKV_ERR_REGION, "PD knows no region before the key"),
-                    NULL);
-      return;
-    }
-    /* PD answers with no region while a split or bootstrap is in progress */
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_REGION, "PD has no region for the key");
-    tikv__error_set_kind(e, "region_not_found");
-    locate_finish(l, e, NULL);
-    return;
-  }
-  Metapb__Region *m = resp->region;
-  /* client-go's rule for end keys: GetRegion(end) is the region only when end
-   * lies strictly inside it; when end is its start, the one before it is
-   * wanted, which GetPrevRegion gives. */
-  if (l->reverse && !l->prev && !l->last && m->start_key.len &&
-      tikv__key_cmp(m->start_key.data, m->start_key.len, l->key, l->len) == 0) {
-    protobuf_c_message_free_unpacked(msg, NULL);
+  const Metapb__Region *m = resp->region;
+  tikv__route_t route;
+  if (!m) {
+    region_missing(l);
+  } else if (l->reverse && !l->prev && !l->last && m->start_key.len &&
+             tikv__key_cmp(m->start_key.data, m->start_key.len, l->key, l->len) == 0) {
+    /* client-go's rule for end keys: GetRegion(end) is the region only when
+     * end lies strictly inside it; when end is its start, the one before it
+     * is wanted, which GetPrevRegion gives */
     l->prev = true;
     locate_send(l);
-    return;
-  }
-  if (l->last && m->end_key.len) {
+  } else if (l->last && m->end_key.len) {
     /* not the last region yet: continue from its end */
-    uint8_t *k = tikv__memdup(m->end_key.data, m->end_key.len);
-    size_t kl = m->end_key.len;
     tikv__cache_insert(&l->rt->cache, m, resp->leader ? resp->leader->id : 0);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    if (!k) {
-      locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-      return;
-    }
-    free(l->key);
-    l->key = k;
-    l->len = kl;
-    locate_send(l);
-    return;
-  }
-  tikv__region_t *r = tikv__cache_insert(&l->rt->cache, m, resp->leader ? resp->leader->id : 0);
-  tikv__route_t route;
-  tikv_error_t *e = NULL;
-  if (!r) {
- /* stale against the cache (or OOM): answer from the reply itself */
-    tikv__region_cache_t tmp;
-    tikv__cache_init(&tmp);
-    r = tikv__cache_insert(&tmp, m, resp->leader ? resp->leader->id : 0);
-    if (!r || route_from_region(l->ks, r, true, &route))
-      e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    tikv__cache_destroy(&tmp);
-  } else if (route_from_region(l->ks, r, true, &route)) {
-    e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+    locate_again(l, &m->end_key);
+  } else if ((err = route_of_reply(l, resp, &route))) {
+    locate_finish(l, err, NULL);
+  } else {
+    locate_finish(l, NULL, &route);
+    tikv__route_free(&route);
   }
   protobuf_c_message_free_unpacked(msg, NULL);
-  if (e) {
-    locate_finish(l, e, NULL);
-    return;
-  }
-  locate_finish(l, NULL, &route);
-  tikv__route_free(&route);
 }
 
 static void locate_send(locate_t *l) {
+  l->q = (Pdpb__GetRegionRequest)PDPB__GET_REGION_REQUEST__INIT;
+  l->q.region_key = (ProtobufCBinaryData){l->len, l->key};
   tikv__pd_call(l->rt->pd, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
-                build_get_region, l->deadline, region_reply, l);
+                &l->q.base, l->deadline, region_reply, l);
 }
 
 void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
@@ -244,115 +240,6 @@ void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, siz
   locate_send(l);
 }
 
-/* ---- stores ---- */
-static tikv__store_t *store_find(tikv__router_t *rt, uint64_t id) {
-  for (size_t i = 0; i < rt->n_stores; i++)
-    if (rt->stores[i].id == id) return &rt->stores[i];
-  return NULL;
-}
-
-void tikv__store_forget(tikv__router_t *rt, uint64_t store_id, const tikv__conn_t *conn) {
-  for (size_t i = 0; i < rt->n_stores; i++)
-    if (rt->stores[i].id == store_id && (!conn || rt->stores[i].conn == conn)) {
-      tikv__conn_free(rt->stores[i].conn);
-      free(rt->stores[i].address);
-      rt->stores[i] = rt->stores[--rt->n_stores];
-      return;
-    }
-}
-
-void tikv__router_init(tikv__router_t *rt, tikv__rpc_t *rpc, tikv__pd_t *pd) {
-  memset(rt, 0, sizeof(*rt));
-  rt->rpc = rpc;
-  rt->pd = pd;
-  tikv__cache_init(&rt->cache);
-}
-
-void tikv__router_free(tikv__router_t *rt) {
-  while (rt->n_stores) tikv__store_forget(rt, rt->stores[0].id, NULL);
-  free(rt->stores);
-  rt->stores = NULL;
-  tikv__cache_destroy(&rt->cache);
-}
-
-typedef struct {
-  tikv__router_t *rt;
-  uint64_t id;
-  tikv__store_cb cb;
-  void *arg;
-} store_req_t;
-
-static int build_get_store(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
-  store_req_t *s = arg;
-  Pdpb__GetStoreRequest req = PDPB__GET_STORE_REQUEST__INIT;
-  req.header = hdr;
-  req.store_id = s->id;
-  return tikv__pack(&req.base, out);
-}
-
-static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
-  store_req_t *s = arg;
-  tikv__router_t *rt = s->rt;
-  tikv__store_cb cb = s->cb;
-  void *cb_arg = s->arg;
-  uint64_t id = s->id;
-  free(s);
-  if (err) {
-    cb(cb_arg, err, NULL);
-    return;
-  }
-  Pdpb__GetStoreResponse *resp = (Pdpb__GetStoreResponse *)msg;
-  if (!resp->store || !resp->store->address || !resp->store->address[0] ||
-      resp->store->state == METAPB__STORE_STATE__Tombstone) {
-    protobuf_c_message_free_unpacked(msg, NULL);
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "store %llu is unknown or removed",
-                                      (unsigned long long)id);
-    cb(cb_arg, e, NULL);
-    return;
-  }
-  tikv__store_t *st = store_find(rt, id);
-  if (!st) {
-    tikv__store_t *n = tikv__realloc(rt->stores, (rt->n_stores + 1) * sizeof(*n));
-    if (n) {
-      rt->stores = n;
-      st = &rt->stores[rt->n_stores++];
-      memset(st, 0, sizeof(*st));
-      st->id = id;
-    }
-  }
-  if (st && (!st->address || strcmp(st->address, resp->store->address) != 0)) {
-    tikv__conn_free(st->conn);
-    free(st->address);
-    st->address = tikv__strdup(resp->store->address);
-    st->conn = st->address ? tikv__conn_new(rt->rpc, st->address) : NULL;
-  }
-  protobuf_c_message_free_unpacked(msg, NULL);
-  if (!st || !st->conn) {
-    if (st) tikv__store_forget(rt, id, NULL);
-    cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
-                               (unsigned long long)id),
-       NULL);
-    return;
-  }
-  cb(cb_arg, NULL, st->conn);
-}
-
-void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline,
-                         tikv__store_cb cb, void *arg) {
-  tikv__store_t *st = store_find(rt, store_id);
-  if (st && st->conn) {
-    cb(arg, NULL, st->conn);
-    return;
-  }
-  store_req_t *s = tikv__calloc(1, sizeof(*s));
-  if (!s) {
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-    return;
-  }
-  *s = (store_req_t){rt, store_id, cb, arg};
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_STORE, build_get_store, deadline, store_reply, s);
-}
-
 /* ---- loading many regions at once (PD's ScanRegions) ----
  * Range operations (scans, delete-range, GC) walk region after region: one
  * ScanRegions fills the cache for the next regions instead of one GetRegion
@@ -369,6 +256,7 @@ typedef struct {
   int64_t deadline;
   tikv__locate_cb cb;
   void *arg;
+  Pdpb__ScanRegionsRequest q;
 } scan_regions_t;
 
 static void scan_regions_free(scan_regions_t *s) {
@@ -376,16 +264,6 @@ static void scan_regions_free(scan_regions_t *s) {
   free(s->end);
   free(s->key);
   free(s);
-}
-
-static int build_scan_regions(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
-  scan_regions_t *s = arg;
-  Pdpb__ScanRegionsRequest q = PDPB__SCAN_REGIONS_REQUEST__INIT;
-  q.header = hdr;
-  q.start_key = (ProtobufCBinaryData){s->start_len, s->start};
-  q.end_key = (ProtobufCBinaryData){s->end_len, s->end};
-  q.limit = SCAN_REGIONS_LIMIT;
-  return tikv__pack(&q.base, out);
 }
 
 static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -442,23 +320,18 @@ void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *ke
   s->deadline = deadline;
   s->cb = cb;
   s->arg = arg;
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, build_scan_regions, deadline, scan_regions_reply,
-                s);
+  s->q = (Pdpb__ScanRegionsRequest)PDPB__SCAN_REGIONS_REQUEST__INIT;
+  s->q.start_key = (ProtobufCBinaryData){s->start_len, s->start};
+  s->q.end_key = (ProtobufCBinaryData){s->end_len, s->end};
+  s->q.limit = SCAN_REGIONS_LIMIT;
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, &s->q.base, deadline, scan_regions_reply, s);
 }
 
 /* ---- refreshing one region by id (PD's GetRegionByID) ---- */
 typedef struct {
   tikv__router_t *rt;
-  uint64_t id;
+  Pdpb__GetRegionByIDRequest q;
 } by_id_t;
-
-static int build_by_id(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
-  by_id_t *b = arg;
-  Pdpb__GetRegionByIDRequest q = PDPB__GET_REGION_BY_IDREQUEST__INIT;
-  q.header = hdr;
-  q.region_id = b->id;
-  return tikv__pack(&q.base, out);
-}
 
 static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   by_id_t *b = arg;
@@ -467,10 +340,10 @@ static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     if (r->region && r->leader)
       tikv__cache_insert(&b->rt->cache, r->region, r->leader->id);
     else
-      tikv__cache_remove(&b->rt->cache, b->id);
+      tikv__cache_remove(&b->rt->cache, b->q.region_id);
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
-    tikv__cache_remove(&b->rt->cache, b->id);
+    tikv__cache_remove(&b->rt->cache, b->q.region_id);
     tikv__error_free(err);
   }
   free(b);
@@ -482,6 +355,7 @@ void tikv__refresh_region(tikv__router_t *rt, uint64_t region_id, int64_t deadli
     tikv__cache_remove(&rt->cache, region_id);
     return;
   }
-  *b = (by_id_t){rt, region_id};
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_REGION_BY_ID, build_by_id, deadline, by_id_reply, b);
+  *b = (by_id_t){rt, PDPB__GET_REGION_BY_IDREQUEST__INIT};
+  b->q.region_id = region_id;
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_REGION_BY_ID, &b->q.base, deadline, by_id_reply, b);
 }

@@ -81,6 +81,48 @@ int tikv__pack(const ProtobufCMessage *msg, grpc_slice *out) {
   return 0;
 }
 
+/* The storage of the singular field `name` if m's type has it with this
+ * type. */
+static void *field(ProtobufCMessage *m, const char *name, ProtobufCType type) {
+  const ProtobufCFieldDescriptor *fd =
+      protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+  if (!fd || fd->type != type || fd->label == PROTOBUF_C_LABEL_REPEATED) return NULL;
+  return (char *)m + fd->offset;
+}
+
+void tikv__pb_set_u64(ProtobufCMessage *m, const char *name, uint64_t v) {
+  uint64_t *f = field(m, name, PROTOBUF_C_TYPE_UINT64);
+  if (f) *f = v;
+}
+
+void tikv__pb_set_bool(ProtobufCMessage *m, const char *name, bool v) {
+  protobuf_c_boolean *f = field(m, name, PROTOBUF_C_TYPE_BOOL);
+  if (f) *f = v;
+}
+
+void tikv__pb_set_bytes(ProtobufCMessage *m, const char *name, const uint8_t *data, size_t len) {
+  ProtobufCBinaryData *f = field(m, name, PROTOBUF_C_TYPE_BYTES);
+  if (f) *f = (ProtobufCBinaryData){len, (uint8_t *)data};
+}
+
+void tikv__pb_set_string(ProtobufCMessage *m, const char *name, const char *s) {
+  char **f = field(m, name, PROTOBUF_C_TYPE_STRING);
+  if (f) *f = (char *)s;
+}
+
+void tikv__pb_set_message(ProtobufCMessage *m, const char *name, const ProtobufCMessage *v) {
+  const ProtobufCMessage **f = field(m, name, PROTOBUF_C_TYPE_MESSAGE);
+  if (f) *f = v;
+}
+
+void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items) {
+  const ProtobufCFieldDescriptor *fd =
+      protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+  if (!fd || fd->label != PROTOBUF_C_LABEL_REPEATED) return;
+  *(size_t *)((char *)m + fd->quantifier_offset) = n;
+  *(const void **)((char *)m + fd->offset) = items;
+}
+
 /* Takes over msg. */
 static grpc_byte_buffer *make_buffer(grpc_slice msg) {
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&msg, 1);

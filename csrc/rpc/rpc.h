@@ -27,6 +27,18 @@ void tikv__conn_free(tikv__conn_t *conn); /* NULL: no-op */
  * (gRPC's allocator aborts rather than fail); builders return its value. */
 int tikv__pack(const ProtobufCMessage *msg, grpc_slice *out);
 
+/* ---- setting request fields by name ----
+ * For requests of one shape built by one function: each sets the field if
+ * the message's type has one of that name and type, and does nothing else.
+ * Values are borrowed, as a message built on the stack borrows them. */
+void tikv__pb_set_u64(ProtobufCMessage *m, const char *name, uint64_t v);
+void tikv__pb_set_bool(ProtobufCMessage *m, const char *name, bool v);
+void tikv__pb_set_bytes(ProtobufCMessage *m, const char *name, const uint8_t *data, size_t len);
+void tikv__pb_set_string(ProtobufCMessage *m, const char *name, const char *s);
+void tikv__pb_set_message(ProtobufCMessage *m, const char *name, const ProtobufCMessage *v);
+/* A repeated field: n items at items (of the field's C type). */
+void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items);
+
 /* Completion of a request: exactly one of err and resp is non-NULL, and the
  * callee owns it (free resp with protobuf_c_message_free_unpacked). */
 typedef void (*tikv__rpc_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);

@@ -14,6 +14,7 @@ typedef struct {
   uint64_t safepoint;
   int64_t deadline;
   tikv__backoff_t lock_bo;
+  Pdpb__UpdateGCSafePointRequest q;
 } gc_t;
 
 static void gc_free(void *arg) {
@@ -26,14 +27,6 @@ static void gc_finish(gc_t *g, tikv_error_t *err) {
   tikv_future_t *f = g->f;
   gc_free(g);
   tikv__future_complete(f, err);
-}
-
-static int build_safe_point(void *arg, Pdpb__RequestHeader *hdr, grpc_slice *out) {
-  gc_t *g = arg;
-  Pdpb__UpdateGCSafePointRequest q = PDPB__UPDATE_GCSAFE_POINT_REQUEST__INIT;
-  q.header = hdr;
-  q.safe_point = g->safepoint;
-  return tikv__pack(&q.base, out);
 }
 
 static void safe_point_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -95,7 +88,9 @@ static void scanned(void *arg, tikv_error_t *err) {
     gc_finish(g, err);
     return;
   }
-  tikv__pd_call(&g->c->pd, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, build_safe_point, g->deadline,
+  g->q = (Pdpb__UpdateGCSafePointRequest)PDPB__UPDATE_GCSAFE_POINT_REQUEST__INIT;
+  g->q.safe_point = g->safepoint;
+  tikv__pd_call(&g->c->pd, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, &g->q.base, g->deadline,
                 safe_point_done, g);
 }
 

@@ -32,12 +32,6 @@ typedef struct {
   void *arg;
 } bg_t;
 
-static void set_u64(ProtobufCMessage *m, const char *field, uint64_t v) {
-  const ProtobufCFieldDescriptor *fd =
-      protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
-  if (fd) *(uint64_t *)((char *)m + fd->offset) = v;
-}
-
 static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
   bg_t *b = arg;
   ProtobufCBinaryData *keys = tikv__pb_keys(b->keys, part->idx, part->n);
@@ -49,15 +43,12 @@ static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, 
     Kvrpcpb__BatchRollbackRequest rollback;
     Kvrpcpb__PessimisticRollbackRequest pess_rollback;
   } q;
-  const ProtobufCMessageDescriptor *d = tikv__req(b->kind->req)->req;
-  protobuf_c_message_init(d, &q);
-  const ProtobufCFieldDescriptor *kf = protobuf_c_message_descriptor_get_field_by_name(d, "keys");
-  *(Kvrpcpb__Context **)((char *)&q + protobuf_c_message_descriptor_get_field_by_name(d, "context")->offset) = ctx;
-  *(size_t *)((char *)&q + kf->quantifier_offset) = part->n;
-  *(ProtobufCBinaryData **)((char *)&q + kf->offset) = keys;
-  set_u64(&q.base, "start_version", b->start_ts);
-  set_u64(&q.base, "commit_version", b->commit_ts);
-  set_u64(&q.base, "for_update_ts", b->for_update_ts);
+  protobuf_c_message_init(tikv__req(b->kind->req)->req, &q);
+  tikv__pb_set_message(&q.base, "context", &ctx->base);
+  tikv__pb_set_repeated(&q.base, "keys", part->n, keys);
+  tikv__pb_set_u64(&q.base, "start_version", b->start_ts);
+  tikv__pb_set_u64(&q.base, "commit_version", b->commit_ts);
+  tikv__pb_set_u64(&q.base, "for_update_ts", b->for_update_ts);
   int rc = tikv__pack(&q.base, out);
   free(keys);
   return rc;
