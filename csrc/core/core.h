@@ -27,6 +27,11 @@ void *tikv__realloc(void *p, size_t size);
 uint8_t *tikv__memdup(const void *p, size_t len);
 char *tikv__strdup(const char *s);
 
+/* Grows the array *items (of elements of elem_size bytes, capacity *cap) to
+ * hold at least `need` elements, doubling. items is the address of the
+ * array pointer. 0 / -1 (OOM; the array is left as it was). */
+int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size);
+
 /* An owned byte string. */
 typedef struct tikv__bytes {
   uint8_t *data;
@@ -34,6 +39,10 @@ typedef struct tikv__bytes {
 } tikv__bytes_t;
 int tikv__bytes_set(tikv__bytes_t *b, const void *p, size_t len); /* 0 / -1 (OOM) */
 void tikv__bytes_free(tikv__bytes_t *b);
+/* Copies *src[0..n) into one buffer (*bytes) and views of it (*views), both
+ * malloc'ed. 0 / -1 (OOM; nothing allocated). */
+int tikv__bytes_copy_all(tikv__bytes_t **views, uint8_t **bytes, tikv__bytes_t *const *src,
+                         size_t n);
 /* memcmp order; shorter prefix sorts first. */
 int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 

@@ -312,13 +312,21 @@ struct tikv__tso_waiter {
 
 static void tso_flush(tikv__pd_t *pd);
 
-static void tso_fail_list(tikv__tso_waiter_t *w, tikv_error_t *err) {
+static void tso_fail_list(tikv__tso_waiter_t *w, const tikv_error_t *err) {
   while (w) {
     tikv__tso_waiter_t *next = w->next;
     w->cb(w->arg, tikv__error_dup(err), 0);
     free(w);
     w = next;
   }
+}
+
+/* Fails every request not sent yet with err (consumed). */
+static void tso_fail_queue(tikv__pd_t *pd, tikv_error_t *err) {
+  tikv__tso_waiter_t *q = pd->tso_queue;
+  pd->tso_queue = pd->tso_queue_tail = NULL;
+  tso_fail_list(q, err);
+  tikv__error_free(err);
 }
 
 static void tso_on_message(void *arg, ProtobufCMessage *msg) {
@@ -385,11 +393,7 @@ static void tso_on_close(void *arg, tikv_error_t *err) {
   if (err->code != TIKV_ERR_CLOSED && !tikv__loop_stopping(pd->rpc->loop)) tikv__pd_reset_leader(pd);
   tikv__error_free(err);
   if (tikv__loop_stopping(pd->rpc->loop)) {
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_CLOSED, "client closed");
-    tikv__tso_waiter_t *q = pd->tso_queue;
-    pd->tso_queue = pd->tso_queue_tail = NULL;
-    tso_fail_list(q, e);
-    tikv__error_free(e);
+    tso_fail_queue(pd, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
     return;
   }
   tso_flush(pd);
@@ -410,10 +414,7 @@ static void tso_connected(void *arg, tikv_error_t *err) {
   tikv__pd_t *pd = arg;
   pd->tso_inflight = false;
   if (err) {
-    tikv__tso_waiter_t *q = pd->tso_queue;
-    pd->tso_queue = pd->tso_queue_tail = NULL;
-    tso_fail_list(q, err);
-    tikv__error_free(err);
+    tso_fail_queue(pd, err);
     return;
   }
   tso_flush(pd);
@@ -430,11 +431,7 @@ static void tso_flush(tikv__pd_t *pd) {
   if (!pd->tso_stream) {
     pd->tso_stream = tikv__stream_open(pd->rpc, pd->leader, TIKV__REQ_PD_TSO, &TSO_OPS, pd);
     if (!pd->tso_stream) {
-      tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "cannot open the Tso stream");
-      tikv__tso_waiter_t *q = pd->tso_queue;
-      pd->tso_queue = pd->tso_queue_tail = NULL;
-      tso_fail_list(q, e);
-      tikv__error_free(e);
+      tso_fail_queue(pd, tikv__error_new(TIKV_ERR_UNAVAILABLE, "cannot open the Tso stream"));
       return;
     }
   }
@@ -469,9 +466,7 @@ void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0);
     return;
   }
-  w->cb = cb;
-  w->arg = arg;
-  w->deadline = deadline;
+  *w = (tikv__tso_waiter_t){cb, arg, deadline, NULL};
   if (pd->tso_queue_tail)
     pd->tso_queue_tail->next = w;
   else

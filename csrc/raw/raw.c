@@ -158,8 +158,6 @@ static size_t batch_size(void *arg, size_t i) {
 static int build_keys(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                       grpc_slice *out) {
   batchop_t *op = arg;
-  ProtobufCBinaryData *keys = tikv__pb_keys(op->keys, part->idx, part->n);
-  if (!keys) return -1;
   union {
     ProtobufCMessage base;
     Kvrpcpb__RawBatchGetRequest get;
@@ -167,12 +165,9 @@ static int build_keys(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx
   } q;
   protobuf_c_message_init(tikv__req(op->req)->req, &q);
   tikv__pb_set_message(&q.base, "context", &ctx->base);
-  tikv__pb_set_repeated(&q.base, "keys", part->n, keys);
   tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
   tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
-  int rc = tikv__pack(&q.base, out);
-  free(keys);
-  return rc;
+  return tikv__pack_keys(&q.base, op->keys, part, out);
 }
 static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
                                        const ProtobufCMessage *resp) {

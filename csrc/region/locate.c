@@ -106,37 +106,49 @@ typedef struct {
   tikv__keyspace ks;
   uint8_t *key; /* in PD's space */
   size_t len;
-  bool reverse;    /* locating an exclusive end key */
-  bool prev;       /* this attempt asks GetPrevRegion */
-  bool last;       /* looking for the last region (empty end key) */
+  uint8_t *end; /* a forward walk's end, for ScanRegions (PD's space) */
+  size_t end_len;
+  bool reverse; /* locating an exclusive end key */
+  bool prev;    /* this attempt asks GetPrevRegion */
+  bool last;    /* looking for the last region (empty end key) */
   int64_t deadline;
   tikv__locate_cb cb;
   void *arg;
-  Pdpb__GetRegionRequest q; /* GetPrevRegion takes the same */
+  union {
+    Pdpb__GetRegionRequest get; /* GetPrevRegion takes the same */
+    Pdpb__ScanRegionsRequest scan;
+  } q;
 } locate_t;
 
 static void locate_send(locate_t *l);
+
+static locate_t *locate_new(tikv__router_t *rt, tikv__keyspace ks, bool reverse, int64_t deadline,
+                            tikv__locate_cb cb, void *arg) {
+  locate_t *l = tikv__malloc(sizeof(*l));
+  if (l)
+    *l = (locate_t){.rt = rt, .ks = ks, .reverse = reverse, .deadline = deadline, .cb = cb,
+                    .arg = arg};
+  return l;
+}
 
 static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *route) {
   tikv__locate_cb cb = l->cb;
   void *arg = l->arg;
   free(l->key);
+  free(l->end);
   free(l);
   cb(arg, err, route);
 }
 
-/* The route of a region PD answered with; from the reply itself when the
- * cache holds newer knowledge (or is out of memory). */
-static tikv_error_t *route_of_reply(locate_t *l, const Pdpb__GetRegionResponse *resp,
-                                    tikv__route_t *route) {
-  uint64_t leader = resp->leader ? resp->leader->id : 0;
-  tikv__region_t *r = tikv__cache_insert(&l->rt->cache, resp->region, leader);
-  tikv__region_cache_t tmp;
-  tikv__cache_init(&tmp);
-  if (!r) r = tikv__cache_insert(&tmp, resp->region, leader);
-  bool ok = r && route_from_region(l->ks, r, true, route) == 0;
-  tikv__cache_destroy(&tmp);
-  return ok ? NULL : tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+/* The route of a cached region, or an error for OOM. */
+static void finish_with(locate_t *l, const tikv__region_t *r) {
+  tikv__route_t route;
+  if (!r || route_from_region(l->ks, r, true, &route)) {
+    locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    return;
+  }
+  locate_finish(l, NULL, &route);
+  tikv__route_free(&route);
 }
 
 /* PD has no region for the key; for the last region or GetPrevRegion, none
@@ -165,6 +177,20 @@ static void locate_again(locate_t *l, const ProtobufCBinaryData *key) {
   locate_send(l);
 }
 
+static void answered(locate_t *l, const Pdpb__GetRegionResponse *resp) {
+  uint64_t leader = resp->leader ? resp->leader->id : 0;
+  tikv__region_t *r = tikv__cache_insert(&l->rt->cache, resp->region, leader);
+  if (r) {
+    finish_with(l, r);
+    return;
+  }
+  /* stale against the cache (or OOM): answer from the reply itself */
+  tikv__region_cache_t tmp;
+  tikv__cache_init(&tmp);
+  finish_with(l, tikv__cache_insert(&tmp, resp->region, leader));
+  tikv__cache_destroy(&tmp);
+}
+
 static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   locate_t *l = arg;
   if (err) {
@@ -173,7 +199,6 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   }
   Pdpb__GetRegionResponse *resp = (Pdpb__GetRegionResponse *)msg;
   const Metapb__Region *m = resp->region;
-  tikv__route_t route;
   if (!m) {
     region_missing(l);
   } else if (l->reverse && !l->prev && !l->last && m->start_key.len &&
@@ -187,55 +212,49 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     /* not the last region yet: continue from its end */
     tikv__cache_insert(&l->rt->cache, m, resp->leader ? resp->leader->id : 0);
     locate_again(l, &m->end_key);
-  } else if ((err = route_of_reply(l, resp, &route))) {
-    locate_finish(l, err, NULL);
   } else {
-    locate_finish(l, NULL, &route);
-    tikv__route_free(&route);
+    answered(l, resp);
   }
   protobuf_c_message_free_unpacked(msg, NULL);
 }
 
 static void locate_send(locate_t *l) {
-  l->q = (Pdpb__GetRegionRequest)PDPB__GET_REGION_REQUEST__INIT;
-  l->q.region_key = (ProtobufCBinaryData){l->len, l->key};
+  l->q.get = (Pdpb__GetRegionRequest)PDPB__GET_REGION_REQUEST__INIT;
+  l->q.get.region_key = (ProtobufCBinaryData){l->len, l->key};
   tikv__pd_call(l->rt->pd, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
-                &l->q.base, l->deadline, region_reply, l);
+                &l->q.get.base, l->deadline, region_reply, l);
+}
+
+static bool cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
+                   bool reverse, tikv__locate_cb cb, void *arg) {
+  tikv__route_t route;
+  if (!tikv__locate_cached(rt, ks, key, len, reverse, true, &route)) return false;
+  cb(arg, NULL, &route);
+  tikv__route_free(&route);
+  return true;
 }
 
 void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                   bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
-  tikv__route_t route;
-  if (tikv__locate_cached(rt, ks, key, len, reverse, true, &route)) {
-    cb(arg, NULL, &route);
-    tikv__route_free(&route);
-    return;
+  if (cached(rt, ks, key, len, reverse, cb, arg)) return;
+  locate_t *l = locate_new(rt, ks, reverse, deadline, cb, arg);
+  int rc = -1;
+  if (l && reverse && len == 0) {
+    /* the last region: start from a key past every plausible boundary and
+     * follow region ends until the unbounded one */
+    l->last = true;
+    l->len = 64;
+    if ((l->key = tikv__malloc(l->len))) {
+      memset(l->key, 0xff, l->len);
+      rc = 0;
+    }
+  } else if (l) {
+    rc = pd_key(ks, key, len, &l->key, &l->len);
   }
-  locate_t *l = tikv__calloc(1, sizeof(*l));
-  if (!l || pd_key(ks, key, len, &l->key, &l->len)) {
+  if (rc) {
     free(l);
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
-  }
-  l->rt = rt;
-  l->ks = ks;
-  l->reverse = reverse;
-  l->deadline = deadline;
-  l->cb = cb;
-  l->arg = arg;
-  if (reverse && len == 0) {
-    /* the last region: start from a key past every plausible boundary and
-     * follow region ends until the unbounded one */
-    free(l->key);
-    l->len = 64;
-    l->key = tikv__malloc(l->len);
-    if (!l->key) {
-      free(l);
-      cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-      return;
-    }
-    memset(l->key, 0xff, l->len);
-    l->last = true;
   }
   locate_send(l);
 }
@@ -246,85 +265,47 @@ void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, siz
  * per region, as client-go's BatchLoadRegionsWithKeyRange does. */
 #define SCAN_REGIONS_LIMIT 32
 
-typedef struct {
-  tikv__router_t *rt;
-  tikv__keyspace ks;
-  uint8_t *start, *end; /* PD's space */
-  size_t start_len, end_len;
-  uint8_t *key; /* the caller's key, to locate once loaded */
-  size_t key_len;
-  int64_t deadline;
-  tikv__locate_cb cb;
-  void *arg;
-  Pdpb__ScanRegionsRequest q;
-} scan_regions_t;
-
-static void scan_regions_free(scan_regions_t *s) {
-  free(s->start);
-  free(s->end);
-  free(s->key);
-  free(s);
-}
-
 static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
-  scan_regions_t *s = arg;
+  locate_t *l = arg;
+  tikv__region_cache_t *rc = &l->rt->cache;
   if (!err) {
     Pdpb__ScanRegionsResponse *r = (Pdpb__ScanRegionsResponse *)msg;
-    if (r->n_regions) {
-      for (size_t i = 0; i < r->n_regions; i++)
-        if (r->regions[i]->region)
-          tikv__cache_insert(&s->rt->cache, r->regions[i]->region,
-                             r->regions[i]->leader ? r->regions[i]->leader->id : 0);
-    } else {
-      for (size_t i = 0; i < r->n_region_metas; i++)
-        tikv__cache_insert(&s->rt->cache, r->region_metas[i],
-                           i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
-    }
+    for (size_t i = 0; i < r->n_regions; i++)
+      if (r->regions[i]->region)
+        tikv__cache_insert(rc, r->regions[i]->region,
+                           r->regions[i]->leader ? r->regions[i]->leader->id : 0);
+    for (size_t i = 0; !r->n_regions && i < r->n_region_metas; i++)
+      tikv__cache_insert(rc, r->region_metas[i],
+                         i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
     tikv__error_free(err); /* GetRegion below is the fallback */
   }
-  tikv__router_t *rt = s->rt;
-  tikv__keyspace ks = s->ks;
-  tikv__locate_cb cb = s->cb;
-  void *cb_arg = s->arg;
-  int64_t deadline = s->deadline;
-  uint8_t *key = s->key;
-  size_t key_len = s->key_len;
-  s->key = NULL;
-  scan_regions_free(s);
-  tikv__locate(rt, ks, key, key_len, false, deadline, cb, cb_arg);
-  free(key);
+  tikv__region_t *r = tikv__cache_find(rc, l->key, l->len);
+  if (r)
+    finish_with(l, r);
+  else
+    locate_send(l);
 }
 
 void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                         const uint8_t *end, size_t end_len, int64_t deadline,
                         tikv__locate_cb cb, void *arg) {
-  tikv__route_t route;
-  if (tikv__locate_cached(rt, ks, key, len, false, true, &route)) {
-    cb(arg, NULL, &route);
-    tikv__route_free(&route);
+  if (cached(rt, ks, key, len, false, cb, arg)) return;
+  locate_t *l = locate_new(rt, ks, false, deadline, cb, arg);
+  if (!l || pd_key(ks, key, len, &l->key, &l->len) ||
+      (end_len && pd_key(ks, end, end_len, &l->end, &l->end_len))) {
+    if (l) free(l->key);
+    free(l);
+    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
     return;
   }
-  scan_regions_t *s = tikv__calloc(1, sizeof(*s));
-  if (!s || pd_key(ks, key, len, &s->start, &s->start_len) ||
-      (end_len && pd_key(ks, end, end_len, &s->end, &s->end_len)) ||
-      !(s->key = tikv__memdup(key, len))) {
-    if (s) scan_regions_free(s);
-    tikv__locate(rt, ks, key, len, false, deadline, cb, arg);
-    return;
-  }
-  s->key_len = len;
-  s->rt = rt;
-  s->ks = ks;
-  s->deadline = deadline;
-  s->cb = cb;
-  s->arg = arg;
-  s->q = (Pdpb__ScanRegionsRequest)PDPB__SCAN_REGIONS_REQUEST__INIT;
-  s->q.start_key = (ProtobufCBinaryData){s->start_len, s->start};
-  s->q.end_key = (ProtobufCBinaryData){s->end_len, s->end};
-  s->q.limit = SCAN_REGIONS_LIMIT;
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, &s->q.base, deadline, scan_regions_reply, s);
+  l->q.scan = (Pdpb__ScanRegionsRequest)PDPB__SCAN_REGIONS_REQUEST__INIT;
+  l->q.scan.start_key = (ProtobufCBinaryData){l->len, l->key};
+  l->q.scan.end_key = (ProtobufCBinaryData){l->end_len, l->end};
+  l->q.scan.limit = SCAN_REGIONS_LIMIT;
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, &l->q.scan.base, deadline, scan_regions_reply,
+                l);
 }
 
 /* ---- refreshing one region by id (PD's GetRegionByID) ---- */

@@ -195,9 +195,16 @@ void tikv__multi_run(tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
   settle(m);
 }
 
-ProtobufCBinaryData *tikv__pb_keys(const tikv__bytes_t *keys, const size_t *idx, size_t n) {
-  ProtobufCBinaryData *out = tikv__calloc(n ? n : 1, sizeof(*out));
-  if (!out) return NULL;
-  for (size_t i = 0; i < n; i++) out[i] = (ProtobufCBinaryData){keys[idx[i]].len, keys[idx[i]].data};
-  return out;
+int tikv__pack_keys(ProtobufCMessage *m, const tikv__bytes_t *keys, const tikv__part_t *part,
+                    grpc_slice *out) {
+  ProtobufCBinaryData *pb = tikv__calloc(part->n ? part->n : 1, sizeof(*pb));
+  if (!pb) return -1;
+  for (size_t i = 0; i < part->n; i++) {
+    const tikv__bytes_t *k = &keys[part->idx[i]];
+    pb[i] = (ProtobufCBinaryData){k->len, k->data};
+  }
+  tikv__pb_set_repeated(m, "keys", part->n, pb);
+  int rc = tikv__pack(m, out);
+  free(pb);
+  return rc;
 }

@@ -151,9 +151,9 @@ void tikv__multi_run(tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
                      const tikv__bytes_t *keys, const size_t *idx, size_t n, int64_t deadline,
                      void (*done)(void *arg, tikv_error_t *err));
 
-/* keys[idx[0..n)] as protobuf bytes fields, for a request's repeated keys:
- * a malloc'ed array of views (free() it; the bytes stay the caller's). NULL
- * on OOM. */
-ProtobufCBinaryData *tikv__pb_keys(const tikv__bytes_t *keys, const size_t *idx, size_t n);
+/* Packs m, a request whose repeated `keys` are the part's: keys[part->idx[i]].
+ * 0 / -1 (OOM). */
+int tikv__pack_keys(ProtobufCMessage *m, const tikv__bytes_t *keys, const tikv__part_t *part,
+                    grpc_slice *out);
 
 #endif

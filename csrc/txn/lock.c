@@ -5,13 +5,7 @@
 #include "txn/txn_internal.h"
 
 int tikv__locks_add(tikv__locks_t *l, const Kvrpcpb__LockInfo *info) {
-  if (l->count == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 8;
-    tikv__lock_t *n = tikv__realloc(l->items, cap * sizeof(*n));
-    if (!n) return -1;
-    l->items = n;
-    l->cap = cap;
-  }
+  if (tikv__grow(&l->items, &l->cap, l->count + 1, sizeof(*l->items))) return -1;
   tikv__lock_t k = {0};
   k.ts = info->lock_version;
   k.ttl = info->lock_ttl;

@@ -143,17 +143,11 @@ static const tikv__lock_layer_t BATCH_GET_LOCKS =
 static int build_batch_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                            grpc_slice *out) {
   reader_t *r = arg;
-  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, part->idx, part->n);
-  if (!keys) return -1;
   read_context(&r->rc, ctx);
   Kvrpcpb__BatchGetRequest q = KVRPCPB__BATCH_GET_REQUEST__INIT;
   q.context = ctx;
-  q.n_keys = part->n;
-  q.keys = keys;
   q.version = r->rc.ts;
-  int rc = tikv__pack(&q.base, out);
-  free(keys);
-  return rc;
+  return tikv__pack_keys(&q.base, r->keys, part, out);
 }
 static tikv_error_t *consume_pairs(tikv__kvs_t *kvs, Kvrpcpb__KvPair *const *pairs, size_t n,
                                    size_t limit) {

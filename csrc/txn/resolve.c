@@ -194,16 +194,10 @@ static int build_check_sec(void *arg, const tikv__part_t *part, Kvrpcpb__Context
                            grpc_slice *out) {
   resolver_t *r = arg;
   const tikv__lock_t *k = &r->locks.items[r->i];
-  ProtobufCBinaryData *keys = tikv__pb_keys(k->secondaries, part->idx, part->n);
-  if (!keys) return -1;
   Kvrpcpb__CheckSecondaryLocksRequest q = KVRPCPB__CHECK_SECONDARY_LOCKS_REQUEST__INIT;
   q.context = ctx;
   q.start_version = k->ts;
-  q.n_keys = part->n;
-  q.keys = keys;
-  int rc = tikv__pack(&q.base, out);
-  free(keys);
-  return rc;
+  return tikv__pack_keys(&q.base, k->secondaries, part, out);
 }
 
 static tikv_error_t *consume_check_sec(void *arg, tikv__part_t *part,

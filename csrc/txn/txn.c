@@ -28,13 +28,7 @@ tikv__mut_t *tikv__buffer_upsert(tikv__buffer_t *b, const uint8_t *key, size_t l
   size_t i = tikv__buffer_lower_bound(b, key, len);
   if (i < b->count && tikv__key_cmp(b->items[i].key.data, b->items[i].key.len, key, len) == 0)
     return &b->items[i];
-  if (b->count == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 16;
-    tikv__mut_t *n = tikv__realloc(b->items, cap * sizeof(*n));
-    if (!n) return NULL;
-    b->items = n;
-    b->cap = cap;
-  }
+  if (tikv__grow(&b->items, &b->cap, b->count + 1, sizeof(*b->items))) return NULL;
   tikv__mut_t m = {0};
   if (tikv__bytes_set(&m.key, key, len)) return NULL;
   memmove(b->items + i + 1, b->items + i, (b->count - i) * sizeof(*b->items));

@@ -34,8 +34,6 @@ typedef struct {
 
 static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
   bg_t *b = arg;
-  ProtobufCBinaryData *keys = tikv__pb_keys(b->keys, part->idx, part->n);
-  if (!keys) return -1;
   union {
     ProtobufCMessage base;
     Kvrpcpb__CommitRequest commit;
@@ -45,13 +43,10 @@ static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, 
   } q;
   protobuf_c_message_init(tikv__req(b->kind->req)->req, &q);
   tikv__pb_set_message(&q.base, "context", &ctx->base);
-  tikv__pb_set_repeated(&q.base, "keys", part->n, keys);
   tikv__pb_set_u64(&q.base, "start_version", b->start_ts);
   tikv__pb_set_u64(&q.base, "commit_version", b->commit_ts);
   tikv__pb_set_u64(&q.base, "for_update_ts", b->for_update_ts);
-  int rc = tikv__pack(&q.base, out);
-  free(keys);
-  return rc;
+  return tikv__pack_keys(&q.base, b->keys, part, out);
 }
 
 #define BG_KIND(req) \
@@ -81,31 +76,14 @@ static void bg_done(void *arg, tikv_error_t *err) {
 void tikv__txn_bg(tikv__router_t *rt, int kind, uint64_t start_ts, uint64_t commit_ts,
                   uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n, int64_t deadline,
                   void (*done)(void *arg, tikv_error_t *err), void *arg) {
-  size_t total = 0;
-  for (size_t i = 0; i < n; i++) total += keys[i]->len;
-  bg_t *b = tikv__calloc(1, sizeof(*b));
-  if (b) {
-    b->keys = tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t));
-    b->bytes = tikv__malloc(total);
-  }
-  if (!b || !b->keys || !b->bytes) {
-    if (b) bg_free(b);
+  bg_t *b = tikv__malloc(sizeof(*b));
+  if (b) *b = (bg_t){&BG_KINDS[kind], start_ts, commit_ts, for_update_ts, .n = n, .done = done,
+                     .arg = arg};
+  if (!b || tikv__bytes_copy_all(&b->keys, &b->bytes, keys, n)) {
+    free(b);
     if (done) done(arg, oom());
     return;
   }
-  uint8_t *p = b->bytes;
-  for (size_t i = 0; i < n; i++) {
-    if (keys[i]->len) memcpy(p, keys[i]->data, keys[i]->len);
-    b->keys[i] = (tikv__bytes_t){p, keys[i]->len};
-    p += keys[i]->len;
-  }
-  b->kind = &BG_KINDS[kind];
-  b->start_ts = start_ts;
-  b->commit_ts = commit_ts;
-  b->for_update_ts = for_update_ts;
-  b->n = n;
-  b->done = done;
-  b->arg = arg;
   tikv__multi_run(rt, b->kind, b, b->keys, NULL, n, deadline, bg_done);
 }
 
