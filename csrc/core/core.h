@@ -32,6 +32,13 @@ char *tikv__strdup(const char *s);
  * array pointer. 0 / -1 (OOM; the array is left as it was). */
 int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size);
 
+/* Intrusive doubly linked lists: a tikv__link_t in each element. */
+typedef struct tikv__link {
+  struct tikv__link *prev, *next;
+} tikv__link_t;
+void tikv__list_push(tikv__link_t **head, tikv__link_t *l); /* at the front */
+void tikv__list_remove(tikv__link_t **head, tikv__link_t *l);
+
 /* An owned byte string. */
 typedef struct tikv__bytes {
   uint8_t *data;
@@ -79,6 +86,9 @@ tikv_error_t *tikv__error_dup(const tikv_error_t *e);
 /* Prefixes the message: "ctx: old message". */
 void tikv__error_prefix(tikv_error_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tikv__error_free(tikv_error_t *e);
+/* Keeps the first of several failures in *first: err (consumed) becomes it
+ * when there is none yet. */
+void tikv__error_keep(tikv_error_t **first, tikv_error_t *err);
 const char *tikv__grpc_status_name(int status);
 
 /* ---- futures ---- */

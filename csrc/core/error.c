@@ -115,6 +115,13 @@ void tikv__error_free(tikv_error_t *e) {
   free(e);
 }
 
+void tikv__error_keep(tikv_error_t **first, tikv_error_t *err) {
+  if (!*first)
+    *first = err;
+  else
+    tikv__error_free(err);
+}
+
 int tikv_error_code_of(const tikv_error_t *e) { return e ? e->code : TIKV_ERR_OK; }
 const char *tikv_error_message(const tikv_error_t *e) { return e ? e->message : ""; }
 int tikv_error_retryable(const tikv_error_t *e) { return e ? tikv_err_retryable(e->code) : 0; }

@@ -17,6 +17,21 @@ int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size) {
   return 0;
 }
 
+void tikv__list_push(tikv__link_t **head, tikv__link_t *l) {
+  l->prev = NULL;
+  l->next = *head;
+  if (*head) (*head)->prev = l;
+  *head = l;
+}
+
+void tikv__list_remove(tikv__link_t **head, tikv__link_t *l) {
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    *head = l->next;
+  if (l->next) l->next->prev = l->prev;
+}
+
 uint8_t *tikv__memdup(const void *p, size_t len) {
   uint8_t *d = malloc(len + 1);
   if (!d) return NULL;

@@ -8,30 +8,21 @@
 
 #define PD_TRY_TIMEOUT_MS 3000 /* one endpoint's GetMembers before trying the next */
 
-struct tikv__pd_waiter {
+typedef struct {
+  tikv__link_t link; /* first: in pd->waiters */
   void (*cb)(void *arg, tikv_error_t *err);
   void *arg;
-  int64_t deadline;
   tikv__timer_t timer;
   tikv__pd_t *pd;
-  tikv__pd_waiter_t *prev, *next;
-};
+} waiter_t;
 
 static void discover(tikv__pd_t *pd);
 
 /* ---- waiting for a leader ---- */
-static void waiter_unlink(tikv__pd_t *pd, tikv__pd_waiter_t *w) {
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    pd->waiters = w->next;
-  if (w->next) w->next->prev = w->prev;
-}
-
 static void waiter_timeout(void *arg) {
-  tikv__pd_waiter_t *w = arg;
+  waiter_t *w = arg;
   tikv__pd_t *pd = w->pd;
-  waiter_unlink(pd, w);
+  tikv__list_remove(&pd->waiters, &w->link);
   tikv_error_t *err;
   if (tikv__loop_stopping(pd->rpc->loop))
     err = tikv__error_new(TIKV_ERR_CLOSED, "client closed while waiting for PD");
@@ -48,8 +39,8 @@ static void waiter_timeout(void *arg) {
 
 static void wake_waiters(tikv__pd_t *pd) {
   while (pd->waiters) {
-    tikv__pd_waiter_t *w = pd->waiters;
-    waiter_unlink(pd, w);
+    waiter_t *w = (waiter_t *)pd->waiters;
+    tikv__list_remove(&pd->waiters, &w->link);
     tikv__timer_cancel(pd->rpc->loop, &w->timer);
     void (*cb)(void *, tikv_error_t *) = w->cb;
     void *arg = w->arg;
@@ -64,7 +55,7 @@ void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, ti
     cb(arg, NULL);
     return;
   }
-  tikv__pd_waiter_t *w = tikv__calloc(1, sizeof(*w));
+  waiter_t *w = tikv__calloc(1, sizeof(*w));
   if (!w) {
     cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
@@ -72,11 +63,8 @@ void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, ti
   w->cb = cb;
   w->arg = arg;
   w->pd = pd;
-  w->deadline = deadline;
   tikv__timer_init(&w->timer);
-  w->next = pd->waiters;
-  if (pd->waiters) pd->waiters->prev = w;
-  pd->waiters = w;
+  tikv__list_push(&pd->waiters, &w->link);
   tikv__timer_start(pd->rpc->loop, &w->timer, deadline - tikv__now_ms(), waiter_timeout, w);
   if (!pd->discovering) discover(pd);
 }
@@ -324,7 +312,8 @@ static void tso_fail_list(tikv__tso_waiter_t *w, const tikv_error_t *err) {
 /* Fails every request not sent yet with err (consumed). */
 static void tso_fail_queue(tikv__pd_t *pd, tikv_error_t *err) {
   tikv__tso_waiter_t *q = pd->tso_queue;
-  pd->tso_queue = pd->tso_queue_tail = NULL;
+  pd->tso_queue = NULL;
+  pd->tso_queue_end = &pd->tso_queue;
   tso_fail_list(q, err);
   tikv__error_free(err);
 }
@@ -454,7 +443,8 @@ static void tso_flush(tikv__pd_t *pd) {
   if (rc != 0) return;
   pd->tso_sent = pd->tso_queue;
   pd->tso_sent_count = n;
-  pd->tso_queue = pd->tso_queue_tail = NULL;
+  pd->tso_queue = NULL;
+  pd->tso_queue_end = &pd->tso_queue;
   pd->tso_inflight = true;
   tikv__timer_start(pd->rpc->loop, &pd->tso_timer, earliest - tikv__now_ms(), tso_deadline, pd);
 }
@@ -467,11 +457,8 @@ void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
     return;
   }
   *w = (tikv__tso_waiter_t){cb, arg, deadline, NULL};
-  if (pd->tso_queue_tail)
-    pd->tso_queue_tail->next = w;
-  else
-    pd->tso_queue = w;
-  pd->tso_queue_tail = w;
+  *pd->tso_queue_end = w;
+  pd->tso_queue_end = &w->next;
   tso_flush(pd);
 }
 
@@ -482,6 +469,7 @@ int tikv__pd_init(tikv__pd_t *pd, tikv__rpc_t *rpc, char *const *endpoints, size
   pd->n_endpoints = n;
   tikv__backoff_init(&pd->bo, 100, 1000);
   tikv__timer_init(&pd->tso_timer);
+  pd->tso_queue_end = &pd->tso_queue;
   pd->conns = tikv__calloc(n, sizeof(tikv__conn_t *));
   if (!pd->conns) return -1;
   for (size_t i = 0; i < n; i++)

@@ -8,7 +8,6 @@
 #include "pdpb.pb-c.h"
 #include "rpc/rpc.h"
 
-typedef struct tikv__pd_waiter tikv__pd_waiter_t;
 typedef struct tikv__tso_waiter tikv__tso_waiter_t;
 
 typedef struct tikv__pd {
@@ -19,14 +18,14 @@ typedef struct tikv__pd {
   tikv__conn_t **conns;      /* one per endpoint, for GetMembers */
   tikv__conn_t *leader;      /* NULL until members are known */
   bool discovering;
-  tikv__pd_waiter_t *waiters; /* wait for a leader */
+  tikv__link_t *waiters;      /* wait for a leader */
   tikv_error_t *last_err;
   tikv__backoff_t bo;         /* between rounds over every endpoint */
 
   /* TSO */
   tikv__stream_t *tso_stream;
   bool tso_inflight;
-  tikv__tso_waiter_t *tso_queue, *tso_queue_tail; /* not yet sent */
+  tikv__tso_waiter_t *tso_queue, **tso_queue_end; /* not yet sent; end: the last next */
   tikv__tso_waiter_t *tso_sent;                   /* sent, awaiting reply (FIFO) */
   size_t tso_sent_count;
   uint64_t tso_last;

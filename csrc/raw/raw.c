@@ -52,16 +52,8 @@ typedef struct {
  * has. */
 static int build_key(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
   keyop_t *op = arg;
-  union {
-    ProtobufCMessage base;
-    Kvrpcpb__RawGetRequest get;
-    Kvrpcpb__RawGetKeyTTLRequest ttl;
-    Kvrpcpb__RawPutRequest put;
-    Kvrpcpb__RawDeleteRequest del;
-    Kvrpcpb__RawCASRequest cas;
-  } q;
-  protobuf_c_message_init(tikv__req(op->kind->req)->req, &q);
-  tikv__pb_set_message(&q.base, "context", &ctx->base);
+  tikv__req_msg_t q;
+  tikv__req_msg_init(&q, op->kind->req, ctx);
   tikv__pb_set_bytes(&q.base, "key", op->key.data, op->key.len);
   tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
   tikv__pb_set_bytes(&q.base, "value", op->value.data, op->value.len);
@@ -109,7 +101,7 @@ static tikv_error_t *consume_cas(void *arg, tikv__part_t *part, const ProtobufCM
   return NULL;
 }
 
-#define KEY_KIND(req, fn) {req, TIKV__KS_RAW, .build = build_key, .consume = fn}
+#define KEY_KIND(req, consume) {req, TIKV__KS_RAW, build_key, consume}
 static const tikv__kind_t RAW_GET = KEY_KIND(TIKV__REQ_RAW_GET, consume_get);
 static const tikv__kind_t RAW_GET_TTL = KEY_KIND(TIKV__REQ_RAW_GET_KEY_TTL, consume_ttl);
 static const tikv__kind_t RAW_PUT = KEY_KIND(TIKV__REQ_RAW_PUT, consume_write);
@@ -158,13 +150,8 @@ static size_t batch_size(void *arg, size_t i) {
 static int build_keys(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                       grpc_slice *out) {
   batchop_t *op = arg;
-  union {
-    ProtobufCMessage base;
-    Kvrpcpb__RawBatchGetRequest get;
-    Kvrpcpb__RawBatchDeleteRequest del;
-  } q;
-  protobuf_c_message_init(tikv__req(op->req)->req, &q);
-  tikv__pb_set_message(&q.base, "context", &ctx->base);
+  tikv__req_msg_t q;
+  tikv__req_msg_init(&q, op->req, ctx);
   tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
   tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
   return tikv__pack_keys(&q.base, op->keys, part, out);
@@ -183,26 +170,21 @@ static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
   }
   return e;
 }
-static const tikv__kind_t RAW_BATCH_GET = {TIKV__REQ_RAW_BATCH_GET, TIKV__KS_RAW,
-                                           .max_keys = BATCH_PAIR_COUNT,
-                                           .size_of = batch_size,
-                                           .build = build_keys,
-                                           .consume = consume_batch_get};
+static const tikv__kind_t RAW_BATCH_GET = {
+    TIKV__REQ_RAW_BATCH_GET, TIKV__KS_RAW, build_keys, consume_batch_get,
+    .max_keys = BATCH_PAIR_COUNT, .size_of = batch_size};
 
 static int build_batch_put(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                            grpc_slice *out) {
   batchop_t *op = arg;
   size_t n = part->n;
-  Kvrpcpb__KvPair *pairs = tikv__calloc(n, sizeof(*pairs));
-  Kvrpcpb__KvPair **pp = tikv__calloc(n, sizeof(*pp));
+  Kvrpcpb__KvPair **pp = tikv__pb_array(&kvrpcpb__kv_pair__descriptor, n);
   uint64_t *ttls = op->ttl ? tikv__calloc(n, sizeof(*ttls)) : NULL;
   int rc = -1;
-  if (pairs && pp && (!op->ttl || ttls)) {
+  if (pp && (!op->ttl || ttls)) {
     for (size_t i = 0; i < n; i++) {
-      kvrpcpb__kv_pair__init(&pairs[i]);
-      pairs[i].key = pb(&op->keys[part->idx[i]]);
-      pairs[i].value = pb(&op->values[part->idx[i]]);
-      pp[i] = &pairs[i];
+      pp[i]->key = pb(&op->keys[part->idx[i]]);
+      pp[i]->value = pb(&op->values[part->idx[i]]);
       if (ttls) ttls[i] = op->ttl;
     }
     Kvrpcpb__RawBatchPutRequest q = KVRPCPB__RAW_BATCH_PUT_REQUEST__INIT;
@@ -215,7 +197,6 @@ static int build_batch_put(void *arg, const tikv__part_t *part, Kvrpcpb__Context
     q.ttls = ttls;
     rc = tikv__pack(&q.base, out);
   }
-  free(pairs);
   free(pp);
   free(ttls);
   return rc;
@@ -225,18 +206,13 @@ static tikv_error_t *consume_batch_write(void *arg, tikv__part_t *part,
   batchop_t *op = arg;
   return raw_error(resp, op->req);
 }
-static const tikv__kind_t RAW_BATCH_PUT = {TIKV__REQ_RAW_BATCH_PUT, TIKV__KS_RAW,
-                                           .max_keys = BATCH_PAIR_COUNT,
-                                           .max_bytes = BATCH_PUT_BYTES,
-                                           .size_of = batch_size,
-                                           .build = build_batch_put,
-                                           .consume = consume_batch_write};
+static const tikv__kind_t RAW_BATCH_PUT = {
+    TIKV__REQ_RAW_BATCH_PUT, TIKV__KS_RAW, build_batch_put, consume_batch_write,
+    .max_keys = BATCH_PAIR_COUNT, .max_bytes = BATCH_PUT_BYTES, .size_of = batch_size};
 
-static const tikv__kind_t RAW_BATCH_DELETE = {TIKV__REQ_RAW_BATCH_DELETE, TIKV__KS_RAW,
-                                              .max_keys = BATCH_PAIR_COUNT,
-                                              .size_of = batch_size,
-                                              .build = build_keys,
-                                              .consume = consume_batch_write};
+static const tikv__kind_t RAW_BATCH_DELETE = {
+    TIKV__REQ_RAW_BATCH_DELETE, TIKV__KS_RAW, build_keys, consume_batch_write,
+    .max_keys = BATCH_PAIR_COUNT, .size_of = batch_size};
 
 static void batch_done(void *arg, tikv_error_t *err) {
   batchop_t *op = arg;
@@ -311,8 +287,7 @@ static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufC
   }
   return e;
 }
-static const tikv__kind_t RAW_SCAN = {TIKV__REQ_RAW_SCAN, TIKV__KS_RAW, .build = build_scan,
-                                      .consume = consume_scan};
+static const tikv__kind_t RAW_SCAN = {TIKV__REQ_RAW_SCAN, TIKV__KS_RAW, build_scan, consume_scan};
 
 static int build_delete_range(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                               grpc_slice *out) {
@@ -328,9 +303,8 @@ static tikv_error_t *consume_delete_range(void *arg, tikv__part_t *part,
                                           const ProtobufCMessage *resp) {
   return raw_error(resp, TIKV__REQ_RAW_DELETE_RANGE);
 }
-static const tikv__kind_t RAW_DELETE_RANGE = {TIKV__REQ_RAW_DELETE_RANGE, TIKV__KS_RAW,
-                                              .build = build_delete_range,
-                                              .consume = consume_delete_range};
+static const tikv__kind_t RAW_DELETE_RANGE = {
+    TIKV__REQ_RAW_DELETE_RANGE, TIKV__KS_RAW, build_delete_range, consume_delete_range};
 
 static void batchscan_child_done(batchscan_t *b, tikv_error_t *err);
 
@@ -372,12 +346,7 @@ static void batchscan_free(void *arg) {
 }
 
 static void batchscan_child_done(batchscan_t *b, tikv_error_t *err) {
-  if (err) {
-    if (!b->err)
-      b->err = err;
-    else
-      tikv__error_free(err);
-  }
+  if (err) tikv__error_keep(&b->err, err);
   if (--b->pending) return;
   tikv_future_t *f = b->f;
   tikv_error_t *e = b->err;

@@ -39,17 +39,10 @@ static void settle(multi_t *m) {
   done(arg, err);
 }
 
-static void fail(multi_t *m, tikv_error_t *err) {
-  if (!m->err)
-    m->err = err;
-  else
-    tikv__error_free(err);
-}
-
 static void part_done(tikv__send_t *s, tikv_error_t *err) {
   part_t *p = (part_t *)s;
   multi_t *m = p->m;
-  if (err) fail(m, err);
+  if (err) tikv__error_keep(&m->err, err);
   free(p->idx);
   free(p);
   settle(m);
@@ -77,7 +70,7 @@ static void send_part(multi_t *m, const tikv__route_t *route, const size_t *idx,
   if (!p || !copy) {
     free(p);
     free(copy);
-    fail(m, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__error_keep(&m->err, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
   memcpy(copy, idx, n * sizeof(size_t));
@@ -125,7 +118,7 @@ static void grouping_located(void *arg, tikv_error_t *err, const tikv__route_t *
   grouping_t *g = arg;
   multi_t *m = g->m;
   if (err) {
-    fail(m, err);
+    tikv__error_keep(&m->err, err);
     free(g->idx);
     free(g);
     settle(m);
@@ -168,7 +161,7 @@ static void group(multi_t *m, size_t *idx, size_t n) {
   grouping_t *g = tikv__calloc(1, sizeof(*g));
   if (!g) {
     free(idx);
-    fail(m, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__error_keep(&m->err, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
     return;
   }
   qsort_r(idx, n, sizeof(size_t), cmp_idx, (void *)m->keys);

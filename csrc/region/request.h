@@ -43,17 +43,37 @@ struct tikv__layer {
 typedef struct tikv__kind {
   tikv__req_id req;
   tikv__keyspace ks;
-  const tikv__layer_t *layer; /* NULL: replies go straight to consume */
-  /* batches (tikv__multi_run): per request, 0 meaning unlimited; bytes of
-   * item i by size_of (NULL: its key's length) */
-  size_t max_keys, max_bytes;
-  size_t (*size_of)(void *arg, size_t i);
   /* Packs the request for part; ctx is filled (region, epoch, peer). */
   int (*build)(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out);
   /* Takes in a reply without region error (still the caller's): NULL, or
    * the error that fails the operation. NULL: nothing to take in. */
   tikv_error_t *(*consume)(void *arg, tikv__part_t *part, const ProtobufCMessage *resp);
+  const tikv__layer_t *layer; /* NULL: replies go straight to consume */
+  /* batches (tikv__multi_run): per request, 0 meaning unlimited; bytes of
+   * item i by size_of (NULL: its key's length) */
+  size_t max_keys, max_bytes;
+  size_t (*size_of)(void *arg, size_t i);
 } tikv__kind_t;
+
+/* Room for a request that a kind builds by field names (tikv__pb_set_*), as
+ * kinds of one shape share one builder: any of these types. */
+typedef union tikv__req_msg {
+  ProtobufCMessage base;
+  Kvrpcpb__RawGetRequest raw_get;
+  Kvrpcpb__RawGetKeyTTLRequest raw_get_key_ttl;
+  Kvrpcpb__RawPutRequest raw_put;
+  Kvrpcpb__RawDeleteRequest raw_delete;
+  Kvrpcpb__RawCASRequest raw_cas;
+  Kvrpcpb__RawBatchGetRequest raw_batch_get;
+  Kvrpcpb__RawBatchDeleteRequest raw_batch_delete;
+  Kvrpcpb__CommitRequest commit;
+  Kvrpcpb__ResolveLockRequest resolve_lock;
+  Kvrpcpb__BatchRollbackRequest batch_rollback;
+  Kvrpcpb__PessimisticRollbackRequest pessimistic_rollback;
+} tikv__req_msg_t;
+/* q as an empty request of row id (one of the union's types), with ctx as
+ * its context. */
+void tikv__req_msg_init(tikv__req_msg_t *q, tikv__req_id id, Kvrpcpb__Context *ctx);
 
 /* The retries of one operation (shared by the parts of a batch): region
  * errors back off by the count of attempts, and the last cause is reported

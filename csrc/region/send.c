@@ -7,6 +7,14 @@
 
 #include "region/request.h"
 
+void tikv__req_msg_init(tikv__req_msg_t *q, tikv__req_id id, Kvrpcpb__Context *ctx) {
+  const ProtobufCMessageDescriptor *d = tikv__req(id)->req;
+  /* a type missing from the union is a bug of the build, not of the input */
+  if (d->sizeof_message > sizeof(*q)) abort();
+  protobuf_c_message_init(d, q);
+  tikv__pb_set_message(&q->base, "context", &ctx->base);
+}
+
 void tikv__retries_clear(tikv__retries_t *r) {
   tikv__error_free(r->last_err);
   r->last_err = NULL;

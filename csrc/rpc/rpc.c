@@ -9,7 +9,7 @@
 struct tikv__rpc_call {
   tikv__tag_t tag;
   tikv__rpc_t *rpc;
-  tikv__rpc_call_t *prev, *next;
+  tikv__link_t link; /* in rpc->calls */
   grpc_call *call;
   tikv__conn_t *conn;          /* a reference, dropped after the callback */
   const tikv__req_info_t *req; /* path and response type */
@@ -115,6 +115,19 @@ void tikv__pb_set_message(ProtobufCMessage *m, const char *name, const ProtobufC
   if (f) *f = v;
 }
 
+void *tikv__pb_array(const ProtobufCMessageDescriptor *d, size_t n) {
+  size_t align = _Alignof(max_align_t);
+  size_t ptrs = ((n ? n : 1) * sizeof(void *) + align - 1) / align * align;
+  char *block = tikv__malloc(ptrs + n * d->sizeof_message);
+  if (!block) return NULL;
+  void **pp = (void **)block;
+  for (size_t i = 0; i < n; i++) {
+    pp[i] = block + ptrs + i * d->sizeof_message;
+    protobuf_c_message_init(d, pp[i]);
+  }
+  return pp;
+}
+
 void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items) {
   const ProtobufCFieldDescriptor *fd =
       protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
@@ -172,25 +185,10 @@ static void call_free(tikv__rpc_call_t *c) {
   free(c);
 }
 
-static void list_add(tikv__rpc_t *rpc, tikv__rpc_call_t *c) {
-  c->prev = NULL;
-  c->next = rpc->calls;
-  if (rpc->calls) rpc->calls->prev = c;
-  rpc->calls = c;
-}
-
-static void list_remove(tikv__rpc_t *rpc, tikv__rpc_call_t *c) {
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    rpc->calls = c->next;
-  if (c->next) c->next->prev = c->prev;
-}
-
 static void unary_done(tikv__tag_t *tag, bool ok) {
   tikv__rpc_call_t *c = (tikv__rpc_call_t *)tag;
   tikv__rpc_t *rpc = c->rpc;
-  list_remove(rpc, c);
+  tikv__list_remove(&rpc->calls, &c->link);
   tikv__loop_tag_finished(rpc->loop);
   tikv_error_t *err = NULL;
   ProtobufCMessage *resp = NULL;
@@ -254,7 +252,7 @@ static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_inf
     call_free(c);
     return -1;
   }
-  list_add(rpc, c);
+  tikv__list_push(&rpc->calls, &c->link);
   tikv__loop_tag_started(rpc->loop);
   c->conn = conn;
   conn->refs++;
@@ -292,7 +290,7 @@ static void stream_maybe_finish(tikv__stream_t *s) {
   if (s->ops_pending || !s->status_done || s->closed_reported) return;
   s->closed_reported = true;
   tikv__rpc_t *rpc = s->base.rpc;
-  list_remove(rpc, &s->base);
+  tikv__list_remove(&rpc->calls, &s->base.link);
   tikv_error_t *err = s->close_err;
   if (!err)
     err = status_error(rpc, s->base.req->path,
@@ -433,7 +431,7 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__re
     s->ops_pending++;
     tikv__loop_tag_started(rpc->loop);
   }
-  list_add(rpc, &s->base);
+  tikv__list_push(&rpc->calls, &s->base.link);
   s->base.conn = conn;
   conn->refs++;
   start_recv(s);
@@ -466,5 +464,7 @@ void tikv__stream_cancel(tikv__stream_t *s) { grpc_call_cancel(s->base.call, NUL
 
 void tikv__rpc_cancel_all(tikv__rpc_t *rpc) {
   rpc->closing = true;
-  for (tikv__rpc_call_t *c = rpc->calls; c; c = c->next) grpc_call_cancel(c->call, NULL);
+  for (tikv__link_t *l = rpc->calls; l; l = l->next)
+    grpc_call_cancel(((tikv__rpc_call_t *)((char *)l - offsetof(tikv__rpc_call_t, link)))->call,
+                     NULL);
 }

@@ -13,7 +13,7 @@
 typedef struct tikv__rpc_call tikv__rpc_call_t;
 typedef struct tikv__rpc {
   tikv__loop_t *loop;
-  tikv__rpc_call_t *calls; /* intrusive list of calls in flight */
+  tikv__link_t *calls; /* the calls in flight */
   bool closing;
 } tikv__rpc_t;
 
@@ -36,6 +36,10 @@ void tikv__pb_set_bool(ProtobufCMessage *m, const char *name, bool v);
 void tikv__pb_set_bytes(ProtobufCMessage *m, const char *name, const uint8_t *data, size_t len);
 void tikv__pb_set_string(ProtobufCMessage *m, const char *name, const char *s);
 void tikv__pb_set_message(ProtobufCMessage *m, const char *name, const ProtobufCMessage *v);
+/* n empty messages of type d and the array of pointers to them that a
+ * repeated field takes, in one allocation: free() the returned array. NULL
+ * on OOM. */
+void *tikv__pb_array(const ProtobufCMessageDescriptor *d, size_t n);
 /* A repeated field: n items at items (of the field's C type). */
 void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items);
 

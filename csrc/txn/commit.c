@@ -101,9 +101,8 @@ static tikv_error_t *consume_commit(void *arg, tikv__part_t *part, const Protobu
   return err;
 }
 
-static const tikv__kind_t KV_COMMIT_PRIMARY = {TIKV__REQ_KV_COMMIT, TIKV__KS_TXN,
-                                               .build = build_commit,
-                                               .consume = consume_commit};
+static const tikv__kind_t KV_COMMIT_PRIMARY = {
+    TIKV__REQ_KV_COMMIT, TIKV__KS_TXN, build_commit, consume_commit};
 
 static void got_commit_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   committer_t *cm = arg;
@@ -158,7 +157,6 @@ static ProtobufCBinaryData *secondaries(const committer_t *cm, size_t *n) {
 }
 
 static void fill_mutation(Kvrpcpb__Mutation *mu, const tikv__mut_t *m) {
-  kvrpcpb__mutation__init(mu);
   mu->op = m->has_write ? m->op : KVRPCPB__OP__Lock;
   mu->key = (ProtobufCBinaryData){m->key.len, m->key.data};
   if (mu->op == KVRPCPB__OP__Put || mu->op == KVRPCPB__OP__Insert)
@@ -190,17 +188,15 @@ static int build_prewrite(void *arg, const tikv__part_t *part, Kvrpcpb__Context 
   size_t n = part->n, n_secs = 0;
   bool has_primary = false;
   for (size_t i = 0; i < n; i++) has_primary |= part->idx[i] == cm->primary;
-  Kvrpcpb__Mutation *muts = tikv__calloc(n, sizeof(*muts));
-  Kvrpcpb__Mutation **mp = tikv__calloc(n, sizeof(*mp));
+  Kvrpcpb__Mutation **mp = tikv__pb_array(&kvrpcpb__mutation__descriptor, n);
   Kvrpcpb__PrewriteRequest__PessimisticAction *acts =
       pessimistic ? tikv__calloc(n, sizeof(*acts)) : NULL;
   ProtobufCBinaryData *secs = cm->async && has_primary ? secondaries(cm, &n_secs) : NULL;
   int rc = -1;
-  if (muts && mp && (!pessimistic || acts) && (!(cm->async && has_primary) || secs)) {
+  if (mp && (!pessimistic || acts) && (!(cm->async && has_primary) || secs)) {
     for (size_t i = 0; i < n; i++) {
       const tikv__mut_t *m = cm->muts[part->idx[i]];
-      fill_mutation(&muts[i], m);
-      mp[i] = &muts[i];
+      fill_mutation(mp[i], m);
       if (acts)
         acts[i] = m->pess_locked
                       ? KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_PESSIMISTIC_CHECK
@@ -217,7 +213,6 @@ static int build_prewrite(void *arg, const tikv__part_t *part, Kvrpcpb__Context 
     prewrite_fields(cm, n, &q);
     rc = tikv__pack(&q.base, out);
   }
-  free(muts);
   free(mp);
   free(acts);
   free(secs);
@@ -258,12 +253,9 @@ static tikv_error_t *consume_prewrite(void *arg, tikv__part_t *part,
   return NULL;
 }
 
-static const tikv__kind_t KV_PREWRITE = {TIKV__REQ_KV_PREWRITE, TIKV__KS_TXN,
-                                         &PREWRITE_LOCKS.base,
-                                         .max_keys = TIKV__TXN_BATCH_KEYS,
-                                         .max_bytes = TIKV__TXN_BATCH_BYTES,
-                                         .build = build_prewrite,
-                                         .consume = consume_prewrite};
+static const tikv__kind_t KV_PREWRITE = {
+    TIKV__REQ_KV_PREWRITE, TIKV__KS_TXN, build_prewrite, consume_prewrite, &PREWRITE_LOCKS.base,
+    .max_keys = TIKV__TXN_BATCH_KEYS, .max_bytes = TIKV__TXN_BATCH_BYTES};
 
 static void prewrite_done(void *arg, tikv_error_t *err) {
   committer_t *cm = arg;
@@ -384,10 +376,7 @@ typedef struct {
 
 static void rollback_part_done(void *arg, tikv_error_t *err) {
   rollback_t *rb = arg;
-  if (err && !rb->err)
-    rb->err = err;
-  else
-    tikv__error_free(err);
+  if (err) tikv__error_keep(&rb->err, err);
   if (--rb->pending) return;
   tikv_txn_t *t = rb->t;
   txn_op_t *op = rb->op;

@@ -79,8 +79,8 @@ static int build_scan_lock(void *arg, const tikv__part_t *part, Kvrpcpb__Context
   return tikv__pack(&q.base, out);
 }
 
-static const tikv__kind_t KV_SCAN_LOCK = {TIKV__REQ_KV_SCAN_LOCK, TIKV__KS_TXN,
-                                          &SCAN_LOCK_LOCKS.base, .build = build_scan_lock};
+static const tikv__kind_t KV_SCAN_LOCK = {
+    TIKV__REQ_KV_SCAN_LOCK, TIKV__KS_TXN, build_scan_lock, NULL, &SCAN_LOCK_LOCKS.base};
 
 static void scanned(void *arg, tikv_error_t *err) {
   gc_t *g = arg;

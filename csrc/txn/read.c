@@ -24,9 +24,12 @@ static void readctx_init(readctx_t *rc, txn_op_t *op, uint64_t ts) {
   tikv__backoff_init(&rc->bo, 10, 1000);
 }
 
-static void read_context(const readctx_t *rc, Kvrpcpb__Context *ctx) {
+/* A read request's context (with the pushed transactions) and version. */
+static void read_request(const readctx_t *rc, ProtobufCMessage *q, Kvrpcpb__Context *ctx) {
   ctx->n_resolved_locks = rc->n_pushed;
   ctx->resolved_locks = rc->pushed;
+  tikv__pb_set_message(q, "context", &ctx->base);
+  tikv__pb_set_u64(q, "version", rc->ts);
 }
 
 static uint64_t read_ts(void *arg) { return ((readctx_t *)arg)->ts; }
@@ -72,11 +75,9 @@ static const tikv__lock_layer_t GET_LOCKS = TIKV__LOCK_LAYER(find_get, read_ts, 
 
 static int build_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
   getter_t *g = arg;
-  read_context(&g->rc, ctx);
   Kvrpcpb__GetRequest q = KVRPCPB__GET_REQUEST__INIT;
-  q.context = ctx;
+  read_request(&g->rc, &q.base, ctx);
   q.key = (ProtobufCBinaryData){g->point.key_len, (uint8_t *)g->point.key};
-  q.version = g->rc.ts;
   return tikv__pack(&q.base, out);
 }
 static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
@@ -87,8 +88,8 @@ static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCM
   f->found = true;
   return tikv__bytes_set(&f->value, r->value.data, r->value.len) ? oom() : NULL;
 }
-static const tikv__kind_t KV_GET = {TIKV__REQ_KV_GET, TIKV__KS_TXN, &GET_LOCKS.base,
-                                    .build = build_get, .consume = consume_get};
+static const tikv__kind_t KV_GET = {
+    TIKV__REQ_KV_GET, TIKV__KS_TXN, build_get, consume_get, &GET_LOCKS.base};
 
 static void getter_done(void *arg, tikv_error_t *err) {
   getter_t *g = arg;
@@ -143,10 +144,8 @@ static const tikv__lock_layer_t BATCH_GET_LOCKS =
 static int build_batch_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                            grpc_slice *out) {
   reader_t *r = arg;
-  read_context(&r->rc, ctx);
   Kvrpcpb__BatchGetRequest q = KVRPCPB__BATCH_GET_REQUEST__INIT;
-  q.context = ctx;
-  q.version = r->rc.ts;
+  read_request(&r->rc, &q.base, ctx);
   return tikv__pack_keys(&q.base, r->keys, part, out);
 }
 static tikv_error_t *consume_pairs(tikv__kvs_t *kvs, Kvrpcpb__KvPair *const *pairs, size_t n,
@@ -163,11 +162,9 @@ static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
   const Kvrpcpb__BatchGetResponse *g = (const Kvrpcpb__BatchGetResponse *)resp;
   return consume_pairs(&r->kvs, g->pairs, g->n_pairs, SIZE_MAX);
 }
-static const tikv__kind_t KV_BATCH_GET = {TIKV__REQ_KV_BATCH_GET, TIKV__KS_TXN,
-                                          &BATCH_GET_LOCKS.base,
-                                          .max_keys = TIKV__TXN_BATCH_KEYS,
-                                          .build = build_batch_get,
-                                          .consume = consume_batch_get};
+static const tikv__kind_t KV_BATCH_GET = {
+    TIKV__REQ_KV_BATCH_GET, TIKV__KS_TXN, build_batch_get, consume_batch_get, &BATCH_GET_LOCKS.base,
+    .max_keys = TIKV__TXN_BATCH_KEYS};
 
 static void reader_done(void *arg, tikv_error_t *err) {
   reader_t *r = arg;
@@ -237,16 +234,14 @@ static const tikv__lock_layer_t SCAN_LOCKS = TIKV__LOCK_LAYER(find_scan, read_ts
 static int build_scan(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                       grpc_slice *out) {
   scanner_t *s = arg;
-  read_context(&s->rc, ctx);
   Kvrpcpb__ScanRequest q = KVRPCPB__SCAN_REQUEST__INIT;
-  q.context = ctx;
+  read_request(&s->rc, &q.base, ctx);
   /* TiKV's reverse scan takes the exclusive upper bound as start_key */
   const tikv__bytes_t *from = part->reverse ? &part->hi : &part->lo;
   const tikv__bytes_t *to = part->reverse ? &part->lo : &part->hi;
   q.start_key = (ProtobufCBinaryData){from->len, from->data};
   q.end_key = (ProtobufCBinaryData){to->len, to->data};
   q.limit = part->limit;
-  q.version = s->rc.ts;
   q.key_only = s->rc.op->key_only;
   q.reverse = part->reverse;
   return tikv__pack(&q.base, out);
@@ -259,8 +254,8 @@ static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufC
   part->taken = s->kvs.count - before;
   return err;
 }
-static const tikv__kind_t KV_SCAN = {TIKV__REQ_KV_SCAN, TIKV__KS_TXN, &SCAN_LOCKS.base,
-                                     .build = build_scan, .consume = consume_scan};
+static const tikv__kind_t KV_SCAN = {
+    TIKV__REQ_KV_SCAN, TIKV__KS_TXN, build_scan, consume_scan, &SCAN_LOCKS.base};
 
 static bool in_range(const txn_op_t *op, const tikv__mut_t *m) {
   if (tikv__key_cmp(m->key.data, m->key.len, op->start.data, op->start.len) < 0) return false;

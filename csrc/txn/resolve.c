@@ -8,71 +8,104 @@
 
 #include "txn/txn_internal.h"
 
-tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+/* The KeyErrors that carry only a message and, in their own "key" field,
+ * the key. */
+#define KE(field) offsetof(Kvrpcpb__KeyError, field)
+static const struct {
+  size_t field;
+  int code;
+  const char *kind, *text;
+} PLAIN_KEY_ERRORS[] = {
+    {KE(already_exist), TIKV_ERR_ALREADY_EXIST, "already_exist", "key already exists"},
+    {KE(txn_lock_not_found), TIKV_ERR_TXN_ABORTED, "txn_lock_not_found",
+     "the transaction's lock is gone"},
+    {KE(assertion_failed), TIKV_ERR_ASSERTION_FAILED, "assertion_failed", "assertion failed"},
+    {KE(commit_ts_too_large), TIKV_ERR_TXN_RETRYABLE, "commit_ts_too_large",
+     "commit ts too large"},
+    {KE(primary_mismatch), TIKV_ERR_SERVER, "primary_mismatch", "primary mismatch"},
+};
+
+static tikv_error_t *plain_key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+  for (size_t i = 0; i < sizeof(PLAIN_KEY_ERRORS) / sizeof(PLAIN_KEY_ERRORS[0]); i++) {
+    const ProtobufCMessage *sub =
+        *(const ProtobufCMessage *const *)((const char *)ke + PLAIN_KEY_ERRORS[i].field);
+    if (!sub) continue;
+    tikv_error_t *e = tikv__error_new(PLAIN_KEY_ERRORS[i].code, "%s: %s", what,
+                                      PLAIN_KEY_ERRORS[i].text);
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field_by_name(sub->descriptor, "key");
+    if (fd && fd->type == PROTOBUF_C_TYPE_BYTES) {
+      const ProtobufCBinaryData *k = (const void *)((const char *)sub + fd->offset);
+      tikv__bytes_set(&e->key, k->data, k->len);
+    }
+    tikv__error_set_kind(e, PLAIN_KEY_ERRORS[i].kind);
+    return e;
+  }
+  return NULL;
+}
+
+/* The KeyErrors about another transaction: its timestamps, key, primary. */
+static tikv_error_t *txn_key_error(const Kvrpcpb__KeyError *ke, const char *what) {
   tikv_error_t *e;
+  const ProtobufCBinaryData *key = NULL, *primary = NULL;
   if (ke->conflict) {
     const Kvrpcpb__WriteConflict *w = ke->conflict;
     e = tikv__error_new(TIKV_ERR_WRITE_CONFLICT,
                         "%s: write conflict: txn %llu conflicts with txn %llu (committed at %llu)",
                         what, (unsigned long long)w->start_ts, (unsigned long long)w->conflict_ts,
                         (unsigned long long)w->conflict_commit_ts);
-    tikv__bytes_set(&e->key, w->key.data, w->key.len);
-    tikv__bytes_set(&e->primary, w->primary.data, w->primary.len);
+    key = &w->key;
+    primary = &w->primary;
     e->start_ts = w->start_ts;
     e->conflict_ts = w->conflict_commit_ts ? w->conflict_commit_ts : w->conflict_ts;
     tikv__error_set_kind(e, "conflict");
-  } else if (ke->already_exist) {
-    e = tikv__error_new(TIKV_ERR_ALREADY_EXIST, "%s: key already exists", what);
-    tikv__bytes_set(&e->key, ke->already_exist->key.data, ke->already_exist->key.len);
-    tikv__error_set_kind(e, "already_exist");
   } else if (ke->deadlock) {
     e = tikv__error_new(TIKV_ERR_DEADLOCK, "%s: deadlock: waiting for the lock of txn %llu",
                         what, (unsigned long long)ke->deadlock->lock_ts);
-    tikv__bytes_set(&e->key, ke->deadlock->lock_key.data, ke->deadlock->lock_key.len);
+    key = &ke->deadlock->lock_key;
     e->conflict_ts = ke->deadlock->lock_ts;
     tikv__error_set_kind(e, "deadlock");
   } else if (ke->commit_ts_expired) {
+    const Kvrpcpb__CommitTsExpired *x = ke->commit_ts_expired;
     e = tikv__error_new(TIKV_ERR_COMMIT_TS_EXPIRED,
                         "%s: commit ts %llu expired (min commit ts %llu)", what,
-                        (unsigned long long)ke->commit_ts_expired->attempted_commit_ts,
-                        (unsigned long long)ke->commit_ts_expired->min_commit_ts);
-    tikv__bytes_set(&e->key, ke->commit_ts_expired->key.data, ke->commit_ts_expired->key.len);
-    e->start_ts = ke->commit_ts_expired->start_ts;
+                        (unsigned long long)x->attempted_commit_ts,
+                        (unsigned long long)x->min_commit_ts);
+    key = &x->key;
+    e->start_ts = x->start_ts;
     tikv__error_set_kind(e, "commit_ts_expired");
   } else if (ke->txn_not_found) {
     e = tikv__error_new(TIKV_ERR_TXN_NOT_FOUND, "%s: transaction %llu not found", what,
                         (unsigned long long)ke->txn_not_found->start_ts);
-    tikv__bytes_set(&e->primary, ke->txn_not_found->primary_key.data,
-                    ke->txn_not_found->primary_key.len);
+    primary = &ke->txn_not_found->primary_key;
     e->start_ts = ke->txn_not_found->start_ts;
     tikv__error_set_kind(e, "txn_not_found");
-  } else if (ke->txn_lock_not_found) {
-    e = tikv__error_new(TIKV_ERR_TXN_ABORTED, "%s: the transaction's lock is gone", what);
-    tikv__bytes_set(&e->key, ke->txn_lock_not_found->key.data, ke->txn_lock_not_found->key.len);
-    tikv__error_set_kind(e, "txn_lock_not_found");
-  } else if (ke->assertion_failed) {
-    e = tikv__error_new(TIKV_ERR_ASSERTION_FAILED, "%s: assertion failed", what);
-    tikv__bytes_set(&e->key, ke->assertion_failed->key.data, ke->assertion_failed->key.len);
-    tikv__error_set_kind(e, "assertion_failed");
-  } else if (ke->commit_ts_too_large) {
-    e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE, "%s: commit ts too large", what);
-    tikv__error_set_kind(e, "commit_ts_too_large");
-  } else if (ke->primary_mismatch) {
-    e = tikv__error_new(TIKV_ERR_SERVER, "%s: primary mismatch", what);
-    tikv__error_set_kind(e, "primary_mismatch");
-  } else if (ke->retryable && ke->retryable[0]) {
+  } else {
+    return NULL;
+  }
+  if (key) tikv__bytes_set(&e->key, key->data, key->len);
+  if (primary) tikv__bytes_set(&e->primary, primary->data, primary->len);
+  return e;
+}
+
+tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+  tikv_error_t *e = txn_key_error(ke, what);
+  if (!e) e = plain_key_error(ke, what);
+  if (e) return e;
+  if (ke->retryable && ke->retryable[0]) {
     e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE, "%s: %s", what, ke->retryable);
     tikv__error_set_kind(e, "retryable");
   } else if (ke->abort && ke->abort[0]) {
     e = tikv__error_new(TIKV_ERR_TXN_ABORTED, "%s: %s", what, ke->abort);
     tikv__error_set_kind(e, "abort");
   } else if (ke->locked) {
+    const Kvrpcpb__LockInfo *l = ke->locked;
     e = tikv__error_new(TIKV_ERR_KEY_LOCKED, "%s: key is locked by txn %llu", what,
-                        (unsigned long long)ke->locked->lock_version);
-    tikv__bytes_set(&e->key, ke->locked->key.data, ke->locked->key.len);
-    tikv__bytes_set(&e->primary, ke->locked->primary_lock.data, ke->locked->primary_lock.len);
-    e->start_ts = ke->locked->lock_version;
-    e->lock_ttl = ke->locked->lock_ttl;
+                        (unsigned long long)l->lock_version);
+    tikv__bytes_set(&e->key, l->key.data, l->key.len);
+    tikv__bytes_set(&e->primary, l->primary_lock.data, l->primary_lock.len);
+    e->start_ts = l->lock_version;
+    e->lock_ttl = l->lock_ttl;
     tikv__error_set_kind(e, "locked");
   } else {
     e = tikv__error_new(TIKV_ERR_SERVER, "%s: unknown key error", what);
@@ -131,6 +164,15 @@ static void finish(resolver_t *r, tikv_error_t *err) {
   free(pushed);
 }
 
+/* The lock being resolved. */
+static tikv__lock_t *current_lock(resolver_t *r) { return &r->locks.items[r->i]; }
+
+/* Finishes r with err, if there is one. */
+static bool failed(resolver_t *r, tikv_error_t *err) {
+  if (err) finish(r, err);
+  return err != NULL;
+}
+
 static status_t *status_of(resolver_t *r, uint64_t ts) {
   for (size_t i = 0; i < r->n_status; i++)
     if (r->statuses[i].ts == ts) return &r->statuses[i];
@@ -158,10 +200,7 @@ static void live(resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
 /* ---- ResolveLock / PessimisticRollback of the current lock ---- */
 static void resolve_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
+  if (failed(r, err)) return;
   r->i++;
   next_lock(r);
 }
@@ -170,7 +209,7 @@ static void resolve_done(void *arg, tikv_error_t *err) {
  * commit_ts, or back when 0: a pessimistic lock by PessimisticRollback, any
  * other by ResolveLock. */
 static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
-  tikv__lock_t *k = &r->locks.items[r->i];
+  tikv__lock_t *k = current_lock(r);
   size_t n = 1 + (all_keys ? k->n_secondaries + 1 : 0);
   tikv__bytes_t **keys = tikv__calloc(n, sizeof(*keys));
   if (!keys) {
@@ -192,8 +231,7 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
 /* ---- CheckSecondaryLocks for async commit ---- */
 static int build_check_sec(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                            grpc_slice *out) {
-  resolver_t *r = arg;
-  const tikv__lock_t *k = &r->locks.items[r->i];
+  const tikv__lock_t *k = current_lock(arg);
   Kvrpcpb__CheckSecondaryLocksRequest q = KVRPCPB__CHECK_SECONDARY_LOCKS_REQUEST__INIT;
   q.context = ctx;
   q.start_version = k->ts;
@@ -221,19 +259,14 @@ static tikv_error_t *consume_check_sec(void *arg, tikv__part_t *part,
   return NULL;
 }
 
-static const tikv__kind_t KV_CHECK_SECONDARY_LOCKS = {TIKV__REQ_KV_CHECK_SECONDARY_LOCKS,
-                                                      TIKV__KS_TXN,
-                                                      .max_keys = TIKV__TXN_BATCH_KEYS,
-                                                      .build = build_check_sec,
-                                                      .consume = consume_check_sec};
+static const tikv__kind_t KV_CHECK_SECONDARY_LOCKS = {
+    TIKV__REQ_KV_CHECK_SECONDARY_LOCKS, TIKV__KS_TXN, build_check_sec, consume_check_sec,
+    .max_keys = TIKV__TXN_BATCH_KEYS};
 
 static void check_sec_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
-  tikv__lock_t *k = &r->locks.items[r->i];
+  if (failed(r, err)) return;
+  tikv__lock_t *k = current_lock(r);
   uint64_t commit_ts = 0;
   if (r->sec_committed)
     commit_ts = r->sec_commit_ts;
@@ -246,7 +279,7 @@ static void check_sec_done(void *arg, tikv_error_t *err) {
 /* The primary's lock (its min_commit_ts in sec_max_min_commit_ts, its
  * secondaries in the lock) says which keys decide. */
 static void resolve_async(resolver_t *r) {
-  tikv__lock_t *k = &r->locks.items[r->i];
+  tikv__lock_t *k = current_lock(r);
   r->sec_committed = r->sec_missing = false;
   r->sec_commit_ts = 0;
   tikv__multi_run(r->rt, &KV_CHECK_SECONDARY_LOCKS, r, k->secondaries, NULL, k->n_secondaries,
@@ -257,7 +290,7 @@ static void resolve_async(resolver_t *r) {
 static int build_check(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
                        grpc_slice *out) {
   resolver_t *r = arg;
-  const tikv__lock_t *k = &r->locks.items[r->i];
+  const tikv__lock_t *k = current_lock(r);
   Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
   q.context = ctx;
   q.primary_key = (ProtobufCBinaryData){k->primary.len, k->primary.data};
@@ -272,7 +305,7 @@ static int build_check(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ct
 static tikv_error_t *consume_check(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   resolver_t *r = arg;
   const Kvrpcpb__CheckTxnStatusResponse *s = (const Kvrpcpb__CheckTxnStatusResponse *)resp;
-  tikv__lock_t *k = &r->locks.items[r->i];
+  tikv__lock_t *k = current_lock(r);
   if (s->error) return tikv__key_error(s->error, "CheckTxnStatus");
   r->commit_ts = s->commit_version;
   r->lock_ttl = s->lock_ttl;
@@ -287,17 +320,13 @@ static tikv_error_t *consume_check(void *arg, tikv__part_t *part, const Protobuf
   return NULL;
 }
 
-static const tikv__kind_t KV_CHECK_TXN_STATUS = {TIKV__REQ_KV_CHECK_TXN_STATUS, TIKV__KS_TXN,
-                                                 .build = build_check,
-                                                 .consume = consume_check};
+static const tikv__kind_t KV_CHECK_TXN_STATUS = {
+    TIKV__REQ_KV_CHECK_TXN_STATUS, TIKV__KS_TXN, build_check, consume_check};
 
 static void check_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
-  tikv__lock_t *k = &r->locks.items[r->i];
+  if (failed(r, err)) return;
+  tikv__lock_t *k = current_lock(r);
   if (r->commit_ts || r->lock_ttl == 0) {
     remember(r, k->ts, r->commit_ts ? ST_COMMITTED : ST_ROLLED_BACK, r->commit_ts);
     apply_fate(r, r->commit_ts, false);
@@ -318,7 +347,7 @@ static void check_done(void *arg, tikv_error_t *err) {
 
 static void next_lock(resolver_t *r) {
   while (r->i < r->locks.count) {
-    tikv__lock_t *k = &r->locks.items[r->i];
+    tikv__lock_t *k = current_lock(r);
     status_t *st = status_of(r, k->ts);
     if (!st) {
       tikv__point_run(&r->point, r->rt, &KV_CHECK_TXN_STATUS, r, k->primary.data, k->primary.len,
@@ -336,10 +365,7 @@ static void next_lock(resolver_t *r) {
 
 static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
+  if (failed(r, err)) return;
   r->current_ts = ts;
   next_lock(r);
 }

@@ -34,15 +34,8 @@ typedef struct {
 
 static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
   bg_t *b = arg;
-  union {
-    ProtobufCMessage base;
-    Kvrpcpb__CommitRequest commit;
-    Kvrpcpb__ResolveLockRequest resolve;
-    Kvrpcpb__BatchRollbackRequest rollback;
-    Kvrpcpb__PessimisticRollbackRequest pess_rollback;
-  } q;
-  protobuf_c_message_init(tikv__req(b->kind->req)->req, &q);
-  tikv__pb_set_message(&q.base, "context", &ctx->base);
+  tikv__req_msg_t q;
+  tikv__req_msg_init(&q, b->kind->req, ctx);
   tikv__pb_set_u64(&q.base, "start_version", b->start_ts);
   tikv__pb_set_u64(&q.base, "commit_version", b->commit_ts);
   tikv__pb_set_u64(&q.base, "for_update_ts", b->for_update_ts);
@@ -50,7 +43,7 @@ static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, 
 }
 
 #define BG_KIND(req) \
-  {req, TIKV__KS_TXN, .max_keys = TIKV__TXN_BATCH_KEYS, .build = build_bg, .consume = consume_key_error}
+  {req, TIKV__KS_TXN, build_bg, consume_key_error, .max_keys = TIKV__TXN_BATCH_KEYS}
 static const tikv__kind_t BG_KINDS[] = {
     [TIKV__BG_COMMIT] = BG_KIND(TIKV__REQ_KV_COMMIT),
     [TIKV__BG_ROLLBACK] = BG_KIND(TIKV__REQ_KV_BATCH_ROLLBACK),
@@ -105,9 +98,8 @@ static int build_heartbeat(void *arg, const tikv__part_t *part, Kvrpcpb__Context
   return tikv__pack(&q.base, out);
 }
 
-static const tikv__kind_t KV_HEARTBEAT = {TIKV__REQ_KV_TXN_HEART_BEAT, TIKV__KS_TXN,
-                                          .build = build_heartbeat,
-                                          .consume = consume_key_error};
+static const tikv__kind_t KV_HEARTBEAT = {
+    TIKV__REQ_KV_TXN_HEART_BEAT, TIKV__KS_TXN, build_heartbeat, consume_key_error};
 
 static void heartbeat_done(void *arg, tikv_error_t *err) {
   tikv__error_free(err); /* the next beat tries again; a lost lock shows at commit */
@@ -172,31 +164,25 @@ static int build_lock(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx
                       grpc_slice *out) {
   locker_t *l = arg;
   size_t n = part->n;
-  Kvrpcpb__Mutation *muts = tikv__calloc(n, sizeof(*muts));
-  Kvrpcpb__Mutation **mp = tikv__calloc(n, sizeof(*mp));
-  int rc = -1;
-  if (muts && mp) {
-    for (size_t i = 0; i < n; i++) {
-      kvrpcpb__mutation__init(&muts[i]);
-      muts[i].op = KVRPCPB__OP__PessimisticLock;
-      muts[i].key = (ProtobufCBinaryData){l->keys[part->idx[i]].len, l->keys[part->idx[i]].data};
-      mp[i] = &muts[i];
-    }
-    Kvrpcpb__PessimisticLockRequest q = KVRPCPB__PESSIMISTIC_LOCK_REQUEST__INIT;
-    q.context = ctx;
-    q.n_mutations = n;
-    q.mutations = mp;
-    q.primary_lock = (ProtobufCBinaryData){l->t->primary.len, l->t->primary.data};
-    q.start_version = l->t->start_ts;
-    q.lock_ttl = (uint64_t)(tikv__now_ms() - l->t->begin_ms) + TIKV__MANAGED_LOCK_TTL_MS;
-    q.for_update_ts = l->for_update_ts;
-    q.is_first_lock = l->primary_phase;
-    q.wait_timeout = wait_timeout(l);
-    q.return_values = l->want_values;
-    q.min_commit_ts = l->for_update_ts + 1;
-    rc = tikv__pack(&q.base, out);
+  Kvrpcpb__Mutation **mp = tikv__pb_array(&kvrpcpb__mutation__descriptor, n);
+  if (!mp) return -1;
+  for (size_t i = 0; i < n; i++) {
+    mp[i]->op = KVRPCPB__OP__PessimisticLock;
+    mp[i]->key = (ProtobufCBinaryData){l->keys[part->idx[i]].len, l->keys[part->idx[i]].data};
   }
-  free(muts);
+  Kvrpcpb__PessimisticLockRequest q = KVRPCPB__PESSIMISTIC_LOCK_REQUEST__INIT;
+  q.context = ctx;
+  q.n_mutations = n;
+  q.mutations = mp;
+  q.primary_lock = (ProtobufCBinaryData){l->t->primary.len, l->t->primary.data};
+  q.start_version = l->t->start_ts;
+  q.lock_ttl = (uint64_t)(tikv__now_ms() - l->t->begin_ms) + TIKV__MANAGED_LOCK_TTL_MS;
+  q.for_update_ts = l->for_update_ts;
+  q.is_first_lock = l->primary_phase;
+  q.wait_timeout = wait_timeout(l);
+  q.return_values = l->want_values;
+  q.min_commit_ts = l->for_update_ts + 1;
+  int rc = tikv__pack(&q.base, out);
   free(mp);
   return rc;
 }
@@ -252,11 +238,9 @@ static tikv_error_t *consume_lock(void *arg, tikv__part_t *part, const ProtobufC
   return NULL;
 }
 
-static const tikv__kind_t KV_PESSIMISTIC_LOCK = {TIKV__REQ_KV_PESSIMISTIC_LOCK, TIKV__KS_TXN,
-                                                 &LOCK_LOCKS.base,
-                                                 .max_keys = TIKV__TXN_BATCH_KEYS,
-                                                 .build = build_lock,
-                                                 .consume = consume_lock};
+static const tikv__kind_t KV_PESSIMISTIC_LOCK = {
+    TIKV__REQ_KV_PESSIMISTIC_LOCK, TIKV__KS_TXN, build_lock, consume_lock, &LOCK_LOCKS.base,
+    .max_keys = TIKV__TXN_BATCH_KEYS};
 
 /* Releases what this call may have locked (keys it did not hold before). */
 static void locker_release(locker_t *l) {
@@ -342,22 +326,22 @@ static void locker_finish(locker_t *l, tikv_error_t *err) {
   then(op, err);
 }
 
+/* Finishes l with err, if there is one. */
+static bool failed(locker_t *l, tikv_error_t *err) {
+  if (err) locker_finish(l, err);
+  return err != NULL;
+}
+
 static void got_for_update_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   locker_t *l = arg;
-  if (err) {
-    locker_finish(l, err);
-    return;
-  }
+  if (failed(l, err)) return;
   l->for_update_ts = ts;
   lock_phase(l);
 }
 
 static void lock_phase_done(void *arg, tikv_error_t *err) {
   locker_t *l = arg;
-  if (err) {
-    locker_finish(l, err);
-    return;
-  }
+  if (failed(l, err)) return;
   if (l->need_new_ts) {
     /* a write newer than our for_update_ts: lock again at a newer one, as
      * pessimistic transactions read and lock the latest version */
