@@ -9,10 +9,8 @@
 
 #include "region/region.h"
 
-
 /* What one request covers. */
 typedef struct tikv__part {
-  const tikv__route_t *route; /* its region (boundaries only on range walks) */
   /* keyed requests: indexes into the owner's keys (on the point path: {0}) */
   const size_t *idx;
   size_t n;

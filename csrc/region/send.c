@@ -279,7 +279,6 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
 void tikv__send_start(tikv__send_t *s, const tikv__route_t *route) {
   s->route = *route;
   s->route.start = s->route.end = (tikv__bytes_t){0};
-  s->part.route = &s->route;
   s->conn = NULL;
   tikv__timer_init(&s->timer);
   if (tikv__now_ms() >= s->deadline) {
