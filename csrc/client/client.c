@@ -78,7 +78,7 @@ tikv_future_t *tikv_client_connect(tikv_client_t *c) {
   if (!f || !k) {
     free(k);
     if (f) {
-      tikv__future_complete(f, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+      tikv__future_complete(f, tikv__oom());
       return f;
     }
     return NULL;

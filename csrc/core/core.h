@@ -80,6 +80,8 @@ struct tikv_error_s {
 tikv_error_t *tikv__error_new(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 tikv_error_t *tikv__error_newv(int code, const char *fmt, va_list ap);
+/* NO_MEMORY, "out of memory". */
+tikv_error_t *tikv__oom(void);
 int tikv__error_set_kind(tikv_error_t *e, const char *kind);
 /* Copy of an error (for fanning one cause out to several operations). */
 tikv_error_t *tikv__error_dup(const tikv_error_t *e);

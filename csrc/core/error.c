@@ -64,6 +64,8 @@ tikv_error_t *tikv__error_new(int code, const char *fmt, ...) {
   return e;
 }
 
+tikv_error_t *tikv__oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
+
 int tikv__error_set_kind(tikv_error_t *e, const char *kind) {
   if (e == &OOM_ERROR) return -1;
   char *k = tikv__strdup(kind);

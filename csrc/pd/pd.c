@@ -57,7 +57,7 @@ void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, ti
   }
   waiter_t *w = tikv__calloc(1, sizeof(*w));
   if (!w) {
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    cb(arg, tikv__oom());
     return;
   }
   w->cb = cb;
@@ -278,7 +278,7 @@ void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64
                    tikv__pd_cb cb, void *arg) {
   pd_call_t *p = tikv__calloc(1, sizeof(*p));
   if (!p) {
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    cb(arg, tikv__oom(), NULL);
     return;
   }
   *p = (pd_call_t){.pd = pd, .req = id, .msg = msg, .hdr = PDPB__REQUEST_HEADER__INIT,
@@ -453,7 +453,7 @@ void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
                      void (*cb)(void *arg, tikv_error_t *err, uint64_t ts), void *arg) {
   tikv__tso_waiter_t *w = tikv__calloc(1, sizeof(*w));
   if (!w) {
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0);
+    cb(arg, tikv__oom(), 0);
     return;
   }
   *w = (tikv__tso_waiter_t){cb, arg, deadline, NULL};

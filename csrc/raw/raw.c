@@ -12,8 +12,6 @@
 #define BATCH_PAIR_COUNT 512
 #define BATCH_PUT_BYTES (16 * 1024)
 
-static tikv_error_t *oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
-
 /* The `error` string of a raw reply (all but the batch gets and scans). */
 static tikv_error_t *raw_error(const ProtobufCMessage *resp, tikv__req_id req) {
   const ProtobufCFieldDescriptor *fd =
@@ -33,9 +31,11 @@ static tikv_error_t *pair_error(const Kvrpcpb__KvPair *p, tikv__req_id req) {
                                                              : "unknown");
 }
 
-static ProtobufCBinaryData pb(const tikv__bytes_t *b) { return (ProtobufCBinaryData){b->len, b->data}; }
+static ProtobufCBinaryData pb(const tikv__bytes_t *b) {
+  return (ProtobufCBinaryData){b->len, b->data};
+}
 
-/* ---- one key: the operation, its future and its bytes in one allocation ---- */
+/* ---- one key: the operation and its bytes in one allocation ---- */
 typedef struct {
   tikv__point_t point;
   tikv_client_t *c;
@@ -70,7 +70,7 @@ static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCM
   tikv_error_t *e = raw_error(resp, TIKV__REQ_RAW_GET);
   if (e || r->not_found) return e;
   op->f->found = true;
-  return tikv__bytes_set(&op->f->value, r->value.data, r->value.len) ? oom() : NULL;
+  return tikv__bytes_set(&op->f->value, r->value.data, r->value.len) ? tikv__oom() : NULL;
 }
 
 static tikv_error_t *consume_ttl(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
@@ -97,7 +97,7 @@ static tikv_error_t *consume_cas(void *arg, tikv__part_t *part, const ProtobufCM
   op->f->found = !r->previous_not_exist;
   if (op->f->found &&
       tikv__bytes_set(&op->f->value, r->previous_value.data, r->previous_value.len))
-    return oom();
+    return tikv__oom();
   return NULL;
 }
 
@@ -166,7 +166,7 @@ static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
     if (!(e = pair_error(kv, TIKV__REQ_RAW_BATCH_GET)) &&
         tikv__kvs_push(&op->f->kvs, kv->key.data, kv->key.len, kv->value.data, kv->value.len,
                        true))
-      e = oom();
+      e = tikv__oom();
   }
   return e;
 }
@@ -282,7 +282,7 @@ static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufC
     if ((e = pair_error(kv, TIKV__REQ_RAW_SCAN)) || part->taken >= part->limit) break;
     if (tikv__kvs_push(&r->kvs, kv->key.data, kv->key.len, kv->value.data, kv->value.len,
                        !r->key_only))
-      e = oom();
+      e = tikv__oom();
     part->taken++;
   }
   return e;
@@ -352,7 +352,7 @@ static void batchscan_child_done(batchscan_t *b, tikv_error_t *err) {
   tikv_error_t *e = b->err;
   b->err = NULL;
   for (size_t i = 0; !e && i < b->n; i++)
-    if (tikv__kvs_append(&f->kvs, &b->children[i]->kvs)) e = oom();
+    if (tikv__kvs_append(&f->kvs, &b->children[i]->kvs)) e = tikv__oom();
   batchscan_free(b);
   tikv__future_complete(f, e);
 }

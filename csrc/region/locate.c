@@ -86,9 +86,9 @@ bool tikv__locate_cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *k
   const uint8_t *k = key;
   size_t kl = len;
   if (ks == TIKV__KS_TXN) {
-    uint8_t *buf = small;
-    if (TIKV__CODEC_ENCODED_LEN(len) > sizeof(small) && !(buf = heap = tikv__malloc(TIKV__CODEC_ENCODED_LEN(len))))
-      return false;
+    size_t need = TIKV__CODEC_ENCODED_LEN(len);
+    uint8_t *buf = need <= sizeof(small) ? small : (heap = tikv__malloc(need));
+    if (!buf) return false;
     kl = tikv__codec_encode_bytes_into(key, len, buf);
     k = buf;
   }
@@ -144,7 +144,7 @@ static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *r
 static void finish_with(locate_t *l, const tikv__region_t *r) {
   tikv__route_t route;
   if (!r || route_from_region(l->ks, r, true, &route)) {
-    locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    locate_finish(l, tikv__oom(), NULL);
     return;
   }
   locate_finish(l, NULL, &route);
@@ -168,7 +168,7 @@ static void region_missing(locate_t *l) {
 static void locate_again(locate_t *l, const ProtobufCBinaryData *key) {
   uint8_t *k = tikv__memdup(key->data, key->len);
   if (!k) {
-    locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    locate_finish(l, tikv__oom(), NULL);
     return;
   }
   free(l->key);
@@ -253,7 +253,7 @@ void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, siz
   }
   if (rc) {
     free(l);
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    cb(arg, tikv__oom(), NULL);
     return;
   }
   locate_send(l);
@@ -297,7 +297,7 @@ void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *ke
       (end_len && pd_key(ks, end, end_len, &l->end, &l->end_len))) {
     if (l) free(l->key);
     free(l);
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    cb(arg, tikv__oom(), NULL);
     return;
   }
   l->q.scan = (Pdpb__ScanRegionsRequest)PDPB__SCAN_REGIONS_REQUEST__INIT;

@@ -70,7 +70,7 @@ static void send_part(multi_t *m, const tikv__route_t *route, const size_t *idx,
   if (!p || !copy) {
     free(p);
     free(copy);
-    tikv__error_keep(&m->err, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__error_keep(&m->err, tikv__oom());
     return;
   }
   memcpy(copy, idx, n * sizeof(size_t));
@@ -161,7 +161,7 @@ static void group(multi_t *m, size_t *idx, size_t n) {
   grouping_t *g = tikv__calloc(1, sizeof(*g));
   if (!g) {
     free(idx);
-    tikv__error_keep(&m->err, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__error_keep(&m->err, tikv__oom());
     return;
   }
   qsort_r(idx, n, sizeof(size_t), cmp_idx, (void *)m->keys);
@@ -178,7 +178,7 @@ void tikv__multi_run(tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
   if (!m || !copy) {
     free(m);
     free(copy);
-    done(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    done(arg, tikv__oom());
     return;
   }
   for (size_t i = 0; i < n; i++) copy[i] = idx ? idx[i] : i;

@@ -267,7 +267,7 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
   ctx.peer = &peer;
   grpc_slice msg;
   if (s->kind->build(s->arg, &s->part, &ctx, &msg) != 0) {
-    s->ops->done(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    s->ops->done(s, tikv__oom());
     return;
   }
   s->conn = conn;

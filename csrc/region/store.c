@@ -96,7 +96,7 @@ void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline
   }
   store_req_t *s = tikv__calloc(1, sizeof(*s));
   if (!s) {
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+    cb(arg, tikv__oom(), NULL);
     return;
   }
   *s = (store_req_t){rt, store_id, cb, arg, PDPB__GET_STORE_REQUEST__INIT};

@@ -62,7 +62,7 @@ static bool advance(tikv__walk_t *w, tikv_error_t **err) {
     next = &rt->start;
   }
   if (tikv__bytes_set(&w->cur, next->data, next->len) == 0) return false;
-  *err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+  *err = tikv__oom();
   return true;
 }
 
@@ -89,7 +89,7 @@ static void located(void *arg, tikv_error_t *err, const tikv__route_t *route) {
   tikv__walk_t *w = arg;
   tikv__route_free(&w->route);
   if (!err && tikv__route_copy(&w->route, route))
-    err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+    err = tikv__oom();
   if (err) {
     w->done(w->send.arg, err);
     return;

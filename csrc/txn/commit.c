@@ -26,8 +26,6 @@ typedef struct committer {
   tikv__backoff_t lock_bo;
 } committer_t;
 
-static tikv_error_t *oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
-
 static void committer_free(committer_t *cm) {
   free(cm->keys);
   free(cm->muts);
@@ -224,7 +222,7 @@ static tikv_error_t *find_prewrite_locks(void *arg, const ProtobufCMessage *resp
   const Kvrpcpb__PrewriteResponse *r = (const Kvrpcpb__PrewriteResponse *)resp;
   for (size_t i = 0; i < r->n_errors; i++) {
     if (!r->errors[i]->locked) return tikv__key_error(r->errors[i], "KvPrewrite");
-    if (tikv__locks_add(locks, r->errors[i]->locked)) return oom();
+    if (tikv__locks_add(locks, r->errors[i]->locked)) return tikv__oom();
   }
   return NULL;
 }
@@ -312,7 +310,7 @@ void tikv__txn_commit(txn_op_t *op) {
   if (!cm || !cm->keys || !cm->muts) {
     if (cm) committer_free(cm);
     t->state = TXN_ROLLED_BACK;
-    tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__txn_op_complete(op, tikv__oom());
     return;
   }
   cm->op = op;
@@ -353,7 +351,7 @@ void tikv__txn_commit(txn_op_t *op) {
   cm->one_pc = t->opts.try_one_pc && cm->n <= TIKV__TXN_BATCH_KEYS && bytes <= TIKV__TXN_BATCH_BYTES;
   if (!t->has_primary) {
     if (tikv__bytes_set(&t->primary, cm->keys[0].data, cm->keys[0].len)) {
-      commit_finish(cm, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0);
+      commit_finish(cm, tikv__oom(), 0);
       return;
     }
     t->has_primary = true;
@@ -397,7 +395,7 @@ static void rollback_run(tikv_txn_t *t, txn_op_t *op, void (*done)(tikv_txn_t *)
   if (!rb || !ks) {
     free(rb);
     free(ks);
-    if (op) tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    if (op) tikv__txn_op_complete(op, tikv__oom());
     if (done) done(t);
     return;
   }

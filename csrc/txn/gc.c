@@ -45,7 +45,7 @@ static tikv_error_t *find_locks(void *arg, const ProtobufCMessage *resp, tikv__l
   if (r->error) return tikv__key_error(r->error, "KvScanLock");
   for (size_t i = 0; i < r->n_locks; i++)
     if (tikv__locks_add(locks, r->locks[i]))
-      return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+      return tikv__oom();
   return NULL;
 }
 
@@ -105,7 +105,7 @@ tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint) {
   gc_t *g = tikv__calloc(1, sizeof(*g));
   if (!g || tikv__walk_init(&g->walk, NULL, 0, NULL, 0, false, 0)) {
     if (g) gc_free(g);
-    return tikv__future_failed(tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    return tikv__future_failed(tikv__oom());
   }
   g->c = c;
   g->safepoint = safepoint;

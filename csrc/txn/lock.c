@@ -90,7 +90,7 @@ bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *
   tikv_error_t *err = layer->find(arg, resp, &locks);
   if (!err && !locks.count) return false;
   held_t *h = err ? NULL : tikv__malloc(sizeof(*h));
-  if (!err && !h) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+  if (!err && !h) err = tikv__oom();
   if (err) {
     tikv__locks_free(&locks);
     protobuf_c_message_free_unpacked(resp, NULL);

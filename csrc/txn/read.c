@@ -6,8 +6,6 @@
 
 #include "txn/txn_internal.h"
 
-static tikv_error_t *oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
-
 /* ---- what every read keeps for the lock layer (the first member of each) ---- */
 typedef struct {
   txn_op_t *op;
@@ -39,7 +37,7 @@ static tikv_error_t *read_after(void *arg, const ProtobufCMessage *resp, int64_t
   readctx_t *rc = arg;
   if (n) {
     uint64_t *t = tikv__realloc(rc->pushed, (rc->n_pushed + n) * sizeof(uint64_t));
-    if (!t) return oom();
+    if (!t) return tikv__oom();
     memcpy(t + rc->n_pushed, pushed, n * sizeof(uint64_t));
     rc->pushed = t;
     rc->n_pushed += n;
@@ -56,7 +54,7 @@ static tikv_error_t *read_locks(const Kvrpcpb__KeyError *error, Kvrpcpb__KvPair 
     const Kvrpcpb__KeyError *ke = i == 0 ? error : pairs[i - 1]->error;
     if (!ke) continue;
     if (!ke->locked) return tikv__key_error(ke, what);
-    if (tikv__locks_add(locks, ke->locked)) return oom();
+    if (tikv__locks_add(locks, ke->locked)) return tikv__oom();
   }
   return NULL;
 }
@@ -86,7 +84,7 @@ static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCM
   tikv_future_t *f = g->rc.op->f;
   if (r->not_found) return NULL;
   f->found = true;
-  return tikv__bytes_set(&f->value, r->value.data, r->value.len) ? oom() : NULL;
+  return tikv__bytes_set(&f->value, r->value.data, r->value.len) ? tikv__oom() : NULL;
 }
 static const tikv__kind_t KV_GET = {
     TIKV__REQ_KV_GET, TIKV__KS_TXN, build_get, consume_get, &GET_LOCKS.base};
@@ -105,19 +103,19 @@ static const tikv__mut_t *own_write(tikv_txn_t *t, const tikv__bytes_t *key) {
   return m && m->has_write && m->op != KVRPCPB__OP__Lock ? m : NULL;
 }
 
+/* The future's result from the transaction's own write m. */
+static tikv_error_t *own_value(tikv_future_t *f, const tikv__mut_t *m) {
+  f->found = m->op != KVRPCPB__OP__Del;
+  return f->found && tikv__bytes_set(&f->value, m->value.data, m->value.len) ? tikv__oom() : NULL;
+}
+
 static void read_one(txn_op_t *op, uint64_t ts) {
   tikv_txn_t *t = op->t;
   const tikv__mut_t *m = own_write(t, &op->keys[0]);
-  if (m) {
-    op->f->found = m->op != KVRPCPB__OP__Del;
-    tikv_error_t *err =
-        op->f->found && tikv__bytes_set(&op->f->value, m->value.data, m->value.len) ? oom() : NULL;
-    tikv__txn_op_complete(op, err);
-    return;
-  }
-  getter_t *g = tikv__calloc(1, sizeof(*g));
+  getter_t *g = m ? NULL : tikv__calloc(1, sizeof(*g));
   if (!g) {
-    tikv__txn_op_complete(op, oom());
+    /* the transaction's own write answers, or there is no memory */
+    tikv__txn_op_complete(op, m ? own_value(op->f, m) : tikv__oom());
     return;
   }
   readctx_init(&g->rc, op, ts);
@@ -153,7 +151,7 @@ static tikv_error_t *consume_pairs(tikv__kvs_t *kvs, Kvrpcpb__KvPair *const *pai
   for (size_t i = 0; i < n && kvs->count < limit; i++)
     if (tikv__kvs_push(kvs, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
                        pairs[i]->value.len, true))
-      return oom();
+      return tikv__oom();
   return NULL;
 }
 static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
@@ -187,7 +185,7 @@ static void read_many(txn_op_t *op, uint64_t ts) {
   if (r) r->keys = tikv__calloc(op->n ? op->n : 1, sizeof(tikv__bytes_t));
   if (!r || !r->keys) {
     free(r);
-    tikv__txn_op_complete(op, oom());
+    tikv__txn_op_complete(op, tikv__oom());
     return;
   }
   readctx_init(&r->rc, op, ts);
@@ -196,7 +194,7 @@ static void read_many(txn_op_t *op, uint64_t ts) {
     if (m) {
       if (m->op != KVRPCPB__OP__Del &&
           tikv__kvs_push(&r->kvs, m->key.data, m->key.len, m->value.data, m->value.len, true)) {
-        reader_done(r, oom());
+        reader_done(r, tikv__oom());
         return;
       }
       continue;
@@ -279,7 +277,7 @@ static tikv_error_t *overlay(const txn_op_t *op, const tikv__kvs_t *kvs, tikv__k
     else if (own && m->op != KVRPCPB__OP__Del)
       rc = tikv__kvs_push(out, m->key.data, m->key.len, m->value.data, m->value.len,
                           !op->key_only);
-    if (rc) return oom();
+    if (rc) return tikv__oom();
     if (c <= 0) i++;
     if (c >= 0) j++;
   }
@@ -322,7 +320,7 @@ void tikv__txn_read_scan(txn_op_t *op, uint64_t ts) {
   if (!s || tikv__walk_init(&s->walk, op->start.data, op->start.len, op->end.data, op->end.len,
                             op->reverse, op->limit + hidden)) {
     if (s) scanner_free(s);
-    tikv__txn_op_complete(op, oom());
+    tikv__txn_op_complete(op, tikv__oom());
     return;
   }
   readctx_init(&s->rc, op, ts);

@@ -147,8 +147,6 @@ typedef struct resolver {
 
 static void next_lock(resolver_t *r);
 
-static tikv_error_t *oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
-
 static void finish(resolver_t *r, tikv_error_t *err) {
   tikv__resolve_cb cb = r->cb;
   void *arg = r->arg;
@@ -213,7 +211,7 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
   size_t n = 1 + (all_keys ? k->n_secondaries + 1 : 0);
   tikv__bytes_t **keys = tikv__calloc(n, sizeof(*keys));
   if (!keys) {
-    finish(r, oom());
+    finish(r, tikv__oom());
     return;
   }
   keys[0] = &k->key;
@@ -316,7 +314,7 @@ static tikv_error_t *consume_check(void *arg, tikv__part_t *part, const Protobuf
   r->async_lock_ttl = pl->lock_ttl;
   r->sec_max_min_commit_ts = pl->min_commit_ts;
   /* the primary's lock knows every secondary; the lock we met may not */
-  if (!k->n_secondaries && tikv__lock_set_secondaries(k, pl)) return oom();
+  if (!k->n_secondaries && tikv__lock_set_secondaries(k, pl)) return tikv__oom();
   return NULL;
 }
 
@@ -375,7 +373,7 @@ void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__loc
   resolver_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) {
     tikv__locks_free(locks);
-    cb(arg, oom(), 0, NULL, 0);
+    cb(arg, tikv__oom(), 0, NULL, 0);
     return;
   }
   r->rt = rt;

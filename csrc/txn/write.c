@@ -5,8 +5,6 @@
 
 #include "txn/txn_internal.h"
 
-static tikv_error_t *oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
-
 /* The key error of a reply's `error` field. PessimisticRollback reports its
  * errors in a repeated field, not judged: the rollback is best effort, a
  * lock that stays is met and resolved again. */
@@ -74,7 +72,7 @@ void tikv__txn_bg(tikv__router_t *rt, int kind, uint64_t start_ts, uint64_t comm
                      .arg = arg};
   if (!b || tikv__bytes_copy_all(&b->keys, &b->bytes, keys, n)) {
     free(b);
-    if (done) done(arg, oom());
+    if (done) done(arg, tikv__oom());
     return;
   }
   tikv__multi_run(rt, b->kind, b, b->keys, NULL, n, deadline, bg_done);
@@ -193,7 +191,7 @@ static tikv_error_t *find_lock(void *arg, const ProtobufCMessage *resp, tikv__lo
   const Kvrpcpb__PessimisticLockResponse *r = (const Kvrpcpb__PessimisticLockResponse *)resp;
   for (size_t i = 0; i < r->n_errors; i++) {
     const Kvrpcpb__KeyError *ke = r->errors[i];
-    if (ke->locked && tikv__locks_add(locks, ke->locked)) return oom();
+    if (ke->locked && tikv__locks_add(locks, ke->locked)) return tikv__oom();
     if (!ke->locked && !ke->conflict) return tikv__key_error(ke, "PessimisticLock");
   }
   if (locks->count && l->t->opts.lock_wait_timeout_ms == 0) {
@@ -233,7 +231,7 @@ static tikv_error_t *consume_lock(void *arg, tikv__part_t *part, const ProtobufC
     const tikv__bytes_t *k = &l->keys[part->idx[i]];
     if (!absent &&
         tikv__kvs_push(&l->values, k->data, k->len, r->values[i].data, r->values[i].len, true))
-      return oom();
+      return tikv__oom();
   }
   return NULL;
 }
@@ -272,14 +270,14 @@ static tikv_error_t *locker_values(locker_t *l, tikv__kvs_t *out) {
     if (m && m->has_write && m->op != KVRPCPB__OP__Lock) {
       if (m->op != KVRPCPB__OP__Del &&
           tikv__kvs_push(out, m->key.data, m->key.len, m->value.data, m->value.len, true))
-        return oom();
+        return tikv__oom();
       continue;
     }
     for (size_t j = 0; j < l->values.count && !got; j++)
       if (!tikv__key_cmp(l->values.items[j].key, l->values.items[j].key_len, k->data, k->len))
         got = &l->values.items[j];
     if (got && tikv__kvs_push(out, got->key, got->key_len, got->value, got->value_len, true))
-      return oom();
+      return tikv__oom();
   }
   tikv__kvs_sort(out, false);
   return NULL;
@@ -290,7 +288,7 @@ static tikv_error_t *locker_locked(locker_t *l) {
   txn_op_t *op = l->op;
   for (size_t i = 0; i < l->n; i++) {
     tikv__mut_t *m = tikv__buffer_upsert(&t->buf, l->keys[i].data, l->keys[i].len);
-    if (!m) return oom();
+    if (!m) return tikv__oom();
     m->pess_locked = true;
   }
   if (l->for_update_ts > t->for_update_ts) t->for_update_ts = l->for_update_ts;
@@ -371,7 +369,7 @@ static void lock_phase(locker_t *l) {
   size_t n = l->primary_phase ? 1 : l->n - l->from;
   size_t *idx = tikv__malloc((n ? n : 1) * sizeof(size_t));
   if (!idx) {
-    locker_finish(l, oom());
+    locker_finish(l, tikv__oom());
     return;
   }
   for (size_t i = 0; i < n; i++) idx[i] = from + i;
@@ -417,7 +415,7 @@ void tikv__txn_lock_pessimistic(txn_op_t *op, bool want_values,
   if (!l || !l->keys || locker_keys(l)) {
     if (l) free(l->keys);
     free(l);
-    then(op, oom());
+    then(op, tikv__oom());
     return;
   }
   l->then = then;
