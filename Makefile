@@ -38,7 +38,7 @@ PROTO_C := $(patsubst proto/%.proto,$(GEN)/proto/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
 PROTO_O := $(patsubst $(GEN)/proto/%.c,$(B)/obj/gen/%.o,$(PROTO_C))
 
-CORE_SRC := $(wildcard csrc/core/*.c csrc/rpc/*.c csrc/pd/*.c csrc/region/*.c csrc/raw/*.c csrc/txn/*.c)
+CORE_SRC := $(wildcard csrc/core/*.c csrc/rpc/*.c csrc/pd/*.c csrc/region/*.c csrc/client/*.c csrc/raw/*.c csrc/txn/*.c)
 CORE_O := $(patsubst csrc/%.c,$(B)/obj/%.o,$(CORE_SRC))
 MOCK_SRC := $(filter-out csrc/mock/main.c,$(wildcard csrc/mock/*.c))
 MOCK_O := $(patsubst csrc/%.c,$(B)/obj/%.o,$(MOCK_SRC))

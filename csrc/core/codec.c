@@ -8,10 +8,7 @@
 #define MARKER 0xff
 #define PAD 0x00
 
-int tikv__codec_encode_bytes(const uint8_t *key, size_t len, uint8_t **out, size_t *out_len) {
-  size_t groups = len / GROUP + 1;
-  uint8_t *buf = tikv__malloc(groups * (GROUP + 1));
-  if (!buf) return -1;
+size_t tikv__codec_encode_bytes_into(const uint8_t *key, size_t len, uint8_t *buf) {
   size_t o = 0;
   for (size_t i = 0; i <= len; i += GROUP) {
     size_t remain = len - i;
@@ -22,8 +19,14 @@ int tikv__codec_encode_bytes(const uint8_t *key, size_t len, uint8_t **out, size
     o += GROUP + 1;
     if (n < GROUP) break;
   }
+  return o;
+}
+
+int tikv__codec_encode_bytes(const uint8_t *key, size_t len, uint8_t **out, size_t *out_len) {
+  uint8_t *buf = tikv__malloc(TIKV__CODEC_ENCODED_LEN(len));
+  if (!buf) return -1;
+  *out_len = tikv__codec_encode_bytes_into(key, len, buf);
   *out = buf;
-  *out_len = o;
   return 0;
 }
 

@@ -27,6 +27,18 @@ void *tikv__realloc(void *p, size_t size);
 uint8_t *tikv__memdup(const void *p, size_t len);
 char *tikv__strdup(const char *s);
 
+/* Grows the array *items (of elements of elem_size bytes, capacity *cap) to
+ * hold at least `need` elements, doubling. items is the address of the
+ * array pointer. 0 / -1 (OOM; the array is left as it was). */
+int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size);
+
+/* Intrusive doubly linked lists: a tikv__link_t in each element. */
+typedef struct tikv__link {
+  struct tikv__link *prev, *next;
+} tikv__link_t;
+void tikv__list_push(tikv__link_t **head, tikv__link_t *l); /* at the front */
+void tikv__list_remove(tikv__link_t **head, tikv__link_t *l);
+
 /* An owned byte string. */
 typedef struct tikv__bytes {
   uint8_t *data;
@@ -34,6 +46,10 @@ typedef struct tikv__bytes {
 } tikv__bytes_t;
 int tikv__bytes_set(tikv__bytes_t *b, const void *p, size_t len); /* 0 / -1 (OOM) */
 void tikv__bytes_free(tikv__bytes_t *b);
+/* Copies *src[0..n) into one buffer (*bytes) and views of it (*views), both
+ * malloc'ed. 0 / -1 (OOM; nothing allocated). */
+int tikv__bytes_copy_all(tikv__bytes_t **views, uint8_t **bytes, tikv__bytes_t *const *src,
+                         size_t n);
 /* memcmp order; shorter prefix sorts first. */
 int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
@@ -64,12 +80,17 @@ struct tikv_error_s {
 tikv_error_t *tikv__error_new(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 tikv_error_t *tikv__error_newv(int code, const char *fmt, va_list ap);
+/* NO_MEMORY, "out of memory". */
+tikv_error_t *tikv__oom(void);
 int tikv__error_set_kind(tikv_error_t *e, const char *kind);
 /* Copy of an error (for fanning one cause out to several operations). */
 tikv_error_t *tikv__error_dup(const tikv_error_t *e);
 /* Prefixes the message: "ctx: old message". */
 void tikv__error_prefix(tikv_error_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tikv__error_free(tikv_error_t *e);
+/* Keeps the first of several failures in *first: err (consumed) becomes it
+ * when there is none yet. */
+void tikv__error_keep(tikv_error_t **first, tikv_error_t *err);
 const char *tikv__grpc_status_name(int status);
 
 /* ---- futures ---- */
@@ -100,8 +121,9 @@ tikv_future_t *tikv__future_new(void);
  * Runs the callback on the calling thread (the I/O thread) and drops the
  * producer's reference. Exactly once per future. */
 void tikv__future_complete(tikv_future_t *f, tikv_error_t *err);
-/* Convenience: completes at once with an error (used when an operation
- * cannot even start; no callback can have been set yet). */
+/* Convenience: completes at once with err (used when an operation cannot
+ * even start; no callback can have been set yet), or with success and no
+ * result when err is NULL. */
 tikv_future_t *tikv__future_failed(tikv_error_t *err);
 
 /* Runs fn(arg) on the library's deferred-callback thread, never the caller's.
@@ -164,7 +186,12 @@ void tikv__backoff_init(tikv__backoff_t *b, int base_ms, int cap_ms);
 int tikv__backoff_next(tikv__backoff_t *b);
 
 /* ---- memcomparable key codec (TiKV's codec::bytes) ---- */
-/* Encodes key into groups of 8 bytes + marker; *out malloc'ed. 0 / -1. */
+/* The encoded length of a key of n bytes: groups of 8 bytes + marker. */
+#define TIKV__CODEC_ENCODED_LEN(n) (((n) / 8 + 1) * 9)
+/* Encodes key into buf (TIKV__CODEC_ENCODED_LEN(len) bytes); returns the
+ * length written. */
+size_t tikv__codec_encode_bytes_into(const uint8_t *key, size_t len, uint8_t *buf);
+/* The same into a malloc'ed *out. 0 / -1. */
 int tikv__codec_encode_bytes(const uint8_t *key, size_t len, uint8_t **out, size_t *out_len);
 /* Decodes a prefix of buf; *consumed = encoded bytes used. 0 / -1 if malformed. */
 int tikv__codec_decode_bytes(const uint8_t *buf, size_t len, uint8_t **out, size_t *out_len,

@@ -64,6 +64,8 @@ tikv_error_t *tikv__error_new(int code, const char *fmt, ...) {
   return e;
 }
 
+tikv_error_t *tikv__oom(void) { return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"); }
+
 int tikv__error_set_kind(tikv_error_t *e, const char *kind) {
   if (e == &OOM_ERROR) return -1;
   char *k = tikv__strdup(kind);
@@ -113,6 +115,13 @@ void tikv__error_free(tikv_error_t *e) {
   tikv__bytes_free(&e->key);
   tikv__bytes_free(&e->primary);
   free(e);
+}
+
+void tikv__error_keep(tikv_error_t **first, tikv_error_t *err) {
+  if (!*first)
+    *first = err;
+  else
+    tikv__error_free(err);
 }
 
 int tikv_error_code_of(const tikv_error_t *e) { return e ? e->code : TIKV_ERR_OK; }

@@ -103,18 +103,9 @@ void tikv__timer_cancel(tikv__loop_t *l, tikv__timer_t *t) {
 void tikv__timer_start(tikv__loop_t *l, tikv__timer_t *t, int64_t delay_ms,
                        void (*fn)(void *), void *arg) {
   tikv__timer_cancel(l, t);
-  if (l->heap_len == l->heap_cap) {
-    size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-    tikv__timer_t **h = tikv__realloc(l->heap, cap * sizeof(*h));
-    if (!h) {
-      /* Cannot queue: fire on the next turn instead of never. The loop keeps
-       * one slot spare by always growing before use, so this is theoretical;
-       * still, dropping a timer would hang an operation. */
-      abort();
-    }
-    l->heap = h;
-    l->heap_cap = cap;
-  }
+  /* A timer that cannot be queued would leave its operation hanging for
+   * good, with nothing to tell it: no memory for the heap is fatal here. */
+  if (tikv__grow(&l->heap, &l->heap_cap, l->heap_len + 1, sizeof(*l->heap))) abort();
   t->when = tikv__now_ms() + (delay_ms > 0 ? delay_ms : 0);
   t->fn = fn;
   t->arg = arg;

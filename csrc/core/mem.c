@@ -5,6 +5,33 @@ void *tikv__calloc(size_t n, size_t size) { return calloc(n ? n : 1, size ? size
 void *tikv__malloc(size_t size) { return malloc(size ? size : 1); }
 void *tikv__realloc(void *p, size_t size) { return realloc(p, size ? size : 1); }
 
+int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size) {
+  if (need <= *cap) return 0;
+  size_t n = *cap ? *cap : 16;
+  while (n < need) n *= 2;
+  void *old, *p;
+  memcpy(&old, items, sizeof(old)); /* items points at some T *, read as void * */
+  if (!(p = tikv__realloc(old, n * elem_size))) return -1;
+  memcpy(items, &p, sizeof(p));
+  *cap = n;
+  return 0;
+}
+
+void tikv__list_push(tikv__link_t **head, tikv__link_t *l) {
+  l->prev = NULL;
+  l->next = *head;
+  if (*head) (*head)->prev = l;
+  *head = l;
+}
+
+void tikv__list_remove(tikv__link_t **head, tikv__link_t *l) {
+  if (l->prev)
+    l->prev->next = l->next;
+  else
+    *head = l->next;
+  if (l->next) l->next->prev = l->prev;
+}
+
 uint8_t *tikv__memdup(const void *p, size_t len) {
   uint8_t *d = malloc(len + 1);
   if (!d) return NULL;
@@ -30,6 +57,27 @@ void tikv__bytes_free(tikv__bytes_t *b) {
   b->len = 0;
 }
 
+int tikv__bytes_copy_all(tikv__bytes_t **views, uint8_t **bytes, tikv__bytes_t *const *src,
+                         size_t n) {
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) total += src[i]->len;
+  tikv__bytes_t *v = tikv__calloc(n ? n : 1, sizeof(*v));
+  uint8_t *p = tikv__malloc(total);
+  if (!v || !p) {
+    free(v);
+    free(p);
+    return -1;
+  }
+  *views = v;
+  *bytes = p;
+  for (size_t i = 0; i < n; i++) {
+    if (src[i]->len) memcpy(p, src[i]->data, src[i]->len);
+    v[i] = (tikv__bytes_t){p, src[i]->len};
+    p += src[i]->len;
+  }
+  return 0;
+}
+
 int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
   size_t n = alen < blen ? alen : blen;
   int c = n ? memcmp(a, b, n) : 0;
@@ -39,13 +87,7 @@ int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) 
 
 int tikv__kvs_push(tikv__kvs_t *a, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
                    bool has_value) {
-  if (a->count == a->cap) {
-    size_t cap = a->cap ? a->cap * 2 : 16;
-    tikv_kv_t *items = tikv__realloc(a->items, cap * sizeof(*items));
-    if (!items) return -1;
-    a->items = items;
-    a->cap = cap;
-  }
+  if (tikv__grow(&a->items, &a->cap, a->count + 1, sizeof(*a->items))) return -1;
   uint8_t *kc = tikv__memdup(k, kl);
   uint8_t *vc = has_value ? tikv__memdup(v, vl) : NULL;
   if (!kc || (has_value && !vc)) {
@@ -59,14 +101,7 @@ int tikv__kvs_push(tikv__kvs_t *a, const uint8_t *k, size_t kl, const uint8_t *v
 
 int tikv__kvs_append(tikv__kvs_t *dst, tikv__kvs_t *src) {
   if (!src->count) return 0;
-  if (dst->count + src->count > dst->cap) {
-    size_t cap = dst->cap ? dst->cap : 16;
-    while (cap < dst->count + src->count) cap *= 2;
-    tikv_kv_t *items = tikv__realloc(dst->items, cap * sizeof(*items));
-    if (!items) return -1;
-    dst->items = items;
-    dst->cap = cap;
-  }
+  if (tikv__grow(&dst->items, &dst->cap, dst->count + src->count, sizeof(*dst->items))) return -1;
   memcpy(dst->items + dst->count, src->items, src->count * sizeof(tikv_kv_t));
   dst->count += src->count;
   src->count = 0;

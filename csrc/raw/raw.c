@@ -1,488 +1,247 @@
-/* Raw key-value operations. Point and batch operations group their keys by
- * region and send one request per region (in chunks of client-go's sizes) in
- * parallel; a part that meets a region error is grouped again. Scans and
- * delete-range walk the range region by region. */
+/* Raw key-value operations. Each request kind below says how it is built
+ * and how its reply fills the future. A single-key operation goes straight
+ * to its region's leader (tikv__point_run); a batch is grouped by region and
+ * sent in chunks of client-go's sizes, in parallel (tikv__multi_run); scans
+ * and delete-range walk the range region by region (tikv__walk_start). */
 #include <stdio.h>
 
-#include "region/multi.h"
+#include "client/client.h"
+#include "region/request.h"
 
 /* client-go's raw batch limits */
 #define BATCH_PAIR_COUNT 512
 #define BATCH_PUT_BYTES (16 * 1024)
 
-typedef enum {
-  OP_GET,
-  OP_BATCH_GET,
-  OP_PUT,
-  OP_BATCH_PUT,
-  OP_DELETE,
-  OP_BATCH_DELETE,
-  OP_GET_TTL,
-  OP_CAS
-} op_kind;
-
-static const struct {
-  const char *method;
-  const ProtobufCMessageDescriptor *resp;
-} METHODS[] = {
-    [OP_GET] = {"/tikvpb.Tikv/RawGet", &kvrpcpb__raw_get_response__descriptor},
-    [OP_BATCH_GET] = {"/tikvpb.Tikv/RawBatchGet", &kvrpcpb__raw_batch_get_response__descriptor},
-    [OP_PUT] = {"/tikvpb.Tikv/RawPut", &kvrpcpb__raw_put_response__descriptor},
-    [OP_BATCH_PUT] = {"/tikvpb.Tikv/RawBatchPut", &kvrpcpb__raw_batch_put_response__descriptor},
-    [OP_DELETE] = {"/tikvpb.Tikv/RawDelete", &kvrpcpb__raw_delete_response__descriptor},
-    [OP_BATCH_DELETE] = {"/tikvpb.Tikv/RawBatchDelete",
-                         &kvrpcpb__raw_batch_delete_response__descriptor},
-    [OP_GET_TTL] = {"/tikvpb.Tikv/RawGetKeyTTL", &kvrpcpb__raw_get_key_ttlresponse__descriptor},
-    [OP_CAS] = {"/tikvpb.Tikv/RawCompareAndSwap", &kvrpcpb__raw_casresponse__descriptor},
-};
-
-/* ---- helpers shared by every raw operation ---- */
-
-/* The `error` string every raw response but the batch gets and scans carries. */
-static tikv_error_t *response_error(const ProtobufCMessage *resp, const char *what) {
+/* The `error` string of a raw reply (all but the batch gets and scans). */
+static tikv_error_t *raw_error(const ProtobufCMessage *resp, tikv__req_id req) {
   const ProtobufCFieldDescriptor *fd =
       protobuf_c_message_descriptor_get_field_by_name(resp->descriptor, "error");
   if (!fd || fd->type != PROTOBUF_C_TYPE_STRING) return NULL;
   const char *msg = *(const char **)((const char *)resp + fd->offset);
   if (!msg || !msg[0]) return NULL;
-  tikv_error_t *e = tikv__error_new(TIKV_ERR_SERVER, "%s: %s", what, msg);
-  return e;
+  return tikv__error_new(TIKV_ERR_SERVER, "%s: %s", tikv__req(req)->method, msg);
 }
 
-static tikv_error_t *pair_error(const Kvrpcpb__KvPair *p, const char *what) {
+static tikv_error_t *pair_error(const Kvrpcpb__KvPair *p, tikv__req_id req) {
   if (!p->error) return NULL;
   const Kvrpcpb__KeyError *ke = p->error;
-  return tikv__error_new(TIKV_ERR_SERVER, "%s: key error: %s", what,
-                         ke->abort && ke->abort[0]       ? ke->abort
+  return tikv__error_new(TIKV_ERR_SERVER, "%s: key error: %s", tikv__req(req)->method,
+                         ke->abort && ke->abort[0]           ? ke->abort
                          : ke->retryable && ke->retryable[0] ? ke->retryable
-                                                         : "unknown");
+                                                             : "unknown");
 }
 
-/* ---- point and batch operations ---- */
-typedef struct keyop {
+static ProtobufCBinaryData pb(const tikv__bytes_t *b) {
+  return (ProtobufCBinaryData){b->len, b->data};
+}
+
+/* ---- one key: the operation and its bytes in one allocation ---- */
+typedef struct {
+  tikv__point_t point;
   tikv_client_t *c;
   tikv_future_t *f;
-  op_kind kind;
-  size_t n;
-  tikv__bytes_t *keys, *values;
-  uint64_t ttl;
-  /* compare-and-swap */
-  tikv__bytes_t prev;
+  const tikv__kind_t *kind;
+  tikv__bytes_t key, value, prev; /* views into data */
   bool prev_not_exist;
-  tikv__multi_ops_t mops;
-  /* results */
-  tikv__kvs_t kvs;
-  bool found;
-  tikv__bytes_t value;
-  uint64_t u64;
-  bool has_u64;
-  int flag;
+  uint64_t ttl;
+  uint8_t data[];
 } keyop_t;
 
-static void keyop_free(keyop_t *op) {
-  for (size_t i = 0; i < op->n; i++) {
-    tikv__bytes_free(&op->keys[i]);
-    if (op->values) tikv__bytes_free(&op->values[i]);
-  }
-  free(op->keys);
-  free(op->values);
-  tikv__bytes_free(&op->prev);
-  tikv__bytes_free(&op->value);
-  tikv__kvs_free(&op->kvs);
-  free(op);
+/* The single-key requests are one shape: the key in the column family, and
+ * whichever of a value, a TTL, for_cas and the previous value the request
+ * has. */
+static int build_key(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
+  keyop_t *op = arg;
+  tikv__req_msg_t q;
+  tikv__req_msg_init(&q, op->kind->req, ctx);
+  tikv__pb_set_bytes(&q.base, "key", op->key.data, op->key.len);
+  tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
+  tikv__pb_set_bytes(&q.base, "value", op->value.data, op->value.len);
+  tikv__pb_set_u64(&q.base, "ttl", op->ttl);
+  tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
+  tikv__pb_set_bool(&q.base, "previous_not_exist", op->prev_not_exist);
+  tikv__pb_set_bytes(&q.base, "previous_value", op->prev.data, op->prev.len);
+  return tikv__pack(&q.base, out);
 }
+
+static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  keyop_t *op = arg;
+  const Kvrpcpb__RawGetResponse *r = (const Kvrpcpb__RawGetResponse *)resp;
+  tikv_error_t *e = raw_error(resp, TIKV__REQ_RAW_GET);
+  if (e || r->not_found) return e;
+  op->f->found = true;
+  return tikv__bytes_set(&op->f->value, r->value.data, r->value.len) ? tikv__oom() : NULL;
+}
+
+static tikv_error_t *consume_ttl(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  keyop_t *op = arg;
+  const Kvrpcpb__RawGetKeyTTLResponse *r = (const Kvrpcpb__RawGetKeyTTLResponse *)resp;
+  tikv_error_t *e = raw_error(resp, TIKV__REQ_RAW_GET_KEY_TTL);
+  if (e) return e;
+  op->f->has_u64 = !r->not_found;
+  op->f->u64 = r->ttl;
+  return NULL;
+}
+
+static tikv_error_t *consume_write(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  keyop_t *op = arg;
+  return raw_error(resp, op->kind->req);
+}
+
+static tikv_error_t *consume_cas(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  keyop_t *op = arg;
+  const Kvrpcpb__RawCASResponse *r = (const Kvrpcpb__RawCASResponse *)resp;
+  tikv_error_t *e = raw_error(resp, TIKV__REQ_RAW_CAS);
+  if (e) return e;
+  op->f->flag = r->succeed;
+  op->f->found = !r->previous_not_exist;
+  if (op->f->found &&
+      tikv__bytes_set(&op->f->value, r->previous_value.data, r->previous_value.len))
+    return tikv__oom();
+  return NULL;
+}
+
+#define KEY_KIND(req, consume) {req, TIKV__KS_RAW, build_key, consume}
+static const tikv__kind_t RAW_GET = KEY_KIND(TIKV__REQ_RAW_GET, consume_get);
+static const tikv__kind_t RAW_GET_TTL = KEY_KIND(TIKV__REQ_RAW_GET_KEY_TTL, consume_ttl);
+static const tikv__kind_t RAW_PUT = KEY_KIND(TIKV__REQ_RAW_PUT, consume_write);
+static const tikv__kind_t RAW_DELETE = KEY_KIND(TIKV__REQ_RAW_DELETE, consume_write);
+static const tikv__kind_t RAW_CAS = KEY_KIND(TIKV__REQ_RAW_CAS, consume_cas);
 
 static void keyop_done(void *arg, tikv_error_t *err) {
   keyop_t *op = arg;
   tikv_future_t *f = op->f;
-  if (!err) {
-    /* hand the results over to the future */
-    if (op->kind == OP_BATCH_GET) tikv__kvs_sort(&op->kvs, false);
-    f->kvs = op->kvs;
-    op->kvs = (tikv__kvs_t){0};
-    f->found = op->found;
-    f->value = op->value;
-    op->value = (tikv__bytes_t){0};
-    f->u64 = op->u64;
-    f->has_u64 = op->has_u64;
-    f->flag = op->flag;
-  }
-  keyop_free(op);
+  free(op);
   tikv__future_complete(f, err);
-}
-
-static size_t keyop_size(void *arg, size_t i) {
-  keyop_t *op = arg;
-  return op->keys[i].len + (op->values ? op->values[i].len : 0);
-}
-
-static int keyop_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                       Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
-  keyop_t *op = arg;
-  tikv_client_t *c = op->c;
-  char *cf = c->cfg.cf;
-  bool for_cas = c->cfg.atomic;
-  int rc = -1;
-  switch (op->kind) {
-    case OP_GET: {
-      Kvrpcpb__RawGetRequest r = KVRPCPB__RAW_GET_REQUEST__INIT;
-      r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[idx[0]].len, op->keys[idx[0]].data};
-      r.cf = cf;
-      rc = tikv__pack(&r.base, buf, len);
-      break;
-    }
-    case OP_GET_TTL: {
-      Kvrpcpb__RawGetKeyTTLRequest r = KVRPCPB__RAW_GET_KEY_TTLREQUEST__INIT;
-      r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[idx[0]].len, op->keys[idx[0]].data};
-      r.cf = cf;
-      rc = tikv__pack(&r.base, buf, len);
-      break;
-    }
-    case OP_PUT: {
-      Kvrpcpb__RawPutRequest r = KVRPCPB__RAW_PUT_REQUEST__INIT;
-      r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[0].len, op->keys[0].data};
-      r.value = (ProtobufCBinaryData){op->values[0].len, op->values[0].data};
-      r.cf = cf;
-      r.ttl = op->ttl;
-      r.for_cas = for_cas;
-      rc = tikv__pack(&r.base, buf, len);
-      break;
-    }
-    case OP_DELETE: {
-      Kvrpcpb__RawDeleteRequest r = KVRPCPB__RAW_DELETE_REQUEST__INIT;
-      r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[0].len, op->keys[0].data};
-      r.cf = cf;
-      r.for_cas = for_cas;
-      rc = tikv__pack(&r.base, buf, len);
-      break;
-    }
-    case OP_CAS: {
-      Kvrpcpb__RawCASRequest r = KVRPCPB__RAW_CASREQUEST__INIT;
-      r.context = ctx;
-      r.key = (ProtobufCBinaryData){op->keys[0].len, op->keys[0].data};
-      r.value = (ProtobufCBinaryData){op->values[0].len, op->values[0].data};
-      r.previous_not_exist = op->prev_not_exist;
-      r.previous_value = (ProtobufCBinaryData){op->prev.len, op->prev.data};
-      r.cf = cf;
-      r.ttl = op->ttl;
-      rc = tikv__pack(&r.base, buf, len);
-      break;
-    }
-    case OP_BATCH_GET:
-    case OP_BATCH_DELETE: {
-      ProtobufCBinaryData *keys = tikv__pb_keys(op->keys, idx, n);
-      if (!keys) return -1;
-      if (op->kind == OP_BATCH_GET) {
-        Kvrpcpb__RawBatchGetRequest r = KVRPCPB__RAW_BATCH_GET_REQUEST__INIT;
-        r.context = ctx;
-        r.n_keys = n;
-        r.keys = keys;
-        r.cf = cf;
-        rc = tikv__pack(&r.base, buf, len);
-      } else {
-        Kvrpcpb__RawBatchDeleteRequest r = KVRPCPB__RAW_BATCH_DELETE_REQUEST__INIT;
-        r.context = ctx;
-        r.n_keys = n;
-        r.keys = keys;
-        r.cf = cf;
-        r.for_cas = for_cas;
-        rc = tikv__pack(&r.base, buf, len);
-      }
-      free(keys);
-      break;
-    }
-    case OP_BATCH_PUT: {
-      Kvrpcpb__KvPair *pairs = tikv__calloc(n, sizeof(*pairs));
-      Kvrpcpb__KvPair **pp = tikv__calloc(n, sizeof(*pp));
-      uint64_t *ttls = op->ttl ? tikv__calloc(n, sizeof(*ttls)) : NULL;
-      if (!pairs || !pp || (op->ttl && !ttls)) {
-        free(pairs);
-        free(pp);
-        free(ttls);
-        return -1;
-      }
-      for (size_t i = 0; i < n; i++) {
-        kvrpcpb__kv_pair__init(&pairs[i]);
-        size_t k = idx[i];
-        pairs[i].key = (ProtobufCBinaryData){op->keys[k].len, op->keys[k].data};
-        pairs[i].value = (ProtobufCBinaryData){op->values[k].len, op->values[k].data};
-        pp[i] = &pairs[i];
-        if (ttls) ttls[i] = op->ttl;
-      }
-      Kvrpcpb__RawBatchPutRequest r = KVRPCPB__RAW_BATCH_PUT_REQUEST__INIT;
-      r.context = ctx;
-      r.n_pairs = n;
-      r.pairs = pp;
-      r.cf = cf;
-      r.for_cas = for_cas;
-      r.n_ttls = ttls ? n : 0;
-      r.ttls = ttls;
-      rc = tikv__pack(&r.base, buf, len);
-      free(pairs);
-      free(pp);
-      free(ttls);
-      break;
-    }
-  }
-  return rc;
-}
-
-static tikv_error_t *keyop_consume(keyop_t *op, ProtobufCMessage *resp) {
-  const char *what = METHODS[op->kind].method + 13; /* after "/tikvpb.Tikv/" */
-  tikv_error_t *e = response_error(resp, what);
-  if (e) return e;
-  switch (op->kind) {
-    case OP_GET: {
-      Kvrpcpb__RawGetResponse *r = (Kvrpcpb__RawGetResponse *)resp;
-      op->found = !r->not_found;
-      if (op->found && tikv__bytes_set(&op->value, r->value.data, r->value.len))
-        return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-      break;
-    }
-    case OP_GET_TTL: {
-      Kvrpcpb__RawGetKeyTTLResponse *r = (Kvrpcpb__RawGetKeyTTLResponse *)resp;
-      op->has_u64 = !r->not_found;
-      op->u64 = r->ttl;
-      break;
-    }
-    case OP_CAS: {
-      Kvrpcpb__RawCASResponse *r = (Kvrpcpb__RawCASResponse *)resp;
-      op->flag = r->succeed;
-      op->found = !r->previous_not_exist;
-      if (op->found &&
-          tikv__bytes_set(&op->value, r->previous_value.data, r->previous_value.len))
-        return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-      break;
-    }
-    case OP_BATCH_GET: {
-      Kvrpcpb__RawBatchGetResponse *r = (Kvrpcpb__RawBatchGetResponse *)resp;
-      for (size_t i = 0; i < r->n_pairs; i++) {
-        if ((e = pair_error(r->pairs[i], what))) return e;
-        if (tikv__kvs_push(&op->kvs, r->pairs[i]->key.data, r->pairs[i]->key.len,
-                           r->pairs[i]->value.data, r->pairs[i]->value.len, true))
-          return tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-      }
-      break;
-    }
-    default:
-      break;
-  }
-  return NULL;
-}
-
-static void keyop_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
-  tikv_error_t *err = keyop_consume(arg, resp);
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err)
-    tikv__multi_part_fail(part, err);
-  else
-    tikv__multi_part_ok(part);
 }
 
 static void keyop_start(void *arg) {
   keyop_t *op = arg;
-  op->mops = (tikv__multi_ops_t){
-      .method = METHODS[op->kind].method,
-      .resp_desc = METHODS[op->kind].resp,
-      .ks = TIKV__KS_RAW,
-      .max_keys = BATCH_PAIR_COUNT,
-      .max_bytes = op->kind == OP_BATCH_PUT ? BATCH_PUT_BYTES : 0,
-      .size_of = keyop_size,
-      .build = keyop_build,
-      .on_response = keyop_response,
-      .done = keyop_done,
-  };
-  tikv__multi_run(op->c, &op->mops, op, op->keys, op->n, tikv__client_deadline(op->c));
+  tikv__point_run(&op->point, &op->c->router, op->kind, op, op->key.data, op->key.len,
+                  tikv__client_deadline(op->c), keyop_done);
 }
 
-/* ---- argument checks and submission ---- */
-
-static tikv_future_t *fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static tikv_future_t *fail(int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  tikv_error_t *e = tikv__error_newv(code, fmt, ap);
-  va_end(ap);
-  return tikv__future_failed(e);
-}
-
-static tikv_future_t *closed_future(void) {
-  return fail(TIKV_ERR_CLOSED, "client is closed");
-}
-
-/* Submits a prepared op; owns it. */
-static tikv_future_t *submit(keyop_t *op, void (*start)(void *)) {
-  tikv_future_t *f = tikv__future_new();
-  if (!f) {
-    keyop_free(op);
-    return NULL;
-  }
-  op->f = f;
-  if (tikv__client_post(op->c, start, op) != 0) {
-    keyop_free(op);
-    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
-  }
-  return f;
-}
-
-static keyop_t *keyop_new(tikv_client_t *c, op_kind kind, size_t n, bool with_values) {
-  keyop_t *op = tikv__calloc(1, sizeof(*op));
-  if (!op) return NULL;
-  op->c = c;
-  op->kind = kind;
-  op->n = n;
-  op->keys = tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t));
-  op->values = with_values ? tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t)) : NULL;
-  if (!op->keys || (with_values && !op->values)) {
-    free(op->keys);
-    free(op->values);
-    free(op);
-    return NULL;
-  }
-  return op;
-}
-
-static bool slice_ok(const uint8_t *p, size_t len) { return p || len == 0; }
-
-#define CHECK_CLIENT(c)                                                              \
-  do {                                                                               \
-    if (!(c)) return fail(TIKV_ERR_INVALID_ARGUMENT, "client is NULL");              \
-    if (atomic_load(&(c)->closed)) return closed_future();                          \
-  } while (0)
-
-static tikv_future_t *single(tikv_client_t *c, op_kind kind, const uint8_t *key, size_t key_len,
-                             const uint8_t *value, size_t value_len, bool with_value) {
-  keyop_t *op = keyop_new(c, kind, 1, with_value);
-  if (!op || tikv__bytes_set(&op->keys[0], key, key_len) ||
-      (with_value && tikv__bytes_set(&op->values[0], value, value_len))) {
-    if (op) keyop_free(op);
-    return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  }
-  return submit(op, keyop_start);
-}
-
-tikv_future_t *tikv_raw_get(tikv_client_t *c, const uint8_t *key, size_t key_len) {
-  CHECK_CLIENT(c);
-  if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
-  return single(c, OP_GET, key, key_len, NULL, 0, false);
-}
-
-tikv_future_t *tikv_raw_get_key_ttl(tikv_client_t *c, const uint8_t *key, size_t key_len) {
-  CHECK_CLIENT(c);
-  if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
-  return single(c, OP_GET_TTL, key, key_len, NULL, 0, false);
-}
-
-tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len,
-                            const uint8_t *value, size_t value_len, uint64_t ttl_seconds) {
-  CHECK_CLIENT(c);
-  if (!slice_ok(key, key_len) || !slice_ok(value, value_len))
-    return fail(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
-  /* client-go refuses empty values: TiKV cannot tell them from deletions */
-  if (value_len == 0) return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported");
-  keyop_t *op = keyop_new(c, OP_PUT, 1, true);
-  if (!op || tikv__bytes_set(&op->keys[0], key, key_len) ||
-      tikv__bytes_set(&op->values[0], value, value_len)) {
-    if (op) keyop_free(op);
-    return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  }
-  op->ttl = ttl_seconds;
-  return submit(op, keyop_start);
-}
-
-tikv_future_t *tikv_raw_delete(tikv_client_t *c, const uint8_t *key, size_t key_len) {
-  CHECK_CLIENT(c);
-  if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
-  return single(c, OP_DELETE, key, key_len, NULL, 0, false);
-}
-
-static tikv_future_t *batch(tikv_client_t *c, op_kind kind, const tikv_slice_t *keys, size_t n,
-                            const tikv_slice_t *values, bool with_values, uint64_t ttl) {
-  if (n && !keys) return fail(TIKV_ERR_INVALID_ARGUMENT, "keys is NULL");
-  for (size_t i = 0; i < n; i++) {
-    if (!slice_ok(keys[i].data, keys[i].len))
-      return fail(TIKV_ERR_INVALID_ARGUMENT, "key %zu is NULL", i);
-    if (values && !slice_ok(values[i].data, values[i].len))
-      return fail(TIKV_ERR_INVALID_ARGUMENT, "value %zu is NULL", i);
-    if (values && values[i].len == 0)
-      return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported (value %zu)", i);
-  }
-  keyop_t *op = keyop_new(c, kind, n, with_values);
-  if (!op) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  for (size_t i = 0; i < n; i++) {
-    if (tikv__bytes_set(&op->keys[i], keys[i].data, keys[i].len) ||
-        (values && tikv__bytes_set(&op->values[i], values[i].data, values[i].len))) {
-      keyop_free(op);
-      return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-    }
-  }
-  op->ttl = ttl;
-  return submit(op, keyop_start);
-}
-
-tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys) {
-  CHECK_CLIENT(c);
-  return batch(c, OP_BATCH_GET, keys, n_keys, NULL, false, 0);
-}
-
-tikv_future_t *tikv_raw_batch_put(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
-                                  const tikv_slice_t *values, size_t n_values,
-                                  uint64_t ttl_seconds) {
-  CHECK_CLIENT(c);
-  if (n_keys != n_values)
-    return fail(TIKV_ERR_INVALID_ARGUMENT, "%zu keys but %zu values", n_keys, n_values);
-  if (n_values && !values) return fail(TIKV_ERR_INVALID_ARGUMENT, "values is NULL");
-  return batch(c, OP_BATCH_PUT, keys, n_keys, values, true, ttl_seconds);
-}
-
-tikv_future_t *tikv_raw_batch_delete(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys) {
-  CHECK_CLIENT(c);
-  if (c->cfg.atomic)
-    return fail(TIKV_ERR_UNSUPPORTED, "batch delete is not supported in atomic mode");
-  return batch(c, OP_BATCH_DELETE, keys, n_keys, NULL, false, 0);
-}
-
-tikv_future_t *tikv_raw_compare_and_swap(tikv_client_t *c, const uint8_t *key, size_t key_len,
-                                         const uint8_t *previous, size_t previous_len,
-                                         int previous_not_exist, const uint8_t *value,
-                                         size_t value_len, uint64_t ttl_seconds) {
-  CHECK_CLIENT(c);
-  if (!c->cfg.atomic)
-    return fail(TIKV_ERR_UNSUPPORTED, "compare-and-swap needs atomic mode (tikv_config_set_atomic)");
-  if (!slice_ok(key, key_len) || !slice_ok(value, value_len) ||
-      (!previous_not_exist && !slice_ok(previous, previous_len)))
-    return fail(TIKV_ERR_INVALID_ARGUMENT, "key, value or previous value is NULL");
-  keyop_t *op = keyop_new(c, OP_CAS, 1, true);
-  if (!op || tikv__bytes_set(&op->keys[0], key, key_len) ||
-      tikv__bytes_set(&op->values[0], value, value_len) ||
-      (!previous_not_exist && tikv__bytes_set(&op->prev, previous, previous_len))) {
-    if (op) keyop_free(op);
-    return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  }
-  op->prev_not_exist = previous_not_exist != 0;
-  op->ttl = ttl_seconds;
-  return submit(op, keyop_start);
-}
-
-/* ---- range operations: scan and delete-range walk region by region ---- */
-typedef struct rangeop {
+/* ---- batches ---- */
+typedef struct {
   tikv_client_t *c;
-  tikv_future_t *f;          /* NULL for a batch-scan child */
-  struct batchscan *parent;  /* set for a batch-scan child */
-  bool is_delete;
-  int64_t deadline;
-  tikv__bytes_t start, end;  /* [start, end); end.len 0: unbounded */
-  tikv__bytes_t cur;         /* forward: next start; reverse: next exclusive end */
-  bool reverse, key_only;
-  uint32_t limit;
+  tikv_future_t *f;
+  tikv__req_id req;
+  size_t n;
+  tikv__bytes_t *keys, *values; /* views into one buffer */
+  uint8_t *bytes;
+  uint64_t ttl;
+} batchop_t;
+
+static void batchop_free(void *arg) {
+  batchop_t *op = arg;
+  free(op->keys);
+  free(op->values);
+  free(op->bytes);
+  free(op);
+}
+
+static size_t batch_size(void *arg, size_t i) {
+  batchop_t *op = arg;
+  return op->keys[i].len + (op->values ? op->values[i].len : 0);
+}
+
+/* Batch get and batch delete are one shape: keys in the column family
+ * (for_cas where the request has it). */
+static int build_keys(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                      grpc_slice *out) {
+  batchop_t *op = arg;
+  tikv__req_msg_t q;
+  tikv__req_msg_init(&q, op->req, ctx);
+  tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
+  tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
+  return tikv__pack_keys(&q.base, op->keys, part, out);
+}
+static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
+                                       const ProtobufCMessage *resp) {
+  batchop_t *op = arg;
+  const Kvrpcpb__RawBatchGetResponse *r = (const Kvrpcpb__RawBatchGetResponse *)resp;
+  tikv_error_t *e = raw_error(resp, TIKV__REQ_RAW_BATCH_GET);
+  for (size_t i = 0; !e && i < r->n_pairs; i++) {
+    const Kvrpcpb__KvPair *kv = r->pairs[i];
+    if (!(e = pair_error(kv, TIKV__REQ_RAW_BATCH_GET)) &&
+        tikv__kvs_push(&op->f->kvs, kv->key.data, kv->key.len, kv->value.data, kv->value.len,
+                       true))
+      e = tikv__oom();
+  }
+  return e;
+}
+static const tikv__kind_t RAW_BATCH_GET = {
+    TIKV__REQ_RAW_BATCH_GET, TIKV__KS_RAW, build_keys, consume_batch_get,
+    .max_keys = BATCH_PAIR_COUNT, .size_of = batch_size};
+
+static int build_batch_put(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                           grpc_slice *out) {
+  batchop_t *op = arg;
+  size_t n = part->n;
+  Kvrpcpb__KvPair **pp = tikv__pb_array(&kvrpcpb__kv_pair__descriptor, n);
+  uint64_t *ttls = op->ttl ? tikv__calloc(n, sizeof(*ttls)) : NULL;
+  int rc = -1;
+  if (pp && (!op->ttl || ttls)) {
+    for (size_t i = 0; i < n; i++) {
+      pp[i]->key = pb(&op->keys[part->idx[i]]);
+      pp[i]->value = pb(&op->values[part->idx[i]]);
+      if (ttls) ttls[i] = op->ttl;
+    }
+    Kvrpcpb__RawBatchPutRequest q = KVRPCPB__RAW_BATCH_PUT_REQUEST__INIT;
+    q.context = ctx;
+    q.n_pairs = n;
+    q.pairs = pp;
+    q.cf = op->c->cfg.cf;
+    q.for_cas = op->c->cfg.atomic;
+    q.n_ttls = ttls ? n : 0;
+    q.ttls = ttls;
+    rc = tikv__pack(&q.base, out);
+  }
+  free(pp);
+  free(ttls);
+  return rc;
+}
+static tikv_error_t *consume_batch_write(void *arg, tikv__part_t *part,
+                                         const ProtobufCMessage *resp) {
+  batchop_t *op = arg;
+  return raw_error(resp, op->req);
+}
+static const tikv__kind_t RAW_BATCH_PUT = {
+    TIKV__REQ_RAW_BATCH_PUT, TIKV__KS_RAW, build_batch_put, consume_batch_write,
+    .max_keys = BATCH_PAIR_COUNT, .max_bytes = BATCH_PUT_BYTES, .size_of = batch_size};
+
+static const tikv__kind_t RAW_BATCH_DELETE = {
+    TIKV__REQ_RAW_BATCH_DELETE, TIKV__KS_RAW, build_keys, consume_batch_write,
+    .max_keys = BATCH_PAIR_COUNT, .size_of = batch_size};
+
+static void batch_done(void *arg, tikv_error_t *err) {
+  batchop_t *op = arg;
+  tikv_future_t *f = op->f;
+  if (!err && op->req == TIKV__REQ_RAW_BATCH_GET) tikv__kvs_sort(&f->kvs, false);
+  batchop_free(op);
+  tikv__future_complete(f, err);
+}
+
+static const tikv__kind_t *batch_kind(tikv__req_id req) {
+  return req == TIKV__REQ_RAW_BATCH_GET   ? &RAW_BATCH_GET
+         : req == TIKV__REQ_RAW_BATCH_PUT ? &RAW_BATCH_PUT
+                                          : &RAW_BATCH_DELETE;
+}
+
+static void batch_start(void *arg) {
+  batchop_t *op = arg;
+  tikv__multi_run(&op->c->router, batch_kind(op->req), op, op->keys, NULL, op->n,
+                  tikv__client_deadline(op->c), batch_done);
+}
+
+/* ---- ranges: scans and delete-range ---- */
+typedef struct rangeop {
+  tikv__walk_t walk;
+  tikv_client_t *c;
+  tikv_future_t *f;         /* NULL for a batch-scan child */
+  struct batchscan *parent; /* set for a batch-scan child */
+  bool key_only;
   tikv__kvs_t kvs;
-  tikv__route_t route;       /* region being worked on */
-  tikv__backoff_t bo;
-  tikv_error_t *last_err;
 } rangeop_t;
 
 typedef struct batchscan {
@@ -492,21 +251,65 @@ typedef struct batchscan {
   tikv_error_t *err;
 } batchscan_t;
 
-static void range_step(rangeop_t *r);
-
-static void rangeop_free(rangeop_t *r) {
-  tikv__bytes_free(&r->start);
-  tikv__bytes_free(&r->end);
-  tikv__bytes_free(&r->cur);
+static void rangeop_free(void *arg) {
+  rangeop_t *r = arg;
+  tikv__walk_free(&r->walk);
   tikv__kvs_free(&r->kvs);
-  tikv__route_free(&r->route);
-  tikv__error_free(r->last_err);
   free(r);
 }
 
+static int build_scan(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                      grpc_slice *out) {
+  rangeop_t *r = arg;
+  Kvrpcpb__RawScanRequest q = KVRPCPB__RAW_SCAN_REQUEST__INIT;
+  q.context = ctx;
+  /* TiKV's reverse scan takes the exclusive upper bound as start_key and the
+   * inclusive lower bound as end_key */
+  q.start_key = pb(part->reverse ? &part->hi : &part->lo);
+  q.end_key = pb(part->reverse ? &part->lo : &part->hi);
+  q.limit = part->limit;
+  q.key_only = r->key_only;
+  q.reverse = part->reverse;
+  q.cf = r->c->cfg.cf;
+  return tikv__pack(&q.base, out);
+}
+static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  rangeop_t *r = arg;
+  const Kvrpcpb__RawScanResponse *s = (const Kvrpcpb__RawScanResponse *)resp;
+  tikv_error_t *e = NULL;
+  for (size_t i = 0; !e && i < s->n_kvs; i++) {
+    const Kvrpcpb__KvPair *kv = s->kvs[i];
+    if ((e = pair_error(kv, TIKV__REQ_RAW_SCAN)) || part->taken >= part->limit) break;
+    if (tikv__kvs_push(&r->kvs, kv->key.data, kv->key.len, kv->value.data, kv->value.len,
+                       !r->key_only))
+      e = tikv__oom();
+    part->taken++;
+  }
+  return e;
+}
+static const tikv__kind_t RAW_SCAN = {TIKV__REQ_RAW_SCAN, TIKV__KS_RAW, build_scan, consume_scan};
+
+static int build_delete_range(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                              grpc_slice *out) {
+  rangeop_t *r = arg;
+  Kvrpcpb__RawDeleteRangeRequest q = KVRPCPB__RAW_DELETE_RANGE_REQUEST__INIT;
+  q.context = ctx;
+  q.start_key = pb(&part->lo);
+  q.end_key = pb(&part->hi);
+  q.cf = r->c->cfg.cf;
+  return tikv__pack(&q.base, out);
+}
+static tikv_error_t *consume_delete_range(void *arg, tikv__part_t *part,
+                                          const ProtobufCMessage *resp) {
+  return raw_error(resp, TIKV__REQ_RAW_DELETE_RANGE);
+}
+static const tikv__kind_t RAW_DELETE_RANGE = {
+    TIKV__REQ_RAW_DELETE_RANGE, TIKV__KS_RAW, build_delete_range, consume_delete_range};
+
 static void batchscan_child_done(batchscan_t *b, tikv_error_t *err);
 
-static void range_finish(rangeop_t *r, tikv_error_t *err) {
+static void range_done(void *arg, tikv_error_t *err) {
+  rangeop_t *r = arg;
   if (r->parent) {
     batchscan_child_done(r->parent, err);
     return;
@@ -520,177 +323,218 @@ static void range_finish(rangeop_t *r, tikv_error_t *err) {
   tikv__future_complete(f, err);
 }
 
-/* The part of [start, end) inside the current region. */
-static void clamp(const rangeop_t *r, const uint8_t **lo, size_t *lo_len, const uint8_t **hi,
-                  size_t *hi_len) {
-  const tikv__route_t *rt = &r->route;
-  if (!r->reverse) {
-    *lo = r->cur.data;
-    *lo_len = r->cur.len;
-    bool region_first = rt->end.len && (r->end.len == 0 ||
-                                        tikv__key_cmp(rt->end.data, rt->end.len, r->end.data,
-                                                      r->end.len) < 0);
-    *hi = region_first ? rt->end.data : r->end.data;
-    *hi_len = region_first ? rt->end.len : r->end.len;
-  } else {
-    /* upper bound: the cursor, or the region's end when the cursor is +inf */
-    *hi = r->cur.data;
-    *hi_len = r->cur.len;
-    if (r->cur.len == 0 && rt->end.len) {
-      *hi = rt->end.data;
-      *hi_len = rt->end.len;
-    } else if (r->cur.len == 0) {
-      *hi = tikv__key_sentinel();
-      *hi_len = TIKV__KEY_SENTINEL_LEN;
-    }
-    bool region_last = tikv__key_cmp(rt->start.data, rt->start.len, r->start.data, r->start.len) > 0;
-    *lo = region_last ? rt->start.data : r->start.data;
-    *lo_len = region_last ? rt->start.len : r->start.len;
-  }
-}
-
-static int range_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                       uint8_t **buf, size_t *len) {
+static void scan_start(void *arg) {
   rangeop_t *r = arg;
-  const uint8_t *lo, *hi;
-  size_t lo_len, hi_len;
-  clamp(r, &lo, &lo_len, &hi, &hi_len);
-  if (r->is_delete) {
-    Kvrpcpb__RawDeleteRangeRequest q = KVRPCPB__RAW_DELETE_RANGE_REQUEST__INIT;
-    q.context = ctx;
-    q.start_key = (ProtobufCBinaryData){lo_len, (uint8_t *)lo};
-    q.end_key = (ProtobufCBinaryData){hi_len, (uint8_t *)hi};
-    q.cf = r->c->cfg.cf;
-    return tikv__pack(&q.base, buf, len);
-  }
-  Kvrpcpb__RawScanRequest q = KVRPCPB__RAW_SCAN_REQUEST__INIT;
-  q.context = ctx;
-  /* TiKV's reverse scan takes the exclusive upper bound as start_key and the
-   * inclusive lower bound as end_key */
-  if (!r->reverse) {
-    q.start_key = (ProtobufCBinaryData){lo_len, (uint8_t *)lo};
-    q.end_key = (ProtobufCBinaryData){hi_len, (uint8_t *)hi};
-  } else {
-    q.start_key = (ProtobufCBinaryData){hi_len, (uint8_t *)hi};
-    q.end_key = (ProtobufCBinaryData){lo_len, (uint8_t *)lo};
-  }
-  q.limit = r->limit - (uint32_t)r->kvs.count;
-  q.key_only = r->key_only;
-  q.reverse = r->reverse;
-  q.cf = r->c->cfg.cf;
-  return tikv__pack(&q.base, buf, len);
+  tikv__walk_start(&r->walk, &r->c->router, &RAW_SCAN, r, tikv__client_deadline(r->c),
+                   range_done);
 }
 
-/* After a region is done: is the range finished, and where next? */
-static bool advance(rangeop_t *r) {
-  const tikv__route_t *rt = &r->route;
-  if (!r->is_delete && r->kvs.count >= r->limit) return true;
-  if (!r->reverse) {
-    if (rt->end.len == 0) return true;
-    if (r->end.len && tikv__key_cmp(rt->end.data, rt->end.len, r->end.data, r->end.len) >= 0)
-      return true;
-    return tikv__bytes_set(&r->cur, rt->end.data, rt->end.len) != 0;
-  }
-  if (rt->start.len == 0) return true;
-  if (tikv__key_cmp(rt->start.data, rt->start.len, r->start.data, r->start.len) <= 0) return true;
-  return tikv__bytes_set(&r->cur, rt->start.data, rt->start.len) != 0;
-}
-
-static void range_done(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
+static void delete_range_start(void *arg) {
   rangeop_t *r = arg;
-  if (err) {
-    range_finish(r, err);
-    return;
-  }
-  if (r->is_delete) {
-    err = response_error(resp, "RawDeleteRange");
-  } else {
-    Kvrpcpb__RawScanResponse *s = (Kvrpcpb__RawScanResponse *)resp;
-    for (size_t i = 0; i < s->n_kvs && !err; i++) {
-      if ((err = pair_error(s->kvs[i], "RawScan"))) break;
-      if (r->kvs.count >= r->limit) break;
-      if (tikv__kvs_push(&r->kvs, s->kvs[i]->key.data, s->kvs[i]->key.len, s->kvs[i]->value.data,
-                         s->kvs[i]->value.len, !r->key_only))
-        err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    }
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err || advance(r)) {
-    range_finish(r, err);
-    return;
-  }
-  range_step(r);
+  tikv__walk_start(&r->walk, &r->c->router, &RAW_DELETE_RANGE, r, tikv__client_deadline(r->c),
+                   range_done);
 }
 
-static void range_retry(void *arg) { range_step(arg); }
+/* ---- batch scan: one range walk per range, concatenated in the given order ---- */
+static void batchscan_free(void *arg) {
+  batchscan_t *b = arg;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->children[i]) rangeop_free(b->children[i]);
+  free(b->children);
+  tikv__error_free(b->err);
+  free(b);
+}
 
-static const tikv__send_ops_t RANGE_OPS = {range_build, range_done, range_retry};
+static void batchscan_child_done(batchscan_t *b, tikv_error_t *err) {
+  if (err) tikv__error_keep(&b->err, err);
+  if (--b->pending) return;
+  tikv_future_t *f = b->f;
+  tikv_error_t *e = b->err;
+  b->err = NULL;
+  for (size_t i = 0; !e && i < b->n; i++)
+    if (tikv__kvs_append(&f->kvs, &b->children[i]->kvs)) e = tikv__oom();
+  batchscan_free(b);
+  tikv__future_complete(f, e);
+}
 
-static void range_located(void *arg, tikv_error_t *err, const tikv__route_t *route) {
-  rangeop_t *r = arg;
-  if (err) {
-    range_finish(r, err);
-    return;
+static bool range_valid(const tikv__bytes_t *start, const tikv__bytes_t *end) {
+  return end->len == 0 || tikv__key_cmp(start->data, start->len, end->data, end->len) < 0;
+}
+
+static void batchscan_start(void *arg) {
+  batchscan_t *b = arg;
+  size_t n = b->n;
+  b->pending = n + 1;
+  for (size_t i = 0; i < n; i++) {
+    rangeop_t *r = b->children[i];
+    if (r->walk.left == 0 || !range_valid(&r->walk.start, &r->walk.end))
+      batchscan_child_done(b, NULL);
+    else
+      tikv__walk_start(&r->walk, &r->c->router, &RAW_SCAN, r, tikv__client_deadline(r->c),
+                       range_done);
   }
-  tikv__route_free(&r->route);
-  if (tikv__route_copy(&r->route, route)) {
-    range_finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
+  batchscan_child_done(b, NULL);
+}
+
+/* ---- argument checks and submission ---- */
+
+static tikv_future_t *fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static tikv_future_t *fail(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  tikv_error_t *e = tikv__error_newv(code, fmt, ap);
+  va_end(ap);
+  return tikv__future_failed(e);
+}
+
+static bool slice_ok(const uint8_t *p, size_t len) { return p || len == 0; }
+
+#define CHECK_CLIENT(c)                                                 \
+  do {                                                                  \
+    if (!(c)) return fail(TIKV_ERR_INVALID_ARGUMENT, "client is NULL"); \
+    if (atomic_load(&(c)->closed)) return fail(TIKV_ERR_CLOSED, "client is closed"); \
+  } while (0)
+
+/* A single-key operation with copies of its bytes; submitted at once. */
+static tikv_future_t *keyop(tikv_client_t *c, const tikv__kind_t *kind, const tikv_slice_t *key,
+                            const tikv_slice_t *value, const tikv_slice_t *prev, uint64_t ttl) {
+  size_t vl = value ? value->len : 0, pl = prev ? prev->len : 0;
+  keyop_t *op = tikv__calloc(1, sizeof(*op) + key->len + vl + pl);
+  if (!op) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
+  op->c = c;
+  op->kind = kind;
+  op->ttl = ttl;
+  op->prev_not_exist = prev == NULL;
+  uint8_t *p = op->data;
+  const tikv_slice_t *src[] = {key, value, prev};
+  tikv__bytes_t *dst[] = {&op->key, &op->value, &op->prev};
+  for (int i = 0; i < 3; i++) {
+    if (!src[i]) continue;
+    if (src[i]->len) memcpy(p, src[i]->data, src[i]->len);
+    *dst[i] = (tikv__bytes_t){p, src[i]->len};
+    p += src[i]->len;
   }
-  const char *method = r->is_delete ? "/tikvpb.Tikv/RawDeleteRange" : "/tikvpb.Tikv/RawScan";
-  const ProtobufCMessageDescriptor *desc = r->is_delete
-                                               ? &kvrpcpb__raw_delete_range_response__descriptor
-                                               : &kvrpcpb__raw_scan_response__descriptor;
-  tikv__send(r->c, method, desc, &r->route, TIKV__KS_RAW, r->deadline, &r->bo, &r->last_err,
-             &RANGE_OPS, r);
+  return tikv__client_submit(c, &op->f, op, keyop_start, free);
 }
 
-static void range_step(rangeop_t *r) {
-  if (r->reverse)
-    tikv__locate(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, true, r->deadline, range_located, r);
-  else
-    tikv__locate_range(r->c, TIKV__KS_RAW, r->cur.data, r->cur.len, r->end.data, r->end.len,
-                       r->deadline, range_located, r);
+tikv_future_t *tikv_raw_get(tikv_client_t *c, const uint8_t *key, size_t key_len) {
+  CHECK_CLIENT(c);
+  if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
+  return keyop(c, &RAW_GET, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
 }
 
-static void range_start(void *arg) {
-  rangeop_t *r = arg;
-  r->deadline = tikv__client_deadline(r->c);
-  range_step(r);
+tikv_future_t *tikv_raw_get_key_ttl(tikv_client_t *c, const uint8_t *key, size_t key_len) {
+  CHECK_CLIENT(c);
+  if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
+  return keyop(c, &RAW_GET_TTL, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
 }
 
-static rangeop_t *rangeop_new(tikv_client_t *c, const uint8_t *start, size_t start_len,
-                              const uint8_t *end, size_t end_len, bool reverse) {
+tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len,
+                            const uint8_t *value, size_t value_len, uint64_t ttl_seconds) {
+  CHECK_CLIENT(c);
+  if (!slice_ok(key, key_len) || !slice_ok(value, value_len))
+    return fail(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
+  /* client-go refuses empty values: TiKV cannot tell them from deletions */
+  if (value_len == 0) return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported");
+  return keyop(c, &RAW_PUT, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
+               NULL, ttl_seconds);
+}
+
+tikv_future_t *tikv_raw_delete(tikv_client_t *c, const uint8_t *key, size_t key_len) {
+  CHECK_CLIENT(c);
+  if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
+  return keyop(c, &RAW_DELETE, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
+}
+
+tikv_future_t *tikv_raw_compare_and_swap(tikv_client_t *c, const uint8_t *key, size_t key_len,
+                                         const uint8_t *previous, size_t previous_len,
+                                         int previous_not_exist, const uint8_t *value,
+                                         size_t value_len, uint64_t ttl_seconds) {
+  CHECK_CLIENT(c);
+  if (!c->cfg.atomic)
+    return fail(TIKV_ERR_UNSUPPORTED, "compare-and-swap needs atomic mode (tikv_config_set_atomic)");
+  if (!slice_ok(key, key_len) || !slice_ok(value, value_len) ||
+      (!previous_not_exist && !slice_ok(previous, previous_len)))
+    return fail(TIKV_ERR_INVALID_ARGUMENT, "key, value or previous value is NULL");
+  return keyop(c, &RAW_CAS, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
+               previous_not_exist ? NULL : &(tikv_slice_t){previous, previous_len}, ttl_seconds);
+}
+
+/* Copies slices[0..n) into views of one buffer at *bytes (advanced). */
+static void copy_slices(tikv__bytes_t *dst, const tikv_slice_t *src, size_t n, uint8_t **bytes) {
+  for (size_t i = 0; i < n; i++) {
+    if (src[i].len) memcpy(*bytes, src[i].data, src[i].len);
+    dst[i] = (tikv__bytes_t){*bytes, src[i].len};
+    *bytes += src[i].len;
+  }
+}
+
+static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice_t *keys,
+                            size_t n, const tikv_slice_t *values, uint64_t ttl) {
+  if (n && !keys) return fail(TIKV_ERR_INVALID_ARGUMENT, "keys is NULL");
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!slice_ok(keys[i].data, keys[i].len))
+      return fail(TIKV_ERR_INVALID_ARGUMENT, "key %zu is NULL", i);
+    if (values && !slice_ok(values[i].data, values[i].len))
+      return fail(TIKV_ERR_INVALID_ARGUMENT, "value %zu is NULL", i);
+    if (values && values[i].len == 0)
+      return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported (value %zu)", i);
+    total += keys[i].len + (values ? values[i].len : 0);
+  }
+  batchop_t *op = tikv__calloc(1, sizeof(*op));
+  if (op) {
+    op->keys = tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t));
+    op->values = values ? tikv__calloc(n ? n : 1, sizeof(tikv__bytes_t)) : NULL;
+    op->bytes = tikv__malloc(total);
+  }
+  if (!op || !op->keys || (values && !op->values) || !op->bytes) {
+    if (op) batchop_free(op);
+    return fail(TIKV_ERR_NO_MEMORY, "out of memory");
+  }
+  uint8_t *p = op->bytes;
+  copy_slices(op->keys, keys, n, &p);
+  if (values) copy_slices(op->values, values, n, &p);
+  op->c = c;
+  op->req = req;
+  op->n = n;
+  op->ttl = ttl;
+  return tikv__client_submit(c, &op->f, op, batch_start, batchop_free);
+}
+
+tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys) {
+  CHECK_CLIENT(c);
+  return batch(c, TIKV__REQ_RAW_BATCH_GET, keys, n_keys, NULL, 0);
+}
+
+tikv_future_t *tikv_raw_batch_put(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
+                                  const tikv_slice_t *values, size_t n_values,
+                                  uint64_t ttl_seconds) {
+  CHECK_CLIENT(c);
+  if (n_keys != n_values)
+    return fail(TIKV_ERR_INVALID_ARGUMENT, "%zu keys but %zu values", n_keys, n_values);
+  if (n_values && !values) return fail(TIKV_ERR_INVALID_ARGUMENT, "values is NULL");
+  return batch(c, TIKV__REQ_RAW_BATCH_PUT, keys, n_keys, values, ttl_seconds);
+}
+
+tikv_future_t *tikv_raw_batch_delete(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys) {
+  CHECK_CLIENT(c);
+  if (c->cfg.atomic)
+    return fail(TIKV_ERR_UNSUPPORTED, "batch delete is not supported in atomic mode");
+  return batch(c, TIKV__REQ_RAW_BATCH_DELETE, keys, n_keys, NULL, 0);
+}
+
+static rangeop_t *rangeop_new(tikv_client_t *c, const tikv_slice_t *start, const tikv_slice_t *end,
+                              bool reverse, uint32_t limit, bool key_only) {
   rangeop_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) return NULL;
   r->c = c;
-  r->reverse = reverse;
-  tikv__backoff_init(&r->bo, 2, 2000);
-  if (tikv__bytes_set(&r->start, start, start_len) || tikv__bytes_set(&r->end, end, end_len) ||
-      tikv__bytes_set(&r->cur, reverse ? end : start, reverse ? end_len : start_len)) {
+  r->key_only = key_only;
+  if (tikv__walk_init(&r->walk, start->data, start->len, end->data, end->len, reverse, limit)) {
     rangeop_free(r);
     return NULL;
   }
   return r;
-}
-
-static tikv_future_t *range_submit(rangeop_t *r) {
-  tikv_future_t *f = tikv__future_new();
-  if (!f) {
-    rangeop_free(r);
-    return NULL;
-  }
-  r->f = f;
-  if (tikv__client_post(r->c, range_start, r) != 0) {
-    rangeop_free(r);
-    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
-  }
-  return f;
-}
-
-static bool range_valid(const uint8_t *start, size_t start_len, const uint8_t *end,
-                        size_t end_len) {
-  return end_len == 0 || tikv__key_cmp(start, start_len, end, end_len) < 0;
 }
 
 tikv_future_t *tikv_raw_scan(tikv_client_t *c, const uint8_t *start, size_t start_len,
@@ -702,19 +546,15 @@ tikv_future_t *tikv_raw_scan(tikv_client_t *c, const uint8_t *start, size_t star
   if (limit > TIKV_RAW_MAX_SCAN_LIMIT)
     return fail(TIKV_ERR_INVALID_ARGUMENT, "limit %u exceeds the maximum scan limit %d", limit,
                 TIKV_RAW_MAX_SCAN_LIMIT);
-  bool empty_range = !range_valid(start, start_len, end, end_len);
-  rangeop_t *r = rangeop_new(c, start, start_len, end, end_len, reverse != 0);
+  rangeop_t *r = rangeop_new(c, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
+                             reverse != 0, limit, key_only != 0);
   if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  r->limit = limit;
-  r->key_only = key_only != 0;
-  if (limit == 0 || empty_range) {
+  if (limit == 0 || !range_valid(&r->walk.start, &r->walk.end)) {
     /* nothing can match: answer without a round trip */
     rangeop_free(r);
-    tikv_future_t *f = tikv__future_new();
-    if (f) tikv__future_complete(f, NULL);
-    return f;
+    return tikv__future_failed(NULL); /* succeeded, with no pairs */
   }
-  return range_submit(r);
+  return tikv__client_submit(c, &r->f, r, scan_start, rangeop_free);
 }
 
 tikv_future_t *tikv_raw_delete_range(tikv_client_t *c, const uint8_t *start, size_t start_len,
@@ -724,58 +564,12 @@ tikv_future_t *tikv_raw_delete_range(tikv_client_t *c, const uint8_t *start, siz
     return fail(TIKV_ERR_UNSUPPORTED, "delete range is not supported in atomic mode");
   if (!slice_ok(start, start_len) || !slice_ok(end, end_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
-  if (!range_valid(start, start_len, end, end_len))
+  if (end_len && tikv__key_cmp(start, start_len, end, end_len) >= 0)
     return fail(TIKV_ERR_INVALID_ARGUMENT, "start must be before end");
-  rangeop_t *r = rangeop_new(c, start, start_len, end, end_len, false);
+  rangeop_t *r = rangeop_new(c, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
+                             false, 0, false);
   if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  r->is_delete = true;
-  return range_submit(r);
-}
-
-/* ---- batch scan: one range walk per range, concatenated in the given order ---- */
-static void batchscan_free(batchscan_t *b) {
-  for (size_t i = 0; i < b->n; i++)
-    if (b->children[i]) rangeop_free(b->children[i]);
-  free(b->children);
-  tikv__error_free(b->err);
-  free(b);
-}
-
-static void batchscan_child_done(batchscan_t *b, tikv_error_t *err) {
-  if (err) {
-    if (!b->err)
-      b->err = err;
-    else
-      tikv__error_free(err);
-  }
-  if (--b->pending) return;
-  tikv_future_t *f = b->f;
-  tikv_error_t *e = b->err;
-  b->err = NULL;
-  if (!e)
-    for (size_t i = 0; i < b->n; i++)
-      if (tikv__kvs_append(&f->kvs, &b->children[i]->kvs)) {
-        e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-        break;
-      }
-  batchscan_free(b);
-  tikv__future_complete(f, e);
-}
-
-static void batchscan_start(void *arg) {
-  batchscan_t *b = arg;
-  size_t n = b->n;
-  b->pending = n + 1;
-  for (size_t i = 0; i < n; i++) {
-    rangeop_t *r = b->children[i];
-    r->deadline = tikv__client_deadline(r->c);
-    if (r->limit == 0 || !range_valid(r->start.data, r->start.len, r->end.data, r->end.len)) {
-      batchscan_child_done(b, NULL);
-      continue;
-    }
-    range_step(r);
-  }
-  batchscan_child_done(b, NULL);
+  return tikv__client_submit(c, &r->f, r, delete_range_start, rangeop_free);
 }
 
 tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges, size_t n_bounds,
@@ -790,34 +584,21 @@ tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges,
     if (!slice_ok(ranges[i].data, ranges[i].len))
       return fail(TIKV_ERR_INVALID_ARGUMENT, "range bound %zu is NULL", i);
   batchscan_t *b = tikv__calloc(1, sizeof(*b));
-  if (!b) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  b->n = n_bounds / 2;
-  b->children = tikv__calloc(b->n ? b->n : 1, sizeof(rangeop_t *));
-  if (!b->children) {
+  if (b) b->children = tikv__calloc(n_bounds / 2 ? n_bounds / 2 : 1, sizeof(rangeop_t *));
+  if (!b || !b->children) {
     free(b);
     return fail(TIKV_ERR_NO_MEMORY, "out of memory");
   }
+  b->n = n_bounds / 2;
   for (size_t i = 0; i < b->n; i++) {
-    rangeop_t *r = rangeop_new(c, ranges[2 * i].data, ranges[2 * i].len, ranges[2 * i + 1].data,
-                               ranges[2 * i + 1].len, false);
+    rangeop_t *r = rangeop_new(c, &ranges[2 * i], &ranges[2 * i + 1], false, each_limit,
+                               key_only != 0);
     if (!r) {
       batchscan_free(b);
       return fail(TIKV_ERR_NO_MEMORY, "out of memory");
     }
     r->parent = b;
-    r->limit = each_limit;
-    r->key_only = key_only != 0;
     b->children[i] = r;
   }
-  tikv_future_t *f = tikv__future_new();
-  if (!f) {
-    batchscan_free(b);
-    return NULL;
-  }
-  b->f = f;
-  if (tikv__client_post(c, batchscan_start, b) != 0) {
-    batchscan_free(b);
-    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
-  }
-  return f;
+  return tikv__client_submit(c, &b->f, b, batchscan_start, batchscan_free);
 }

@@ -1,7 +1,7 @@
 /* The region cache: regions sorted by start key, non-overlapping. Lookups are
  * binary searches; inserts replace whatever the new region overlaps, so a
  * split or merge reported by PD or by an EpochNotMatch reply heals the cache. */
-#include "region/cluster.h"
+#include "region/cache.h"
 
 void tikv__cache_init(tikv__region_cache_t *rc) { memset(rc, 0, sizeof(*rc)); }
 
@@ -123,15 +123,9 @@ tikv__region_t *tikv__cache_insert(tikv__region_cache_t *rc, const Metapb__Regio
     r->peers[i] = (tikv__peer_t){m->peers[i]->id, m->peers[i]->store_id, m->peers[i]->role};
     if (leader_peer_id && m->peers[i]->id == leader_peer_id) r->leader = i;
   }
-  if (rc->count == rc->cap) {
-    size_t cap = rc->cap ? rc->cap * 2 : 16;
-    tikv__region_t **n = tikv__realloc(rc->regions, cap * sizeof(*n));
-    if (!n) {
-      tikv__region_free(r);
-      return NULL;
-    }
-    rc->regions = n;
-    rc->cap = cap;
+  if (tikv__grow(&rc->regions, &rc->cap, rc->count + 1, sizeof(*rc->regions))) {
+    tikv__region_free(r);
+    return NULL;
   }
   for (size_t i = 0; i < rc->count;) {
     if (overlaps(rc->regions[i], s, sl, e, el) || rc->regions[i]->id == r->id)

@@ -1,8 +1,9 @@
-/* Locating keys: the region cache first, PD on a miss. And store addresses,
- * resolved through PD's GetStore, with one channel per store. */
+/* Locating keys: the region cache first, PD on a miss (GetRegion,
+ * GetPrevRegion for end keys, ScanRegions ahead of range walks,
+ * GetRegionByID to refresh a region). */
 #include <stdio.h>
 
-#include "region/cluster.h"
+#include "region/region.h"
 
 void tikv__route_free(tikv__route_t *r) {
   tikv__bytes_free(&r->start);
@@ -51,7 +52,8 @@ static int boundary(tikv__keyspace ks, const tikv__bytes_t *b, tikv__bytes_t *ou
   return tikv__bytes_set(out, b->data, b->len);
 }
 
-static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, tikv__route_t *out) {
+static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, bool bounds,
+                             tikv__route_t *out) {
   memset(out, 0, sizeof(*out));
   out->region_id = r->id;
   out->conf_ver = r->conf_ver;
@@ -60,7 +62,7 @@ static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, tikv__r
     out->leader = r->peers[r->leader];
   else if (r->n_peers)
     out->leader = r->peers[0]; /* unknown leader: try the first peer; NotLeader corrects us */
-  if (boundary(ks, &r->start, &out->start) || boundary(ks, &r->end, &out->end)) {
+  if (bounds && (boundary(ks, &r->start, &out->start) || boundary(ks, &r->end, &out->end))) {
     tikv__route_free(out);
     return -1;
   }
@@ -76,50 +78,117 @@ static int pd_key(tikv__keyspace ks, const uint8_t *key, size_t len, uint8_t **o
   return *out ? 0 : -1;
 }
 
-bool tikv__locate_cached(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
-                         bool reverse, tikv__route_t *route) {
-  uint8_t *k;
-  size_t kl;
-  if (pd_key(ks, key, len, &k, &kl)) return false;
+bool tikv__locate_cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
+                         bool reverse, bool bounds, tikv__route_t *route) {
+  /* raw keys are looked up as they are; transactional ones encoded, on the
+   * stack when short */
+  uint8_t small[TIKV__CODEC_ENCODED_LEN(64)], *heap = NULL;
+  const uint8_t *k = key;
+  size_t kl = len;
+  if (ks == TIKV__KS_TXN) {
+    size_t need = TIKV__CODEC_ENCODED_LEN(len);
+    uint8_t *buf = need <= sizeof(small) ? small : (heap = tikv__malloc(need));
+    if (!buf) return false;
+    kl = tikv__codec_encode_bytes_into(key, len, buf);
+    k = buf;
+  }
   /* an empty end key means +inf in both spaces */
   if (reverse && len == 0) kl = 0;
-  tikv__region_t *r = reverse ? tikv__cache_find_end(&c->cache, k, kl)
-                              : tikv__cache_find(&c->cache, k, kl);
-  free(k);
-  return r && route_from_region(ks, r, route) == 0;
+  tikv__region_t *r = reverse ? tikv__cache_find_end(&rt->cache, k, kl)
+                              : tikv__cache_find(&rt->cache, k, kl);
+  free(heap);
+  return r && route_from_region(ks, r, bounds, route) == 0;
 }
 
 /* ---- cache misses ---- */
 typedef struct {
-  tikv_client_t *c;
+  tikv__router_t *rt;
   tikv__keyspace ks;
   uint8_t *key; /* in PD's space */
   size_t len;
-  bool reverse;    /* locating an exclusive end key */
-  bool prev;       /* this attempt asks GetPrevRegion */
-  bool last;       /* looking for the last region (empty end key) */
+  uint8_t *end; /* a forward walk's end, for ScanRegions (PD's space) */
+  size_t end_len;
+  bool reverse; /* locating an exclusive end key */
+  bool prev;    /* this attempt asks GetPrevRegion */
+  bool last;    /* looking for the last region (empty end key) */
   int64_t deadline;
   tikv__locate_cb cb;
   void *arg;
+  union {
+    Pdpb__GetRegionRequest get; /* GetPrevRegion takes the same */
+    Pdpb__ScanRegionsRequest scan;
+  } q;
 } locate_t;
 
 static void locate_send(locate_t *l);
+
+static locate_t *locate_new(tikv__router_t *rt, tikv__keyspace ks, bool reverse, int64_t deadline,
+                            tikv__locate_cb cb, void *arg) {
+  locate_t *l = tikv__malloc(sizeof(*l));
+  if (l)
+    *l = (locate_t){.rt = rt, .ks = ks, .reverse = reverse, .deadline = deadline, .cb = cb,
+                    .arg = arg};
+  return l;
+}
 
 static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *route) {
   tikv__locate_cb cb = l->cb;
   void *arg = l->arg;
   free(l->key);
+  free(l->end);
   free(l);
   cb(arg, err, route);
 }
 
-static int build_get_region(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
-  locate_t *l = arg;
-  Pdpb__GetRegionRequest req = PDPB__GET_REGION_REQUEST__INIT;
-  req.header = hdr;
-  req.region_key.data = l->key;
-  req.region_key.len = l->len;
-  return tikv__pack(&req.base, buf, len);
+/* The route of a cached region, or an error for OOM. */
+static void finish_with(locate_t *l, const tikv__region_t *r) {
+  tikv__route_t route;
+  if (!r || route_from_region(l->ks, r, true, &route)) {
+    locate_finish(l, tikv__oom(), NULL);
+    return;
+  }
+  locate_finish(l, NULL, &route);
+  tikv__route_free(&route);
+}
+
+/* PD has no region for the key; for the last region or GetPrevRegion, none
+ * before it. */
+static void region_missing(locate_t *l) {
+  if (l->prev || l->last) {
+    locate_finish(l, tikv__error_new(TIKV_ERR_REGION, "PD knows no region before the key"), NULL);
+    return;
+  }
+  /* PD answers with no region while a split or bootstrap is in progress */
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_REGION, "PD has no region for the key");
+  tikv__error_set_kind(e, "region_not_found");
+  locate_finish(l, e, NULL);
+}
+
+/* Asks again for the region at key (copied). */
+static void locate_again(locate_t *l, const ProtobufCBinaryData *key) {
+  uint8_t *k = tikv__memdup(key->data, key->len);
+  if (!k) {
+    locate_finish(l, tikv__oom(), NULL);
+    return;
+  }
+  free(l->key);
+  l->key = k;
+  l->len = key->len;
+  locate_send(l);
+}
+
+static void answered(locate_t *l, const Pdpb__GetRegionResponse *resp) {
+  uint64_t leader = resp->leader ? resp->leader->id : 0;
+  tikv__region_t *r = tikv__cache_insert(&l->rt->cache, resp->region, leader);
+  if (r) {
+    finish_with(l, r);
+    return;
+  }
+  /* stale against the cache (or OOM): answer from the reply itself */
+  tikv__region_cache_t tmp;
+  tikv__cache_init(&tmp);
+  finish_with(l, tikv__cache_insert(&tmp, resp->region, leader));
+  tikv__cache_destroy(&tmp);
 }
 
 static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -129,213 +198,65 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     return;
   }
   Pdpb__GetRegionResponse *resp = (Pdpb__GetRegionResponse *)msg;
-  if (!resp->region) {
-    protobuf_c_message_free_unpacked(msg, NULL);
-    if (l->prev || l->last) {
-      locate_finish(l, tikv__error_new(TIKV_ERR_REGION, "PD knows no region before the key"),
-                    NULL);
-      return;
-    }
-    /* PD answers with no region while a split or bootstrap is in progress */
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_REGION, "PD has no region for the key");
-    tikv__error_set_kind(e, "region_not_found");
-    locate_finish(l, e, NULL);
-    return;
-  }
-  Metapb__Region *m = resp->region;
-  /* client-go's rule for end keys: GetRegion(end) is the region only when end
-   * lies strictly inside it; when end is its start, the one before it is
-   * wanted, which GetPrevRegion gives. */
-  if (l->reverse && !l->prev && !l->last && m->start_key.len &&
-      tikv__key_cmp(m->start_key.data, m->start_key.len, l->key, l->len) == 0) {
-    protobuf_c_message_free_unpacked(msg, NULL);
+  const Metapb__Region *m = resp->region;
+  if (!m) {
+    region_missing(l);
+  } else if (l->reverse && !l->prev && !l->last && m->start_key.len &&
+             tikv__key_cmp(m->start_key.data, m->start_key.len, l->key, l->len) == 0) {
+    /* client-go's rule for end keys: GetRegion(end) is the region only when
+     * end lies strictly inside it; when end is its start, the one before it
+     * is wanted, which GetPrevRegion gives */
     l->prev = true;
     locate_send(l);
-    return;
-  }
-  if (l->last && m->end_key.len) {
+  } else if (l->last && m->end_key.len) {
     /* not the last region yet: continue from its end */
-    uint8_t *k = tikv__memdup(m->end_key.data, m->end_key.len);
-    size_t kl = m->end_key.len;
-    tikv__cache_insert(&l->c->cache, m, resp->leader ? resp->leader->id : 0);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    if (!k) {
-      locate_finish(l, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-      return;
-    }
-    free(l->key);
-    l->key = k;
-    l->len = kl;
-    locate_send(l);
-    return;
-  }
-  tikv__region_t *r = tikv__cache_insert(&l->c->cache, m, resp->leader ? resp->leader->id : 0);
-  tikv__route_t route;
-  tikv_error_t *e = NULL;
-  if (!r) {
- /* stale against the cache (or OOM): answer from the reply itself */
-    tikv__region_cache_t tmp;
-    tikv__cache_init(&tmp);
-    r = tikv__cache_insert(&tmp, m, resp->leader ? resp->leader->id : 0);
-    if (!r || route_from_region(l->ks, r, &route))
-      e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    tikv__cache_destroy(&tmp);
-  } else if (route_from_region(l->ks, r, &route)) {
-    e = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
+    tikv__cache_insert(&l->rt->cache, m, resp->leader ? resp->leader->id : 0);
+    locate_again(l, &m->end_key);
+  } else {
+    answered(l, resp);
   }
   protobuf_c_message_free_unpacked(msg, NULL);
-  if (e) {
-    locate_finish(l, e, NULL);
-    return;
-  }
-  locate_finish(l, NULL, &route);
-  tikv__route_free(&route);
 }
 
 static void locate_send(locate_t *l) {
-  const char *method = l->prev ? "/pdpb.PD/GetPrevRegion" : "/pdpb.PD/GetRegion";
-  /* GetPrevRegion takes a GetRegionRequest and answers a GetRegionResponse */
-  tikv__pd_call(l->c, method, build_get_region, &pdpb__get_region_response__descriptor,
-                l->deadline, region_reply, l);
+  l->q.get = (Pdpb__GetRegionRequest)PDPB__GET_REGION_REQUEST__INIT;
+  l->q.get.region_key = (ProtobufCBinaryData){l->len, l->key};
+  tikv__pd_call(l->rt->pd, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
+                &l->q.get.base, l->deadline, region_reply, l);
 }
 
-void tikv__locate(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
-                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
+static bool cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
+                   bool reverse, tikv__locate_cb cb, void *arg) {
   tikv__route_t route;
-  if (tikv__locate_cached(c, ks, key, len, reverse, &route)) {
-    cb(arg, NULL, &route);
-    tikv__route_free(&route);
-    return;
-  }
-  locate_t *l = tikv__calloc(1, sizeof(*l));
-  if (!l || pd_key(ks, key, len, &l->key, &l->len)) {
-    free(l);
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-    return;
-  }
-  l->c = c;
-  l->ks = ks;
-  l->reverse = reverse;
-  l->deadline = deadline;
-  l->cb = cb;
-  l->arg = arg;
-  if (reverse && len == 0) {
+  if (!tikv__locate_cached(rt, ks, key, len, reverse, true, &route)) return false;
+  cb(arg, NULL, &route);
+  tikv__route_free(&route);
+  return true;
+}
+
+void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
+                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
+  if (cached(rt, ks, key, len, reverse, cb, arg)) return;
+  locate_t *l = locate_new(rt, ks, reverse, deadline, cb, arg);
+  int rc = -1;
+  if (l && reverse && len == 0) {
     /* the last region: start from a key past every plausible boundary and
      * follow region ends until the unbounded one */
-    free(l->key);
-    l->len = 64;
-    l->key = tikv__malloc(l->len);
-    if (!l->key) {
-      free(l);
-      cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-      return;
-    }
-    memset(l->key, 0xff, l->len);
     l->last = true;
+    l->len = 64;
+    if ((l->key = tikv__malloc(l->len))) {
+      memset(l->key, 0xff, l->len);
+      rc = 0;
+    }
+  } else if (l) {
+    rc = pd_key(ks, key, len, &l->key, &l->len);
+  }
+  if (rc) {
+    free(l);
+    cb(arg, tikv__oom(), NULL);
+    return;
   }
   locate_send(l);
-}
-
-/* ---- stores ---- */
-static tikv__store_t *store_find(tikv_client_t *c, uint64_t id) {
-  for (size_t i = 0; i < c->n_stores; i++)
-    if (c->stores[i].id == id) return &c->stores[i];
-  return NULL;
-}
-
-void tikv__store_forget(tikv_client_t *c, uint64_t store_id) {
-  for (size_t i = 0; i < c->n_stores; i++)
-    if (c->stores[i].id == store_id) {
-      if (c->stores[i].channel) grpc_channel_destroy(c->stores[i].channel);
-      free(c->stores[i].address);
-      c->stores[i] = c->stores[--c->n_stores];
-      return;
-    }
-}
-
-void tikv__stores_free(tikv_client_t *c) {
-  while (c->n_stores) tikv__store_forget(c, c->stores[0].id);
-  free(c->stores);
-  c->stores = NULL;
-}
-
-typedef struct {
-  tikv_client_t *c;
-  uint64_t id;
-  tikv__store_cb cb;
-  void *arg;
-} store_req_t;
-
-static int build_get_store(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
-  store_req_t *s = arg;
-  Pdpb__GetStoreRequest req = PDPB__GET_STORE_REQUEST__INIT;
-  req.header = hdr;
-  req.store_id = s->id;
-  return tikv__pack(&req.base, buf, len);
-}
-
-static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
-  store_req_t *s = arg;
-  tikv_client_t *c = s->c;
-  tikv__store_cb cb = s->cb;
-  void *cb_arg = s->arg;
-  uint64_t id = s->id;
-  free(s);
-  if (err) {
-    cb(cb_arg, err, NULL);
-    return;
-  }
-  Pdpb__GetStoreResponse *resp = (Pdpb__GetStoreResponse *)msg;
-  if (!resp->store || !resp->store->address || !resp->store->address[0] ||
-      resp->store->state == METAPB__STORE_STATE__Tombstone) {
-    protobuf_c_message_free_unpacked(msg, NULL);
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "store %llu is unknown or removed",
-                                      (unsigned long long)id);
-    cb(cb_arg, e, NULL);
-    return;
-  }
-  tikv__store_t *st = store_find(c, id);
-  if (!st) {
-    tikv__store_t *n = tikv__realloc(c->stores, (c->n_stores + 1) * sizeof(*n));
-    if (n) {
-      c->stores = n;
-      st = &c->stores[c->n_stores++];
-      memset(st, 0, sizeof(*st));
-      st->id = id;
-    }
-  }
-  if (st && (!st->address || strcmp(st->address, resp->store->address) != 0)) {
-    if (st->channel) grpc_channel_destroy(st->channel);
-    free(st->address);
-    st->address = tikv__strdup(resp->store->address);
-    st->channel = st->address ? tikv__channel_new(st->address) : NULL;
-  }
-  protobuf_c_message_free_unpacked(msg, NULL);
-  if (!st || !st->channel) {
-    if (st) tikv__store_forget(c, id);
-    cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
-                               (unsigned long long)id),
-       NULL);
-    return;
-  }
-  cb(cb_arg, NULL, st->channel);
-}
-
-void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
-                         tikv__store_cb cb, void *arg) {
-  tikv__store_t *st = store_find(c, store_id);
-  if (st && st->channel) {
-    cb(arg, NULL, st->channel);
-    return;
-  }
-  store_req_t *s = tikv__calloc(1, sizeof(*s));
-  if (!s) {
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-    return;
-  }
-  *s = (store_req_t){c, store_id, cb, arg};
-  tikv__pd_call(c, "/pdpb.PD/GetStore", build_get_store, &pdpb__get_store_response__descriptor,
-                deadline, store_reply, s);
 }
 
 /* ---- loading many regions at once (PD's ScanRegions) ----
@@ -344,130 +265,78 @@ void tikv__resolve_store(tikv_client_t *c, uint64_t store_id, int64_t deadline,
  * per region, as client-go's BatchLoadRegionsWithKeyRange does. */
 #define SCAN_REGIONS_LIMIT 32
 
-typedef struct {
-  tikv_client_t *c;
-  tikv__keyspace ks;
-  uint8_t *start, *end; /* PD's space */
-  size_t start_len, end_len;
-  uint8_t *key; /* the caller's key, to locate once loaded */
-  size_t key_len;
-  int64_t deadline;
-  tikv__locate_cb cb;
-  void *arg;
-} scan_regions_t;
-
-static void scan_regions_free(scan_regions_t *s) {
-  free(s->start);
-  free(s->end);
-  free(s->key);
-  free(s);
-}
-
-static int build_scan_regions(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
-  scan_regions_t *s = arg;
-  Pdpb__ScanRegionsRequest q = PDPB__SCAN_REGIONS_REQUEST__INIT;
-  q.header = hdr;
-  q.start_key = (ProtobufCBinaryData){s->start_len, s->start};
-  q.end_key = (ProtobufCBinaryData){s->end_len, s->end};
-  q.limit = SCAN_REGIONS_LIMIT;
-  return tikv__pack(&q.base, buf, len);
-}
-
 static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
-  scan_regions_t *s = arg;
+  locate_t *l = arg;
+  tikv__region_cache_t *rc = &l->rt->cache;
   if (!err) {
     Pdpb__ScanRegionsResponse *r = (Pdpb__ScanRegionsResponse *)msg;
-    if (r->n_regions) {
-      for (size_t i = 0; i < r->n_regions; i++)
-        if (r->regions[i]->region)
-          tikv__cache_insert(&s->c->cache, r->regions[i]->region,
-                             r->regions[i]->leader ? r->regions[i]->leader->id : 0);
-    } else {
-      for (size_t i = 0; i < r->n_region_metas; i++)
-        tikv__cache_insert(&s->c->cache, r->region_metas[i],
-                           i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
-    }
+    for (size_t i = 0; i < r->n_regions; i++)
+      if (r->regions[i]->region)
+        tikv__cache_insert(rc, r->regions[i]->region,
+                           r->regions[i]->leader ? r->regions[i]->leader->id : 0);
+    for (size_t i = 0; !r->n_regions && i < r->n_region_metas; i++)
+      tikv__cache_insert(rc, r->region_metas[i],
+                         i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
     tikv__error_free(err); /* GetRegion below is the fallback */
   }
-  tikv_client_t *c = s->c;
-  tikv__keyspace ks = s->ks;
-  tikv__locate_cb cb = s->cb;
-  void *cb_arg = s->arg;
-  int64_t deadline = s->deadline;
-  uint8_t *key = s->key;
-  size_t key_len = s->key_len;
-  s->key = NULL;
-  scan_regions_free(s);
-  tikv__locate(c, ks, key, key_len, false, deadline, cb, cb_arg);
-  free(key);
+  tikv__region_t *r = tikv__cache_find(rc, l->key, l->len);
+  if (r)
+    finish_with(l, r);
+  else
+    locate_send(l);
 }
 
-void tikv__locate_range(tikv_client_t *c, tikv__keyspace ks, const uint8_t *key, size_t len,
+void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                         const uint8_t *end, size_t end_len, int64_t deadline,
                         tikv__locate_cb cb, void *arg) {
-  tikv__route_t route;
-  if (tikv__locate_cached(c, ks, key, len, false, &route)) {
-    cb(arg, NULL, &route);
-    tikv__route_free(&route);
+  if (cached(rt, ks, key, len, false, cb, arg)) return;
+  locate_t *l = locate_new(rt, ks, false, deadline, cb, arg);
+  if (!l || pd_key(ks, key, len, &l->key, &l->len) ||
+      (end_len && pd_key(ks, end, end_len, &l->end, &l->end_len))) {
+    if (l) free(l->key);
+    free(l);
+    cb(arg, tikv__oom(), NULL);
     return;
   }
-  scan_regions_t *s = tikv__calloc(1, sizeof(*s));
-  if (!s || pd_key(ks, key, len, &s->start, &s->start_len) ||
-      (end_len && pd_key(ks, end, end_len, &s->end, &s->end_len)) ||
-      !(s->key = tikv__memdup(key, len))) {
-    if (s) scan_regions_free(s);
-    tikv__locate(c, ks, key, len, false, deadline, cb, arg);
-    return;
-  }
-  s->key_len = len;
-  s->c = c;
-  s->ks = ks;
-  s->deadline = deadline;
-  s->cb = cb;
-  s->arg = arg;
-  tikv__pd_call(c, "/pdpb.PD/ScanRegions", build_scan_regions,
-                &pdpb__scan_regions_response__descriptor, deadline, scan_regions_reply, s);
+  l->q.scan = (Pdpb__ScanRegionsRequest)PDPB__SCAN_REGIONS_REQUEST__INIT;
+  l->q.scan.start_key = (ProtobufCBinaryData){l->len, l->key};
+  l->q.scan.end_key = (ProtobufCBinaryData){l->end_len, l->end};
+  l->q.scan.limit = SCAN_REGIONS_LIMIT;
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, &l->q.scan.base, deadline, scan_regions_reply,
+                l);
 }
 
 /* ---- refreshing one region by id (PD's GetRegionByID) ---- */
 typedef struct {
-  tikv_client_t *c;
-  uint64_t id;
+  tikv__router_t *rt;
+  Pdpb__GetRegionByIDRequest q;
 } by_id_t;
-
-static int build_by_id(void *arg, Pdpb__RequestHeader *hdr, uint8_t **buf, size_t *len) {
-  by_id_t *b = arg;
-  Pdpb__GetRegionByIDRequest q = PDPB__GET_REGION_BY_IDREQUEST__INIT;
-  q.header = hdr;
-  q.region_id = b->id;
-  return tikv__pack(&q.base, buf, len);
-}
 
 static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   by_id_t *b = arg;
   if (!err) {
     Pdpb__GetRegionResponse *r = (Pdpb__GetRegionResponse *)msg;
     if (r->region && r->leader)
-      tikv__cache_insert(&b->c->cache, r->region, r->leader->id);
+      tikv__cache_insert(&b->rt->cache, r->region, r->leader->id);
     else
-      tikv__cache_remove(&b->c->cache, b->id);
+      tikv__cache_remove(&b->rt->cache, b->q.region_id);
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
-    tikv__cache_remove(&b->c->cache, b->id);
+    tikv__cache_remove(&b->rt->cache, b->q.region_id);
     tikv__error_free(err);
   }
   free(b);
 }
 
-void tikv__refresh_region(tikv_client_t *c, uint64_t region_id, int64_t deadline) {
+void tikv__refresh_region(tikv__router_t *rt, uint64_t region_id, int64_t deadline) {
   by_id_t *b = tikv__calloc(1, sizeof(*b));
   if (!b) {
-    tikv__cache_remove(&c->cache, region_id);
+    tikv__cache_remove(&rt->cache, region_id);
     return;
   }
-  *b = (by_id_t){c, region_id};
-  tikv__pd_call(c, "/pdpb.PD/GetRegionByID", build_by_id, &pdpb__get_region_response__descriptor,
-                deadline, by_id_reply, b);
+  *b = (by_id_t){rt, PDPB__GET_REGION_BY_IDREQUEST__INIT};
+  b->q.region_id = region_id;
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_REGION_BY_ID, &b->q.base, deadline, by_id_reply, b);
 }

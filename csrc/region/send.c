@@ -1,75 +1,74 @@
 /* Sending one request to the leader of a region, and what to do when TiKV
  * answers with a region error: correct the cache the way client-go does, sleep
- * the backoff for that kind of error, and hand the work back to its owner to
- * locate its keys again. */
+ * the backoff for that kind of error, and hand the work back to its engine to
+ * locate its keys again. A reply without region error passes the kind's
+ * layer (lock resolution), then its consume. */
 #include <stdio.h>
 
-#include "region/cluster.h"
+#include "region/request.h"
 
-typedef struct {
-  tikv_client_t *c;
-  const char *method;
-  const ProtobufCMessageDescriptor *resp_desc;
-  tikv__route_t route;
-  tikv__keyspace ks;
-  int64_t deadline;
-  tikv__backoff_t *bo;
-  tikv_error_t **last_err;
-  const tikv__send_ops_t *ops;
-  void *arg;
-  tikv__timer_t timer;
-} send_t;
-
-static void send_free(send_t *s) {
-  tikv__route_free(&s->route);
-  free(s);
+void tikv__req_msg_init(tikv__req_msg_t *q, tikv__req_id id, Kvrpcpb__Context *ctx) {
+  const ProtobufCMessageDescriptor *d = tikv__req(id)->req;
+  /* a type missing from the union is a bug of the build, not of the input */
+  if (d->sizeof_message > sizeof(*q)) abort();
+  protobuf_c_message_init(d, q);
+  tikv__pb_set_message(&q->base, "context", &ctx->base);
 }
 
-static void send_done(send_t *s, tikv_error_t *err, ProtobufCMessage *resp) {
-  const tikv__send_ops_t *ops = s->ops;
-  void *arg = s->arg;
-  send_free(s);
-  ops->done(arg, err, resp);
+void tikv__retries_clear(tikv__retries_t *r) {
+  tikv__error_free(r->last_err);
+  r->last_err = NULL;
 }
+
+static const char *req_name(const tikv__send_t *s) { return tikv__req(s->kind->req)->path + 1; }
 
 static void retry_now(void *p) {
-  send_t *s = p;
-  if (tikv__loop_stopping(s->c->loop)) {
-    send_done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"), NULL);
+  tikv__send_t *s = p;
+  if (tikv__loop_stopping(s->rt->rpc->loop)) {
+    s->ops->done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
     return;
   }
-  const tikv__send_ops_t *ops = s->ops;
-  void *arg = s->arg;
-  send_free(s);
-  ops->retry(arg);
+  s->ops->retry(s);
 }
 
-/* Records err as the last cause and retries after sleep_ms, or fails with
- * TIMEOUT when that would pass the deadline. */
-static void retry_after(send_t *s, tikv_error_t *err, int sleep_ms) {
-  tikv__error_free(*s->last_err);
-  *s->last_err = err;
-  if (tikv__now_ms() + sleep_ms >= s->deadline) {
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT,
-                                      "%s: deadline exceeded after %d retries; last error: %s",
-                                      s->method + 1, s->bo->attempts, err->message);
-    e->region_id = err->region_id;
-    e->grpc_status = err->grpc_status;
-    tikv__error_set_kind(e, err->detail_kind);
-    send_done(s, e, NULL);
+/* Retries after sleep_ms, or fails with TIMEOUT carrying `why` when that
+ * would pass the deadline. */
+static void retry_after(tikv__send_t *s, int sleep_ms, const char *why) {
+  if (tikv__now_ms() + sleep_ms < s->deadline) {
+    tikv__timer_start(s->rt->rpc->loop, &s->timer, sleep_ms, retry_now, s);
     return;
   }
-  tikv__timer_start(s->c->loop, &s->timer, sleep_ms, retry_now, s);
+  const tikv_error_t *last = s->retries->last_err;
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded %s%s%s",
+                                    req_name(s), why, last ? "; last error: " : "",
+                                    last ? last->message : "");
+  if (last) {
+    e->region_id = last->region_id;
+    e->grpc_status = last->grpc_status;
+    tikv__error_set_kind(e, last->detail_kind);
+  }
+  s->ops->done(s, e);
 }
+
+/* Records err as the last cause and retries after sleep_ms. */
+static void retry_error(tikv__send_t *s, tikv_error_t *err, int sleep_ms) {
+  tikv__error_free(s->retries->last_err);
+  s->retries->last_err = err;
+  char why[48];
+  snprintf(why, sizeof(why), "after %d retries", s->retries->attempts);
+  retry_after(s, sleep_ms, why);
+}
+
+/* ---- region errors ---- */
 
 /* client-go's backoff kinds: base and cap in ms */
-static int sleep_for(tikv__backoff_t *bo, int base, int cap) {
+static int sleep_for(tikv__retries_t *r, int base, int cap) {
   int step = base;
-  for (int i = 0; i < bo->attempts && step < cap; i++) step *= 2;
+  for (int i = 0; i < r->attempts && step < cap; i++) step *= 2;
   if (step > cap) step = cap;
   tikv__backoff_t tmp;
   tikv__backoff_init(&tmp, step, step);
-  bo->attempts++;
+  r->attempts++;
   return tikv__backoff_next(&tmp);
 }
 
@@ -79,147 +78,179 @@ static int sleep_for(tikv__backoff_t *bo, int base, int cap) {
 #define BO_TIKV_RPC 100, 2000
 #define BO_SERVER_BUSY 200, 3000
 
-int tikv__handle_region_error(tikv_client_t *c, const tikv__route_t *route,
-                              const Errorpb__Error *re, tikv__backoff_t *bo, tikv_error_t **err) {
-  tikv__region_cache_t *rc = &c->cache;
-  const char *kind = "unknown";
-  int sleep = -1;
-  bool fatal = false;
-  int code = TIKV_ERR_REGION;
+/* The errors handled alike: what to drop from the cache and how to back
+ * off, or fatal (no backoff). In the order they are checked. */
+enum { KEEP, DROP, FATAL };
+typedef struct {
+  size_t field; /* of the error's message in Errorpb__Error */
+  const char *kind;
+  int action;
+  int base, cap;
+} re_rule_t;
+#define RE(field, kind, action, bo) {offsetof(Errorpb__Error, field), kind, action, bo}
+#define RE_FATAL(field, kind) {offsetof(Errorpb__Error, field), kind, FATAL, 0, 0}
+static const re_rule_t RULES[] = {
+    RE(region_not_found, "region_not_found", DROP, BO_REGION_MISS),
+    RE(key_not_in_region, "key_not_in_region", DROP, BO_REGION_MISS),
+    RE(stale_command, "stale_command", KEEP, BO_STALE_CMD),
+    RE(max_timestamp_not_synced, "max_timestamp_not_synced", KEEP, BO_REGION_MISS),
+    RE(read_index_not_ready, "read_index_not_ready", KEEP, BO_REGION_MISS),
+    RE(proposal_in_merging_mode, "proposal_in_merging_mode", KEEP, BO_REGION_MISS),
+    RE(data_is_not_ready, "data_is_not_ready", KEEP, BO_REGION_MISS),
+    RE(disk_full, "disk_full", KEEP, BO_REGION_MISS),
+    RE(region_not_initialized, "region_not_initialized", DROP, BO_REGION_MISS),
+    RE_FATAL(raft_entry_too_large, "raft_entry_too_large"),
+    RE_FATAL(recoveryinprogress, "recovery_in_progress"),
+    RE_FATAL(flashbackinprogress, "flashback_in_progress"),
+    RE_FATAL(flashbacknotprepared, "flashback_not_prepared"),
+    RE_FATAL(undetermined_result, "undetermined_result"),
+    RE_FATAL(incompatible_request, "incompatible_request"),
+    /* the rest: drop what we know of the region and ask PD again */
+    RE(mismatch_peer_id, "mismatch_peer_id", DROP, BO_REGION_MISS),
+    RE(is_witness, "is_witness", DROP, BO_REGION_MISS),
+    RE(bucket_version_not_match, "bucket_version_not_match", DROP, BO_REGION_MISS),
+};
+
+static bool has(const Errorpb__Error *re, size_t field) {
+  return *(const void *const *)((const char *)re + field) != NULL;
+}
+
+/* The errors with their own handling; -2 when re is none of them. */
+static int special_error(tikv__router_t *rt, const tikv__route_t *route,
+                         const Errorpb__Error *re, tikv__retries_t *r, const char **kind) {
+  tikv__region_cache_t *rc = &rt->cache;
   if (re->not_leader) {
-    kind = "not_leader";
+    *kind = "not_leader";
     const Metapb__Peer *l = re->not_leader->leader;
     if (l && l->store_id && l->store_id != route->leader.store_id &&
-        tikv__cache_set_leader(rc, route->region_id, l->store_id, l->id)) {
-      sleep = 0; /* a new leader is known: go there at once */
-    } else {
-      /* leader unknown (election in progress): ask PD for the region again
-       * while we pause */
-      tikv__refresh_region(c, route->region_id, tikv__now_ms() + 2000);
-      sleep = sleep_for(bo, BO_SCHEDULING);
-    }
-  } else if (re->epoch_not_match) {
-    kind = "epoch_not_match";
+        tikv__cache_set_leader(rc, route->region_id, l->store_id, l->id))
+      return 0; /* a new leader is known: go there at once */
+    /* leader unknown (election in progress): ask PD for the region again
+     * while we pause */
+    tikv__refresh_region(rt, route->region_id, tikv__now_ms() + 2000);
+    return sleep_for(r, BO_SCHEDULING);
+  }
+  if (re->epoch_not_match) {
+    *kind = "epoch_not_match";
     tikv__cache_remove(rc, route->region_id);
     for (size_t i = 0; i < re->epoch_not_match->n_current_regions; i++)
       tikv__cache_insert(rc, re->epoch_not_match->current_regions[i], 0);
-    sleep = re->epoch_not_match->n_current_regions ? 0 : sleep_for(bo, BO_REGION_MISS);
-  } else if (re->region_not_found) {
-    kind = "region_not_found";
-    tikv__cache_remove(rc, route->region_id);
-    sleep = sleep_for(bo, BO_REGION_MISS);
-  } else if (re->key_not_in_region) {
-    kind = "key_not_in_region";
-    tikv__cache_remove(rc, route->region_id);
-    sleep = sleep_for(bo, BO_REGION_MISS);
-  } else if (re->store_not_match) {
-    kind = "store_not_match";
-    tikv__store_forget(c, route->leader.store_id);
-    tikv__cache_remove(rc, route->region_id);
-    sleep = sleep_for(bo, BO_REGION_MISS);
-  } else if (re->server_is_busy) {
-    kind = "server_is_busy";
-    sleep = sleep_for(bo, BO_SERVER_BUSY);
-    if (re->server_is_busy->backoff_ms && (int)re->server_is_busy->backoff_ms > sleep)
-      sleep = (int)re->server_is_busy->backoff_ms;
-  } else if (re->stale_command) {
-    kind = "stale_command";
-    sleep = sleep_for(bo, BO_STALE_CMD);
-  } else if (re->max_timestamp_not_synced) {
-    kind = "max_timestamp_not_synced";
-    sleep = sleep_for(bo, BO_REGION_MISS);
-  } else if (re->read_index_not_ready || re->proposal_in_merging_mode || re->data_is_not_ready ||
-             re->disk_full) {
-    kind = re->read_index_not_ready      ? "read_index_not_ready"
-           : re->proposal_in_merging_mode ? "proposal_in_merging_mode"
-           : re->data_is_not_ready        ? "data_is_not_ready"
-                                          : "disk_full";
-    sleep = sleep_for(bo, BO_REGION_MISS);
-  } else if (re->region_not_initialized) {
-    kind = "region_not_initialized";
-    tikv__cache_remove(rc, route->region_id);
-    sleep = sleep_for(bo, BO_REGION_MISS);
-  } else if (re->raft_entry_too_large) {
-    kind = "raft_entry_too_large";
-    fatal = true;
-  } else if (re->recoveryinprogress || re->flashbackinprogress || re->flashbacknotprepared) {
-    kind = re->recoveryinprogress    ? "recovery_in_progress"
-           : re->flashbackinprogress ? "flashback_in_progress"
-                                     : "flashback_not_prepared";
-    fatal = true;
-  } else if (re->undetermined_result) {
-    kind = "undetermined_result";
-    code = TIKV_ERR_UNDETERMINED;
-    fatal = true;
-  } else if (re->incompatible_request) {
-    kind = "incompatible_request";
-    fatal = true;
-  } else {
-    /* anything else (mismatch_peer_id, is_witness, bucket_version_not_match,
-     * a bare message): drop what we know of the region and ask PD again */
-    kind = re->mismatch_peer_id ? "mismatch_peer_id"
-           : re->is_witness     ? "is_witness"
-           : re->bucket_version_not_match ? "bucket_version_not_match"
-                                          : "unknown";
-    tikv__cache_remove(rc, route->region_id);
-    sleep = sleep_for(bo, BO_REGION_MISS);
+    return re->epoch_not_match->n_current_regions ? 0 : sleep_for(r, BO_REGION_MISS);
   }
-  tikv_error_t *e = tikv__error_new(code, "region %llu: %s%s%s", (unsigned long long)route->region_id,
-                                    kind, re->message && re->message[0] ? ": " : "",
+  if (re->store_not_match) {
+    *kind = "store_not_match";
+    tikv__store_forget(rt, route->leader.store_id, NULL);
+    tikv__cache_remove(rc, route->region_id);
+    return sleep_for(r, BO_REGION_MISS);
+  }
+  if (re->server_is_busy) {
+    *kind = "server_is_busy";
+    int sleep = sleep_for(r, BO_SERVER_BUSY);
+    int asked = (int)re->server_is_busy->backoff_ms;
+    return asked > sleep ? asked : sleep;
+  }
+  return -2;
+}
+
+/* Updates the cache for a region error. Returns the backoff to sleep before
+ * retrying (0: at once), or -1 when the error is not retryable; *err is set
+ * either way. */
+static int region_error(tikv__router_t *rt, const tikv__route_t *route, const Errorpb__Error *re,
+                        tikv__retries_t *r, tikv_error_t **err) {
+  const char *kind = "unknown";
+  int code = TIKV_ERR_REGION;
+  int sleep = special_error(rt, route, re, r, &kind);
+  const re_rule_t *rule = NULL;
+  for (size_t i = 0; sleep == -2 && !rule && i < sizeof(RULES) / sizeof(RULES[0]); i++)
+    if (has(re, RULES[i].field)) rule = &RULES[i];
+  if (rule) {
+    kind = rule->kind;
+    if (rule->action == DROP) tikv__cache_remove(&rt->cache, route->region_id);
+    sleep = rule->action == FATAL ? -1 : sleep_for(r, rule->base, rule->cap);
+    if (rule->field == offsetof(Errorpb__Error, undetermined_result)) code = TIKV_ERR_UNDETERMINED;
+  } else if (sleep == -2) {
+    /* an error this client does not know: as the last rules */
+    tikv__cache_remove(&rt->cache, route->region_id);
+    sleep = sleep_for(r, BO_REGION_MISS);
+  }
+  tikv_error_t *e = tikv__error_new(code, "region %llu: %s%s%s",
+                                    (unsigned long long)route->region_id, kind,
+                                    re->message && re->message[0] ? ": " : "",
                                     re->message ? re->message : "");
   e->region_id = route->region_id;
   tikv__error_set_kind(e, kind);
   *err = e;
-  return fatal ? -1 : sleep;
+  return sleep;
+}
+
+/* ---- the reply ---- */
+
+static void consume(tikv__send_t *s, ProtobufCMessage *resp) {
+  tikv_error_t *err = s->kind->consume ? s->kind->consume(s->arg, &s->part, resp) : NULL;
+  protobuf_c_message_free_unpacked(resp, NULL);
+  s->ops->done(s, err);
+}
+
+static void after_layer(void *ctx, tikv_error_t *err, ProtobufCMessage *resp, int delay_ms) {
+  tikv__send_t *s = ctx;
+  if (err)
+    s->ops->done(s, err);
+  else if (resp)
+    consume(s, resp);
+  else
+    retry_after(s, delay_ms, "waiting for locks");
+}
+
+/* A transport error: the store is suspect, not gone. Forget its connection
+ * and the region's leader so both are asked anew. */
+static void transport_error(tikv__send_t *s, tikv_error_t *err) {
+  tikv__router_t *rt = s->rt;
+  tikv__error_prefix(err, "store %llu", (unsigned long long)s->route.leader.store_id);
+  tikv__store_forget(rt, s->route.leader.store_id, s->conn);
+  tikv__cache_remove(&rt->cache, s->route.region_id);
+  retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
 }
 
 static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
-  send_t *s = p;
-  tikv_client_t *c = s->c;
+  tikv__send_t *s = p;
   if (err) {
-    if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(c->loop)) {
+    if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(s->rt->rpc->loop)) {
       tikv__error_free(err);
-      send_done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"), NULL);
-      return;
+      s->ops->done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
+    } else if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||
+               err->code == TIKV_ERR_CANCELLED) {
+      transport_error(s, err);
+    } else {
+      s->ops->done(s, err);
     }
-    if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||
-        err->code == TIKV_ERR_CANCELLED) {
-      /* the store is unreachable: it is suspect, not gone. Forget its
-       * address and the region's leader so both are asked anew. */
-      tikv__error_prefix(err, "store %llu", (unsigned long long)s->route.leader.store_id);
-      tikv__store_forget(c, s->route.leader.store_id);
-      tikv__cache_remove(&c->cache, s->route.region_id);
-      retry_after(s, err, sleep_for(s->bo, BO_TIKV_RPC));
-      return;
-    }
-    send_done(s, err, NULL);
     return;
   }
   const ProtobufCFieldDescriptor *fd =
-      protobuf_c_message_descriptor_get_field_by_name(s->resp_desc, "region_error");
+      protobuf_c_message_descriptor_get_field_by_name(resp->descriptor, "region_error");
   Errorpb__Error *re = fd ? *(Errorpb__Error **)((char *)resp + fd->offset) : NULL;
-  if (!re) {
-    send_done(s, NULL, resp);
+  if (re) {
+    tikv_error_t *rerr = NULL;
+    int sleep = region_error(s->rt, &s->route, re, s->retries, &rerr);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    if (sleep < 0)
+      s->ops->done(s, rerr);
+    else
+      retry_error(s, rerr, sleep);
     return;
   }
-  tikv_error_t *rerr = NULL;
-  int sleep = tikv__handle_region_error(c, &s->route, re, s->bo, &rerr);
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (sleep < 0) {
-    send_done(s, rerr, NULL);
-    return;
-  }
-  retry_after(s, rerr, sleep);
+  const tikv__layer_t *layer = s->kind->layer;
+  if (layer && layer->take(layer, s->rt, s->arg, resp, s->deadline, after_layer, s)) return;
+  consume(s, resp);
 }
 
-static void on_store(void *p, tikv_error_t *err, grpc_channel *ch) {
-  send_t *s = p;
+static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
+  tikv__send_t *s = p;
   if (err) {
     if (err->code == TIKV_ERR_CLOSED || err->code == TIKV_ERR_TIMEOUT) {
-      send_done(s, err, NULL);
+      s->ops->done(s, err);
     } else {
-      tikv__cache_remove(&s->c->cache, s->route.region_id);
-      retry_after(s, err, sleep_for(s->bo, BO_TIKV_RPC));
+      tikv__cache_remove(&s->rt->cache, s->route.region_id);
+      retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
     }
     return;
   }
@@ -234,48 +265,27 @@ static void on_store(void *p, tikv_error_t *err, grpc_channel *ch) {
   ctx.region_id = s->route.region_id;
   ctx.region_epoch = &epoch;
   ctx.peer = &peer;
-  uint8_t *buf;
-  size_t len;
-  if (s->ops->build(s->arg, &s->route, &ctx, &buf, &len) != 0) {
-    send_done(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
+  grpc_slice msg;
+  if (s->kind->build(s->arg, &s->part, &ctx, &msg) != 0) {
+    s->ops->done(s, tikv__oom());
     return;
   }
-  int rc = tikv__rpc_unary(&s->c->rpc, ch, s->method, buf, len, s->resp_desc, s->deadline,
-                           on_reply, s);
-  free(buf);
-  if (rc != 0)
-    send_done(s,
-              tikv__error_new(s->c->rpc.closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
-                              "%s: cannot start the call", s->method + 1),
-              NULL);
+  s->conn = conn;
+  if (tikv__rpc_send(s->rt->rpc, conn, s->kind->req, msg, s->deadline, on_reply, s) != 0)
+    s->ops->done(s, tikv__error_new(s->rt->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
+                                    "%s: cannot start the call", req_name(s)));
 }
 
-void tikv__send(tikv_client_t *c, const char *method, const ProtobufCMessageDescriptor *resp_desc,
-                const tikv__route_t *route, tikv__keyspace ks, int64_t deadline,
-                tikv__backoff_t *bo, tikv_error_t **last_err, const tikv__send_ops_t *ops,
-                void *arg) {
-  send_t *s = tikv__calloc(1, sizeof(*s));
-  if (!s || tikv__route_copy(&s->route, route)) {
-    free(s);
-    ops->done(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), NULL);
-    return;
-  }
-  s->c = c;
-  s->method = method;
-  s->resp_desc = resp_desc;
-  s->ks = ks;
-  s->deadline = deadline;
-  s->bo = bo;
-  s->last_err = last_err;
-  s->ops = ops;
-  s->arg = arg;
+void tikv__send_start(tikv__send_t *s, const tikv__route_t *route) {
+  s->route = *route;
+  s->route.start = s->route.end = (tikv__bytes_t){0};
+  s->conn = NULL;
   tikv__timer_init(&s->timer);
-  if (tikv__now_ms() >= deadline) {
-    tikv_error_t *last = *last_err;
-    send_done(s, tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded%s%s", method + 1,
-                                 last ? "; last error: " : "", last ? last->message : ""),
-              NULL);
+  if (tikv__now_ms() >= s->deadline) {
+    const tikv_error_t *last = s->retries->last_err;
+    s->ops->done(s, tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded%s%s", req_name(s),
+                                    last ? "; last error: " : "", last ? last->message : ""));
     return;
   }
-  tikv__resolve_store(c, route->leader.store_id, deadline, on_store, s);
+  tikv__resolve_store(s->rt, route->leader.store_id, s->deadline, on_store, s);
 }

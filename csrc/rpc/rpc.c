@@ -1,5 +1,6 @@
-/* Unary calls and streams over the gRPC C core. A unary call is one batch of
- * six ops; it is judged by the status received, not the batch's flag. */
+/* Connections, requests and streams over the gRPC C core. A unary call is one
+ * batch of six ops; it is judged by the status received, not the batch's
+ * flag. */
 #include "rpc/rpc.h"
 
 #include <grpc/byte_buffer_reader.h>
@@ -8,10 +9,10 @@
 struct tikv__rpc_call {
   tikv__tag_t tag;
   tikv__rpc_t *rpc;
-  tikv__rpc_call_t *prev, *next;
+  tikv__link_t link; /* in rpc->calls */
   grpc_call *call;
-  const char *method;
-  const ProtobufCMessageDescriptor *resp_desc;
+  tikv__conn_t *conn;          /* a reference, dropped after the callback */
+  const tikv__req_info_t *req; /* path and response type */
   tikv__rpc_cb cb;
   void *arg;
   grpc_metadata_array initial_md, trailing_md;
@@ -20,7 +21,18 @@ struct tikv__rpc_call {
   grpc_slice details;
 };
 
-grpc_channel *tikv__channel_new(const char *target) {
+/* Calls hold a reference: a connection its owner lets go of (a store found
+ * unreachable) is destroyed once its calls are over. Destroying the channel
+ * at once would fail every call queued on it with "Channel Destroyed", an
+ * error no one can tell from a server's. I/O thread only, but for creation
+ * and the last release after the loop stopped. */
+struct tikv__conn {
+  grpc_channel *channel;
+  int refs;
+};
+
+/* Every channel is made here: TLS credentials, when they come, go here. */
+static grpc_channel *channel_new(const char *target) {
   grpc_arg args[] = {
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = -1}},
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
@@ -43,20 +55,91 @@ grpc_channel *tikv__channel_new(const char *target) {
   return ch;
 }
 
-int tikv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len) {
+tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target) {
+  tikv__conn_t *conn = tikv__calloc(1, sizeof(*conn));
+  if (!conn) return NULL;
+  conn->channel = channel_new(target);
+  if (!conn->channel) {
+    free(conn);
+    return NULL;
+  }
+  conn->refs = 1;
+  return conn;
+}
+
+void tikv__conn_free(tikv__conn_t *conn) {
+  if (!conn || --conn->refs > 0) return;
+  grpc_channel_destroy(conn->channel);
+  free(conn);
+}
+
+int tikv__pack(const ProtobufCMessage *msg, grpc_slice *out) {
+  /* packed straight into the slice gRPC sends: no copy */
   size_t n = protobuf_c_message_get_packed_size(msg);
-  uint8_t *b = tikv__malloc(n);
-  if (!b) return -1;
-  protobuf_c_message_pack(msg, b);
-  *buf = b;
-  *len = n;
+  *out = grpc_slice_malloc(n);
+  protobuf_c_message_pack(msg, GRPC_SLICE_START_PTR(*out));
   return 0;
 }
 
-static grpc_byte_buffer *make_buffer(const uint8_t *p, size_t len) {
-  grpc_slice s = grpc_slice_from_copied_buffer((const char *)p, len);
-  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-  grpc_slice_unref(s);
+/* The storage of the singular field `name` if m's type has it with this
+ * type. */
+static void *field(ProtobufCMessage *m, const char *name, ProtobufCType type) {
+  const ProtobufCFieldDescriptor *fd =
+      protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+  if (!fd || fd->type != type || fd->label == PROTOBUF_C_LABEL_REPEATED) return NULL;
+  return (char *)m + fd->offset;
+}
+
+void tikv__pb_set_u64(ProtobufCMessage *m, const char *name, uint64_t v) {
+  uint64_t *f = field(m, name, PROTOBUF_C_TYPE_UINT64);
+  if (f) *f = v;
+}
+
+void tikv__pb_set_bool(ProtobufCMessage *m, const char *name, bool v) {
+  protobuf_c_boolean *f = field(m, name, PROTOBUF_C_TYPE_BOOL);
+  if (f) *f = v;
+}
+
+void tikv__pb_set_bytes(ProtobufCMessage *m, const char *name, const uint8_t *data, size_t len) {
+  ProtobufCBinaryData *f = field(m, name, PROTOBUF_C_TYPE_BYTES);
+  if (f) *f = (ProtobufCBinaryData){len, (uint8_t *)data};
+}
+
+void tikv__pb_set_string(ProtobufCMessage *m, const char *name, const char *s) {
+  char **f = field(m, name, PROTOBUF_C_TYPE_STRING);
+  if (f) *f = (char *)s;
+}
+
+void tikv__pb_set_message(ProtobufCMessage *m, const char *name, const ProtobufCMessage *v) {
+  const ProtobufCMessage **f = field(m, name, PROTOBUF_C_TYPE_MESSAGE);
+  if (f) *f = v;
+}
+
+void *tikv__pb_array(const ProtobufCMessageDescriptor *d, size_t n) {
+  size_t align = _Alignof(max_align_t);
+  size_t ptrs = ((n ? n : 1) * sizeof(void *) + align - 1) / align * align;
+  char *block = tikv__malloc(ptrs + n * d->sizeof_message);
+  if (!block) return NULL;
+  void **pp = (void **)block;
+  for (size_t i = 0; i < n; i++) {
+    pp[i] = block + ptrs + i * d->sizeof_message;
+    protobuf_c_message_init(d, pp[i]);
+  }
+  return pp;
+}
+
+void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items) {
+  const ProtobufCFieldDescriptor *fd =
+      protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+  if (!fd || fd->label != PROTOBUF_C_LABEL_REPEATED) return;
+  *(size_t *)((char *)m + fd->quantifier_offset) = n;
+  *(const void **)((char *)m + fd->offset) = items;
+}
+
+/* Takes over msg. */
+static grpc_byte_buffer *make_buffer(grpc_slice msg) {
+  grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&msg, 1);
+  grpc_slice_unref(msg);
   return bb;
 }
 
@@ -72,8 +155,8 @@ static ProtobufCMessage *unpack_buffer(grpc_byte_buffer *bb,
   return m;
 }
 
-tikv_error_t *tikv__rpc_status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
-                                     grpc_slice details) {
+static tikv_error_t *status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
+                                  grpc_slice details) {
   int code;
   switch (st) {
     case GRPC_STATUS_UNAVAILABLE: code = TIKV_ERR_UNAVAILABLE; break;
@@ -102,62 +185,50 @@ static void call_free(tikv__rpc_call_t *c) {
   free(c);
 }
 
-static void list_add(tikv__rpc_t *rpc, tikv__rpc_call_t *c) {
-  c->prev = NULL;
-  c->next = rpc->calls;
-  if (rpc->calls) rpc->calls->prev = c;
-  rpc->calls = c;
-}
-
-static void list_remove(tikv__rpc_t *rpc, tikv__rpc_call_t *c) {
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    rpc->calls = c->next;
-  if (c->next) c->next->prev = c->prev;
-}
-
 static void unary_done(tikv__tag_t *tag, bool ok) {
   tikv__rpc_call_t *c = (tikv__rpc_call_t *)tag;
   tikv__rpc_t *rpc = c->rpc;
-  list_remove(rpc, c);
+  tikv__list_remove(&rpc->calls, &c->link);
   tikv__loop_tag_finished(rpc->loop);
   tikv_error_t *err = NULL;
   ProtobufCMessage *resp = NULL;
   if (!ok) {
     err = tikv__error_new(rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_UNAVAILABLE,
-                          "%s: call failed", c->method);
+                          "%s: call failed", c->req->path);
   } else if (c->status != GRPC_STATUS_OK) {
-    err = tikv__rpc_status_error(rpc, c->method, c->status, c->details);
+    err = status_error(rpc, c->req->path, c->status, c->details);
   } else if (!c->recv_buf) {
-    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: no response message", c->method);
-  } else if (!(resp = unpack_buffer(c->recv_buf, c->resp_desc))) {
-    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode the response", c->method);
+    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: no response message", c->req->path);
+  } else if (!(resp = unpack_buffer(c->recv_buf, c->req->resp))) {
+    err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode the response", c->req->path);
   }
   tikv__rpc_cb cb = c->cb;
   void *arg = c->arg;
+  tikv__conn_t *conn = c->conn;
   call_free(c);
   cb(arg, err, resp);
+  tikv__conn_free(conn);
 }
 
-int tikv__rpc_unary(tikv__rpc_t *rpc, grpc_channel *ch, const char *method, const uint8_t *req,
-                    size_t req_len, const ProtobufCMessageDescriptor *resp_desc,
-                    int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
-  if (rpc->closing) return -1;
+static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_info_t *req,
+                       grpc_slice msg, int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
   tikv__rpc_call_t *c = tikv__calloc(1, sizeof(*c));
-  if (!c) return -1;
+  if (!c) {
+    grpc_slice_unref(msg);
+    return -1;
+  }
   c->tag.fn = unary_done;
   c->rpc = rpc;
-  c->method = method;
-  c->resp_desc = resp_desc;
+  c->req = req;
   c->cb = cb;
   c->arg = arg;
   c->details = grpc_empty_slice();
   grpc_metadata_array_init(&c->initial_md);
   grpc_metadata_array_init(&c->trailing_md);
-  c->send_buf = make_buffer(req, req_len);
-  grpc_slice path = grpc_slice_from_static_string(method);
-  c->call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, tikv__loop_cq(rpc->loop),
+  c->send_buf = make_buffer(msg);
+  grpc_slice path = grpc_slice_from_static_string(req->path);
+  c->call = grpc_channel_create_call(conn->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
+                                     tikv__loop_cq(rpc->loop),
                                      path, NULL, tikv__deadline_ms(deadline_ms), NULL);
   if (!c->call || !c->send_buf) {
     call_free(c);
@@ -181,9 +252,23 @@ int tikv__rpc_unary(tikv__rpc_t *rpc, grpc_channel *ch, const char *method, cons
     call_free(c);
     return -1;
   }
-  list_add(rpc, c);
+  tikv__list_push(&rpc->calls, &c->link);
   tikv__loop_tag_started(rpc->loop);
+  c->conn = conn;
+  conn->refs++;
   return 0;
+}
+
+int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_slice msg,
+                   int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
+  if (rpc->closing) {
+    grpc_slice_unref(msg);
+    return -1;
+  }
+  /* Every row travels as a unary call today. The BatchCommands transport
+   * goes here: a row with a batch case may join the store's stream instead,
+   * and a resend policy can be chosen here from the row's class. */
+  return unary_start(rpc, conn, tikv__req(id), msg, deadline_ms, cb, arg);
 }
 
 /* ---- streams ---- */
@@ -205,19 +290,21 @@ static void stream_maybe_finish(tikv__stream_t *s) {
   if (s->ops_pending || !s->status_done || s->closed_reported) return;
   s->closed_reported = true;
   tikv__rpc_t *rpc = s->base.rpc;
-  list_remove(rpc, &s->base);
+  tikv__list_remove(&rpc->calls, &s->base.link);
   tikv_error_t *err = s->close_err;
   if (!err)
-    err = tikv__rpc_status_error(rpc, s->base.method,
+    err = status_error(rpc, s->base.req->path,
                                  s->base.status == GRPC_STATUS_OK ? GRPC_STATUS_UNAVAILABLE
                                                                   : s->base.status,
                                  s->base.details);
   const tikv__stream_ops_t *ops = s->ops;
   void *arg = s->arg;
+  tikv__conn_t *conn = s->base.conn;
   if (s->out_buf) grpc_byte_buffer_destroy(s->out_buf);
   if (s->in_buf) grpc_byte_buffer_destroy(s->in_buf);
   call_free(&s->base); /* frees s: base is the first member */
   ops->on_close(arg, err);
+  tikv__conn_free(conn);
 }
 
 static void stream_op_done(tikv__stream_t *s) {
@@ -242,12 +329,12 @@ static void stream_recv_done(tikv__tag_t *tag, bool ok) {
   grpc_byte_buffer *bb = s->in_buf;
   s->in_buf = NULL;
   if (ok && bb && !s->status_done) {
-    ProtobufCMessage *m = unpack_buffer(bb, s->base.resp_desc);
+    ProtobufCMessage *m = unpack_buffer(bb, s->base.req->resp);
     grpc_byte_buffer_destroy(bb);
     if (!m) {
       if (!s->close_err)
         s->close_err = tikv__error_new(TIKV_ERR_PROTOCOL, "%s: cannot decode a stream message",
-                                       s->base.method);
+                                       s->base.req->path);
       grpc_call_cancel(s->base.call, NULL);
     } else {
       start_recv(s);
@@ -271,7 +358,7 @@ static void start_recv(tikv__stream_t *s) {
     /* without a receive the stream is deaf: end it, on_close reports */
     if (!s->close_err)
       s->close_err = tikv__error_new(TIKV_ERR_INTERNAL, "%s: cannot receive on the stream",
-                                     s->base.method);
+                                     s->base.req->path);
     grpc_call_cancel(s->base.call, NULL);
   }
 }
@@ -293,16 +380,14 @@ static void stream_send_done(tikv__tag_t *tag, bool ok) {
   stream_maybe_finish(s);
 }
 
-tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char *method,
-                                  const ProtobufCMessageDescriptor *resp_desc,
+tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id,
                                   const tikv__stream_ops_t *ops, void *arg) {
   if (rpc->closing) return NULL;
   tikv__stream_t *s = tikv__calloc(1, sizeof(*s));
   if (!s) return NULL;
   s->base.tag.fn = stream_status;
   s->base.rpc = rpc;
-  s->base.method = method;
-  s->base.resp_desc = resp_desc;
+  s->base.req = tikv__req(id);
   s->base.details = grpc_empty_slice();
   grpc_metadata_array_init(&s->base.initial_md);
   grpc_metadata_array_init(&s->base.trailing_md);
@@ -311,8 +396,8 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char
   s->recv_tag.fn = stream_recv_done;
   s->ops = ops;
   s->arg = arg;
-  grpc_slice path = grpc_slice_from_static_string(method);
-  s->base.call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS,
+  grpc_slice path = grpc_slice_from_static_string(s->base.req->path);
+  s->base.call = grpc_channel_create_call(conn->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
                                           tikv__loop_cq(rpc->loop), path, NULL,
                                           gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
   if (!s->base.call) {
@@ -346,14 +431,19 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char
     s->ops_pending++;
     tikv__loop_tag_started(rpc->loop);
   }
-  list_add(rpc, &s->base);
+  tikv__list_push(&rpc->calls, &s->base.link);
+  s->base.conn = conn;
+  conn->refs++;
   start_recv(s);
   return s;
 }
 
-int tikv__stream_send(tikv__stream_t *s, const uint8_t *buf, size_t len) {
-  if (s->sending || s->status_done) return -1;
-  s->out_buf = make_buffer(buf, len);
+int tikv__stream_send(tikv__stream_t *s, grpc_slice msg) {
+  if (s->sending || s->status_done) {
+    grpc_slice_unref(msg);
+    return -1;
+  }
+  s->out_buf = make_buffer(msg);
   if (!s->out_buf) return -1;
   grpc_op op;
   memset(&op, 0, sizeof(op));
@@ -374,5 +464,7 @@ void tikv__stream_cancel(tikv__stream_t *s) { grpc_call_cancel(s->base.call, NUL
 
 void tikv__rpc_cancel_all(tikv__rpc_t *rpc) {
   rpc->closing = true;
-  for (tikv__rpc_call_t *c = rpc->calls; c; c = c->next) grpc_call_cancel(c->call, NULL);
+  for (tikv__link_t *l = rpc->calls; l; l = l->next)
+    grpc_call_cancel(((tikv__rpc_call_t *)((char *)l - offsetof(tikv__rpc_call_t, link)))->call,
+                     NULL);
 }

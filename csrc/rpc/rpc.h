@@ -1,45 +1,62 @@
-/* gRPC plumbing: channels, unary calls, bidirectional streams, status to
- * error mapping. I/O thread only, except channel creation. */
+/* gRPC plumbing: connections, requests named by the request table, the
+ * bidirectional streams, status to error mapping. I/O thread only, except
+ * connection creation. */
 #ifndef TIKV_RPC_H
 #define TIKV_RPC_H
 
 #include <protobuf-c/protobuf-c.h>
 
 #include "core/core.h"
+#include "rpc/requests.h"
 
 /* Every call in flight is registered here so that close can cancel them. */
 typedef struct tikv__rpc_call tikv__rpc_call_t;
 typedef struct tikv__rpc {
   tikv__loop_t *loop;
-  tikv__rpc_call_t *calls; /* intrusive list of calls in flight */
+  tikv__link_t *calls; /* the calls in flight */
   bool closing;
 } tikv__rpc_t;
 
-/* A channel with our arguments (unlimited message sizes, quick reconnects).
- * target is "host:port". NULL on failure. */
-grpc_channel *tikv__channel_new(const char *target);
+/* A connection to one address ("host:port"): a channel with our arguments
+ * (unlimited message sizes, quick reconnects). NULL on failure. */
+typedef struct tikv__conn tikv__conn_t;
+tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target);
+void tikv__conn_free(tikv__conn_t *conn); /* NULL: no-op */
 
-/* Packs msg into a malloc'ed buffer. 0 / -1 (OOM). */
-int tikv__pack(const ProtobufCMessage *msg, uint8_t **buf, size_t *len);
+/* Packs msg into a slice for tikv__rpc_send / tikv__stream_send. Returns 0
+ * (gRPC's allocator aborts rather than fail); builders return its value. */
+int tikv__pack(const ProtobufCMessage *msg, grpc_slice *out);
 
-/* Completion of a unary call: exactly one of err and resp is non-NULL, and
- * the callee owns it (free resp with protobuf_c_message_free_unpacked). */
+/* ---- setting request fields by name ----
+ * For requests of one shape built by one function: each sets the field if
+ * the message's type has one of that name and type, and does nothing else.
+ * Values are borrowed, as a message built on the stack borrows them. */
+void tikv__pb_set_u64(ProtobufCMessage *m, const char *name, uint64_t v);
+void tikv__pb_set_bool(ProtobufCMessage *m, const char *name, bool v);
+void tikv__pb_set_bytes(ProtobufCMessage *m, const char *name, const uint8_t *data, size_t len);
+void tikv__pb_set_string(ProtobufCMessage *m, const char *name, const char *s);
+void tikv__pb_set_message(ProtobufCMessage *m, const char *name, const ProtobufCMessage *v);
+/* n empty messages of type d and the array of pointers to them that a
+ * repeated field takes, in one allocation: free() the returned array. NULL
+ * on OOM. */
+void *tikv__pb_array(const ProtobufCMessageDescriptor *d, size_t n);
+/* A repeated field: n items at items (of the field's C type). */
+void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items);
+
+/* Completion of a request: exactly one of err and resp is non-NULL, and the
+ * callee owns it (free resp with protobuf_c_message_free_unpacked). */
 typedef void (*tikv__rpc_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
 
-/* Starts a unary call of `method` ("/pkg.Service/Method") carrying the packed
- * request (copied). The callback runs on the I/O thread, never inside this
- * call. Returns 0, or -1 when the call could not start (the callback is then
- * never called). */
-int tikv__rpc_unary(tikv__rpc_t *rpc, grpc_channel *ch, const char *method, const uint8_t *req,
-                    size_t req_len, const ProtobufCMessageDescriptor *resp_desc,
-                    int64_t deadline_ms, tikv__rpc_cb cb, void *arg);
+/* Sends request `id` of the request table, packed in msg (consumed), over
+ * conn; the reply is the row's response type. This is the one place that
+ * decides how a request travels (a unary call today). The callback runs on
+ * the I/O thread, never inside this call. Returns 0, or -1 when the request
+ * could not start (the callback is then never called). */
+int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_slice msg,
+                   int64_t deadline_ms, tikv__rpc_cb cb, void *arg);
 
 /* Cancels every call in flight (their callbacks see CLOSED errors). */
 void tikv__rpc_cancel_all(tikv__rpc_t *rpc);
-
-/* An error for a finished call's status. */
-tikv_error_t *tikv__rpc_status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
-                                     grpc_slice details);
 
 /* ---- bidirectional streams (PD's Tso) ----
  * At most one send and one receive in flight; the status op stays pending
@@ -54,12 +71,12 @@ typedef struct tikv__stream_ops {
   void (*on_sent)(void *arg, bool ok);
 } tikv__stream_ops_t;
 
-tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, grpc_channel *ch, const char *method,
-                                  const ProtobufCMessageDescriptor *resp_desc,
+/* Opens the stream of row `id` (a STREAM row). NULL on failure. */
+tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id,
                                   const tikv__stream_ops_t *ops, void *arg);
-/* Sends one message (packed bytes copied). -1 if a send is in flight or the
+/* Sends one packed message (consumed). -1 if a send is in flight or the
  * stream is closed. */
-int tikv__stream_send(tikv__stream_t *s, const uint8_t *buf, size_t len);
+int tikv__stream_send(tikv__stream_t *s, grpc_slice msg);
 /* Cancels the stream; on_close follows. The stream frees itself after
  * on_close. */
 void tikv__stream_cancel(tikv__stream_t *s);

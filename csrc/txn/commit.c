@@ -11,6 +11,7 @@
 #include "txn/txn_internal.h"
 
 typedef struct committer {
+  tikv__point_t point; /* the commit of the primary */
   txn_op_t *op;
   tikv_txn_t *t;
   tikv__bytes_t *keys;
@@ -23,7 +24,6 @@ typedef struct committer {
   bool retry_commit; /* the primary's commit ts expired: take a newer one */
   int64_t deadline;
   tikv__backoff_t lock_bo;
-  tikv__multi_ops_t mops;
 } committer_t;
 
 static void committer_free(committer_t *cm) {
@@ -38,7 +38,9 @@ static void keys_ptrs_bg(committer_t *cm, int kind, uint64_t commit_ts, bool ski
   size_t m = 0;
   for (size_t i = 0; i < cm->n; i++)
     if (!skip_primary || i != cm->primary) ks[m++] = &cm->keys[i];
-  if (m) tikv__txn_bg(cm->t->c, kind, cm->t->start_ts, commit_ts, cm->t->for_update_ts, ks, m, 0, NULL, NULL);
+  if (m)
+    tikv__txn_bg(&cm->t->c->router, kind, cm->t->start_ts, commit_ts, cm->t->for_update_ts, ks, m,
+                 tikv__client_deadline(cm->t->c), NULL, NULL);
   free(ks);
 }
 
@@ -61,8 +63,8 @@ static void commit_finish(committer_t *cm, tikv_error_t *err, uint64_t commit_ts
 /* ---- commit of the primary ---- */
 static void commit_primary(committer_t *cm);
 
-static int commit_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                        Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+static int build_commit(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                        grpc_slice *out) {
   committer_t *cm = arg;
   ProtobufCBinaryData key = {cm->keys[cm->primary].len, cm->keys[cm->primary].data};
   Kvrpcpb__CommitRequest q = KVRPCPB__COMMIT_REQUEST__INIT;
@@ -71,8 +73,34 @@ static int commit_build(void *arg, const tikv__route_t *route, const size_t *idx
   q.n_keys = 1;
   q.keys = &key;
   q.commit_version = cm->commit_ts;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
+
+static tikv_error_t *consume_commit(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  committer_t *cm = arg;
+  const Kvrpcpb__CommitResponse *r = (const Kvrpcpb__CommitResponse *)resp;
+  if (!r->error) return NULL;
+  if (r->error->commit_ts_expired && cm->commit_tries < 5) {
+    /* a reader pushed our min_commit_ts past the commit ts: take a newer one */
+    cm->commit_tries++;
+    cm->retry_commit = true;
+    return NULL;
+  }
+  tikv_error_t *err = tikv__key_error(r->error, "KvCommit");
+  if (err->code == TIKV_ERR_TXN_RETRYABLE || err->code == TIKV_ERR_TXN_NOT_FOUND ||
+      err->code == TIKV_ERR_KEY_LOCKED) {
+    /* our primary lock is gone (rolled back by a resolver) */
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_TXN_ABORTED,
+                                      "the transaction was rolled back before its commit: %s",
+                                      err->message);
+    tikv__error_free(err);
+    err = e;
+  }
+  return err;
+}
+
+static const tikv__kind_t KV_COMMIT_PRIMARY = {
+    TIKV__REQ_KV_COMMIT, TIKV__KS_TXN, build_commit, consume_commit};
 
 static void got_commit_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   committer_t *cm = arg;
@@ -85,42 +113,11 @@ static void got_commit_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   commit_primary(cm);
 }
 
-static void commit_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
-  committer_t *cm = arg;
-  Kvrpcpb__CommitResponse *r = (Kvrpcpb__CommitResponse *)resp;
-  tikv_error_t *err = NULL;
-  if (r->error) {
-    if (r->error->commit_ts_expired && cm->commit_tries < 5) {
-      /* a reader pushed our min_commit_ts past the commit ts: take a newer one */
-      protobuf_c_message_free_unpacked(resp, NULL);
-      cm->commit_tries++;
-      cm->retry_commit = true;
-      tikv__multi_part_ok(part);
-      return;
-    }
-    err = tikv__key_error(r->error, "KvCommit");
-    if (err->code == TIKV_ERR_TXN_RETRYABLE || err->code == TIKV_ERR_TXN_NOT_FOUND ||
-        err->code == TIKV_ERR_KEY_LOCKED) {
-      /* our primary lock is gone (rolled back by a resolver) */
-      tikv_error_t *e = tikv__error_new(TIKV_ERR_TXN_ABORTED,
-                                        "the transaction was rolled back before its commit: %s",
-                                        err->message);
-      tikv__error_free(err);
-      err = e;
-    }
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err)
-    tikv__multi_part_fail(part, err);
-  else
-    tikv__multi_part_ok(part);
-}
-
 static void commit_done(void *arg, tikv_error_t *err) {
   committer_t *cm = arg;
   if (!err && cm->retry_commit) {
     cm->retry_commit = false;
-    tikv__pd_get_ts(cm->t->c, cm->deadline, got_commit_ts, cm);
+    tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
     return;
   }
   if (err && (err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_UNAVAILABLE ||
@@ -141,147 +138,122 @@ static void commit_done(void *arg, tikv_error_t *err) {
 }
 
 static void commit_primary(committer_t *cm) {
-  cm->mops = (tikv__multi_ops_t){
-      .method = "/tikvpb.Tikv/KvCommit",
-      .resp_desc = &kvrpcpb__commit_response__descriptor,
-      .ks = TIKV__KS_TXN,
-      .build = commit_build,
-      .on_response = commit_response,
-      .done = commit_done,
-  };
-  size_t idx = cm->primary;
-  tikv__multi_run_idx(cm->t->c, &cm->mops, cm, cm->keys, &idx, 1, cm->deadline);
+  const tikv__bytes_t *k = &cm->keys[cm->primary];
+  tikv__point_run(&cm->point, &cm->t->c->router, &KV_COMMIT_PRIMARY, cm, k->data, k->len,
+                  cm->deadline, commit_done);
 }
 
 /* ---- prewrite ---- */
-static int prewrite_build(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                          Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
-  committer_t *cm = arg;
+
+/* The secondaries an async-commit primary carries: every key but it. */
+static ProtobufCBinaryData *secondaries(const committer_t *cm, size_t *n) {
+  ProtobufCBinaryData *secs = tikv__calloc(cm->n ? cm->n : 1, sizeof(*secs));
+  *n = 0;
+  for (size_t i = 0; secs && i < cm->n; i++)
+    if (i != cm->primary) secs[(*n)++] = (ProtobufCBinaryData){cm->keys[i].len, cm->keys[i].data};
+  return secs;
+}
+
+static void fill_mutation(Kvrpcpb__Mutation *mu, const tikv__mut_t *m) {
+  mu->op = m->has_write ? m->op : KVRPCPB__OP__Lock;
+  mu->key = (ProtobufCBinaryData){m->key.len, m->key.data};
+  if (mu->op == KVRPCPB__OP__Put || mu->op == KVRPCPB__OP__Insert)
+    mu->value = (ProtobufCBinaryData){m->value.len, m->value.data};
+}
+
+static void prewrite_fields(const committer_t *cm, size_t n, Kvrpcpb__PrewriteRequest *q) {
   tikv_txn_t *t = cm->t;
-  Kvrpcpb__Mutation *muts = tikv__calloc(n, sizeof(*muts));
-  Kvrpcpb__Mutation **mp = tikv__calloc(n, sizeof(*mp));
-  Kvrpcpb__PrewriteRequest__PessimisticAction *acts =
-      t->opts.pessimistic ? tikv__calloc(n, sizeof(*acts)) : NULL;
-  ProtobufCBinaryData *secs = NULL;
-  bool has_primary = false;
-  for (size_t i = 0; i < n; i++)
-    if (idx[i] == cm->primary) has_primary = true;
-  if (cm->async && has_primary) secs = tikv__calloc(cm->n ? cm->n : 1, sizeof(*secs));
-  if (!muts || !mp || (t->opts.pessimistic && !acts) || (cm->async && has_primary && !secs)) {
-    free(muts);
-    free(mp);
-    free(acts);
-    free(secs);
-    return -1;
-  }
-  for (size_t i = 0; i < n; i++) {
-    const tikv__mut_t *m = cm->muts[idx[i]];
-    kvrpcpb__mutation__init(&muts[i]);
-    muts[i].op = m->has_write ? m->op : KVRPCPB__OP__Lock;
-    muts[i].key = (ProtobufCBinaryData){m->key.len, m->key.data};
-    if (muts[i].op == KVRPCPB__OP__Put || muts[i].op == KVRPCPB__OP__Insert)
-      muts[i].value = (ProtobufCBinaryData){m->value.len, m->value.data};
-    mp[i] = &muts[i];
-    if (acts)
-      acts[i] = m->pess_locked ? KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_PESSIMISTIC_CHECK
-                               : KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__SKIP_PESSIMISTIC_CHECK;
-  }
-  size_t n_secs = 0;
-  if (secs)
-    for (size_t i = 0; i < cm->n; i++)
-      if (i != cm->primary) secs[n_secs++] = (ProtobufCBinaryData){cm->keys[i].len, cm->keys[i].data};
-  Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
-  q.context = ctx;
-  q.n_mutations = n;
-  q.mutations = mp;
-  q.primary_lock = (ProtobufCBinaryData){cm->keys[cm->primary].len, cm->keys[cm->primary].data};
-  q.start_version = t->start_ts;
-  q.lock_ttl = cm->lock_ttl;
-  q.txn_size = cm->n;
-  q.n_pessimistic_actions = acts ? n : 0;
-  q.pessimistic_actions = acts;
-  q.for_update_ts = t->opts.pessimistic ? t->for_update_ts : 0;
+  q->primary_lock = (ProtobufCBinaryData){cm->keys[cm->primary].len, cm->keys[cm->primary].data};
+  q->start_version = t->start_ts;
+  q->lock_ttl = cm->lock_ttl;
+  q->txn_size = cm->n;
+  q->for_update_ts = t->opts.pessimistic ? t->for_update_ts : 0;
   if (cm->async || cm->one_pc) {
     uint64_t min = t->start_ts + 1;
     if (t->opts.pessimistic && t->for_update_ts + 1 > min) min = t->for_update_ts + 1;
-    q.min_commit_ts = min;
-    q.max_commit_ts = cm->max_commit_ts;
+    q->min_commit_ts = min;
+    q->max_commit_ts = cm->max_commit_ts;
   }
-  q.use_async_commit = cm->async;
-  q.n_secondaries = n_secs;
-  q.secondaries = secs;
+  q->use_async_commit = cm->async;
   /* one-phase commit only when this request carries the whole transaction */
-  q.try_one_pc = cm->one_pc && n == cm->n;
-  int rc = tikv__pack(&q.base, buf, len);
-  free(muts);
+  q->try_one_pc = cm->one_pc && n == cm->n;
+}
+
+static int build_prewrite(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                          grpc_slice *out) {
+  committer_t *cm = arg;
+  bool pessimistic = cm->t->opts.pessimistic;
+  size_t n = part->n, n_secs = 0;
+  bool has_primary = false;
+  for (size_t i = 0; i < n; i++) has_primary |= part->idx[i] == cm->primary;
+  Kvrpcpb__Mutation **mp = tikv__pb_array(&kvrpcpb__mutation__descriptor, n);
+  Kvrpcpb__PrewriteRequest__PessimisticAction *acts =
+      pessimistic ? tikv__calloc(n, sizeof(*acts)) : NULL;
+  ProtobufCBinaryData *secs = cm->async && has_primary ? secondaries(cm, &n_secs) : NULL;
+  int rc = -1;
+  if (mp && (!pessimistic || acts) && (!(cm->async && has_primary) || secs)) {
+    for (size_t i = 0; i < n; i++) {
+      const tikv__mut_t *m = cm->muts[part->idx[i]];
+      fill_mutation(mp[i], m);
+      if (acts)
+        acts[i] = m->pess_locked
+                      ? KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__DO_PESSIMISTIC_CHECK
+                      : KVRPCPB__PREWRITE_REQUEST__PESSIMISTIC_ACTION__SKIP_PESSIMISTIC_CHECK;
+    }
+    Kvrpcpb__PrewriteRequest q = KVRPCPB__PREWRITE_REQUEST__INIT;
+    q.context = ctx;
+    q.n_mutations = n;
+    q.mutations = mp;
+    q.n_pessimistic_actions = acts ? n : 0;
+    q.pessimistic_actions = acts;
+    q.n_secondaries = n_secs;
+    q.secondaries = secs;
+    prewrite_fields(cm, n, &q);
+    rc = tikv__pack(&q.base, out);
+  }
   free(mp);
   free(acts);
   free(secs);
   return rc;
 }
 
-typedef struct {
-  committer_t *cm;
-  tikv__multi_part_t *part;
-} pw_wait_t;
-
-static void prewrite_after_resolve(void *arg, tikv_error_t *err, int64_t wait_ms,
-                                   const uint64_t *pushed, size_t n_pushed) {
-  pw_wait_t *w = arg;
-  committer_t *cm = w->cm;
-  tikv__multi_part_t *part = w->part;
-  free(w);
-  if (err) {
-    tikv__multi_part_fail(part, err);
-    return;
+static tikv_error_t *find_prewrite_locks(void *arg, const ProtobufCMessage *resp,
+                                         tikv__locks_t *locks) {
+  const Kvrpcpb__PrewriteResponse *r = (const Kvrpcpb__PrewriteResponse *)resp;
+  for (size_t i = 0; i < r->n_errors; i++) {
+    if (!r->errors[i]->locked) return tikv__key_error(r->errors[i], "KvPrewrite");
+    if (tikv__locks_add(locks, r->errors[i]->locked)) return tikv__oom();
   }
-  int delay = 0;
-  if (wait_ms) {
-    delay = tikv__backoff_next(&cm->lock_bo);
-    if (wait_ms < delay) delay = (int)wait_ms;
-  }
-  tikv__multi_part_resend(part, delay);
+  return NULL;
 }
 
-static void prewrite_response(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+static uint64_t prewrite_ts(void *arg) { return ((committer_t *)arg)->t->start_ts; }
+
+static tikv_error_t *prewrite_after(void *arg, const ProtobufCMessage *resp, int64_t wait_ms,
+                                    const uint64_t *pushed, size_t n_pushed, int *delay) {
   committer_t *cm = arg;
-  Kvrpcpb__PrewriteResponse *r = (Kvrpcpb__PrewriteResponse *)resp;
-  tikv__locks_t locks = {0};
-  tikv_error_t *err = NULL;
-  for (size_t i = 0; i < r->n_errors && !err; i++) {
-    if (r->errors[i]->locked) {
-      if (tikv__locks_add(&locks, r->errors[i]->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    } else {
-      err = tikv__key_error(r->errors[i], "KvPrewrite");
-    }
-  }
-  if (!err && !locks.count) {
-    if (r->one_pc_commit_ts) cm->one_pc_ts = r->one_pc_commit_ts;
-    if (cm->async) {
-      if (r->min_commit_ts == 0) cm->any_zero_min_commit = true;
-      if (r->min_commit_ts > cm->min_commit_ts) cm->min_commit_ts = r->min_commit_ts;
-    }
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err) {
-    tikv__locks_free(&locks);
-    tikv__multi_part_fail(part, err);
-    return;
-  }
-  if (locks.count) {
-    pw_wait_t *w = tikv__calloc(1, sizeof(*w));
-    if (!w) {
-      tikv__locks_free(&locks);
-      tikv__multi_part_fail(part, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-      return;
-    }
-    *w = (pw_wait_t){cm, part};
-    tikv__resolve_locks(cm->t->c, cm->t->start_ts, &locks, tikv__multi_deadline(part),
-                        prewrite_after_resolve, w);
-    return;
-  }
-  tikv__multi_part_ok(part);
+  *delay = tikv__lock_backoff(&cm->lock_bo, wait_ms);
+  return NULL;
 }
+
+static const tikv__lock_layer_t PREWRITE_LOCKS =
+    TIKV__LOCK_LAYER(find_prewrite_locks, prewrite_ts, prewrite_after);
+
+static tikv_error_t *consume_prewrite(void *arg, tikv__part_t *part,
+                                      const ProtobufCMessage *resp) {
+  committer_t *cm = arg;
+  const Kvrpcpb__PrewriteResponse *r = (const Kvrpcpb__PrewriteResponse *)resp;
+  if (r->one_pc_commit_ts) cm->one_pc_ts = r->one_pc_commit_ts;
+  if (cm->async) {
+    if (r->min_commit_ts == 0) cm->any_zero_min_commit = true;
+    if (r->min_commit_ts > cm->min_commit_ts) cm->min_commit_ts = r->min_commit_ts;
+  }
+  return NULL;
+}
+
+static const tikv__kind_t KV_PREWRITE = {
+    TIKV__REQ_KV_PREWRITE, TIKV__KS_TXN, build_prewrite, consume_prewrite, &PREWRITE_LOCKS.base,
+    .max_keys = TIKV__TXN_BATCH_KEYS, .max_bytes = TIKV__TXN_BATCH_BYTES};
 
 static void prewrite_done(void *arg, tikv_error_t *err) {
   committer_t *cm = arg;
@@ -300,22 +272,13 @@ static void prewrite_done(void *arg, tikv_error_t *err) {
     return;
   }
   /* two-phase commit (also the fallback when TiKV declined 1PC/async) */
-  tikv__pd_get_ts(cm->t->c, cm->deadline, got_commit_ts, cm);
+  tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
 }
 
 static void prewrite(committer_t *cm) {
   cm->t->prewrite_started = true;
-  cm->mops = (tikv__multi_ops_t){
-      .method = "/tikvpb.Tikv/KvPrewrite",
-      .resp_desc = &kvrpcpb__prewrite_response__descriptor,
-      .ks = TIKV__KS_TXN,
-      .max_keys = TIKV__TXN_BATCH_KEYS,
-      .max_bytes = TIKV__TXN_BATCH_BYTES,
-      .build = prewrite_build,
-      .on_response = prewrite_response,
-      .done = prewrite_done,
-  };
-  tikv__multi_run(cm->t->c, &cm->mops, cm, cm->keys, cm->n, cm->deadline);
+  tikv__multi_run(&cm->t->c->router, &KV_PREWRITE, cm, cm->keys, NULL, cm->n, cm->deadline,
+                  prewrite_done);
 }
 
 static void got_max_commit_base(void *arg, tikv_error_t *err, uint64_t ts) {
@@ -347,7 +310,7 @@ void tikv__txn_commit(txn_op_t *op) {
   if (!cm || !cm->keys || !cm->muts) {
     if (cm) committer_free(cm);
     t->state = TXN_ROLLED_BACK;
-    tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__txn_op_complete(op, tikv__oom());
     return;
   }
   cm->op = op;
@@ -388,14 +351,14 @@ void tikv__txn_commit(txn_op_t *op) {
   cm->one_pc = t->opts.try_one_pc && cm->n <= TIKV__TXN_BATCH_KEYS && bytes <= TIKV__TXN_BATCH_BYTES;
   if (!t->has_primary) {
     if (tikv__bytes_set(&t->primary, cm->keys[0].data, cm->keys[0].len)) {
-      commit_finish(cm, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0);
+      commit_finish(cm, tikv__oom(), 0);
       return;
     }
     t->has_primary = true;
   }
   tikv__txn_heartbeat_start(t);
   if (cm->async || cm->one_pc)
-    tikv__pd_get_ts(t->c, cm->deadline, got_max_commit_base, cm);
+    tikv__pd_get_ts(&t->c->pd, cm->deadline, got_max_commit_base, cm);
   else
     prewrite(cm);
 }
@@ -411,10 +374,7 @@ typedef struct {
 
 static void rollback_part_done(void *arg, tikv_error_t *err) {
   rollback_t *rb = arg;
-  if (err && !rb->err)
-    rb->err = err;
-  else
-    tikv__error_free(err);
+  if (err) tikv__error_keep(&rb->err, err);
   if (--rb->pending) return;
   tikv_txn_t *t = rb->t;
   txn_op_t *op = rb->op;
@@ -435,7 +395,7 @@ static void rollback_run(tikv_txn_t *t, txn_op_t *op, void (*done)(tikv_txn_t *)
   if (!rb || !ks) {
     free(rb);
     free(ks);
-    if (op) tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    if (op) tikv__txn_op_complete(op, tikv__oom());
     if (done) done(t);
     return;
   }
@@ -446,8 +406,9 @@ static void rollback_run(tikv_txn_t *t, txn_op_t *op, void (*done)(tikv_txn_t *)
       ks[m++] = &t->buf.items[i].key;
   if (m) {
     rb->pending++;
-    tikv__txn_bg(t->c, t->prewrite_started ? TIKV__BG_ROLLBACK : TIKV__BG_PESS_ROLLBACK,
-                 t->start_ts, 0, t->for_update_ts, ks, m, 0, rollback_part_done, rb);
+    tikv__txn_bg(&t->c->router, t->prewrite_started ? TIKV__BG_ROLLBACK : TIKV__BG_PESS_ROLLBACK,
+                 t->start_ts, 0, t->for_update_ts, ks, m, tikv__client_deadline(t->c),
+                 rollback_part_done, rb);
   }
   free(ks);
   rollback_part_done(rb, NULL);

@@ -1,200 +1,200 @@
-/* Transactional reads at a timestamp: point and batch gets through the
- * multi-key engine, scans region by region; locks met on the way go to the
- * resolver, and the read is retried. The transaction's own writes come
- * first. */
+/* Transactional reads at a timestamp: a point get straight to its region's
+ * leader, batch gets through the multi-key engine, scans region by region.
+ * Locks met on the way go through the lock layer: resolved, then the read
+ * is sent again. The transaction's own writes come first. */
 #include <stdio.h>
 
 #include "txn/txn_internal.h"
 
-/* ---- shared: locks met, resolved, retried ---- */
-typedef struct {
-  uint64_t *ts;
-  size_t n;
-} resolved_t;
-
-static int resolved_add(resolved_t *r, const uint64_t *ts, size_t n) {
-  if (!n) return 0;
-  uint64_t *t = tikv__realloc(r->ts, (r->n + n) * sizeof(uint64_t));
-  if (!t) return -1;
-  memcpy(t + r->n, ts, n * sizeof(uint64_t));
-  r->ts = t;
-  r->n += n;
-  return 0;
-}
-
-static int lock_backoff(tikv__backoff_t *bo, int64_t wait_ms) {
-  int s = tikv__backoff_next(bo);
-  return wait_ms > 0 && wait_ms < s ? (int)wait_ms : s;
-}
-
-/* ---- point and batch gets ---- */
+/* ---- what every read keeps for the lock layer (the first member of each) ---- */
 typedef struct {
   txn_op_t *op;
   uint64_t ts;
-  tikv__bytes_t *keys; /* the keys to read from TiKV (views into op->keys) */
-  size_t n;
-  bool single;
-  resolved_t resolved;
-  tikv__backoff_t bo;
-  tikv__kvs_t kvs;
-  tikv__multi_ops_t mops;
-} reader_t;
+  /* transactions whose min_commit_ts the resolver pushed past ts: sent back
+   * in Context.resolved_locks, so TiKV lets the read pass their locks */
+  uint64_t *pushed;
+  size_t n_pushed;
+  tikv__backoff_t bo; /* waiting for live locks */
+} readctx_t;
 
+static void readctx_init(readctx_t *rc, txn_op_t *op, uint64_t ts) {
+  *rc = (readctx_t){.op = op, .ts = ts};
+  tikv__backoff_init(&rc->bo, 10, 1000);
+}
+
+/* A read request's context (with the pushed transactions) and version. */
+static void read_request(const readctx_t *rc, ProtobufCMessage *q, Kvrpcpb__Context *ctx) {
+  ctx->n_resolved_locks = rc->n_pushed;
+  ctx->resolved_locks = rc->pushed;
+  tikv__pb_set_message(q, "context", &ctx->base);
+  tikv__pb_set_u64(q, "version", rc->ts);
+}
+
+static uint64_t read_ts(void *arg) { return ((readctx_t *)arg)->ts; }
+
+static tikv_error_t *read_after(void *arg, const ProtobufCMessage *resp, int64_t wait_ms,
+                                const uint64_t *pushed, size_t n, int *delay) {
+  readctx_t *rc = arg;
+  if (n) {
+    uint64_t *t = tikv__realloc(rc->pushed, (rc->n_pushed + n) * sizeof(uint64_t));
+    if (!t) return tikv__oom();
+    memcpy(t + rc->n_pushed, pushed, n * sizeof(uint64_t));
+    rc->pushed = t;
+    rc->n_pushed += n;
+  }
+  *delay = tikv__lock_backoff(&rc->bo, wait_ms);
+  return NULL;
+}
+
+/* The locks of a read reply: in its error, or in its pairs' errors. */
+static tikv_error_t *read_locks(const Kvrpcpb__KeyError *error, Kvrpcpb__KvPair *const *pairs,
+                                size_t n, tikv__req_id req, tikv__locks_t *locks) {
+  const char *what = tikv__req(req)->method;
+  for (size_t i = 0; i <= n; i++) {
+    const Kvrpcpb__KeyError *ke = i == 0 ? error : pairs[i - 1]->error;
+    if (!ke) continue;
+    if (!ke->locked) return tikv__key_error(ke, what);
+    if (tikv__locks_add(locks, ke->locked)) return tikv__oom();
+  }
+  return NULL;
+}
+
+/* ---- point get ---- */
 typedef struct {
-  reader_t *r;
-  tikv__multi_part_t *part;
-} pending_resolve_t;
+  readctx_t rc;
+  tikv__point_t point;
+} getter_t;
 
-static int build_get(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                     Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
-  reader_t *r = arg;
-  ctx->n_resolved_locks = r->resolved.n;
-  ctx->resolved_locks = r->resolved.ts;
-  if (r->single) {
-    Kvrpcpb__GetRequest q = KVRPCPB__GET_REQUEST__INIT;
-    q.context = ctx;
-    q.key = (ProtobufCBinaryData){r->keys[idx[0]].len, r->keys[idx[0]].data};
-    q.version = r->ts;
-    return tikv__pack(&q.base, buf, len);
-  }
-  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
-  if (!keys) return -1;
-  Kvrpcpb__BatchGetRequest q = KVRPCPB__BATCH_GET_REQUEST__INIT;
-  q.context = ctx;
-  q.n_keys = n;
-  q.keys = keys;
-  q.version = r->ts;
-  int rc = tikv__pack(&q.base, buf, len);
-  free(keys);
-  return rc;
+static tikv_error_t *find_get(void *arg, const ProtobufCMessage *resp, tikv__locks_t *locks) {
+  const Kvrpcpb__GetResponse *g = (const Kvrpcpb__GetResponse *)resp;
+  return read_locks(g->error, NULL, 0, TIKV__REQ_KV_GET, locks);
 }
+static const tikv__lock_layer_t GET_LOCKS = TIKV__LOCK_LAYER(find_get, read_ts, read_after);
 
-static void after_resolve(void *arg, tikv_error_t *err, int64_t wait_ms, const uint64_t *pushed,
-                          size_t n_pushed) {
-  pending_resolve_t *p = arg;
-  reader_t *r = p->r;
-  tikv__multi_part_t *part = p->part;
-  free(p);
-  if (err) {
-    tikv__multi_part_fail(part, err);
-    return;
-  }
-  resolved_add(&r->resolved, pushed, n_pushed);
-  tikv__multi_part_resend(part, wait_ms ? lock_backoff(&r->bo, wait_ms) : 0);
+static int build_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
+  getter_t *g = arg;
+  Kvrpcpb__GetRequest q = KVRPCPB__GET_REQUEST__INIT;
+  read_request(&g->rc, &q.base, ctx);
+  q.key = (ProtobufCBinaryData){g->point.key_len, (uint8_t *)g->point.key};
+  return tikv__pack(&q.base, out);
 }
-
-static void on_get(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
-  reader_t *r = arg;
-  tikv__locks_t locks = {0};
-  tikv_error_t *err = NULL;
-  tikv__kvs_t got = {0};
-  if (r->single) {
-    Kvrpcpb__GetResponse *g = (Kvrpcpb__GetResponse *)resp;
-    if (g->error && g->error->locked) {
-      if (tikv__locks_add(&locks, g->error->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    } else if (g->error) {
-      err = tikv__key_error(g->error, "KvGet");
-    } else if (!g->not_found) {
-      size_t n;
-      const size_t *idx = tikv__multi_part_items(part, &n);
-      if (tikv__kvs_push(&got, r->keys[idx[0]].data, r->keys[idx[0]].len, g->value.data,
-                         g->value.len, true))
-        err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    }
-  } else {
-    Kvrpcpb__BatchGetResponse *g = (Kvrpcpb__BatchGetResponse *)resp;
-    if (g->error && g->error->locked) {
-      if (tikv__locks_add(&locks, g->error->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    } else if (g->error) {
-      err = tikv__key_error(g->error, "KvBatchGet");
-    }
-    for (size_t i = 0; !err && i < g->n_pairs; i++) {
-      Kvrpcpb__KvPair *kv = g->pairs[i];
-      if (kv->error && kv->error->locked) {
-        if (tikv__locks_add(&locks, kv->error->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-      } else if (kv->error) {
-        err = tikv__key_error(kv->error, "KvBatchGet");
-      } else if (tikv__kvs_push(&got, kv->key.data, kv->key.len, kv->value.data, kv->value.len,
-                                true)) {
-        err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-      }
-    }
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err) {
-    tikv__locks_free(&locks);
-    tikv__kvs_free(&got);
-    tikv__multi_part_fail(part, err);
-    return;
-  }
-  if (locks.count) {
-    /* read again once the locks are resolved: drop what this try got */
-    tikv__kvs_free(&got);
-    pending_resolve_t *p = tikv__calloc(1, sizeof(*p));
-    if (!p) {
-      tikv__locks_free(&locks);
-      tikv__multi_part_fail(part, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-      return;
-    }
-    *p = (pending_resolve_t){r, part};
-    tikv__resolve_locks(r->op->t->c, r->ts, &locks, tikv__multi_deadline(part), after_resolve, p);
-    return;
-  }
-  if (tikv__kvs_append(&r->kvs, &got)) {
-    tikv__kvs_free(&got);
-    tikv__multi_part_fail(part, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  tikv__kvs_free(&got);
-  tikv__multi_part_ok(part);
+static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  getter_t *g = arg;
+  const Kvrpcpb__GetResponse *r = (const Kvrpcpb__GetResponse *)resp;
+  tikv_future_t *f = g->rc.op->f;
+  if (r->not_found) return NULL;
+  f->found = true;
+  return tikv__bytes_set(&f->value, r->value.data, r->value.len) ? tikv__oom() : NULL;
 }
+static const tikv__kind_t KV_GET = {
+    TIKV__REQ_KV_GET, TIKV__KS_TXN, build_get, consume_get, &GET_LOCKS.base};
 
-static void reader_free(reader_t *r) {
-  free(r->keys);
-  free(r->resolved.ts);
-  tikv__kvs_free(&r->kvs);
-  free(r);
-}
-
-static void reader_done(void *arg, tikv_error_t *err) {
-  reader_t *r = arg;
-  txn_op_t *op = r->op;
-  tikv_future_t *f = op->f;
-  if (!err) {
-    tikv__kvs_sort(&r->kvs, false);
-    if (op->kind == TXN_OP_GET || op->kind == TXN_OP_GET_FOR_UPDATE) {
-      f->found = r->kvs.count > 0;
-      if (f->found && tikv__bytes_set(&f->value, r->kvs.items[0].value, r->kvs.items[0].value_len))
-        err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    } else {
-      f->kvs = r->kvs;
-      r->kvs = (tikv__kvs_t){0};
-    }
-  }
-  reader_free(r);
+static void getter_done(void *arg, tikv_error_t *err) {
+  getter_t *g = arg;
+  txn_op_t *op = g->rc.op;
+  free(g->rc.pushed);
+  free(g);
   tikv__txn_op_complete(op, err);
 }
 
-void tikv__txn_read_keys(txn_op_t *op, uint64_t ts) {
+/* The transaction's own write of key, if it has one that a read sees. */
+static const tikv__mut_t *own_write(tikv_txn_t *t, const tikv__bytes_t *key) {
+  const tikv__mut_t *m = tikv__buffer_find(&t->buf, key->data, key->len);
+  return m && m->has_write && m->op != KVRPCPB__OP__Lock ? m : NULL;
+}
+
+/* The future's result from the transaction's own write m. */
+static tikv_error_t *own_value(tikv_future_t *f, const tikv__mut_t *m) {
+  f->found = m->op != KVRPCPB__OP__Del;
+  return f->found && tikv__bytes_set(&f->value, m->value.data, m->value.len) ? tikv__oom() : NULL;
+}
+
+static void read_one(txn_op_t *op, uint64_t ts) {
+  tikv_txn_t *t = op->t;
+  const tikv__mut_t *m = own_write(t, &op->keys[0]);
+  getter_t *g = m ? NULL : tikv__calloc(1, sizeof(*g));
+  if (!g) {
+    /* the transaction's own write answers, or there is no memory */
+    tikv__txn_op_complete(op, m ? own_value(op->f, m) : tikv__oom());
+    return;
+  }
+  readctx_init(&g->rc, op, ts);
+  tikv__point_run(&g->point, &t->c->router, &KV_GET, g, op->keys[0].data, op->keys[0].len,
+                  tikv__client_deadline(t->c), getter_done);
+}
+
+/* ---- batch get ---- */
+typedef struct {
+  readctx_t rc;
+  tikv__bytes_t *keys; /* the keys to read from TiKV (views into op->keys) */
+  size_t n;
+  tikv__kvs_t kvs;
+} reader_t;
+
+static tikv_error_t *find_batch_get(void *arg, const ProtobufCMessage *resp,
+                                    tikv__locks_t *locks) {
+  const Kvrpcpb__BatchGetResponse *g = (const Kvrpcpb__BatchGetResponse *)resp;
+  return read_locks(g->error, g->pairs, g->n_pairs, TIKV__REQ_KV_BATCH_GET, locks);
+}
+static const tikv__lock_layer_t BATCH_GET_LOCKS =
+    TIKV__LOCK_LAYER(find_batch_get, read_ts, read_after);
+
+static int build_batch_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                           grpc_slice *out) {
+  reader_t *r = arg;
+  Kvrpcpb__BatchGetRequest q = KVRPCPB__BATCH_GET_REQUEST__INIT;
+  read_request(&r->rc, &q.base, ctx);
+  return tikv__pack_keys(&q.base, r->keys, part, out);
+}
+static tikv_error_t *consume_pairs(tikv__kvs_t *kvs, Kvrpcpb__KvPair *const *pairs, size_t n,
+                                   size_t limit) {
+  for (size_t i = 0; i < n && kvs->count < limit; i++)
+    if (tikv__kvs_push(kvs, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
+                       pairs[i]->value.len, true))
+      return tikv__oom();
+  return NULL;
+}
+static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
+                                       const ProtobufCMessage *resp) {
+  reader_t *r = arg;
+  const Kvrpcpb__BatchGetResponse *g = (const Kvrpcpb__BatchGetResponse *)resp;
+  return consume_pairs(&r->kvs, g->pairs, g->n_pairs, SIZE_MAX);
+}
+static const tikv__kind_t KV_BATCH_GET = {
+    TIKV__REQ_KV_BATCH_GET, TIKV__KS_TXN, build_batch_get, consume_batch_get, &BATCH_GET_LOCKS.base,
+    .max_keys = TIKV__TXN_BATCH_KEYS};
+
+static void reader_done(void *arg, tikv_error_t *err) {
+  reader_t *r = arg;
+  txn_op_t *op = r->rc.op;
+  if (!err) {
+    tikv__kvs_sort(&r->kvs, false);
+    op->f->kvs = r->kvs;
+    r->kvs = (tikv__kvs_t){0};
+  }
+  free(r->keys);
+  free(r->rc.pushed);
+  tikv__kvs_free(&r->kvs);
+  free(r);
+  tikv__txn_op_complete(op, err);
+}
+
+static void read_many(txn_op_t *op, uint64_t ts) {
   tikv_txn_t *t = op->t;
   reader_t *r = tikv__calloc(1, sizeof(*r));
   if (r) r->keys = tikv__calloc(op->n ? op->n : 1, sizeof(tikv__bytes_t));
   if (!r || !r->keys) {
     free(r);
-    tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    tikv__txn_op_complete(op, tikv__oom());
     return;
   }
-  r->op = op;
-  r->ts = ts;
-  tikv__backoff_init(&r->bo, 10, 1000);
-  bool single = op->kind == TXN_OP_GET || op->kind == TXN_OP_GET_FOR_UPDATE;
-  /* own writes first */
+  readctx_init(&r->rc, op, ts);
   for (size_t i = 0; i < op->n; i++) {
-    const tikv__mut_t *m = tikv__buffer_find(&t->buf, op->keys[i].data, op->keys[i].len);
-    if (m && m->has_write && m->op != KVRPCPB__OP__Lock) {
+    const tikv__mut_t *m = own_write(t, &op->keys[i]);
+    if (m) {
       if (m->op != KVRPCPB__OP__Del &&
           tikv__kvs_push(&r->kvs, m->key.data, m->key.len, m->value.data, m->value.len, true)) {
-        reader_done(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+        reader_done(r, tikv__oom());
         return;
       }
       continue;
@@ -205,264 +205,125 @@ void tikv__txn_read_keys(txn_op_t *op, uint64_t ts) {
       dup = !tikv__key_cmp(r->keys[j].data, r->keys[j].len, op->keys[i].data, op->keys[i].len);
     if (!dup) r->keys[r->n++] = op->keys[i];
   }
-  r->single = single && r->n == 1;
-  r->mops = (tikv__multi_ops_t){
-      .method = r->single ? "/tikvpb.Tikv/KvGet" : "/tikvpb.Tikv/KvBatchGet",
-      .resp_desc = r->single ? &kvrpcpb__get_response__descriptor
-                             : &kvrpcpb__batch_get_response__descriptor,
-      .ks = TIKV__KS_TXN,
-      .max_keys = TIKV__TXN_BATCH_KEYS,
-      .build = build_get,
-      .on_response = on_get,
-      .done = reader_done,
-  };
-  tikv__multi_run(t->c, &r->mops, r, r->keys, r->n, tikv__client_deadline(t->c));
+  tikv__multi_run(&t->c->router, &KV_BATCH_GET, r, r->keys, NULL, r->n,
+                  tikv__client_deadline(t->c), reader_done);
+}
+
+void tikv__txn_read_keys(txn_op_t *op, uint64_t ts) {
+  if (op->kind == TXN_OP_GET || op->kind == TXN_OP_GET_FOR_UPDATE)
+    read_one(op, ts);
+  else
+    read_many(op, ts);
 }
 
 /* ---- scans ---- */
 typedef struct {
-  txn_op_t *op;
-  uint64_t ts;
-  int64_t deadline;
-  uint32_t want; /* storage pairs to fetch: limit + buffered deletes in range */
-  tikv__bytes_t cur;
-  tikv__route_t route;
+  readctx_t rc;
+  tikv__walk_t walk; /* for limit + buffered deletes in range: each can hide a pair */
   tikv__kvs_t kvs;
-  resolved_t resolved;
-  tikv__backoff_t bo, lock_bo;
-  tikv_error_t *last_err;
-  tikv__timer_t timer;
 } scanner_t;
 
-static void scan_step(scanner_t *s);
+static tikv_error_t *find_scan(void *arg, const ProtobufCMessage *resp, tikv__locks_t *locks) {
+  const Kvrpcpb__ScanResponse *r = (const Kvrpcpb__ScanResponse *)resp;
+  return read_locks(r->error, r->pairs, r->n_pairs, TIKV__REQ_KV_SCAN, locks);
+}
+static const tikv__lock_layer_t SCAN_LOCKS = TIKV__LOCK_LAYER(find_scan, read_ts, read_after);
 
-static bool in_range(const txn_op_t *op, const uint8_t *k, size_t kl) {
-  if (tikv__key_cmp(k, kl, op->start.data, op->start.len) < 0) return false;
-  return op->end.len == 0 || tikv__key_cmp(k, kl, op->end.data, op->end.len) < 0;
+static int build_scan(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                      grpc_slice *out) {
+  scanner_t *s = arg;
+  Kvrpcpb__ScanRequest q = KVRPCPB__SCAN_REQUEST__INIT;
+  read_request(&s->rc, &q.base, ctx);
+  /* TiKV's reverse scan takes the exclusive upper bound as start_key */
+  const tikv__bytes_t *from = part->reverse ? &part->hi : &part->lo;
+  const tikv__bytes_t *to = part->reverse ? &part->lo : &part->hi;
+  q.start_key = (ProtobufCBinaryData){from->len, from->data};
+  q.end_key = (ProtobufCBinaryData){to->len, to->data};
+  q.limit = part->limit;
+  q.key_only = s->rc.op->key_only;
+  q.reverse = part->reverse;
+  return tikv__pack(&q.base, out);
+}
+static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
+  scanner_t *s = arg;
+  const Kvrpcpb__ScanResponse *r = (const Kvrpcpb__ScanResponse *)resp;
+  size_t before = s->kvs.count;
+  tikv_error_t *err = consume_pairs(&s->kvs, r->pairs, r->n_pairs, before + part->limit);
+  part->taken = s->kvs.count - before;
+  return err;
+}
+static const tikv__kind_t KV_SCAN = {
+    TIKV__REQ_KV_SCAN, TIKV__KS_TXN, build_scan, consume_scan, &SCAN_LOCKS.base};
+
+static bool in_range(const txn_op_t *op, const tikv__mut_t *m) {
+  if (tikv__key_cmp(m->key.data, m->key.len, op->start.data, op->start.len) < 0) return false;
+  return op->end.len == 0 || tikv__key_cmp(m->key.data, m->key.len, op->end.data, op->end.len) < 0;
 }
 
-static void scan_finish(scanner_t *s, tikv_error_t *err) {
-  txn_op_t *op = s->op;
-  tikv_future_t *f = op->f;
-  if (!err) {
-    /* overlay the transaction's writes on what TiKV had */
-    tikv__buffer_t *b = &op->t->buf;
-    tikv__kvs_t out = {0};
-    size_t i = 0;
-    tikv__kvs_sort(&s->kvs, false);
-    size_t j = tikv__buffer_lower_bound(b, op->start.data, op->start.len);
-    while (!err && (i < s->kvs.count || (j < b->count && in_range(op, b->items[j].key.data, b->items[j].key.len)))) {
-      const tikv_kv_t *kv = i < s->kvs.count ? &s->kvs.items[i] : NULL;
-      const tikv__mut_t *m = j < b->count && in_range(op, b->items[j].key.data, b->items[j].key.len)
-                                 ? &b->items[j] : NULL;
-      int c = !kv ? 1 : !m ? -1 : tikv__key_cmp(kv->key, kv->key_len, m->key.data, m->key.len);
-      bool own = m && c >= 0 && m->has_write && m->op != KVRPCPB__OP__Lock;
-      int rc = 0;
-      if (c < 0 || (c == 0 && !own)) {
-        rc = tikv__kvs_push(&out, kv->key, kv->key_len, kv->value, kv->value_len, !op->key_only);
-      } else if (own && m->op != KVRPCPB__OP__Del) {
-        rc = tikv__kvs_push(&out, m->key.data, m->key.len, m->value.data, m->value.len, !op->key_only);
-      }
-      if (rc) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-      if (c <= 0) i++;
-      if (c >= 0) j++;
-    }
-    if (op->reverse) tikv__kvs_sort(&out, true);
-    tikv__kvs_truncate(&out, op->limit);
-    if (!err)
-      f->kvs = out;
-    else
-      tikv__kvs_free(&out);
+/* The transaction's writes laid over what TiKV had (sorted ascending), in
+ * the scan's order and limit. */
+static tikv_error_t *overlay(const txn_op_t *op, const tikv__kvs_t *kvs, tikv__kvs_t *out) {
+  const tikv__buffer_t *b = &op->t->buf;
+  size_t i = 0, j = tikv__buffer_lower_bound((tikv__buffer_t *)b, op->start.data, op->start.len);
+  for (;;) {
+    const tikv_kv_t *kv = i < kvs->count ? &kvs->items[i] : NULL;
+    const tikv__mut_t *m = j < b->count && in_range(op, &b->items[j]) ? &b->items[j] : NULL;
+    if (!kv && !m) break;
+    int c = !kv ? 1 : !m ? -1 : tikv__key_cmp(kv->key, kv->key_len, m->key.data, m->key.len);
+    bool own = m && c >= 0 && m->has_write && m->op != KVRPCPB__OP__Lock;
+    int rc = 0;
+    if (c < 0 || (c == 0 && !own))
+      rc = tikv__kvs_push(out, kv->key, kv->key_len, kv->value, kv->value_len, !op->key_only);
+    else if (own && m->op != KVRPCPB__OP__Del)
+      rc = tikv__kvs_push(out, m->key.data, m->key.len, m->value.data, m->value.len,
+                          !op->key_only);
+    if (rc) return tikv__oom();
+    if (c <= 0) i++;
+    if (c >= 0) j++;
   }
-  tikv__bytes_free(&s->cur);
-  tikv__route_free(&s->route);
+  if (op->reverse) tikv__kvs_sort(out, true);
+  tikv__kvs_truncate(out, op->limit);
+  return NULL;
+}
+
+static void scanner_free(scanner_t *s) {
+  tikv__walk_free(&s->walk);
   tikv__kvs_free(&s->kvs);
-  free(s->resolved.ts);
-  tikv__error_free(s->last_err);
+  free(s->rc.pushed);
   free(s);
+}
+
+static void scan_done(void *arg, tikv_error_t *err) {
+  scanner_t *s = arg;
+  txn_op_t *op = s->rc.op;
+  if (!err) {
+    tikv__kvs_sort(&s->kvs, false);
+    err = overlay(op, &s->kvs, &op->f->kvs);
+  }
+  scanner_free(s);
   tikv__txn_op_complete(op, err);
 }
 
-static void clamp(const scanner_t *s, const uint8_t **lo, size_t *lo_len, const uint8_t **hi,
-                  size_t *hi_len) {
-  const txn_op_t *op = s->op;
-  const tikv__route_t *rt = &s->route;
-  if (!op->reverse) {
-    *lo = s->cur.data;
-    *lo_len = s->cur.len;
-    bool region_first = rt->end.len && (op->end.len == 0 || tikv__key_cmp(rt->end.data, rt->end.len, op->end.data, op->end.len) < 0);
-    *hi = region_first ? rt->end.data : op->end.data;
-    *hi_len = region_first ? rt->end.len : op->end.len;
-  } else {
-    *hi = s->cur.data;
-    *hi_len = s->cur.len;
-    if (s->cur.len == 0 && rt->end.len) {
-      *hi = rt->end.data;
-      *hi_len = rt->end.len;
-    } else if (s->cur.len == 0) {
-      *hi = tikv__key_sentinel();
-      *hi_len = TIKV__KEY_SENTINEL_LEN;
-    }
-    bool region_last = tikv__key_cmp(rt->start.data, rt->start.len, op->start.data, op->start.len) > 0;
-    *lo = region_last ? rt->start.data : op->start.data;
-    *lo_len = region_last ? rt->start.len : op->start.len;
-  }
-}
-
-static int scan_build(void *arg, const tikv__route_t *route, Kvrpcpb__Context *ctx,
-                      uint8_t **buf, size_t *len) {
-  scanner_t *s = arg;
-  const uint8_t *lo, *hi;
-  size_t lo_len, hi_len;
-  clamp(s, &lo, &lo_len, &hi, &hi_len);
-  ctx->n_resolved_locks = s->resolved.n;
-  ctx->resolved_locks = s->resolved.ts;
-  Kvrpcpb__ScanRequest q = KVRPCPB__SCAN_REQUEST__INIT;
-  q.context = ctx;
-  if (!s->op->reverse) {
-    q.start_key = (ProtobufCBinaryData){lo_len, (uint8_t *)lo};
-    q.end_key = (ProtobufCBinaryData){hi_len, (uint8_t *)hi};
-  } else {
-    q.start_key = (ProtobufCBinaryData){hi_len, (uint8_t *)hi};
-    q.end_key = (ProtobufCBinaryData){lo_len, (uint8_t *)lo};
-  }
-  q.limit = s->want - (uint32_t)s->kvs.count;
-  q.version = s->ts;
-  q.key_only = s->op->key_only;
-  q.reverse = s->op->reverse;
-  return tikv__pack(&q.base, buf, len);
-}
-
-static bool scan_advance(scanner_t *s) {
-  const tikv__route_t *rt = &s->route;
-  const txn_op_t *op = s->op;
-  if (s->kvs.count >= s->want) return true;
-  if (!op->reverse) {
-    if (rt->end.len == 0) return true;
-    if (op->end.len && tikv__key_cmp(rt->end.data, rt->end.len, op->end.data, op->end.len) >= 0) return true;
-    return tikv__bytes_set(&s->cur, rt->end.data, rt->end.len) != 0;
-  }
-  if (rt->start.len == 0) return true;
-  if (tikv__key_cmp(rt->start.data, rt->start.len, op->start.data, op->start.len) <= 0) return true;
-  return tikv__bytes_set(&s->cur, rt->start.data, rt->start.len) != 0;
-}
-
-static void scan_retry_timer(void *arg) { scan_step(arg); }
-
-static void scan_after_resolve(void *arg, tikv_error_t *err, int64_t wait_ms,
-                               const uint64_t *pushed, size_t n_pushed) {
-  scanner_t *s = arg;
-  if (err) {
-    scan_finish(s, err);
-    return;
-  }
-  resolved_add(&s->resolved, pushed, n_pushed);
-  int delay = wait_ms ? lock_backoff(&s->lock_bo, wait_ms) : 0;
-  if (tikv__now_ms() + delay >= s->deadline) {
-    scan_finish(s, tikv__error_new(TIKV_ERR_TIMEOUT, "KvScan: deadline exceeded waiting for locks"));
-    return;
-  }
-  tikv__timer_start(s->op->t->c->loop, &s->timer, delay, scan_retry_timer, s);
-}
-
-static void scan_done(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
-  scanner_t *s = arg;
-  if (err) {
-    scan_finish(s, err);
-    return;
-  }
-  Kvrpcpb__ScanResponse *r = (Kvrpcpb__ScanResponse *)resp;
-  tikv__locks_t locks = {0};
-  if (r->error && r->error->locked) {
-    if (tikv__locks_add(&locks, r->error->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-  } else if (r->error) {
-    err = tikv__key_error(r->error, "KvScan");
-  }
-  for (size_t i = 0; !err && i < r->n_pairs; i++) {
-    Kvrpcpb__KvPair *kv = r->pairs[i];
-    if (kv->error && kv->error->locked) {
-      if (tikv__locks_add(&locks, kv->error->locked)) err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-    } else if (kv->error) {
-      err = tikv__key_error(kv->error, "KvScan");
-    }
-  }
-  if (!err && !locks.count) {
-    for (size_t i = 0; !err && i < r->n_pairs && s->kvs.count < s->want; i++)
-      if (tikv__kvs_push(&s->kvs, r->pairs[i]->key.data, r->pairs[i]->key.len,
-                         r->pairs[i]->value.data, r->pairs[i]->value.len, true))
-        err = tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory");
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err) {
-    tikv__locks_free(&locks);
-    scan_finish(s, err);
-    return;
-  }
-  if (locks.count) {
-    /* this region is read again after the locks are resolved */
-    tikv__resolve_locks(s->op->t->c, s->ts, &locks, s->deadline, scan_after_resolve, s);
-    return;
-  }
-  if (scan_advance(s)) {
-    scan_finish(s, NULL);
-    return;
-  }
-  scan_step(s);
-}
-
-static void scan_retry(void *arg) { scan_step(arg); }
-
-static const tikv__send_ops_t SCAN_OPS = {scan_build, scan_done, scan_retry};
-
-static void scan_located(void *arg, tikv_error_t *err, const tikv__route_t *route) {
-  scanner_t *s = arg;
-  if (err) {
-    scan_finish(s, err);
-    return;
-  }
-  tikv__route_free(&s->route);
-  if (tikv__route_copy(&s->route, route)) {
-    scan_finish(s, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  tikv__send(s->op->t->c, "/tikvpb.Tikv/KvScan", &kvrpcpb__scan_response__descriptor, &s->route,
-             TIKV__KS_TXN, s->deadline, &s->bo, &s->last_err, &SCAN_OPS, s);
-}
-
-static void scan_step(scanner_t *s) {
-  txn_op_t *op = s->op;
-  if (op->reverse)
-    tikv__locate(op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, true, s->deadline, scan_located, s);
-  else
-    tikv__locate_range(op->t->c, TIKV__KS_TXN, s->cur.data, s->cur.len, op->end.data, op->end.len,
-                       s->deadline, scan_located, s);
-}
-
 void tikv__txn_read_scan(txn_op_t *op, uint64_t ts) {
-  scanner_t *s = tikv__calloc(1, sizeof(*s));
-  if (!s) {
-    tikv__txn_op_complete(op, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+  bool empty = op->limit == 0 || (op->end.len && tikv__key_cmp(op->start.data, op->start.len,
+                                                               op->end.data, op->end.len) >= 0);
+  if (empty) {
+    tikv__txn_op_complete(op, NULL);
     return;
   }
-  s->op = op;
-  s->ts = ts;
-  s->deadline = tikv__client_deadline(op->t->c);
-  tikv__backoff_init(&s->bo, 2, 2000);
-  tikv__backoff_init(&s->lock_bo, 10, 1000);
-  tikv__timer_init(&s->timer);
-  /* each buffered write in range can hide one stored pair */
   tikv__buffer_t *b = &op->t->buf;
   uint32_t hidden = 0;
   for (size_t j = tikv__buffer_lower_bound(b, op->start.data, op->start.len);
-       j < b->count && in_range(op, b->items[j].key.data, b->items[j].key.len); j++)
+       j < b->count && in_range(op, &b->items[j]); j++)
     if (b->items[j].has_write && b->items[j].op == KVRPCPB__OP__Del) hidden++;
-  s->want = op->limit + hidden;
-  bool empty = op->limit == 0 ||
-               (op->end.len && tikv__key_cmp(op->start.data, op->start.len, op->end.data, op->end.len) >= 0);
-  if (empty || tikv__bytes_set(&s->cur, op->reverse ? op->end.data : op->start.data,
-                               op->reverse ? op->end.len : op->start.len)) {
-    scan_finish(s, empty ? NULL : tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+  scanner_t *s = tikv__calloc(1, sizeof(*s));
+  if (!s || tikv__walk_init(&s->walk, op->start.data, op->start.len, op->end.data, op->end.len,
+                            op->reverse, op->limit + hidden)) {
+    if (s) scanner_free(s);
+    tikv__txn_op_complete(op, tikv__oom());
     return;
   }
-  scan_step(s);
+  readctx_init(&s->rc, op, ts);
+  tikv__walk_start(&s->walk, &op->t->c->router, &KV_SCAN, s, tikv__client_deadline(op->t->c),
+                   scan_done);
 }

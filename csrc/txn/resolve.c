@@ -8,121 +8,104 @@
 
 #include "txn/txn_internal.h"
 
-int tikv__locks_add(tikv__locks_t *l, const Kvrpcpb__LockInfo *info) {
-  if (l->count == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 8;
-    tikv__lock_t *n = tikv__realloc(l->items, cap * sizeof(*n));
-    if (!n) return -1;
-    l->items = n;
-    l->cap = cap;
+/* The KeyErrors that carry only a message and, in their own "key" field,
+ * the key. */
+#define KE(field) offsetof(Kvrpcpb__KeyError, field)
+static const struct {
+  size_t field;
+  int code;
+  const char *kind, *text;
+} PLAIN_KEY_ERRORS[] = {
+    {KE(already_exist), TIKV_ERR_ALREADY_EXIST, "already_exist", "key already exists"},
+    {KE(txn_lock_not_found), TIKV_ERR_TXN_ABORTED, "txn_lock_not_found",
+     "the transaction's lock is gone"},
+    {KE(assertion_failed), TIKV_ERR_ASSERTION_FAILED, "assertion_failed", "assertion failed"},
+    {KE(commit_ts_too_large), TIKV_ERR_TXN_RETRYABLE, "commit_ts_too_large",
+     "commit ts too large"},
+    {KE(primary_mismatch), TIKV_ERR_SERVER, "primary_mismatch", "primary mismatch"},
+};
+
+static tikv_error_t *plain_key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+  for (size_t i = 0; i < sizeof(PLAIN_KEY_ERRORS) / sizeof(PLAIN_KEY_ERRORS[0]); i++) {
+    const ProtobufCMessage *sub =
+        *(const ProtobufCMessage *const *)((const char *)ke + PLAIN_KEY_ERRORS[i].field);
+    if (!sub) continue;
+    tikv_error_t *e = tikv__error_new(PLAIN_KEY_ERRORS[i].code, "%s: %s", what,
+                                      PLAIN_KEY_ERRORS[i].text);
+    const ProtobufCFieldDescriptor *fd =
+        protobuf_c_message_descriptor_get_field_by_name(sub->descriptor, "key");
+    if (fd && fd->type == PROTOBUF_C_TYPE_BYTES) {
+      const ProtobufCBinaryData *k = (const void *)((const char *)sub + fd->offset);
+      tikv__bytes_set(&e->key, k->data, k->len);
+    }
+    tikv__error_set_kind(e, PLAIN_KEY_ERRORS[i].kind);
+    return e;
   }
-  tikv__lock_t k = {0};
-  k.ts = info->lock_version;
-  k.ttl = info->lock_ttl;
-  k.txn_size = info->txn_size;
-  k.min_commit_ts = info->min_commit_ts;
-  k.for_update_ts = info->lock_for_update_ts;
-  k.lock_type = info->lock_type;
-  k.use_async_commit = info->use_async_commit;
-  if (tikv__bytes_set(&k.key, info->key.data, info->key.len) ||
-      tikv__bytes_set(&k.primary, info->primary_lock.data, info->primary_lock.len))
-    goto oom;
-  if (info->n_secondaries) {
-    k.secondaries = tikv__calloc(info->n_secondaries, sizeof(tikv__bytes_t));
-    if (!k.secondaries) goto oom;
-    k.n_secondaries = info->n_secondaries;
-    for (size_t i = 0; i < info->n_secondaries; i++)
-      if (tikv__bytes_set(&k.secondaries[i], info->secondaries[i].data, info->secondaries[i].len))
-        goto oom;
-  }
-  l->items[l->count++] = k;
-  return 0;
-oom:
-  tikv__bytes_free(&k.key);
-  tikv__bytes_free(&k.primary);
-  for (size_t i = 0; i < k.n_secondaries; i++) tikv__bytes_free(&k.secondaries[i]);
-  free(k.secondaries);
-  return -1;
+  return NULL;
 }
 
-static void lock_free(tikv__lock_t *k) {
-  tikv__bytes_free(&k->key);
-  tikv__bytes_free(&k->primary);
-  for (size_t i = 0; i < k->n_secondaries; i++) tikv__bytes_free(&k->secondaries[i]);
-  free(k->secondaries);
-}
-
-void tikv__locks_free(tikv__locks_t *l) {
-  for (size_t i = 0; i < l->count; i++) lock_free(&l->items[i]);
-  free(l->items);
-  memset(l, 0, sizeof(*l));
-}
-
-tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+/* The KeyErrors about another transaction: its timestamps, key, primary. */
+static tikv_error_t *txn_key_error(const Kvrpcpb__KeyError *ke, const char *what) {
   tikv_error_t *e;
+  const ProtobufCBinaryData *key = NULL, *primary = NULL;
   if (ke->conflict) {
     const Kvrpcpb__WriteConflict *w = ke->conflict;
     e = tikv__error_new(TIKV_ERR_WRITE_CONFLICT,
                         "%s: write conflict: txn %llu conflicts with txn %llu (committed at %llu)",
                         what, (unsigned long long)w->start_ts, (unsigned long long)w->conflict_ts,
                         (unsigned long long)w->conflict_commit_ts);
-    tikv__bytes_set(&e->key, w->key.data, w->key.len);
-    tikv__bytes_set(&e->primary, w->primary.data, w->primary.len);
+    key = &w->key;
+    primary = &w->primary;
     e->start_ts = w->start_ts;
     e->conflict_ts = w->conflict_commit_ts ? w->conflict_commit_ts : w->conflict_ts;
     tikv__error_set_kind(e, "conflict");
-  } else if (ke->already_exist) {
-    e = tikv__error_new(TIKV_ERR_ALREADY_EXIST, "%s: key already exists", what);
-    tikv__bytes_set(&e->key, ke->already_exist->key.data, ke->already_exist->key.len);
-    tikv__error_set_kind(e, "already_exist");
   } else if (ke->deadlock) {
     e = tikv__error_new(TIKV_ERR_DEADLOCK, "%s: deadlock: waiting for the lock of txn %llu",
                         what, (unsigned long long)ke->deadlock->lock_ts);
-    tikv__bytes_set(&e->key, ke->deadlock->lock_key.data, ke->deadlock->lock_key.len);
+    key = &ke->deadlock->lock_key;
     e->conflict_ts = ke->deadlock->lock_ts;
     tikv__error_set_kind(e, "deadlock");
   } else if (ke->commit_ts_expired) {
+    const Kvrpcpb__CommitTsExpired *x = ke->commit_ts_expired;
     e = tikv__error_new(TIKV_ERR_COMMIT_TS_EXPIRED,
                         "%s: commit ts %llu expired (min commit ts %llu)", what,
-                        (unsigned long long)ke->commit_ts_expired->attempted_commit_ts,
-                        (unsigned long long)ke->commit_ts_expired->min_commit_ts);
-    tikv__bytes_set(&e->key, ke->commit_ts_expired->key.data, ke->commit_ts_expired->key.len);
-    e->start_ts = ke->commit_ts_expired->start_ts;
+                        (unsigned long long)x->attempted_commit_ts,
+                        (unsigned long long)x->min_commit_ts);
+    key = &x->key;
+    e->start_ts = x->start_ts;
     tikv__error_set_kind(e, "commit_ts_expired");
   } else if (ke->txn_not_found) {
     e = tikv__error_new(TIKV_ERR_TXN_NOT_FOUND, "%s: transaction %llu not found", what,
                         (unsigned long long)ke->txn_not_found->start_ts);
-    tikv__bytes_set(&e->primary, ke->txn_not_found->primary_key.data,
-                    ke->txn_not_found->primary_key.len);
+    primary = &ke->txn_not_found->primary_key;
     e->start_ts = ke->txn_not_found->start_ts;
     tikv__error_set_kind(e, "txn_not_found");
-  } else if (ke->txn_lock_not_found) {
-    e = tikv__error_new(TIKV_ERR_TXN_ABORTED, "%s: the transaction's lock is gone", what);
-    tikv__bytes_set(&e->key, ke->txn_lock_not_found->key.data, ke->txn_lock_not_found->key.len);
-    tikv__error_set_kind(e, "txn_lock_not_found");
-  } else if (ke->assertion_failed) {
-    e = tikv__error_new(TIKV_ERR_ASSERTION_FAILED, "%s: assertion failed", what);
-    tikv__bytes_set(&e->key, ke->assertion_failed->key.data, ke->assertion_failed->key.len);
-    tikv__error_set_kind(e, "assertion_failed");
-  } else if (ke->commit_ts_too_large) {
-    e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE, "%s: commit ts too large", what);
-    tikv__error_set_kind(e, "commit_ts_too_large");
-  } else if (ke->primary_mismatch) {
-    e = tikv__error_new(TIKV_ERR_SERVER, "%s: primary mismatch", what);
-    tikv__error_set_kind(e, "primary_mismatch");
-  } else if (ke->retryable && ke->retryable[0]) {
+  } else {
+    return NULL;
+  }
+  if (key) tikv__bytes_set(&e->key, key->data, key->len);
+  if (primary) tikv__bytes_set(&e->primary, primary->data, primary->len);
+  return e;
+}
+
+tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what) {
+  tikv_error_t *e = txn_key_error(ke, what);
+  if (!e) e = plain_key_error(ke, what);
+  if (e) return e;
+  if (ke->retryable && ke->retryable[0]) {
     e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE, "%s: %s", what, ke->retryable);
     tikv__error_set_kind(e, "retryable");
   } else if (ke->abort && ke->abort[0]) {
     e = tikv__error_new(TIKV_ERR_TXN_ABORTED, "%s: %s", what, ke->abort);
     tikv__error_set_kind(e, "abort");
   } else if (ke->locked) {
+    const Kvrpcpb__LockInfo *l = ke->locked;
     e = tikv__error_new(TIKV_ERR_KEY_LOCKED, "%s: key is locked by txn %llu", what,
-                        (unsigned long long)ke->locked->lock_version);
-    tikv__bytes_set(&e->key, ke->locked->key.data, ke->locked->key.len);
-    tikv__bytes_set(&e->primary, ke->locked->primary_lock.data, ke->locked->primary_lock.len);
-    e->start_ts = ke->locked->lock_version;
-    e->lock_ttl = ke->locked->lock_ttl;
+                        (unsigned long long)l->lock_version);
+    tikv__bytes_set(&e->key, l->key.data, l->key.len);
+    tikv__bytes_set(&e->primary, l->primary_lock.data, l->primary_lock.len);
+    e->start_ts = l->lock_version;
+    e->lock_ttl = l->lock_ttl;
     tikv__error_set_kind(e, "locked");
   } else {
     e = tikv__error_new(TIKV_ERR_SERVER, "%s: unknown key error", what);
@@ -140,10 +123,11 @@ typedef struct {
 } status_t;
 
 typedef struct resolver {
-  tikv_client_t *c;
+  tikv__point_t point; /* CheckTxnStatus on the current lock's primary */
+  tikv__router_t *rt;
   uint64_t caller_ts;
   tikv__locks_t locks;
-  size_t i;
+  size_t i; /* the current lock */
   int64_t deadline;
   tikv__resolve_cb cb;
   void *arg;
@@ -151,14 +135,14 @@ typedef struct resolver {
   int64_t wait_ms; /* min over live locks; 0 none */
   status_t *statuses;
   size_t n_status;
-  /* the request in flight */
-  tikv__bytes_t *keys; /* keys of the request (borrowed from the lock) */
-  size_t n_keys;
-  /* async-commit resolution */
-  bool sec_committed;
+  /* what CheckTxnStatus said of the primary */
+  uint64_t commit_ts, lock_ttl;
+  bool pushed;             /* its min_commit_ts went past the caller */
+  bool async;              /* an async-commit primary lock ... */
+  uint64_t async_lock_ttl; /* ... with this TTL */
+  /* async-commit resolution: CheckSecondaryLocks over the secondaries */
+  bool sec_committed, sec_missing;
   uint64_t sec_commit_ts, sec_max_min_commit_ts;
-  size_t sec_locked;
-  bool sec_missing;
 } resolver_t;
 
 static void next_lock(resolver_t *r);
@@ -173,10 +157,18 @@ static void finish(resolver_t *r, tikv_error_t *err) {
     if (r->statuses[i].fate == ST_ALIVE) pushed[n_pushed++] = r->statuses[i].ts;
   tikv__locks_free(&r->locks);
   free(r->statuses);
-  free(r->keys);
   free(r);
   cb(arg, err, err ? 0 : wait, pushed, n_pushed);
   free(pushed);
+}
+
+/* The lock being resolved. */
+static tikv__lock_t *current_lock(resolver_t *r) { return &r->locks.items[r->i]; }
+
+/* Finishes r with err, if there is one. */
+static bool failed(resolver_t *r, tikv_error_t *err) {
+  if (err) finish(r, err);
+  return err != NULL;
 }
 
 static status_t *status_of(resolver_t *r, uint64_t ts) {
@@ -192,8 +184,13 @@ static void remember(resolver_t *r, uint64_t ts, txn_fate fate, uint64_t commit_
   s[r->n_status++] = (status_t){ts, fate, commit_ts};
 }
 
+/* ms until a lock of this TTL may expire, at least 1 */
+static int64_t ttl_left(const resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
+  return TIKV__TS_PHYSICAL(k->ts) + (int64_t)ttl - TIKV__TS_PHYSICAL(r->current_ts);
+}
+
 static void live(resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
-  int64_t left = TIKV__TS_PHYSICAL(k->ts) + (int64_t)ttl - TIKV__TS_PHYSICAL(r->current_ts);
+  int64_t left = ttl_left(r, k, ttl);
   if (left < 1) left = 1;
   if (r->wait_ms == 0 || left < r->wait_ms) r->wait_ms = left;
 }
@@ -201,10 +198,7 @@ static void live(resolver_t *r, const tikv__lock_t *k, uint64_t ttl) {
 /* ---- ResolveLock / PessimisticRollback of the current lock ---- */
 static void resolve_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
+  if (failed(r, err)) return;
   r->i++;
   next_lock(r);
 }
@@ -213,11 +207,11 @@ static void resolve_done(void *arg, tikv_error_t *err) {
  * commit_ts, or back when 0: a pessimistic lock by PessimisticRollback, any
  * other by ResolveLock. */
 static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
-  tikv__lock_t *k = &r->locks.items[r->i];
+  tikv__lock_t *k = current_lock(r);
   size_t n = 1 + (all_keys ? k->n_secondaries + 1 : 0);
   tikv__bytes_t **keys = tikv__calloc(n, sizeof(*keys));
   if (!keys) {
-    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
+    finish(r, tikv__oom());
     return;
   }
   keys[0] = &k->key;
@@ -227,61 +221,50 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
   }
   int kind = k->lock_type == KVRPCPB__OP__PessimisticLock && commit_ts == 0 ? TIKV__BG_PESS_ROLLBACK
                                                                             : TIKV__BG_RESOLVE;
-  tikv__txn_bg(r->c, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->deadline, resolve_done, r);
+  tikv__txn_bg(r->rt, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->deadline, resolve_done,
+               r);
   free(keys);
 }
 
 /* ---- CheckSecondaryLocks for async commit ---- */
-static int build_check_sec(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                           Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
-  resolver_t *r = arg;
-  ProtobufCBinaryData *keys = tikv__pb_keys(r->keys, idx, n);
-  if (!keys) return -1;
+static int build_check_sec(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                           grpc_slice *out) {
+  const tikv__lock_t *k = current_lock(arg);
   Kvrpcpb__CheckSecondaryLocksRequest q = KVRPCPB__CHECK_SECONDARY_LOCKS_REQUEST__INIT;
   q.context = ctx;
-  q.start_version = r->locks.items[r->i].ts;
-  q.n_keys = n;
-  q.keys = keys;
-  int rc = tikv__pack(&q.base, buf, len);
-  free(keys);
-  return rc;
+  q.start_version = k->ts;
+  return tikv__pack_keys(&q.base, k->secondaries, part, out);
 }
 
-static void on_check_sec(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+static tikv_error_t *consume_check_sec(void *arg, tikv__part_t *part,
+                                       const ProtobufCMessage *resp) {
   resolver_t *r = arg;
-  Kvrpcpb__CheckSecondaryLocksResponse *s = (Kvrpcpb__CheckSecondaryLocksResponse *)resp;
-  tikv_error_t *err = s->error ? tikv__key_error(s->error, "CheckSecondaryLocks") : NULL;
-  if (!err) {
-    size_t n;
-    tikv__multi_part_items(part, &n);
-    if (s->commit_ts) {
-      r->sec_committed = true;
-      r->sec_commit_ts = s->commit_ts;
-    }
-    size_t locked = 0;
-    for (size_t i = 0; i < s->n_locks; i++) {
-      if (!s->locks[i]->use_async_commit) continue;
-      locked++;
-      if (s->locks[i]->min_commit_ts > r->sec_max_min_commit_ts)
-        r->sec_max_min_commit_ts = s->locks[i]->min_commit_ts;
-    }
-    r->sec_locked += locked;
-    if (locked < n && !s->commit_ts) r->sec_missing = true;
+  const Kvrpcpb__CheckSecondaryLocksResponse *s =
+      (const Kvrpcpb__CheckSecondaryLocksResponse *)resp;
+  if (s->error) return tikv__key_error(s->error, "CheckSecondaryLocks");
+  if (s->commit_ts) {
+    r->sec_committed = true;
+    r->sec_commit_ts = s->commit_ts;
   }
-  protobuf_c_message_free_unpacked(resp, NULL);
-  if (err)
-    tikv__multi_part_fail(part, err);
-  else
-    tikv__multi_part_ok(part);
+  size_t locked = 0;
+  for (size_t i = 0; i < s->n_locks; i++) {
+    if (!s->locks[i]->use_async_commit) continue;
+    locked++;
+    if (s->locks[i]->min_commit_ts > r->sec_max_min_commit_ts)
+      r->sec_max_min_commit_ts = s->locks[i]->min_commit_ts;
+  }
+  if (locked < part->n && !s->commit_ts) r->sec_missing = true;
+  return NULL;
 }
+
+static const tikv__kind_t KV_CHECK_SECONDARY_LOCKS = {
+    TIKV__REQ_KV_CHECK_SECONDARY_LOCKS, TIKV__KS_TXN, build_check_sec, consume_check_sec,
+    .max_keys = TIKV__TXN_BATCH_KEYS};
 
 static void check_sec_done(void *arg, tikv_error_t *err) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
-  tikv__lock_t *k = &r->locks.items[r->i];
+  if (failed(r, err)) return;
+  tikv__lock_t *k = current_lock(r);
   uint64_t commit_ts = 0;
   if (r->sec_committed)
     commit_ts = r->sec_commit_ts;
@@ -291,50 +274,21 @@ static void check_sec_done(void *arg, tikv_error_t *err) {
   apply_fate(r, commit_ts, true);
 }
 
-static const tikv__multi_ops_t CHECK_SEC_OPS = {
-    .method = "/tikvpb.Tikv/KvCheckSecondaryLocks",
-    .resp_desc = &kvrpcpb__check_secondary_locks_response__descriptor,
-    .ks = TIKV__KS_TXN,
-    .max_keys = TIKV__TXN_BATCH_KEYS,
-    .build = build_check_sec,
-    .on_response = on_check_sec,
-    .done = check_sec_done,
-};
-
-static void resolve_async(resolver_t *r, const Kvrpcpb__LockInfo *primary_lock) {
-  tikv__lock_t *k = &r->locks.items[r->i];
-  /* the primary's lock knows every secondary; the lock we met may not */
-  if (primary_lock && primary_lock->n_secondaries && !k->n_secondaries) {
-    k->secondaries = tikv__calloc(primary_lock->n_secondaries, sizeof(tikv__bytes_t));
-    if (!k->secondaries) {
-      finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-      return;
-    }
-    k->n_secondaries = primary_lock->n_secondaries;
-    for (size_t i = 0; i < k->n_secondaries; i++)
-      tikv__bytes_set(&k->secondaries[i], primary_lock->secondaries[i].data,
-                      primary_lock->secondaries[i].len);
-  }
+/* The primary's lock (its min_commit_ts in sec_max_min_commit_ts, its
+ * secondaries in the lock) says which keys decide. */
+static void resolve_async(resolver_t *r) {
+  tikv__lock_t *k = current_lock(r);
   r->sec_committed = r->sec_missing = false;
   r->sec_commit_ts = 0;
-  r->sec_max_min_commit_ts = primary_lock ? primary_lock->min_commit_ts : k->min_commit_ts;
-  r->sec_locked = 0;
-  free(r->keys);
-  r->n_keys = k->n_secondaries;
-  r->keys = tikv__calloc(r->n_keys ? r->n_keys : 1, sizeof(tikv__bytes_t));
-  if (!r->keys) {
-    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  for (size_t i = 0; i < k->n_secondaries; i++) r->keys[i] = k->secondaries[i];
-  tikv__multi_run(r->c, &CHECK_SEC_OPS, r, r->keys, r->n_keys, r->deadline);
+  tikv__multi_run(r->rt, &KV_CHECK_SECONDARY_LOCKS, r, k->secondaries, NULL, k->n_secondaries,
+                  r->deadline, check_sec_done);
 }
 
 /* ---- CheckTxnStatus on the primary ---- */
-static int build_check(void *arg, const tikv__route_t *route, const size_t *idx, size_t n,
-                       Kvrpcpb__Context *ctx, uint8_t **buf, size_t *len) {
+static int build_check(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                       grpc_slice *out) {
   resolver_t *r = arg;
-  const tikv__lock_t *k = &r->locks.items[r->i];
+  const tikv__lock_t *k = current_lock(r);
   Kvrpcpb__CheckTxnStatusRequest q = KVRPCPB__CHECK_TXN_STATUS_REQUEST__INIT;
   q.context = ctx;
   q.primary_key = (ProtobufCBinaryData){k->primary.len, k->primary.data};
@@ -343,120 +297,91 @@ static int build_check(void *arg, const tikv__route_t *route, const size_t *idx,
   q.current_ts = r->current_ts;
   q.rollback_if_not_exist = 1;
   q.resolving_pessimistic_lock = k->lock_type == KVRPCPB__OP__PessimisticLock;
-  return tikv__pack(&q.base, buf, len);
+  return tikv__pack(&q.base, out);
 }
 
-static void on_check(void *arg, tikv__multi_part_t *part, ProtobufCMessage *resp) {
+static tikv_error_t *consume_check(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
   resolver_t *r = arg;
-  Kvrpcpb__CheckTxnStatusResponse *s = (Kvrpcpb__CheckTxnStatusResponse *)resp;
-  tikv__lock_t *k = &r->locks.items[r->i];
-  if (s->error) {
-    tikv_error_t *err = tikv__key_error(s->error, "CheckTxnStatus");
-    protobuf_c_message_free_unpacked(resp, NULL);
-    tikv__multi_part_fail(part, err);
-    return;
-  }
-  tikv__multi_part_ok(part); /* done() below decides; keep resp until then */
-  uint64_t commit_ts = s->commit_version;
-  if (commit_ts) {
-    remember(r, k->ts, ST_COMMITTED, commit_ts);
-    protobuf_c_message_free_unpacked(resp, NULL);
-    apply_fate(r, commit_ts, false);
-    return;
-  }
-  if (s->lock_ttl == 0) {
-    remember(r, k->ts, ST_ROLLED_BACK, 0);
-    protobuf_c_message_free_unpacked(resp, NULL);
-    apply_fate(r, 0, false);
+  const Kvrpcpb__CheckTxnStatusResponse *s = (const Kvrpcpb__CheckTxnStatusResponse *)resp;
+  tikv__lock_t *k = current_lock(r);
+  if (s->error) return tikv__key_error(s->error, "CheckTxnStatus");
+  r->commit_ts = s->commit_version;
+  r->lock_ttl = s->lock_ttl;
+  r->pushed = s->action == KVRPCPB__ACTION__MinCommitTSPushed;
+  const Kvrpcpb__LockInfo *pl = s->lock_info;
+  r->async = pl && pl->use_async_commit;
+  if (!r->async) return NULL;
+  r->async_lock_ttl = pl->lock_ttl;
+  r->sec_max_min_commit_ts = pl->min_commit_ts;
+  /* the primary's lock knows every secondary; the lock we met may not */
+  if (!k->n_secondaries && tikv__lock_set_secondaries(k, pl)) return tikv__oom();
+  return NULL;
+}
+
+static const tikv__kind_t KV_CHECK_TXN_STATUS = {
+    TIKV__REQ_KV_CHECK_TXN_STATUS, TIKV__KS_TXN, build_check, consume_check};
+
+static void check_done(void *arg, tikv_error_t *err) {
+  resolver_t *r = arg;
+  if (failed(r, err)) return;
+  tikv__lock_t *k = current_lock(r);
+  if (r->commit_ts || r->lock_ttl == 0) {
+    remember(r, k->ts, r->commit_ts ? ST_COMMITTED : ST_ROLLED_BACK, r->commit_ts);
+    apply_fate(r, r->commit_ts, false);
     return;
   }
   /* alive */
-  const Kvrpcpb__LockInfo *pl = s->lock_info;
-  if (pl && pl->use_async_commit) {
-    int64_t left = TIKV__TS_PHYSICAL(k->ts) + (int64_t)pl->lock_ttl - TIKV__TS_PHYSICAL(r->current_ts);
-    if (left <= 0) {
-      resolve_async(r, pl);
-      protobuf_c_message_free_unpacked(resp, NULL);
-      return;
-    }
+  if (r->async && ttl_left(r, k, r->async_lock_ttl) <= 0) {
+    resolve_async(r);
+    return;
   }
-  if (s->action == KVRPCPB__ACTION__MinCommitTSPushed && r->caller_ts) {
-    /* the writer will commit after the reader: the reader may go on */
-    remember(r, k->ts, ST_ALIVE, 0);
-  } else {
-    live(r, k, s->lock_ttl);
-  }
-  protobuf_c_message_free_unpacked(resp, NULL);
+  if (r->pushed && r->caller_ts)
+    remember(r, k->ts, ST_ALIVE, 0); /* the writer will commit after the reader: go on */
+  else
+    live(r, k, r->lock_ttl);
   r->i++;
   next_lock(r);
 }
 
-static void check_done(void *arg, tikv_error_t *err) {
-  /* on success the response handler already moved on */
-  if (err) finish(arg, err);
-}
-
-static const tikv__multi_ops_t CHECK_OPS = {
-    .method = "/tikvpb.Tikv/KvCheckTxnStatus",
-    .resp_desc = &kvrpcpb__check_txn_status_response__descriptor,
-    .ks = TIKV__KS_TXN,
-    .build = build_check,
-    .on_response = on_check,
-    .done = check_done,
-};
-
 static void next_lock(resolver_t *r) {
   while (r->i < r->locks.count) {
-    tikv__lock_t *k = &r->locks.items[r->i];
+    tikv__lock_t *k = current_lock(r);
     status_t *st = status_of(r, k->ts);
-    if (!st) break;
-    if (st->fate == ST_ALIVE) {
-      r->i++;
-      continue;
+    if (!st) {
+      tikv__point_run(&r->point, r->rt, &KV_CHECK_TXN_STATUS, r, k->primary.data, k->primary.len,
+                      r->deadline, check_done);
+      return;
     }
-    apply_fate(r, st->fate == ST_COMMITTED ? st->commit_ts : 0, false);
-    return;
+    if (st->fate != ST_ALIVE) {
+      apply_fate(r, st->fate == ST_COMMITTED ? st->commit_ts : 0, false);
+      return;
+    }
+    r->i++;
   }
-  if (r->i >= r->locks.count) {
-    finish(r, NULL);
-    return;
-  }
-  tikv__lock_t *k = &r->locks.items[r->i];
-  free(r->keys);
-  r->keys = tikv__calloc(1, sizeof(tikv__bytes_t));
-  if (!r->keys) {
-    finish(r, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return;
-  }
-  r->keys[0] = k->primary;
-  r->n_keys = 1;
-  tikv__multi_run(r->c, &CHECK_OPS, r, r->keys, 1, r->deadline);
+  finish(r, NULL);
 }
 
 static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   resolver_t *r = arg;
-  if (err) {
-    finish(r, err);
-    return;
-  }
+  if (failed(r, err)) return;
   r->current_ts = ts;
   next_lock(r);
 }
 
-void tikv__resolve_locks(tikv_client_t *c, uint64_t caller_start_ts, tikv__locks_t *locks,
+void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__locks_t *locks,
                          int64_t deadline, tikv__resolve_cb cb, void *arg) {
   resolver_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) {
     tikv__locks_free(locks);
-    cb(arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"), 0, NULL, 0);
+    cb(arg, tikv__oom(), 0, NULL, 0);
     return;
   }
-  r->c = c;
+  r->rt = rt;
   r->caller_ts = caller_start_ts;
   r->locks = *locks;
   memset(locks, 0, sizeof(*locks));
   r->deadline = deadline;
   r->cb = cb;
   r->arg = arg;
-  tikv__pd_get_ts(c, deadline, got_current_ts, r);
+  tikv__pd_get_ts(rt->pd, deadline, got_current_ts, r);
 }

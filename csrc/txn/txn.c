@@ -28,13 +28,7 @@ tikv__mut_t *tikv__buffer_upsert(tikv__buffer_t *b, const uint8_t *key, size_t l
   size_t i = tikv__buffer_lower_bound(b, key, len);
   if (i < b->count && tikv__key_cmp(b->items[i].key.data, b->items[i].key.len, key, len) == 0)
     return &b->items[i];
-  if (b->count == b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 16;
-    tikv__mut_t *n = tikv__realloc(b->items, cap * sizeof(*n));
-    if (!n) return NULL;
-    b->items = n;
-    b->cap = cap;
-  }
+  if (tikv__grow(&b->items, &b->cap, b->count + 1, sizeof(*b->items))) return NULL;
   tikv__mut_t m = {0};
   if (tikv__bytes_set(&m.key, key, len)) return NULL;
   memmove(b->items + i + 1, b->items + i, (b->count - i) * sizeof(*b->items));
@@ -148,10 +142,7 @@ void tikv__txn_op_complete(txn_op_t *op, tikv_error_t *err) {
     tikv__future_complete(f, err);
   } else if (err) {
     /* an already acknowledged write: the commit reports it */
-    if (!t->deferred_err)
-      t->deferred_err = err;
-    else
-      tikv__error_free(err);
+    tikv__error_keep(&t->deferred_err, err);
   }
   tikv__txn_op_finished(t);
 }
@@ -160,7 +151,8 @@ static void op_fail(txn_op_t *op, int code, const char *msg) {
   tikv__txn_op_complete(op, tikv__error_new(code, "%s", msg));
 }
 
-/* Buffers a write of op's single key (after its pessimistic lock, if any). */
+/* Buffers op's writes, one per key (lock_keys has many), once the
+ * pessimistic locks they need are held (err: they could not be taken). */
 static void apply_write(txn_op_t *op, tikv_error_t *err) {
   if (err) {
     tikv__txn_op_complete(op, err);
@@ -313,19 +305,11 @@ static tikv_future_t *fail_now(int code, const char *msg) {
   return tikv__future_failed(tikv__error_new(code, "%s", msg));
 }
 
+static void op_drop(void *op) { tikv__txn_op_free(op); }
+
 static tikv_future_t *submit(tikv_txn_t *t, txn_op_t *op) {
-  tikv_future_t *f = tikv__future_new();
-  if (!f) {
-    tikv__txn_op_free(op);
-    return NULL;
-  }
-  op->f = f;
   op->t = t;
-  if (tikv__client_post(t->c, op_start, op) != 0) {
-    tikv__txn_op_free(op);
-    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
-  }
-  return f;
+  return tikv__client_submit(t->c, &op->f, op, op_start, op_drop);
 }
 
 static bool slice_ok(const uint8_t *p, size_t len) { return p || len == 0; }
@@ -496,23 +480,14 @@ static void begin_start(void *arg) {
     begin_ts(r, NULL, t->opts.start_ts);
     return;
   }
-  tikv__pd_get_ts(r->c, tikv__client_deadline(r->c), begin_ts, r);
+  tikv__pd_get_ts(&r->c->pd, tikv__client_deadline(r->c), begin_ts, r);
 }
 
 static tikv_future_t *ts_submit(tikv_client_t *c, tikv_txn_t *t) {
-  tikv_future_t *f = tikv__future_new();
   ts_req_t *r = tikv__calloc(1, sizeof(*r));
-  if (!f || !r) {
-    free(r);
-    if (f) tikv__future_complete(f, tikv__error_new(TIKV_ERR_NO_MEMORY, "out of memory"));
-    return f;
-  }
-  *r = (ts_req_t){c, t, f};
-  if (tikv__client_post(c, begin_start, r) != 0) {
-    free(r);
-    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
-  }
-  return f;
+  if (!r) return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
+  *r = (ts_req_t){c, t, NULL};
+  return tikv__client_submit(c, &r->f, r, begin_start, free);
 }
 
 tikv_future_t *tikv_txn_begin(tikv_txn_t *t) {

@@ -1,9 +1,10 @@
-/* Internals of transactions: the mutation buffer, the lock resolver, key
- * errors, and the transaction object. I/O thread only. */
+/* Internals of transactions: the mutation buffer, locks and their
+ * resolution, key errors, and the transaction object. I/O thread only. */
 #ifndef TIKV_TXN_INTERNAL_H
 #define TIKV_TXN_INTERNAL_H
 
-#include "region/multi.h"
+#include "client/client.h"
+#include "region/request.h"
 
 /* client-go's defaults */
 #define TIKV__DEFAULT_LOCK_TTL_MS 3000
@@ -30,8 +31,12 @@ typedef struct tikv__locks {
   size_t count, cap;
 } tikv__locks_t;
 
+/* csrc/txn/lock.c */
 int tikv__locks_add(tikv__locks_t *l, const Kvrpcpb__LockInfo *info);
 void tikv__locks_free(tikv__locks_t *l);
+/* Copies info's secondaries into k (which has none). 0 / -1 (OOM). */
+int tikv__lock_set_secondaries(tikv__lock_t *k, const Kvrpcpb__LockInfo *info);
+void tikv__lock_free(tikv__lock_t *k);
 
 /* Resolves locks met by a transaction reading or writing at caller_start_ts
  * (0 for GC): commits or rolls back the lock's transaction when its primary
@@ -39,11 +44,37 @@ void tikv__locks_free(tikv__locks_t *l);
  * first live one may expire (the caller backs off and retries). pushed lists
  * the transactions whose min_commit_ts was pushed past caller_start_ts: a
  * reader retries with them in Context.resolved_locks, so TiKV lets it pass.
- * locks is taken over. */
+ * locks is taken over. (csrc/txn/resolve.c) */
 typedef void (*tikv__resolve_cb)(void *arg, tikv_error_t *err, int64_t wait_ms,
                                  const uint64_t *pushed, size_t n_pushed);
-void tikv__resolve_locks(tikv_client_t *c, uint64_t caller_start_ts, tikv__locks_t *locks,
+void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__locks_t *locks,
                          int64_t deadline, tikv__resolve_cb cb, void *arg);
+
+/* ---- lock resolution as a layer of the request engines (csrc/txn/lock.c) ----
+ * A kind whose replies can report locks sets `.layer = &L.base`, L a
+ * tikv__lock_layer_t (TIKV__LOCK_LAYER): the layer finds the locks in each
+ * reply, resolves them, and sends the request again after the kind's
+ * backoff, or takes the reply in as it is. */
+typedef struct tikv__lock_layer {
+  tikv__layer_t base;
+  /* The locks in resp (added to *locks), or the error of any other key
+   * error in it, which fails the request. */
+  tikv_error_t *(*find)(void *arg, const ProtobufCMessage *resp, tikv__locks_t *locks);
+  /* The start ts of the transaction the locks are resolved for (0: GC). */
+  uint64_t (*caller_ts)(void *arg);
+  /* Once the locks are resolved (wait_ms and pushed as tikv__resolve_cb's):
+   * an error to fail with, or NULL and *delay_ms, the wait before sending
+   * again, or -1 to take resp in as it is. */
+  tikv_error_t *(*after)(void *arg, const ProtobufCMessage *resp, int64_t wait_ms,
+                         const uint64_t *pushed, size_t n_pushed, int *delay_ms);
+} tikv__lock_layer_t;
+bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *arg,
+                           ProtobufCMessage *resp, int64_t deadline, tikv__layer_cont cont,
+                           void *ctx);
+#define TIKV__LOCK_LAYER(find, caller_ts, after) {{tikv__lock_layer_take}, find, caller_ts, after}
+/* The backoff of most kinds: bo's next step, but no longer than until the
+ * first lock may expire; 0 when no lock is left. */
+int tikv__lock_backoff(tikv__backoff_t *bo, int64_t wait_ms);
 
 /* A TiKV KeyError as one of our errors (locked errors are not handled here). */
 tikv_error_t *tikv__key_error(const Kvrpcpb__KeyError *ke, const char *what);
@@ -102,10 +133,9 @@ struct tikv_txn_s {
 /* Requests over copies of keys[0..n) of the transaction start_ts, which may
  * outlive their caller: commit (at commit_ts), rollback, pessimistic
  * rollback (of the locks taken at for_update_ts), resolve (roll the locks
- * forward to commit_ts, or back when 0). deadline 0: the client's timeout
- * from now. done may be NULL. */
+ * forward to commit_ts, or back when 0). done may be NULL. */
 enum { TIKV__BG_COMMIT, TIKV__BG_ROLLBACK, TIKV__BG_PESS_ROLLBACK, TIKV__BG_RESOLVE };
-void tikv__txn_bg(tikv_client_t *c, int kind, uint64_t start_ts, uint64_t commit_ts,
+void tikv__txn_bg(tikv__router_t *rt, int kind, uint64_t start_ts, uint64_t commit_ts,
                   uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n, int64_t deadline,
                   void (*done)(void *arg, tikv_error_t *err), void *arg);
 

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
-#include "region/cluster.h"
+#include "region/cache.h"
 #include "rpc/rpc.h"
 
 /* ---- error table ---- */

@@ -1,0 +1,120 @@
+/* Client lifetime: creating the layers, connecting, closing. */
+#include "client/client.h"
+
+static void set_err(int *err, int code) {
+  if (err) *err = code;
+}
+
+tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
+  if (!cfg || cfg->n_pd == 0) {
+    set_err(err, TIKV_ERR_INVALID_ARGUMENT);
+    return NULL;
+  }
+  tikv_client_t *c = tikv__calloc(1, sizeof(*c));
+  if (!c) goto oom;
+  if (tikv__config_copy(&c->cfg, cfg) || !(c->loop = tikv__loop_new())) {
+    tikv__config_clear(&c->cfg);
+    free(c);
+    goto oom;
+  }
+  pthread_mutex_init(&c->close_mu, NULL);
+  c->rpc.loop = c->loop;
+  tikv__router_init(&c->router, &c->rpc, &c->pd);
+  if (tikv__pd_init(&c->pd, &c->rpc, c->cfg.pd_endpoints, c->cfg.n_pd)) {
+    tikv_client_free(c);
+    goto oom;
+  }
+  set_err(err, TIKV_ERR_OK);
+  return c;
+oom:
+  set_err(err, TIKV_ERR_NO_MEMORY);
+  return NULL;
+}
+
+int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg) {
+  if (atomic_load(&c->closed)) return -1;
+  return tikv__loop_post(c->loop, fn, arg);
+}
+
+tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
+                                   tikv__task_fn start, void (*drop)(void *op)) {
+  tikv_future_t *f = tikv__future_new();
+  if (!f) {
+    drop(op);
+    return NULL;
+  }
+  *slot = f;
+  if (tikv__client_post(c, start, op) != 0) {
+    drop(op);
+    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
+  }
+  return f;
+}
+
+int64_t tikv__client_deadline(tikv_client_t *c) { return tikv__now_ms() + c->cfg.timeout_ms; }
+
+uint64_t tikv_client_cluster_id(tikv_client_t *c) { return c ? tikv__pd_cluster_id(&c->pd) : 0; }
+
+typedef struct {
+  tikv_client_t *c;
+  tikv_future_t *f;
+} connect_t;
+
+static void connect_done(void *arg, tikv_error_t *err) {
+  connect_t *k = arg;
+  tikv__future_complete(k->f, err);
+  free(k);
+}
+
+static void connect_start(void *arg) {
+  connect_t *k = arg;
+  tikv__pd_connect(&k->c->pd, tikv__client_deadline(k->c), connect_done, k);
+}
+
+tikv_future_t *tikv_client_connect(tikv_client_t *c) {
+  if (!c) return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "no client"));
+  tikv_future_t *f = tikv__future_new();
+  connect_t *k = tikv__calloc(1, sizeof(*k));
+  if (!f || !k) {
+    free(k);
+    if (f) {
+      tikv__future_complete(f, tikv__oom());
+      return f;
+    }
+    return NULL;
+  }
+  *k = (connect_t){c, f};
+  if (tikv__client_post(c, connect_start, k) != 0) {
+    free(k);
+    tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
+  }
+  return f;
+}
+
+/* On the I/O thread, as the loop stops: every call and the Tso stream are
+ * cancelled; waiters for a PD leader get CLOSED through their timers, which
+ * the stopping loop fires at once. */
+static void drain(void *arg) {
+  tikv_client_t *c = arg;
+  tikv__rpc_cancel_all(&c->rpc);
+}
+
+void tikv_client_close(tikv_client_t *c) {
+  if (!c) return;
+  pthread_mutex_lock(&c->close_mu);
+  if (!atomic_exchange(&c->closed, true)) {
+    tikv__loop_stop(c->loop, drain, c);
+    tikv__pd_free(&c->pd);
+    tikv__router_free(&c->router);
+  }
+  pthread_mutex_unlock(&c->close_mu);
+}
+
+void tikv_client_free(tikv_client_t *c) {
+  if (!c) return;
+  tikv_client_close(c);
+  tikv__loop_free(c->loop);
+  tikv__config_clear(&c->cfg);
+  pthread_mutex_destroy(&c->close_mu);
+  free(c);
+}

@@ -1,0 +1,44 @@
+/* The client: its configuration, and the object that wires the layers
+ * together (the I/O loop, rpc, PD and the region layer). raw/ and txn/ take
+ * a client and reach the layers through it; nothing below includes this. */
+#ifndef TIKV_CLIENT_CLIENT_H
+#define TIKV_CLIENT_CLIENT_H
+
+#include "pd/pd.h"
+#include "region/region.h"
+
+struct tikv_config_s {
+  char **pd_endpoints;
+  size_t n_pd;
+  uint32_t timeout_ms;
+  char cf[16];
+  bool atomic;
+};
+
+struct tikv_client_s {
+  tikv_config_t cfg; /* a copy: the caller's may be freed */
+  tikv__loop_t *loop;
+  tikv__rpc_t rpc;
+  tikv__pd_t pd;
+  tikv__router_t router;
+  atomic_bool closed;
+  pthread_mutex_t close_mu;
+};
+
+/* Runs fn(arg) on the client's I/O thread. If the client is closed, the task
+ * is not run and -1 returned. Any thread. */
+int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg);
+/* Submits an operation: a new future goes to *slot (the operation's), then
+ * start(op) is posted to the I/O thread. When the client is closed, drop(op)
+ * frees it and the future fails with CLOSED. NULL (op dropped) when the
+ * future cannot be allocated. Any thread. */
+tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
+                                   tikv__task_fn start, void (*drop)(void *op));
+/* Deadline for an operation starting now. */
+int64_t tikv__client_deadline(tikv_client_t *c);
+/* Copies src's endpoints into dst (dst->n_pd counts those copied, also on
+ * failure). 0 / -1 (OOM). */
+int tikv__config_copy(tikv_config_t *dst, const tikv_config_t *src);
+void tikv__config_clear(tikv_config_t *cfg);
+
+#endif

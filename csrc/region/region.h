@@ -1,0 +1,84 @@
+/* The region layer: where a key lives (the region cache, filled from PD) and
+ * which store serves it. Sending requests to regions: region/request.h.
+ * Everything here runs on the I/O thread. */
+#ifndef TIKV_REGION_H
+#define TIKV_REGION_H
+
+#include "errorpb.pb-c.h"
+#include "kvrpcpb.pb-c.h"
+#include "pd/pd.h"
+#include "region/cache.h"
+
+typedef struct tikv__store {
+  uint64_t id;
+  char *address;
+  tikv__conn_t *conn;
+} tikv__store_t;
+
+/* The region layer's state: the cache and the stores, and the PD and rpc it
+ * asks (borrowed). */
+typedef struct tikv__router {
+  tikv__rpc_t *rpc;
+  tikv__pd_t *pd;
+  tikv__region_cache_t cache;
+  tikv__store_t *stores;
+  size_t n_stores;
+} tikv__router_t;
+
+void tikv__router_init(tikv__router_t *r, tikv__rpc_t *rpc, tikv__pd_t *pd);
+/* After the loop has stopped. */
+void tikv__router_free(tikv__router_t *r);
+
+/* ---- a route: what one request needs to know about its region ---- */
+typedef struct tikv__route {
+  uint64_t region_id, conf_ver, version;
+  tikv__peer_t leader;
+  /* the region's range in the caller's key space (decoded for txn) */
+  tikv__bytes_t start, end;
+} tikv__route_t;
+void tikv__route_free(tikv__route_t *r);
+int tikv__route_copy(tikv__route_t *dst, const tikv__route_t *src);
+/* true when key lies in the route's range */
+bool tikv__route_contains(const tikv__route_t *r, const uint8_t *key, size_t len);
+
+/* TiKV cannot reverse-scan from +inf: a reverse scan's upper bound must lie
+ * inside the region (it checks key-in-region, and "" is not in the last
+ * region). This key sorts after every key TiKV accepts (keys are at most
+ * 8 KiB), so it stands for +inf in the last region. */
+#define TIKV__KEY_SENTINEL_LEN 8193
+const uint8_t *tikv__key_sentinel(void);
+
+/* Key spaces: raw keys are compared with PD's boundaries as they are;
+ * transactional keys are memcomparable-encoded first (API v1). */
+typedef enum { TIKV__KS_RAW = 0, TIKV__KS_TXN = 1 } tikv__keyspace;
+
+/* ---- locating keys and stores (csrc/region/locate.c) ---- */
+typedef void (*tikv__locate_cb)(void *arg, tikv_error_t *err, const tikv__route_t *route);
+/* Route of the region containing key (reverse=false) or of the region
+ * holding the keys just below `key` as an exclusive end (reverse=true; empty
+ * key = the last region). Calls cb synchronously on a cache hit. */
+void tikv__locate(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
+                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg);
+/* Like tikv__locate (forward), for an operation that will walk [key, end):
+ * a cache miss loads the next regions with one ScanRegions. */
+void tikv__locate_range(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
+                        const uint8_t *end, size_t end_len, int64_t deadline,
+                        tikv__locate_cb cb, void *arg);
+/* Reloads a region and its leader from PD (GetRegionByID) in the
+ * background; the cached entry is dropped if PD no longer knows it. */
+void tikv__refresh_region(tikv__router_t *r, uint64_t region_id, int64_t deadline);
+/* Synchronous cache lookup; true and *route filled on a hit, with the
+ * region's boundaries when `bounds` (else they are left empty, and nothing
+ * is allocated). */
+bool tikv__locate_cached(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
+                         bool reverse, bool bounds, tikv__route_t *route);
+/* Connection to a store, resolving its address through PD when unknown. */
+typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
+void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
+                         tikv__store_cb cb, void *arg);
+/* Forgets the store's address and connection, so the next request asks PD
+ * anew; with conn, only when that is still the store's connection (a failure
+ * on a connection already replaced says nothing of the new one). */
+void tikv__store_forget(tikv__router_t *r, uint64_t store_id, const tikv__conn_t *conn);
+
+#endif

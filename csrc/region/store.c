@@ -1,0 +1,106 @@
+/* Stores: their addresses, resolved through PD's GetStore, one connection
+ * each; and the region layer's state that holds them. */
+#include "region/region.h"
+
+static tikv__store_t *store_find(tikv__router_t *rt, uint64_t id) {
+  for (size_t i = 0; i < rt->n_stores; i++)
+    if (rt->stores[i].id == id) return &rt->stores[i];
+  return NULL;
+}
+
+void tikv__store_forget(tikv__router_t *rt, uint64_t store_id, const tikv__conn_t *conn) {
+  for (size_t i = 0; i < rt->n_stores; i++)
+    if (rt->stores[i].id == store_id && (!conn || rt->stores[i].conn == conn)) {
+      tikv__conn_free(rt->stores[i].conn);
+      free(rt->stores[i].address);
+      rt->stores[i] = rt->stores[--rt->n_stores];
+      return;
+    }
+}
+
+void tikv__router_init(tikv__router_t *rt, tikv__rpc_t *rpc, tikv__pd_t *pd) {
+  memset(rt, 0, sizeof(*rt));
+  rt->rpc = rpc;
+  rt->pd = pd;
+  tikv__cache_init(&rt->cache);
+}
+
+void tikv__router_free(tikv__router_t *rt) {
+  while (rt->n_stores) tikv__store_forget(rt, rt->stores[0].id, NULL);
+  free(rt->stores);
+  rt->stores = NULL;
+  tikv__cache_destroy(&rt->cache);
+}
+
+typedef struct {
+  tikv__router_t *rt;
+  uint64_t id;
+  tikv__store_cb cb;
+  void *arg;
+  Pdpb__GetStoreRequest q;
+} store_req_t;
+
+static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  store_req_t *s = arg;
+  tikv__router_t *rt = s->rt;
+  tikv__store_cb cb = s->cb;
+  void *cb_arg = s->arg;
+  uint64_t id = s->id;
+  free(s);
+  if (err) {
+    cb(cb_arg, err, NULL);
+    return;
+  }
+  Pdpb__GetStoreResponse *resp = (Pdpb__GetStoreResponse *)msg;
+  if (!resp->store || !resp->store->address || !resp->store->address[0] ||
+      resp->store->state == METAPB__STORE_STATE__Tombstone) {
+    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "store %llu is unknown or removed",
+                                      (unsigned long long)id);
+    cb(cb_arg, e, NULL);
+    return;
+  }
+  tikv__store_t *st = store_find(rt, id);
+  if (!st) {
+    tikv__store_t *n = tikv__realloc(rt->stores, (rt->n_stores + 1) * sizeof(*n));
+    if (n) {
+      rt->stores = n;
+      st = &rt->stores[rt->n_stores++];
+      memset(st, 0, sizeof(*st));
+      st->id = id;
+    }
+  }
+  if (st && (!st->address || strcmp(st->address, resp->store->address) != 0)) {
+    tikv__conn_free(st->conn);
+    free(st->address);
+    st->address = tikv__strdup(resp->store->address);
+    st->conn = st->address ? tikv__conn_new(rt->rpc, st->address) : NULL;
+  }
+  protobuf_c_message_free_unpacked(msg, NULL);
+  if (!st || !st->conn) {
+    if (st) tikv__store_forget(rt, id, NULL);
+    cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
+                               (unsigned long long)id),
+       NULL);
+    return;
+  }
+  cb(cb_arg, NULL, st->conn);
+}
+
+void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline,
+                         tikv__store_cb cb, void *arg) {
+  tikv__store_t *st = store_find(rt, store_id);
+  if (st && st->conn) {
+    cb(arg, NULL, st->conn);
+    return;
+  }
+  store_req_t *s = tikv__calloc(1, sizeof(*s));
+  if (!s) {
+    cb(arg, tikv__oom(), NULL);
+    return;
+  }
+  *s = (store_req_t){rt, store_id, cb, arg, PDPB__GET_STORE_REQUEST__INIT};
+  s->q.store_id = store_id;
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_STORE, &s->q.base, deadline, store_reply, s);
+}
+
