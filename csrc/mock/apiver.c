@@ -277,9 +277,11 @@ static const api_rule *rule_for(int req) {
   return NULL;
 }
 
-/* TiKV's check_api_version / _ranges: NULL when the request may go on. */
-static const api_error *check(mock_kvctx_t *kc, const api_rule *r, const Kvrpcpb__Context *ctx,
-                              const api_item *items, size_t n, api_error *out) {
+/* TiKV's check_api_version / _ranges on request q: NULL when it may go on.
+ * The keys are read only when their modes matter (never in API v1). */
+static const api_error *check(mock_kvctx_t *kc, const api_rule *r, const ProtobufCMessage *q,
+                              api_error *out) {
+  const Kvrpcpb__Context *ctx = *(const Kvrpcpb__Context **)mock_field_of(q, "context");
   int storage = storage_version(kc->m), req = ctx ? (int)ctx->api_version : 0;
   key_mode want;
   if (storage != KVRPCPB__APIVERSION__V2 && req == KVRPCPB__APIVERSION__V1) return NULL;
@@ -289,6 +291,8 @@ static const api_error *check(mock_kvctx_t *kc, const api_rule *r, const Kvrpcpb
     want = r->raw ? MODE_RAW : MODE_TXN;
   else
     return (*out = not_matched(kc, r->cmd, req), out);
+  api_item *items = NULL;
+  size_t n = items_of(kc->arena, r, q, &items);
   for (size_t i = 0; i < n; i++) {
     ProtobufCBinaryData s = held(kc->arena, items[i].start, r->raw), e;
     if (items[i].end) e = held(kc->arena, items[i].end, r->raw);
@@ -315,11 +319,8 @@ bool mock_api_check(mock_kvctx_t *kc, int req, const ProtobufCMessage *q, Protob
   if (!r) return false;
   api_rule named = *r;
   named.cmd = cmd_of(r, q);
-  api_item *items = NULL;
-  size_t n = items_of(kc->arena, &named, q, &items);
   api_error e;
-  const Kvrpcpb__Context *ctx = *(const Kvrpcpb__Context **)mock_field_of(q, "context");
-  if (!check(kc, &named, ctx, items, n, &e)) return false;
+  if (!check(kc, &named, q, &e)) return false;
   mock_storage_error(kc, resp, e.display, e.debug);
   return true;
 }

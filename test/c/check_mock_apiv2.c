@@ -415,6 +415,14 @@ START_TEST(api_version_not_matched) {
   ck_assert_ptr_null(g->region_error);
   ck_assert_ptr_nonnull(strstr(g->error, "request: V1"));
   FREE(g);
+  Kvrpcpb__GetRequest tq = KVRPCPB__GET_REQUEST__INIT; /* transactional: the same order */
+  key_t_ t = plain("a");
+  tq.context = &ctx;
+  tq.key = bin(&t);
+  Kvrpcpb__GetResponse *tg = call_at(tikv_mock_store_address(m, 1), TIKV__REQ_KV_GET, &tq.base, 0);
+  ck_assert_ptr_null(tg->region_error);
+  ck_assert_ptr_nonnull(strstr(tg->error->abort, "Error(InvalidKeyMode { cmd: get"));
+  FREE(tg);
   /* atomic raw writes are TiKV's raw_atomic_store */
   kctx_t k;
   Kvrpcpb__RawPutRequest p = KVRPCPB__RAW_PUT_REQUEST__INIT;
@@ -566,9 +574,12 @@ START_TEST(keys_outside_the_requests_keyspace) {
   ck_assert_str_eq(g->error, "mock: key 7200000561 lies outside keyspace 1, which the request's "
                              "Context.keyspace_id names (TiKV does not check this; the mock does)");
   FREE(g);
-  /* a short key is in no keyspace */
+  /* a short key is in no keyspace; the next keyspace's prefix is not this one's */
   g = raw_get(plain("r"), V2, 0);
   ck_assert_ptr_nonnull(strstr(g->error, "mock: key 72 lies outside keyspace 0"));
+  FREE(g);
+  g = raw_get(ks_key('r', 2, ""), V2, 1);
+  ck_assert_ptr_nonnull(strstr(g->error, "mock: key 72000002 lies outside keyspace 1"));
   FREE(g);
   /* a scan may end at the next keyspace's first key, not beyond */
   key_t_ s = ks_key('r', 1, ""), end_ok = ks_key('r', 2, ""), end_bad = ks_key('r', 2, "a");

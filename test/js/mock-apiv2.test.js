@@ -119,8 +119,16 @@ describe('MockCluster in API v2', () => {
     await assert.rejects(MockCluster.start({ apiVersion: '2' }), TypeError);
     await assert.rejects(MockCluster.start({ keyspaces: ['a'] }), /needs apiVersion: 2/);
     await assert.rejects(MockCluster.start({ apiVersion: 2, keyspaces: 'a' }), TypeError);
-    for (const bad of ['', 'a b', 'DEFAULT', 'x'.repeat(21), { name: 'a', id: 0 }, { name: 'a', id: 0x1000000 }, { name: 'a', state: 'ON' }])
-      await assert.rejects(MockCluster.start({ apiVersion: 2, keyspaces: [bad] }), RangeError, JSON.stringify(bad));
+    for (const [bad, why] of [
+      ['', /name must be 1 to 20 of \[-A-Za-z0-9_\] and not DEFAULT/],
+      ['a b', /name must be 1 to 20/],
+      ['DEFAULT', /name must be 1 to 20/],
+      ['x'.repeat(21), /name must be 1 to 20/],
+      [{ name: 'a', id: 0 }, /id must be between 1 and 16777215/],
+      [{ name: 'a', id: 0x1000000 }, /id must be between 1 and 16777215/],
+      [{ name: 'a', state: 'ON' }, /state must be one of ENABLED, DISABLED, ARCHIVED, TOMBSTONE/],
+    ])
+      await assert.rejects(MockCluster.start({ apiVersion: 2, keyspaces: [bad] }), (e) => e instanceof RangeError && why.test(e.message), JSON.stringify(bad));
     await assert.rejects(MockCluster.start({ apiVersion: 2, keyspaces: [{ name: 'a', colour: 1 }] }), TypeError);
     await assert.rejects(MockCluster.start({ apiVersion: 2, keyspaces: ['a', 'a'] }), /named twice/);
     await assert.rejects(MockCluster.start({ apiVersion: 2, keyspaces: [{ name: 'a', id: 3 }, { name: 'b', id: 3 }] }), /taken/);
