@@ -7,6 +7,18 @@ import type { RegionErrorKind } from './mock-faults';
 export type { RegionErrorKind } from './mock-faults';
 export { REGION_ERROR_KINDS } from './mock-faults';
 
+/** PEM text, as Node's own `tls` options take it. */
+export type Pem = string | Buffer | Uint8Array;
+
+/** keyspacepb.KeyspaceState. */
+export type KeyspaceState = 'ENABLED' | 'DISABLED' | 'ARCHIVED' | 'TOMBSTONE';
+
+export interface MockKeyspace {
+  name: string;
+  id: number;
+  state: KeyspaceState;
+}
+
 export interface MockClusterOptions {
   /** TiKV stores, each on its own port (default 3). */
   stores?: number;
@@ -20,6 +32,18 @@ export interface MockClusterOptions {
   pdElectionMs?: number;
   /** How long a region is without a leader after its leader's store goes down (default 10000). */
   raftElectionMs?: number;
+  /**
+   * Every PD member and store serves TLS with this certificate and key; with `ca`, clients
+   * must present a certificate it signed (mutual TLS). PD then advertises https:// URLs.
+   */
+  tls?: { cert: Pem; key: Pem; ca?: Pem };
+  /** The stores' storage.api-version (default 1). */
+  apiVersion?: 1 | 2;
+  /**
+   * API v2: keyspaces PD has besides DEFAULT (id 0), made in order; a name alone takes the
+   * next free id. Names: 1 to 20 of [-A-Za-z0-9_]; ids 1..16777215.
+   */
+  keyspaces?: Array<string | { name: string; id?: number; state?: KeyspaceState }>;
 }
 
 export interface MockRegion {
@@ -42,6 +66,17 @@ export declare class MockCluster {
 
   /** "127.0.0.1:port" of every PD member, in member order: pass to RawClient.connect. */
   readonly pdEndpoints: readonly string[];
+  /** The members' URLs as PD advertises them: https:// with TLS, else http://. */
+  readonly pdUrls: readonly string[];
+  /** What the servers speak: plaintext, TLS, or TLS with client certificates required. */
+  readonly tls: 'plaintext' | 'tls' | 'mutual';
+  readonly apiVersion: 1 | 2;
+  /** PD's keyspaces in creation order (DEFAULT first; none in API v1). */
+  keyspaces(): MockKeyspace[];
+  /** Creates a keyspace (API v2), splitting the regions at its ranges; returns its id. */
+  addKeyspace(name: string, options?: { id?: number; state?: KeyspaceState }): number;
+  /** Sets the state LoadKeyspace reports. */
+  setKeyspaceState(name: string, state: KeyspaceState): void;
   readonly stopped: boolean;
   readonly storeCount: number;
   /** The cluster id PD reports. */

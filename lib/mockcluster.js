@@ -6,10 +6,73 @@ const A = require('./args');
 const { REGION_ERROR_KINDS } = require('./mock-faults');
 
 const TOKEN = Symbol('MockCluster');
-const START_OPTIONS = ['stores', 'regions', 'enableTtl', 'pdMembers', 'pdElectionMs', 'raftElectionMs'];
+const START_OPTIONS = [
+  'stores', 'regions', 'enableTtl', 'pdMembers', 'pdElectionMs', 'raftElectionMs', 'tls', 'apiVersion', 'keyspaces',
+];
+const TLS_OPTIONS = ['cert', 'key', 'ca'];
+const TLS_MODES = ['plaintext', 'tls', 'mutual'];
+// keyspacepb.KeyspaceState, by number
+const KEYSPACE_STATES = ['ENABLED', 'DISABLED', 'ARCHIVED', 'TOMBSTONE'];
+const MAX_KEYSPACE_ID = 0xffffff;
+
+/** A PEM text as Node's tls options take it (string or Buffer) -> string, or '' when absent. */
+function pem(v, name) {
+  if (v === undefined) return '';
+  const text = typeof v === 'string' ? v : Buffer.from(A.bytes(v, name)).toString('utf8');
+  if (text.includes('\0')) throw new RangeError(`${name} must not contain NUL characters`);
+  if (!text.includes('-----BEGIN ')) throw new RangeError(`${name} is not PEM (no "-----BEGIN " line)`);
+  return text;
+}
+
+/** options.tls -> [cert, key, ca] PEM texts ('' when none). */
+function tlsArgs(v) {
+  if (v === undefined) return ['', '', ''];
+  const o = A.options(v, TLS_OPTIONS, 'options.tls');
+  if (o.cert === undefined || o.key === undefined)
+    throw new TypeError('options.tls needs both cert and key (PEM strings or Buffers); ca is optional');
+  return [pem(o.cert, 'options.tls.cert'), pem(o.key, 'options.tls.key'), pem(o.ca, 'options.tls.ca')];
+}
+
+function keyspaceState(v, name) {
+  if (v === undefined) return 0;
+  const i = KEYSPACE_STATES.indexOf(v);
+  if (i < 0) throw new RangeError(`${name} must be one of ${KEYSPACE_STATES.join(', ')}, got ${JSON.stringify(v)}`);
+  return i;
+}
+
+/** One keyspace, as PD takes it: {name, id (-1: PD allocates), state}. */
+function keyspaceSpec(v, name) {
+  const o = typeof v === 'string' ? { name: v } : A.options(v, ['name', 'id', 'state'], name);
+  A.string(o.name, `${name}.name`);
+  if (!/^[-A-Za-z0-9_]{1,20}$/.test(o.name) || o.name === 'DEFAULT')
+    throw new RangeError(`${name}.name must be 1 to 20 of [-A-Za-z0-9_] and not DEFAULT (PD's), got ${JSON.stringify(o.name)}`);
+  return {
+    name: o.name,
+    id: A.integer(o.id, `${name}.id`, 1, MAX_KEYSPACE_ID, -1),
+    state: keyspaceState(o.state, `${name}.state`),
+  };
+}
+
+function keyspaceSpecs(v, apiVersion) {
+  if (v === undefined) return [];
+  A.array(v, 'options.keyspaces');
+  if (apiVersion !== 2 && v.length > 0) throw new RangeError('options.keyspaces needs apiVersion: 2');
+  const specs = v.map((k, i) => keyspaceSpec(k, `options.keyspaces[${i}]`));
+  specs.forEach((k, i) => {
+    if (specs.findIndex((o) => o.name === k.name) !== i) throw new RangeError(`keyspace ${k.name} is named twice`);
+  });
+  return specs;
+}
 
 function makeMockCluster(binding) {
   const { addon } = binding;
+
+  function addKeyspace(h, k) {
+    const id = addon.tikv_mock_add_keyspace(h, k.name, k.id);
+    if (id < 0) throw new RangeError(`cannot add keyspace ${k.name}${k.id >= 0 ? ` with id ${k.id}` : ''}: the name or the id is taken`);
+    if (k.state !== 0) addon.tikv_mock_set_keyspace_state(h, k.name, k.state);
+    return id;
+  }
 
   class MockCluster {
     #h;
@@ -32,7 +95,10 @@ function makeMockCluster(binding) {
 
     /**
      * Starts a cluster: {stores = 3, regions = 1, enableTtl = false,
-     * pdMembers = 1, pdElectionMs = 3000, raftElectionMs = 10000}.
+     * pdMembers = 1, pdElectionMs = 3000, raftElectionMs = 10000,
+     * tls: {cert, key, ca?} (PEM strings or Buffers: every server serves TLS;
+     * with ca, clients need a certificate it signed), apiVersion = 1,
+     * keyspaces: [name | {name, id?, state?}] (apiVersion 2)}.
      */
     static start(options) {
       try {
@@ -45,13 +111,18 @@ function makeMockCluster(binding) {
         const pdMembers = A.integer(o.pdMembers, 'options.pdMembers', 1, 16, 1);
         const pdElectionMs = A.integer(o.pdElectionMs, 'options.pdElectionMs', 1, 600000, 0);
         const raftElectionMs = A.integer(o.raftElectionMs, 'options.raftElectionMs', 1, 600000, 0);
-        const h = addon.tikvjs_mock_start(stores, regions, enableTtl ? 1 : 0);
+        const [cert, key, ca] = tlsArgs(o.tls);
+        const apiVersion = A.integer(o.apiVersion, 'options.apiVersion', 1, 2, 1);
+        const keyspaces = keyspaceSpecs(o.keyspaces, apiVersion);
+        const h = addon.tikvjs_mock_start(stores, regions, enableTtl ? 1 : 0, apiVersion, cert, key, ca);
         try {
-          // before anyone knows the cluster: the members join, the delays are set
+          // before anyone knows the cluster: the members join, the delays are set, the
+          // keyspaces made (as C's options make them: in order, after DEFAULT)
           addon.tikv_mock_set_pd_election_ms(h, pdElectionMs);
           addon.tikv_mock_set_raft_election_ms(h, raftElectionMs);
           for (let i = 1; i < pdMembers; i++)
             if (addon.tikv_mock_pd_add_member(h) < 0) throw new Error('cannot start a PD member');
+          for (const k of keyspaces) addKeyspace(h, k);
         } catch (e) {
           addon.stopMock(h);
           throw e;
@@ -65,6 +136,55 @@ function makeMockCluster(binding) {
     /** "host:port" of every PD member, in member order: pass to RawClient.connect. */
     get pdEndpoints() {
       return this.#endpoints;
+    }
+
+    /** The PD members' client URLs as PD advertises them: https:// when the cluster serves TLS. */
+    get pdUrls() {
+      const scheme = this.tls === 'plaintext' ? 'http' : 'https';
+      return Object.freeze(this.#endpoints.map((e) => `${scheme}://${e}`));
+    }
+
+    /** 'plaintext', 'tls', or 'mutual' (client certificates required). */
+    get tls() {
+      return TLS_MODES[addon.tikv_mock_tls(this.#handle())];
+    }
+
+    /** The stores' API version: 1 or 2. */
+    get apiVersion() {
+      return addon.tikv_mock_api_version(this.#handle());
+    }
+
+    /** PD's keyspaces in creation order (DEFAULT first; none in API v1): [{name, id, state}]. */
+    keyspaces() {
+      const h = this.#handle();
+      const out = [];
+      for (let i = 0, n = addon.tikv_mock_keyspace_count(h); i < n; i++) {
+        const name = addon.tikv_mock_keyspace_name(h, i);
+        out.push({
+          name,
+          id: addon.tikv_mock_keyspace_id(h, name),
+          state: KEYSPACE_STATES[addon.tikv_mock_get_keyspace_state(h, name)],
+        });
+      }
+      return out;
+    }
+
+    /**
+     * Creates a keyspace as PD does (API v2), splitting the regions at its raw and
+     * transactional ranges: {id (default: the next free), state = 'ENABLED'}. Returns its id.
+     */
+    addKeyspace(name, options) {
+      const h = this.#handle();
+      if (addon.tikv_mock_api_version(h) !== 2) throw new RangeError('keyspaces need apiVersion: 2');
+      return addKeyspace(h, keyspaceSpec({ name, ...A.options(options, ['id', 'state']) }, 'keyspace'));
+    }
+
+    /** Sets a keyspace's state ('ENABLED', 'DISABLED', 'ARCHIVED', 'TOMBSTONE'), as LoadKeyspace reports it. */
+    setKeyspaceState(name, state) {
+      A.string(name, 'name');
+      const st = keyspaceState(state, 'state');
+      if (state === undefined) throw new TypeError('state is required');
+      if (addon.tikv_mock_set_keyspace_state(this.#handle(), name, st) !== 0) throw new RangeError(`no keyspace ${name}`);
     }
 
     #handle() {

@@ -5,7 +5,7 @@
 # Fails loudly when something cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(libgrpc-dev libprotobuf-c-dev protobuf-c-compiler check pkg-config make gcc g++ python3
+pkgs=(libgrpc-dev libprotobuf-c-dev protobuf-c-compiler check pkg-config make gcc g++ python3 openssl
       python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -741,12 +741,18 @@ tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, 
   return t;
 }
 
-tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl) {
+tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,
+                                       const char *tls_cert, const char *tls_key,
+                                       const char *tls_ca) {
   tikv_mock_options_t o;
   tikv_mock_options_init(&o);
   if (stores > 0) o.stores = stores;
   if (regions > 0) o.regions = regions;
   o.enable_ttl = enable_ttl;
+  o.api_version = api_version;
+  o.tls_cert_pem = tls_cert[0] ? tls_cert : NULL;
+  o.tls_key_pem = tls_key[0] ? tls_key : NULL;
+  o.tls_ca_pem = tls_ca[0] ? tls_ca : NULL;
   char errbuf[256] = "";
   tikv_mock_cluster_t *m = tikv_mock_cluster_start(&o, errbuf, sizeof errbuf);
   if (!m)

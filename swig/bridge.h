@@ -109,8 +109,11 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
  * or until its client is closed, whichever comes first. */
 tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
                            int lock_wait_timeout_ms, uint64_t start_ts, int read_only);
-/* A started mock cluster (stores/regions <= 0: the C defaults). */
-tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl);
+/* A started mock cluster (stores/regions <= 0: the C defaults; api_version
+ * 1 or 2; the TLS PEM texts "" for none). */
+tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,
+                                       const char *tls_cert, const char *tls_key,
+                                       const char *tls_ca);
 
 /* Defines the bridge's own natives on the module's exports:
  *   setDispatcher(fn)   the one function that receives every completion

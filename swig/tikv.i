@@ -193,6 +193,8 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 %ignore tikv_client_free;
 %ignore tikv_mock_options_s;
 %ignore tikv_mock_options_t;
+%ignore tikv_mock_keyspace_s;
+%ignore tikv_mock_keyspace_t;
 %ignore tikv_mock_options_init;
 %ignore tikv_mock_cluster_start;
 %ignore tikv_mock_cluster_stop;
@@ -221,7 +223,9 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
                                  int atomic);
 tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
                            int lock_wait_timeout_ms, uint64_t start_ts, int read_only);
-tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl);
+tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,
+                                       const char *tls_cert, const char *tls_key,
+                                       const char *tls_ca);
 
 /* the bridge's own natives: setDispatcher, closeClient, freeTxn, stopMock,
  * bridgeStats, mockRegionInfo (bridge.h) */

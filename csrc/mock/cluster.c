@@ -213,8 +213,19 @@ static mock_region_t *region_new(mock_cluster_t *m, const uint8_t *s, size_t sl,
 static const char split_alphabet[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-static int initial_regions(mock_cluster_t *m, int n) {
+size_t mock_split_chars(int n, int i, uint8_t out[2]) {
   const size_t A = sizeof(split_alphabet) - 1;
+  if (n <= (int)A + 1) {
+    out[0] = (uint8_t)split_alphabet[(size_t)i * A / (size_t)n];
+    return 1;
+  }
+  size_t idx = (size_t)i * A * A / (size_t)n;
+  out[0] = (uint8_t)split_alphabet[idx / A];
+  out[1] = (uint8_t)split_alphabet[idx % A];
+  return 2;
+}
+
+static int initial_regions(mock_cluster_t *m, int n) {
   uint8_t *prev = NULL;
   size_t prev_len = 0;
   for (int i = 0; i < n; i++) {
@@ -222,16 +233,7 @@ static int initial_regions(mock_cluster_t *m, int n) {
     size_t next_len = 0;
     if (i + 1 < n) {
       uint8_t raw[2];
-      size_t raw_len;
-      if (n <= (int)A + 1) {
-        raw[0] = (uint8_t)split_alphabet[(size_t)(i + 1) * A / (size_t)n];
-        raw_len = 1;
-      } else {
-        size_t idx = (size_t)(i + 1) * A * A / (size_t)n;
-        raw[0] = (uint8_t)split_alphabet[idx / A];
-        raw[1] = (uint8_t)split_alphabet[idx % A];
-        raw_len = 2;
-      }
+      size_t raw_len = mock_split_chars(n, i + 1, raw);
       if (tikv__codec_encode_bytes(raw, raw_len, &next, &next_len)) {
         free(prev);
         return -1;
@@ -326,6 +328,7 @@ void tikv_mock_options_init(tikv_mock_options_t *opts) {
   opts->stores = 3;
   opts->regions = 1;
   opts->host = "127.0.0.1";
+  opts->api_version = 1;
 }
 
 static void cluster_free(mock_cluster_t *m) {
@@ -340,15 +343,20 @@ static void cluster_free(mock_cluster_t *m) {
   MOCK_FREE_LIST(m->pd_counters);
   for (mock_service_sp_t *sp = m->service_sps; sp; sp = sp->next) free(sp->service_id);
   MOCK_FREE_LIST(m->service_sps);
+  MOCK_FREE_LIST(m->keyspaces);
+  mock_tls_free(m);
   pthread_mutex_destroy(&m->mu);
   pthread_cond_destroy(&m->cv);
   free(m);
 }
 
-/* The cluster's state, without servers; NULL on OOM. */
-static mock_cluster_t *cluster_new(const tikv_mock_options_t *o) {
+/* The cluster's state, without servers; NULL with err filled. */
+static mock_cluster_t *cluster_new(const tikv_mock_options_t *o, char *err, size_t errlen) {
   mock_cluster_t *m = tikv__calloc(1, sizeof(*m));
-  if (!m) return NULL;
+  if (!m) {
+    snprintf(err, errlen, "out of memory");
+    return NULL;
+  }
   pthread_mutex_init(&m->mu, NULL);
   pthread_cond_init(&m->cv, NULL);
   m->opts = *o;
@@ -362,6 +370,7 @@ static mock_cluster_t *cluster_new(const tikv_mock_options_t *o) {
   m->nstores = o->stores;
   m->next_id = (uint64_t)o->stores + 1;
   m->raft_election_ms = (uint32_t)o->raft_election_ms;
+  m->next_keyspace_id = 1;
   tikv__timer_init(&m->raft_election);
   tikv__timer_init(&m->pd_election);
   bool ok = (m->stores = tikv__calloc((size_t)o->stores, sizeof(*m->stores))) != NULL;
@@ -372,7 +381,13 @@ static mock_cluster_t *cluster_new(const tikv_mock_options_t *o) {
     m->stores[i].srv.store_id = (uint64_t)i + 1;
   }
   for (int i = 0; ok && i < MOCK_CF_COUNT; i++) ok = (m->raw[i] = mock_kvmap_new()) != NULL;
-  ok = ok && (m->mvcc = mock_mvcc_new()) != NULL && initial_regions(m, o->regions) == 0;
+  /* API v2: one region, split by the keyspaces into theirs */
+  ok = ok && (m->mvcc = mock_mvcc_new()) != NULL &&
+       initial_regions(m, o->api_version == 2 ? 1 : o->regions) == 0;
+  if (!ok)
+    snprintf(err, errlen, "out of memory");
+  else if (mock_tls_load(m, o, err, errlen) || mock_keyspaces_bootstrap(m, err, errlen))
+    ok = false;
   if (!ok) {
     cluster_free(m);
     return NULL;
@@ -398,6 +413,19 @@ static int cluster_listen(mock_cluster_t *m, char *err, size_t errlen) {
   return 0;
 }
 
+/* What no cluster can start with: 0, or -1 with err filled. */
+static int check_options(const tikv_mock_options_t *o, char *err, size_t errlen) {
+  if (o->regions > 62 * 62 + 1)
+    snprintf(err, errlen, "too many regions (max %d)", 62 * 62 + 1);
+  else if (o->api_version != 1 && o->api_version != 2)
+    snprintf(err, errlen, "api_version must be 1 or 2, not %d", o->api_version);
+  else if (o->n_keyspaces && o->api_version != 2)
+    snprintf(err, errlen, "keyspaces need API v2 (api_version 2)");
+  else
+    return 0;
+  return -1;
+}
+
 tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, char *errbuf,
                                              size_t errbuf_len) {
   char err[256] = "";
@@ -409,12 +437,10 @@ tikv_mock_cluster_t *tikv_mock_cluster_start(const tikv_mock_options_t *opts, ch
   if (o.stores <= 0) o.stores = 3;
   if (o.regions <= 0) o.regions = 1;
   if (!o.host || !*o.host) o.host = "127.0.0.1";
-  mock_cluster_t *m = NULL;
-  if (o.regions > 62 * 62 + 1)
-    snprintf(err, sizeof(err), "too many regions (max %d)", 62 * 62 + 1);
-  else if (!(m = cluster_new(&o)))
-    snprintf(err, sizeof(err), "out of memory");
-  else if (cluster_listen(m, err, sizeof(err))) {
+  if (o.api_version == 0) o.api_version = 1; /* options zeroed by hand */
+  mock_cluster_t *m =
+      check_options(&o, err, sizeof(err)) ? NULL : cluster_new(&o, err, sizeof(err));
+  if (m && cluster_listen(m, err, sizeof(err))) {
     cluster_free(m);
     m = NULL;
   }
@@ -510,43 +536,55 @@ uint64_t tikv_mock_region_peer_on_store(tikv_mock_cluster_t *m, uint64_t region_
   return id;
 }
 
-uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key, size_t len) {
-  pthread_mutex_lock(&m->mu);
-  uint64_t id = 0;
+mock_region_t *mock_region_split(mock_cluster_t *m, const uint8_t *split_key, size_t len) {
   int idx = mock_region_index_for_key(m, split_key, len);
   mock_region_t *r = m->regions[idx];
   /* the split key must be strictly inside the region */
-  if (tikv__key_cmp(r->start.data, r->start.len, split_key, len) < 0 &&
-      (r->end.len == 0 || tikv__key_cmp(split_key, len, r->end.data, r->end.len) < 0)) {
-    mock_region_t *nr = tikv__calloc(1, sizeof(*nr));
-    if (nr && !tikv__bytes_set(&nr->start, split_key, len) &&
-        !tikv__bytes_set(&nr->end, r->end.data, r->end.len)) {
-      tikv__bytes_t new_end = {0};
-      if (!tikv__bytes_set(&new_end, split_key, len) && !regions_insert(m, idx + 1, nr)) {
-        nr->id = mock_alloc_id(m);
-        nr->npeers = r->npeers;
-        for (int i = 0; i < r->npeers; i++) {
-          nr->peer_id[i] = mock_alloc_id(m);
-          nr->peer_store[i] = r->peer_store[i];
-        }
-        nr->leader = r->leader;
-        nr->electing = r->electing;
-        nr->election_at = r->election_at;
-        nr->conf_ver = r->conf_ver;
-        r->version++;
-        nr->version = r->version;
-        nr->split_from = r->id;
-        tikv__bytes_free(&r->end);
-        r->end = new_end;
-        id = nr->id;
-      } else {
-        tikv__bytes_free(&new_end);
-        region_free(nr);
-      }
-    } else {
-      region_free(nr);
-    }
+  if (tikv__key_cmp(r->start.data, r->start.len, split_key, len) >= 0 ||
+      (r->end.len && tikv__key_cmp(split_key, len, r->end.data, r->end.len) >= 0))
+    return NULL;
+  mock_region_t *nr = tikv__calloc(1, sizeof(*nr));
+  tikv__bytes_t new_end = {0};
+  if (!nr || tikv__bytes_set(&nr->start, split_key, len) ||
+      tikv__bytes_set(&nr->end, r->end.data, r->end.len) ||
+      tikv__bytes_set(&new_end, split_key, len) || regions_insert(m, idx + 1, nr)) {
+    tikv__bytes_free(&new_end);
+    region_free(nr);
+    return NULL;
   }
+  nr->id = mock_alloc_id(m);
+  nr->npeers = r->npeers;
+  for (int i = 0; i < r->npeers; i++) {
+    nr->peer_id[i] = mock_alloc_id(m);
+    nr->peer_store[i] = r->peer_store[i];
+  }
+  nr->leader = r->leader;
+  nr->electing = r->electing;
+  nr->election_at = r->election_at;
+  nr->conf_ver = r->conf_ver;
+  r->version++;
+  nr->version = r->version;
+  nr->split_from = r->id;
+  tikv__bytes_free(&r->end);
+  r->end = new_end;
+  return nr;
+}
+
+/* In API v2 every boundary is a memcomparable encoding (raw keys are
+ * compared to the keys they encode), so a split key must be one. */
+static bool split_key_ok(mock_cluster_t *m, const uint8_t *key, size_t len) {
+  if (m->opts.api_version != 2) return true;
+  uint8_t *dec;
+  size_t dl, used;
+  if (tikv__codec_decode_bytes(key, len, &dec, &dl, &used)) return false;
+  free(dec);
+  return used == len;
+}
+
+uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key, size_t len) {
+  pthread_mutex_lock(&m->mu);
+  mock_region_t *nr = split_key_ok(m, split_key, len) ? mock_region_split(m, split_key, len) : NULL;
+  uint64_t id = nr ? nr->id : 0;
   pthread_mutex_unlock(&m->mu);
   return id;
 }

@@ -89,6 +89,19 @@ static int clear(tikv_mock_cluster_t *m, char **w, char *out, size_t n) {
   tikv_mock_clear_faults(m);
   return 0;
 }
+/* keyspace-add NAME: answers its id. */
+static int keyspace_add(tikv_mock_cluster_t *m, char **w, char *out, size_t n) {
+  int id = tikv_mock_add_keyspace(m, w[1], -1);
+  if (id >= 0) snprintf(out, n, "%d", id);
+  return id >= 0 ? 0 : -1;
+}
+/* keyspace-state NAME enabled|disabled|archived|tombstone */
+static int keyspace_state(tikv_mock_cluster_t *m, char **w, char *out, size_t n) {
+  static const char *const states[] = {"enabled", "disabled", "archived", "tombstone"};
+  for (int st = 0; st < 4; st++)
+    if (strcmp(w[2], states[st]) == 0) return tikv_mock_set_keyspace_state(m, w[1], st);
+  return -1;
+}
 static int help(tikv_mock_cluster_t *m, char **w, char *out, size_t n);
 
 static const command commands[] = {
@@ -107,6 +120,8 @@ static const command commands[] = {
     {"region-error", "METHOD KIND COUNT REGION(0: any)", 5, region_error},
     {"grpc-error", "METHOD STATUS COUNT", 4, grpc_error},
     {"latency", "METHOD MS", 3, latency},
+    {"keyspace-add", "NAME", 2, keyspace_add},
+    {"keyspace-state", "NAME enabled|disabled|archived|tombstone", 3, keyspace_state},
     {"clear", "", 1, clear},
     {"help", "", 1, help},
 };
@@ -138,7 +153,7 @@ int mock_control(tikv_mock_cluster_t *m, const char *line, char *out, size_t out
     snprintf(out, outlen, "error: usage: %s %s", c->name, c->args);
     return -1;
   }
-  char value[400] = "";
+  char value[900] = "";
   if (c->run(m, w, value, sizeof(value))) {
     snprintf(out, outlen, "error: %s failed", c->name);
     return -1;

@@ -2,8 +2,11 @@
  * src/server/service/kv.rs:
  *  - column families "" / "default", "lock", "write" are separate keyspaces;
  *    anything else fails with "invalid cf name: X" before any region check;
- *  - a TTL needs storage.enable-ttl, else "ttl is not enabled, but get put
- *    request with ttl"; expired keys read as absent;
+ *    in API v2 none may be named ("cf is deprecated in API V2, cf name: X");
+ *  - a TTL needs storage.enable-ttl (API v2 always takes one), else "ttl is
+ *    not enabled, but get put request with ttl"; expired keys read as absent;
+ *  - in API v2 raw keys are compared with the regions by their
+ *    memcomparable encoding (raw_span);
  *  - point keys must lie in the region ([start, end)), scan starts may equal
  *    the region end (TiKV's inclusive seek check); scans stop at the region
  *    bounds; a reverse scan reads [max(end_key, region start),
@@ -36,61 +39,114 @@ static Kvrpcpb__KvPair *pair(mock_kvctx_t *kc, const mock_kventry_t *e, bool key
   return p;
 }
 
-/* Where a raw response takes the answers of raw_begin: an error as text
- * (`error`), or for a batch read, whose response has no text, as TiKV's
- * one-pair abort (`pairs`); a region error in `region_error`. */
-typedef struct raw_answer {
-  char **error;
-  Kvrpcpb__KvPair ***pairs;
-  size_t *npairs;
-  Errorpb__Error **region_error;
-} raw_answer;
-#define TEXT_ANSWER(r) ((raw_answer){&(r)->error, NULL, NULL, &(r)->region_error})
-#define PAIRS_ANSWER(r, f) ((raw_answer){NULL, &(r)->f, &(r)->n_##f, &(r)->region_error})
+/* A storage error of TiKV's, in both of its forms (Display, Debug). */
+typedef struct raw_refusal {
+  const char *display, *debug;
+} raw_refusal;
+#define TTL_DISABLED ((raw_refusal){TTL_DISABLED_MSG, "Error(TtlNotEnabled)"})
+#define TTLS_LEN ((raw_refusal){TTLS_LEN_MSG, "Error(TtlLenNotEqualsToPairs)"})
+#define NO_REFUSAL ((raw_refusal){NULL, NULL})
 
-/* TiKV's first checks on a raw request, in its order: the column family,
- * then `refusal` (a TTL the cluster does not take; NULL: none), then the
- * region (leader, epoch, store). The region and *cf, or NULL with the
- * answer set. */
-static mock_region_t *raw_begin(mock_kvctx_t *kc, const char *cf_name, const char *refusal,
-                                const Kvrpcpb__Context *ctx, raw_answer a, int *cf) {
-  if ((*cf = mock_cf_index(cf_name)) < 0) {
-    if (a.error) {
-      *a.error = mock_arena_printf(kc->arena, "invalid cf name: %s", cf_name);
-      return NULL;
-    }
-    Kvrpcpb__KvPair *p = MOCK_NEW(kc->arena, Kvrpcpb__KvPair, KVRPCPB__KV_PAIR__INIT);
-    p->error = MOCK_NEW(kc->arena, Kvrpcpb__KeyError, KVRPCPB__KEY_ERROR__INIT);
-    p->error->abort = mock_arena_printf(kc->arena, "Error(InvalidCf(\"%s\"))", cf_name);
-    *a.pairs = mock_arena_dup(kc->arena, &p, sizeof(p));
-    *a.npairs = 1;
+/* The region's bounds as raw keys compare with them. In API v1, PD's bytes
+ * themselves: raw keys are not encoded. In API v2 every boundary is the
+ * memcomparable encoding of a key (a raw key is compared by its encoding),
+ * and since the encoding keeps the order, raw keys compare with the keys
+ * the boundaries encode. */
+typedef struct raw_span {
+  const uint8_t *start, *end;
+  size_t start_len, end_len;
+  bool unbounded; /* the region is the last: no end (end_len 0 may be the empty key's) */
+} raw_span;
+
+/* A boundary as a raw key; false when it does not decode (never for the
+ * mock's own splits: tikv_mock_split_region refuses those in API v2). */
+static bool decoded(mock_kvctx_t *kc, const tikv__bytes_t *b, const uint8_t **out, size_t *len) {
+  uint8_t *dec;
+  size_t used;
+  if (b->len == 0) {
+    *out = b->data;
+    *len = 0;
+    return true;
+  }
+  if (tikv__codec_decode_bytes(b->data, b->len, &dec, len, &used) || used != b->len) return false;
+  *out = mock_arena_dup(kc->arena, dec, *len);
+  free(dec);
+  return true;
+}
+
+static bool span_of(mock_kvctx_t *kc, const mock_region_t *r, raw_span *sp) {
+  sp->unbounded = r->end.len == 0;
+  if (kc->m->opts.api_version != 2) {
+    *sp = (raw_span){r->start.data, r->end.data, r->start.len, r->end.len, sp->unbounded};
+    return true;
+  }
+  return decoded(kc, &r->start, &sp->start, &sp->start_len) &&
+         decoded(kc, &r->end, &sp->end, &sp->end_len);
+}
+
+/* TiKV's first checks on a raw request, after the API version's
+ * (apiver.c), in its order: the column family (in API v2 none may be named:
+ * "cf is deprecated"), then `refusal` (a TTL the cluster does not take),
+ * then the region (leader, epoch, store). The region, its span and *cf, or
+ * NULL with resp answered. */
+static mock_region_t *raw_begin(mock_kvctx_t *kc, const char *cf_name, raw_refusal refusal,
+                                const Kvrpcpb__Context *ctx, void *resp, raw_span *sp, int *cf) {
+  mock_arena_t *a = kc->arena;
+  if (kc->m->opts.api_version == 2 && cf_name && *cf_name) {
+    mock_storage_error(kc, resp,
+                       mock_arena_printf(a, "cf is deprecated in API V2, cf name: %s", cf_name),
+                       mock_arena_printf(a, "Error(CfDeprecated(\"%s\"))", cf_name));
     return NULL;
   }
-  if (refusal) {
-    *a.error = (char *)refusal;
+  if ((*cf = mock_cf_index(cf_name)) < 0) {
+    mock_storage_error(kc, resp, mock_arena_printf(a, "invalid cf name: %s", cf_name),
+                       mock_arena_printf(a, "Error(InvalidCf(\"%s\"))", cf_name));
+    return NULL;
+  }
+  if (refusal.display) {
+    mock_storage_error(kc, resp, refusal.display, refusal.debug);
     return NULL;
   }
   mock_region_t *reg;
-  return (*a.region_error = mock_check_context(kc, ctx, &reg)) ? NULL : reg;
+  Errorpb__Error **region_error = mock_field_of(resp, "region_error");
+  if ((*region_error = mock_check_context(kc, ctx, &reg))) return NULL;
+  if (span_of(kc, reg, sp)) return reg;
+  mock_storage_error(kc, resp, "mock: a region boundary is not an encoded key",
+                     "mock: a region boundary is not an encoded key");
+  return NULL;
+}
+
+/* Whether key lies in the span ([start, end), or up to end itself when
+ * end_inclusive: a scan may start at the region end). */
+static bool in_span(const raw_span *sp, const uint8_t *key, size_t len, bool end_inclusive) {
+  if (tikv__key_cmp(key, len, sp->start, sp->start_len) < 0) return false;
+  if (sp->unbounded) return true;
+  int c = tikv__key_cmp(key, len, sp->end, sp->end_len);
+  return c < 0 || (c == 0 && end_inclusive);
 }
 
 /* Every key in the region: NULL, or the region error for the first not. */
-static Errorpb__Error *check_keys(mock_kvctx_t *kc, const mock_region_t *reg,
+static Errorpb__Error *check_keys(mock_kvctx_t *kc, const mock_region_t *reg, const raw_span *sp,
                                   const ProtobufCBinaryData *keys, size_t n, bool end_inclusive) {
-  Errorpb__Error *e = NULL;
-  for (size_t i = 0; !e && i < n; i++)
-    e = mock_check_key(kc, reg, keys[i].data, keys[i].len, end_inclusive);
-  return e;
+  for (size_t i = 0; i < n; i++)
+    if (!in_span(sp, keys[i].data, keys[i].len, end_inclusive))
+      return mock_key_not_in_region(kc, reg, keys[i].data, keys[i].len);
+  return NULL;
+}
+
+static raw_refusal ttl_refusal(mock_kvctx_t *kc, uint64_t ttl) {
+  return ttl && !mock_ttl_enabled(kc->m) ? TTL_DISABLED : NO_REFUSAL;
 }
 
 /* raw_begin and the key of a single-key request: the column family's
  * index, or -1 with the answer set. */
 static int check_single(mock_kvctx_t *kc, const char *cf_name, uint64_t ttl,
-                        const Kvrpcpb__Context *ctx, const ProtobufCBinaryData *key, raw_answer a) {
+                        const Kvrpcpb__Context *ctx, const ProtobufCBinaryData *key, void *resp) {
   int cf;
-  const char *refusal = ttl && !kc->m->opts.enable_ttl ? TTL_DISABLED_MSG : NULL;
-  mock_region_t *reg = raw_begin(kc, cf_name, refusal, ctx, a, &cf);
-  if (!reg || (*a.region_error = check_keys(kc, reg, key, 1, false))) return -1;
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, cf_name, ttl_refusal(kc, ttl), ctx, resp, &sp, &cf);
+  Errorpb__Error **region_error = mock_field_of(resp, "region_error");
+  if (!reg || (*region_error = check_keys(kc, reg, &sp, key, 1, false))) return -1;
   return cf;
 }
 
@@ -98,7 +154,7 @@ static int check_single(mock_kvctx_t *kc, const char *cf_name, uint64_t ttl,
 void mock_raw_get(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawGetRequest *q = msg;
   Kvrpcpb__RawGetResponse *r = out;
-  int cf = check_single(kc, q->cf, 0, q->context, &q->key, TEXT_ANSWER(r));
+  int cf = check_single(kc, q->cf, 0, q->context, &q->key, r);
   if (cf < 0) return;
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
   if (!e || !live(e, tikv__now_ms()))
@@ -111,8 +167,9 @@ void mock_raw_batch_get(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawBatchGetRequest *q = msg;
   Kvrpcpb__RawBatchGetResponse *r = out;
   int cf;
-  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, PAIRS_ANSWER(r, pairs), &cf);
-  if (!reg || (r->region_error = check_keys(kc, reg, q->keys, q->n_keys, false))) return;
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, q->cf, NO_REFUSAL, q->context, r, &sp, &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, &sp, q->keys, q->n_keys, false))) return;
   r->pairs = mock_arena_alloc(kc->arena, (q->n_keys + 1) * sizeof(void *));
   int64_t now = tikv__now_ms();
   for (size_t i = 0; i < q->n_keys; i++) {
@@ -124,29 +181,29 @@ void mock_raw_batch_get(mock_kvctx_t *kc, const void *msg, void *out) {
 void mock_raw_put(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawPutRequest *q = msg;
   Kvrpcpb__RawPutResponse *r = out;
-  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, TEXT_ANSWER(r));
+  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, r);
   if (cf < 0) return;
   if (mock_kvmap_put(kc->m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
                      expire_at(q->ttl, tikv__now_ms())))
     r->error = "out of memory";
 }
 
-/* Why a batch put's TTLs are refused, or NULL. */
-static const char *batch_ttl_refusal(mock_kvctx_t *kc, const Kvrpcpb__RawBatchPutRequest *q) {
-  if (q->n_ttls > 1 && q->n_ttls != q->n_pairs) return TTLS_LEN_MSG;
+/* Why a batch put's TTLs are refused, if they are. */
+static raw_refusal batch_ttl_refusal(mock_kvctx_t *kc, const Kvrpcpb__RawBatchPutRequest *q) {
+  if (q->n_ttls > 1 && q->n_ttls != q->n_pairs) return TTLS_LEN;
   for (size_t i = 0; i < q->n_ttls; i++)
-    if (q->ttls[i] && !kc->m->opts.enable_ttl) return TTL_DISABLED_MSG;
-  return NULL;
+    if (ttl_refusal(kc, q->ttls[i]).display) return TTL_DISABLED;
+  return NO_REFUSAL;
 }
 
 void mock_raw_batch_put(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawBatchPutRequest *q = msg;
   Kvrpcpb__RawBatchPutResponse *r = out;
   int cf;
-  mock_region_t *reg =
-      raw_begin(kc, q->cf, batch_ttl_refusal(kc, q), q->context, TEXT_ANSWER(r), &cf);
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, q->cf, batch_ttl_refusal(kc, q), q->context, r, &sp, &cf);
   for (size_t i = 0; reg && i < q->n_pairs; i++)
-    if ((r->region_error = check_keys(kc, reg, &q->pairs[i]->key, 1, false))) return;
+    if ((r->region_error = check_keys(kc, reg, &sp, &q->pairs[i]->key, 1, false))) return;
   if (!reg) return;
   int64_t now = tikv__now_ms();
   for (size_t i = 0; i < q->n_pairs; i++) {
@@ -163,7 +220,7 @@ void mock_raw_batch_put(mock_kvctx_t *kc, const void *msg, void *out) {
 void mock_raw_delete(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawDeleteRequest *q = msg;
   Kvrpcpb__RawDeleteResponse *r = out;
-  int cf = check_single(kc, q->cf, 0, q->context, &q->key, TEXT_ANSWER(r));
+  int cf = check_single(kc, q->cf, 0, q->context, &q->key, r);
   if (cf >= 0) mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
 }
 
@@ -171,8 +228,9 @@ void mock_raw_batch_delete(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawBatchDeleteRequest *q = msg;
   Kvrpcpb__RawBatchDeleteResponse *r = out;
   int cf;
-  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, TEXT_ANSWER(r), &cf);
-  if (!reg || (r->region_error = check_keys(kc, reg, q->keys, q->n_keys, false))) return;
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, q->cf, NO_REFUSAL, q->context, r, &sp, &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, &sp, q->keys, q->n_keys, false))) return;
   for (size_t i = 0; i < q->n_keys; i++)
     mock_kvmap_delete(kc->m->raw[cf], q->keys[i].data, q->keys[i].len);
 }
@@ -183,10 +241,11 @@ void mock_raw_delete_range(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawDeleteRangeRequest *q = msg;
   Kvrpcpb__RawDeleteRangeResponse *r = out;
   int cf;
-  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, TEXT_ANSWER(r), &cf);
-  if (!reg || (r->region_error = check_keys(kc, reg, &q->start_key, 1, false))) return;
-  if (reg->end.len && (q->end_key.len == 0 || tikv__key_cmp(q->end_key.data, q->end_key.len,
-                                                            reg->end.data, reg->end.len) > 0)) {
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, q->cf, NO_REFUSAL, q->context, r, &sp, &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, &sp, &q->start_key, 1, false))) return;
+  if (!sp.unbounded && (q->end_key.len == 0 ||
+                        tikv__key_cmp(q->end_key.data, q->end_key.len, sp.end, sp.end_len) > 0)) {
     r->region_error = mock_key_not_in_region(kc, reg, q->end_key.data, q->end_key.len);
     return;
   }
@@ -230,8 +289,9 @@ static void scan_range(mock_kvctx_t *kc, int cf, const uint8_t *lower, size_t ll
   }
 }
 
-/* One scan request bounded by the region. start/end as in RawScanRequest. */
-static void scan_in_region(mock_kvctx_t *kc, int cf, const mock_region_t *reg,
+/* One scan request bounded by the region's span. start/end as in
+ * RawScanRequest. */
+static void scan_in_region(mock_kvctx_t *kc, int cf, const raw_span *sp,
                            const ProtobufCBinaryData *start, const ProtobufCBinaryData *end,
                            uint32_t limit, bool key_only, bool reverse, Kvrpcpb__KvPair ***out,
                            size_t *n, size_t *cap) {
@@ -239,23 +299,24 @@ static void scan_in_region(mock_kvctx_t *kc, int cf, const mock_region_t *reg,
   size_t lol, hil;
   bool hi_unbounded;
   if (!reverse) {
-    lo = max_key(start->data, start->len, reg->start.data, reg->start.len, &lol);
-    /* upper: min(end, region end), empty meaning unbounded for both */
-    if (end->len && (reg->end.len == 0 ||
-                     tikv__key_cmp(end->data, end->len, reg->end.data, reg->end.len) < 0)) {
+    lo = max_key(start->data, start->len, sp->start, sp->start_len, &lol);
+    /* upper: min(end, region end), an empty end_key meaning unbounded */
+    hi_unbounded = false;
+    if (end->len &&
+        (sp->unbounded || tikv__key_cmp(end->data, end->len, sp->end, sp->end_len) < 0)) {
       hi = end->data;
       hil = end->len;
     } else {
-      hi = reg->end.data;
-      hil = reg->end.len;
+      hi = sp->end;
+      hil = sp->end_len;
+      hi_unbounded = sp->unbounded;
     }
-    hi_unbounded = hil == 0;
   } else {
-    lo = max_key(end->data, end->len, reg->start.data, reg->start.len, &lol);
+    lo = max_key(end->data, end->len, sp->start, sp->start_len, &lol);
     /* upper: start (exclusive), capped at the region end */
-    if (reg->end.len && tikv__key_cmp(start->data, start->len, reg->end.data, reg->end.len) > 0) {
-      hi = reg->end.data;
-      hil = reg->end.len;
+    if (!sp->unbounded && tikv__key_cmp(start->data, start->len, sp->end, sp->end_len) > 0) {
+      hi = sp->end;
+      hil = sp->end_len;
     } else {
       hi = start->data;
       hil = start->len;
@@ -269,10 +330,11 @@ void mock_raw_scan(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawScanRequest *q = msg;
   Kvrpcpb__RawScanResponse *r = out;
   int cf;
-  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, PAIRS_ANSWER(r, kvs), &cf);
-  if (!reg || (r->region_error = check_keys(kc, reg, &q->start_key, 1, true))) return;
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, q->cf, NO_REFUSAL, q->context, r, &sp, &cf);
+  if (!reg || (r->region_error = check_keys(kc, reg, &sp, &q->start_key, 1, true))) return;
   size_t cap = 0;
-  scan_in_region(kc, cf, reg, &q->start_key, &q->end_key, q->limit, q->key_only, q->reverse,
+  scan_in_region(kc, cf, &sp, &q->start_key, &q->end_key, q->limit, q->key_only, q->reverse,
                  &r->kvs, &r->n_kvs, &cap);
 }
 
@@ -280,13 +342,14 @@ void mock_raw_batch_scan(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawBatchScanRequest *q = msg;
   Kvrpcpb__RawBatchScanResponse *r = out;
   int cf;
-  mock_region_t *reg = raw_begin(kc, q->cf, NULL, q->context, PAIRS_ANSWER(r, kvs), &cf);
+  raw_span sp;
+  mock_region_t *reg = raw_begin(kc, q->cf, NO_REFUSAL, q->context, r, &sp, &cf);
   for (size_t i = 0; reg && i < q->n_ranges; i++)
-    if ((r->region_error = check_keys(kc, reg, &q->ranges[i]->start_key, 1, true))) return;
+    if ((r->region_error = check_keys(kc, reg, &sp, &q->ranges[i]->start_key, 1, true))) return;
   if (!reg) return;
   size_t cap = 0;
   for (size_t i = 0; i < q->n_ranges; i++)
-    scan_in_region(kc, cf, reg, &q->ranges[i]->start_key, &q->ranges[i]->end_key, q->each_limit,
+    scan_in_region(kc, cf, &sp, &q->ranges[i]->start_key, &q->ranges[i]->end_key, q->each_limit,
                    q->key_only, q->reverse, &r->kvs, &r->n_kvs, &cap);
 }
 
@@ -294,7 +357,7 @@ void mock_raw_batch_scan(mock_kvctx_t *kc, const void *msg, void *out) {
 void mock_raw_get_key_ttl(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawGetKeyTTLRequest *q = msg;
   Kvrpcpb__RawGetKeyTTLResponse *r = out;
-  int cf = check_single(kc, q->cf, 0, q->context, &q->key, TEXT_ANSWER(r));
+  int cf = check_single(kc, q->cf, 0, q->context, &q->key, r);
   if (cf < 0) return;
   int64_t now = tikv__now_ms();
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
@@ -307,7 +370,7 @@ void mock_raw_get_key_ttl(mock_kvctx_t *kc, const void *msg, void *out) {
 void mock_raw_cas(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawCASRequest *q = msg;
   Kvrpcpb__RawCASResponse *r = out;
-  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, TEXT_ANSWER(r));
+  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, r);
   if (cf < 0) return;
   int64_t now = tikv__now_ms();
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);

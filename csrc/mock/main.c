@@ -2,6 +2,8 @@
  *   tikv-mock-server [--stores N] [--regions N] [--enable-ttl] [--host H]
  *                    [--pd-port P] [--pd N] [--pd-election-ms MS]
  *                    [--raft-election-ms MS] [--verbose]
+ *                    [--tls-cert F --tls-key F [--tls-ca F]]
+ *                    [--api-version 1|2] [--keyspace NAME[=ID]]...
  *                    [--control]
  * Prints "PD host:port[,host:port...]" (every PD member) on stdout once
  * listening, the members and stores on stderr, and runs until SIGINT or
@@ -32,6 +34,11 @@ static void usage(FILE *f) {
           "  --pd N          PD members, each on its own port, one leading (default 1)\n"
           "  --pd-election-ms MS    PD without a leader after a leader kill (default 3000)\n"
           "  --raft-election-ms MS  regions without a leader after a store kill (default 10000)\n"
+          "  --tls-cert F    serve TLS with this certificate (PEM file), PD URLs https://\n"
+          "  --tls-key F     the certificate's private key (PEM file)\n"
+          "  --tls-ca F      require client certificates signed by this CA (PEM file)\n"
+          "  --api-version N the stores' storage.api-version: 1 (default) or 2\n"
+          "  --keyspace NAME[=ID]  an API v2 keyspace (several; ids from 1 when not given)\n"
           "  --verbose       log unimplemented methods and injected faults\n"
           "  --control       read fault commands from stdin, answer on stdout (try: help)\n"
           "  --help          this text\n"
@@ -60,6 +67,41 @@ static int parse_int(const char *s, const char *what, int min, int max) {
 
 static bool control; /* --control */
 
+#define MAX_KEYSPACES 64
+static tikv_mock_keyspace_t keyspaces[MAX_KEYSPACES];
+
+/* --keyspace NAME[=ID] (the name ends at '='; argv is ours to cut). */
+static int add_keyspace(tikv_mock_options_t *opts, char *spec) {
+  if (opts->n_keyspaces == MAX_KEYSPACES) {
+    fprintf(stderr, "tikv-mock-server: at most %d keyspaces\n", MAX_KEYSPACES);
+    return 2;
+  }
+  tikv_mock_keyspace_t *k = &keyspaces[opts->n_keyspaces++];
+  char *eq = strchr(spec, '=');
+  k->id = -1;
+  if (eq) {
+    *eq = 0;
+    k->id = parse_int(eq + 1, "keyspace id", 1, 0xFFFFFF);
+  }
+  k->name = spec;
+  k->state = TIKV_MOCK_KEYSPACE_ENABLED;
+  opts->keyspaces = keyspaces;
+  return -1;
+}
+
+/* The options that take a string: name, where it goes. */
+typedef struct str_option {
+  const char *name;
+  size_t offset; /* of a const char * in tikv_mock_options_t */
+} str_option;
+#define STR_OPT(name, field) {name, offsetof(tikv_mock_options_t, field)}
+static const str_option str_options[] = {
+    STR_OPT("--host", host),
+    STR_OPT("--tls-cert", tls_cert_file),
+    STR_OPT("--tls-key", tls_key_file),
+    STR_OPT("--tls-ca", tls_ca_file),
+};
+
 /* The options that take a number: name, where it goes, its range. */
 typedef struct int_option {
   const char *name;
@@ -74,6 +116,7 @@ static const int_option int_options[] = {
     INT_OPT("--pd", pd_members, 1, 16),
     INT_OPT("--pd-election-ms", pd_election_ms, 1, 600000),
     INT_OPT("--raft-election-ms", raft_election_ms, 1, 600000),
+    INT_OPT("--api-version", api_version, 1, 2),
 };
 
 /* Fills opts from the command line: -1 to go on, or the exit code. */
@@ -81,18 +124,24 @@ static int parse_args(int argc, char **argv, tikv_mock_options_t *opts) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const int_option *io = NULL;
+    const str_option *so = NULL;
     for (size_t k = 0; k < sizeof(int_options) / sizeof(int_options[0]); k++)
       if (!strcmp(a, int_options[k].name)) io = &int_options[k];
-    bool takes_value = io || !strcmp(a, "--host");
+    for (size_t k = 0; k < sizeof(str_options) / sizeof(str_options[0]); k++)
+      if (!strcmp(a, str_options[k].name)) so = &str_options[k];
+    bool takes_value = io || so || !strcmp(a, "--keyspace");
     if (takes_value && i + 1 >= argc) {
       fprintf(stderr, "tikv-mock-server: %s needs a value\n", a);
       return 2;
     }
+    int rc;
     if (io)
       *(int *)((char *)opts + io->offset) = parse_int(argv[++i], a, io->min, io->max);
-    else if (!strcmp(a, "--host"))
-      opts->host = argv[++i];
-    else if (!strcmp(a, "--enable-ttl"))
+    else if (so)
+      *(const char **)((char *)opts + so->offset) = argv[++i];
+    else if (!strcmp(a, "--keyspace")) {
+      if ((rc = add_keyspace(opts, argv[++i])) >= 0) return rc;
+    } else if (!strcmp(a, "--enable-ttl"))
       opts->enable_ttl = 1;
     else if (!strcmp(a, "--verbose") || !strcmp(a, "-v"))
       opts->verbose = 1;
@@ -142,6 +191,12 @@ static void announce(tikv_mock_cluster_t *m, const tikv_mock_options_t *opts) {
     fprintf(stderr, "store %d %s\n", s, tikv_mock_store_address(m, (uint64_t)s));
   fprintf(stderr, "regions %d%s\n", tikv_mock_region_count(m),
           opts->enable_ttl ? ", ttl enabled" : "");
+  static const char *const tls[] = {"plaintext", "TLS", "mutual TLS"};
+  fprintf(stderr, "%s, API v%d\n", tls[tikv_mock_tls(m)], tikv_mock_api_version(m));
+  for (int k = 0; k < tikv_mock_keyspace_count(m); k++) {
+    const char *name = tikv_mock_keyspace_name(m, k);
+    fprintf(stderr, "keyspace %s id %d\n", name, tikv_mock_keyspace_id(m, name));
+  }
 }
 
 int main(int argc, char **argv) {

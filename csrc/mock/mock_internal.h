@@ -7,6 +7,10 @@
  *   kv_raw.c    raw KV handlers
  *   kv_txn.h    the transactional handlers (kv_txn.c, kv_read.c,
  *               kv_prewrite.c, kv_commit.c, kv_pessimistic.c)
+ *   apiver.c    TiKV's API version and key-mode checks; where a storage
+ *               error goes in each response
+ *   keyspace.c  keyspaces (API v2) and the regions they split
+ *   tls.c       the TLS material every server serves with
  *   mvcc.c      the Percolator store and the lock manager (mvcc.h)
  *   rawstore.c  the ordered map holding the data
  *   main.c      the tikv-mock-server CLI
@@ -19,12 +23,15 @@
 #ifndef TIKV_MOCK_MOCK_INTERNAL_H
 #define TIKV_MOCK_MOCK_INTERNAL_H
 
+#include <grpc/grpc_security.h>
+
 #include "core/core.h"
 #include "rpc/requests.h"
 #include "tikv/mock.h"
 
 #include "errorpb.pb-c.h"
 #include "health.pb-c.h"
+#include "keyspacepb.pb-c.h"
 #include "kvrpcpb.pb-c.h"
 #include "metapb.pb-c.h"
 #include "pdpb.pb-c.h"
@@ -339,6 +346,15 @@ typedef struct mock_service_sp {
   struct mock_service_sp *next;
 } mock_service_sp_t;
 
+/* ---- keyspaces (keyspace.c), API v2 ---- */
+typedef struct mock_keyspace {
+  char name[24];
+  uint32_t id;
+  int state;                            /* tikv_mock_keyspace_state */
+  int64_t created_at, state_changed_at; /* unix seconds */
+  struct mock_keyspace *next;
+} mock_keyspace_t;
+
 /* ---- the cluster ---- */
 typedef struct mock_store {
   uint64_t id;
@@ -398,10 +414,20 @@ struct tikv_mock_cluster_s {
   mock_latency_t *latencies;
   mock_counter_t *counters;
   mock_counter_t *pd_counters; /* PD calls and stream messages, by method */
+
+  mock_keyspace_t *keyspaces; /* in creation order; never removed */
+  uint32_t next_keyspace_id;
+  char *tls_cert, *tls_key, *tls_ca; /* PEM, NUL-terminated; NULL: plaintext / no client CA */
 };
 
 /* All with m->mu held. */
 uint64_t mock_alloc_id(mock_cluster_t *m);
+/* Splits the region holding key at key, which must lie strictly inside it:
+ * the new region (the right half), or NULL. */
+mock_region_t *mock_region_split(mock_cluster_t *m, const uint8_t *key, size_t len);
+/* The raw characters (1 or 2) of boundary i (1..n-1) of n pre-split regions
+ * (see tikv_mock_options_t's region layout). */
+size_t mock_split_chars(int n, int i, uint8_t out[2]);
 mock_region_t *mock_region_by_id(mock_cluster_t *m, uint64_t id);
 int mock_region_index_for_key(mock_cluster_t *m, const uint8_t *key, size_t len);
 bool mock_method_matches(const char *pattern, const char *method);
@@ -453,6 +479,41 @@ void mock_pd_members_free(mock_cluster_t *m);
 int mock_pd_start(mock_cluster_t *m, char *err, size_t errlen);
 /* Loop thread, no lock: stops every member's server. */
 void mock_pd_stop(mock_cluster_t *m);
+
+/* ---- keyspaces (keyspace.c), m->mu held or before the servers start ---- */
+/* DEFAULT and the options' keyspaces, in API v2 (nothing in v1). 0 or -1. */
+int mock_keyspaces_bootstrap(mock_cluster_t *m, char *err, size_t errlen);
+/* A keyspace (id < 0: the next free), its regions split: its id, or -1
+ * with err filled. */
+int mock_keyspace_create(mock_cluster_t *m, const char *name, int id, int state, char *err,
+                         size_t errlen);
+mock_keyspace_t *mock_keyspace_by_name(mock_cluster_t *m, const char *name);
+
+/* ---- API version (apiver.c), with m->mu held ---- */
+/* TiKV's check_api_version of request q (of request id req) on this store:
+ * false to go on, true when it refused and resp says why. */
+bool mock_api_check(mock_kvctx_t *kc, int req, const ProtobufCMessage *q, ProtobufCMessage *resp);
+/* Puts a storage error where TiKV's service puts it in a response of this
+ * type: `display` (format!("{}")) in a text `error`, else `debug`
+ * (format!("{:?}")) as a KeyError's abort in `errors`, `error` and / or one
+ * pair of `pairs` / `kvs`. Both strings are kept (arena or static). */
+void mock_storage_error(mock_kvctx_t *kc, ProtobufCMessage *resp, const char *display,
+                        const char *debug);
+/* Where a message keeps its field `name`; aborts when it has none (a
+ * table naming a field its message lacks). */
+void *mock_field_of(const ProtobufCMessage *msg, const char *name);
+/* Whether raw TTLs are taken: storage.enable-ttl, or API v2 (always). */
+static inline bool mock_ttl_enabled(const mock_cluster_t *m) {
+  return m->opts.enable_ttl || m->opts.api_version == 2;
+}
+
+/* ---- TLS (tls.c) ---- */
+/* Copies (PEM) or reads (files) the options' material. 0, or -1 with err. */
+int mock_tls_load(mock_cluster_t *m, const tikv_mock_options_t *o, char *err, size_t errlen);
+void mock_tls_free(mock_cluster_t *m);
+/* The credentials a server listens with: SSL when the cluster has TLS
+ * (client certificates required and verified with a CA), else insecure. */
+grpc_server_credentials *mock_tls_server_credentials(const mock_cluster_t *m);
 
 /* ---- store loss and Raft-like elections (raft.c), loop thread, m->mu held ---- */
 /* A store went down: every region it leads starts an election. */

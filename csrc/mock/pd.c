@@ -66,12 +66,13 @@ static int64_t unix_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static Pdpb__Member *member(mock_arena_t *a, const mock_pd_member_t *p) {
+/* A member's URLs: https:// when the cluster serves TLS, as PD's do. */
+static Pdpb__Member *member(mock_cluster_t *m, mock_arena_t *a, const mock_pd_member_t *p) {
   Pdpb__Member *mb = MOCK_NEW(a, Pdpb__Member, PDPB__MEMBER__INIT);
   mb->name = mock_arena_printf(a, "%s", p->name);
   mb->member_id = p->id;
   char **urls = mock_arena_alloc(a, sizeof(char *));
-  urls[0] = mock_arena_printf(a, "http://%s", p->address);
+  urls[0] = mock_arena_printf(a, "%s://%s", m->tls_cert ? "https" : "http", p->address);
   mb->n_peer_urls = 1;
   mb->peer_urls = urls;
   mb->n_client_urls = 1;
@@ -89,7 +90,7 @@ static void get_members(mock_cluster_t *m, mock_arena_t *a, const void *req, voi
   r->n_members = (size_t)m->npd;
   r->members = mock_arena_alloc(a, (size_t)m->npd * sizeof(Pdpb__Member *));
   for (int i = 0; i < m->npd; i++) {
-    r->members[i] = member(a, m->pd[i]);
+    r->members[i] = member(m, a, m->pd[i]);
     if (mock_pd_is_leader(m, m->pd[i])) r->leader = r->etcd_leader = r->members[i];
   }
 }
@@ -295,6 +296,29 @@ static void update_service_gc_safe_point(mock_cluster_t *m, mock_arena_t *a, con
   }
 }
 
+/* PD's KeyspaceServer.LoadKeyspace (server/keyspace_service.go): by name, in
+ * any state (refusing a disabled keyspace is the client's business); an
+ * unknown name answers ENTRY_NOT_FOUND in the header and no keyspace. */
+#define KEYSPACE_NOT_FOUND "[PD:keyspace:ErrKeyspaceNotFound]keyspace does not exist"
+static void load_keyspace(mock_cluster_t *m, mock_arena_t *a, const void *req, void *resp) {
+  const Keyspacepb__LoadKeyspaceRequest *q = req;
+  Keyspacepb__LoadKeyspaceResponse *r = resp;
+  const mock_keyspace_t *k = mock_keyspace_by_name(m, q->name);
+  if (!k) {
+    r->header = error_header(m, a, PDPB__ERROR_TYPE__ENTRY_NOT_FOUND, KEYSPACE_NOT_FOUND);
+    return;
+  }
+  Keyspacepb__KeyspaceMeta *meta =
+      MOCK_NEW(a, Keyspacepb__KeyspaceMeta, KEYSPACEPB__KEYSPACE_META__INIT);
+  meta->keyspace_case = KEYSPACEPB__KEYSPACE_META__KEYSPACE_ID;
+  meta->id = k->id;
+  meta->name = mock_arena_printf(a, "%s", k->name);
+  meta->state = (Keyspacepb__KeyspaceState)k->state;
+  meta->created_at = k->created_at;
+  meta->state_changed_at = k->state_changed_at;
+  r->keyspace = meta;
+}
+
 /* The request's cluster id: 0, or the call failed as PD fails it. */
 static int check_cluster_id(mock_call_t *c, uint64_t got) {
   mock_cluster_t *m = c->srv->m;
@@ -368,6 +392,7 @@ static const pd_method pd_methods[] = {
     {TIKV__REQ_PD_GET_GC_SAFE_POINT, PD_LEADER, get_gc_safe_point},
     {TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, PD_LEADER, update_gc_safe_point},
     {TIKV__REQ_PD_UPDATE_SERVICE_GC_SAFE_POINT, PD_LEADER, update_service_gc_safe_point},
+    {TIKV__REQ_PD_LOAD_KEYSPACE, PD_LEADER, load_keyspace}, /* validateRequest: the leader's */
 };
 
 static const pd_method *find(int req) {

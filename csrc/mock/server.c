@@ -260,7 +260,8 @@ static void on_close(tikv__tag_t *tag, bool ok) {
 static void arm(mock_server_t *s);
 
 /* The request id and handler of "/pkg.Service/Method" on this server: PD
- * serves pdpb.PD, a store tikvpb.Tikv, both the health service. */
+ * serves pdpb.PD and keyspacepb.Keyspace, a store tikvpb.Tikv, both the
+ * health service. */
 static mock_msg_fn route(mock_server_t *s, const char *path, int *req) {
   *req = -1;
   const char *slash = strrchr(path, '/');
@@ -274,7 +275,8 @@ static mock_msg_fn route(mock_server_t *s, const char *path, int *req) {
   mock_msg_fn fn = NULL;
   if (sd == &grpc__health__v1__health__descriptor)
     fn = mock_health_check;
-  else if (s->kind == MOCK_SRV_PD && sd == &pdpb__pd__descriptor)
+  else if (s->kind == MOCK_SRV_PD &&
+           (sd == &pdpb__pd__descriptor || sd == &keyspacepb__keyspace__descriptor))
     fn = mock_pd_route(id);
   else if (s->kind == MOCK_SRV_TIKV && sd == &tikvpb__tikv__descriptor)
     fn = mock_tikv_route(id);
@@ -483,11 +485,16 @@ int mock_server_start(mock_server_t *s, const char *host, int port, char *err, s
   grpc_server_register_completion_queue(s->server, tikv__loop_cq(s->m->loop), NULL);
   char addr[128];
   snprintf(addr, sizeof(addr), "%s:%d", host, port);
-  grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+  grpc_server_credentials *creds = mock_tls_server_credentials(s->m);
   int bound = grpc_server_add_http2_port(s->server, addr, creds);
   grpc_server_credentials_release(creds);
   if (bound <= 0) {
-    snprintf(err, errlen, "cannot listen on %s", addr);
+    /* gRPC loads the certificate, key and CA here, and says no more */
+    snprintf(err, errlen, "cannot listen on %s%s", addr,
+             s->m->tls_cert ? " with TLS: the port is taken, or gRPC refused the certificate, "
+                              "key or CA (a key that is not the certificate's, PEM that does "
+                              "not parse)"
+                            : "");
     grpc_server_destroy(s->server);
     s->server = NULL;
     return -1;

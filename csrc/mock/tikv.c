@@ -23,12 +23,12 @@ static const mock_kv_method_t *find(int req) {
 
 static const tikv__req_info_t *info(const mock_kv_method_t *km) { return tikv__req(km->req); }
 
-/* Where a message keeps its field `name` (every TiKV request its Context as
- * "context", every response its region error as "region_error"). */
-static void *field_of(const ProtobufCMessage *msg, const char *name) {
+/* Every TiKV request keeps its Context as "context", every response its
+ * region error as "region_error". */
+void *mock_field_of(const ProtobufCMessage *msg, const char *name) {
   const ProtobufCFieldDescriptor *f =
       protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
-  if (!f) abort(); /* a region_first row whose messages lack the field */
+  if (!f) abort();
   return (char *)msg + f->offset;
 }
 
@@ -47,11 +47,14 @@ static ProtobufCMessage *serve(mock_call_t *c, bool batch, uint64_t id, const mo
   pthread_mutex_lock(&m->mu);
   kc.lost = *lost = mock_take_fault(m, MOCK_FAULT_LOST_REPLY, kc.method, kc.store_id) >= 0;
   Errorpb__Error *e = NULL;
-  if (km->region_first)
-    e = mock_check_context(&kc, *(const Kvrpcpb__Context **)field_of(req, "context"), &kc.region);
+  /* TiKV's storage checks the API version before anything else */
+  bool refused = mock_api_check(&kc, km->req, req, resp);
+  if (!refused && km->region_first)
+    e = mock_check_context(&kc, *(const Kvrpcpb__Context **)mock_field_of(req, "context"),
+                           &kc.region);
   if (e)
-    *(Errorpb__Error **)field_of(resp, "region_error") = e;
-  else
+    *(Errorpb__Error **)mock_field_of(resp, "region_error") = e;
+  else if (!refused)
     km->fn(&kc, req, resp);
   pthread_mutex_unlock(&m->mu);
   return kc.deferred ? NULL : resp;

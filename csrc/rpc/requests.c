@@ -5,9 +5,11 @@
 
 #define SVC_Tikv tikvpb__tikv__descriptor
 #define SVC_PD pdpb__pd__descriptor
+#define SVC_Keyspace keyspacepb__keyspace__descriptor
 #define SVC_Health grpc__health__v1__health__descriptor
 #define PKG_Tikv "tikvpb"
 #define PKG_PD "pdpb"
+#define PKG_Keyspace "keyspacepb"
 #define PKG_Health "grpc.health.v1"
 
 #define ROW(id, svc, m, rq, rs, bc, cls)                                              \

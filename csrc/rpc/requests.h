@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "health.pb-c.h"
+#include "keyspacepb.pb-c.h"
 #include "kvrpcpb.pb-c.h"
 #include "pdpb.pb-c.h"
 #include "tikvpb.pb-c.h"
@@ -117,11 +118,17 @@
     pdpb__update_service_gcsafe_point_request, pdpb__update_service_gcsafe_point_response,       \
     _NOT_SET, WRITE)
 
+/* PD's keyspace service (API v2) */
+#define TIKV__KEYSPACE_REQUESTS(X)                                                               \
+  X(PD_LOAD_KEYSPACE, Keyspace, LoadKeyspace, keyspacepb__load_keyspace_request,                 \
+    keyspacepb__load_keyspace_response, _NOT_SET, READ)
+
 #define TIKV__HEALTH_REQUESTS(X)                                                                 \
   X(HEALTH_CHECK, Health, Check, grpc__health__v1__health_check_request,                         \
     grpc__health__v1__health_check_response, _NOT_SET, READ)
 
-#define TIKV__REQUESTS(X) TIKV__TIKV_REQUESTS(X) TIKV__PD_REQUESTS(X) TIKV__HEALTH_REQUESTS(X)
+#define TIKV__REQUESTS(X)                                                                        \
+  TIKV__TIKV_REQUESTS(X) TIKV__PD_REQUESTS(X) TIKV__KEYSPACE_REQUESTS(X) TIKV__HEALTH_REQUESTS(X)
 
 typedef enum {
 #define TIKV__REQ_ENUM(id, svc, method, req, resp, bc, cls) TIKV__REQ_##id,

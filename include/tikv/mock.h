@@ -12,6 +12,21 @@ TIKV_BEGIN_DECLS
 
 typedef struct tikv_mock_cluster_s tikv_mock_cluster_t;
 
+/* Keyspace states, numbered as keyspacepb.KeyspaceState. */
+typedef enum tikv_mock_keyspace_state {
+  TIKV_MOCK_KEYSPACE_ENABLED = 0,
+  TIKV_MOCK_KEYSPACE_DISABLED = 1,
+  TIKV_MOCK_KEYSPACE_ARCHIVED = 2,
+  TIKV_MOCK_KEYSPACE_TOMBSTONE = 3
+} tikv_mock_keyspace_state;
+
+/* A keyspace to create at start (API v2). */
+typedef struct tikv_mock_keyspace_s {
+  const char *name; /* PD's rule: 1 to 20 of [-A-Za-z0-9_]; not "DEFAULT" (PD's own, id 0) */
+  int id;           /* 1..16777215; -1: the next free one, as PD allocates (from 1) */
+  int state;        /* tikv_mock_keyspace_state */
+} tikv_mock_keyspace_t;
+
 typedef struct tikv_mock_options_s {
   int stores;       /* TiKV stores, each on its own port (default 3) */
   int regions;      /* pre-split regions (default 1) */
@@ -27,6 +42,27 @@ typedef struct tikv_mock_options_s {
    * down (default 10000: TiKV's raft election timeout, 10 ticks of 1 s);
    * 0: the default. */
   int raft_election_ms;
+
+  /* Mutual TLS (docs/mock-tls-apiv2.md). With a certificate and its key,
+   * every server of the cluster (each PD member, each store) serves TLS
+   * with gRPC core's SSL server credentials, and PD's GetMembers advertises
+   * https:// client URLs (store addresses stay host:port, as TiKV's). With
+   * a CA as well, every client must present a certificate that CA signed,
+   * else its handshake fails (REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_
+   * VERIFY). Each piece is PEM text (NUL-terminated) or the path of a file
+   * holding it, read at start; the PEM wins when both are given. All NULL:
+   * plaintext (the default). Nothing is kept of the caller's strings. */
+  const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
+  const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+
+  /* The stores' storage.api-version: 1 (the default; 0 means 1) or 2. In
+   * API v2 (docs/mock-tls-apiv2.md) PD has its DEFAULT keyspace (id 0) and
+   * `keyspaces` (n_keyspaces of them, copied at start), serves
+   * keyspacepb.Keyspace/LoadKeyspace, and the region layout changes (see
+   * below); the stores refuse what TiKV's check_api_version refuses. */
+  int api_version;
+  const tikv_mock_keyspace_t *keyspaces;
+  int n_keyspaces;
 } tikv_mock_options_t;
 
 /* Region layout. With `regions` = n > 1 the key space is pre-split at n-1
@@ -37,6 +73,18 @@ typedef struct tikv_mock_options_s {
  * different letters or digits land in different regions. Beyond 63 regions
  * the boundaries are two characters from the same alphabet. The first
  * region starts at "" and the last ends at "" (unbounded).
+ *
+ * API v2: every key starts with its mode ('r' raw, 'x' transactional) and
+ * its keyspace's 3-byte id, and PD reports every boundary
+ * memcomparable-encoded, raw and transactional alike (client-go's
+ * apicodec v2). The key space starts as one region; each keyspace (DEFAULT
+ * first, then the options' in order, then any added later) splits it so
+ * that its raw range ['r'+id, 'r'+(id+1)) and its transactional range
+ * ['x'+id, 'x'+(id+1)) each start a region (PD's keyspace split), and
+ * inside each range the regions split again at the encoding of the prefix
+ * followed by the characters above: regions = 8 gives each keyspace's raw
+ * and transactional range 8 regions. The regions a keyspace splits off get
+ * their leaders in turn over their peers.
  *
  * Ids: stores are 1..stores; region and peer ids come from PD's allocator
  * (starting after the store ids). Every region has a peer on min(3, stores)
@@ -70,7 +118,8 @@ TIKV_EXTERN uint64_t tikv_mock_region_leader_store(tikv_mock_cluster_t *m, uint6
 
 /* Splits the region containing split_key at split_key (which becomes the
  * start of the new right region). Epoch versions change as TiKV's do: old
- * clients get EpochNotMatch. Returns the new region's id, 0 on failure. */
+ * clients get EpochNotMatch. Returns the new region's id, 0 on failure (in
+ * API v2 also when split_key is not a memcomparable encoding). */
 TIKV_EXTERN uint64_t tikv_mock_split_region(tikv_mock_cluster_t *m, const uint8_t *split_key,
                                             size_t len);
 /* Moves the leader of region_id to store_id: requests to the old leader get
@@ -192,6 +241,28 @@ TIKV_EXTERN uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *me
 /* Number of PD calls of `method` ("*" all) PD has received; for the Tso
  * stream, the number of TsoRequest messages (each asks for a batch). */
 TIKV_EXTERN uint64_t tikv_mock_pd_call_count(tikv_mock_cluster_t *m, const char *method);
+/* ---- TLS and API v2 (docs/mock-tls-apiv2.md) ---- */
+/* 0: plaintext; 1: TLS; 2: mutual TLS (client certificates required). */
+TIKV_EXTERN int tikv_mock_tls(tikv_mock_cluster_t *m);
+/* The stores' API version: 1 or 2. */
+TIKV_EXTERN int tikv_mock_api_version(tikv_mock_cluster_t *m);
+/* Creates a keyspace as PD does (API v2 only), splitting the regions at its
+ * ranges (see the region layout); id < 0: the next free one. Its id, or -1
+ * (API v1, a name PD refuses or already has, an id out of range or taken). */
+TIKV_EXTERN int tikv_mock_add_keyspace(tikv_mock_cluster_t *m, const char *name, int id);
+/* Sets a keyspace's state (tikv_mock_keyspace_state; any change is taken,
+ * DEFAULT's too: a fixture, not PD's state machine). LoadKeyspace reports
+ * it; the stores do not read it (nor does TiKV). 0 or -1 (no such keyspace
+ * or state). */
+TIKV_EXTERN int tikv_mock_set_keyspace_state(tikv_mock_cluster_t *m, const char *name, int state);
+/* A keyspace's id / state, or -1 when PD has no keyspace of that name. */
+TIKV_EXTERN int tikv_mock_keyspace_id(tikv_mock_cluster_t *m, const char *name);
+TIKV_EXTERN int tikv_mock_get_keyspace_state(tikv_mock_cluster_t *m, const char *name);
+/* The keyspaces in creation order (DEFAULT first); 0 in API v1. The name is
+ * owned by the cluster; NULL past the end. */
+TIKV_EXTERN int tikv_mock_keyspace_count(tikv_mock_cluster_t *m);
+TIKV_EXTERN const char *tikv_mock_keyspace_name(tikv_mock_cluster_t *m, int index);
+
 /* Clears every injected fault and latency. */
 TIKV_EXTERN void tikv_mock_clear_faults(tikv_mock_cluster_t *m);
 /* The cluster id PD reports. */

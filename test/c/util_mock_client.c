@@ -17,15 +17,24 @@ static gpr_timespec deadline_in(int ms) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-static grpc_channel *channel_to(const char *target) {
+static grpc_channel_credentials *credentials(const mc_tls_t *tls) {
+  if (!tls) return grpc_insecure_credentials_create();
+  grpc_ssl_pem_key_cert_pair pair = {tls->key_pem, tls->cert_pem};
+  return grpc_ssl_credentials_create_ex(tls->ca_pem, tls->cert_pem ? &pair : NULL, NULL, NULL);
+}
+
+static grpc_channel *channel_to(const char *target, const mc_tls_t *tls) {
   pthread_once(&init_once, do_init);
-  grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-  grpc_arg args[1];
+  grpc_channel_credentials *creds = credentials(tls);
+  grpc_arg args[2];
   memset(args, 0, sizeof(args));
   args[0].type = GRPC_ARG_INTEGER;
   args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   args[0].value.integer = -1;
-  grpc_channel_args ca = {1, args};
+  args[1].type = GRPC_ARG_STRING;
+  args[1].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+  args[1].value.string = tls ? (char *)tls->target_name : NULL;
+  grpc_channel_args ca = {tls && tls->target_name ? 2 : 1, args};
   grpc_channel *ch = grpc_channel_create(target, creds, &ca);
   grpc_channel_credentials_release(creds);
   return ch;
@@ -68,17 +77,37 @@ static void drain_destroy(grpc_completion_queue *cq) {
   grpc_completion_queue_destroy(cq);
 }
 
+static int unary(const mc_tls_t *tls, const char *target, const char *method, const char *md_key,
+                 const char *md_value, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                 int timeout_ms, char *details, size_t details_len);
+
 int mc_unary(const char *target, const char *method, const ProtobufCMessage *req,
              const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
              int timeout_ms, char *details, size_t details_len) {
-  return mc_unary_md(target, method, NULL, NULL, req, resp_desc, resp, timeout_ms, details,
-                     details_len);
+  return unary(NULL, target, method, NULL, NULL, req, resp_desc, resp, timeout_ms, details,
+               details_len);
+}
+
+int mc_unary_tls(const mc_tls_t *tls, const char *target, const char *method,
+                 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                 ProtobufCMessage **resp, int timeout_ms, char *details, size_t details_len) {
+  return unary(tls, target, method, NULL, NULL, req, resp_desc, resp, timeout_ms, details,
+               details_len);
 }
 
 int mc_unary_md(const char *target, const char *method, const char *md_key, const char *md_value,
                 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                 ProtobufCMessage **resp, int timeout_ms, char *details, size_t details_len) {
-  grpc_channel *ch = channel_to(target);
+  return unary(NULL, target, method, md_key, md_value, req, resp_desc, resp, timeout_ms, details,
+               details_len);
+}
+
+static int unary(const mc_tls_t *tls, const char *target, const char *method, const char *md_key,
+                 const char *md_value, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                 int timeout_ms, char *details, size_t details_len) {
+  grpc_channel *ch = channel_to(target, tls);
   grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_slice m = grpc_slice_from_copied_string(method);
   grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL,
@@ -143,8 +172,13 @@ struct mc_stream {
 };
 
 mc_stream_t *mc_stream_open(const char *target, const char *method, int timeout_ms) {
+  return mc_stream_open_tls(NULL, target, method, timeout_ms);
+}
+
+mc_stream_t *mc_stream_open_tls(const mc_tls_t *tls, const char *target, const char *method,
+                                int timeout_ms) {
   mc_stream_t *s = calloc(1, sizeof(*s));
-  s->ch = channel_to(target);
+  s->ch = channel_to(target, tls);
   s->cq = grpc_completion_queue_create_for_pluck(NULL);
   grpc_slice m = grpc_slice_from_copied_string(method);
   s->call = grpc_channel_create_call(s->ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq, m, NULL,

@@ -23,9 +23,26 @@ int mc_unary_md(const char *target, const char *method, const char *md_key, cons
                 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
                 ProtobufCMessage **resp, int timeout_ms, char *details, size_t details_len);
 
+/* The client's side of TLS for the calls below (NULL: plaintext): the CA
+ * the server's certificate must be signed by (NULL: gRPC's default roots),
+ * the client's certificate and key (NULL: none), and the host name to
+ * verify the server's certificate against (NULL: the target's host). */
+typedef struct mc_tls {
+  const char *ca_pem, *cert_pem, *key_pem;
+  const char *target_name;
+} mc_tls_t;
+
+/* mc_unary over TLS (tls NULL: plaintext, as mc_unary). A failed handshake
+ * ends the call with UNAVAILABLE and gRPC's reason in details. */
+int mc_unary_tls(const mc_tls_t *tls, const char *target, const char *method,
+                 const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
+                 ProtobufCMessage **resp, int timeout_ms, char *details, size_t details_len);
+
 /* A bidirectional stream where each request is answered by one reply. */
 typedef struct mc_stream mc_stream_t;
 mc_stream_t *mc_stream_open(const char *target, const char *method, int timeout_ms);
+mc_stream_t *mc_stream_open_tls(const mc_tls_t *tls, const char *target, const char *method,
+                                int timeout_ms);
 /* Sends req and waits for one reply: 0 and *resp, or -1 (stream ended:
  * mc_stream_close gives the status). */
 int mc_stream_roundtrip(mc_stream_t *s, const ProtobufCMessage *req,
