@@ -128,9 +128,11 @@ export declare class RawClient {
   /** The cluster id PD reported. */
   readonly clusterId: bigint;
 
+  /** The value (a stored empty value is an empty Buffer), or null when the key does not exist. */
   get(key: Bytes): Promise<Buffer | null>;
   /** The pairs found, in key order. */
   batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
+  /** An empty value is stored as one (as client-go does). */
   put(key: Bytes, value: Bytes, options?: TtlOptions): Promise<void>;
   batchPut(pairs: readonly KvInput[] | ReadonlyMap<Bytes, Bytes>, options?: TtlOptions): Promise<void>;
   delete(key: Bytes): Promise<void>;
@@ -216,6 +218,7 @@ export declare class Transaction {
    * argument errors synchronously.
    */
   iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
+  /** An empty value is a RangeError (as client-go refuses it: reads take no value for a missing key). */
   put(key: Bytes, value: Bytes): Promise<void>;
   /** Like put; the commit fails with 'ALREADY_EXIST' if the key exists. */
   insert(key: Bytes, value: Bytes): Promise<void>;

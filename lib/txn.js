@@ -51,10 +51,15 @@ function beginOptions(options) {
   return { pessimistic, asyncCommit, tryOnePc, lockWaitTimeoutMs };
 }
 
-/** Native arguments of put / insert: [key, value]; they take no options. */
+/**
+ * Native arguments of put / insert: [key, value]; they take no options. An
+ * empty value is refused as client-go refuses it (ErrCannotSetNilValue): a
+ * read takes a stored empty value for a missing key.
+ */
 function kvArgs(key, value, options) {
   const k = A.bytes(key, 'key');
   const v = A.bytes(value, 'value');
+  if (v.length === 0) throw new RangeError('value must not be empty: a transaction cannot write an empty value (delete the key instead)');
   A.options(options, A.NO_OPTIONS);
   return [k, v];
 }

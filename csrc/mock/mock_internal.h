@@ -313,6 +313,7 @@ typedef enum {
   MOCK_FAULT_REGION_ERROR, /* value: the tikv_mock_region_error; where: the region (0 any) */
   MOCK_FAULT_GRPC_ERROR,   /* value: the gRPC status */
   MOCK_FAULT_LOST_REPLY,   /* where: the store (0 any) */
+  MOCK_FAULT_CORRUPT_REPLY, /* value: the tikv_mock_corrupt_mode */
 } mock_fault_type;
 typedef struct mock_fault {
   mock_fault_type type;
@@ -395,6 +396,7 @@ struct tikv_mock_cluster_s {
   mock_service_sp_t *service_sps;
 
   mock_fault_t *faults; /* in injection order */
+  uint64_t corrupted;   /* replies corrupted so far: the next flips' seed */
   mock_latency_t *latencies;
   mock_counter_t *counters;
   mock_counter_t *pd_counters; /* PD calls and stream messages, by method */

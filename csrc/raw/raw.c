@@ -434,8 +434,8 @@ tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len
   CHECK_CLIENT(c);
   if (!slice_ok(key, key_len) || !slice_ok(value, value_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
-  /* client-go refuses empty values: TiKV cannot tell them from deletions */
-  if (value_len == 0) return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported");
+  /* an empty value is a value (client-go accepts it since v2.0.4): it reads
+   * back empty, which not_found tells from a missing key */
   return keyop(c, &RAW_PUT, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
                NULL, ttl_seconds);
 }
@@ -478,8 +478,6 @@ static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice
       return fail(TIKV_ERR_INVALID_ARGUMENT, "key %zu is NULL", i);
     if (values && !slice_ok(values[i].data, values[i].len))
       return fail(TIKV_ERR_INVALID_ARGUMENT, "value %zu is NULL", i);
-    if (values && values[i].len == 0)
-      return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported (value %zu)", i);
     total += keys[i].len + (values ? values[i].len : 0);
   }
   batchop_t *op = tikv__calloc(1, sizeof(*op));

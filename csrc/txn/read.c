@@ -82,7 +82,9 @@ static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCM
   getter_t *g = arg;
   const Kvrpcpb__GetResponse *r = (const Kvrpcpb__GetResponse *)resp;
   tikv_future_t *f = g->rc.op->f;
-  if (r->not_found) return NULL;
+  /* no value is no key, whether or not not_found says so: unistore never
+   * sets it, and no client writes an empty value (client-go's rule) */
+  if (r->not_found || r->value.len == 0) return NULL;
   f->found = true;
   return tikv__bytes_set(&f->value, r->value.data, r->value.len) ? tikv__oom() : NULL;
 }
@@ -146,11 +148,14 @@ static int build_batch_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context
   read_request(&r->rc, &q.base, ctx);
   return tikv__pack_keys(&q.base, r->keys, part, out);
 }
+/* Takes pairs in until kvs holds limit; a pair without a value is a key
+ * that does not exist (as KvGet's), unless the values were not asked for. */
 static tikv_error_t *consume_pairs(tikv__kvs_t *kvs, Kvrpcpb__KvPair *const *pairs, size_t n,
-                                   size_t limit) {
+                                   size_t limit, bool key_only) {
   for (size_t i = 0; i < n && kvs->count < limit; i++)
-    if (tikv__kvs_push(kvs, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
-                       pairs[i]->value.len, true))
+    if ((key_only || pairs[i]->value.len) &&
+        tikv__kvs_push(kvs, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
+                       pairs[i]->value.len, !key_only))
       return tikv__oom();
   return NULL;
 }
@@ -158,7 +163,7 @@ static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
                                        const ProtobufCMessage *resp) {
   reader_t *r = arg;
   const Kvrpcpb__BatchGetResponse *g = (const Kvrpcpb__BatchGetResponse *)resp;
-  return consume_pairs(&r->kvs, g->pairs, g->n_pairs, SIZE_MAX);
+  return consume_pairs(&r->kvs, g->pairs, g->n_pairs, SIZE_MAX, false);
 }
 static const tikv__kind_t KV_BATCH_GET = {
     TIKV__REQ_KV_BATCH_GET, TIKV__KS_TXN, build_batch_get, consume_batch_get, &BATCH_GET_LOCKS.base,
@@ -248,8 +253,15 @@ static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufC
   scanner_t *s = arg;
   const Kvrpcpb__ScanResponse *r = (const Kvrpcpb__ScanResponse *)resp;
   size_t before = s->kvs.count;
-  tikv_error_t *err = consume_pairs(&s->kvs, r->pairs, r->n_pairs, before + part->limit);
+  tikv_error_t *err =
+      consume_pairs(&s->kvs, r->pairs, r->n_pairs, before + part->limit, s->rc.op->key_only);
   part->taken = s->kvs.count - before;
+  /* the reply stopped at the limit but pairs were left out: the region has
+   * more past its last key */
+  if (!err && part->limit && r->n_pairs >= part->limit && part->taken < part->limit) {
+    const ProtobufCBinaryData *last = &r->pairs[r->n_pairs - 1]->key;
+    if (tikv__bytes_set(&part->resume, last->data, last->len)) err = tikv__oom();
+  }
   return err;
 }
 static const tikv__kind_t KV_SCAN = {

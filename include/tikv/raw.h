@@ -25,7 +25,8 @@ TIKV_EXTERN tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice
                                               size_t n_keys);
 
 /* ttl_seconds 0 means no TTL (needs TiKV's storage.enable-ttl otherwise).
- * Empty values are refused, as TiKV's clients refuse them. */
+ * An empty value is stored as one (as client-go does): tikv_raw_get finds it
+ * with length 0, while a missing key is not found. */
 TIKV_EXTERN tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len,
                                         const uint8_t *value, size_t value_len,
                                         uint64_t ttl_seconds);
