@@ -395,6 +395,24 @@ function makeTransactionClient(binding) {
     }
 
     /**
+     * Deletes every version and lock of the keys in [start, end) on every
+     * store at once (TiKV's UnsafeDestroyRange, sent as client-go does),
+     * below the transactions: never use the range again. Both bounds must be
+     * non-empty, start not after end (RangeError otherwise).
+     */
+    unsafeDestroyRange(start, end, options) {
+      return call(this, this.#handle, 'tikv_client_unsafe_destroy_range', () => {
+        const s = A.bytes(start, 'start');
+        const e = A.bytes(end, 'end');
+        A.options(options, A.NO_OPTIONS);
+        if (s.length === 0 || e.length === 0)
+          throw new RangeError('start and end must not be empty (TiKV refuses the ends of the key space)');
+        if (Buffer.compare(s, e) > 0) throw new RangeError('start must not be after end');
+        return [s, e];
+      });
+    }
+
+    /**
      * Runs fn(txn) in a fresh transaction and commits it; resolves what fn
      * returned. When fn or the commit fails with a retryable TikvError (write
      * conflict, deadlock, lock wait timeout, ...), the transaction is rolled

@@ -255,6 +255,7 @@ typedef struct mock_kvctx {
   X(RAW_BATCH_SCAN, mock_raw_batch_scan, false)                    \
   X(RAW_GET_KEY_TTL, mock_raw_get_key_ttl, false)                  \
   X(RAW_CAS, mock_raw_cas, false)                                  \
+  X(RAW_CHECKSUM, mock_raw_checksum, false)                        \
   /* reads (kv_read.c) */                                          \
   X(KV_GET, mock_kv_get, true)                                     \
   X(KV_BATCH_GET, mock_kv_batch_get, true)                         \
@@ -271,6 +272,7 @@ typedef struct mock_kvctx {
   X(KV_TXN_HEART_BEAT, mock_kv_txn_heart_beat, true)               \
   X(KV_RESOLVE_LOCK, mock_kv_resolve_lock, true)                   \
   X(KV_DELETE_RANGE, mock_kv_delete_range, true)                   \
+  X(UNSAFE_DESTROY_RANGE, mock_unsafe_destroy_range, false)        \
   /* pessimistic locks (kv_pessimistic.c) */                       \
   X(KV_PESSIMISTIC_LOCK, mock_kv_pessimistic_lock, true)           \
   X(KV_PESSIMISTIC_ROLLBACK, mock_kv_pessimistic_rollback, true)   \

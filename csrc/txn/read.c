@@ -32,6 +32,19 @@ static void read_request(const readctx_t *rc, ProtobufCMessage *q, Kvrpcpb__Cont
 
 static uint64_t read_ts(void *arg) { return ((readctx_t *)arg)->ts; }
 
+static void visibility_checked(void *arg, tikv_error_t *err) { tikv__txn_op_complete(arg, err); }
+
+/* A read from TiKV at ts is over: it is refused when ts is below the GC
+ * safe point, checked after the read as client-go does (a GC that passed
+ * ts meanwhile may have taken versions it read). */
+static void read_finished(txn_op_t *op, uint64_t ts, tikv_error_t *err) {
+  tikv_client_t *c = op->t->c;
+  if (err)
+    tikv__txn_op_complete(op, err);
+  else
+    tikv__txn_check_visibility(c, ts, tikv__client_deadline(c), visibility_checked, op);
+}
+
 static tikv_error_t *read_after(void *arg, const ProtobufCMessage *resp, int64_t wait_ms,
                                 const uint64_t *pushed, size_t n, int *delay) {
   readctx_t *rc = arg;
@@ -94,9 +107,10 @@ static const tikv__kind_t KV_GET = {
 static void getter_done(void *arg, tikv_error_t *err) {
   getter_t *g = arg;
   txn_op_t *op = g->rc.op;
+  uint64_t ts = g->rc.ts;
   free(g->rc.pushed);
   free(g);
-  tikv__txn_op_complete(op, err);
+  read_finished(op, ts, err);
 }
 
 /* The transaction's own write of key, if it has one that a read sees. */
@@ -177,11 +191,16 @@ static void reader_done(void *arg, tikv_error_t *err) {
     op->f->kvs = r->kvs;
     r->kvs = (tikv__kvs_t){0};
   }
+  uint64_t ts = r->rc.ts;
+  bool asked_tikv = r->n > 0; /* else the transaction's own writes answered */
   free(r->keys);
   free(r->rc.pushed);
   tikv__kvs_free(&r->kvs);
   free(r);
-  tikv__txn_op_complete(op, err);
+  if (asked_tikv)
+    read_finished(op, ts, err);
+  else
+    tikv__txn_op_complete(op, err);
 }
 
 static void read_many(txn_op_t *op, uint64_t ts) {
@@ -312,8 +331,9 @@ static void scan_done(void *arg, tikv_error_t *err) {
     tikv__kvs_sort(&s->kvs, false);
     err = overlay(op, &s->kvs, &op->f->kvs);
   }
+  uint64_t ts = s->rc.ts;
   scanner_free(s);
-  tikv__txn_op_complete(op, err);
+  read_finished(op, ts, err);
 }
 
 void tikv__txn_read_scan(txn_op_t *op, uint64_t ts) {

@@ -95,6 +95,18 @@ TIKV_EXTERN tikv_future_t *tikv_client_current_timestamp(tikv_client_t *c);
  * safepoint (0 when it was already past it). */
 TIKV_EXTERN tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint);
 
+/* TiKV's UnsafeDestroyRange, as client-go sends it: to every store PD lists
+ * (tombstones and TiFlash left out), in parallel, which deletes every
+ * version and lock of the transactional keys in [start, end) at once,
+ * below Raft: no transaction sees it happen, so the caller must never use
+ * the range again (TiDB's GC does it after dropping a table). Both bounds
+ * must be non-empty (TiKV refuses the key space's ends) and start not
+ * after end. Result: error code only; a failure names every store that
+ * failed. Calling it again on the same range is harmless. */
+TIKV_EXTERN tikv_future_t *tikv_client_unsafe_destroy_range(tikv_client_t *c, const uint8_t *start,
+                                                            size_t start_len, const uint8_t *end,
+                                                            size_t end_len);
+
 TIKV_END_DECLS
 
 #endif

@@ -161,9 +161,9 @@ START_TEST(txn_refuses_empty_values) {
 }
 END_TEST
 
-/* What another writer (TiDB's unistore, a raw gRPC client) can leave: a
- * committed Put of an empty value, written straight to the mock. */
-static void write_empty(const char *key) {
+/* Prewrites key = value (a Put) of txn start straight to the mock, and
+ * commits it at commit unless commit is 0. */
+static void write_direct(const char *key, const char *value, uint64_t start, uint64_t commit) {
   uint8_t *e;
   size_t el;
   ck_assert_int_eq(tikv__codec_encode_bytes(K(key), &e, &el), 0);
@@ -179,10 +179,10 @@ static void write_empty(const char *key) {
   ctx.region_id = r;
   ctx.region_epoch = &ep;
   ctx.peer = &peer;
-  uint64_t start = timestamp();
   Kvrpcpb__Mutation mu = KVRPCPB__MUTATION__INIT, *mp = &mu;
   mu.op = KVRPCPB__OP__Put;
-  mu.key = BIN(key); /* value: empty */
+  mu.key = BIN(key);
+  mu.value = BIN(value);
   Kvrpcpb__PrewriteRequest pw = KVRPCPB__PREWRITE_REQUEST__INIT;
   pw.context = &ctx;
   pw.n_mutations = 1;
@@ -196,17 +196,25 @@ static void write_empty(const char *key) {
                             &kvrpcpb__prewrite_response__descriptor, &resp, 5000, NULL, 0), 0);
   ck_assert_uint_eq(((Kvrpcpb__PrewriteResponse *)resp)->n_errors, 0);
   protobuf_c_message_free_unpacked(resp, NULL);
+  if (!commit) return;
   Kvrpcpb__CommitRequest cm = KVRPCPB__COMMIT_REQUEST__INIT;
   ProtobufCBinaryData kb = BIN(key);
   cm.context = &ctx;
   cm.n_keys = 1;
   cm.keys = &kb;
   cm.start_version = start;
-  cm.commit_version = timestamp();
+  cm.commit_version = commit;
   ck_assert_int_eq(mc_unary(addr, "/tikvpb.Tikv/KvCommit", &cm.base,
                             &kvrpcpb__commit_response__descriptor, &resp, 5000, NULL, 0), 0);
   ck_assert_ptr_null(((Kvrpcpb__CommitResponse *)resp)->error);
   protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* What another writer (TiDB's unistore, a raw gRPC client) can leave: a
+ * committed Put of an empty value. */
+static void write_empty(const char *key) {
+  uint64_t start = timestamp();
+  write_direct(key, "", start, timestamp());
 }
 
 static void txn_put(const char *const *keys, size_t n) {
@@ -366,6 +374,169 @@ START_TEST(corrupted_replies_settle) {
 }
 END_TEST
 
+/* ---- the GC safe point ---- */
+
+static tikv_txn_t *snapshot_at(tikv_client_t *c, uint64_t ts) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.read_only = 1;
+  o.start_ts = ts;
+  tikv_txn_t *s = tikv_txn_new(c, &o, NULL);
+  ok(tikv_txn_begin(s));
+  return s;
+}
+
+/* The read's error, which must be the safe point's. */
+static void refused_below(tikv_future_t *f, uint64_t ts, uint64_t safe_point) {
+  ck_assert_int_eq(code_of(f, TIKV_ERR_TXN_ABORTED), TIKV_ERR_TXN_ABORTED);
+  const tikv_error_t *e = tikv_future_get_error(f);
+  char want[96];
+  snprintf(want, sizeof(want), "read at ts %llu is below the GC safe point %llu",
+           (unsigned long long)ts, (unsigned long long)safe_point);
+  ck_assert_msg(strstr(tikv_error_message(e), want), "%s", tikv_error_message(e));
+  ck_assert_str_eq(tikv_error_detail_kind(e), "gc_safe_point");
+  ck_assert_uint_eq(tikv_error_start_ts(e), ts);
+  tikv_future_destroy(f);
+}
+
+START_TEST(reads_below_the_gc_safe_point_are_refused) {
+  const char *keys[] = {"g/k"};
+  txn_put(keys, 1);
+  uint64_t old_ts = timestamp();
+  uint64_t asked = tikv_mock_pd_call_count(mock, "GetGCSafePoint");
+  tikv_txn_t *s = snapshot_at(db, old_ts);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k")), "v"), 1);
+  ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetGCSafePoint"), asked + 1);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k")), "v"), 1); /* the copy serves */
+  ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetGCSafePoint"), asked + 1);
+  uint64_t sp = timestamp();
+  tikv_future_t *f = tikv_client_gc(db, sp);
+  ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f), 1);
+  tikv_future_destroy(f);
+  /* the client's own GC moved its copy at once */
+  refused_below(tikv_txn_get(s, K("g/k")), old_ts, sp);
+  tikv_slice_t ks[] = {{K("g/k")}};
+  refused_below(tikv_txn_batch_get(s, ks, 1), old_ts, sp);
+  refused_below(tikv_txn_scan(s, K("g/"), K("g0"), 10, 0, 0), old_ts, sp);
+  tikv_txn_free(s);
+  s = snapshot_at(db, sp); /* at the safe point: still readable */
+  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k")), "v"), 1);
+  tikv_txn_free(s);
+  /* a client that never read asks PD */
+  tikv_client_t *c = connect_to(8000, 0);
+  s = snapshot_at(c, old_ts);
+  refused_below(tikv_txn_get(s, K("g/k")), old_ts, sp);
+  tikv_txn_free(s);
+  tikv_client_free(c);
+}
+END_TEST
+
+/* ---- RawChecksum ---- */
+
+static tikv_checksum_t checksum(const char *start, const char *end) {
+  tikv_future_t *f = tikv_raw_checksum(raw, K(start), K(end));
+  tikv_checksum_t c = {0};
+  ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_checksum(f, &c), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  return c;
+}
+
+START_TEST(raw_checksum_as_tikv_computes_it) {
+  /* one pair: the CRC-64 of key then value, crc64fast's check value for
+   * "hello world!" */
+  ok(tikv_raw_put(raw, K("hello "), K("world!"), 0));
+  tikv_checksum_t one = checksum("hello ", "hello!");
+  ck_assert_uint_eq(one.crc64_xor, 0x8483c0fa32607d61ull);
+  ck_assert_uint_eq(one.total_kvs, 1);
+  ck_assert_uint_eq(one.total_bytes, 12);
+  /* across regions: the XOR of each pair's, the sums of their counts */
+  const char *keys[] = {"0k", "Fk", "Nk", "Vk", "ck", "kk", "sk", "zk", "zz"};
+  const char *values[] = {"a", "bb", "", "dddd", "e", "ff", "g", "hhh", "i"};
+  tikv_checksum_t want = one; /* "hello " is among them */
+  for (size_t i = 0; i < 9; i++) {
+    ok(tikv_raw_put(raw, K(keys[i]), K(values[i]), 0));
+    char end[8];
+    snprintf(end, sizeof(end), "%s%c", keys[i], 0x01);
+    tikv_checksum_t c = checksum(keys[i], end);
+    ck_assert_uint_eq(c.total_kvs, 1); /* an empty value is a pair */
+    ck_assert_uint_eq(c.total_bytes, strlen(keys[i]) + strlen(values[i]));
+    want.crc64_xor ^= c.crc64_xor;
+    want.total_kvs += c.total_kvs;
+    want.total_bytes += c.total_bytes;
+  }
+  uint64_t calls = tikv_mock_call_count(mock, "RawChecksum");
+  tikv_checksum_t all = checksum("0", "zzz");
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawChecksum") - calls, 8); /* every region */
+  ck_assert_uint_eq(all.crc64_xor, want.crc64_xor);
+  ck_assert_uint_eq(all.total_kvs, want.total_kvs);
+  ck_assert_uint_eq(all.total_bytes, want.total_bytes);
+  ck_assert_uint_eq(all.total_kvs, 10);
+  /* an empty end: to the end of the key space */
+  ok(tikv_raw_put(raw, K("zzzz"), K("last"), 0));
+  tikv_checksum_t last = checksum("zzzz", "zzzz\x01");
+  tikv_checksum_t rest = checksum("0", "");
+  ck_assert_uint_eq(rest.total_kvs, want.total_kvs + 1);
+  ck_assert_uint_eq(rest.crc64_xor, want.crc64_xor ^ last.crc64_xor);
+  /* nothing in it: zeros, without a request */
+  calls = tikv_mock_call_count(mock, "RawChecksum");
+  tikv_checksum_t none = checksum("zzz", "zzz");
+  ck_assert(none.crc64_xor == 0 && none.total_kvs == 0 && none.total_bytes == 0);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawChecksum"), calls);
+  tikv_future_t *f = tikv_raw_checksum(raw, NULL, 3, NULL, 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+}
+END_TEST
+
+/* ---- UnsafeDestroyRange ---- */
+
+static void destroy(const char *start, const char *end, int want) {
+  tikv_future_t *f = tikv_client_unsafe_destroy_range(db, K(start), K(end));
+  ck_assert_int_eq(code_of(f, want), want);
+  tikv_future_destroy(f);
+}
+
+START_TEST(unsafe_destroy_range_on_every_store) {
+  const char *keys[] = {"u/a", "u/b", "u/c", "v/x"};
+  txn_put(keys, 4);
+  txn_put(keys + 1, 1); /* a second version of u/b */
+  uint64_t lock_ts = timestamp();
+  write_direct("u/locked", "v", lock_ts, 0); /* a lock nobody resolves */
+  uint64_t before = timestamp();
+  uint8_t *enc;
+  size_t el;
+  ck_assert_int_eq(tikv__codec_encode_bytes(K("u/b"), &enc, &el), 0);
+  ok(tikv_raw_put(raw, enc, el, K("raw"), 0)); /* a raw key in the encoded range */
+  uint64_t calls = tikv_mock_call_count(mock, "UnsafeDestroyRange");
+  destroy("u/", "u0", TIKV_ERR_OK);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "UnsafeDestroyRange") - calls, 3);
+  /* every version is gone, not only the last: a read at an earlier ts
+   * finds nothing either, and no lock stops it */
+  tikv_txn_t *s = snapshot_at(db, before);
+  for (size_t i = 0; i < 3; i++) ck_assert_int_eq(found(tikv_txn_get(s, K(keys[i])), NULL), 0);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("u/locked")), NULL), 0);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("v/x")), "v"), 1);
+  tikv_txn_free(s);
+  ck_assert_int_eq(found(tikv_raw_get(raw, enc, el), NULL), 0);
+  free(enc);
+  destroy("u/", "u0", TIKV_ERR_OK); /* again: harmless */
+  destroy("u/", "u/", TIKV_ERR_OK);
+  destroy("", "u0", TIKV_ERR_INVALID_ARGUMENT);
+  destroy("u/", "", TIKV_ERR_INVALID_ARGUMENT);
+  destroy("u0", "u/", TIKV_ERR_INVALID_ARGUMENT);
+  /* a store that cannot be reached is named */
+  ck_assert_int_eq(tikv_mock_store_set_down(mock, 2, 1), 0);
+  tikv_future_t *f = tikv_client_unsafe_destroy_range(db, K("w/"), K("w0"));
+  ck_assert_int_ne(tikv_future_wait(f), TIKV_ERR_OK);
+  const char *m = tikv_error_message(tikv_future_get_error(f));
+  ck_assert_msg(strstr(m, "store 2") && !strstr(m, "store 1") && !strstr(m, "store 3"), "%s", m);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(tikv_mock_store_set_down(mock, 2, 0), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("edge");
   TCase *tc = tcase_create("edge");
@@ -378,6 +549,9 @@ static Suite *suite(void) {
   tcase_add_test(tc, undecodable_reads_are_sent_again);
   tcase_add_test(tc, undecodable_write_reply_is_protocol);
   tcase_add_test(tc, corrupted_replies_settle);
+  tcase_add_test(tc, reads_below_the_gc_safe_point_are_refused);
+  tcase_add_test(tc, raw_checksum_as_tikv_computes_it);
+  tcase_add_test(tc, unsafe_destroy_range_on_every_store);
   suite_add_tcase(s, tc);
   return s;
 }

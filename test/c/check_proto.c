@@ -361,6 +361,8 @@ static const struct {
     {"kvrpcpb.TxnInfo", "txn=1V status=2V is_txn_file=100V"},
     {"kvrpcpb.TxnLockNotFound", "key=1L"},
     {"kvrpcpb.TxnNotFound", "start_ts=1V primary_key=2L"},
+    {"kvrpcpb.UnsafeDestroyRangeRequest", "context=1L start_key=2L end_key=3L"},
+    {"kvrpcpb.UnsafeDestroyRangeResponse", "region_error=1L error=2L"},
     {"kvrpcpb.WriteConflict",
      "start_ts=1V conflict_ts=2V key=3L primary=4L conflict_commit_ts=5V reason=6V"},
     {"metapb.BucketStats",
