@@ -584,7 +584,7 @@ int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id, const
 
 int tikv_mock_inject_corrupt_reply(tikv_mock_cluster_t *m, const char *method, int mode,
                                    int count) {
-  if (!m || (mode != TIKV_MOCK_CORRUPT_UNDECODABLE && mode != TIKV_MOCK_CORRUPT_FLIP)) return -1;
+  if (!m || mode < TIKV_MOCK_CORRUPT_UNDECODABLE || mode > TIKV_MOCK_CORRUPT_STRAY) return -1;
   return add_fault(m, MOCK_FAULT_CORRUPT_REPLY, method, 0, mode, count);
 }
 

@@ -133,6 +133,15 @@ static size_t corrupt(mock_call_t *c, uint8_t **data, size_t len) {
   uint64_t seq = mode >= 0 ? ++m->corrupted : 0;
   pthread_mutex_unlock(&m->mu);
   if (mode < 0) return len;
+  if (mode == TIKV_MOCK_CORRUPT_STRAY) {
+    /* field 2 (length 5) = { field 2 (length 3) = FF FF FF } */
+    static const uint8_t stray[] = {0x12, 0x05, 0x12, 0x03, 0xff, 0xff, 0xff};
+    uint8_t *p = tikv__realloc(*data, len + sizeof(stray));
+    if (!p) return len;
+    memcpy(p + len, stray, sizeof(stray));
+    *data = p;
+    return len + sizeof(stray);
+  }
   if (mode == TIKV_MOCK_CORRUPT_UNDECODABLE || len == 0) {
     /* 0xff... is a varint that never ends: no message decodes from it */
     uint8_t *p = tikv__realloc(*data, len + 2);

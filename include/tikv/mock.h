@@ -192,8 +192,14 @@ TIKV_EXTERN int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t sto
  *   TIKV_MOCK_CORRUPT_UNDECODABLE  bytes that never decode as a message
  *   TIKV_MOCK_CORRUPT_FLIP         a few bits flipped, sometimes cut short:
  *                                  it may still decode, into other values
- * (the same flips for the same sequence of corrupted replies). 0 or -1. */
-enum { TIKV_MOCK_CORRUPT_UNDECODABLE = 0, TIKV_MOCK_CORRUPT_FLIP = 1 };
+ *                                  (the same flips for the same sequence of
+ *                                  corrupted replies)
+ *   TIKV_MOCK_CORRUPT_STRAY        a field 2 holding {2: FF FF FF} appended:
+ *                                  it decodes, into what was not asked (a
+ *                                  pair of key FFFFFF in a batch get or scan,
+ *                                  a region starting there in GetRegion)
+ * 0 or -1. */
+enum { TIKV_MOCK_CORRUPT_UNDECODABLE = 0, TIKV_MOCK_CORRUPT_FLIP = 1, TIKV_MOCK_CORRUPT_STRAY = 2 };
 TIKV_EXTERN int tikv_mock_inject_corrupt_reply(tikv_mock_cluster_t *m, const char *method,
                                                int mode, int count);
 /* Number of calls of `method` ("*" all) the TiKV stores have served,

@@ -249,6 +249,16 @@ START_TEST(txn_reply_without_value_is_not_found) {
   keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 1, 0), got, sizeof(got));
   ck_assert_str_eq(got, "n/a,n/empty,n/z");
   tikv_txn_free(s);
+  /* and the values a pessimistic lock returns */
+  tikv_txn_options_init(&o);
+  o.pessimistic = 1;
+  tikv_txn_t *p = tikv_txn_new(db, &o, NULL);
+  ok(tikv_txn_begin(p));
+  ck_assert_int_eq(found(tikv_txn_get_for_update(p, K("n/empty")), NULL), 0);
+  keys_of(tikv_txn_batch_get_for_update(p, keys, 3), got, sizeof(got));
+  ck_assert_str_eq(got, "n/a,n/z");
+  ok(tikv_txn_rollback(p));
+  tikv_txn_free(p);
 }
 END_TEST
 
@@ -301,6 +311,35 @@ START_TEST(undecodable_reads_are_sent_again) {
 }
 END_TEST
 
+/* Replies that decode into what was not asked are refused by their check
+ * and, being reads, sent again. */
+START_TEST(replies_answering_what_was_not_asked_are_sent_again) {
+  ok(tikv_raw_put(raw, K("c/k"), K("value"), 0));
+  tikv_slice_t keys[] = {{K("c/k")}, {K("c/missing")}};
+  uint64_t before = tikv_mock_call_count(mock, "RawBatchGet");
+  ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawBatchGet", TIKV_MOCK_CORRUPT_STRAY, 1), 0);
+  char got[64];
+  keys_of(tikv_raw_batch_get(raw, keys, 2), got, sizeof(got)); /* not FFFFFF */
+  ck_assert_str_eq(got, "c/k");
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchGet") - before, 2);
+  before = tikv_mock_call_count(mock, "RawScan");
+  ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawScan", TIKV_MOCK_CORRUPT_STRAY, 1), 0);
+  keys_of(tikv_raw_scan(raw, K("c/"), K("c0"), 10, 0, 0), got, sizeof(got));
+  ck_assert_str_eq(got, "c/k");
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawScan") - before, 2);
+  /* PD: a region that does not hold the key asked */
+  tikv_client_t *c = connect_to(8000, 0);
+  before = tikv_mock_pd_call_count(mock, "GetRegion");
+  uint64_t gets = tikv_mock_call_count(mock, "RawGet");
+  ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "GetRegion", TIKV_MOCK_CORRUPT_STRAY, 1), 0);
+  ck_assert_int_eq(found(tikv_raw_get(c, K("c/k")), "value"), 1);
+  ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetRegion") - before, 2);
+  /* and nothing went to the region it described (id 0, from FFFFFF) */
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawGet") - gets, 1);
+  tikv_client_free(c);
+}
+END_TEST
+
 START_TEST(undecodable_write_reply_is_protocol) {
   /* a write is not sent again: its outcome is unknown */
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawPut", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
@@ -311,6 +350,15 @@ START_TEST(undecodable_write_reply_is_protocol) {
   tikv_future_destroy(f);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawPut") - before, 1);
   ck_assert_int_eq(found(tikv_raw_get(raw, K("c/w")), "v"), 1); /* it was applied */
+  /* a primary's commit whose reply cannot be read: it may have committed */
+  tikv_txn_t *t = tikv_txn_new(db, NULL, NULL);
+  ok(tikv_txn_begin(t));
+  ok(tikv_txn_put(t, K("c/p"), K("v")));
+  ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "KvCommit", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
+  f = tikv_txn_commit(t);
+  ck_assert_int_eq(code_of(f, TIKV_ERR_UNDETERMINED), TIKV_ERR_UNDETERMINED);
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
   /* a corrupted Tso reply fails the timestamps it carried, cleanly */
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "Tso", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
   f = tikv_client_current_timestamp(db);
@@ -327,8 +375,7 @@ START_TEST(corrupted_replies_settle) {
   enum { ROUNDS = 6, OPS = 16 };
   tikv_client_t *c = connect_to(3000, 0);
   for (int r = 0; r < ROUNDS; r++) {
-    tikv_mock_inject_corrupt_reply(mock, "*", r % 2 ? TIKV_MOCK_CORRUPT_FLIP : TIKV_MOCK_CORRUPT_UNDECODABLE,
-                                   OPS / 4);
+    tikv_mock_inject_corrupt_reply(mock, "*", r % 3, OPS / 4); /* each mode in turn */
     tikv_future_t *f[OPS];
     tikv_txn_t *t[OPS] = {0};
     for (int i = 0; i < OPS; i++) {
@@ -547,6 +594,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, txn_reply_without_value_is_not_found);
   tcase_add_test(tc, txn_scan_reads_past_values_left_out);
   tcase_add_test(tc, undecodable_reads_are_sent_again);
+  tcase_add_test(tc, replies_answering_what_was_not_asked_are_sent_again);
   tcase_add_test(tc, undecodable_write_reply_is_protocol);
   tcase_add_test(tc, corrupted_replies_settle);
   tcase_add_test(tc, reads_below_the_gc_safe_point_are_refused);
