@@ -289,14 +289,20 @@ START_TEST(region_error_rules) {
 }
 END_TEST
 
+/* n pairs of the keys that follow, each with value "v". */
+static Kvrpcpb__KvPair **pairs_of(up_arena_t *a, size_t n, va_list ap) {
+  Kvrpcpb__KvPair **p = up_alloc(a, (n ? n : 1) * sizeof(void *));
+  for (size_t i = 0; i < n; i++) p[i] = rb_kvp(a, va_arg(ap, const char *), "v");
+  return p;
+}
+
 static Kvrpcpb__RawBatchGetResponse *raw_pairs(up_arena_t *a, size_t n, ...) {
   Kvrpcpb__RawBatchGetResponse *r =
       NEW(a, Kvrpcpb__RawBatchGetResponse, KVRPCPB__RAW_BATCH_GET_RESPONSE__INIT);
-  r->n_pairs = n;
-  r->pairs = up_alloc(a, (n ? n : 1) * sizeof(void *));
   va_list ap;
   va_start(ap, n);
-  for (size_t i = 0; i < n; i++) r->pairs[i] = rb_kvp(a, va_arg(ap, const char *), "v");
+  r->n_pairs = n;
+  r->pairs = pairs_of(a, n, ap);
   va_end(ap);
   return r;
 }
@@ -352,11 +358,10 @@ END_TEST
 
 static Kvrpcpb__ScanResponse *kv_pairs(up_arena_t *a, size_t n, ...) {
   Kvrpcpb__ScanResponse *r = NEW(a, Kvrpcpb__ScanResponse, KVRPCPB__SCAN_RESPONSE__INIT);
-  r->n_pairs = n;
-  r->pairs = up_alloc(a, (n ? n : 1) * sizeof(void *));
   va_list ap;
   va_start(ap, n);
-  for (size_t i = 0; i < n; i++) r->pairs[i] = rb_kvp(a, va_arg(ap, const char *), "v");
+  r->n_pairs = n;
+  r->pairs = pairs_of(a, n, ap);
   va_end(ap);
   return r;
 }

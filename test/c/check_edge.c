@@ -217,6 +217,17 @@ static void write_empty(const char *key) {
   write_direct(key, "", start, timestamp());
 }
 
+/* A read-only snapshot at ts (0: a fresh one). */
+static tikv_txn_t *snapshot_at(tikv_client_t *c, uint64_t ts) {
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.read_only = 1;
+  o.start_ts = ts;
+  tikv_txn_t *s = tikv_txn_new(c, &o, NULL);
+  ok(tikv_txn_begin(s));
+  return s;
+}
+
 static void txn_put(const char *const *keys, size_t n) {
   tikv_txn_t *t = tikv_txn_new(db, NULL, NULL);
   ok(tikv_txn_begin(t));
@@ -230,11 +241,7 @@ START_TEST(txn_reply_without_value_is_not_found) {
   write_empty("n/empty");
   const char *full[] = {"n/a", "n/z"};
   txn_put(full, 2);
-  tikv_txn_options_t o;
-  tikv_txn_options_init(&o);
-  o.read_only = 1;
-  tikv_txn_t *s = tikv_txn_new(db, &o, NULL);
-  ok(tikv_txn_begin(s));
+  tikv_txn_t *s = snapshot_at(db, 0);
   ck_assert_int_eq(found(tikv_txn_get(s, K("n/empty")), NULL), 0);
   ck_assert_int_eq(found(tikv_txn_get(s, K("n/a")), "v"), 1);
   char got[128];
@@ -250,6 +257,7 @@ START_TEST(txn_reply_without_value_is_not_found) {
   ck_assert_str_eq(got, "n/a,n/empty,n/z");
   tikv_txn_free(s);
   /* and the values a pessimistic lock returns */
+  tikv_txn_options_t o;
   tikv_txn_options_init(&o);
   o.pessimistic = 1;
   tikv_txn_t *p = tikv_txn_new(db, &o, NULL);
@@ -270,11 +278,7 @@ START_TEST(txn_scan_reads_past_values_left_out) {
   write_empty("p/3");
   const char *full[] = {"p/4", "p/5"};
   txn_put(full, 2);
-  tikv_txn_options_t o;
-  tikv_txn_options_init(&o);
-  o.read_only = 1;
-  tikv_txn_t *s = tikv_txn_new(db, &o, NULL);
-  ok(tikv_txn_begin(s));
+  tikv_txn_t *s = snapshot_at(db, 0);
   char got[128];
   keys_of(tikv_txn_scan(s, K("p/"), K("p0"), 2, 0, 0), got, sizeof(got));
   ck_assert_str_eq(got, "p/4,p/5");
@@ -423,15 +427,6 @@ END_TEST
 
 /* ---- the GC safe point ---- */
 
-static tikv_txn_t *snapshot_at(tikv_client_t *c, uint64_t ts) {
-  tikv_txn_options_t o;
-  tikv_txn_options_init(&o);
-  o.read_only = 1;
-  o.start_ts = ts;
-  tikv_txn_t *s = tikv_txn_new(c, &o, NULL);
-  ok(tikv_txn_begin(s));
-  return s;
-}
 
 /* The read's error, which must be the safe point's. */
 static void refused_below(tikv_future_t *f, uint64_t ts, uint64_t safe_point) {
