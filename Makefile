@@ -8,7 +8,15 @@
 # tables by scripts/generate.js) go to gen/ and lib/: shipped in the npm
 # tarball, never committed. Header dependencies come from the compiler (-MMD).
 SANITIZE ?= 0
-ifeq ($(SANITIZE),1)
+FUZZ ?= 0
+ifeq ($(FUZZ),1)
+# the fuzz targets' tree (make fuzz): clang, coverage for libFuzzer, ASan + UBSan
+B := build-fuzz
+CC := clang
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# (clang warns of the deprecated fields protobuf-c's INIT macros set)
+OPT := -O1 -Wno-deprecated-declarations
+else ifeq ($(SANITIZE),1)
 B := build-asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT := -O1
@@ -116,7 +124,7 @@ check: all
 	if [ $$fail -ne 0 ]; then echo "C tests FAILED"; exit 1; fi; echo "C tests passed"
 
 clean:
-	rm -rf build-c build-asan build
+	rm -rf build-c build-asan build-fuzz build
 
 # also the generated sources (scripts/generate.js makes them again; that
 # needs SWIG and protoc-c, which a package tarball otherwise spares)
@@ -182,6 +190,31 @@ $(B)/obj/bench/driver.o: bench/driver.c
 	$(CC) $(CFLAGS) -c $< -o $@
 $(BENCH_BIN): $(B)/obj/bench/driver.o $(LIB_A)
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
+
+# ---- fuzzing the reply checks (optional: needs clang with libFuzzer) ----
+#   make fuzz [FUZZ_SECONDS=10]   one libFuzzer target per reply type (the
+#   targets of test/c/util_replies.c), built in build-fuzz/ with clang,
+#   ASan + UBSan, each run FUZZ_SECONDS over a corpus seeded from its valid
+#   replies and the golden shapes; any finding fails. Without clang it says
+#   it is skipped (with CI set, it fails): scripts/deps.sh --fuzz installs it.
+FUZZ_SECONDS ?= 10
+FUZZ_TARGETS = $(shell grep -o '^ *TARGET."[a-z_]*"' test/c/util_replies.c | cut -d'"' -f2)
+FUZZ_UTIL_O = $(B)/obj/test/util_replies.o $(B)/obj/test/util_proto.o
+FUZZ_BINS = $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS)) $(B)/fuzz/fuzz_seeds
+.PHONY: fuzz fuzz-run
+fuzz:
+	@if command -v clang >/dev/null 2>&1; then $(MAKE) --no-print-directory FUZZ=1 fuzz-run; \
+	elif [ -n "$$CI" ]; then echo "make fuzz: no clang (bash scripts/deps.sh --fuzz)"; exit 1; \
+	else echo "make fuzz: skipped: no clang (bash scripts/deps.sh --fuzz installs clang and libFuzzer)"; fi
+fuzz-run: $(FUZZ_BINS)
+	bash scripts/fuzz.sh $(B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+$(B)/fuzz/fuzz_seeds: test/fuzz/fuzz_seeds.c $(FUZZ_UTIL_O) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itest/c -o $@ $< $(FUZZ_UTIL_O) $(LIB_A) $(LDFLAGS) $(LIBS)
+$(B)/fuzz/fuzz_%: test/fuzz/fuzz_reply.c $(FUZZ_UTIL_O) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itest/c -fsanitize=fuzzer -DFUZZ_TARGET='"$*"' -o $@ $< $(FUZZ_UTIL_O) \
+	  $(LIB_A) $(LDFLAGS) -fsanitize=fuzzer $(LIBS)
 
 # ---- mutation run (not part of `make test`; README, "Mutation testing") ----
 #   make mutants [ONLY=<regex of mutation ids>]

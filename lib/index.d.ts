@@ -113,6 +113,15 @@ export interface CasResult {
 
 export type KvInput = readonly [Bytes, Bytes] | { key: Bytes; value: Bytes };
 
+/** RawClient.checksum's result, as TiKV's RawChecksum combines it over regions. */
+export interface RawChecksum {
+  /** XOR of the CRC-64 (ECMA-182, as TiKV's crc64fast) of each pair's key then value. */
+  crc64Xor: bigint;
+  totalKvs: bigint;
+  /** Keys and values. */
+  totalBytes: bigint;
+}
+
 /**
  * TiKV's raw key-value API. Every method returning a Promise reports all its
  * errors by rejecting: TypeError / RangeError for bad arguments (checked before
@@ -128,9 +137,11 @@ export declare class RawClient {
   /** The cluster id PD reported. */
   readonly clusterId: bigint;
 
+  /** The value (a stored empty value is an empty Buffer), or null when the key does not exist. */
   get(key: Bytes): Promise<Buffer | null>;
   /** The pairs found, in key order. */
   batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
+  /** An empty value is stored as one (as client-go does). */
   put(key: Bytes, value: Bytes, options?: TtlOptions): Promise<void>;
   batchPut(pairs: readonly KvInput[] | ReadonlyMap<Bytes, Bytes>, options?: TtlOptions): Promise<void>;
   delete(key: Bytes): Promise<void>;
@@ -147,6 +158,8 @@ export declare class RawClient {
   compareAndSwap(key: Bytes, previous: Bytes | null, value: Bytes, options?: TtlOptions): Promise<CasResult>;
   /** Pages through [start, end) with bounded memory. */
   iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
+  /** TiKV's RawChecksum of [start, end) (default column family); end null/omitted = the end of the key space. */
+  checksum(start: Bytes, end?: Bytes | null): Promise<RawChecksum>;
   /** Idempotent; operations in flight reject with code 'CLOSED', as do later calls. */
   close(): Promise<void>;
 }
@@ -216,6 +229,7 @@ export declare class Transaction {
    * argument errors synchronously.
    */
   iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
+  /** An empty value is a RangeError (as client-go refuses it: reads take no value for a missing key). */
   put(key: Bytes, value: Bytes): Promise<void>;
   /** Like put; the commit fails with 'ALREADY_EXIST' if the key exists. */
   insert(key: Bytes, value: Bytes): Promise<void>;
@@ -240,12 +254,20 @@ export declare class TransactionClient {
   readonly clusterId: bigint;
 
   begin(options?: BeginOptions): Promise<Transaction>;
-  /** A read-only snapshot at ts, or at a fresh timestamp. */
+  /**
+   * A read-only snapshot at ts, or at a fresh timestamp. Its reads reject with 'TXN_ABORTED'
+   * (details kind 'gc_safe_point', naming the safe point) when ts is below PD's GC safe point.
+   */
   snapshot(ts?: bigint | number | null): Promise<Snapshot>;
   /** A fresh timestamp from PD. */
   currentTimestamp(): Promise<bigint>;
   /** Resolves locks older than safepoint and moves the GC safe point; true when it moved. */
   gc(safepoint: bigint | number): Promise<boolean>;
+  /**
+   * TiKV's UnsafeDestroyRange on every store: every version and lock of [start, end) goes at
+   * once, below the transactions. Never use the range again. Both bounds non-empty (RangeError).
+   */
+  unsafeDestroyRange(start: Bytes, end: Bytes): Promise<void>;
   /**
    * Runs fn in a new transaction and commits it; on a retryable TikvError
    * (write conflict, deadlock, ...) rolls back and runs fn again, up to

@@ -184,6 +184,20 @@ function makeRawClient(binding) {
     }
 
     /**
+     * TiKV's RawChecksum of [start, end) (end null/omitted: to the end of the
+     * key space) over the default column family, region by region, combined
+     * as client-go does: {crc64Xor, totalKvs, totalBytes} (bigints).
+     */
+    checksum(start, end, options) {
+      return this.#call('tikv_raw_checksum', () => {
+        const s = A.bytes(start, 'start');
+        const e = A.boundOrEmpty(end, 'end');
+        A.options(options, A.NO_OPTIONS);
+        return [s, e];
+      });
+    }
+
+    /**
      * Async iterator over the pairs of [start, end), ascending (or descending
      * with reverse), fetched a page of batchSize at a time: each page is a scan
      * starting after the last key seen. Throws argument errors at once.

@@ -51,10 +51,15 @@ function beginOptions(options) {
   return { pessimistic, asyncCommit, tryOnePc, lockWaitTimeoutMs };
 }
 
-/** Native arguments of put / insert: [key, value]; they take no options. */
+/**
+ * Native arguments of put / insert: [key, value]; they take no options. An
+ * empty value is refused as client-go refuses it (ErrCannotSetNilValue): a
+ * read takes a stored empty value for a missing key.
+ */
 function kvArgs(key, value, options) {
   const k = A.bytes(key, 'key');
   const v = A.bytes(value, 'value');
+  if (v.length === 0) throw new RangeError('value must not be empty: a transaction cannot write an empty value (delete the key instead)');
   A.options(options, A.NO_OPTIONS);
   return [k, v];
 }
@@ -386,6 +391,24 @@ function makeTransactionClient(binding) {
         const sp = A.u64(safepoint, 'safepoint');
         A.options(options, A.NO_OPTIONS);
         return [sp];
+      });
+    }
+
+    /**
+     * Deletes every version and lock of the keys in [start, end) on every
+     * store at once (TiKV's UnsafeDestroyRange, sent as client-go does),
+     * below the transactions: never use the range again. Both bounds must be
+     * non-empty, start not after end (RangeError otherwise).
+     */
+    unsafeDestroyRange(start, end, options) {
+      return call(this, this.#handle, 'tikv_client_unsafe_destroy_range', () => {
+        const s = A.bytes(start, 'start');
+        const e = A.bytes(end, 'end');
+        A.options(options, A.NO_OPTIONS);
+        if (s.length === 0 || e.length === 0)
+          throw new RangeError('start and end must not be empty (TiKV refuses the ends of the key space)');
+        if (Buffer.compare(s, e) > 0) throw new RangeError('start must not be after end');
+        return [s, e];
       });
     }
 

@@ -2,11 +2,13 @@
 # Installs what the build and the tests need, if anything is missing: the
 # Debian packages, and SWIG >= 4.2 from PyPI into .tools/swig (project-local,
 # not committed) when the system's SWIG is older (Debian 12 ships 4.1).
+# With --fuzz also clang and its libFuzzer runtime (for `make fuzz` only).
 # Fails loudly when something cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(libgrpc-dev libprotobuf-c-dev protobuf-c-compiler check pkg-config make gcc g++ python3 openssl
       python3-pip)
+[ "${1:-}" = --fuzz ] && pkgs+=(clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   # a pip installed some other way (pyenv's) will do

@@ -282,6 +282,15 @@ napi_value result_value(napi_env env, tikv_future_t *f, int kind) {
     return r;
   case TIKVJS_BOOL:
     return boolean(env, tikv_future_get_bool(f) == 1);
+  case TIKVJS_CHECKSUM: {
+    tikv_checksum_t c = {0, 0, 0};
+    tikv_future_get_checksum(f, &c);
+    napi_create_object(env, &r);
+    set(env, r, "crc64Xor", tikvjs_from_u64(env, c.crc64_xor));
+    set(env, r, "totalKvs", tikvjs_from_u64(env, c.total_kvs));
+    set(env, r, "totalBytes", tikvjs_from_u64(env, c.total_bytes));
+    return r;
+  }
   default:
     napi_get_undefined(env, &r);
     return r;

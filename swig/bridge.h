@@ -54,6 +54,7 @@ enum tikvjs_kind {
   TIKVJS_U64 = 3,   /* bigint | null */
   TIKVJS_CAS = 4,   /* {swapped: boolean, previous: Buffer | null} */
   TIKVJS_BOOL = 5,  /* boolean */
+  TIKVJS_CHECKSUM = 6, /* {crc64Xor, totalKvs, totalBytes}: bigints */
 };
 
 /* What a JS handle stands for. */

@@ -144,6 +144,7 @@ TIKVJS_FUTURE(tikv_raw_scan, TIKVJS_KVS)
 TIKVJS_FUTURE(tikv_raw_batch_scan, TIKVJS_KVS)
 TIKVJS_FUTURE(tikv_raw_get_key_ttl, TIKVJS_U64)
 TIKVJS_FUTURE(tikv_raw_compare_and_swap, TIKVJS_CAS)
+TIKVJS_FUTURE(tikv_raw_checksum, TIKVJS_CHECKSUM)
 TIKVJS_FUTURE(tikv_txn_begin, TIKVJS_U64)
 TIKVJS_FUTURE(tikv_txn_get, TIKVJS_VALUE)
 TIKVJS_FUTURE(tikv_txn_batch_get, TIKVJS_KVS)
@@ -167,6 +168,8 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 %ignore tikv_future_get_kvs;
 %ignore tikv_future_get_u64;
 %ignore tikv_future_get_bool;
+%ignore tikv_future_get_checksum;
+%ignore tikv_checksum_s;
 /* the bridge's own wakeup machinery */
 %ignore tikv_set_idle_hook;
 %ignore tikv_on_io_thread;

@@ -15,8 +15,16 @@ struct tikv_config_s {
   bool atomic;
 };
 
+/* PD's GC safe point as last read (txn/gc.c; I/O thread): reads below it
+ * are refused. read_ms 0: never read. */
+typedef struct tikv__safe_point {
+  uint64_t value;
+  int64_t read_ms;
+} tikv__safe_point_t;
+
 struct tikv_client_s {
   tikv_config_t cfg; /* a copy: the caller's may be freed */
+  tikv__safe_point_t gc_safe_point;
   tikv__loop_t *loop;
   tikv__rpc_t rpc;
   tikv__pd_t pd;

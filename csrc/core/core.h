@@ -112,6 +112,7 @@ struct tikv_future_s {
   uint64_t u64;
   bool has_u64;
   int flag;
+  uint64_t counts[2]; /* a checksum's pairs and bytes (its CRC in u64) */
 };
 /* A pending future with one reference held by the user and one by the
  * producer (released by tikv__future_complete). NULL on OOM. */

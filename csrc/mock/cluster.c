@@ -105,7 +105,8 @@ bool mock_method_matches(const char *pattern, const char *method) {
   return strcmp(pattern, "*") == 0 || strcmp(pattern, method) == 0;
 }
 
-static const char *const fault_names[] = {"region error", "gRPC error", "lost reply"};
+static const char *const fault_names[] = {"region error", "gRPC error", "lost reply",
+                                           "corrupt reply"};
 
 int mock_take_fault(mock_cluster_t *m, mock_fault_type type, const char *method, uint64_t where) {
   for (mock_fault_t **pp = &m->faults; *pp; pp = &(*pp)->next) {
@@ -617,6 +618,12 @@ int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id, const
                                 int count) {
   if (store_id > (uint64_t)m->nstores) return -1;
   return add_fault(m, MOCK_FAULT_LOST_REPLY, method, store_id, 0, count);
+}
+
+int tikv_mock_inject_corrupt_reply(tikv_mock_cluster_t *m, const char *method, int mode,
+                                   int count) {
+  if (!m || mode < TIKV_MOCK_CORRUPT_UNDECODABLE || mode > TIKV_MOCK_CORRUPT_STRAY) return -1;
+  return add_fault(m, MOCK_FAULT_CORRUPT_REPLY, method, 0, mode, count);
 }
 
 int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method, uint32_t delay_ms) {

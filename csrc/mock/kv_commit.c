@@ -379,3 +379,30 @@ void mock_kv_delete_range(mock_kvctx_t *kc, const void *msg, void *out) {
   if (!q->notify_only) mv_delete_range(store(kc), rg.lo, rg.lol, rg.hi, rg.hi ? rg.hil : 0);
   txn_range_free(&rg);
 }
+
+/* ---- UnsafeDestroyRange (TiKV's gc_worker unsafe_destroy_range) ----
+ * Store-wide, below Raft: every lock, record and value of the user keys in
+ * [start, end), on the store asked; the data here is one copy, so the
+ * first store's call does it and the others find it done. In API v1 raw
+ * and transactional keys share TiKV's column families, so raw keys inside
+ * the encoded range go too. TiKV asserts both keys are non-empty. */
+void mock_unsafe_destroy_range(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__UnsafeDestroyRangeRequest *q = msg;
+  Kvrpcpb__UnsafeDestroyRangeResponse *r = out;
+  if (!q->start_key.len || !q->end_key.len) {
+    r->error = "unsafe destroy range: start_key and end_key must not be empty";
+    return;
+  }
+  uint8_t *lo = NULL, *hi = NULL;
+  size_t lol, hil;
+  if (tikv__codec_encode_bytes(q->start_key.data, q->start_key.len, &lo, &lol) ||
+      tikv__codec_encode_bytes(q->end_key.data, q->end_key.len, &hi, &hil)) {
+    r->error = "out of memory";
+  } else if (tikv__key_cmp(lo, lol, hi, hil) < 0) {
+    mv_delete_range(store(kc), lo, lol, hi, hil);
+    for (int cf = 0; cf < MOCK_CF_COUNT; cf++)
+      mock_kvmap_delete_range(kc->m->raw[cf], lo, lol, hi, hil, false);
+  }
+  free(lo);
+  free(hi);
+}

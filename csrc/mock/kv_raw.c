@@ -11,7 +11,11 @@
  *    the region end (TiKV's inclusive seek check); scans stop at the region
  *    bounds; a reverse scan reads [max(end_key, region start),
  *    min(start_key, region end)) from the top;
- *  - RawBatchGet returns pairs only for keys that exist.
+ *  - RawBatchGet returns pairs only for keys that exist;
+ *  - RawChecksum is TiKV's Crc64_Xor over the default column family: the
+ *    CRC-64 (crc64fast's: ECMA-182 reflected, as xz) of each live pair's key
+ *    then value, XORed together, with the pairs and their bytes counted, over
+ *    each range's part inside the region.
  * Handlers run with m->mu held and copy everything they return into the
  * arena. */
 #include "mock/mock_internal.h"
@@ -389,4 +393,59 @@ void mock_raw_cas(mock_kvctx_t *kc, const void *msg, void *out) {
                             expire_at(q->ttl, now)))
       r->error = "out of memory";
   }
+}
+
+/* ---- checksums (TiKV's raw_checksum_ranges) ---- */
+static uint64_t crc64_table[256];
+static pthread_once_t crc64_once = PTHREAD_ONCE_INIT;
+
+static void crc64_init(void) {
+  for (uint64_t i = 0; i < 256; i++) {
+    uint64_t r = i;
+    for (int j = 0; j < 8; j++) r = (r >> 1) ^ (0xC96C5795D7870F42ull & (0 - (r & 1)));
+    crc64_table[i] = r;
+  }
+}
+
+/* crc64fast's Digest: continues crc (0 to start) over p[0..n). */
+static uint64_t crc64(uint64_t crc, const uint8_t *p, size_t n) {
+  pthread_once(&crc64_once, crc64_init);
+  crc = ~crc;
+  for (size_t i = 0; i < n; i++) crc = crc64_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+/* The range's part inside the region, as TiKV's region snapshot bounds its
+ * iterator (an empty end: the region's end). */
+static void checksum_range(mock_kvctx_t *kc, const mock_region_t *reg, const Kvrpcpb__KeyRange *kr,
+                           Kvrpcpb__RawChecksumResponse *r) {
+  size_t lol;
+  const uint8_t *lo = max_key(kr->start_key.data, kr->start_key.len, reg->start.data,
+                              reg->start.len, &lol);
+  const ProtobufCBinaryData *end = &kr->end_key;
+  bool region_first = reg->end.len && (!end->len || tikv__key_cmp(reg->end.data, reg->end.len,
+                                                                  end->data, end->len) < 0);
+  const uint8_t *hi = region_first ? reg->end.data : end->data;
+  size_t hil = region_first ? reg->end.len : end->len;
+  int64_t now = tikv__now_ms();
+  mock_kvmap_t *s = kc->m->raw[0];
+  for (mock_kventry_t *e = mock_kvmap_seek(s, lo, lol);
+       e && (!hil || tikv__key_cmp(e->key, e->key_len, hi, hil) < 0); e = mock_kvmap_next(s, e)) {
+    if (!live(e, now)) continue;
+    r->checksum ^= crc64(crc64(0, e->key, e->key_len), e->value, e->value_len);
+    r->total_kvs++;
+    r->total_bytes += e->key_len + e->value_len;
+  }
+}
+
+void mock_raw_checksum(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawChecksumRequest *q = msg;
+  Kvrpcpb__RawChecksumResponse *r = out;
+  if (q->algorithm != KVRPCPB__CHECKSUM_ALGORITHM__Crc64_Xor) {
+    r->error = mock_arena_printf(kc->arena, "unknown checksum algorithm %d", (int)q->algorithm);
+    return;
+  }
+  mock_region_t *reg;
+  if ((r->region_error = mock_check_context(kc, q->context, &reg))) return;
+  for (size_t i = 0; i < q->n_ranges; i++) checksum_range(kc, reg, q->ranges[i], r);
 }

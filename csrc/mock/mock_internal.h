@@ -262,6 +262,7 @@ typedef struct mock_kvctx {
   X(RAW_BATCH_SCAN, mock_raw_batch_scan, false)                    \
   X(RAW_GET_KEY_TTL, mock_raw_get_key_ttl, false)                  \
   X(RAW_CAS, mock_raw_cas, false)                                  \
+  X(RAW_CHECKSUM, mock_raw_checksum, false)                        \
   /* reads (kv_read.c) */                                          \
   X(KV_GET, mock_kv_get, true)                                     \
   X(KV_BATCH_GET, mock_kv_batch_get, true)                         \
@@ -278,6 +279,7 @@ typedef struct mock_kvctx {
   X(KV_TXN_HEART_BEAT, mock_kv_txn_heart_beat, true)               \
   X(KV_RESOLVE_LOCK, mock_kv_resolve_lock, true)                   \
   X(KV_DELETE_RANGE, mock_kv_delete_range, true)                   \
+  X(UNSAFE_DESTROY_RANGE, mock_unsafe_destroy_range, false)        \
   /* pessimistic locks (kv_pessimistic.c) */                       \
   X(KV_PESSIMISTIC_LOCK, mock_kv_pessimistic_lock, true)           \
   X(KV_PESSIMISTIC_ROLLBACK, mock_kv_pessimistic_rollback, true)   \
@@ -320,6 +322,7 @@ typedef enum {
   MOCK_FAULT_REGION_ERROR, /* value: the tikv_mock_region_error; where: the region (0 any) */
   MOCK_FAULT_GRPC_ERROR,   /* value: the gRPC status */
   MOCK_FAULT_LOST_REPLY,   /* where: the store (0 any) */
+  MOCK_FAULT_CORRUPT_REPLY, /* value: the tikv_mock_corrupt_mode */
 } mock_fault_type;
 typedef struct mock_fault {
   mock_fault_type type;
@@ -411,6 +414,7 @@ struct tikv_mock_cluster_s {
   mock_service_sp_t *service_sps;
 
   mock_fault_t *faults; /* in injection order */
+  uint64_t corrupted;   /* replies corrupted so far: the next flips' seed */
   mock_latency_t *latencies;
   mock_counter_t *counters;
   mock_counter_t *pd_counters; /* PD calls and stream messages, by method */

@@ -124,11 +124,47 @@ void mock_call_maybe_finish(mock_call_t *c) {
   }
 }
 
+/* An injected corrupt reply (tikv_mock_inject_corrupt_reply) damages data
+ * (len bytes, maybe NULL) in place or replaces it; its new length. */
+static size_t corrupt(mock_call_t *c, uint8_t **data, size_t len) {
+  mock_cluster_t *m = c->srv->m;
+  pthread_mutex_lock(&m->mu);
+  int mode = c->req >= 0 ? mock_take_fault(m, MOCK_FAULT_CORRUPT_REPLY, mock_call_method(c), 0) : -1;
+  uint64_t seq = mode >= 0 ? ++m->corrupted : 0;
+  pthread_mutex_unlock(&m->mu);
+  if (mode < 0) return len;
+  if (mode == TIKV_MOCK_CORRUPT_STRAY) {
+    /* field 2 (length 5) = { field 2 (length 3) = FF FF FF } */
+    static const uint8_t stray[] = {0x12, 0x05, 0x12, 0x03, 0xff, 0xff, 0xff};
+    uint8_t *p = tikv__realloc(*data, len + sizeof(stray));
+    if (!p) return len;
+    memcpy(p + len, stray, sizeof(stray));
+    *data = p;
+    return len + sizeof(stray);
+  }
+  if (mode == TIKV_MOCK_CORRUPT_UNDECODABLE || len == 0) {
+    /* 0xff... is a varint that never ends: no message decodes from it */
+    uint8_t *p = tikv__realloc(*data, len + 2);
+    if (!p) return len;
+    memset(p, 0xff, len + 2);
+    *data = p;
+    return len + 2;
+  }
+  uint64_t x = seq * 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < 1 + (int)(seq % 3); i++) {
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    (*data)[x % len] ^= (uint8_t)(1u << (x >> 61));
+  }
+  return seq % 4 == 0 ? len / 2 : len; /* every fourth cut short */
+}
+
 void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len) {
   if (c->finished || c->dead) {
     free(data);
     return;
   }
+  len = corrupt(c, &data, len);
   grpc_byte_buffer *bb = bb_from(data, len);
   if (mock_call_streaming(c)) {
     mock_outmsg *o = tikv__calloc(1, sizeof(*o));

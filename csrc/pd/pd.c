@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "pd/pd.h"
+#include "pd/validate.h"
 
 #define PD_TRY_TIMEOUT_MS 3000 /* one endpoint's GetMembers before trying the next */
 
@@ -109,6 +110,7 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   discovery_t *d = arg;
   tikv__pd_t *pd = d->pd;
   Pdpb__GetMembersResponse *resp = (Pdpb__GetMembersResponse *)msg;
+  if (!err) err = tikv__check_members(resp);
   if (!err && resp->header && resp->header->error && resp->header->error->type != 0)
     err = tikv__error_new(TIKV_ERR_PD, "GetMembers: %s", resp->header->error->message);
   if (!err && (!resp->leader || resp->leader->n_client_urls == 0))
@@ -242,7 +244,14 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
       pd_finish(p, e, NULL);
       return;
     }
-    pd_finish(p, NULL, resp);
+    if (!(err = tikv__check_pd_reply(p->req, p->msg, resp))) {
+      pd_finish(p, NULL, resp);
+      return;
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+  }
+  if (err->code == TIKV_ERR_PROTOCOL && !tikv__req_is_read(p->req)) {
+    pd_finish(p, err, NULL); /* a write's reply we cannot read: not resent */
     return;
   }
   if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||
@@ -330,19 +339,16 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
   tikv_error_t *err = NULL;
   if (r->header && r->header->error && r->header->error->type != 0)
     err = tikv__error_new(TIKV_ERR_PD, "Tso: %s", r->header->error->message);
-  else if (!r->timestamp || r->count != n)
-    err = tikv__error_new(TIKV_ERR_PROTOCOL, "Tso: asked for %zu timestamps, got %u", n, r->count);
+  else
+    err = tikv__check_tso(r, n);
   if (err) {
     tso_fail_list(batch, err);
     tikv__error_free(err);
   } else {
-    uint32_t bits = r->timestamp->suffix_bits;
-    int64_t first_logical = r->timestamp->logical - ((int64_t)(n - 1) << bits);
     size_t i = 0;
     for (tikv__tso_waiter_t *w = batch; w; i++) {
       tikv__tso_waiter_t *next = w->next;
-      int64_t logical = first_logical + ((int64_t)i << bits);
-      uint64_t ts = ((uint64_t)r->timestamp->physical << 18) + (uint64_t)logical;
+      uint64_t ts = tikv__tso_compose(r->timestamp, n, i);
       if (ts <= pd->tso_last) {
         /* PD must never go backwards; refuse rather than break isolation */
         w->cb(w->arg, tikv__error_new(TIKV_ERR_PROTOCOL, "Tso: timestamp went backwards"), 0);

@@ -306,6 +306,34 @@ static tikv_error_t *consume_delete_range(void *arg, tikv__part_t *part,
 static const tikv__kind_t RAW_DELETE_RANGE = {
     TIKV__REQ_RAW_DELETE_RANGE, TIKV__KS_RAW, build_delete_range, consume_delete_range};
 
+/* RawChecksum: one range per region (its part of the range), combined as
+ * client-go does. */
+static int build_checksum(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
+                          grpc_slice *out) {
+  Kvrpcpb__KeyRange range = KVRPCPB__KEY_RANGE__INIT, *ranges = &range;
+  range.start_key = pb(&part->lo);
+  range.end_key = pb(&part->hi);
+  Kvrpcpb__RawChecksumRequest q = KVRPCPB__RAW_CHECKSUM_REQUEST__INIT;
+  q.context = ctx;
+  q.algorithm = KVRPCPB__CHECKSUM_ALGORITHM__Crc64_Xor;
+  q.n_ranges = 1;
+  q.ranges = &ranges;
+  return tikv__pack(&q.base, out);
+}
+static tikv_error_t *consume_checksum(void *arg, tikv__part_t *part,
+                                      const ProtobufCMessage *resp) {
+  rangeop_t *r = arg;
+  const Kvrpcpb__RawChecksumResponse *c = (const Kvrpcpb__RawChecksumResponse *)resp;
+  tikv_error_t *e = raw_error(resp, TIKV__REQ_RAW_CHECKSUM);
+  if (e) return e;
+  r->f->u64 ^= c->checksum;
+  r->f->counts[0] += c->total_kvs;
+  r->f->counts[1] += c->total_bytes;
+  return NULL;
+}
+static const tikv__kind_t RAW_CHECKSUM = {TIKV__REQ_RAW_CHECKSUM, TIKV__KS_RAW, build_checksum,
+                                          consume_checksum};
+
 static void batchscan_child_done(batchscan_t *b, tikv_error_t *err);
 
 static void range_done(void *arg, tikv_error_t *err) {
@@ -332,6 +360,13 @@ static void scan_start(void *arg) {
 static void delete_range_start(void *arg) {
   rangeop_t *r = arg;
   tikv__walk_start(&r->walk, &r->c->router, &RAW_DELETE_RANGE, r, tikv__client_deadline(r->c),
+                   range_done);
+}
+
+static void checksum_start(void *arg) {
+  rangeop_t *r = arg;
+  r->f->has_u64 = true;
+  tikv__walk_start(&r->walk, &r->c->router, &RAW_CHECKSUM, r, tikv__client_deadline(r->c),
                    range_done);
 }
 
@@ -434,8 +469,8 @@ tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len
   CHECK_CLIENT(c);
   if (!slice_ok(key, key_len) || !slice_ok(value, value_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
-  /* client-go refuses empty values: TiKV cannot tell them from deletions */
-  if (value_len == 0) return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported");
+  /* an empty value is a value (client-go accepts it since v2.0.4): it reads
+   * back empty, which not_found tells from a missing key */
   return keyop(c, &RAW_PUT, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
                NULL, ttl_seconds);
 }
@@ -478,8 +513,6 @@ static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice
       return fail(TIKV_ERR_INVALID_ARGUMENT, "key %zu is NULL", i);
     if (values && !slice_ok(values[i].data, values[i].len))
       return fail(TIKV_ERR_INVALID_ARGUMENT, "value %zu is NULL", i);
-    if (values && values[i].len == 0)
-      return fail(TIKV_ERR_INVALID_ARGUMENT, "empty value is not supported (value %zu)", i);
     total += keys[i].len + (values ? values[i].len : 0);
   }
   batchop_t *op = tikv__calloc(1, sizeof(*op));
@@ -570,6 +603,32 @@ tikv_future_t *tikv_raw_delete_range(tikv_client_t *c, const uint8_t *start, siz
                              false, 0, false);
   if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
   return tikv__client_submit(c, &r->f, r, delete_range_start, rangeop_free);
+}
+
+tikv_future_t *tikv_raw_checksum(tikv_client_t *c, const uint8_t *start, size_t start_len,
+                                 const uint8_t *end, size_t end_len) {
+  CHECK_CLIENT(c);
+  if (!slice_ok(start, start_len) || !slice_ok(end, end_len))
+    return fail(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
+  rangeop_t *r = rangeop_new(c, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
+                             false, 0, false);
+  if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
+  if (!range_valid(&r->walk.start, &r->walk.end)) {
+    rangeop_free(r); /* an empty range: the checksum of nothing, without a round trip */
+    tikv_future_t *f = tikv__future_new();
+    if (f) {
+      f->has_u64 = true;
+      tikv__future_complete(f, NULL);
+    }
+    return f;
+  }
+  return tikv__client_submit(c, &r->f, r, checksum_start, rangeop_free);
+}
+
+int tikv_future_get_checksum(tikv_future_t *f, tikv_checksum_t *out) {
+  int code = tikv_future_get_error_code(f);
+  if (code == TIKV_ERR_OK && out) *out = (tikv_checksum_t){f->u64, f->counts[0], f->counts[1]};
+  return code;
 }
 
 tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges, size_t n_bounds,

@@ -79,7 +79,7 @@ static void send_part(multi_t *m, const tikv__route_t *route, const size_t *idx,
   p->send = (tikv__send_t){.rt = m->rt,
                            .kind = m->kind,
                            .arg = m->arg,
-                           .part = {.idx = copy, .n = n},
+                           .part = {.keys = m->keys, .idx = copy, .n = n},
                            .deadline = m->deadline,
                            .retries = &m->retries,
                            .ops = &PART_OPS};

@@ -39,13 +39,14 @@ void tikv__point_run(tikv__point_t *p, tikv__router_t *rt, const tikv__kind_t *k
   p->send = (tikv__send_t){.rt = rt,
                            .kind = kind,
                            .arg = arg,
-                           .part = {.idx = &ONLY_ITEM, .n = 1},
+                           .part = {.keys = &p->one, .idx = &ONLY_ITEM, .n = 1},
                            .deadline = deadline,
                            .retries = &p->retries,
                            .ops = &POINT_OPS};
   p->retries = (tikv__retries_t){0};
   p->key = key;
   p->key_len = key_len;
+  p->one = (tikv__bytes_t){(uint8_t *)key, key_len};
   p->done = done;
   point_step(p);
 }

@@ -76,6 +76,10 @@ bool tikv__locate_cached(tikv__router_t *r, tikv__keyspace ks, const uint8_t *ke
 typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
 void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
                          tikv__store_cb cb, void *arg);
+/* The connection to store_id at address (from PD: GetStore, GetAllStores),
+ * kept for the requests that follow; a new address replaces the old
+ * connection. NULL on OOM. */
+tikv__conn_t *tikv__store_conn(tikv__router_t *r, uint64_t store_id, const char *address);
 /* Forgets the store's address and connection, so the next request asks PD
  * anew; with conn, only when that is still the store's connection (a failure
  * on a connection already replaced says nothing of the new one). */

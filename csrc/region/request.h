@@ -11,7 +11,10 @@
 
 /* What one request covers. */
 typedef struct tikv__part {
-  /* keyed requests: indexes into the owner's keys (on the point path: {0}) */
+  /* keyed requests: the owner's keys and indexes into them, the keys
+   * keys[idx[0..n)] in ascending order (on the point path: {0}, one key);
+   * keys NULL for range walks */
+  const tikv__bytes_t *keys;
   const size_t *idx;
   size_t n;
   /* range walks: the part of the range inside the region, in key order
@@ -21,6 +24,10 @@ typedef struct tikv__part {
   bool reverse;
   uint32_t limit;
   size_t taken;
+  /* set by consume (owned by the walk) when the reply stopped at the limit
+   * but fewer items were kept: the walk reads on in the same region past
+   * this key (reverse: below it) */
+  tikv__bytes_t resume;
 } tikv__part_t;
 
 /* A layer between a reply and its kind's consume: it sees every reply
@@ -120,6 +127,7 @@ typedef struct tikv__point {
   tikv__retries_t retries;
   const uint8_t *key; /* borrowed from the owner */
   size_t key_len;
+  tikv__bytes_t one; /* the key again, as the part's keys */
   void (*done)(void *arg, tikv_error_t *err);
 } tikv__point_t;
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "region/request.h"
+#include "region/validate.h"
 
 void tikv__req_msg_init(tikv__req_msg_t *q, tikv__req_id id, Kvrpcpb__Context *ctx) {
   const ProtobufCMessageDescriptor *d = tikv__req(id)->req;
@@ -211,10 +212,23 @@ static void transport_error(tikv__send_t *s, tikv_error_t *err) {
   retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
 }
 
+/* A reply that does not decode or fails its check: a read is sent again
+ * (it changes nothing); a write's outcome is unknown, the caller's to judge. */
+static void bad_reply(tikv__send_t *s, tikv_error_t *err) {
+  if (tikv__req_is_read(s->kind->req))
+    retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
+  else
+    s->ops->done(s, err);
+}
+
 static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
   tikv__send_t *s = p;
+  if (!err && (err = tikv__check_reply(s->kind->req, resp, &s->part)))
+    protobuf_c_message_free_unpacked(resp, NULL);
   if (err) {
-    if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(s->rt->rpc->loop)) {
+    if (err->code == TIKV_ERR_PROTOCOL && !tikv__loop_stopping(s->rt->rpc->loop)) {
+      bad_reply(s, err);
+    } else if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(s->rt->rpc->loop)) {
       tikv__error_free(err);
       s->ops->done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
     } else if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||

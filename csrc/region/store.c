@@ -60,31 +60,36 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     cb(cb_arg, e, NULL);
     return;
   }
-  tikv__store_t *st = store_find(rt, id);
-  if (!st) {
-    tikv__store_t *n = tikv__realloc(rt->stores, (rt->n_stores + 1) * sizeof(*n));
-    if (n) {
-      rt->stores = n;
-      st = &rt->stores[rt->n_stores++];
-      memset(st, 0, sizeof(*st));
-      st->id = id;
-    }
-  }
-  if (st && (!st->address || strcmp(st->address, resp->store->address) != 0)) {
-    tikv__conn_free(st->conn);
-    free(st->address);
-    st->address = tikv__strdup(resp->store->address);
-    st->conn = st->address ? tikv__conn_new(rt->rpc, st->address) : NULL;
-  }
+  tikv__conn_t *conn = tikv__store_conn(rt, id, resp->store->address);
   protobuf_c_message_free_unpacked(msg, NULL);
-  if (!st || !st->conn) {
-    if (st) tikv__store_forget(rt, id, NULL);
+  if (!conn) {
     cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
                                (unsigned long long)id),
        NULL);
     return;
   }
-  cb(cb_arg, NULL, st->conn);
+  cb(cb_arg, NULL, conn);
+}
+
+tikv__conn_t *tikv__store_conn(tikv__router_t *rt, uint64_t id, const char *address) {
+  tikv__store_t *st = store_find(rt, id);
+  if (!st) {
+    tikv__store_t *n = tikv__realloc(rt->stores, (rt->n_stores + 1) * sizeof(*n));
+    if (!n) return NULL;
+    rt->stores = n;
+    st = &rt->stores[rt->n_stores++];
+    memset(st, 0, sizeof(*st));
+    st->id = id;
+  }
+  if (!st->address || strcmp(st->address, address) != 0) {
+    tikv__conn_free(st->conn);
+    free(st->address);
+    st->address = tikv__strdup(address);
+    st->conn = st->address ? tikv__conn_new(rt->rpc, st->address) : NULL;
+  }
+  if (st->conn) return st->conn;
+  tikv__store_forget(rt, id, NULL);
+  return NULL;
 }
 
 void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline,

@@ -18,6 +18,7 @@ int tikv__walk_init(tikv__walk_t *w, const uint8_t *start, size_t start_len, con
 }
 
 void tikv__walk_free(tikv__walk_t *w) {
+  tikv__bytes_free(&w->send.part.resume);
   tikv__bytes_free(&w->start);
   tikv__bytes_free(&w->end);
   tikv__bytes_free(&w->cur);
@@ -66,6 +67,32 @@ static bool advance(tikv__walk_t *w, tikv_error_t **err) {
   return true;
 }
 
+/* The reply stopped at its limit with items left out (part.resume): the
+ * cursor moves just past the last key returned, in the same region. false
+ * when there is nothing to resume (or out of memory, then *err). */
+static bool resume(tikv__walk_t *w, tikv_error_t **err) {
+  tikv__bytes_t r = w->send.part.resume;
+  w->send.part.resume = (tikv__bytes_t){0};
+  if (!r.data) return false;
+  bool more = !w->limited || w->left > 0;
+  if (more) {
+    /* forward: the least key after r is r + "\0"; reverse: r is the
+     * exclusive end */
+    uint8_t *k = w->reverse ? r.data : tikv__realloc(r.data, r.len + 1);
+    if (!k) {
+      *err = tikv__oom();
+      more = false;
+    } else {
+      if (!w->reverse) k[r.len++] = 0;
+      tikv__bytes_free(&w->cur);
+      w->cur = (tikv__bytes_t){k, r.len};
+      return true;
+    }
+  }
+  free(r.data);
+  return more;
+}
+
 static void walk_step(tikv__walk_t *w);
 
 static void walk_done(tikv__send_t *s, tikv_error_t *err) {
@@ -73,11 +100,12 @@ static void walk_done(tikv__send_t *s, tikv_error_t *err) {
   if (!err) {
     size_t taken = s->part.taken;
     w->left = taken < w->left ? w->left - (uint32_t)taken : 0;
-    if (!advance(w, &err)) {
+    if (resume(w, &err) || (!err && !advance(w, &err))) {
       walk_step(w);
       return;
     }
   }
+  tikv__bytes_free(&s->part.resume);
   w->done(s->arg, err);
 }
 
@@ -95,6 +123,7 @@ static void located(void *arg, tikv_error_t *err, const tikv__route_t *route) {
     return;
   }
   tikv__part_t *p = &w->send.part;
+  tikv__bytes_free(&p->resume);
   *p = (tikv__part_t){.reverse = w->reverse, .limit = w->limited ? w->left : 0};
   clamp(w, p);
   tikv__send_start(&w->send, &w->route);

@@ -83,6 +83,8 @@
   /* store-wide */                                                                                \
   X(GET_STORE_SAFE_TS, Tikv, GetStoreSafeTS, kvrpcpb__store_safe_tsrequest,                      \
     kvrpcpb__store_safe_tsresponse, _NOT_SET, READ)                                              \
+  X(UNSAFE_DESTROY_RANGE, Tikv, UnsafeDestroyRange, kvrpcpb__unsafe_destroy_range_request,       \
+    kvrpcpb__unsafe_destroy_range_response, _NOT_SET, WRITE)                                     \
   /* the envelope itself */                                                                      \
   X(BATCH_COMMANDS, Tikv, BatchCommands, tikvpb__batch_commands_request,                         \
     tikvpb__batch_commands_response, _NOT_SET, STREAM)

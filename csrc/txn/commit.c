@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "region/validate.h"
 #include "txn/txn_internal.h"
 
 typedef struct committer {
@@ -121,7 +122,8 @@ static void commit_done(void *arg, tikv_error_t *err) {
     return;
   }
   if (err && (err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_UNAVAILABLE ||
-              err->code == TIKV_ERR_GRPC || err->code == TIKV_ERR_CLOSED)) {
+              err->code == TIKV_ERR_GRPC || err->code == TIKV_ERR_CLOSED ||
+              err->code == TIKV_ERR_PROTOCOL)) {
     /* the commit may or may not have reached TiKV */
     tikv_error_t *e = tikv__error_new(TIKV_ERR_UNDETERMINED,
                                       "commit of the primary key is undetermined: %s", err->message);
@@ -243,6 +245,11 @@ static tikv_error_t *consume_prewrite(void *arg, tikv__part_t *part,
                                       const ProtobufCMessage *resp) {
   committer_t *cm = arg;
   const Kvrpcpb__PrewriteResponse *r = (const Kvrpcpb__PrewriteResponse *)resp;
+  tikv_error_t *bad = tikv__check_commit_ts("TiKV KvPrewrite", cm->t->start_ts,
+                                            r->one_pc_commit_ts ? r->one_pc_commit_ts
+                                            : cm->async         ? r->min_commit_ts
+                                                                : 0);
+  if (bad) return bad;
   if (r->one_pc_commit_ts) cm->one_pc_ts = r->one_pc_commit_ts;
   if (cm->async) {
     if (r->min_commit_ts == 0) cm->any_zero_min_commit = true;

@@ -32,6 +32,19 @@ static void read_request(const readctx_t *rc, ProtobufCMessage *q, Kvrpcpb__Cont
 
 static uint64_t read_ts(void *arg) { return ((readctx_t *)arg)->ts; }
 
+static void visibility_checked(void *arg, tikv_error_t *err) { tikv__txn_op_complete(arg, err); }
+
+/* A read from TiKV at ts is over: it is refused when ts is below the GC
+ * safe point, checked after the read as client-go does (a GC that passed
+ * ts meanwhile may have taken versions it read). */
+static void read_finished(txn_op_t *op, uint64_t ts, tikv_error_t *err) {
+  tikv_client_t *c = op->t->c;
+  if (err)
+    tikv__txn_op_complete(op, err);
+  else
+    tikv__txn_check_visibility(c, ts, tikv__client_deadline(c), visibility_checked, op);
+}
+
 static tikv_error_t *read_after(void *arg, const ProtobufCMessage *resp, int64_t wait_ms,
                                 const uint64_t *pushed, size_t n, int *delay) {
   readctx_t *rc = arg;
@@ -82,7 +95,9 @@ static tikv_error_t *consume_get(void *arg, tikv__part_t *part, const ProtobufCM
   getter_t *g = arg;
   const Kvrpcpb__GetResponse *r = (const Kvrpcpb__GetResponse *)resp;
   tikv_future_t *f = g->rc.op->f;
-  if (r->not_found) return NULL;
+  /* no value is no key, whether or not not_found says so: unistore never
+   * sets it, and no client writes an empty value (client-go's rule) */
+  if (r->not_found || r->value.len == 0) return NULL;
   f->found = true;
   return tikv__bytes_set(&f->value, r->value.data, r->value.len) ? tikv__oom() : NULL;
 }
@@ -92,9 +107,10 @@ static const tikv__kind_t KV_GET = {
 static void getter_done(void *arg, tikv_error_t *err) {
   getter_t *g = arg;
   txn_op_t *op = g->rc.op;
+  uint64_t ts = g->rc.ts;
   free(g->rc.pushed);
   free(g);
-  tikv__txn_op_complete(op, err);
+  read_finished(op, ts, err);
 }
 
 /* The transaction's own write of key, if it has one that a read sees. */
@@ -146,11 +162,14 @@ static int build_batch_get(void *arg, const tikv__part_t *part, Kvrpcpb__Context
   read_request(&r->rc, &q.base, ctx);
   return tikv__pack_keys(&q.base, r->keys, part, out);
 }
+/* Takes pairs in until kvs holds limit; a pair without a value is a key
+ * that does not exist (as KvGet's), unless the values were not asked for. */
 static tikv_error_t *consume_pairs(tikv__kvs_t *kvs, Kvrpcpb__KvPair *const *pairs, size_t n,
-                                   size_t limit) {
+                                   size_t limit, bool key_only) {
   for (size_t i = 0; i < n && kvs->count < limit; i++)
-    if (tikv__kvs_push(kvs, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
-                       pairs[i]->value.len, true))
+    if ((key_only || pairs[i]->value.len) &&
+        tikv__kvs_push(kvs, pairs[i]->key.data, pairs[i]->key.len, pairs[i]->value.data,
+                       pairs[i]->value.len, !key_only))
       return tikv__oom();
   return NULL;
 }
@@ -158,7 +177,7 @@ static tikv_error_t *consume_batch_get(void *arg, tikv__part_t *part,
                                        const ProtobufCMessage *resp) {
   reader_t *r = arg;
   const Kvrpcpb__BatchGetResponse *g = (const Kvrpcpb__BatchGetResponse *)resp;
-  return consume_pairs(&r->kvs, g->pairs, g->n_pairs, SIZE_MAX);
+  return consume_pairs(&r->kvs, g->pairs, g->n_pairs, SIZE_MAX, false);
 }
 static const tikv__kind_t KV_BATCH_GET = {
     TIKV__REQ_KV_BATCH_GET, TIKV__KS_TXN, build_batch_get, consume_batch_get, &BATCH_GET_LOCKS.base,
@@ -172,11 +191,16 @@ static void reader_done(void *arg, tikv_error_t *err) {
     op->f->kvs = r->kvs;
     r->kvs = (tikv__kvs_t){0};
   }
+  uint64_t ts = r->rc.ts;
+  bool asked_tikv = r->n > 0; /* else the transaction's own writes answered */
   free(r->keys);
   free(r->rc.pushed);
   tikv__kvs_free(&r->kvs);
   free(r);
-  tikv__txn_op_complete(op, err);
+  if (asked_tikv)
+    read_finished(op, ts, err);
+  else
+    tikv__txn_op_complete(op, err);
 }
 
 static void read_many(txn_op_t *op, uint64_t ts) {
@@ -248,8 +272,15 @@ static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufC
   scanner_t *s = arg;
   const Kvrpcpb__ScanResponse *r = (const Kvrpcpb__ScanResponse *)resp;
   size_t before = s->kvs.count;
-  tikv_error_t *err = consume_pairs(&s->kvs, r->pairs, r->n_pairs, before + part->limit);
+  tikv_error_t *err =
+      consume_pairs(&s->kvs, r->pairs, r->n_pairs, before + part->limit, s->rc.op->key_only);
   part->taken = s->kvs.count - before;
+  /* the reply stopped at the limit but pairs were left out: the region has
+   * more past its last key */
+  if (!err && part->limit && r->n_pairs >= part->limit && part->taken < part->limit) {
+    const ProtobufCBinaryData *last = &r->pairs[r->n_pairs - 1]->key;
+    if (tikv__bytes_set(&part->resume, last->data, last->len)) err = tikv__oom();
+  }
   return err;
 }
 static const tikv__kind_t KV_SCAN = {
@@ -300,8 +331,9 @@ static void scan_done(void *arg, tikv_error_t *err) {
     tikv__kvs_sort(&s->kvs, false);
     err = overlay(op, &s->kvs, &op->f->kvs);
   }
+  uint64_t ts = s->rc.ts;
   scanner_free(s);
-  tikv__txn_op_complete(op, err);
+  read_finished(op, ts, err);
 }
 
 void tikv__txn_read_scan(txn_op_t *op, uint64_t ts) {

@@ -6,6 +6,7 @@
  * (CheckSecondaryLocks), as client-go does. */
 #include <stdio.h>
 
+#include "region/validate.h"
 #include "txn/txn_internal.h"
 
 /* The KeyErrors that carry only a message and, in their own "key" field,
@@ -242,6 +243,14 @@ static tikv_error_t *consume_check_sec(void *arg, tikv__part_t *part,
   const Kvrpcpb__CheckSecondaryLocksResponse *s =
       (const Kvrpcpb__CheckSecondaryLocksResponse *)resp;
   if (s->error) return tikv__key_error(s->error, "CheckSecondaryLocks");
+  const tikv__lock_t *k = current_lock(r);
+  tikv_error_t *bad = tikv__check_commit_ts("TiKV KvCheckSecondaryLocks", k->ts, s->commit_ts);
+  for (size_t i = 0; !bad && i < s->n_locks; i++)
+    if (s->locks[i]->lock_version != k->ts)
+      bad = tikv__bad_reply("TiKV KvCheckSecondaryLocks", "a lock of txn %llu, not of txn %llu",
+                            (unsigned long long)s->locks[i]->lock_version,
+                            (unsigned long long)k->ts);
+  if (bad) return bad;
   if (s->commit_ts) {
     r->sec_committed = true;
     r->sec_commit_ts = s->commit_ts;
@@ -305,6 +314,8 @@ static tikv_error_t *consume_check(void *arg, tikv__part_t *part, const Protobuf
   const Kvrpcpb__CheckTxnStatusResponse *s = (const Kvrpcpb__CheckTxnStatusResponse *)resp;
   tikv__lock_t *k = current_lock(r);
   if (s->error) return tikv__key_error(s->error, "CheckTxnStatus");
+  tikv_error_t *bad = tikv__check_commit_ts("TiKV KvCheckTxnStatus", k->ts, s->commit_version);
+  if (bad) return bad;
   r->commit_ts = s->commit_version;
   r->lock_ttl = s->lock_ttl;
   r->pushed = s->action == KVRPCPB__ACTION__MinCommitTSPushed;

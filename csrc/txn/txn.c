@@ -373,6 +373,11 @@ static tikv_future_t *key_op(tikv_txn_t *t, int kind, const uint8_t *key, size_t
                              const uint8_t *value, size_t value_len, bool with_value) {
   if (!slice_ok(key, key_len) || (with_value && !slice_ok(value, value_len)))
     return fail_now(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
+  /* as client-go (ErrCannotSetNilValue): a read takes a stored empty value
+   * for a missing key, so none may be written; delete the key instead */
+  if (with_value && value_len == 0)
+    return fail_now(TIKV_ERR_INVALID_ARGUMENT,
+                    "a transaction cannot write an empty value (delete the key instead)");
   if (t && (kind == TXN_OP_PUT || kind == TXN_OP_DELETE) && !t->opts.pessimistic &&
       !t->opts.read_only && atomic_load(&t->start_ts_pub) != 0 && !atomic_load(&t->finishing))
     return buffer_now(t, kind, key, key_len, value, value_len, with_value);

@@ -176,6 +176,14 @@ void tikv__txn_op_free(txn_op_t *op);
  * filled) and frees op. */
 void tikv__txn_op_complete(txn_op_t *op, tikv_error_t *err);
 
+/* client-go's CheckVisibility (csrc/txn/gc.c): cb(arg, NULL) when a read at
+ * ts may be trusted, else TXN_ABORTED naming the GC safe point it is below.
+ * PD's safe point is read again (GetGCSafePoint) when the copy is 10 s old;
+ * when PD cannot answer, a copy younger than 100 s serves. cb may run
+ * before this returns. */
+void tikv__txn_check_visibility(tikv_client_t *c, uint64_t ts, int64_t deadline,
+                                void (*cb)(void *arg, tikv_error_t *err), void *arg);
+
 /* Snapshot reads at ts, resolving locks. Results in the future's fields:
  * kvs (found pairs) for batch get; value for get. */
 void tikv__txn_read_keys(txn_op_t *op, uint64_t ts);

@@ -227,7 +227,8 @@ static tikv_error_t *consume_lock(void *arg, tikv__part_t *part, const ProtobufC
     if (r->errors[i]->conflict) l->need_new_ts = true;
   if (l->need_new_ts || !l->want_values) return NULL;
   for (size_t i = 0; i < part->n && i < r->n_values; i++) {
-    bool absent = i < r->n_not_founds && r->not_founds[i];
+    /* no value is no key, whether or not not_found says so (as KvGet) */
+    bool absent = (i < r->n_not_founds && r->not_founds[i]) || r->values[i].len == 0;
     const tikv__bytes_t *k = &l->keys[part->idx[i]];
     if (!absent &&
         tikv__kvs_push(&l->values, k->data, k->len, r->values[i].data, r->values[i].len, true))

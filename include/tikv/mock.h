@@ -234,6 +234,23 @@ TIKV_EXTERN int tikv_mock_region_has_leader(tikv_mock_cluster_t *m, uint64_t reg
  * looks like to a client. 0 or -1. */
 TIKV_EXTERN int tikv_mock_inject_lost_reply(tikv_mock_cluster_t *m, uint64_t store_id,
                                             const char *method, int count);
+/* Corrupted replies: the replies to the next `count` calls of `method`
+ * ("*" any; TiKV or PD method names; on a stream, such as PD's Tso, each
+ * reply message counts) are damaged on the way out, after the request was
+ * served, as a faulty network or server would damage them:
+ *   TIKV_MOCK_CORRUPT_UNDECODABLE  bytes that never decode as a message
+ *   TIKV_MOCK_CORRUPT_FLIP         a few bits flipped, sometimes cut short:
+ *                                  it may still decode, into other values
+ *                                  (the same flips for the same sequence of
+ *                                  corrupted replies)
+ *   TIKV_MOCK_CORRUPT_STRAY        a field 2 holding {2: FF FF FF} appended:
+ *                                  it decodes, into what was not asked (a
+ *                                  pair of key FFFFFF in a batch get or scan,
+ *                                  a region starting there in GetRegion)
+ * 0 or -1. */
+enum { TIKV_MOCK_CORRUPT_UNDECODABLE = 0, TIKV_MOCK_CORRUPT_FLIP = 1, TIKV_MOCK_CORRUPT_STRAY = 2 };
+TIKV_EXTERN int tikv_mock_inject_corrupt_reply(tikv_mock_cluster_t *m, const char *method,
+                                               int mode, int count);
 /* Number of calls of `method` ("*" all) the TiKV stores have served,
  * counting each request inside a BatchCommands stream under its own name
  * ("RawGet", ...). Health checks are not counted. */

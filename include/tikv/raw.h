@@ -25,7 +25,8 @@ TIKV_EXTERN tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice
                                               size_t n_keys);
 
 /* ttl_seconds 0 means no TTL (needs TiKV's storage.enable-ttl otherwise).
- * Empty values are refused, as TiKV's clients refuse them. */
+ * An empty value is stored as one (as client-go does): tikv_raw_get finds it
+ * with length 0, while a missing key is not found. */
 TIKV_EXTERN tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len,
                                         const uint8_t *value, size_t value_len,
                                         uint64_t ttl_seconds);
@@ -74,6 +75,21 @@ TIKV_EXTERN tikv_future_t *tikv_raw_compare_and_swap(tikv_client_t *c, const uin
                                                      int previous_not_exist,
                                                      const uint8_t *value, size_t value_len,
                                                      uint64_t ttl_seconds);
+
+/* TiKV's RawChecksum over [start, end) (end empty: to the end of the key
+ * space) of the default column family (the request names none), region by
+ * region, combined as client-go does: the regions' CRC-64 XORs XORed, their
+ * pairs and bytes summed. The XOR is over the CRC-64 (ECMA-182, reflected:
+ * TiKV's crc64fast) of each pair's key followed by its value; bytes count
+ * keys and values. Result: tikv_future_get_checksum. */
+typedef struct tikv_checksum_s {
+  uint64_t crc64_xor, total_kvs, total_bytes;
+} tikv_checksum_t;
+TIKV_EXTERN tikv_future_t *tikv_raw_checksum(tikv_client_t *c, const uint8_t *start,
+                                             size_t start_len, const uint8_t *end, size_t end_len);
+/* The checksum of a completed tikv_raw_checksum; its error code (TIKV_ERR_OK
+ * and *out set on success). */
+TIKV_EXTERN int tikv_future_get_checksum(tikv_future_t *f, tikv_checksum_t *out);
 
 TIKV_END_DECLS
 

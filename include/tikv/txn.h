@@ -39,7 +39,10 @@ TIKV_EXTERN tikv_future_t *tikv_txn_begin(tikv_txn_t *txn);
 /* Start ts, 0 before begin completed. */
 TIKV_EXTERN uint64_t tikv_txn_start_ts(tikv_txn_t *txn);
 
-/* Reads see the transaction's own writes first. Result: tikv_future_get_value. */
+/* Reads see the transaction's own writes first. Result: tikv_future_get_value.
+ * A reply without a value is "not found", whether or not TiKV set not_found
+ * (TiDB's unistore never does), as client-go reads it; likewise batch gets
+ * and scans leave out pairs without a value (key-only scans keep them). */
 TIKV_EXTERN tikv_future_t *tikv_txn_get(tikv_txn_t *txn, const uint8_t *key, size_t key_len);
 /* Result: tikv_future_get_kvs, the keys found, in key order. */
 TIKV_EXTERN tikv_future_t *tikv_txn_batch_get(tikv_txn_t *txn, const tikv_slice_t *keys,
@@ -51,7 +54,9 @@ TIKV_EXTERN tikv_future_t *tikv_txn_scan(tikv_txn_t *txn, const uint8_t *start, 
                                          int key_only, int reverse);
 
 /* Buffered writes (pessimistic transactions lock the key first, so the
- * future completes after the lock is held). Results: error code only. */
+ * future completes after the lock is held). Results: error code only. An
+ * empty value is refused (TIKV_ERR_INVALID_ARGUMENT), as client-go refuses
+ * it: reads take a stored empty value for a missing key. */
 TIKV_EXTERN tikv_future_t *tikv_txn_put(tikv_txn_t *txn, const uint8_t *key, size_t key_len,
                                         const uint8_t *value, size_t value_len);
 /* Like put, but the commit fails with TIKV_ERR_ALREADY_EXIST if the key exists. */
@@ -89,6 +94,18 @@ TIKV_EXTERN tikv_future_t *tikv_client_current_timestamp(tikv_client_t *c);
  * point there. Result: tikv_future_get_bool, 1 when PD's safe point moved to
  * safepoint (0 when it was already past it). */
 TIKV_EXTERN tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint);
+
+/* TiKV's UnsafeDestroyRange, as client-go sends it: to every store PD lists
+ * (tombstones and TiFlash left out), in parallel, which deletes every
+ * version and lock of the transactional keys in [start, end) at once,
+ * below Raft: no transaction sees it happen, so the caller must never use
+ * the range again (TiDB's GC does it after dropping a table). Both bounds
+ * must be non-empty (TiKV refuses the key space's ends) and start not
+ * after end. Result: error code only; a failure names every store that
+ * failed. Calling it again on the same range is harmless. */
+TIKV_EXTERN tikv_future_t *tikv_client_unsafe_destroy_range(tikv_client_t *c, const uint8_t *start,
+                                                            size_t start_len, const uint8_t *end,
+                                                            size_t end_len);
 
 TIKV_END_DECLS
 

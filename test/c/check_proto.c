@@ -16,113 +16,7 @@
 #include "pdpb.pb-c.h"
 #include "tikvpb.pb-c.h"
 #include "rpc/requests.h"
-
-/* ---- generic filler over descriptors ---- */
-typedef struct {
-  void **ptrs;
-  size_t n, cap;
-} arena;
-
-static void *arena_alloc(arena *a, size_t size) {
-  if (a->n == a->cap) {
-    a->cap = a->cap ? a->cap * 2 : 64;
-    a->ptrs = realloc(a->ptrs, a->cap * sizeof(void *));
-  }
-  void *p = calloc(1, size ? size : 1);
-  a->ptrs[a->n++] = p;
-  return p;
-}
-
-static void arena_free(arena *a) {
-  for (size_t i = 0; i < a->n; i++) free(a->ptrs[i]);
-  free(a->ptrs);
-}
-
-static void fill(arena *a, ProtobufCMessage *m, int depth);
-
-static size_t elem_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_ENUM:
-    case PROTOBUF_C_TYPE_FLOAT:
-      return 4;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    default: return 8;
-  }
-}
-
-/* Sets one value of field f at p; false when it cannot (message too deep). */
-static bool set_value(arena *a, const ProtobufCFieldDescriptor *f, void *p, int depth, int k) {
-  uint32_t v = f->id + 1 + k;
-  switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32:
-      *(uint32_t *)p = v; break;
-    case PROTOBUF_C_TYPE_FLOAT: *(float *)p = (float)v; break;
-    case PROTOBUF_C_TYPE_DOUBLE: *(double *)p = v; break;
-    case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = 1; break;
-    case PROTOBUF_C_TYPE_ENUM: {
-      const ProtobufCEnumDescriptor *ed = f->descriptor;
-      *(int *)p = ed->n_values > 1 ? ed->values[1].value : ed->values[0].value;
-      break;
-    }
-    case PROTOBUF_C_TYPE_STRING: {
-      char *s = arena_alloc(a, 16);
-      snprintf(s, 16, "s%u", v);
-      *(char **)p = s;
-      break;
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-      uint8_t *b = arena_alloc(a, 4);
-      b[0] = 0;
-      b[1] = 0xff;
-      b[2] = (uint8_t)v;
-      *(ProtobufCBinaryData *)p = (ProtobufCBinaryData){3, b};
-      break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-      if (depth >= 3) return false;
-      const ProtobufCMessageDescriptor *md = f->descriptor;
-      ProtobufCMessage *sub = arena_alloc(a, md->sizeof_message);
-      protobuf_c_message_init(md, sub);
-      fill(a, sub, depth + 1);
-      *(void **)p = sub;
-      break;
-    }
-    default: *(uint64_t *)p = v; break;
-  }
-  return true;
-}
-
-static void fill(arena *a, ProtobufCMessage *m, int depth) {
-  const ProtobufCMessageDescriptor *d = m->descriptor;
-  char *base = (char *)m;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      uint32_t *which = (uint32_t *)(base + f->quantifier_offset);
-      if (*which) continue; /* one member per oneof */
-      if (set_value(a, f, base + f->offset, depth, 0)) *which = f->id;
-      continue;
-    }
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t es = elem_size(f);
-      void *arr = arena_alloc(a, 2 * es);
-      size_t n = 0;
-      for (int k = 0; k < 2; k++)
-        if (set_value(a, f, (char *)arr + n * es, depth, k)) n++;
-      *(size_t *)(base + f->quantifier_offset) = n;
-      *(void **)(base + f->offset) = arr;
-      continue;
-    }
-    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset)
-      *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
-    set_value(a, f, base + f->offset, depth, 0);
-  }
-}
+#include "util_proto.h"
 
 static const ProtobufCMessageDescriptor *const MESSAGES[] = {
     /* PD */
@@ -179,10 +73,10 @@ static const ProtobufCMessageDescriptor *const MESSAGES[] = {
 START_TEST(round_trip_every_message) {
   for (size_t i = 0; i < sizeof(MESSAGES) / sizeof(MESSAGES[0]); i++) {
     const ProtobufCMessageDescriptor *d = MESSAGES[i];
-    arena a = {0};
-    ProtobufCMessage *m = arena_alloc(&a, d->sizeof_message);
+    up_arena_t a = {0};
+    ProtobufCMessage *m = up_alloc(&a, d->sizeof_message);
     protobuf_c_message_init(d, m);
-    fill(&a, m, 0);
+    up_fill(&a, m);
     size_t n = protobuf_c_message_get_packed_size(m);
     ck_assert_msg(n > 0 || d->n_fields == 0, "%s packs to nothing", d->name);
     uint8_t *buf = malloc(n + 1);
@@ -197,7 +91,7 @@ START_TEST(round_trip_every_message) {
     protobuf_c_message_free_unpacked(u, NULL);
     free(buf);
     free(buf2);
-    arena_free(&a);
+    up_free(&a);
   }
 }
 END_TEST
@@ -496,6 +390,8 @@ static const struct {
     {"kvrpcpb.TxnInfo", "txn=1V status=2V is_txn_file=100V"},
     {"kvrpcpb.TxnLockNotFound", "key=1L"},
     {"kvrpcpb.TxnNotFound", "start_ts=1V primary_key=2L"},
+    {"kvrpcpb.UnsafeDestroyRangeRequest", "context=1L start_key=2L end_key=3L"},
+    {"kvrpcpb.UnsafeDestroyRangeResponse", "region_error=1L error=2L"},
     {"kvrpcpb.WriteConflict",
      "start_ts=1V conflict_ts=2V key=3L primary=4L conflict_commit_ts=5V reason=6V"},
     {"metapb.BucketStats",
@@ -598,48 +494,16 @@ static void only_tag(const uint8_t *p, size_t n, uint64_t *number, unsigned *wt)
   ck_assert_uint_eq(pos, n); /* exactly one field was encoded */
 }
 
-/* Sets field f of m to one value (an empty sub-message for a message). */
-static void set_one(arena *a, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f) {
-  char *base = (char *)m;
-  void *slot = base + f->offset;
-  if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-    slot = arena_alloc(a, elem_size(f));
-    *(size_t *)(base + f->quantifier_offset) = 1;
-    *(void **)(base + f->offset) = slot;
-  } else if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-    *(uint32_t *)(base + f->quantifier_offset) = f->id;
-  } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset) {
-    *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
-  }
-  if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-    const ProtobufCMessageDescriptor *md = f->descriptor;
-    ProtobufCMessage *sub = arena_alloc(a, md->sizeof_message);
-    protobuf_c_message_init(md, sub);
-    *(void **)slot = sub;
-    return;
-  }
-  if (f->type == PROTOBUF_C_TYPE_ENUM) {
-    /* proto3 leaves a zero out: a non-zero value, even one the enum lacks */
-    const ProtobufCEnumDescriptor *ed = f->descriptor;
-    int v = 1;
-    for (unsigned i = 0; i < ed->n_values; i++)
-      if (ed->values[i].value != 0) v = ed->values[i].value;
-    *(int *)slot = v;
-    return;
-  }
-  set_value(a, f, slot, 0, 0);
-}
-
 static void signature_of(const ProtobufCMessageDescriptor *d, char *out, size_t cap) {
   static const char *const WT[] = {"V", "64", "L", "?", "?", "32", "?", "?"};
   size_t used = 0;
   out[0] = 0;
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
-    arena a = {0};
-    ProtobufCMessage *m = arena_alloc(&a, d->sizeof_message);
+    up_arena_t a = {0};
+    ProtobufCMessage *m = up_alloc(&a, d->sizeof_message);
     protobuf_c_message_init(d, m);
-    set_one(&a, m, f);
+    up_set_one(&a, m, f);
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = malloc(n + 1);
     protobuf_c_message_pack(m, buf);
@@ -652,7 +516,7 @@ static void signature_of(const ProtobufCMessageDescriptor *d, char *out, size_t 
     ck_assert(w > 0 && (size_t)w < cap - used);
     used += (size_t)w;
     free(buf);
-    arena_free(&a);
+    up_free(&a);
   }
 }
 

@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit -p test/types`: the typings accept what the
 // library accepts and reject what it rejects (@ts-expect-error lines).
 import { RawClient, TransactionClient, Transaction, Snapshot, TikvError, ErrorCodes, CODES, MAX_SCAN_LIMIT, version } from 'tikv-client';
-import type { KvPair, TikvErrorCode, CasResult, BeginOptions, TransactionState } from 'tikv-client';
+import type { KvPair, TikvErrorCode, CasResult, BeginOptions, TransactionState, RawChecksum } from 'tikv-client';
 import { MockCluster, REGION_ERROR_KINDS } from 'tikv-client/mock';
 
 async function main(): Promise<void> {
@@ -31,6 +31,11 @@ async function main(): Promise<void> {
     const k: Buffer = kv.key;
     void k;
   }
+  const sum: RawChecksum = await client.checksum('a', 'z');
+  const sums: bigint = sum.crc64Xor ^ sum.totalKvs ^ (await client.checksum('a', null)).totalBytes;
+  await client.checksum(Buffer.from('a'));
+  // @ts-expect-error: a checksum's fields are bigints
+  const sumCount: number = sum.totalKvs;
   const id: bigint = client.clusterId;
   await client.close();
 
@@ -135,6 +140,9 @@ async function transactions(pd: readonly string[]): Promise<void> {
 
   const now: bigint = await tc.currentTimestamp();
   const moved: boolean = await tc.gc(now - 1000n);
+  const destroyed: void = await tc.unsafeDestroyRange('t_', Buffer.from('t`'));
+  // @ts-expect-error: both bounds are needed
+  await tc.unsafeDestroyRange('t_');
   const n: number = await tc.transaction(async (t) => {
     await t.put('x', 'y');
     return 42;
