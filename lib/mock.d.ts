@@ -102,6 +102,8 @@ export declare class MockCluster {
   setStoreDown(storeId: number | bigint, down?: boolean): void;
   /** The next `count` (default 1) calls of `method` on storeId (0: any) are applied and answered with gRPC UNAVAILABLE. */
   injectLostReply(method: string, options?: { storeId?: number | bigint; count?: number }): void;
+  /** The replies to the next `count` (default 1) calls of `method` ('*' any) are damaged after the request was served (mode default 'flip'). */
+  injectCorruptReply(method: string, options?: { mode?: 'undecodable' | 'flip' | 'stray'; count?: number }): void;
   readonly pdMemberCount: number;
   /** The leading PD member's number (1..pdMemberCount), or null during an election. */
   readonly pdLeader: number | null;

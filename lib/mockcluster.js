@@ -387,6 +387,25 @@ function makeMockCluster(binding) {
         throw new RangeError(`cannot lose the replies of ${method}`);
     }
 
+    /**
+     * The replies to the next `count` calls of `method` ('*' any; TiKV or PD
+     * method names) are damaged after the request was served: mode
+     * 'undecodable' (bytes no message decodes from), 'flip' (a few bits
+     * flipped, sometimes cut short) or 'stray' (a field appended that decodes
+     * into what was not asked).
+     */
+    injectCorruptReply(method, options) {
+      A.string(method, 'method');
+      const o = A.options(options, ['mode', 'count']);
+      const modes = { undecodable: addon.TIKV_MOCK_CORRUPT_UNDECODABLE, flip: addon.TIKV_MOCK_CORRUPT_FLIP, stray: addon.TIKV_MOCK_CORRUPT_STRAY };
+      const mode = o.mode === undefined ? 'flip' : o.mode;
+      if (!Object.hasOwn(modes, mode)) throw new RangeError(`options.mode must be one of ${Object.keys(modes).join(', ')}`);
+      const code = modes[mode];
+      const count = A.integer(o.count, 'options.count', 1, 0x7fffffff, 1);
+      if (addon.tikv_mock_inject_corrupt_reply(this.#handle(), method, code, count) !== 0)
+        throw new RangeError(`cannot corrupt the replies of ${method}`);
+    }
+
     /** Calls of `method` ('*' all) the stores have served. */
     callCount(method = '*') {
       A.string(method, 'method');

@@ -73,6 +73,14 @@ static int lost_reply(tikv_mock_cluster_t *m, char **w, char *out, size_t n) {
   long long s = number(w[1], tikv_mock_store_count(m)), c = number(w[3], 1 << 30);
   return s >= 0 && c > 0 ? tikv_mock_inject_lost_reply(m, (uint64_t)s, w[2], (int)c) : -1;
 }
+/* corrupt-reply METHOD undecodable|flip|stray COUNT */
+static int corrupt_reply(tikv_mock_cluster_t *m, char **w, char *out, size_t n) {
+  static const char *const modes[] = {"undecodable", "flip", "stray"};
+  long long c = number(w[3], 1 << 30);
+  for (int mode = 0; mode < 3 && c > 0; mode++)
+    if (strcmp(w[2], modes[mode]) == 0) return tikv_mock_inject_corrupt_reply(m, w[1], mode, (int)c);
+  return -1;
+}
 static int region_error(tikv_mock_cluster_t *m, char **w, char *out, size_t n) {
   long long c = number(w[3], 1 << 30), r = number(w[4], (long long)(((uint64_t)1 << 62)));
   return c > 0 && r >= 0 ? tikv_mock_inject_region_error(m, w[1], (uint64_t)r, w[2], (int)c) : -1;
@@ -117,6 +125,7 @@ static const command commands[] = {
     {"store-down", "STORE", 2, store_down},
     {"store-up", "STORE", 2, store_down},
     {"lost-reply", "STORE(0: any) METHOD COUNT", 4, lost_reply},
+    {"corrupt-reply", "METHOD undecodable|flip|stray COUNT", 4, corrupt_reply},
     {"region-error", "METHOD KIND COUNT REGION(0: any)", 5, region_error},
     {"grpc-error", "METHOD STATUS COUNT", 4, grpc_error},
     {"latency", "METHOD MS", 3, latency},

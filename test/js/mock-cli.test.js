@@ -53,6 +53,8 @@ describe('tikv-mock-server --control', () => {
       assert.equal(await s.send('pd-leader'), 'ok 1');
       assert.match(await s.send('pd-add'), /^ok 4 127\.0\.0\.1:\d+$/);
       assert.equal(await s.send('lost-reply 1 RawPut 1'), 'ok');
+      assert.equal(await s.send('corrupt-reply RawGet stray 1'), 'ok');
+      assert.equal(await s.send('corrupt-reply RawGet shred 1'), 'error: corrupt-reply failed');
       assert.equal(await s.send('region-error RawGet not_leader 2 0'), 'ok');
       assert.equal(await s.send('region-error RawGet no_such_kind 2 0'), 'error: region-error failed');
       assert.equal(await s.send('clear'), 'ok');
