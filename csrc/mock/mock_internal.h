@@ -398,6 +398,7 @@ struct tikv_mock_cluster_s {
   mock_latency_t *latencies;
   mock_counter_t *counters;
   mock_counter_t *pd_counters; /* PD calls and stream messages, by method */
+  struct mock_raw_latch *raw_latches; /* kv_raw.c: raw keys a CAS holds */
 };
 
 /* All with m->mu held. */
