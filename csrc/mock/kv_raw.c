@@ -16,6 +16,8 @@
  *    CRC-64 (crc64fast's: ECMA-182 reflected, as xz) of each live pair's key
  *    then value, XORed together, with the pairs and their bytes counted, over
  *    each range's part inside the region.
+ *  - a CAS holds its key's scheduler latch until its write applies, and
+ *    for_cas puts and deletes wait for it (see "scheduler latches").
  * Handlers run with m->mu held and copy everything they return into the
  * arena. */
 #include "mock/mock_internal.h"
@@ -154,6 +156,18 @@ static int check_single(mock_kvctx_t *kc, const char *cf_name, uint64_t ttl,
   return cf;
 }
 
+/* Whether a request (an atomic put or delete, or a CAS) waits for its key's
+ * latch: it then answers once the CAS holding it is done. */
+static bool latch_wait(mock_kvctx_t *kc, int cf, const ProtobufCBinaryData *key,
+                       const ProtobufCMessage *q);
+
+static const char *put_value(mock_cluster_t *m, int cf, const Kvrpcpb__RawPutRequest *q) {
+  return mock_kvmap_put(m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
+                        expire_at(q->ttl, tikv__now_ms()))
+             ? "out of memory"
+             : NULL;
+}
+
 /* ---- point operations ---- */
 void mock_raw_get(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawGetRequest *q = msg;
@@ -186,10 +200,8 @@ void mock_raw_put(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawPutRequest *q = msg;
   Kvrpcpb__RawPutResponse *r = out;
   int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, r);
-  if (cf < 0) return;
-  if (mock_kvmap_put(kc->m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
-                     expire_at(q->ttl, tikv__now_ms())))
-    r->error = "out of memory";
+  if (cf < 0 || (q->for_cas && latch_wait(kc, cf, &q->key, &q->base))) return;
+  r->error = (char *)put_value(kc->m, cf, q);
 }
 
 /* Why a batch put's TTLs are refused, if they are. */
@@ -225,7 +237,8 @@ void mock_raw_delete(mock_kvctx_t *kc, const void *msg, void *out) {
   const Kvrpcpb__RawDeleteRequest *q = msg;
   Kvrpcpb__RawDeleteResponse *r = out;
   int cf = check_single(kc, q->cf, 0, q->context, &q->key, r);
-  if (cf >= 0) mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
+  if (cf < 0 || (q->for_cas && latch_wait(kc, cf, &q->key, &q->base))) return;
+  mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
 }
 
 void mock_raw_batch_delete(mock_kvctx_t *kc, const void *msg, void *out) {
@@ -371,28 +384,210 @@ void mock_raw_get_key_ttl(mock_kvctx_t *kc, const void *msg, void *out) {
     r->ttl = (uint64_t)((e->tag - now + 999) / 1000);
 }
 
-void mock_raw_cas(mock_kvctx_t *kc, const void *msg, void *out) {
-  const Kvrpcpb__RawCASRequest *q = msg;
-  Kvrpcpb__RawCASResponse *r = out;
-  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, r);
-  if (cf < 0) return;
-  int64_t now = tikv__now_ms();
+/* What a CAS answers, from the key as it is now (the write comes after). */
+static void cas_decide(mock_kvctx_t *kc, int cf, const Kvrpcpb__RawCASRequest *q,
+                       Kvrpcpb__RawCASResponse *r) {
   mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->key.data, q->key.len);
-  bool exists = e && live(e, now);
-  if (exists) r->previous_value = bin(kc, e->value, e->value_len); /* copied before any write */
+  bool exists = e && live(e, tikv__now_ms());
+  if (exists) r->previous_value = bin(kc, e->value, e->value_len);
   r->previous_not_exist = !exists;
   if (q->previous_not_exist)
     r->succeed = !exists;
   else
     r->succeed = exists && e->value_len == q->previous_value.len &&
                  (e->value_len == 0 || memcmp(e->value, q->previous_value.data, e->value_len) == 0);
-  if (r->succeed) {
-    if (q->delete_)
-      mock_kvmap_delete(kc->m->raw[cf], q->key.data, q->key.len);
-    else if (mock_kvmap_put(kc->m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
-                            expire_at(q->ttl, now)))
-      r->error = "out of memory";
+}
+
+/* The write of a CAS that succeeded. */
+static void cas_write(mock_cluster_t *m, int cf, const Kvrpcpb__RawCASRequest *q,
+                      Kvrpcpb__RawCASResponse *r) {
+  if (!r->succeed) return;
+  if (q->delete_)
+    mock_kvmap_delete(m->raw[cf], q->key.data, q->key.len);
+  else if (mock_kvmap_put(m->raw[cf], q->key.data, q->key.len, q->value.data, q->value.len,
+                          expire_at(q->ttl, tikv__now_ms())))
+    r->error = "out of memory";
+}
+
+/* ---- scheduler latches ----
+ * TiKV runs a compare-and-swap as a command of its transaction scheduler
+ * (RawCompareAndSwap): it takes the key's latch, reads the key, writes
+ * through Raft, and releases the latch once the write applied; commands
+ * meeting the latch wait, in arrival order. Puts and deletes sent with
+ * for_cas (atomic mode) are such commands too (RawAtomicStore); without it
+ * they go straight to the engine (Storage::raw_put / raw_delete), latch or
+ * no latch, and can land between a CAS's read and its write, which then
+ * overwrites them. The mock's Raft writes are instant, unless a test
+ * stalls those of CASes with a latency for CAS_WRITE_LATENCY (that name
+ * only, never "*"): a CAS read while it is set holds its latch until the
+ * latency is removed (looked at every delay_ms). RawBatchPut (for_cas or
+ * not) does not wait for latches here. */
+#define CAS_WRITE_LATENCY "RawCompareAndSwap/write"
+
+typedef struct raw_waiter {
+  mock_reply_to_t *reply;
+  ProtobufCMessage *q; /* own copy: a RawPut, RawDelete or RawCAS request */
+  struct raw_waiter *next;
+} raw_waiter_t;
+
+typedef struct mock_raw_latch {
+  mock_cluster_t *m;
+  int cf;
+  tikv__bytes_t key;
+  tikv__timer_t timer; /* the holder's write applies when it fires */
+  Kvrpcpb__RawCASRequest *cas; /* the holder (own copy) */
+  mock_reply_to_t *reply;      /* its caller */
+  Kvrpcpb__RawCASResponse *resp; /* its answer, in arena */
+  mock_arena_t arena;
+  raw_waiter_t *head, *tail;
+  struct mock_raw_latch *next;
+} raw_latch_t;
+
+static uint32_t cas_write_ms(const mock_cluster_t *m) {
+  for (const mock_latency_t *l = m->latencies; l; l = l->next)
+    if (strcmp(l->method, CAS_WRITE_LATENCY) == 0) return l->delay_ms;
+  return 0;
+}
+
+static ProtobufCMessage *msg_copy(const ProtobufCMessage *q) {
+  size_t n = protobuf_c_message_get_packed_size(q);
+  uint8_t *buf = tikv__malloc(n ? n : 1);
+  if (!buf) return NULL;
+  protobuf_c_message_pack(q, buf);
+  ProtobufCMessage *c = protobuf_c_message_unpack(q->descriptor, NULL, n, buf);
+  free(buf);
+  return c;
+}
+
+static raw_latch_t *latch_of(mock_cluster_t *m, int cf, const ProtobufCBinaryData *key) {
+  for (raw_latch_t *l = m->raw_latches; l; l = l->next)
+    if (l->cf == cf && !tikv__key_cmp(l->key.data, l->key.len, key->data, key->len)) return l;
+  return NULL;
+}
+
+static bool latch_wait(mock_kvctx_t *kc, int cf, const ProtobufCBinaryData *key,
+                       const ProtobufCMessage *q) {
+  raw_latch_t *l = latch_of(kc->m, cf, key);
+  raw_waiter_t *w = l ? tikv__calloc(1, sizeof(*w)) : NULL;
+  if (w && !(w->q = msg_copy(q))) {
+    free(w);
+    w = NULL;
   }
+  if (!w) return false; /* no latch (or no memory: then at once) */
+  w->reply = mock_kv_defer(kc);
+  if (!w->reply) {
+    protobuf_c_message_free_unpacked(w->q, NULL);
+    free(w);
+    return false;
+  }
+  MOCK_QUEUE_PUSH(l->head, l->tail, w);
+  return true;
+}
+
+static void latch_fire(void *arg);
+
+/* The CAS q (owned) takes latch l: it reads now, writes after ms. m->mu held. */
+static void latch_hold(raw_latch_t *l, Kvrpcpb__RawCASRequest *q, mock_reply_to_t *reply,
+                       uint32_t ms) {
+  l->cas = q;
+  l->reply = reply;
+  l->resp = MOCK_NEW(&l->arena, Kvrpcpb__RawCASResponse, KVRPCPB__RAW_CASRESPONSE__INIT);
+  cas_decide(&(mock_kvctx_t){.m = l->m, .arena = &l->arena}, l->cf, q, l->resp);
+  tikv__timer_start(l->m->loop, &l->timer, ms, latch_fire, l);
+}
+
+/* Answers what waited for l in arrival order, up to a CAS, which holds l
+ * next; frees l when nobody is left. Loop thread, m->mu not held. */
+static void latch_next(raw_latch_t *l) {
+  mock_cluster_t *m = l->m;
+  bool stopping = tikv__loop_stopping(m->loop);
+  pthread_mutex_lock(&m->mu);
+  raw_waiter_t *w;
+  while ((w = l->head)) {
+    l->head = w->next;
+    if (!l->head) l->tail = NULL;
+    if (w->q->descriptor == &kvrpcpb__raw_casrequest__descriptor && !stopping) {
+      latch_hold(l, (Kvrpcpb__RawCASRequest *)w->q, w->reply, cas_write_ms(m));
+      pthread_mutex_unlock(&m->mu);
+      free(w);
+      return;
+    }
+    Kvrpcpb__RawPutResponse put = KVRPCPB__RAW_PUT_RESPONSE__INIT;
+    Kvrpcpb__RawDeleteResponse del = KVRPCPB__RAW_DELETE_RESPONSE__INIT;
+    ProtobufCMessage *resp = NULL;
+    if (w->q->descriptor == &kvrpcpb__raw_put_request__descriptor) {
+      put.error = (char *)put_value(m, l->cf, (Kvrpcpb__RawPutRequest *)w->q);
+      resp = &put.base;
+    } else if (w->q->descriptor == &kvrpcpb__raw_delete_request__descriptor) {
+      const Kvrpcpb__RawDeleteRequest *d = (const Kvrpcpb__RawDeleteRequest *)w->q;
+      mock_kvmap_delete(m->raw[l->cf], d->key.data, d->key.len);
+      resp = &del.base;
+    }
+    pthread_mutex_unlock(&m->mu);
+    mock_kv_deferred_reply(w->reply, stopping ? NULL : resp);
+    protobuf_c_message_free_unpacked(w->q, NULL);
+    free(w);
+    pthread_mutex_lock(&m->mu);
+  }
+  raw_latch_t **pp = &m->raw_latches;
+  while (*pp != l) pp = &(*pp)->next;
+  *pp = l->next;
+  pthread_mutex_unlock(&m->mu);
+  tikv__bytes_free(&l->key);
+  free(l);
+}
+
+/* The holder's write applies once the stall is over: it answers, the latch
+ * goes on. */
+static void latch_fire(void *arg) {
+  raw_latch_t *l = arg;
+  mock_cluster_t *m = l->m;
+  pthread_mutex_lock(&m->mu);
+  uint32_t stalled = tikv__loop_stopping(m->loop) ? 0 : cas_write_ms(m);
+  if (stalled) {
+    tikv__timer_start(m->loop, &l->timer, stalled, latch_fire, l);
+    pthread_mutex_unlock(&m->mu);
+    return;
+  }
+  cas_write(m, l->cf, l->cas, l->resp);
+  pthread_mutex_unlock(&m->mu);
+  mock_kv_deferred_reply(l->reply, &l->resp->base);
+  protobuf_c_message_free_unpacked(&l->cas->base, NULL);
+  l->cas = NULL;
+  mock_arena_free(&l->arena);
+  latch_next(l);
+}
+
+/* A CAS that takes its key's latch for a write of ms: true, or false when
+ * it cannot (no memory), and is then done at once. */
+static bool cas_latched(mock_kvctx_t *kc, int cf, const Kvrpcpb__RawCASRequest *q, uint32_t ms) {
+  raw_latch_t *l = tikv__calloc(1, sizeof(*l));
+  Kvrpcpb__RawCASRequest *copy = l ? (Kvrpcpb__RawCASRequest *)msg_copy(&q->base) : NULL;
+  mock_reply_to_t *reply = NULL;
+  if (!copy || tikv__bytes_set(&l->key, q->key.data, q->key.len) || !(reply = mock_kv_defer(kc))) {
+    if (copy) protobuf_c_message_free_unpacked(&copy->base, NULL);
+    if (l) tikv__bytes_free(&l->key);
+    free(l);
+    return false;
+  }
+  l->m = kc->m;
+  l->cf = cf;
+  tikv__timer_init(&l->timer);
+  l->next = kc->m->raw_latches;
+  kc->m->raw_latches = l;
+  latch_hold(l, copy, reply, ms);
+  return true;
+}
+
+void mock_raw_cas(mock_kvctx_t *kc, const void *msg, void *out) {
+  const Kvrpcpb__RawCASRequest *q = msg;
+  Kvrpcpb__RawCASResponse *r = out;
+  int cf = check_single(kc, q->cf, q->ttl, q->context, &q->key, r);
+  if (cf < 0 || latch_wait(kc, cf, &q->key, &q->base)) return;
+  uint32_t ms = cas_write_ms(kc->m);
+  if (ms && cas_latched(kc, cf, q, ms)) return;
+  cas_decide(kc, cf, q, r);
+  cas_write(kc->m, cf, q, r);
 }
 
 /* ---- checksums (TiKV's raw_checksum_ranges) ---- */

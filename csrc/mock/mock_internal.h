@@ -422,6 +422,7 @@ struct tikv_mock_cluster_s {
   mock_keyspace_t *keyspaces; /* in creation order; never removed */
   uint32_t next_keyspace_id;
   char *tls_cert, *tls_key, *tls_ca; /* PEM, NUL-terminated; NULL: plaintext / no client CA */
+  struct mock_raw_latch *raw_latches; /* kv_raw.c: raw keys a CAS holds */
 };
 
 /* All with m->mu held. */

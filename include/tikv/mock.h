@@ -166,7 +166,11 @@ TIKV_EXTERN int tikv_mock_inject_region_error(tikv_mock_cluster_t *m, const char
  * names) fail with gRPC status `grpc_status` (e.g. 14 UNAVAILABLE). */
 TIKV_EXTERN int tikv_mock_inject_grpc_error(tikv_mock_cluster_t *m, const char *method,
                                             int grpc_status, int count);
-/* Delays every call of `method` ("*" any) by delay_ms (0 removes). */
+/* Delays every call of `method` ("*" any) by delay_ms (0 removes). The name
+ * "RawCompareAndSwap/write" (which "*" does not cover) stalls instead the
+ * write of every CAS read while it is set: each holds its key's latch, as in
+ * TiKV's scheduler, so for_cas puts and deletes of the key wait, until the
+ * latency is removed (looked at every delay_ms). */
 TIKV_EXTERN int tikv_mock_set_latency(tikv_mock_cluster_t *m, const char *method,
                                       uint32_t delay_ms);
 /* While paused, PD (every member) accepts calls but never answers them

@@ -311,22 +311,32 @@ START_TEST(loop_runs_tasks_posted_from_itself) {
 }
 END_TEST
 
-/* The idle hook runs on the I/O thread after the callbacks of a burst. */
-static atomic_int hook_calls, cb_on_io;
+/* The idle hook runs on the I/O thread after the callbacks of a burst. The
+ * test waits for what it can observe, whatever the scheduling: the loop may
+ * run the hook before the task (when it first goes idle), and the waiter
+ * may return before the callback has run. */
+static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hook_cv = PTHREAD_COND_INITIALIZER;
+static int hook_calls, cb_on_io;
+static int hooks_before_cb; /* hook calls the callback saw: one must follow */
 static void count_hook(void *arg) {
-  if (tikv_on_io_thread()) atomic_fetch_add(&hook_calls, 1);
+  if (!tikv_on_io_thread()) return;
+  pthread_mutex_lock(&hook_mu);
+  hook_calls++;
+  pthread_cond_broadcast(&hook_cv);
+  pthread_mutex_unlock(&hook_mu);
 }
 static void complete_task(void *a) {
   tikv_future_t *f = a;
   tikv__future_complete(f, NULL);
 }
-/* hook calls seen by the callback: a hook must come after it (the loop may
- * also run the hook before the task, when it first goes idle) */
-static atomic_int hooks_before_cb;
 static void io_cb(tikv_future_t *f, void *arg) {
   if (!tikv_on_io_thread()) return;
-  atomic_store(&hooks_before_cb, atomic_load(&hook_calls));
-  atomic_fetch_add(&cb_on_io, 1);
+  pthread_mutex_lock(&hook_mu);
+  hooks_before_cb = hook_calls;
+  cb_on_io++;
+  pthread_cond_broadcast(&hook_cv);
+  pthread_mutex_unlock(&hook_mu);
 }
 
 START_TEST(idle_hook_follows_callbacks) {
@@ -337,17 +347,18 @@ START_TEST(idle_hook_follows_callbacks) {
   tikv_future_set_callback(f, io_cb, NULL);
   tikv__loop_post(l, complete_task, f);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  /* the waiter may return before the callback has run: wait for both */
-  for (int i = 0; i < 3000 && !(atomic_load(&cb_on_io) == 1 &&
-                                 atomic_load(&hook_calls) > atomic_load(&hooks_before_cb));
-       i++)
-    usleep(1000);
-  ck_assert_int_eq(atomic_load(&cb_on_io), 1);
-  ck_assert_int_gt(atomic_load(&hook_calls), atomic_load(&hooks_before_cb));
+  /* the callback on the I/O thread, then a hook after it (a hang here is
+   * the test case's timeout) */
+  pthread_mutex_lock(&hook_mu);
+  while (cb_on_io == 0 || hook_calls <= hooks_before_cb) pthread_cond_wait(&hook_cv, &hook_mu);
+  ck_assert_int_eq(cb_on_io, 1);
   /* and once more when the loop exits, after the completions of its close */
-  int before = atomic_load(&hook_calls);
-  tikv__loop_stop(l, NULL, NULL);
-  ck_assert_int_gt(atomic_load(&hook_calls), before);
+  int before = hook_calls;
+  pthread_mutex_unlock(&hook_mu);
+  tikv__loop_stop(l, NULL, NULL); /* joins the I/O thread */
+  pthread_mutex_lock(&hook_mu);
+  ck_assert_int_gt(hook_calls, before);
+  pthread_mutex_unlock(&hook_mu);
   tikv_set_idle_hook(NULL, NULL);
   tikv_future_destroy(f);
   tikv__loop_free(l);

@@ -268,6 +268,87 @@ START_TEST(batches_are_chunked) {
 }
 END_TEST
 
+/* The keys of a finished batch get: how many, each with the value that
+ * make_keys' value i has with the given prefix ("" for make_keys' own). */
+static size_t batch_values_are(tikv_future_t *f, const char *prefix) {
+  const tikv_kv_t *kvs;
+  size_t n;
+  ck_assert_int_eq(tikv_future_get_kvs(f, &kvs, &n), TIKV_ERR_OK);
+  for (size_t i = 0; i < n; i++) {
+    char want[32];
+    snprintf(want, sizeof(want), "%sv%d", prefix, atoi((const char *)kvs[i].key + 1));
+    ck_assert_uint_eq(kvs[i].value_len, strlen(want));
+    ck_assert_mem_eq(kvs[i].value, want, kvs[i].value_len);
+  }
+  return n;
+}
+
+/* A batch's part that meets a region error is grouped again (from the
+ * cache, or PD) and sent again: every key of a batch put, get and delete
+ * over all regions is done, whichever region error each region's part
+ * meets first; each failed part costs one request more, no key is dropped.
+ * A split under a cached part makes it two. */
+START_TEST(batch_parts_regrouped_after_region_errors) {
+  enum { N = 64 };
+  static tikv_slice_t keys[N], vals[N];
+  static char kb[N][16], vb[N][16], nb[N][24];
+  static const char *kinds[] = {"epoch_not_match", "not_leader", "region_not_found",
+                                "key_not_in_region"};
+  make_keys(N, keys, vals, kb, vb); /* first bytes 0-9A-Za-z: every region */
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK); /* and the cache knows every region */
+  tikv_future_destroy(f);
+  uint64_t nreg = (uint64_t)tikv_mock_region_count(mock);
+  tikv_slice_t nv[N];
+  for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+    char prefix[8];
+    snprintf(prefix, sizeof(prefix), "%zu-", k);
+    for (int i = 0; i < N; i++) {
+      snprintf(nb[i], sizeof(nb[i]), "%sv%d", prefix, i);
+      nv[i] = (tikv_slice_t){(const uint8_t *)nb[i], strlen(nb[i])};
+    }
+    /* the first nreg requests fail: one per region's part, or a retry */
+    uint64_t calls = tikv_mock_call_count(mock, "RawBatchPut");
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawBatchPut", 0, kinds[k], (int)nreg), 0);
+    f = tikv_raw_batch_put(client, keys, N, nv, N, 0);
+    ck_assert_msg(wait_code(f) == TIKV_ERR_OK, "batch put after %s", kinds[k]);
+    tikv_future_destroy(f);
+    ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchPut"), calls + 2 * nreg);
+
+    calls = tikv_mock_call_count(mock, "RawBatchGet");
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawBatchGet", 0, kinds[k], (int)nreg), 0);
+    f = tikv_raw_batch_get(client, keys, N);
+    ck_assert_msg(wait_code(f) == TIKV_ERR_OK, "batch get after %s", kinds[k]);
+    ck_assert_msg(batch_values_are(f, prefix) == N, "batch get after %s", kinds[k]);
+    tikv_future_destroy(f);
+    ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchGet"), calls + 2 * nreg);
+
+    calls = tikv_mock_call_count(mock, "RawBatchDelete");
+    ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawBatchDelete", 0, kinds[k], (int)nreg), 0);
+    f = tikv_raw_batch_delete(client, keys, N);
+    ck_assert_msg(wait_code(f) == TIKV_ERR_OK, "batch delete after %s", kinds[k]);
+    tikv_future_destroy(f);
+    ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchDelete"), calls + 2 * nreg);
+    f = tikv_raw_batch_get(client, keys, N);
+    ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+    ck_assert_msg(batch_values_are(f, "") == 0, "keys left after a batch delete with %s", kinds[k]);
+    tikv_future_destroy(f);
+    f = tikv_raw_batch_put(client, keys, N, vals, N, 0);
+    ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+    tikv_future_destroy(f);
+  }
+  /* a split under the cached region of "O.." "P.." "Q..": its part meets a
+   * real EpochNotMatch and goes on as two parts */
+  ck_assert_uint_ne(tikv_mock_split_region(mock, K("P")), 0);
+  uint64_t calls = tikv_mock_call_count(mock, "RawBatchGet");
+  f = tikv_raw_batch_get(client, keys, N);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  ck_assert_uint_eq(batch_values_are(f, ""), N);
+  tikv_future_destroy(f);
+  ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchGet"), calls + nreg + 2);
+}
+END_TEST
+
 /* EpochNotMatch carries the regions that now cover the old one: put in the
  * cache, they make the retry (and later requests) need no PD lookup. */
 START_TEST(epoch_not_match_current_regions_spare_pd) {
@@ -613,6 +694,54 @@ START_TEST(compare_and_swap) {
 }
 END_TEST
 
+/* A put (or, del, a delete) of key by writer, sent while a CAS by the atomic
+ * client a (absent -> "cas") holds key's latch: the mock stalls the CAS's
+ * write until the write has reached the store. Returns after both are done
+ * (the CAS having found key absent). */
+static void write_during_cas(tikv_client_t *a, tikv_client_t *writer, const char *key, bool del) {
+  const char *method = del ? "RawDelete" : "RawPut";
+  ck_assert_int_eq(tikv_mock_set_latency(mock, "RawCompareAndSwap/write", 20), 0);
+  uint64_t cas = tikv_mock_call_count(mock, "RawCompareAndSwap");
+  tikv_future_t *f1 = tikv_raw_compare_and_swap(a, K(key), NULL, 0, 1, K("cas"), 0);
+  await_calls("RawCompareAndSwap", cas + 1); /* read: the latch is held */
+  uint64_t w = tikv_mock_call_count(mock, method);
+  tikv_future_t *f2 = del ? tikv_raw_delete(writer, K(key)) : tikv_raw_put(writer, K(key), K("put"), 0);
+  await_calls(method, w + 1);
+  if (writer != a) {
+    /* no for_cas: not ordered behind the latch, done while the CAS is not */
+    ck_assert_int_eq(wait_code(f2), TIKV_ERR_OK);
+    ck_assert(!tikv_future_is_ready(f1));
+  }
+  ck_assert_int_eq(tikv_mock_set_latency(mock, "RawCompareAndSwap/write", 0), 0);
+  ck_assert_int_eq(wait_code(f1), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_future_get_bool(f1), 1);
+  ck_assert_int_eq(tikv_future_get_value(f1, NULL, NULL), 0);
+  ck_assert_int_eq(wait_code(f2), TIKV_ERR_OK);
+  tikv_future_destroy(f1);
+  tikv_future_destroy(f2);
+}
+
+/* Atomic mode: puts and deletes carry for_cas, so TiKV runs them in its
+ * scheduler, behind the latch a CAS holds on the key until its write
+ * applies: a put or delete sent during a CAS lands after it. Without
+ * for_cas (a client not in atomic mode) the write lands at once, and the
+ * CAS's write, decided before it, overwrites it: the update is lost. */
+START_TEST(atomic_writes_wait_for_a_cas) {
+  tikv_client_t *a = connect_to(mock, 10000, 1, NULL);
+  tikv_client_t *plain = connect_to(mock, 10000, 0, NULL);
+  write_during_cas(a, a, "latch-put", false);
+  ck_assert_int_eq(get_is(a, K("latch-put"), K("put")), 1);
+  write_during_cas(a, a, "latch-del", true);
+  ck_assert_int_eq(get_is(a, K("latch-del"), NULL, 0), 0);
+  write_during_cas(a, plain, "lost-put", false);
+  ck_assert_int_eq(get_is(a, K("lost-put"), K("cas")), 1);
+  write_during_cas(a, plain, "lost-del", true);
+  ck_assert_int_eq(get_is(a, K("lost-del"), K("cas")), 1);
+  tikv_client_free(plain);
+  tikv_client_free(a);
+}
+END_TEST
+
 /* ---- region errors: each kind injected once per region, all survived ---- */
 START_TEST(region_errors_are_retried) {
   static const char *kinds[] = {"not_leader", "not_leader_no_hint", "epoch_not_match",
@@ -848,6 +977,7 @@ int main(void) {
   tcase_add_test(tc, empty_value_and_bad_arguments);
   tcase_add_test(tc, batches_across_regions);
   tcase_add_test(tc, batches_are_chunked);
+  tcase_add_test(tc, batch_parts_regrouped_after_region_errors);
   tcase_add_test(tc, epoch_not_match_current_regions_spare_pd);
   tcase_add_test(tc, not_leader_hint_spares_pd);
   tcase_add_test(tc, reverse_scan_from_a_region_start_on_a_fresh_client);
@@ -857,6 +987,7 @@ int main(void) {
   tcase_add_test(tc, ttl_refused_when_disabled);
   tcase_add_test(tc, column_families_are_separate);
   tcase_add_test(tc, compare_and_swap);
+  tcase_add_test(tc, atomic_writes_wait_for_a_cas);
   tcase_add_test(tc, region_errors_are_retried);
   tcase_add_test(tc, region_errors_and_pd_lookups);
   tcase_add_test(tc, split_and_leader_moves);
