@@ -107,20 +107,78 @@ function string(v, name) {
 
 /**
  * PD endpoints: a non-empty array of "host:port" strings, refused here as the
- * C core's tikv_config_add_pd_endpoint refuses them (an "http://" prefix and
- * trailing slashes are dropped, what is left needs a ':'); the bridge joins
- * them with ',' and passes a C string, so neither may appear inside one.
+ * C core's tikv_config_add_pd_endpoint refuses them (an "http://" or
+ * "https://" prefix and trailing slashes are dropped, what is left needs a
+ * ':'; the scheme must agree with the tls option, which connect checks); the
+ * bridge joins them with ',' and passes a C string, so neither may appear
+ * inside one.
  */
 function endpoints(v, name = 'pdEndpoints') {
   array(v, name);
   if (v.length === 0) throw new RangeError(`${name} must not be empty`);
   v.forEach((e, i) => {
     string(e, `${name}[${i}]`);
-    const hostPort = e.replace(/^http:\/\//, '').replace(/\/+$/, '');
+    const hostPort = e.replace(/^https?:\/\//, '').replace(/\/+$/, '');
     if (!hostPort.includes(':') || e.includes(',') || e.includes('\0'))
       throw new RangeError(`${name}[${i}] must be "host:port", got ${JSON.stringify(e)}`);
   });
   return v;
+}
+
+const TLS_PEM_KEYS = Object.freeze(['ca', 'cert', 'key']);
+const TLS_FILE_KEYS = Object.freeze(['caFile', 'certFile', 'keyFile']);
+const CLUSTER_OPTIONS = Object.freeze(['tls', 'apiVersion', 'keyspace']);
+
+/** A PEM text as Node's tls takes it (string or Buffer), as a string for C. */
+function pem(v, name) {
+  let text;
+  if (typeof v === 'string') text = v;
+  else if (v instanceof Uint8Array) text = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1');
+  else throw new TypeError(`${name} must be a PEM string or Buffer, got ${describe(v)}`);
+  if (text.includes('\0')) throw new RangeError(`${name} holds a NUL byte: not PEM`);
+  return text;
+}
+
+function path(v, name) {
+  string(v, name);
+  if (v === '' || v.includes('\0')) throw new RangeError(`${name} must be a file path, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * The options every client's connect takes for the cluster's shape:
+ *   tls: { ca, cert?, key? } (PEM strings or Buffers) or { caFile, certFile?,
+ *        keyFile? } (PEM files, read again when they change: rotation);
+ *        cert and key together or not at all
+ *   apiVersion: 1 (default) or 2; keyspace: a keyspace's name (API v2)
+ * Returns { native: [tlsMode, ca, cert, key, apiVersion, keyspace] (the
+ * bridge's arguments: mode 0 none, 1 PEM, 2 files; '' when absent), shown:
+ * what the client's options say (never the key material) }. What only the
+ * core can judge (PEM that parses, a key matching its certificate, a
+ * keyspace name, options that do not fit together) it reports at connect.
+ */
+function clusterOptions(o) {
+  let tls = [0, '', '', ''];
+  if (o.tls !== undefined) {
+    const t = options(o.tls, undefined, 'options.tls');
+    const files = Object.keys(t).some((k) => TLS_FILE_KEYS.includes(k));
+    const keys = files ? TLS_FILE_KEYS : TLS_PEM_KEYS;
+    for (const k of Object.keys(t))
+      if (!keys.includes(k))
+        throw new TypeError(`unknown option 'tls.${k}' (allowed: ${TLS_PEM_KEYS.join(', ')}, or ${TLS_FILE_KEYS.join(', ')})`);
+    const [ca, cert, key] = keys;
+    if (t[ca] === undefined) throw new TypeError(`options.tls.${ca} is required (the CA that signed the servers' certificates)`);
+    if ((t[cert] === undefined) !== (t[key] === undefined))
+      throw new TypeError(`options.tls.${cert} and options.tls.${key} go together (mutual TLS) or not at all`);
+    const take = files ? path : pem;
+    tls = [files ? 2 : 1, ...keys.map((k) => (t[k] === undefined ? '' : take(t[k], `options.tls.${k}`)))];
+  }
+  const apiVersion = integer(o.apiVersion, 'options.apiVersion', 1, 2, 1);
+  const keyspace = o.keyspace === undefined ? '' : string(o.keyspace, 'options.keyspace');
+  return {
+    native: [...tls, apiVersion, keyspace],
+    shown: { tls: tls[0] !== 0, apiVersion, keyspace: keyspace || undefined },
+  };
 }
 
 function func(v, name) {
@@ -131,6 +189,8 @@ function func(v, name) {
 module.exports = {
   EMPTY,
   NO_OPTIONS,
+  CLUSTER_OPTIONS,
+  clusterOptions,
   endpoints,
   func,
   bytes,

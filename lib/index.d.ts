@@ -65,13 +65,47 @@ export type ColumnFamily = 'default' | 'lock' | 'write';
  * literals and by the library (TypeError "unknown option 'k' (allowed: ...)")
  * at run time. Methods without an options type take no options.
  */
-export interface RawClientOptions {
+/** PEM text, as Node's own tls options take it. */
+export type Pem = string | Buffer | Uint8Array;
+
+/**
+ * TLS to every PD member and store: the CA that signed the servers'
+ * certificates (checked with the host name of each address; nothing turns
+ * that off), and for mutual TLS the client's certificate and key, together.
+ * As PEM texts, or as PEM files, which are read again when they change: a
+ * connection made after the files were replaced uses the new certificates.
+ * With tls, PD endpoints may be written https:// (never http://).
+ */
+export type TlsOptions =
+  | ({ ca: Pem } & NoTlsFiles & ({ cert?: undefined; key?: undefined } | { cert: Pem; key: Pem }))
+  | ({ caFile: string } & NoTlsPems & ({ certFile?: undefined; keyFile?: undefined } | { certFile: string; keyFile: string }));
+type NoTlsFiles = { caFile?: undefined; certFile?: undefined; keyFile?: undefined };
+type NoTlsPems = { ca?: undefined; cert?: undefined; key?: undefined };
+
+/**
+ * The cluster's API version (TiKV's storage.api-version): 1 (default), or
+ * 2 with the keyspace to work in (default 'DEFAULT'), loaded from PD at
+ * connect; in API v2 keys live in the keyspace and never see another's.
+ */
+export type ApiVersionOptions = { apiVersion?: 1; keyspace?: undefined } | { apiVersion: 2; keyspace?: string };
+
+/** What both clients' connect take about the cluster. */
+export type ClusterOptions = { tls?: TlsOptions } & ApiVersionOptions;
+
+export type RawClientOptions = ClusterOptions & {
   /** Deadline of each operation in ms, retries and backoff included (default 20000). */
   timeoutMs?: number;
-  /** Column family of raw operations (default 'default'). */
+  /** Column family of raw operations (default 'default'; API v2 has only 'default'). */
   columnFamily?: ColumnFamily;
   /** Atomic mode: needed by compareAndSwap (default false). */
   atomic?: boolean;
+};
+
+/** What a client's options say of the cluster (never the TLS material). */
+export interface ClusterShape {
+  tls: boolean;
+  apiVersion: 1 | 2;
+  keyspace?: string;
 }
 
 export interface TtlOptions {
@@ -132,7 +166,7 @@ export declare class RawClient {
   private constructor();
   static connect(pdEndpoints: readonly string[], options?: RawClientOptions): Promise<RawClient>;
 
-  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number; columnFamily: ColumnFamily; atomic: boolean }>;
+  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number; columnFamily: ColumnFamily; atomic: boolean } & ClusterShape>;
   readonly closed: boolean;
   /** The cluster id PD reported. */
   readonly clusterId: bigint;
@@ -164,10 +198,10 @@ export declare class RawClient {
   close(): Promise<void>;
 }
 
-export interface TransactionClientOptions {
+export type TransactionClientOptions = ClusterOptions & {
   /** Deadline of each operation in ms, retries and backoff included (default 20000). */
   timeoutMs?: number;
-}
+};
 
 export interface BeginOptions {
   /** Lock keys as they are written (default false: optimistic, conflicts found at commit). */
@@ -249,7 +283,7 @@ export declare class TransactionClient {
   private constructor();
   static connect(pdEndpoints: readonly string[], options?: TransactionClientOptions): Promise<TransactionClient>;
 
-  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number }>;
+  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number } & ClusterShape>;
   readonly closed: boolean;
   readonly clusterId: bigint;
 

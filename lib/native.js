@@ -96,10 +96,14 @@ function track(id, transform, owner) {
  * any failure the handle is closed and the promise rejects (TikvError for
  * native errors).
  */
-function openClient(pdEndpoints, timeoutMs, columnFamily, atomic) {
+// plaintext, API v1: what clusterOptions({}).native gives
+const PLAIN_V1 = Object.freeze([0, '', '', '', 1, '']);
+
+/** cluster: args.js clusterOptions(...).native (TLS, API version, keyspace). */
+function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1) {
   let handle;
   try {
-    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0);
+    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster);
   } catch (e) {
     return Promise.reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
   }

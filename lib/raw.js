@@ -12,7 +12,7 @@ const { scanArgs, iterate, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./sca
 const COLUMN_FAMILIES = ['default', 'lock', 'write'];
 
 // the option keys each method knows (A.options refuses any other)
-const CONNECT_OPTIONS = Object.freeze(['timeoutMs', 'columnFamily', 'atomic']);
+const CONNECT_OPTIONS = Object.freeze(['timeoutMs', 'columnFamily', 'atomic', ...A.CLUSTER_OPTIONS]);
 const TTL_OPTIONS = Object.freeze(['ttl']);
 const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly']);
 
@@ -50,7 +50,7 @@ function makeRawClient(binding) {
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
      * columnFamily ('default' | 'lock' | 'write'), atomic (needed by
-     * compareAndSwap).
+     * compareAndSwap), tls, apiVersion and keyspace (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
@@ -61,8 +61,9 @@ function makeRawClient(binding) {
         if (!COLUMN_FAMILIES.includes(columnFamily))
           throw new RangeError(`options.columnFamily must be one of ${COLUMN_FAMILIES.join(', ')}, got ${JSON.stringify(columnFamily)}`);
         const atomic = A.bool(o.atomic, 'options.atomic');
-        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, columnFamily, atomic };
-        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic).then((handle) => new RawClient(TOKEN, handle, opts));
+        const cluster = A.clusterOptions(o);
+        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, columnFamily, atomic, ...cluster.shown };
+        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native).then((handle) => new RawClient(TOKEN, handle, opts));
       });
     }
 

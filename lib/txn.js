@@ -36,7 +36,7 @@ function orZero(ts) {
 }
 
 // the option keys each method knows (A.options refuses any other)
-const CONNECT_OPTIONS = Object.freeze(['timeoutMs']);
+const CONNECT_OPTIONS = Object.freeze(['timeoutMs', ...A.CLUSTER_OPTIONS]);
 const BEGIN_OPTIONS = Object.freeze(['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs']);
 const TRANSACTION_OPTIONS = Object.freeze(['retries', ...BEGIN_OPTIONS]);
 
@@ -322,15 +322,19 @@ function makeTransactionClient(binding) {
 
     /**
      * Connects to the cluster whose PD answers at one of pdEndpoints
-     * ("host:port"). Options: timeoutMs (per operation, retries included).
+     * ("host:port"). Options: timeoutMs (per operation, retries included),
+     * tls, apiVersion and keyspace (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
         A.endpoints(pdEndpoints);
         const o = A.options(options, CONNECT_OPTIONS);
         const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
-        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined };
-        return openClient(pdEndpoints, timeoutMs, 'default', false).then((handle) => new TransactionClient(TOKEN, handle, opts));
+        const cluster = A.clusterOptions(o);
+        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, ...cluster.shown };
+        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native).then(
+          (handle) => new TransactionClient(TOKEN, handle, opts)
+        );
       });
     }
 

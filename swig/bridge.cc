@@ -691,8 +691,28 @@ napi_value tikvjs_submit(napi_env env, tikv_future_t *f, int kind) {
   return tikvjs_from_double(env, id);
 }
 
+/* TLS (tls_mode 0 none, 1 PEM texts, 2 files; "" for a piece absent), the
+ * API version and the keyspace ("": none) into cfg; the option refused goes
+ * to *what, why in tikv_config_error(cfg). */
+static int set_cluster(tikv_config_t *cfg, int tls_mode, const char *ca, const char *cert,
+                       const char *key, int api_version, const char *keyspace, std::string *what) {
+  int rc = tls_mode >= 0 && tls_mode <= 2 ? TIKV_ERR_OK : TIKV_ERR_INVALID_ARGUMENT;
+  if (tls_mode == 1)
+    rc = tikv_config_set_tls(cfg, ca, strlen(ca), cert, strlen(cert), key, strlen(key));
+  else if (tls_mode == 2)
+    rc = tikv_config_set_tls_files(cfg, ca, cert[0] ? cert : NULL, key[0] ? key : NULL);
+  if (rc != TIKV_ERR_OK) *what = "tls";
+  if (rc == TIKV_ERR_OK && (rc = tikv_config_set_api_version(cfg, api_version)) != TIKV_ERR_OK)
+    *what = "apiVersion";
+  if (rc == TIKV_ERR_OK && keyspace[0] && (rc = tikv_config_set_keyspace(cfg, keyspace)) != TIKV_ERR_OK)
+    *what = "keyspace";
+  return rc;
+}
+
 tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
-                                 int atomic) {
+                                 int atomic, int tls_mode, const char *tls_ca,
+                                 const char *tls_cert, const char *tls_key, int api_version,
+                                 const char *keyspace) {
   tikv_config_t *cfg = tikv_config_new();
   if (!cfg) {
     fail_creation(TIKV_ERR_NO_MEMORY, "tikv: out of memory");
@@ -715,19 +735,22 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
     what = "columnFamily";
   if (rc == TIKV_ERR_OK && (rc = tikv_config_set_atomic(cfg, atomic)) != TIKV_ERR_OK)
     what = "atomic";
+  if (rc == TIKV_ERR_OK)
+    rc = set_cluster(cfg, tls_mode, tls_ca, tls_cert, tls_key, api_version, keyspace, &what);
   tikv_client_t *c = NULL;
   if (rc == TIKV_ERR_OK) {
     c = tikv_client_new(cfg, &rc);
     if (!c && rc == TIKV_ERR_OK) rc = TIKV_ERR_INTERNAL;
     what = "client";
   }
-  tikv_config_free(cfg);
   if (!c) {
     if (what == "client")
       fail_creation(rc, std::string("tikv: cannot create client: ") + tikv_strerror(rc));
     else
-      fail_creation(rc, "tikv: invalid " + what + ": " + tikv_strerror(rc));
+      fail_creation(rc, "tikv: invalid " + what + ": " +
+                            (tikv_config_error(cfg)[0] ? tikv_config_error(cfg) : tikv_strerror(rc)));
   }
+  tikv_config_free(cfg);
   return c;
 }
 

@@ -191,6 +191,11 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 %ignore tikv_config_set_timeout_ms;
 %ignore tikv_config_set_column_family;
 %ignore tikv_config_set_atomic;
+%ignore tikv_config_set_tls;
+%ignore tikv_config_set_tls_files;
+%ignore tikv_config_set_api_version;
+%ignore tikv_config_set_keyspace;
+%ignore tikv_config_error;
 %ignore tikv_client_new;
 %ignore tikv_client_close;
 %ignore tikv_client_free;
@@ -223,7 +228,9 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 
 /* made and checked by the bridge (bridge.h) */
 tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
-                                 int atomic);
+                                 int atomic, int tls_mode, const char *tls_ca,
+                                 const char *tls_cert, const char *tls_key, int api_version,
+                                 const char *keyspace);
 tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
                            int lock_wait_timeout_ms, uint64_t start_ts, int read_only);
 tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,

@@ -20,7 +20,11 @@ tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
   pthread_mutex_init(&c->close_mu, NULL);
   c->rpc.loop = c->loop;
   tikv__router_init(&c->router, &c->rpc, &c->pd);
-  if (tikv__pd_init(&c->pd, &c->rpc, c->cfg.pd_endpoints, c->cfg.n_pd)) {
+  tikv__apicodec_init(&c->router.codec, c->cfg.api_version);
+  /* API v2 raw requests name no column family ("default" is all there is) */
+  if (c->cfg.api_version == 2 && !strcmp(c->cfg.cf, "default")) c->cfg.cf[0] = 0;
+  if ((c->cfg.tls.on && !(c->rpc.creds = tikv__tls_credentials(&c->cfg.tls))) ||
+      tikv__pd_init(&c->pd, &c->rpc, c->cfg.pd_endpoints, c->cfg.n_pd)) {
     tikv_client_free(c);
     goto oom;
   }
@@ -58,21 +62,35 @@ uint64_t tikv_client_cluster_id(tikv_client_t *c) { return c ? tikv__pd_cluster_
 typedef struct {
   tikv_client_t *c;
   tikv_future_t *f;
+  int64_t deadline;
 } connect_t;
 
-static void connect_done(void *arg, tikv_error_t *err) {
+static void connect_finish(void *arg, tikv_error_t *err) {
   connect_t *k = arg;
   tikv__future_complete(k->f, err);
   free(k);
 }
 
+static void connect_done(void *arg, tikv_error_t *err) {
+  connect_t *k = arg;
+  if (!err && tikv__apicodec_unready(&k->c->router.codec)) {
+    tikv__client_load_keyspace(k->c, k->deadline, connect_finish, k);
+    return;
+  }
+  connect_finish(k, err);
+}
+
 static void connect_start(void *arg) {
   connect_t *k = arg;
-  tikv__pd_connect(&k->c->pd, tikv__client_deadline(k->c), connect_done, k);
+  k->deadline = tikv__client_deadline(k->c);
+  tikv__pd_connect(&k->c->pd, k->deadline, connect_done, k);
 }
 
 tikv_future_t *tikv_client_connect(tikv_client_t *c) {
   if (!c) return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "no client"));
+  char why[256];
+  if (tikv__config_check(&c->cfg, why, sizeof(why)))
+    return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "%s", why));
   tikv_future_t *f = tikv__future_new();
   connect_t *k = tikv__calloc(1, sizeof(*k));
   if (!f || !k) {
@@ -83,7 +101,7 @@ tikv_future_t *tikv_client_connect(tikv_client_t *c) {
     }
     return NULL;
   }
-  *k = (connect_t){c, f};
+  *k = (connect_t){c, f, 0};
   if (tikv__client_post(c, connect_start, k) != 0) {
     free(k);
     tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
@@ -114,6 +132,7 @@ void tikv_client_free(tikv_client_t *c) {
   if (!c) return;
   tikv_client_close(c);
   tikv__loop_free(c->loop);
+  if (c->rpc.creds) grpc_channel_credentials_release(c->rpc.creds);
   tikv__config_clear(&c->cfg);
   pthread_mutex_destroy(&c->close_mu);
   free(c);

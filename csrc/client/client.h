@@ -5,6 +5,7 @@
 #define TIKV_CLIENT_CLIENT_H
 
 #include "pd/pd.h"
+#include "rpc/tls.h"
 #include "region/region.h"
 
 struct tikv_config_s {
@@ -13,7 +14,13 @@ struct tikv_config_s {
   uint32_t timeout_ms;
   char cf[16];
   bool atomic;
+  tikv__tls_t tls;
+  unsigned schemes;  /* TIKV__SCHEME_* bits: how the endpoints were written */
+  int api_version;   /* 1 or 2 */
+  char keyspace[32]; /* API v2: its name ("": DEFAULT) */
+  char error[512];   /* why the last setter refused (tikv_config_error) */
 };
+enum { TIKV__SCHEME_HTTP = 1, TIKV__SCHEME_HTTPS = 2 };
 
 /* PD's GC safe point as last read (txn/gc.c; I/O thread): reads below it
  * are refused. read_ms 0: never read. */
@@ -42,11 +49,19 @@ int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg);
  * future cannot be allocated. Any thread. */
 tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
                                    tikv__task_fn start, void (*drop)(void *op));
+/* API v2: loads the configured keyspace from PD (LoadKeyspace) into the
+ * router's codec; cb(arg, err) once. I/O thread. (csrc/client/keyspace.c) */
+void tikv__client_load_keyspace(tikv_client_t *c, int64_t deadline,
+                                void (*cb)(void *arg, tikv_error_t *err), void *arg);
 /* Deadline for an operation starting now. */
 int64_t tikv__client_deadline(tikv_client_t *c);
 /* Copies src's endpoints into dst (dst->n_pd counts those copied, also on
  * failure). 0 / -1 (OOM). */
 int tikv__config_copy(tikv_config_t *dst, const tikv_config_t *src);
 void tikv__config_clear(tikv_config_t *cfg);
+/* Whether cfg's options fit together (TLS and the endpoints' schemes, the
+ * keyspace and the API version, column families in API v2): 0, or
+ * TIKV_ERR_INVALID_ARGUMENT with the reason in why. */
+int tikv__config_check(const tikv_config_t *cfg, char *why, size_t len);
 
 #endif

@@ -1,11 +1,15 @@
 /* The configuration builder (include/tikv/client.h). */
 #include "client/client.h"
 
+#include <ctype.h>
+#include <stdio.h>
+
 tikv_config_t *tikv_config_new(void) {
   tikv_config_t *cfg = tikv__calloc(1, sizeof(*cfg));
   if (!cfg) return NULL;
   cfg->timeout_ms = 20000;
   strcpy(cfg->cf, "default");
+  cfg->api_version = 1;
   return cfg;
 }
 
@@ -14,13 +18,14 @@ void tikv__config_clear(tikv_config_t *cfg) {
   free(cfg->pd_endpoints);
   cfg->pd_endpoints = NULL;
   cfg->n_pd = 0;
+  tikv__tls_clear(&cfg->tls);
 }
 
 int tikv__config_copy(tikv_config_t *dst, const tikv_config_t *src) {
   *dst = *src;
   dst->n_pd = 0;
   dst->pd_endpoints = tikv__calloc(src->n_pd, sizeof(char *));
-  if (!dst->pd_endpoints) return -1;
+  if (tikv__tls_copy(&dst->tls, &src->tls) || !dst->pd_endpoints) return -1;
   for (size_t i = 0; i < src->n_pd; i++) {
     if (!(dst->pd_endpoints[i] = tikv__strdup(src->pd_endpoints[i]))) return -1;
     dst->n_pd++;
@@ -37,8 +42,14 @@ void tikv_config_free(tikv_config_t *cfg) {
 int tikv_config_add_pd_endpoint(tikv_config_t *cfg, const char *endpoint) {
   if (!cfg || !endpoint) return TIKV_ERR_INVALID_ARGUMENT;
   const char *p = endpoint;
-  if (strncmp(p, "http://", 7) == 0) p += 7;
-  if (strncmp(p, "https://", 8) == 0) return TIKV_ERR_UNSUPPORTED; /* TLS: not yet */
+  unsigned scheme = 0;
+  if (strncmp(p, "http://", 7) == 0) {
+    p += 7;
+    scheme = TIKV__SCHEME_HTTP;
+  } else if (strncmp(p, "https://", 8) == 0) {
+    p += 8;
+    scheme = TIKV__SCHEME_HTTPS;
+  }
   size_t n = strlen(p);
   while (n && p[n - 1] == '/') n--;
   if (n == 0 || !memchr(p, ':', n)) return TIKV_ERR_INVALID_ARGUMENT;
@@ -50,6 +61,7 @@ int tikv_config_add_pd_endpoint(tikv_config_t *cfg, const char *endpoint) {
   }
   cfg->pd_endpoints = list;
   list[cfg->n_pd++] = e;
+  cfg->schemes |= scheme;
   return TIKV_ERR_OK;
 }
 
@@ -74,3 +86,71 @@ int tikv_config_set_atomic(tikv_config_t *cfg, int atomic) {
   return TIKV_ERR_OK;
 }
 
+
+/* The setters' answer: rc, with the reason kept for tikv_config_error. */
+static int refuse(tikv_config_t *cfg, int rc, const char *why) {
+  snprintf(cfg->error, sizeof(cfg->error), "%s", rc ? why : "");
+  return rc;
+}
+
+int tikv_config_set_tls(tikv_config_t *cfg, const char *ca_pem, size_t ca_len,
+                        const char *cert_pem, size_t cert_len, const char *key_pem,
+                        size_t key_len) {
+  if (!cfg) return TIKV_ERR_INVALID_ARGUMENT;
+  if ((!ca_pem && ca_len) || (!cert_pem && cert_len) || (!key_pem && key_len))
+    return refuse(cfg, TIKV_ERR_INVALID_ARGUMENT, "a TLS piece is NULL but has a length");
+  char why[sizeof(cfg->error)];
+  int rc = tikv__tls_set(&cfg->tls, false, ca_pem, ca_len, cert_pem, cert_len, key_pem, key_len,
+                         why, sizeof(why));
+  return refuse(cfg, rc, why);
+}
+
+int tikv_config_set_tls_files(tikv_config_t *cfg, const char *ca_path, const char *cert_path,
+                              const char *key_path) {
+  if (!cfg) return TIKV_ERR_INVALID_ARGUMENT;
+  char why[sizeof(cfg->error)];
+  int rc = tikv__tls_set(&cfg->tls, true, ca_path, 0, cert_path, 0, key_path, 0, why, sizeof(why));
+  return refuse(cfg, rc, why);
+}
+
+int tikv_config_set_api_version(tikv_config_t *cfg, int version) {
+  if (!cfg) return TIKV_ERR_INVALID_ARGUMENT;
+  if (version != 1 && version != 2)
+    return refuse(cfg, TIKV_ERR_INVALID_ARGUMENT, "the API version is 1 or 2");
+  cfg->api_version = version;
+  return refuse(cfg, TIKV_ERR_OK, NULL);
+}
+
+/* PD's rule for keyspace names (pkg/keyspace: namePattern). */
+static bool keyspace_name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (n < 1 || n > 20) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_') return false;
+  return true;
+}
+
+int tikv_config_set_keyspace(tikv_config_t *cfg, const char *name) {
+  if (!cfg || !name) return TIKV_ERR_INVALID_ARGUMENT;
+  if (!keyspace_name_ok(name))
+    return refuse(cfg, TIKV_ERR_INVALID_ARGUMENT,
+                  "a keyspace name is 1 to 20 of A-Z, a-z, 0-9, '-' and '_' (PD's rule)");
+  snprintf(cfg->keyspace, sizeof(cfg->keyspace), "%s", name);
+  return refuse(cfg, TIKV_ERR_OK, NULL);
+}
+
+const char *tikv_config_error(const tikv_config_t *cfg) { return cfg ? cfg->error : ""; }
+
+int tikv__config_check(const tikv_config_t *cfg, char *why, size_t len) {
+  const char *msg = NULL;
+  if (cfg->tls.on && (cfg->schemes & TIKV__SCHEME_HTTP))
+    msg = "an http:// PD endpoint with TLS configured: write https:// (never a plaintext downgrade)";
+  else if (!cfg->tls.on && (cfg->schemes & TIKV__SCHEME_HTTPS))
+    msg = "an https:// PD endpoint needs TLS (tikv_config_set_tls or tikv_config_set_tls_files)";
+  else if (cfg->keyspace[0] && cfg->api_version != 2)
+    msg = "a keyspace needs API v2 (tikv_config_set_api_version(cfg, 2))";
+  else if (cfg->api_version == 2 && cfg->cf[0] && strcmp(cfg->cf, "default") != 0)
+    msg = "API v2 has no column families (TiKV: cf is deprecated in API V2)";
+  if (msg) snprintf(why, len, "%s", msg);
+  return msg ? TIKV_ERR_INVALID_ARGUMENT : TIKV_ERR_OK;
+}

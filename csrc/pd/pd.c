@@ -38,7 +38,8 @@ static void waiter_timeout(void *arg) {
   cb(cb_arg, err);
 }
 
-static void wake_waiters(tikv__pd_t *pd) {
+/* Every waiter: a leader was found (err NULL), or err (copied) ends them. */
+static void wake_waiters(tikv__pd_t *pd, const tikv_error_t *err) {
   while (pd->waiters) {
     waiter_t *w = (waiter_t *)pd->waiters;
     tikv__list_remove(&pd->waiters, &w->link);
@@ -46,7 +47,7 @@ static void wake_waiters(tikv__pd_t *pd) {
     void (*cb)(void *, tikv_error_t *) = w->cb;
     void *arg = w->arg;
     free(w);
-    cb(arg, NULL);
+    cb(arg, err ? tikv__error_dup(err) : NULL);
   }
 }
 
@@ -74,6 +75,7 @@ void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, ti
 typedef struct {
   tikv__pd_t *pd;
   size_t idx; /* endpoint being tried */
+  size_t tls_failures; /* endpoints of this round whose TLS handshake failed */
   tikv__timer_t timer;
 } discovery_t;
 
@@ -102,7 +104,7 @@ static void retry_discovery(void *arg) {
     free(d);
     return;
   }
-  d->idx = 0;
+  d->idx = d->tls_failures = 0;
   try_endpoint(d);
 }
 
@@ -132,7 +134,7 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   if (!err) {
     pd->discovering = false;
     free(d);
-    wake_waiters(pd);
+    wake_waiters(pd, NULL);
     return;
   }
   tikv__error_prefix(err, "PD %s", pd->endpoints[d->idx]);
@@ -142,10 +144,14 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     free(d);
     return;
   }
+  d->tls_failures += err->code == TIKV_ERR_TLS;
   if (++d->idx < pd->n_endpoints) {
     try_endpoint(d);
     return;
   }
+  /* no endpoint takes our TLS: waiting cannot cure that (a rotation of the
+   * files is picked up by the next connect) */
+  if (d->tls_failures == pd->n_endpoints) wake_waiters(pd, err);
   tikv__timer_start(pd->rpc->loop, &d->timer, tikv__backoff_next(&pd->bo), retry_discovery, d);
 }
 
@@ -252,6 +258,10 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
   }
   if (err->code == TIKV_ERR_PROTOCOL && !tikv__req_is_read(p->req)) {
     pd_finish(p, err, NULL); /* a write's reply we cannot read: not resent */
+    return;
+  }
+  if (err->code == TIKV_ERR_TLS) {
+    pd_finish(p, err, NULL); /* as a connect's: retrying cannot cure it */
     return;
   }
   if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||

@@ -217,6 +217,7 @@ static const tikv__kind_t RAW_BATCH_DELETE = {
 static void batch_done(void *arg, tikv_error_t *err) {
   batchop_t *op = arg;
   tikv_future_t *f = op->f;
+  if (!err) err = tikv__apicodec_decode_kvs(&op->c->router.codec, TIKV__KS_RAW, &f->kvs);
   if (!err && op->req == TIKV__REQ_RAW_BATCH_GET) tikv__kvs_sort(&f->kvs, false);
   batchop_free(op);
   tikv__future_complete(f, err);
@@ -343,6 +344,7 @@ static void range_done(void *arg, tikv_error_t *err) {
     return;
   }
   tikv_future_t *f = r->f;
+  if (!err) err = tikv__apicodec_decode_kvs(&r->c->router.codec, TIKV__KS_RAW, &r->kvs);
   if (!err) {
     f->kvs = r->kvs;
     r->kvs = (tikv__kvs_t){0};
@@ -388,6 +390,7 @@ static void batchscan_child_done(batchscan_t *b, tikv_error_t *err) {
   b->err = NULL;
   for (size_t i = 0; !e && i < b->n; i++)
     if (tikv__kvs_append(&f->kvs, &b->children[i]->kvs)) e = tikv__oom();
+  if (!e && b->n) e = tikv__apicodec_decode_kvs(&b->children[0]->c->router.codec, TIKV__KS_RAW, &f->kvs);
   batchscan_free(b);
   tikv__future_complete(f, e);
 }
@@ -428,22 +431,28 @@ static bool slice_ok(const uint8_t *p, size_t len) { return p || len == 0; }
   do {                                                                  \
     if (!(c)) return fail(TIKV_ERR_INVALID_ARGUMENT, "client is NULL"); \
     if (atomic_load(&(c)->closed)) return fail(TIKV_ERR_CLOSED, "client is closed"); \
+    const char *unready_ = tikv__apicodec_unready(&(c)->router.codec); \
+    if (unready_) return fail(TIKV_ERR_INVALID_ARGUMENT, "%s", unready_); \
   } while (0)
 
 /* A single-key operation with copies of its bytes; submitted at once. */
 static tikv_future_t *keyop(tikv_client_t *c, const tikv__kind_t *kind, const tikv_slice_t *key,
                             const tikv_slice_t *value, const tikv_slice_t *prev, uint64_t ttl) {
+  const tikv__apicodec_t *codec = &c->router.codec;
   size_t vl = value ? value->len : 0, pl = prev ? prev->len : 0;
-  keyop_t *op = tikv__calloc(1, sizeof(*op) + key->len + vl + pl);
+  size_t kl = tikv__apicodec_prefix_len(codec) + key->len;
+  keyop_t *op = tikv__calloc(1, sizeof(*op) + kl + vl + pl);
   if (!op) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
   op->c = c;
   op->kind = kind;
   op->ttl = ttl;
   op->prev_not_exist = prev == NULL;
   uint8_t *p = op->data;
-  const tikv_slice_t *src[] = {key, value, prev};
-  tikv__bytes_t *dst[] = {&op->key, &op->value, &op->prev};
-  for (int i = 0; i < 3; i++) {
+  op->key = (tikv__bytes_t){p, tikv__apicodec_encode_into(codec, TIKV__KS_RAW, key->data, key->len, p)};
+  p += kl;
+  const tikv_slice_t *src[] = {value, prev};
+  tikv__bytes_t *dst[] = {&op->value, &op->prev};
+  for (int i = 0; i < 2; i++) {
     if (!src[i]) continue;
     if (src[i]->len) memcpy(p, src[i]->data, src[i]->len);
     *dst[i] = (tikv__bytes_t){p, src[i]->len};
@@ -495,12 +504,17 @@ tikv_future_t *tikv_raw_compare_and_swap(tikv_client_t *c, const uint8_t *key, s
                previous_not_exist ? NULL : &(tikv_slice_t){previous, previous_len}, ttl_seconds);
 }
 
-/* Copies slices[0..n) into views of one buffer at *bytes (advanced). */
-static void copy_slices(tikv__bytes_t *dst, const tikv_slice_t *src, size_t n, uint8_t **bytes) {
+/* Copies slices[0..n) into views of one buffer at *bytes (advanced), keys
+ * (codec not NULL) in their wire form. */
+static void copy_slices(tikv__bytes_t *dst, const tikv_slice_t *src, size_t n, uint8_t **bytes,
+                        const tikv__apicodec_t *codec) {
   for (size_t i = 0; i < n; i++) {
-    if (src[i].len) memcpy(*bytes, src[i].data, src[i].len);
-    dst[i] = (tikv__bytes_t){*bytes, src[i].len};
-    *bytes += src[i].len;
+    size_t len = codec ? tikv__apicodec_encode_into(codec, TIKV__KS_RAW, src[i].data, src[i].len,
+                                                     *bytes)
+                       : src[i].len;
+    if (!codec && len) memcpy(*bytes, src[i].data, len);
+    dst[i] = (tikv__bytes_t){*bytes, len};
+    *bytes += len;
   }
 }
 
@@ -513,7 +527,8 @@ static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice
       return fail(TIKV_ERR_INVALID_ARGUMENT, "key %zu is NULL", i);
     if (values && !slice_ok(values[i].data, values[i].len))
       return fail(TIKV_ERR_INVALID_ARGUMENT, "value %zu is NULL", i);
-    total += keys[i].len + (values ? values[i].len : 0);
+    total += tikv__apicodec_prefix_len(&c->router.codec) + keys[i].len +
+             (values ? values[i].len : 0);
   }
   batchop_t *op = tikv__calloc(1, sizeof(*op));
   if (op) {
@@ -526,8 +541,8 @@ static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice
     return fail(TIKV_ERR_NO_MEMORY, "out of memory");
   }
   uint8_t *p = op->bytes;
-  copy_slices(op->keys, keys, n, &p);
-  if (values) copy_slices(op->values, values, n, &p);
+  copy_slices(op->keys, keys, n, &p, &c->router.codec);
+  if (values) copy_slices(op->values, values, n, &p, NULL);
   op->c = c;
   op->req = req;
   op->n = n;
@@ -563,7 +578,13 @@ static rangeop_t *rangeop_new(tikv_client_t *c, const tikv_slice_t *start, const
   if (!r) return NULL;
   r->c = c;
   r->key_only = key_only;
-  if (tikv__walk_init(&r->walk, start->data, start->len, end->data, end->len, reverse, limit)) {
+  tikv__bytes_t ws = {0}, we = {0};
+  int rc = tikv__apicodec_range(&c->router.codec, TIKV__KS_RAW, start->data, start->len, end->data,
+                                end->len, &ws, &we) ||
+           tikv__walk_init(&r->walk, ws.data, ws.len, we.data, we.len, reverse, limit);
+  tikv__bytes_free(&ws);
+  tikv__bytes_free(&we);
+  if (rc) {
     rangeop_free(r);
     return NULL;
   }

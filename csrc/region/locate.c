@@ -80,6 +80,7 @@ static int pd_key(tikv__keyspace ks, const uint8_t *key, size_t len, uint8_t **o
 
 bool tikv__locate_cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                          bool reverse, bool bounds, tikv__route_t *route) {
+  ks = tikv__apicodec_routing(&rt->codec, ks);
   /* raw keys are looked up as they are; transactional ones encoded, on the
    * stack when short */
   uint8_t small[TIKV__CODEC_ENCODED_LEN(64)], *heap = NULL;
@@ -237,6 +238,7 @@ static bool cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, si
 void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
                   bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
   if (cached(rt, ks, key, len, reverse, cb, arg)) return;
+  ks = tikv__apicodec_routing(&rt->codec, ks);
   locate_t *l = locate_new(rt, ks, reverse, deadline, cb, arg);
   int rc = -1;
   if (l && reverse && len == 0) {
@@ -292,6 +294,7 @@ void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *ke
                         const uint8_t *end, size_t end_len, int64_t deadline,
                         tikv__locate_cb cb, void *arg) {
   if (cached(rt, ks, key, len, false, cb, arg)) return;
+  ks = tikv__apicodec_routing(&rt->codec, ks);
   locate_t *l = locate_new(rt, ks, false, deadline, cb, arg);
   if (!l || pd_key(ks, key, len, &l->key, &l->len) ||
       (end_len && pd_key(ks, end, end_len, &l->end, &l->end_len))) {

@@ -7,6 +7,7 @@
 #include "errorpb.pb-c.h"
 #include "kvrpcpb.pb-c.h"
 #include "pd/pd.h"
+#include "region/apicodec.h"
 #include "region/cache.h"
 
 typedef struct tikv__store {
@@ -23,6 +24,7 @@ typedef struct tikv__router {
   tikv__region_cache_t cache;
   tikv__store_t *stores;
   size_t n_stores;
+  tikv__apicodec_t codec; /* the keys' form: API v1, or v2 and the keyspace */
 } tikv__router_t;
 
 void tikv__router_init(tikv__router_t *r, tikv__rpc_t *rpc, tikv__pd_t *pd);
@@ -48,9 +50,6 @@ bool tikv__route_contains(const tikv__route_t *r, const uint8_t *key, size_t len
 #define TIKV__KEY_SENTINEL_LEN 8193
 const uint8_t *tikv__key_sentinel(void);
 
-/* Key spaces: raw keys are compared with PD's boundaries as they are;
- * transactional keys are memcomparable-encoded first (API v1). */
-typedef enum { TIKV__KS_RAW = 0, TIKV__KS_TXN = 1 } tikv__keyspace;
 
 /* ---- locating keys and stores (csrc/region/locate.c) ---- */
 typedef void (*tikv__locate_cb)(void *arg, tikv_error_t *err, const tikv__route_t *route);

@@ -279,6 +279,7 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
   ctx.region_id = s->route.region_id;
   ctx.region_epoch = &epoch;
   ctx.peer = &peer;
+  tikv__apicodec_context(&s->rt->codec, &ctx);
   grpc_slice msg;
   if (s->kind->build(s->arg, &s->part, &ctx, &msg) != 0) {
     s->ops->done(s, tikv__oom());

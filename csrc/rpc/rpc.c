@@ -2,6 +2,7 @@
  * batch of six ops; it is judged by the status received, not the batch's
  * flag. */
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 #include <grpc/byte_buffer_reader.h>
 #include <stdio.h>
@@ -31,8 +32,8 @@ struct tikv__conn {
   int refs;
 };
 
-/* Every channel is made here: TLS credentials, when they come, go here. */
-static grpc_channel *channel_new(const char *target) {
+/* Every channel is made here, with the client's credentials. */
+static grpc_channel *channel_new(tikv__rpc_t *rpc, const char *target) {
   grpc_arg args[] = {
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = -1}},
       {GRPC_ARG_INTEGER, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, {.integer = -1}},
@@ -48,6 +49,7 @@ static grpc_channel *channel_new(const char *target) {
       {GRPC_ARG_INTEGER, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, {.integer = 1}},
   };
   grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
+  if (rpc->creds) return grpc_channel_create(target, rpc->creds, &ca);
   grpc_channel_credentials *creds = grpc_insecure_credentials_create();
   if (!creds) return NULL;
   grpc_channel *ch = grpc_channel_create(target, creds, &ca);
@@ -58,7 +60,7 @@ static grpc_channel *channel_new(const char *target) {
 tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target) {
   tikv__conn_t *conn = tikv__calloc(1, sizeof(*conn));
   if (!conn) return NULL;
-  conn->channel = channel_new(target);
+  conn->channel = channel_new(rpc, target);
   if (!conn->channel) {
     free(conn);
     return NULL;
@@ -159,7 +161,7 @@ static tikv_error_t *status_error(tikv__rpc_t *rpc, const char *method, grpc_sta
                                   grpc_slice details) {
   int code;
   switch (st) {
-    case GRPC_STATUS_UNAVAILABLE: code = TIKV_ERR_UNAVAILABLE; break;
+    case GRPC_STATUS_UNAVAILABLE: code = tikv__tls_unavailable_code(details); break;
     case GRPC_STATUS_DEADLINE_EXCEEDED: code = TIKV_ERR_TIMEOUT; break;
     case GRPC_STATUS_CANCELLED:
       code = rpc && rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_CANCELLED;
@@ -167,9 +169,10 @@ static tikv_error_t *status_error(tikv__rpc_t *rpc, const char *method, grpc_sta
     default: code = TIKV_ERR_GRPC; break;
   }
   const char *name = tikv__grpc_status_name(st);
-  tikv_error_t *e = tikv__error_new(code, "%s: gRPC status %s: %.*s", method, name,
+  tikv_error_t *e = tikv__error_new(code, "%s: gRPC status %s: %.*s%s", method, name,
                                     (int)GRPC_SLICE_LENGTH(details),
-                                    (const char *)GRPC_SLICE_START_PTR(details));
+                                    (const char *)GRPC_SLICE_START_PTR(details),
+                                    tikv__tls_hint(st, details, rpc && rpc->creds));
   e->grpc_status = st;
   tikv__error_set_kind(e, name);
   return e;

@@ -15,6 +15,8 @@ typedef struct tikv__rpc {
   tikv__loop_t *loop;
   tikv__link_t *calls; /* the calls in flight */
   bool closing;
+  /* every channel's credentials (rpc/tls.h); NULL: plaintext. Owned. */
+  grpc_channel_credentials *creds;
 } tikv__rpc_t;
 
 /* A connection to one address ("host:port"): a channel with our arguments

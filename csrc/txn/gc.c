@@ -176,8 +176,17 @@ static void gc_start(void *arg) {
 
 tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint) {
   if (!c) return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "client is NULL"));
+  const char *unready = tikv__apicodec_unready(&c->router.codec);
+  if (unready) return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "%s", unready));
+  /* the locks of the keyspace's transactional range only (all in API v1) */
+  tikv__bytes_t start = {0}, end = {0};
   gc_t *g = tikv__calloc(1, sizeof(*g));
-  if (!g || tikv__walk_init(&g->walk, NULL, 0, NULL, 0, false, 0)) {
+  int rc = !g || tikv__apicodec_range(&c->router.codec, TIKV__KS_TXN, NULL, 0, NULL, 0, &start,
+                                      &end) ||
+           tikv__walk_init(&g->walk, start.data, start.len, end.data, end.len, false, 0);
+  tikv__bytes_free(&start);
+  tikv__bytes_free(&end);
+  if (rc) {
     if (g) gc_free(g);
     return tikv__future_failed(tikv__oom());
   }

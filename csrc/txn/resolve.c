@@ -379,8 +379,29 @@ static void got_current_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   next_lock(r);
 }
 
+/* Whether every key a lock names is in the client's keyspace: a lock
+ * outside it is another keyspace's business, never resolved from here. */
+static bool lock_owned(const tikv__router_t *rt, const tikv__lock_t *k) {
+  const tikv__apicodec_t *c = &rt->codec;
+  bool ok = tikv__apicodec_owns(c, TIKV__KS_TXN, k->key.data, k->key.len) &&
+            tikv__apicodec_owns(c, TIKV__KS_TXN, k->primary.data, k->primary.len);
+  for (size_t i = 0; ok && i < k->n_secondaries; i++)
+    ok = tikv__apicodec_owns(c, TIKV__KS_TXN, k->secondaries[i].data, k->secondaries[i].len);
+  return ok;
+}
+
 void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__locks_t *locks,
                          int64_t deadline, tikv__resolve_cb cb, void *arg) {
+  for (size_t i = 0; i < locks->count; i++)
+    if (!lock_owned(rt, &locks->items[i])) {
+      tikv_error_t *e = tikv__error_new(TIKV_ERR_PROTOCOL,
+                                        "TiKV reported a lock of txn %llu outside keyspace %u",
+                                        (unsigned long long)locks->items[i].ts,
+                                        rt->codec.keyspace_id);
+      tikv__locks_free(locks);
+      cb(arg, e, 0, NULL, 0);
+      return;
+    }
   resolver_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) {
     tikv__locks_free(locks);

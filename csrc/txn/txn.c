@@ -139,6 +139,10 @@ void tikv__txn_op_complete(txn_op_t *op, tikv_error_t *err) {
   tikv__txn_op_free(op);
   t->inflight--;
   if (f) {
+    /* the caller's keys: once, as the result leaves (a kept error waits) */
+    const tikv__apicodec_t *codec = &t->c->router.codec;
+    if (!err) err = tikv__apicodec_decode_kvs(codec, TIKV__KS_TXN, &f->kvs);
+    tikv__apicodec_decode_error(codec, TIKV__KS_TXN, err);
     tikv__future_complete(f, err);
   } else if (err) {
     /* an already acknowledged write: the commit reports it */
@@ -330,17 +334,24 @@ static txn_op_t *op_new(int kind, size_t n, bool with_values) {
   return op;
 }
 
+/* Why t cannot take keys yet (API v2 before connect), or NULL. */
+static const char *unready(const tikv_txn_t *t) {
+  return tikv__apicodec_unready(&t->c->router.codec);
+}
+
 static tikv_future_t *keys_op(tikv_txn_t *t, int kind, const tikv_slice_t *keys, size_t n,
                               const tikv_slice_t *values) {
   if (!t) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "transaction is NULL");
   if (n && !keys) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "keys is NULL");
+  if (unready(t)) return fail_now(TIKV_ERR_INVALID_ARGUMENT, unready(t));
   for (size_t i = 0; i < n; i++)
     if (!slice_ok(keys[i].data, keys[i].len) || (values && !slice_ok(values[i].data, values[i].len)))
       return fail_now(TIKV_ERR_INVALID_ARGUMENT, "a key or value is NULL");
   txn_op_t *op = op_new(kind, n, values != NULL);
   if (!op) return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
   for (size_t i = 0; i < n; i++)
-    if (tikv__bytes_set(&op->keys[i], keys[i].data, keys[i].len) ||
+    if (tikv__apicodec_encode(&t->c->router.codec, TIKV__KS_TXN, keys[i].data, keys[i].len,
+                              &op->keys[i]) ||
         (values && tikv__bytes_set(&op->values[i], values[i].data, values[i].len))) {
       tikv__txn_op_free(op);
       return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
@@ -354,7 +365,7 @@ static tikv_future_t *keys_op(tikv_txn_t *t, int kind, const tikv_slice_t *keys,
 static tikv_future_t *buffer_now(tikv_txn_t *t, int kind, const uint8_t *key, size_t key_len,
                                  const uint8_t *value, size_t value_len, bool with_value) {
   txn_op_t *op = op_new(kind, 1, with_value);
-  if (!op || tikv__bytes_set(&op->keys[0], key, key_len) ||
+  if (!op || tikv__apicodec_encode(&t->c->router.codec, TIKV__KS_TXN, key, key_len, &op->keys[0]) ||
       (with_value && tikv__bytes_set(&op->values[0], value, value_len))) {
     if (op) tikv__txn_op_free(op);
     return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
@@ -379,7 +390,8 @@ static tikv_future_t *key_op(tikv_txn_t *t, int kind, const uint8_t *key, size_t
     return fail_now(TIKV_ERR_INVALID_ARGUMENT,
                     "a transaction cannot write an empty value (delete the key instead)");
   if (t && (kind == TXN_OP_PUT || kind == TXN_OP_DELETE) && !t->opts.pessimistic &&
-      !t->opts.read_only && atomic_load(&t->start_ts_pub) != 0 && !atomic_load(&t->finishing))
+      !t->opts.read_only && atomic_load(&t->start_ts_pub) != 0 && !atomic_load(&t->finishing) &&
+      !unready(t))
     return buffer_now(t, kind, key, key_len, value, value_len, with_value);
   tikv_slice_t k = {key, key_len}, v = {value, value_len};
   return keys_op(t, kind, &k, 1, with_value ? &v : NULL);
@@ -428,9 +440,10 @@ tikv_future_t *tikv_txn_scan(tikv_txn_t *t, const uint8_t *start, size_t start_l
     return fail_now(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
   if (limit > TIKV_RAW_MAX_SCAN_LIMIT)
     return fail_now(TIKV_ERR_INVALID_ARGUMENT, "limit exceeds the maximum scan limit");
+  if (unready(t)) return fail_now(TIKV_ERR_INVALID_ARGUMENT, unready(t));
   txn_op_t *op = op_new(TXN_OP_SCAN, 0, false);
-  if (!op || tikv__bytes_set(&op->start, start, start_len) ||
-      tikv__bytes_set(&op->end, end, end_len)) {
+  if (!op || tikv__apicodec_range(&t->c->router.codec, TIKV__KS_TXN, start, start_len, end,
+                                  end_len, &op->start, &op->end)) {
     if (op) tikv__txn_op_free(op);
     return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
   }

@@ -18,8 +18,10 @@ typedef struct tikv_client_s tikv_client_t;
 TIKV_EXTERN tikv_config_t *tikv_config_new(void);
 /* NULL is a no-op. */
 TIKV_EXTERN void tikv_config_free(tikv_config_t *cfg);
-/* Adds a PD endpoint "host:port" (an "http://" prefix is accepted and
- * dropped). Returns an error code. */
+/* Adds a PD endpoint "host:port". An "http://" or "https://" prefix is
+ * accepted and dropped; it must agree with the TLS setting (checked at
+ * connect): https:// needs TLS configured, and http:// with TLS is refused
+ * rather than downgraded. Returns an error code. */
 TIKV_EXTERN int tikv_config_add_pd_endpoint(tikv_config_t *cfg, const char *endpoint);
 /* Deadline of each operation, retries and backoff included (ms, > 0). */
 TIKV_EXTERN int tikv_config_set_timeout_ms(tikv_config_t *cfg, uint32_t ms);
@@ -29,14 +31,50 @@ TIKV_EXTERN int tikv_config_set_column_family(tikv_config_t *cfg, const char *cf
  * TiKV's atomic path. */
 TIKV_EXTERN int tikv_config_set_atomic(tikv_config_t *cfg, int atomic);
 
+/* TLS to every PD member and every store: ca_pem (required) is the CA the
+ * servers' certificates must be signed by, checked together with the host
+ * name of each address; cert_pem and key_pem (both, or neither: NULL or
+ * length 0) are the client's certificate and key for mutual TLS. PEM texts
+ * of the given lengths, copied. Nothing turns the verification off. The
+ * material is checked now (each piece parses, the key is the certificate's):
+ * TIKV_ERR_INVALID_ARGUMENT says which piece in tikv_config_error(). */
+TIKV_EXTERN int tikv_config_set_tls(tikv_config_t *cfg, const char *ca_pem, size_t ca_len,
+                                    const char *cert_pem, size_t cert_len, const char *key_pem,
+                                    size_t key_len);
+/* TLS from PEM files (cert_path and key_path both NULL: no client
+ * certificate), read and checked now as tikv_config_set_tls does, and read
+ * again by gRPC every TIKV_TLS_REFRESH_SECONDS: a connection (re)established
+ * after the files were replaced uses the new certificates, so rotation
+ * needs no restart; connections already up keep theirs. */
+TIKV_EXTERN int tikv_config_set_tls_files(tikv_config_t *cfg, const char *ca_path,
+                                          const char *cert_path, const char *key_path);
+#define TIKV_TLS_REFRESH_SECONDS 1
+
+/* TiKV's API version the cluster runs (storage.api-version): 1 (the
+ * default) or 2. In API v2 every key goes to TiKV in a keyspace (see
+ * tikv_config_set_keyspace), raw operations take no column family, and
+ * results come back without the keyspace's prefix. */
+TIKV_EXTERN int tikv_config_set_api_version(tikv_config_t *cfg, int version);
+/* API v2: the keyspace to work in, by name (1 to 20 of A-Z a-z 0-9 - _;
+ * default "DEFAULT"). tikv_client_connect loads it from PD and fails when it
+ * does not exist or is not ENABLED; operations need it, so in API v2 they
+ * fail with TIKV_ERR_INVALID_ARGUMENT until connect completed. */
+TIKV_EXTERN int tikv_config_set_keyspace(tikv_config_t *cfg, const char *name);
+/* Why the last setter called on cfg refused its arguments; "" when it did
+ * not. Valid until the next call on cfg. */
+TIKV_EXTERN const char *tikv_config_error(const tikv_config_t *cfg);
+
 /* Creates a client and starts its I/O thread. Does not touch the network:
  * call tikv_client_connect(). The configuration is copied. Returns NULL and
  * sets *err (if err is not NULL) on failure. */
 TIKV_EXTERN tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err);
 
-/* Finds the PD leader and the cluster id. Completes with OK, or with the error
- * of the last endpoint tried once the timeout passes. Operations issued before
- * it completes wait for it. */
+/* Checks that the configuration's options fit together (else
+ * TIKV_ERR_INVALID_ARGUMENT at once, saying why), finds the PD leader and
+ * the cluster id and, in API v2, loads the keyspace. Completes with OK, or
+ * with the error of the last endpoint tried once the timeout passes; a TLS
+ * handshake that fails on every endpoint ends it at once with TIKV_ERR_TLS.
+ * In API v1 operations issued before it completes wait for it. */
 TIKV_EXTERN tikv_future_t *tikv_client_connect(tikv_client_t *client);
 
 /* Closes the client: operations in flight complete with TIKV_ERR_CLOSED,

@@ -35,7 +35,8 @@
   X(UNDETERMINED, 23, 0, "commit result undetermined")                                     \
   X(ASSERTION_FAILED, 24, 0, "mutation assertion failed")                                  \
   X(TXN_RETRYABLE, 25, 1, "transaction must be retried")                                   \
-  X(INTERNAL, 26, 0, "internal error")
+  X(INTERNAL, 26, 0, "internal error")                                                     \
+  X(TLS, 27, 0, "TLS handshake failed")
 
 typedef enum tikv_error_code {
 #define TIKV__ERR_ENUM(name, num, retry, desc) TIKV_ERR_##name = num,

@@ -5,6 +5,8 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startCluster, binding, RawClient, MockCluster } = require('./helpers');
 
+// the bridge's cluster arguments for plaintext API v1 (native.js PLAIN_V1)
+const V1 = [0, '', '', '', 1, ''];
 const NOT_BYTES = [undefined, null, 42, 1n, true, {}, [], [1, 2], new Uint16Array(2), new ArrayBuffer(4), new DataView(new ArrayBuffer(2)), Symbol('s'), () => 1];
 
 describe('argument validation', { timeout: 60000 }, () => {
@@ -178,10 +180,12 @@ describe('argument validation', { timeout: 60000 }, () => {
     assert.throws(() => addon.tikv_raw_get(), TypeError);
     assert.throws(() => addon.tikv_raw_scan(1, 2, 3, 4, 5, 6), TypeError);
     assert.throws(() => addon.tikv_raw_batch_get({}, 'x'), TypeError);
-    assert.throws(() => addon.tikvjs_client_new('a:1', -1, 'default', 0), RangeError);
-    assert.throws(() => addon.tikvjs_client_new('a:1', 1.5, 'default', 0), RangeError);
-    assert.throws(() => addon.tikvjs_client_new('a:1', 'x', 'default', 0), TypeError);
-    assert.throws(() => addon.tikvjs_client_new(5, 100, 'default', 0), TypeError);
+    assert.throws(() => addon.tikvjs_client_new('a:1', -1, 'default', 0, ...V1), RangeError);
+    assert.throws(() => addon.tikvjs_client_new('a:1', 1.5, 'default', 0, ...V1), RangeError);
+    assert.throws(() => addon.tikvjs_client_new('a:1', 'x', 'default', 0, ...V1), TypeError);
+    assert.throws(() => addon.tikvjs_client_new(5, 100, 'default', 0, ...V1), TypeError);
+    assert.throws(() => addon.tikvjs_client_new('a:1', 100, 'default', 0, 0, 1, '', '', 1, ''), TypeError);
+    assert.throws(() => addon.tikvjs_client_new('a:1', 100, 'default', 0, 3, '', '', '', 1, ''), /invalid tls/);
     assert.throws(() => addon.closeClient({}), TypeError);
     assert.throws(() => addon.closeClient(), TypeError);
     assert.throws(() => addon.stopMock(42), TypeError);
@@ -191,7 +195,7 @@ describe('argument validation', { timeout: 60000 }, () => {
 
   it('a native client handle used after close throws instead of crashing', async () => {
     const { addon } = binding;
-    const h = addon.tikvjs_client_new(c.mock.pdEndpoints.join(','), 1000, 'default', 0);
+    const h = addon.tikvjs_client_new(c.mock.pdEndpoints.join(','), 1000, 'default', 0, ...V1);
     assert.equal(addon.closeClient(h), true);
     assert.equal(addon.closeClient(h), false);
     assert.throws(() => addon.tikv_raw_get(h, Buffer.from('a')), /closed/);

@@ -1,7 +1,7 @@
 'use strict';
 // Options are checked: an unknown option key on any method (a typo, or an
-// option a later version adds: tls, apiVersion, keyspace, a per-call
-// columnFamily / signal / timeoutMs) is a TypeError naming it and listing the
+// option a later version adds: a per-call columnFamily / signal / timeoutMs)
+// is a TypeError naming it and listing the
 // allowed keys; argument errors the C core used to report as TikvError
 // INVALID_ARGUMENT are TypeError / RangeError from JS. Either way the method
 // rejects (never throws) and nothing reaches the addon or the cluster.
@@ -9,7 +9,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { binding, buf, rejectsWith, RawClient, TransactionClient, MockCluster } = require('./helpers');
 
-const CONNECT_LATER = ['tls', 'apiVersion', 'keyspace'];
+// the cluster's shape, which both clients' connect take (typos of them refused)
+const CLUSTER = ['tls', 'apiVersion', 'keyspace'];
+const CLUSTER_TYPOS = ['tlsOptions', 'apiversion', 'keySpace'];
 const PER_CALL_LATER = ['columnFamily', 'signal', 'timeoutMs'];
 
 // what reached the addon and the cluster so far
@@ -61,14 +63,14 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
   });
 
   // [method, (options) => call, allowed keys, keys that must be refused]
-  const CONNECT = ['timeoutMs', 'columnFamily', 'atomic'];
+  const CONNECT = ['timeoutMs', 'columnFamily', 'atomic', ...CLUSTER];
   const TTL = ['ttl'];
   const SCAN = ['limit', 'keyOnly', 'reverse'];
   const BEGIN = ['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs'];
   const NONE = [];
   const perCall = (typo) => [...PER_CALL_LATER, typo];
   const cases = () => [
-    ['RawClient.connect', (o) => RawClient.connect(mock.pdEndpoints, o), CONNECT, [...CONNECT_LATER, 'timeOutMs', 'atomics']],
+    ['RawClient.connect', (o) => RawClient.connect(mock.pdEndpoints, o), CONNECT, [...CLUSTER_TYPOS, 'timeOutMs', 'atomics']],
     ['raw get', (o) => raw.get('k', o), NONE, perCall('keyOnly')],
     ['raw batchGet', (o) => raw.batchGet(['k'], o), NONE, perCall('limit')],
     ['raw put', (o) => raw.put('k', 'v', o), TTL, perCall('tll')],
@@ -80,7 +82,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
     ['raw batchScan', (o) => raw.batchScan([['a', 'b']], o), ['eachLimit', 'keyOnly'], perCall('limit')],
     ['raw getKeyTtl', (o) => raw.getKeyTtl('k', o), NONE, perCall('ttl')],
     ['raw compareAndSwap', (o) => atomic.compareAndSwap('k', null, 'v', o), TTL, perCall('previousNotExist')],
-    ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs'], [...CONNECT_LATER, 'columnFamily', 'atomic']],
+    ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs', ...CLUSTER], [...CLUSTER_TYPOS, 'columnFamily', 'atomic']],
     ['begin', (o) => tc.begin(o), BEGIN, [...PER_CALL_LATER, 'optimistic', 'retries']],
     ['snapshot', (o) => tc.snapshot(undefined, o), NONE, perCall('ts')],
     ['currentTimestamp', (o) => tc.currentTimestamp(o), NONE, perCall('physical')],
@@ -241,8 +243,8 @@ describe('argument checks made in JS instead of the C core', { timeout: 60000 },
     assert.deepEqual(await raw.scan('dr/', 'dr0'), []);
   });
 
-  it('PD endpoints are refused as the C core refuses them: "host:port" after an http:// prefix and trailing slashes', async () => {
-    const bad = ['localhost', 'http://', 'http://pd-host', 'pd-host/', 'http:///', `${mock.pdEndpoints[0]}\0junk`];
+  it('PD endpoints are refused as the C core refuses them: "host:port" after an http:// or https:// prefix and trailing slashes', async () => {
+    const bad = ['localhost', 'http://', 'http://pd-host', 'https://pd-host', 'pd-host/', 'http:///', `${mock.pdEndpoints[0]}\0junk`];
     for (const connect of [(e) => RawClient.connect(e), (e) => TransactionClient.connect(e)]) {
       for (const e of bad) {
         await refusedBeforeSending(mock, () => connect([e]), RangeError, `pdEndpoints[0] must be "host:port", got ${JSON.stringify(e)}`);

@@ -7,6 +7,15 @@ import { MockCluster, REGION_ERROR_KINDS } from 'tikv-client/mock';
 async function main(): Promise<void> {
   const mock = await MockCluster.start({ stores: 3, regions: 4, enableTtl: true });
   const client = await RawClient.connect([...mock.pdEndpoints], { timeoutMs: 5000, columnFamily: 'default', atomic: true });
+  // TLS (PEM strings or Buffers, or files) and API v2 keyspaces
+  await RawClient.connect(['https://x:1'], { tls: { ca: 'pem', cert: Buffer.from('pem'), key: 'pem' }, apiVersion: 2, keyspace: 'ks' });
+  await TransactionClient.connect(['x:1'], { tls: { caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'c.key' }, timeoutMs: 5 });
+  await TransactionClient.connect(['x:1'], { tls: { ca: new Uint8Array(1) }, apiVersion: 2 });
+  await RawClient.connect(['x:1'], { apiVersion: 1 });
+  const shape: boolean = client.options.tls;
+  const apiVersion: 1 | 2 = client.options.apiVersion;
+  const keyspace: string | undefined = client.options.keyspace;
+  void [shape, apiVersion, keyspace];
 
   const v: Buffer | null = await client.get('key');
   const v2: Buffer | null = await client.get(new Uint8Array([0, 1, 2]));
@@ -84,10 +93,18 @@ async function main(): Promise<void> {
   // unknown option keys: refused by tsc here, by a TypeError at run time
   // @ts-expect-error: unknown connect option (a typo of timeoutMs)
   await RawClient.connect(['x:1'], { timeOutMs: 5 });
-  // @ts-expect-error: TLS is not supported yet
-  await RawClient.connect(['x:1'], { tls: { ca: 'ca.pem' } });
-  // @ts-expect-error: API v2 / keyspaces are not supported yet
-  await RawClient.connect(['x:1'], { apiVersion: 2, keyspace: 'ks' });
+  // @ts-expect-error: a client certificate needs its key
+  await RawClient.connect(['x:1'], { tls: { ca: 'pem', cert: 'pem' } });
+  // @ts-expect-error: PEM texts and files do not mix
+  await RawClient.connect(['x:1'], { tls: { caFile: 'ca.pem', cert: 'pem', key: 'pem' } });
+  // @ts-expect-error: the CA is required
+  await TransactionClient.connect(['x:1'], { tls: { cert: 'pem', key: 'pem' } });
+  // @ts-expect-error: a keyspace needs API v2
+  await RawClient.connect(['x:1'], { keyspace: 'ks' });
+  // @ts-expect-error: API versions are 1 and 2
+  await TransactionClient.connect(['x:1'], { apiVersion: 3 });
+  // @ts-expect-error: unknown tls option
+  await RawClient.connect(['x:1'], { tls: { ca: 'pem', servername: 'h' } });
   // @ts-expect-error: unknown put option
   await client.put('k', 'v', { ttl: 1, timeoutMs: 5 });
   // @ts-expect-error: unknown batchPut option
