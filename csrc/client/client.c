@@ -21,6 +21,7 @@ tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
   c->rpc.loop = c->loop;
   tikv__router_init(&c->router, &c->rpc, &c->pd);
   tikv__apicodec_init(&c->router.codec, c->cfg.api_version);
+  c->router.attempt_timeout_ms = c->cfg.attempt_timeout_ms;
   /* API v2 raw requests name no column family ("default" is all there is) */
   if (c->cfg.api_version == 2 && !strcmp(c->cfg.cf, "default")) c->cfg.cf[0] = 0;
   if ((c->cfg.tls.on && !(c->rpc.creds = tikv__tls_credentials(&c->cfg.tls))) ||

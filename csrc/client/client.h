@@ -12,6 +12,7 @@ struct tikv_config_s {
   char **pd_endpoints;
   size_t n_pd;
   uint32_t timeout_ms;
+  uint32_t attempt_timeout_ms; /* one RPC attempt's (region/request.h) */
   char cf[16];
   bool atomic;
   tikv__tls_t tls;

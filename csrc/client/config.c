@@ -1,5 +1,6 @@
 /* The configuration builder (include/tikv/client.h). */
 #include "client/client.h"
+#include "region/request.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@ tikv_config_t *tikv_config_new(void) {
   tikv_config_t *cfg = tikv__calloc(1, sizeof(*cfg));
   if (!cfg) return NULL;
   cfg->timeout_ms = 20000;
+  cfg->attempt_timeout_ms = TIKV__ATTEMPT_TIMEOUT_MS;
   strcpy(cfg->cf, "default");
   cfg->api_version = 1;
   return cfg;
@@ -68,6 +70,12 @@ int tikv_config_add_pd_endpoint(tikv_config_t *cfg, const char *endpoint) {
 int tikv_config_set_timeout_ms(tikv_config_t *cfg, uint32_t ms) {
   if (!cfg || ms == 0) return TIKV_ERR_INVALID_ARGUMENT;
   cfg->timeout_ms = ms;
+  return TIKV_ERR_OK;
+}
+
+int tikv_config_set_attempt_timeout_ms(tikv_config_t *cfg, uint32_t ms) {
+  if (!cfg || ms == 0) return TIKV_ERR_INVALID_ARGUMENT;
+  cfg->attempt_timeout_ms = ms;
   return TIKV_ERR_OK;
 }
 

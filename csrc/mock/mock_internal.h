@@ -364,6 +364,7 @@ typedef struct mock_store {
   char address[80];
   mock_server_t srv;
   bool down; /* killed: its server stopped (m->mu) */
+  bool not_serving; /* its health service answers NOT_SERVING (m->mu) */
 } mock_store_t;
 
 /* One PD member: its own server and port; one of them leads. */

@@ -132,6 +132,14 @@ int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down
   return 0;
 }
 
+int tikv_mock_store_set_serving(tikv_mock_cluster_t *m, uint64_t store_id, int serving) {
+  if (store_id < 1 || store_id > (uint64_t)m->nstores) return -1;
+  pthread_mutex_lock(&m->mu);
+  m->stores[store_id - 1].not_serving = !serving;
+  pthread_mutex_unlock(&m->mu);
+  return 0;
+}
+
 int tikv_mock_transfer_leader(tikv_mock_cluster_t *m, uint64_t region_id, uint64_t store_id) {
   pthread_mutex_lock(&m->mu);
   mock_region_t *r = mock_region_by_id(m, region_id);

@@ -483,6 +483,11 @@ ProtobufCMessage *mock_call_unpack(mock_call_t *c, const uint8_t *data, size_t l
 void mock_health_check(mock_call_t *c, const uint8_t *data, size_t len) {
   Grpc__Health__V1__HealthCheckResponse r = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
   r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  mock_server_t *s = c->srv;
+  pthread_mutex_lock(&s->m->mu);
+  if (s->kind == MOCK_SRV_TIKV && s->m->stores[s->store_id - 1].not_serving)
+    r.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+  pthread_mutex_unlock(&s->m->mu);
   mock_call_reply_msg(c, &r.base);
 }
 

@@ -52,16 +52,28 @@ static int boundary(tikv__keyspace ks, const tikv__bytes_t *b, tikv__bytes_t *ou
   return tikv__bytes_set(out, b->data, b->len);
 }
 
-static int route_from_region(tikv__keyspace ks, const tikv__region_t *r, bool bounds,
-                             tikv__route_t *out) {
+/* The peer to send to: the leader, or with the leader unknown the first
+ * peer (NotLeader corrects us). When that peer's store is down, the next
+ * peer on a live store, as client-go's replica selector tries followers: one
+ * that knows the new leader names it, one that does not says an election
+ * is on. With every peer's store down, the leader still (it waits for its
+ * health check). */
+static size_t pick_peer(tikv__router_t *rt, const tikv__region_t *r) {
+  size_t first = r->leader != SIZE_MAX ? r->leader : 0;
+  for (size_t i = 0; i < r->n_peers; i++) {
+    size_t j = (first + i) % r->n_peers;
+    if (!tikv__store_is_down(rt, r->peers[j].store_id)) return j;
+  }
+  return first;
+}
+
+static int route_from_region(tikv__router_t *rt, tikv__keyspace ks, const tikv__region_t *r,
+                             bool bounds, tikv__route_t *out) {
   memset(out, 0, sizeof(*out));
   out->region_id = r->id;
   out->conf_ver = r->conf_ver;
   out->version = r->version;
-  if (r->leader != SIZE_MAX)
-    out->leader = r->peers[r->leader];
-  else if (r->n_peers)
-    out->leader = r->peers[0]; /* unknown leader: try the first peer; NotLeader corrects us */
+  if (r->n_peers) out->leader = r->peers[pick_peer(rt, r)];
   if (bounds && (boundary(ks, &r->start, &out->start) || boundary(ks, &r->end, &out->end))) {
     tikv__route_free(out);
     return -1;
@@ -98,7 +110,7 @@ bool tikv__locate_cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *k
   tikv__region_t *r = reverse ? tikv__cache_find_end(&rt->cache, k, kl)
                               : tikv__cache_find(&rt->cache, k, kl);
   free(heap);
-  return r && route_from_region(ks, r, bounds, route) == 0;
+  return r && route_from_region(rt, ks, r, bounds, route) == 0;
 }
 
 /* ---- cache misses ---- */
@@ -144,7 +156,7 @@ static void locate_finish(locate_t *l, tikv_error_t *err, const tikv__route_t *r
 /* The route of a cached region, or an error for OOM. */
 static void finish_with(locate_t *l, const tikv__region_t *r) {
   tikv__route_t route;
-  if (!r || route_from_region(l->ks, r, true, &route)) {
+  if (!r || route_from_region(l->rt, l->ks, r, true, &route)) {
     locate_finish(l, tikv__oom(), NULL);
     return;
   }
@@ -327,7 +339,8 @@ static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
       tikv__cache_remove(&b->rt->cache, b->q.region_id);
     protobuf_c_message_free_unpacked(msg, NULL);
   } else {
-    tikv__cache_remove(&b->rt->cache, b->q.region_id);
+    /* PD unreachable says nothing of the region: what the cache knows still
+     * routes to its peers */
     tikv__error_free(err);
   }
   free(b);

@@ -14,6 +14,9 @@ typedef struct tikv__store {
   uint64_t id;
   char *address;
   tikv__conn_t *conn;
+  /* failed at transport level: no request goes to it until the gRPC health
+   * service says it serves again (a probe is then running) */
+  bool down;
 } tikv__store_t;
 
 /* The region layer's state: the cache and the stores, and the PD and rpc it
@@ -25,6 +28,7 @@ typedef struct tikv__router {
   tikv__store_t *stores;
   size_t n_stores;
   tikv__apicodec_t codec; /* the keys' form: API v1, or v2 and the keyspace */
+  uint32_t attempt_timeout_ms; /* one attempt's at most (region/send.c) */
 } tikv__router_t;
 
 void tikv__router_init(tikv__router_t *r, tikv__rpc_t *rpc, tikv__pd_t *pd);
@@ -83,5 +87,13 @@ tikv__conn_t *tikv__store_conn(tikv__router_t *r, uint64_t store_id, const char 
  * anew; with conn, only when that is still the store's connection (a failure
  * on a connection already replaced says nothing of the new one). */
 void tikv__store_forget(tikv__router_t *r, uint64_t store_id, const tikv__conn_t *conn);
+/* A request to store_id over conn failed at transport level: unless conn
+ * is no longer the store's, the store is down until a health check
+ * (grpc.health.v1.Health/Check, every TIKV__PROBE_INTERVAL_MS) finds it
+ * serving, and the cached regions it leads are reloaded from PD. */
+void tikv__store_mark_down(tikv__router_t *r, uint64_t store_id, const tikv__conn_t *conn);
+bool tikv__store_is_down(tikv__router_t *r, uint64_t store_id);
+#define TIKV__PROBE_INTERVAL_MS 300
+#define TIKV__PROBE_TIMEOUT_MS 1000
 
 #endif

@@ -58,6 +58,14 @@ typedef struct tikv__kind {
    * item i by size_of (NULL: its key's length) */
   size_t max_keys, max_bytes;
   size_t (*size_of)(void *arg, size_t i);
+  /* how long TiKV may hold the request on purpose (a pessimistic lock's
+   * wait), added to the attempt timeout; NULL: none */
+  int64_t (*server_wait_ms)(void *arg);
+  /* called when an attempt failed at transport level after its request
+   * may have reached TiKV (the request is sent again): whether it was
+   * applied is unknown, which a commit must know (txn/commit.c); NULL: not
+   * told */
+  void (*uncertain)(void *arg);
 } tikv__kind_t;
 
 /* Room for a request that a kind builds by field names (tikv__pb_set_*), as
@@ -93,6 +101,17 @@ void tikv__retries_clear(tikv__retries_t *r);
  * The engines embed a tikv__send_t: it builds the request, sends it through
  * tikv__rpc_send, handles region errors, passes the reply through the
  * kind's layer and consume, and tells the engine how it ended. */
+/* One attempt's timeout when the client sets none (tikv_config_set_attempt_
+ * timeout_ms). client-go bounds every RPC on its own, apart from the
+ * operation, so that a store that takes a request and never answers costs
+ * one attempt and the retry can go to another peer; it keeps that bound
+ * short for reads (TiDB's tikv_client_read_timeout, a second or two), and
+ * gives a pessimistic lock its server-side lock wait on top (kind's
+ * server_wait_ms). A healthy TiKV answers a read in milliseconds and a
+ * write after one Raft round trip, so 2 s is far above both, and leaves an
+ * operation's 20 s room for several attempts while a leader moves. */
+#define TIKV__ATTEMPT_TIMEOUT_MS 2000
+
 typedef struct tikv__send tikv__send_t;
 typedef struct tikv__send_ops {
   /* The reply was taken in (err NULL) or the request failed. */

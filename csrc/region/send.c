@@ -4,6 +4,7 @@
  * locate its keys again. A reply without region error passes the kind's
  * layer (lock resolution), then its consume. */
 #include <stdio.h>
+#include <string.h>
 
 #include "region/request.h"
 #include "region/validate.h"
@@ -124,8 +125,12 @@ static int special_error(tikv__router_t *rt, const tikv__route_t *route,
     *kind = "not_leader";
     const Metapb__Peer *l = re->not_leader->leader;
     if (l && l->store_id && l->store_id != route->leader.store_id &&
-        tikv__cache_set_leader(rc, route->region_id, l->store_id, l->id))
-      return 0; /* a new leader is known: go there at once */
+        tikv__cache_set_leader(rc, route->region_id, l->store_id, l->id)) {
+      /* a new leader is known: go there at once, unless its store is down
+       * (the route goes to another peer again until it passes its health
+       * check: not at once, or we would spin between the two) */
+      return tikv__store_is_down(rt, l->store_id) ? sleep_for(r, BO_TIKV_RPC) : 0;
+    }
     /* leader unknown (election in progress): ask PD for the region again
      * while we pause */
     tikv__refresh_region(rt, route->region_id, tikv__now_ms() + 2000);
@@ -202,13 +207,16 @@ static void after_layer(void *ctx, tikv_error_t *err, ProtobufCMessage *resp, in
     retry_after(s, delay_ms, "waiting for locks");
 }
 
-/* A transport error: the store is suspect, not gone. Forget its connection
- * and the region's leader so both are asked anew. */
+/* A transport error (rpc.c says which statuses are): the store is down
+ * until its health check passes; the region stays cached, so the next
+ * attempt goes to its other peers (region/locate.c), which name the new
+ * leader or say that an election is on. The request may have been applied:
+ * the kind is told. */
 static void transport_error(tikv__send_t *s, tikv_error_t *err) {
   tikv__router_t *rt = s->rt;
   tikv__error_prefix(err, "store %llu", (unsigned long long)s->route.leader.store_id);
-  tikv__store_forget(rt, s->route.leader.store_id, s->conn);
-  tikv__cache_remove(&rt->cache, s->route.region_id);
+  if (s->kind->uncertain) s->kind->uncertain(s->arg);
+  tikv__store_mark_down(rt, s->route.leader.store_id, s->conn);
   retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
 }
 
@@ -257,13 +265,25 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
   consume(s, resp);
 }
 
+/* One attempt's deadline: a hung store costs one attempt, not the
+ * operation (the attempt's DEADLINE_EXCEEDED is a transport error). */
+static int64_t attempt_deadline(const tikv__send_t *s) {
+  int64_t ms = s->rt->attempt_timeout_ms ? s->rt->attempt_timeout_ms : TIKV__ATTEMPT_TIMEOUT_MS;
+  if (s->kind->server_wait_ms) ms += s->kind->server_wait_ms(s->arg);
+  int64_t d = tikv__now_ms() + ms;
+  return d < s->deadline ? d : s->deadline;
+}
+
 static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
   tikv__send_t *s = p;
   if (err) {
     if (err->code == TIKV_ERR_CLOSED || err->code == TIKV_ERR_TIMEOUT) {
       s->ops->done(s, err);
     } else {
-      tikv__cache_remove(&s->rt->cache, s->route.region_id);
+      /* a down store keeps its place in the region: its health check
+       * decides; PD not knowing the store does not */
+      if (strcmp(err->detail_kind, "store_down") != 0)
+        tikv__cache_remove(&s->rt->cache, s->route.region_id);
       retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
     }
     return;
@@ -286,7 +306,7 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
     return;
   }
   s->conn = conn;
-  if (tikv__rpc_send(s->rt->rpc, conn, s->kind->req, msg, s->deadline, on_reply, s) != 0)
+  if (tikv__rpc_send(s->rt->rpc, conn, s->kind->req, msg, attempt_deadline(s), on_reply, s) != 0)
     s->ops->done(s, tikv__error_new(s->rt->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
                                     "%s: cannot start the call", req_name(s)));
 }

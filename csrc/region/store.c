@@ -18,6 +18,89 @@ void tikv__store_forget(tikv__router_t *rt, uint64_t store_id, const tikv__conn_
     }
 }
 
+/* ---- down stores and their health checks ----
+ * client-go's way: a store that failed at transport level is checked with
+ * the gRPC health service at once and then at intervals until it serves;
+ * until then requests go to the region's other peers (region/locate.c) or
+ * wait. The probe looks its store up by id at every step, as the store
+ * array moves and a store may be forgotten meanwhile. */
+typedef struct {
+  tikv__router_t *rt;
+  uint64_t store_id;
+  tikv__timer_t timer;
+  Grpc__Health__V1__HealthCheckRequest q;
+} probe_t;
+
+static void probe_send(void *arg);
+
+bool tikv__store_is_down(tikv__router_t *rt, uint64_t store_id) {
+  const tikv__store_t *st = store_find(rt, store_id);
+  return st && st->down;
+}
+
+static void probe_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  probe_t *p = arg;
+  tikv__store_t *st = store_find(p->rt, p->store_id);
+  bool serving = !err && ((Grpc__Health__V1__HealthCheckResponse *)msg)->status ==
+                             GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+  bool closing = (err && err->code == TIKV_ERR_CLOSED) || tikv__loop_stopping(p->rt->rpc->loop);
+  tikv__error_free(err);
+  if (msg) protobuf_c_message_free_unpacked(msg, NULL);
+  if (st && serving) st->down = false;
+  if (!st || !st->down || closing) {
+    if (st && closing) st->down = false; /* no probe is left to clear it */
+    free(p);
+    return;
+  }
+  tikv__timer_start(p->rt->rpc->loop, &p->timer, TIKV__PROBE_INTERVAL_MS, probe_send, p);
+}
+
+static void probe_send(void *arg) {
+  probe_t *p = arg;
+  tikv__store_t *st = store_find(p->rt, p->store_id);
+  if (!st || !st->down || !st->conn || tikv__loop_stopping(p->rt->rpc->loop)) {
+    if (st) st->down = false;
+    free(p);
+    return;
+  }
+  p->q = (Grpc__Health__V1__HealthCheckRequest)GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+  p->q.service = ""; /* the server as a whole */
+  grpc_slice msg;
+  tikv__pack(&p->q.base, &msg);
+  if (tikv__rpc_send(p->rt->rpc, st->conn, TIKV__REQ_HEALTH_CHECK, msg,
+                     tikv__now_ms() + TIKV__PROBE_TIMEOUT_MS, probe_reply, p) != 0) {
+    /* closing, or no memory for the call: try again later */
+    if (p->rt->rpc->closing) {
+      st->down = false;
+      free(p);
+      return;
+    }
+    tikv__timer_start(p->rt->rpc->loop, &p->timer, TIKV__PROBE_INTERVAL_MS, probe_send, p);
+  }
+}
+
+void tikv__store_mark_down(tikv__router_t *rt, uint64_t store_id, const tikv__conn_t *conn) {
+  tikv__store_t *st = store_find(rt, store_id);
+  if (!st || (conn && st->conn != conn) || st->down) return;
+  probe_t *p = tikv__calloc(1, sizeof(*p));
+  if (!p) {
+    tikv__store_forget(rt, store_id, conn); /* asked anew through PD instead */
+    return;
+  }
+  st->down = true;
+  p->rt = rt;
+  p->store_id = store_id;
+  tikv__timer_init(&p->timer);
+  /* PD may know of a new leader for its regions (or the old one, until an
+   * election: the routes go to other peers meanwhile) */
+  for (size_t i = 0; i < rt->cache.count; i++) {
+    const tikv__region_t *r = rt->cache.regions[i];
+    if (r->leader != SIZE_MAX && r->peers[r->leader].store_id == store_id)
+      tikv__refresh_region(rt, r->id, tikv__now_ms() + TIKV__PROBE_TIMEOUT_MS);
+  }
+  probe_send(p);
+}
+
 void tikv__router_init(tikv__router_t *rt, tikv__rpc_t *rpc, tikv__pd_t *pd) {
   memset(rt, 0, sizeof(*rt));
   rt->rpc = rpc;
@@ -95,6 +178,14 @@ tikv__conn_t *tikv__store_conn(tikv__router_t *rt, uint64_t id, const char *addr
 void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline,
                          tikv__store_cb cb, void *arg) {
   tikv__store_t *st = store_find(rt, store_id);
+  if (st && st->down) {
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE,
+                                      "store %llu is down (waiting for its health check)",
+                                      (unsigned long long)store_id);
+    tikv__error_set_kind(e, "store_down");
+    cb(arg, e, NULL);
+    return;
+  }
   if (st && st->conn) {
     cb(arg, NULL, st->conn);
     return;

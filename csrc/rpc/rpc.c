@@ -159,9 +159,18 @@ static ProtobufCMessage *unpack_buffer(grpc_byte_buffer *bb,
 
 static tikv_error_t *status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
                                   grpc_slice details) {
+  /* Transport failures, which the callers retry (region/send.c, pd/pd.c),
+   * are the statuses gRPC core itself makes when the connection or the
+   * stream breaks: UNAVAILABLE (connect refused, reset, "Socket closed",
+   * keepalive timeout, GOAWAY), UNKNOWN (a call cut off without a status:
+   * "Channel Destroyed", "Stream removed"), DEADLINE_EXCEEDED (the
+   * attempt's deadline), CANCELLED that we did not ask for (RST_STREAM
+   * CANCEL). The rest are a server's (or the protocol's) answer to this
+   * request, INTERNAL and UNIMPLEMENTED included: resending gets the same. */
   int code;
   switch (st) {
     case GRPC_STATUS_UNAVAILABLE: code = tikv__tls_unavailable_code(details); break;
+    case GRPC_STATUS_UNKNOWN: code = TIKV_ERR_UNAVAILABLE; break;
     case GRPC_STATUS_DEADLINE_EXCEEDED: code = TIKV_ERR_TIMEOUT; break;
     case GRPC_STATUS_CANCELLED:
       code = rpc && rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_CANCELLED;

@@ -23,6 +23,10 @@ typedef struct committer {
   bool any_zero_min_commit;
   int commit_tries;
   bool retry_commit; /* the primary's commit ts expired: take a newer one */
+  /* a request that decides the outcome (the primary's commit; an async or
+   * 1PC prewrite) may have been applied without our knowing: sent, and
+   * the attempt failed at transport level */
+  bool uncertain;
   int64_t deadline;
   tikv__backoff_t lock_bo;
 } committer_t;
@@ -100,8 +104,26 @@ static tikv_error_t *consume_commit(void *arg, tikv__part_t *part, const Protobu
   return err;
 }
 
+static void commit_uncertain(void *arg) { ((committer_t *)arg)->uncertain = true; }
+
+/* Sent again after a transport error, as client-go does: TiKV's commit is
+ * idempotent and answers for what happened (committed: success; rolled
+ * back: an error), so only a failure after an uncertain attempt is
+ * undetermined. */
 static const tikv__kind_t KV_COMMIT_PRIMARY = {
-    TIKV__REQ_KV_COMMIT, TIKV__KS_TXN, build_commit, consume_commit};
+    TIKV__REQ_KV_COMMIT, TIKV__KS_TXN, build_commit, consume_commit,
+    .uncertain = commit_uncertain};
+
+/* A failure of the request that decides the outcome, after an attempt that
+ * may have been applied (client-go's undetermined error): the transaction
+ * may be committed, so it is neither rolled back nor to be run again. */
+static tikv_error_t *undetermined(tikv_error_t *err, const char *what) {
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_UNDETERMINED, "%s is undetermined: %s", what,
+                                    err->message);
+  e->grpc_status = err->grpc_status;
+  tikv__error_free(err);
+  return e;
+}
 
 static void got_commit_ts(void *arg, tikv_error_t *err, uint64_t ts) {
   committer_t *cm = arg;
@@ -121,14 +143,12 @@ static void commit_done(void *arg, tikv_error_t *err) {
     tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
     return;
   }
-  if (err && (err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_UNAVAILABLE ||
-              err->code == TIKV_ERR_GRPC || err->code == TIKV_ERR_CLOSED ||
-              err->code == TIKV_ERR_PROTOCOL)) {
+  if (err && err->code != TIKV_ERR_UNDETERMINED &&
+      (cm->uncertain || err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_UNAVAILABLE ||
+       err->code == TIKV_ERR_GRPC || err->code == TIKV_ERR_CLOSED ||
+       err->code == TIKV_ERR_PROTOCOL)) {
     /* the commit may or may not have reached TiKV */
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_UNDETERMINED,
-                                      "commit of the primary key is undetermined: %s", err->message);
-    tikv__error_free(err);
-    err = e;
+    err = undetermined(err, "commit of the primary key");
   }
   if (err) {
     commit_finish(cm, err, 0);
@@ -258,12 +278,26 @@ static tikv_error_t *consume_prewrite(void *arg, tikv__part_t *part,
   return NULL;
 }
 
+/* Only an async-commit or 1PC prewrite decides the outcome: TiKV may
+ * have committed it (1PC) or every lock may be in place (async commit, which
+ * is then committed). A prewrite is sent again after a transport error
+ * either way: TiKV's prewrite is idempotent. */
+static void prewrite_uncertain(void *arg) {
+  committer_t *cm = arg;
+  if (cm->async || cm->one_pc) cm->uncertain = true;
+}
+
 static const tikv__kind_t KV_PREWRITE = {
     TIKV__REQ_KV_PREWRITE, TIKV__KS_TXN, build_prewrite, consume_prewrite, &PREWRITE_LOCKS.base,
-    .max_keys = TIKV__TXN_BATCH_KEYS, .max_bytes = TIKV__TXN_BATCH_BYTES};
+    .max_keys = TIKV__TXN_BATCH_KEYS, .max_bytes = TIKV__TXN_BATCH_BYTES,
+    .uncertain = prewrite_uncertain};
 
 static void prewrite_done(void *arg, tikv_error_t *err) {
   committer_t *cm = arg;
+  /* not rolled back (commit_finish): the locks are left to the resolvers,
+   * which find the transaction committed or not by its primary */
+  if (err && cm->uncertain && err->code != TIKV_ERR_UNDETERMINED)
+    err = undetermined(err, cm->one_pc ? "one-phase commit" : "async commit");
   if (err) {
     commit_finish(cm, err, 0);
     return;

@@ -237,9 +237,16 @@ static tikv_error_t *consume_lock(void *arg, tikv__part_t *part, const ProtobufC
   return NULL;
 }
 
+/* TiKV holds the request while it waits for the lock: the attempt must
+ * outlast that wait (TiKV's default wait_for_lock_timeout is 1 s) */
+static int64_t lock_server_wait(void *arg) {
+  int64_t w = wait_timeout(arg);
+  return w < 0 ? 0 : w == 0 ? 1000 : w;
+}
+
 static const tikv__kind_t KV_PESSIMISTIC_LOCK = {
     TIKV__REQ_KV_PESSIMISTIC_LOCK, TIKV__KS_TXN, build_lock, consume_lock, &LOCK_LOCKS.base,
-    .max_keys = TIKV__TXN_BATCH_KEYS};
+    .max_keys = TIKV__TXN_BATCH_KEYS, .server_wait_ms = lock_server_wait};
 
 /* Releases what this call may have locked (keys it did not hold before). */
 static void locker_release(locker_t *l) {

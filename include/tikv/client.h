@@ -25,6 +25,11 @@ TIKV_EXTERN void tikv_config_free(tikv_config_t *cfg);
 TIKV_EXTERN int tikv_config_add_pd_endpoint(tikv_config_t *cfg, const char *endpoint);
 /* Deadline of each operation, retries and backoff included (ms, > 0). */
 TIKV_EXTERN int tikv_config_set_timeout_ms(tikv_config_t *cfg, uint32_t ms);
+/* The longest one RPC attempt may take (default 2000 ms; a pessimistic lock
+ * gets its lock wait on top): an attempt past it counts as a transport
+ * failure and is retried, elsewhere if the store stays unhealthy, until the
+ * operation's timeout. 0 is refused. */
+TIKV_EXTERN int tikv_config_set_attempt_timeout_ms(tikv_config_t *cfg, uint32_t ms);
 /* Column family for raw operations: "default", "lock" or "write". */
 TIKV_EXTERN int tikv_config_set_column_family(tikv_config_t *cfg, const char *cf);
 /* Atomic mode for raw operations (needed by compare-and-swap): writes take

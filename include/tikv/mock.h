@@ -227,6 +227,11 @@ TIKV_EXTERN void tikv_mock_set_raft_election_ms(tikv_mock_cluster_t *m, uint32_t
  * the election keeps its leaderships (nobody campaigned yet); one back
  * after it rejoins as a follower. */
 TIKV_EXTERN int tikv_mock_store_set_down(tikv_mock_cluster_t *m, uint64_t store_id, int down);
+/* What the store's gRPC health service (grpc.health.v1.Health/Check)
+ * answers: SERVING (1, the default) or NOT_SERVING (0); its KV service is
+ * unaffected. 0 or -1 (no such store). */
+TIKV_EXTERN int tikv_mock_store_set_serving(tikv_mock_cluster_t *m, uint64_t store_id,
+                                            int serving);
 /* 1 while the region has a leader, 0 during an election, -1 if unknown. */
 TIKV_EXTERN int tikv_mock_region_has_leader(tikv_mock_cluster_t *m, uint64_t region_id);
 
