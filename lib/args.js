@@ -128,6 +128,20 @@ function endpoints(v, name = 'pdEndpoints') {
 const TLS_PEM_KEYS = Object.freeze(['ca', 'cert', 'key']);
 const TLS_FILE_KEYS = Object.freeze(['caFile', 'certFile', 'keyFile']);
 const CLUSTER_OPTIONS = Object.freeze(['tls', 'apiVersion', 'keyspace']);
+const TIMEOUT_OPTIONS = Object.freeze(['timeoutMs', 'attemptTimeoutMs']);
+
+/**
+ * Both clients' timeouts: timeoutMs (an operation's, retries included) and
+ * attemptTimeoutMs (one RPC attempt's, tikv_config_set_attempt_timeout_ms),
+ * each a positive integer of ms or absent (0 for the bridge: the C
+ * defaults, 20000 and 2000).
+ */
+function timeouts(o) {
+  return {
+    timeoutMs: integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0),
+    attemptTimeoutMs: integer(o.attemptTimeoutMs, 'options.attemptTimeoutMs', 1, 0xffffffff, 0),
+  };
+}
 
 /** A PEM text as Node's tls takes it (string or Buffer), as a string for C. */
 function pem(v, name) {
@@ -191,6 +205,8 @@ module.exports = {
   NO_OPTIONS,
   CLUSTER_OPTIONS,
   clusterOptions,
+  TIMEOUT_OPTIONS,
+  timeouts,
   endpoints,
   func,
   bytes,

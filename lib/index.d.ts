@@ -95,6 +95,9 @@ export type ClusterOptions = { tls?: TlsOptions } & ApiVersionOptions;
 export type RawClientOptions = ClusterOptions & {
   /** Deadline of each operation in ms, retries and backoff included (default 20000). */
   timeoutMs?: number;
+  /** Longest one RPC attempt may take in ms (default 2000; a pessimistic lock adds its lock wait):
+   * a store that does not answer in time is retried, elsewhere while it is unhealthy. */
+  attemptTimeoutMs?: number;
   /** Column family of raw operations (default 'default'; API v2 has only 'default'). */
   columnFamily?: ColumnFamily;
   /** Atomic mode: needed by compareAndSwap (default false). */
@@ -166,7 +169,7 @@ export declare class RawClient {
   private constructor();
   static connect(pdEndpoints: readonly string[], options?: RawClientOptions): Promise<RawClient>;
 
-  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number; columnFamily: ColumnFamily; atomic: boolean } & ClusterShape>;
+  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number; attemptTimeoutMs?: number; columnFamily: ColumnFamily; atomic: boolean } & ClusterShape>;
   readonly closed: boolean;
   /** The cluster id PD reported. */
   readonly clusterId: bigint;
@@ -201,6 +204,9 @@ export declare class RawClient {
 export type TransactionClientOptions = ClusterOptions & {
   /** Deadline of each operation in ms, retries and backoff included (default 20000). */
   timeoutMs?: number;
+  /** Longest one RPC attempt may take in ms (default 2000; a pessimistic lock adds its lock wait):
+   * a store that does not answer in time is retried, elsewhere while it is unhealthy. */
+  attemptTimeoutMs?: number;
 };
 
 export interface BeginOptions {
@@ -283,7 +289,7 @@ export declare class TransactionClient {
   private constructor();
   static connect(pdEndpoints: readonly string[], options?: TransactionClientOptions): Promise<TransactionClient>;
 
-  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number } & ClusterShape>;
+  readonly options: Readonly<{ pdEndpoints: string[]; timeoutMs?: number; attemptTimeoutMs?: number } & ClusterShape>;
   readonly closed: boolean;
   readonly clusterId: bigint;
 

@@ -12,7 +12,7 @@ const { scanArgs, iterate, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./sca
 const COLUMN_FAMILIES = ['default', 'lock', 'write'];
 
 // the option keys each method knows (A.options refuses any other)
-const CONNECT_OPTIONS = Object.freeze(['timeoutMs', 'columnFamily', 'atomic', ...A.CLUSTER_OPTIONS]);
+const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, 'columnFamily', 'atomic', ...A.CLUSTER_OPTIONS]);
 const TTL_OPTIONS = Object.freeze(['ttl']);
 const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly']);
 
@@ -49,21 +49,21 @@ function makeRawClient(binding) {
     /**
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
-     * columnFamily ('default' | 'lock' | 'write'), atomic (needed by
+     * attemptTimeoutMs (per RPC attempt, default 2000), columnFamily ('default' | 'lock' | 'write'), atomic (needed by
      * compareAndSwap), tls, apiVersion and keyspace (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
         A.endpoints(pdEndpoints);
         const o = A.options(options, CONNECT_OPTIONS);
-        const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
+        const { timeoutMs, attemptTimeoutMs } = A.timeouts(o);
         const columnFamily = o.columnFamily === undefined ? 'default' : A.string(o.columnFamily, 'options.columnFamily');
         if (!COLUMN_FAMILIES.includes(columnFamily))
           throw new RangeError(`options.columnFamily must be one of ${COLUMN_FAMILIES.join(', ')}, got ${JSON.stringify(columnFamily)}`);
         const atomic = A.bool(o.atomic, 'options.atomic');
         const cluster = A.clusterOptions(o);
-        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, columnFamily, atomic, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native).then((handle) => new RawClient(TOKEN, handle, opts));
+        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, columnFamily, atomic, ...cluster.shown };
+        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native, attemptTimeoutMs).then((handle) => new RawClient(TOKEN, handle, opts));
       });
     }
 

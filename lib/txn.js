@@ -36,7 +36,7 @@ function orZero(ts) {
 }
 
 // the option keys each method knows (A.options refuses any other)
-const CONNECT_OPTIONS = Object.freeze(['timeoutMs', ...A.CLUSTER_OPTIONS]);
+const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, ...A.CLUSTER_OPTIONS]);
 const BEGIN_OPTIONS = Object.freeze(['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs']);
 const TRANSACTION_OPTIONS = Object.freeze(['retries', ...BEGIN_OPTIONS]);
 
@@ -64,8 +64,11 @@ function kvArgs(key, value, options) {
   return [k, v];
 }
 
+// UNDETERMINED is never retryable (the table says so); named here as well
+// because running fn again after a commit that may have happened would
+// apply its writes twice
 function isRetryable(e) {
-  return e instanceof TikvError && e.retryable && e.code !== 'CLOSED';
+  return e instanceof TikvError && e.retryable && e.code !== 'CLOSED' && e.code !== 'UNDETERMINED';
 }
 
 function makeTransactionClient(binding) {
@@ -323,16 +326,16 @@ function makeTransactionClient(binding) {
     /**
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
-     * tls, apiVersion and keyspace (args.js clusterOptions).
+     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion and keyspace (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
         A.endpoints(pdEndpoints);
         const o = A.options(options, CONNECT_OPTIONS);
-        const timeoutMs = A.integer(o.timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
+        const { timeoutMs, attemptTimeoutMs } = A.timeouts(o);
         const cluster = A.clusterOptions(o);
-        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native).then(
+        const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, ...cluster.shown };
+        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs).then(
           (handle) => new TransactionClient(TOKEN, handle, opts)
         );
       });

@@ -712,7 +712,7 @@ static int set_cluster(tikv_config_t *cfg, int tls_mode, const char *ca, const c
 tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
-                                 const char *keyspace) {
+                                 const char *keyspace, uint32_t attempt_timeout_ms) {
   tikv_config_t *cfg = tikv_config_new();
   if (!cfg) {
     fail_creation(TIKV_ERR_NO_MEMORY, "tikv: out of memory");
@@ -731,6 +731,9 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
   }
   if (rc == TIKV_ERR_OK && timeout_ms > 0 && (rc = tikv_config_set_timeout_ms(cfg, timeout_ms)) != TIKV_ERR_OK)
     what = "timeoutMs";
+  if (rc == TIKV_ERR_OK && attempt_timeout_ms > 0 &&
+      (rc = tikv_config_set_attempt_timeout_ms(cfg, attempt_timeout_ms)) != TIKV_ERR_OK)
+    what = "attemptTimeoutMs";
   if (rc == TIKV_ERR_OK && (rc = tikv_config_set_column_family(cfg, cf)) != TIKV_ERR_OK)
     what = "columnFamily";
   if (rc == TIKV_ERR_OK && (rc = tikv_config_set_atomic(cfg, atomic)) != TIKV_ERR_OK)

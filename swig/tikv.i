@@ -230,7 +230,7 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
-                                 const char *keyspace);
+                                 const char *keyspace, uint32_t attempt_timeout_ms);
 tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
                            int lock_wait_timeout_ms, uint64_t start_ts, int read_only);
 tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,

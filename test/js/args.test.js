@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const { startCluster, binding, RawClient, MockCluster } = require('./helpers');
 
 // the bridge's cluster arguments for plaintext API v1 (native.js PLAIN_V1)
-const V1 = [0, '', '', '', 1, ''];
+const V1 = [0, '', '', '', 1, '', 0]; // cluster shape (plaintext, API v1), then attemptTimeoutMs (0: default)
 const NOT_BYTES = [undefined, null, 42, 1n, true, {}, [], [1, 2], new Uint16Array(2), new ArrayBuffer(4), new DataView(new ArrayBuffer(2)), Symbol('s'), () => 1];
 
 describe('argument validation', { timeout: 60000 }, () => {
@@ -148,6 +148,10 @@ describe('argument validation', { timeout: 60000 }, () => {
       [() => RawClient.connect(['a:1'], { timeoutMs: -5 }), RangeError],
       [() => RawClient.connect(['a:1'], { timeoutMs: 2 ** 32 }), RangeError],
       [() => RawClient.connect(['a:1'], { timeoutMs: '100' }), TypeError],
+      [() => RawClient.connect(['a:1'], { attemptTimeoutMs: 0 }), RangeError],
+      [() => RawClient.connect(['a:1'], { attemptTimeoutMs: 1.5 }), RangeError],
+      [() => RawClient.connect(['a:1'], { attemptTimeoutMs: 2 ** 32 }), RangeError],
+      [() => RawClient.connect(['a:1'], { attemptTimeoutMs: '100' }), TypeError],
       [() => RawClient.connect(['a:1'], { columnFamily: 'nope' }), RangeError],
       [() => RawClient.connect(['a:1'], { columnFamily: 3 }), TypeError],
       [() => RawClient.connect(['a:1'], { atomic: 'yes' }), TypeError],
@@ -184,8 +188,8 @@ describe('argument validation', { timeout: 60000 }, () => {
     assert.throws(() => addon.tikvjs_client_new('a:1', 1.5, 'default', 0, ...V1), RangeError);
     assert.throws(() => addon.tikvjs_client_new('a:1', 'x', 'default', 0, ...V1), TypeError);
     assert.throws(() => addon.tikvjs_client_new(5, 100, 'default', 0, ...V1), TypeError);
-    assert.throws(() => addon.tikvjs_client_new('a:1', 100, 'default', 0, 0, 1, '', '', 1, ''), TypeError);
-    assert.throws(() => addon.tikvjs_client_new('a:1', 100, 'default', 0, 3, '', '', '', 1, ''), /invalid tls/);
+    assert.throws(() => addon.tikvjs_client_new('a:1', 100, 'default', 0, 0, 1, '', '', 1, '', 0), TypeError);
+    assert.throws(() => addon.tikvjs_client_new('a:1', 100, 'default', 0, 3, '', '', '', 1, '', 0), /invalid tls/);
     assert.throws(() => addon.closeClient({}), TypeError);
     assert.throws(() => addon.closeClient(), TypeError);
     assert.throws(() => addon.stopMock(42), TypeError);

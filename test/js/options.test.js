@@ -63,7 +63,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
   });
 
   // [method, (options) => call, allowed keys, keys that must be refused]
-  const CONNECT = ['timeoutMs', 'columnFamily', 'atomic', ...CLUSTER];
+  const CONNECT = ['timeoutMs', 'attemptTimeoutMs', 'columnFamily', 'atomic', ...CLUSTER];
   const TTL = ['ttl'];
   const SCAN = ['limit', 'keyOnly', 'reverse'];
   const BEGIN = ['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs'];
@@ -82,7 +82,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
     ['raw batchScan', (o) => raw.batchScan([['a', 'b']], o), ['eachLimit', 'keyOnly'], perCall('limit')],
     ['raw getKeyTtl', (o) => raw.getKeyTtl('k', o), NONE, perCall('ttl')],
     ['raw compareAndSwap', (o) => atomic.compareAndSwap('k', null, 'v', o), TTL, perCall('previousNotExist')],
-    ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs', ...CLUSTER], [...CLUSTER_TYPOS, 'columnFamily', 'atomic']],
+    ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs', 'attemptTimeoutMs', ...CLUSTER], [...CLUSTER_TYPOS, 'columnFamily', 'atomic']],
     ['begin', (o) => tc.begin(o), BEGIN, [...PER_CALL_LATER, 'optimistic', 'retries']],
     ['snapshot', (o) => tc.snapshot(undefined, o), NONE, perCall('ts')],
     ['currentTimestamp', (o) => tc.currentTimestamp(o), NONE, perCall('physical')],
@@ -137,7 +137,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
 
   it('every allowed key is accepted (undefined, null and {} are no options)', async () => {
     // each method once with every key it knows, given a valid value
-    const c = await RawClient.connect(mock.pdEndpoints, { timeoutMs: 10000, columnFamily: 'default', atomic: true });
+    const c = await RawClient.connect(mock.pdEndpoints, { timeoutMs: 10000, attemptTimeoutMs: 5000, columnFamily: 'default', atomic: true });
     await c.close();
     await raw.put('opt/k', 'v', { ttl: 100 });
     await raw.batchPut([['opt/l', 'w']], { ttl: 100 });
@@ -149,7 +149,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
     for await (const kv of raw.iterate('opt/', 'opt0', { batchSize: 1, reverse: false, keyOnly: true })) pages.push(kv.key.toString());
     assert.deepEqual(pages, ['opt/k', 'opt/l']);
     assert.equal((await atomic.compareAndSwap('opt/cas', null, 'v', { ttl: 100 })).swapped, true);
-    const t = await TransactionClient.connect(mock.pdEndpoints, { timeoutMs: 10000 });
+    const t = await TransactionClient.connect(mock.pdEndpoints, { timeoutMs: 10000, attemptTimeoutMs: 5000 });
     await t.close();
     const b = await tc.begin({ pessimistic: false, asyncCommit: true, tryOnePc: true, lockWaitTimeoutMs: 10 });
     await b.rollback();
