@@ -197,6 +197,54 @@ START_TEST(attempt_timeout_option) {
 }
 END_TEST
 
+/* A pessimistic lock waits on the server: the holder commits well after
+ * the waiter's attempt timeout would have passed (by rolling back, so that
+ * the waiter's one request takes the lock, with no conflict to retry). */
+typedef struct {
+  tikv_txn_t *holder;
+  uint64_t calls;
+} holder_t;
+
+static void *release_later(void *arg) {
+  holder_t *h = arg;
+  mc_await_count(tikv_mock_call_count, mock, "KvPessimisticLock", h->calls + 1, 8000);
+  /* past the waiter's 300 ms attempt timeout, within TiKV's (and the
+   * mock's) 1 s cap on one request's wait */
+  usleep(500 * 1000);
+  ok(tikv_txn_rollback(h->holder));
+  return NULL;
+}
+
+START_TEST(pessimistic_lock_wait_outlasts_attempt) {
+  tikv_client_t *c = connect_with(10000, 300);
+  tikv_txn_options_t o;
+  tikv_txn_options_init(&o);
+  o.pessimistic = 1;
+  o.lock_wait_timeout_ms = 5000;
+  tikv_txn_t *holder = tikv_txn_new(c, &o, NULL), *waiter = tikv_txn_new(c, &o, NULL);
+  ok(tikv_txn_begin(holder));
+  ok(tikv_txn_begin(waiter));
+  tikv_slice_t key = {(const uint8_t *)"0x", 2};
+  ok(tikv_txn_lock_keys(holder, &key, 1));
+  ok(tikv_txn_put(holder, K("0x"), K("held")));
+  holder_t h = {holder, tikv_mock_call_count(mock, "KvPessimisticLock")};
+  pthread_t th;
+  pthread_create(&th, NULL, release_later, &h);
+  tikv_future_t *f = tikv_txn_get_for_update(waiter, K("0x"));
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  pthread_join(th, NULL);
+  /* one request held by TiKV until the lock was released, and the one
+   * sent after its wake-up, which takes the lock: none cut short by the
+   * attempt timeout and sent again */
+  ck_assert_uint_le(tikv_mock_call_count(mock, "KvPessimisticLock") - h.calls, 2);
+  ok(tikv_txn_rollback(waiter));
+  tikv_txn_free(holder);
+  tikv_txn_free(waiter);
+  tikv_client_free(c);
+}
+END_TEST
+
 /* ---- a store killed ---- */
 
 /* the client talks to every store once, so that it knows their addresses */
@@ -273,9 +321,13 @@ START_TEST(health_check_gates_reuse) {
    * so, nothing goes to it (its peers name it the leader in vain) */
   ck_assert_int_eq(tikv_mock_store_set_serving(mock, 1, 0), 0);
   ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "RawGet", 14, 1), 0);
+  uint64_t before = tikv_mock_call_count(mock, "RawGet");
   tikv_future_t *f = tikv_raw_get(c, K("0g"));
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
+  /* and the peers' answers naming the down store are backed off, not
+   * chased back and forth (that would be thousands of calls) */
+  ck_assert_uint_lt(tikv_mock_call_count(mock, "RawGet") - before, 100);
   /* serving again: the next health check lets the requests back */
   ck_assert_int_eq(tikv_mock_store_set_serving(mock, 1, 1), 0);
   raw_is(c, "0g", "v");
@@ -369,6 +421,7 @@ int main(void) {
   tcase_add_test(tc, transport_statuses_retried_others_final);
   tcase_add_test(tc, hung_store_costs_one_attempt);
   tcase_add_test(tc, attempt_timeout_option);
+  tcase_add_test(tc, pessimistic_lock_wait_outlasts_attempt);
   tcase_add_test(tc, store_down_pd_silent_peers_name_the_leader);
   tcase_add_test(tc, store_down_under_reads_and_writes);
   tcase_add_test(tc, health_check_gates_reuse);
