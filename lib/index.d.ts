@@ -2,10 +2,56 @@
 // generated from the C error table into ./codes.d.ts).
 /// <reference types="node" />
 
+import { EventEmitter } from 'events';
+
 import type { TikvErrorCode, TikvErrorCodeInfo } from './codes';
 
 export type { TikvErrorCode, TikvErrorCodeInfo } from './codes';
 export { ErrorCodes, CODES } from './codes';
+
+/** What a client met (emitted on the JS thread; see ClientEvents). */
+export interface ClientEvent {
+  readonly type: keyof ClientEvents;
+  /** 0n when the event concerns no region / store. */
+  readonly regionId: bigint;
+  readonly storeId: bigint;
+  readonly message: string;
+}
+/** The events of RawClient and TransactionClient (both EventEmitters). */
+export interface ClientEvents {
+  /** TiKV answered a region error; the request is retried. */
+  regionError: [ClientEvent];
+  storeDown: [ClientEvent];
+  storeUp: [ClientEvent];
+  /** PD's leader is another member than before. */
+  pdLeaderChange: [ClientEvent];
+}
+/** Counters since the client was created: retries by cause, backoff, PD leader changes. */
+export interface ClientStats {
+  regionErrors: {
+    notLeader: number;
+    epochNotMatch: number;
+    serverIsBusy: number;
+    regionNotFound: number;
+    storeNotMatch: number;
+    other: number;
+  };
+  tikvTransport: number;
+  pdTransport: number;
+  pdNotLeader: number;
+  locksResolved: number;
+  lockBackoffs: number;
+  backoffMs: number;
+  pdLeaderChanges: number;
+}
+/** The event methods both clients have (EventEmitter's, typed). */
+declare class ClientEventEmitter extends EventEmitter {
+  on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  once<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  off<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): this;
+  /** Counters of this client (a plain object); throws CLOSED once closed. */
+  stats(): ClientStats;
+}
 
 /** Keys and values: strings are encoded as UTF-8. Results are always Buffers. */
 export type Bytes = string | Buffer | Uint8Array;
@@ -165,7 +211,7 @@ export interface RawChecksum {
  * anything is sent; an unknown option key is a TypeError naming it), TikvError
  * for everything else. iterate() throws its argument errors synchronously.
  */
-export declare class RawClient {
+export declare class RawClient extends ClientEventEmitter {
   private constructor();
   static connect(pdEndpoints: readonly string[], options?: RawClientOptions): Promise<RawClient>;
 
@@ -285,7 +331,7 @@ export declare class Transaction {
 }
 
 /** TiKV's transactional API (keys never mix with RawClient's). */
-export declare class TransactionClient {
+export declare class TransactionClient extends ClientEventEmitter {
   private constructor();
   static connect(pdEndpoints: readonly string[], options?: TransactionClientOptions): Promise<TransactionClient>;
 

@@ -8,6 +8,8 @@ const A = require('./args');
 const { TikvError } = require('./errors');
 const { attempt, makeCall } = require('./call');
 const { scanArgs, iterate, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT } = require('./scan');
+const { EventEmitter } = require('events');
+const { clientEvents } = require('./events');
 
 const COLUMN_FAMILIES = ['default', 'lock', 'write'];
 
@@ -30,9 +32,12 @@ function makeRawClient(binding) {
   const { addon, openClient } = binding;
   const call = makeCall(binding);
   const finalizer = new FinalizationRegistry((handle) => addon.closeClient(handle));
+  const events = clientEvents(addon);
 
-  class RawClient {
+  // events: 'regionError', 'storeDown', 'storeUp', 'pdLeaderChange' (events.js)
+  class RawClient extends EventEmitter {
     #h;
+    #events;
     #closed = false;
     #handle = () => {
       if (this.#closed) throw TikvError.of('CLOSED');
@@ -41,7 +46,9 @@ function makeRawClient(binding) {
 
     constructor(token, handle, options) {
       if (token !== TOKEN) throw new TypeError('use RawClient.connect(pdEndpoints, options)');
+      super();
       this.#h = handle;
+      this.#events = events.watch(this, handle);
       this.options = Object.freeze(options);
       finalizer.register(this, handle, this);
     }
@@ -74,6 +81,11 @@ function makeRawClient(binding) {
     /** The cluster id PD reported (bigint). */
     get clusterId() {
       return this.#closed ? 0n : addon.tikv_client_cluster_id(this.#h);
+    }
+
+    /** Counters of retries by cause, backoff and PD leader changes (a plain object). */
+    stats() {
+      return events.stats(this.#handle());
     }
 
     /** One operation of this client: see call.js. */
@@ -213,6 +225,7 @@ function makeRawClient(binding) {
         if (this.#closed) return;
         this.#closed = true;
         finalizer.unregister(this);
+        events.unwatch(this.#events);
         addon.closeClient(this.#h);
       });
     }

@@ -19,6 +19,8 @@ const A = require('./args');
 const { TikvError } = require('./errors');
 const { attempt, makeCall } = require('./call');
 const { scanArgs, iterate } = require('./scan');
+const { EventEmitter } = require('events');
+const { clientEvents } = require('./events');
 
 const TOKEN = Symbol('TransactionClient');
 const MAX_LOCK_WAIT_MS = 0x7fffffff;
@@ -309,8 +311,10 @@ function makeTransactionClient(binding) {
     }
   }
 
-  class TransactionClient {
+  // events: 'regionError', 'storeDown', 'storeUp', 'pdLeaderChange' (events.js)
+  class TransactionClient extends EventEmitter {
     #shared; // {h, closed, cells}: also the finalizer's held value
+    #events;
     #handle = () => {
       if (this.#shared.closed) throw TikvError.of('CLOSED');
       return this.#shared.h;
@@ -318,7 +322,9 @@ function makeTransactionClient(binding) {
 
     constructor(token, handle, options) {
       if (token !== TOKEN) throw new TypeError('use TransactionClient.connect(pdEndpoints, options)');
+      super();
       this.#shared = { h: handle, closed: false, cells: new Set() };
+      this.#events = clientEvents(addon).watch(this, handle);
       this.options = Object.freeze(options);
       clientFinalizer.register(this, this.#shared, this);
     }
@@ -348,6 +354,11 @@ function makeTransactionClient(binding) {
     /** The cluster id PD reported (bigint). */
     get clusterId() {
       return this.#shared.closed ? 0n : addon.tikv_client_cluster_id(this.#shared.h);
+    }
+
+    /** Counters of retries by cause, backoff and PD leader changes (a plain object). */
+    stats() {
+      return clientEvents(addon).stats(this.#handle());
     }
 
     /**
@@ -459,6 +470,7 @@ function makeTransactionClient(binding) {
         if (s.closed) return;
         s.closed = true;
         clientFinalizer.unregister(this);
+        clientEvents(addon).unwatch(this.#events);
         releaseCells(s);
         addon.closeClient(s.h);
       });

@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace {
@@ -67,6 +69,25 @@ struct bridge_t {
   std::string *last_msg;
 } b;
 
+/* Client events (tikv_config_set_event_callback) on their way to JS: queued
+ * on the client's I/O thread under b.mu, woken like completions, delivered
+ * by on_async to the event dispatcher as (clientId, kind, regionId, storeId,
+ * message). A client's id is its own number, never reused: an event of a
+ * client freed meanwhile finds no JS client and is dropped there. */
+struct event_t {
+  double client;
+  int kind;
+  uint64_t region_id, store_id;
+  char message[512]; /* cut there: the C core's messages are shorter */
+  event_t *next;
+};
+struct events_t {
+  event_t *head, *tail;                       /* (b.mu) */
+  napi_ref dispatcher;                        /* JS thread */
+  double next_id;                             /* JS thread */
+  std::unordered_map<void *, double> *ids;    /* client -> id; JS thread */
+} ev;
+
 /* The value made by a Node-API function f(env, args..., &result); NULL when
  * it fails (any napi_* call it is then passed to fails too). */
 template <typename F, typename... A>
@@ -125,6 +146,7 @@ handle_t *handle_of(napi_env env, napi_value v) {
 }
 
 void free_object(int kind, void *p) {
+  if (kind == TIKVJS_CLIENT && ev.ids) ev.ids->erase(p);
   if (kind == TIKVJS_CLIENT)
     tikv_client_free((tikv_client_t *)p);
   else if (kind == TIKVJS_TXN)
@@ -306,9 +328,70 @@ void report_escaped(napi_env env) {
     napi_fatal_exception(env, e);
 }
 
+/* The client's event callback, on its I/O thread: copy, queue, and let the
+ * idle hook wake the JS thread. Never blocks beyond b.mu. */
+void on_client_event(const tikv_event_t *e, void *arg) {
+  event_t *x = new (std::nothrow) event_t{(double)(uintptr_t)arg, e->kind, e->region_id,
+                                          e->store_id, "", NULL};
+  if (!x) return; /* an event is news, not state: dropped when memory is short */
+  snprintf(x->message, sizeof(x->message), "%s", e->message ? e->message : "");
+  uv_mutex_lock(&b.mu);
+  if (b.closing) {
+    uv_mutex_unlock(&b.mu);
+    delete x;
+    return;
+  }
+  if (ev.tail)
+    ev.tail->next = x;
+  else
+    ev.head = x;
+  ev.tail = x;
+  b.unsignaled.store(true);
+  uv_mutex_unlock(&b.mu);
+}
+
+void free_events(event_t *x) {
+  while (x) {
+    event_t *next = x->next;
+    delete x;
+    x = next;
+  }
+}
+
+/* On the JS thread: every queued event to the event dispatcher. */
+void deliver_events() {
+  uv_mutex_lock(&b.mu);
+  event_t *x = ev.head;
+  ev.head = ev.tail = NULL;
+  uv_mutex_unlock(&b.mu);
+  if (!x) return;
+  napi_env env = b.env;
+  napi_value fn = NULL, recv = NULL, resource = NULL;
+  napi_handle_scope hs;
+  napi_callback_scope cs;
+  napi_open_handle_scope(env, &hs);
+  if (ev.dispatcher) napi_get_reference_value(env, ev.dispatcher, &fn);
+  napi_get_undefined(env, &recv);
+  napi_create_object(env, &resource);
+  napi_open_callback_scope(env, resource, b.async_ctx, &cs);
+  for (event_t *e = x; e && fn; e = e->next) {
+    napi_handle_scope inner;
+    napi_open_handle_scope(env, &inner);
+    napi_value argv[5] = {tikvjs_from_double(env, e->client), int32(env, e->kind),
+                          tikvjs_from_u64(env, e->region_id), tikvjs_from_u64(env, e->store_id),
+                          str(env, e->message)};
+    if (napi_call_function(env, recv, fn, 5, argv, NULL) != napi_ok) report_escaped(env);
+    napi_close_handle_scope(env, inner);
+  }
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+  free_events(x);
+}
+
 /* On the JS thread: deliver every queued completion, in one callback scope
  * (promise reactions run once, after the whole batch). */
 void on_async(uv_async_t *) {
+  deliver_events();
   uv_mutex_lock(&b.mu);
   op_t *op = b.head;
   b.head = b.tail = NULL;
@@ -366,11 +449,15 @@ void cleanup(void *) {
     delete op;
     op = next;
   }
+  free_events(ev.head);
+  ev.head = ev.tail = NULL;
   close_all(TIKVJS_TXN, NULL); /* transactions go before their clients */
   close_all(TIKVJS_CLIENT, NULL);
   close_all(TIKVJS_MOCK, NULL);
   if (b.dispatcher) napi_delete_reference(b.env, b.dispatcher);
   b.dispatcher = NULL;
+  if (ev.dispatcher) napi_delete_reference(b.env, ev.dispatcher);
+  ev.dispatcher = NULL;
   napi_async_destroy(b.env, b.async_ctx);
   /* the I/O threads are joined, but a deferred callback or a hook call that
    * loaded the hook before it was removed may still be sending */
@@ -494,6 +581,63 @@ napi_value native_stats(napi_env env, napi_callback_info) {
   set(env, o, "clients", tikvjs_from_double(env, (double)b.open[TIKVJS_CLIENT]));
   set(env, o, "mocks", tikvjs_from_double(env, (double)b.open[TIKVJS_MOCK]));
   set(env, o, "txns", tikvjs_from_double(env, (double)b.open[TIKVJS_TXN]));
+  return o;
+}
+
+/* setEventDispatcher(fn): fn(clientId, kind, regionId, storeId, message)
+ * receives every client event. */
+napi_value native_set_event_dispatcher(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, "setEventDispatcher(fn)") || !same_env(env)) return NULL;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function) {
+    tikvjs_throw(env, TIKVJS_TYPE_ERROR, "setEventDispatcher(fn): fn must be a function");
+    return NULL;
+  }
+  if (ev.dispatcher) napi_delete_reference(env, ev.dispatcher);
+  ev.dispatcher = NULL;
+  napi_create_reference(env, argv[0], 1, &ev.dispatcher);
+  return NULL;
+}
+
+/* clientEventId(handle): the id the client's events carry. */
+napi_value native_client_event_id(napi_env env, napi_callback_info info) {
+  handle_t *h = native_handle(env, info, TIKVJS_CLIENT, "clientEventId(client)");
+  if (!h) return NULL;
+  double id = 0;
+  if (ev.ids && ev.ids->count(h->ptr)) id = (*ev.ids)[h->ptr];
+  return tikvjs_from_double(env, id);
+}
+
+/* clientStats(handle): tikv_client_stats as an object (camelCase numbers). */
+napi_value native_client_stats(napi_env env, napi_callback_info info) {
+  handle_t *h = native_handle(env, info, TIKVJS_CLIENT, "clientStats(client)");
+  if (!h) return NULL;
+  if (!h->ptr) {
+    tikvjs_throw(env, TIKVJS_ERROR, closed_msg[TIKVJS_CLIENT]);
+    return NULL;
+  }
+  tikv_stats_t st;
+  tikv_client_stats((tikv_client_t *)h->ptr, &st);
+  napi_value o = NULL;
+  napi_create_object(env, &o);
+  const struct {
+    const char *name;
+    uint64_t v;
+  } F[] = {{"regionNotLeader", st.region_not_leader},
+           {"regionEpochNotMatch", st.region_epoch_not_match},
+           {"regionServerIsBusy", st.region_server_is_busy},
+           {"regionNotFound", st.region_not_found},
+           {"regionStoreNotMatch", st.region_store_not_match},
+           {"regionOther", st.region_other},
+           {"tikvTransport", st.tikv_transport},
+           {"pdTransport", st.pd_transport},
+           {"pdNotLeader", st.pd_not_leader},
+           {"locksResolved", st.locks_resolved},
+           {"lockBackoffs", st.lock_backoffs},
+           {"backoffMs", st.backoff_ms},
+           {"pdLeaderChanges", st.pd_leader_changes}};
+  for (const auto &f : F) set(env, o, f.name, tikvjs_from_double(env, (double)f.v));
   return o;
 }
 
@@ -741,11 +885,16 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
   if (rc == TIKV_ERR_OK)
     rc = set_cluster(cfg, tls_mode, tls_ca, tls_cert, tls_key, api_version, keyspace, &what);
   tikv_client_t *c = NULL;
+  double event_id = ++ev.next_id;
+  if (rc == TIKV_ERR_OK)
+    rc = tikv_config_set_event_callback(cfg, on_client_event, (void *)(uintptr_t)event_id);
   if (rc == TIKV_ERR_OK) {
     c = tikv_client_new(cfg, &rc);
     if (!c && rc == TIKV_ERR_OK) rc = TIKV_ERR_INTERNAL;
     what = "client";
   }
+  if (c && !ev.ids) ev.ids = new (std::nothrow) std::unordered_map<void *, double>();
+  if (c && ev.ids) (*ev.ids)[c] = event_id; /* without it: no events for this client */
   if (!c) {
     if (what == "client")
       fail_creation(rc, std::string("tikv: cannot create client: ") + tikv_strerror(rc));
@@ -808,6 +957,9 @@ bool tikvjs_bridge_register(napi_env env, napi_value exports) {
       {"stopMock", NULL, native_stop_mock, NULL, NULL, NULL, napi_default, NULL},
       {"bridgeStats", NULL, native_stats, NULL, NULL, NULL, napi_default, NULL},
       {"mockRegionInfo", NULL, native_mock_region_info, NULL, NULL, NULL, napi_default, NULL},
+      {"setEventDispatcher", NULL, native_set_event_dispatcher, NULL, NULL, NULL, napi_default, NULL},
+      {"clientEventId", NULL, native_client_event_id, NULL, NULL, NULL, napi_default, NULL},
+      {"clientStats", NULL, native_client_stats, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
 }

@@ -199,6 +199,12 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 %ignore tikv_client_new;
 %ignore tikv_client_close;
 %ignore tikv_client_free;
+/* events and counters reach JS through the bridge (setEventDispatcher,
+ * clientStats) */
+%ignore tikv_config_set_event_callback;
+%ignore tikv_client_stats;
+%ignore tikv_stats_s;
+%ignore tikv_event_s;
 %ignore tikv_mock_options_s;
 %ignore tikv_mock_options_t;
 %ignore tikv_mock_keyspace_s;

@@ -29,6 +29,9 @@ tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
     tikv_client_free(c);
     goto oom;
   }
+  c->stats.cb = c->cfg.event_cb;
+  c->stats.cb_arg = c->cfg.event_arg;
+  c->pd.stats = &c->stats;
   set_err(err, TIKV_ERR_OK);
   return c;
 oom:
@@ -57,6 +60,12 @@ tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void 
 }
 
 int64_t tikv__client_deadline(tikv_client_t *c) { return tikv__now_ms() + c->cfg.timeout_ms; }
+
+int tikv_client_stats(tikv_client_t *c, tikv_stats_t *out) {
+  if (!c || !out) return TIKV_ERR_INVALID_ARGUMENT;
+  tikv__stats_read(&c->stats, out);
+  return TIKV_ERR_OK;
+}
 
 uint64_t tikv_client_cluster_id(tikv_client_t *c) { return c ? tikv__pd_cluster_id(&c->pd) : 0; }
 

@@ -4,6 +4,7 @@
 #ifndef TIKV_CLIENT_CLIENT_H
 #define TIKV_CLIENT_CLIENT_H
 
+#include "core/stats.h"
 #include "pd/pd.h"
 #include "rpc/tls.h"
 #include "region/region.h"
@@ -20,6 +21,8 @@ struct tikv_config_s {
   int api_version;   /* 1 or 2 */
   char keyspace[32]; /* API v2: its name ("": DEFAULT) */
   char error[512];   /* why the last setter refused (tikv_config_error) */
+  tikv_event_cb event_cb; /* tikv_config_set_event_callback */
+  void *event_arg;
 };
 enum { TIKV__SCHEME_HTTP = 1, TIKV__SCHEME_HTTPS = 2 };
 
@@ -37,6 +40,7 @@ struct tikv_client_s {
   tikv__rpc_t rpc;
   tikv__pd_t pd;
   tikv__router_t router;
+  tikv__stats_t stats; /* pd.stats points here */
   atomic_bool closed;
   pthread_mutex_t close_mu;
 };

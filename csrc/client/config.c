@@ -94,6 +94,13 @@ int tikv_config_set_atomic(tikv_config_t *cfg, int atomic) {
   return TIKV_ERR_OK;
 }
 
+int tikv_config_set_event_callback(tikv_config_t *cfg, tikv_event_cb cb, void *arg) {
+  if (!cfg) return TIKV_ERR_INVALID_ARGUMENT;
+  cfg->event_cb = cb;
+  cfg->event_arg = cb ? arg : NULL;
+  return TIKV_ERR_OK;
+}
+
 
 /* The setters' answer: rc, with the reason kept for tikv_config_error. */
 static int refuse(tikv_config_t *cfg, int rc, const char *why) {

@@ -1,13 +1,31 @@
 /* The PD client: finds the leader through GetMembers (trying every
- * configured endpoint), sends unary calls to it with the cluster id in the
- * header, follows it when it changes, and batches timestamp requests over
- * the bidirectional Tso stream. I/O thread only. */
+ * configured endpoint and every member PD listed), sends unary calls to it
+ * with the cluster id in the header, follows it when it changes, and
+ * batches timestamp requests over the bidirectional Tso stream, which is
+ * reopened on the new leader with its requests when the leader changes.
+ * I/O thread only. */
 #include <stdio.h>
 
 #include "pd/pd.h"
 #include "pd/validate.h"
 
 #define PD_TRY_TIMEOUT_MS 3000 /* one endpoint's GetMembers before trying the next */
+#define PD_REFRESH_MS 60000    /* client-go's member update interval */
+
+/* What PD answers on a member that does not lead (gRPC status or header
+ * error): the leader is elsewhere, or being elected. tikv/pd's own client
+ * treats these as a leader change (errs.IsLeaderChange). */
+static bool is_leader_change(const char *msg) {
+  static const char *const MARKS[] = {"not leader", "mismatch leader id", "is not served",
+                                      "not primary", "no leader", "leader not found"};
+  for (size_t i = 0; msg && i < sizeof(MARKS) / sizeof(MARKS[0]); i++)
+    if (strstr(msg, MARKS[i])) return true;
+  return false;
+}
+
+static tikv__retry_cause pd_cause(const tikv_error_t *err) {
+  return is_leader_change(err->message) ? TIKV__RETRY_PD_NOT_LEADER : TIKV__RETRY_PD_TRANSPORT;
+}
 
 typedef struct {
   tikv__link_t link; /* first: in pd->waiters */
@@ -108,28 +126,86 @@ static void retry_discovery(void *arg) {
   try_endpoint(d);
 }
 
-static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
-  discovery_t *d = arg;
-  tikv__pd_t *pd = d->pd;
-  Pdpb__GetMembersResponse *resp = (Pdpb__GetMembersResponse *)msg;
+/* Adds addr (taken) to the endpoints discovery tries, unless there: 0, or
+ * -1 on OOM (a learned member left out: those known already still serve). */
+static int add_endpoint(tikv__pd_t *pd, char *addr) {
+  for (size_t i = 0; i < pd->n_eps; i++)
+    if (!strcmp(pd->eps[i].addr, addr)) {
+      free(addr);
+      return 0;
+    }
+  tikv__conn_t *conn = NULL;
+  if (tikv__grow(&pd->eps, &pd->cap_eps, pd->n_eps + 1, sizeof(*pd->eps)) ||
+      !(conn = tikv__conn_new(pd->rpc, addr))) {
+    free(addr);
+    return -1;
+  }
+  pd->eps[pd->n_eps++] = (tikv__pd_endpoint_t){addr, conn};
+  return 0;
+}
+
+/* Every member's client URLs join the endpoints: a configuration naming
+ * one member still finds the others when that one dies. */
+static void learn_members(tikv__pd_t *pd, const Pdpb__GetMembersResponse *resp) {
+  for (size_t i = 0; i < resp->n_members; i++) {
+    const Pdpb__Member *m = resp->members[i];
+    for (size_t j = 0; m && j < m->n_client_urls; j++) {
+      char *addr = m->client_urls[j] && m->client_urls[j][0] ? strip_scheme(m->client_urls[j]) : NULL;
+      if (addr && addr[0])
+        (void)add_endpoint(pd, addr);
+      else
+        free(addr);
+    }
+  }
+}
+
+static void refresh_fire(void *arg);
+
+/* resp's leader becomes ours: NULL, or why not. */
+static tikv_error_t *take_leader(tikv__pd_t *pd, const Pdpb__GetMembersResponse *resp) {
+  char *addr = strip_scheme(resp->leader->client_urls[0]);
+  tikv__conn_t *conn = addr ? tikv__conn_new(pd->rpc, addr) : NULL;
+  if (!conn) {
+    free(addr);
+    return tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to the PD leader");
+  }
+  tikv__conn_free(pd->leader);
+  pd->leader = conn;
+  pd->leader_gen++;
+  uint64_t was = pd->leader_id;
+  pd->leader_id = resp->leader->member_id;
+  atomic_store(&pd->cluster_id, resp->header ? resp->header->cluster_id : 0);
+  tikv__backoff_init(&pd->bo, 100, 1000);
+  if (was && was != pd->leader_id) {
+    tikv__stats_retry(pd->stats, TIKV__STAT_PD_LEADER_CHANGE, NULL, 0);
+    tikv__event_emit(pd->stats, TIKV_EVENT_PD_LEADER_CHANGE, 0, 0,
+                     "PD leader changed to %s (member %llu, was %llu)", addr,
+                     (unsigned long long)pd->leader_id, (unsigned long long)was);
+  }
+  free(addr);
+  if (!tikv__timer_active(&pd->refresh_timer))
+    tikv__timer_start(pd->rpc->loop, &pd->refresh_timer, PD_REFRESH_MS, refresh_fire, pd);
+  return NULL;
+}
+
+/* A GetMembers reply's verdict: NULL when it names a leader. */
+static tikv_error_t *check_members_reply(tikv_error_t *err, const Pdpb__GetMembersResponse *resp) {
   if (!err) err = tikv__check_members(resp);
   if (!err && resp->header && resp->header->error && resp->header->error->type != 0)
     err = tikv__error_new(TIKV_ERR_PD, "GetMembers: %s", resp->header->error->message);
   if (!err && (!resp->leader || resp->leader->n_client_urls == 0))
     err = tikv__error_new(TIKV_ERR_PD, "GetMembers: PD has no leader yet");
-  if (!err) {
-    char *addr = strip_scheme(resp->leader->client_urls[0]);
-    tikv__conn_t *conn = addr ? tikv__conn_new(pd->rpc, addr) : NULL;
-    free(addr);
-    if (!conn) {
-      err = tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to the PD leader");
-    } else {
-      tikv__conn_free(pd->leader);
-      pd->leader = conn;
-      atomic_store(&pd->cluster_id, resp->header ? resp->header->cluster_id : 0);
-      tikv__backoff_init(&pd->bo, 100, 1000);
-    }
-  }
+  return err;
+}
+
+static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  discovery_t *d = arg;
+  tikv__pd_t *pd = d->pd;
+  Pdpb__GetMembersResponse *resp = (Pdpb__GetMembersResponse *)msg;
+  /* a member without a leader still tells who the members are */
+  if (!err && !tikv__check_members(resp)) learn_members(pd, resp);
+  err = check_members_reply(err, resp);
+  if (!err) err = take_leader(pd, resp);
   if (msg) protobuf_c_message_free_unpacked(msg, NULL);
   if (!err) {
     pd->discovering = false;
@@ -137,7 +213,7 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     wake_waiters(pd, NULL);
     return;
   }
-  tikv__error_prefix(err, "PD %s", pd->endpoints[d->idx]);
+  tikv__error_prefix(err, "PD %s", pd->eps[d->idx].addr);
   set_pd_error(pd, err);
   if (tikv__loop_stopping(pd->rpc->loop)) {
     pd->discovering = false;
@@ -145,13 +221,13 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     return;
   }
   d->tls_failures += err->code == TIKV_ERR_TLS;
-  if (++d->idx < pd->n_endpoints) {
+  if (++d->idx < pd->n_eps) {
     try_endpoint(d);
     return;
   }
   /* no endpoint takes our TLS: waiting cannot cure that (a rotation of the
    * files is picked up by the next connect) */
-  if (d->tls_failures == pd->n_endpoints) wake_waiters(pd, err);
+  if (d->tls_failures == pd->n_eps) wake_waiters(pd, err);
   tikv__timer_start(pd->rpc->loop, &d->timer, tikv__backoff_next(&pd->bo), retry_discovery, d);
 }
 
@@ -164,7 +240,7 @@ static void try_endpoint(discovery_t *d) {
   grpc_slice msg;
   int64_t deadline = tikv__now_ms() + PD_TRY_TIMEOUT_MS;
   if (tikv__pack(&req.base, &msg) == 0 &&
-      tikv__rpc_send(pd->rpc, pd->conns[d->idx], TIKV__REQ_PD_GET_MEMBERS, msg, deadline,
+      tikv__rpc_send(pd->rpc, pd->eps[d->idx].conn, TIKV__REQ_PD_GET_MEMBERS, msg, deadline,
                      members_done, d) == 0)
     return;
   set_pd_error(pd, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot start GetMembers"));
@@ -185,6 +261,51 @@ void tikv__pd_reset_leader(tikv__pd_t *pd) {
   tikv__conn_free(pd->leader);
   pd->leader = NULL;
   if (pd->tso_stream) tikv__stream_cancel(pd->tso_stream);
+}
+
+/* ---- the periodic member refresh: learns members that joined, and drops
+ * a leader PD no longer names (the next call finds the new one) ---- */
+typedef struct {
+  tikv__pd_t *pd;
+  uint64_t gen; /* the leader asked */
+} refresh_t;
+
+static void refresh_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
+  refresh_t *r = arg;
+  tikv__pd_t *pd = r->pd;
+  Pdpb__GetMembersResponse *resp = (Pdpb__GetMembersResponse *)msg;
+  pd->refreshing = false;
+  err = check_members_reply(err, resp);
+  if (!err && !tikv__loop_stopping(pd->rpc->loop)) {
+    learn_members(pd, resp);
+    if (r->gen == pd->leader_gen && pd->leader && resp->leader->member_id != pd->leader_id)
+      tikv__pd_reset_leader(pd);
+  }
+  tikv__error_free(err); /* the calls find out for themselves */
+  if (msg) protobuf_c_message_free_unpacked(msg, NULL);
+  free(r);
+}
+
+static void refresh_fire(void *arg) {
+  tikv__pd_t *pd = arg;
+  if (tikv__loop_stopping(pd->rpc->loop)) return;
+  tikv__timer_start(pd->rpc->loop, &pd->refresh_timer, PD_REFRESH_MS, refresh_fire, pd);
+  if (!pd->leader || pd->refreshing || pd->discovering) return;
+  refresh_t *r = tikv__malloc(sizeof(*r));
+  if (!r) return;
+  *r = (refresh_t){pd, pd->leader_gen};
+  Pdpb__GetMembersRequest req = PDPB__GET_MEMBERS_REQUEST__INIT;
+  Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
+  hdr.cluster_id = atomic_load(&pd->cluster_id);
+  req.header = &hdr;
+  grpc_slice msg;
+  if (tikv__pack(&req.base, &msg) == 0 &&
+      tikv__rpc_send(pd->rpc, pd->leader, TIKV__REQ_PD_GET_MEMBERS, msg,
+                     tikv__now_ms() + PD_TRY_TIMEOUT_MS, refresh_done, r) == 0) {
+    pd->refreshing = true;
+    return;
+  }
+  free(r);
 }
 
 /* ---- unary calls with retry ---- */
@@ -214,7 +335,7 @@ static void pd_finish(pd_call_t *p, tikv_error_t *err, ProtobufCMessage *resp) {
 
 static void pd_retry_timer(void *arg) { pd_attempt(arg); }
 
-static void pd_retry_later(pd_call_t *p, tikv_error_t *err) {
+static void pd_retry_later(pd_call_t *p, tikv_error_t *err, tikv__retry_cause cause) {
   tikv__error_free(p->last);
   p->last = err;
   int64_t now = tikv__now_ms();
@@ -230,6 +351,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err) {
     pd_finish(p, e, NULL);
     return;
   }
+  tikv__stats_retry(p->pd->stats, cause, err, sleep);
   tikv__timer_start(p->pd->rpc->loop, &p->timer, sleep, pd_retry_timer, p);
 }
 
@@ -247,7 +369,14 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
                                         ev ? ev->name : "UNKNOWN", h->error->message);
       tikv__error_set_kind(e, ev ? ev->name : "UNKNOWN");
       protobuf_c_message_free_unpacked(resp, NULL);
-      pd_finish(p, e, NULL);
+      if (!is_leader_change(e->message)) {
+        pd_finish(p, e, NULL);
+        return;
+      }
+      /* a member that does not lead (or PD between leaders): find the
+       * leader again */
+      tikv__pd_reset_leader(p->pd);
+      pd_retry_later(p, e, TIKV__RETRY_PD_NOT_LEADER);
       return;
     }
     if (!(err = tikv__check_pd_reply(p->req, p->msg, resp))) {
@@ -269,7 +398,7 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
     /* the leader may have moved or died: find it again */
     tikv__pd_reset_leader(p->pd);
   }
-  pd_retry_later(p, err);
+  pd_retry_later(p, err, pd_cause(err));
 }
 
 static void pd_connected(void *arg, tikv_error_t *err) {
@@ -309,7 +438,10 @@ void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64
 
 /* ---- TSO ----
  * Requests queue up while one batch is in flight; the next batch carries all
- * of them (count = n) and PD answers with the last timestamp of the batch. */
+ * of them (count = n) and PD answers with the last timestamp of the batch.
+ * When the stream ends (the leader died or moved) the batch it carried goes
+ * back to the head of the queue, the leader is found again and a new stream
+ * takes them all: a request fails only when its own deadline passes. */
 struct tikv__tso_waiter {
   void (*cb)(void *arg, tikv_error_t *err, uint64_t ts);
   void *arg;
@@ -337,24 +469,124 @@ static void tso_fail_queue(tikv__pd_t *pd, tikv_error_t *err) {
   tikv__error_free(err);
 }
 
+static void tso_set_cause(tikv__pd_t *pd, tikv_error_t *err) {
+  tikv__error_free(pd->tso_cause);
+  pd->tso_cause = err;
+}
+
+/* The batch sent (FIFO, before everything queued) back to the queue's head,
+ * in its order: the requests are answered in the order they were made. */
+static void tso_requeue_sent(tikv__pd_t *pd) {
+  tikv__tso_waiter_t *batch = pd->tso_sent;
+  pd->tso_sent = NULL;
+  pd->tso_sent_count = 0;
+  if (!batch) return;
+  tikv__tso_waiter_t *last = batch;
+  while (last->next) last = last->next;
+  last->next = pd->tso_queue;
+  if (!pd->tso_queue) pd->tso_queue_end = &last->next;
+  pd->tso_queue = batch;
+}
+
+static int64_t tso_earliest(const tikv__pd_t *pd) {
+  int64_t earliest = INT64_MAX;
+  for (const tikv__tso_waiter_t *w = pd->tso_queue; w; w = w->next)
+    if (w->deadline < earliest) earliest = w->deadline;
+  return earliest;
+}
+
+/* Fails the queued requests whose deadline has passed with TIMEOUT naming
+ * why (cause: an error to copy, else the last stream's end). Unlinked before
+ * any callback runs: a callback may ask for a timestamp again. */
+static void tso_expire(tikv__pd_t *pd, const tikv_error_t *cause) {
+  int64_t now = tikv__now_ms();
+  tikv__tso_waiter_t *expired = NULL, **exp_end = &expired;
+  tikv__tso_waiter_t **pp = &pd->tso_queue;
+  while (*pp) {
+    tikv__tso_waiter_t *w = *pp;
+    if (w->deadline <= now) {
+      *pp = w->next;
+      w->next = NULL;
+      *exp_end = w;
+      exp_end = &w->next;
+    } else {
+      pp = &w->next;
+    }
+  }
+  pd->tso_queue_end = pp;
+  if (!expired) return;
+  tikv_error_t *e;
+  if (cause && cause->code == TIKV_ERR_TIMEOUT)
+    e = tikv__error_dup(cause);
+  else if (cause || pd->tso_cause)
+    e = tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: no timestamp within the deadline; last error: %s",
+                        (cause ? cause : pd->tso_cause)->message);
+  else
+    e = tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: no timestamp within the deadline");
+  tso_fail_list(expired, e);
+  tikv__error_free(e);
+}
+
+static void tso_retry_fire(void *arg) {
+  tikv__pd_t *pd = arg;
+  if (tikv__loop_stopping(pd->rpc->loop)) {
+    tso_fail_queue(pd, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
+    return;
+  }
+  tso_expire(pd, NULL);
+  tso_flush(pd);
+}
+
+/* After a stream ended: the requests left wait a backoff (never past the
+ * earliest deadline), then go to the leader found anew. */
+static void tso_retry_later(tikv__pd_t *pd) {
+  tso_expire(pd, NULL);
+  /* a broken stream counts as one retry, whether or not requests wait */
+  if (!pd->tso_queue) {
+    tikv__stats_retry(pd->stats, pd_cause(pd->tso_cause), pd->tso_cause, 0);
+    return;
+  }
+  int sleep = tikv__backoff_next(&pd->tso_bo);
+  int64_t left = tso_earliest(pd) - tikv__now_ms();
+  if (left < sleep) sleep = left > 0 ? (int)left : 0;
+  tikv__stats_retry(pd->stats, pd_cause(pd->tso_cause), pd->tso_cause, sleep);
+  tikv__timer_start(pd->rpc->loop, &pd->tso_retry_timer, sleep, tso_retry_fire, pd);
+}
+
+/* Ends the stream on our side (cause, taken, says why); on_close carries
+ * its requests over. */
+static void tso_drop_stream(tikv__pd_t *pd, tikv_error_t *cause) {
+  tso_set_cause(pd, cause);
+  pd->tso_dropped = true;
+  if (pd->tso_stream) tikv__stream_cancel(pd->tso_stream);
+}
+
 static void tso_on_message(void *arg, ProtobufCMessage *msg) {
   tikv__pd_t *pd = arg;
   Pdpb__TsoResponse *r = (Pdpb__TsoResponse *)msg;
-  tikv__tso_waiter_t *batch = pd->tso_sent;
-  size_t n = pd->tso_sent_count;
-  pd->tso_sent = NULL;
-  pd->tso_sent_count = 0;
-  pd->tso_inflight = false;
   tikv__timer_cancel(pd->rpc->loop, &pd->tso_timer);
+  pd->tso_inflight = false;
   tikv_error_t *err = NULL;
   if (r->header && r->header->error && r->header->error->type != 0)
     err = tikv__error_new(TIKV_ERR_PD, "Tso: %s", r->header->error->message);
   else
-    err = tikv__check_tso(r, n);
+    err = tikv__check_tso(r, pd->tso_sent_count);
+  protobuf_c_message_free_unpacked(msg, NULL);
+  if (err && err->code == TIKV_ERR_PD && is_leader_change(err->message)) {
+    /* this member does not serve timestamps: the batch goes to the leader */
+    tso_requeue_sent(pd);
+    tso_drop_stream(pd, err);
+    return;
+  }
+  tikv__tso_waiter_t *batch = pd->tso_sent;
+  size_t n = pd->tso_sent_count;
+  pd->tso_sent = NULL;
+  pd->tso_sent_count = 0;
   if (err) {
     tso_fail_list(batch, err);
     tikv__error_free(err);
   } else {
+    tikv__backoff_init(&pd->tso_bo, 50, 1000);
     size_t i = 0;
     for (tikv__tso_waiter_t *w = batch; w; i++) {
       tikv__tso_waiter_t *next = w->next;
@@ -370,7 +602,6 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
       w = next;
     }
   }
-  protobuf_c_message_free_unpacked(msg, NULL);
   tso_flush(pd);
 }
 
@@ -384,33 +615,39 @@ static void tso_on_close(void *arg, tikv_error_t *err) {
   tikv__pd_t *pd = arg;
   pd->tso_stream = NULL;
   pd->tso_inflight = false;
-  tikv__tso_waiter_t *batch = pd->tso_sent;
-  pd->tso_sent = NULL;
-  pd->tso_sent_count = 0;
   tikv__timer_cancel(pd->rpc->loop, &pd->tso_timer);
-  if (pd->tso_timed_out && err->code != TIKV_ERR_CLOSED) {
-    tikv_error_t *t = tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: no timestamp within the deadline");
+  bool dropped = pd->tso_dropped;
+  pd->tso_dropped = false;
+  if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(pd->rpc->loop)) {
+    tso_requeue_sent(pd);
     tikv__error_free(err);
-    err = t;
-  }
-  pd->tso_timed_out = false;
-  tso_fail_list(batch, err);
-  if (err->code != TIKV_ERR_CLOSED && !tikv__loop_stopping(pd->rpc->loop)) tikv__pd_reset_leader(pd);
-  tikv__error_free(err);
-  if (tikv__loop_stopping(pd->rpc->loop)) {
     tso_fail_queue(pd, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
     return;
   }
-  tso_flush(pd);
+  if (err->code == TIKV_ERR_PROTOCOL && !dropped) {
+    /* a reply we cannot read: its batch fails, as any unreadable reply does */
+    tikv__tso_waiter_t *batch = pd->tso_sent;
+    pd->tso_sent = NULL;
+    pd->tso_sent_count = 0;
+    tso_fail_list(batch, err);
+  } else {
+    tso_requeue_sent(pd);
+  }
+  if (dropped)
+    tikv__error_free(err);
+  else
+    tso_set_cause(pd, err);
+  /* the leader died or moved (or is stuck): find it again */
+  tikv__pd_reset_leader(pd);
+  tso_retry_later(pd);
 }
 
-/* A batch that gets no answer by its earliest deadline: PD is stuck. Cancel
- * the stream; on_close fails the batch with TIMEOUT and the next request
- * opens a new stream (after finding the leader again). */
+/* A batch that gets no answer by its earliest deadline: PD is stuck. The
+ * stream is dropped; the requests past their deadline fail with TIMEOUT,
+ * the others go to the leader found anew. */
 static void tso_deadline(void *arg) {
   tikv__pd_t *pd = arg;
-  pd->tso_timed_out = true;
-  if (pd->tso_stream) tikv__stream_cancel(pd->tso_stream);
+  tso_drop_stream(pd, tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: PD did not answer in time"));
 }
 
 static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, tso_on_sent};
@@ -418,7 +655,12 @@ static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, tso_on_
 static void tso_connected(void *arg, tikv_error_t *err) {
   tikv__pd_t *pd = arg;
   pd->tso_inflight = false;
-  if (err) {
+  if (err && err->code == TIKV_ERR_TIMEOUT && !tikv__loop_stopping(pd->rpc->loop)) {
+    /* the earliest deadline passed while PD had no leader: those fail, the
+     * others wait on */
+    tso_expire(pd, err);
+    tikv__error_free(err);
+  } else if (err) {
     tso_fail_queue(pd, err);
     return;
   }
@@ -426,11 +668,10 @@ static void tso_connected(void *arg, tikv_error_t *err) {
 }
 
 static void tso_flush(tikv__pd_t *pd) {
-  if (pd->tso_inflight || !pd->tso_queue) return;
+  if (pd->tso_inflight || !pd->tso_queue || tikv__timer_active(&pd->tso_retry_timer)) return;
   if (!pd->leader) {
     pd->tso_inflight = true; /* a connect is pending */
-    int64_t deadline = pd->tso_queue->deadline;
-    tikv__pd_connect(pd, deadline, tso_connected, pd);
+    tikv__pd_connect(pd, tso_earliest(pd), tso_connected, pd);
     return;
   }
   if (!pd->tso_stream) {
@@ -441,11 +682,8 @@ static void tso_flush(tikv__pd_t *pd) {
     }
   }
   size_t n = 0;
-  int64_t earliest = INT64_MAX;
-  for (tikv__tso_waiter_t *w = pd->tso_queue; w; w = w->next) {
-    n++;
-    if (w->deadline < earliest) earliest = w->deadline;
-  }
+  for (tikv__tso_waiter_t *w = pd->tso_queue; w; w = w->next) n++;
+  int64_t earliest = tso_earliest(pd);
   Pdpb__TsoRequest req = PDPB__TSO_REQUEST__INIT;
   Pdpb__RequestHeader hdr = PDPB__REQUEST_HEADER__INIT;
   hdr.cluster_id = atomic_load(&pd->cluster_id);
@@ -481,26 +719,33 @@ void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
 int tikv__pd_init(tikv__pd_t *pd, tikv__rpc_t *rpc, char *const *endpoints, size_t n) {
   memset(pd, 0, sizeof(*pd));
   pd->rpc = rpc;
-  pd->endpoints = endpoints;
-  pd->n_endpoints = n;
   tikv__backoff_init(&pd->bo, 100, 1000);
+  tikv__backoff_init(&pd->tso_bo, 50, 1000);
   tikv__timer_init(&pd->tso_timer);
+  tikv__timer_init(&pd->tso_retry_timer);
+  tikv__timer_init(&pd->refresh_timer);
   pd->tso_queue_end = &pd->tso_queue;
-  pd->conns = tikv__calloc(n, sizeof(tikv__conn_t *));
-  if (!pd->conns) return -1;
-  for (size_t i = 0; i < n; i++)
-    if (!(pd->conns[i] = tikv__conn_new(rpc, endpoints[i]))) return -1;
+  for (size_t i = 0; i < n; i++) {
+    char *addr = tikv__strdup(endpoints[i]);
+    if (!addr || add_endpoint(pd, addr)) return -1;
+  }
   return 0;
 }
 
 void tikv__pd_free(tikv__pd_t *pd) {
   tikv__conn_free(pd->leader);
   pd->leader = NULL;
-  for (size_t i = 0; pd->conns && i < pd->n_endpoints; i++) tikv__conn_free(pd->conns[i]);
-  free(pd->conns);
-  pd->conns = NULL;
+  for (size_t i = 0; i < pd->n_eps; i++) {
+    tikv__conn_free(pd->eps[i].conn);
+    free(pd->eps[i].addr);
+  }
+  free(pd->eps);
+  pd->eps = NULL;
+  pd->n_eps = pd->cap_eps = 0;
   tikv__error_free(pd->last_err);
   pd->last_err = NULL;
+  tikv__error_free(pd->tso_cause);
+  pd->tso_cause = NULL;
 }
 
 uint64_t tikv__pd_cluster_id(tikv__pd_t *pd) { return atomic_load(&pd->cluster_id); }

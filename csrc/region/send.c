@@ -54,6 +54,7 @@ static void retry_after(tikv__send_t *s, int sleep_ms, const char *why) {
 
 /* Records err as the last cause and retries after sleep_ms. */
 static void retry_error(tikv__send_t *s, tikv_error_t *err, int sleep_ms) {
+  tikv__stats_retry(s->rt->pd->stats, err->code == TIKV_ERR_REGION ? TIKV__RETRY_REGION : TIKV__RETRY_TRANSPORT, err, sleep_ms);
   tikv__error_free(s->retries->last_err);
   s->retries->last_err = err;
   char why[48];

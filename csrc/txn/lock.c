@@ -63,6 +63,8 @@ typedef struct {
   ProtobufCMessage *resp; /* held until the locks are resolved */
   tikv__layer_cont cont;
   void *ctx;
+  tikv__stats_t *stats;
+  size_t n_locks;
 } held_t;
 
 static void resolved(void *p, tikv_error_t *err, int64_t wait_ms, const uint64_t *pushed,
@@ -70,6 +72,9 @@ static void resolved(void *p, tikv_error_t *err, int64_t wait_ms, const uint64_t
   held_t *h = p;
   int delay = 0;
   if (!err) err = h->layer->after(h->arg, h->resp, wait_ms, pushed, n_pushed, &delay);
+  /* every lock decided, or some still alive to wait for */
+  if (!err && !wait_ms) tikv__stats_retry(h->stats, TIKV__RETRY_LOCK_RESOLVED, NULL, (int)h->n_locks);
+  if (!err && delay > 0) tikv__stats_retry(h->stats, TIKV__RETRY_LOCK_BACKOFF, NULL, delay);
   ProtobufCMessage *resp = h->resp;
   tikv__layer_cont cont = h->cont;
   void *ctx = h->ctx;
@@ -97,7 +102,7 @@ bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *
     cont(ctx, err, NULL, 0);
     return true;
   }
-  *h = (held_t){layer, arg, resp, cont, ctx};
+  *h = (held_t){layer, arg, resp, cont, ctx, rt->pd->stats, locks.count};
   tikv__resolve_locks(rt, layer->caller_ts(arg), &locks, deadline, resolved, h);
   return true;
 }

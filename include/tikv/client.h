@@ -69,6 +69,42 @@ TIKV_EXTERN int tikv_config_set_keyspace(tikv_config_t *cfg, const char *name);
  * not. Valid until the next call on cfg. */
 TIKV_EXTERN const char *tikv_config_error(const tikv_config_t *cfg);
 
+/* ---- what the client met: events and counters ---- */
+typedef enum tikv_event_kind {
+  TIKV_EVENT_REGION_ERROR = 1,     /* TiKV answered a region error; retried */
+  TIKV_EVENT_STORE_DOWN = 2,       /* a store stopped answering */
+  TIKV_EVENT_STORE_UP = 3,         /* a store answers again */
+  TIKV_EVENT_PD_LEADER_CHANGE = 4  /* PD's leader is another member than before */
+} tikv_event_kind;
+typedef struct tikv_event_s {
+  int kind;            /* tikv_event_kind */
+  uint64_t region_id;  /* 0 when none */
+  uint64_t store_id;   /* 0 when none */
+  const char *message; /* what happened; valid during the callback only */
+} tikv_event_t;
+typedef void (*tikv_event_cb)(const tikv_event_t *event, void *arg);
+/* cb(event, arg) for every event of clients made from cfg (NULL: none).
+ * Called on the client's I/O thread: it must not block nor call the client
+ * synchronously (copy what it needs and return). */
+TIKV_EXTERN int tikv_config_set_event_callback(tikv_config_t *cfg, tikv_event_cb cb, void *arg);
+
+/* Counters since the client was created; each read atomically (any
+ * thread), the set not as one snapshot. */
+typedef struct tikv_stats_s {
+  /* requests sent again after a region error, by kind */
+  uint64_t region_not_leader, region_epoch_not_match, region_server_is_busy,
+      region_not_found, region_store_not_match, region_other;
+  uint64_t tikv_transport; /* after a store's transport error or unreadable reply */
+  uint64_t pd_transport;   /* PD calls (and Tso streams) after a transport error */
+  uint64_t pd_not_leader;  /* PD calls after a member said it does not lead */
+  uint64_t locks_resolved; /* locks whose transaction was decided and cleaned */
+  uint64_t lock_backoffs;  /* waits for a lock before reading / writing again */
+  uint64_t backoff_ms;     /* time slept in backoffs before retries, in all */
+  uint64_t pd_leader_changes;
+} tikv_stats_t;
+/* Fills *out. An error code (INVALID_ARGUMENT for NULL). */
+TIKV_EXTERN int tikv_client_stats(tikv_client_t *client, tikv_stats_t *out);
+
 /* Creates a client and starts its I/O thread. Does not touch the network:
  * call tikv_client_connect(). The configuration is copied. Returns NULL and
  * sets *err (if err is not NULL) on failure. */

@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit -p test/types`: the typings accept what the
 // library accepts and reject what it rejects (@ts-expect-error lines).
 import { RawClient, TransactionClient, Transaction, Snapshot, TikvError, ErrorCodes, CODES, MAX_SCAN_LIMIT, version } from 'tikv-client';
-import type { KvPair, TikvErrorCode, CasResult, BeginOptions, TransactionState, RawChecksum } from 'tikv-client';
+import type { KvPair, TikvErrorCode, CasResult, BeginOptions, TransactionState, RawChecksum, ClientEvent, ClientStats } from 'tikv-client';
 import { MockCluster, REGION_ERROR_KINDS } from 'tikv-client/mock';
 
 async function main(): Promise<void> {
@@ -46,6 +46,19 @@ async function main(): Promise<void> {
   // @ts-expect-error: a checksum's fields are bigints
   const sumCount: number = sum.totalKvs;
   const id: bigint = client.clusterId;
+  // events and counters
+  const onLeader = (e: ClientEvent): void => {
+    const r: bigint = e.regionId;
+    const m: string = e.message;
+    void r, m;
+  };
+  client.on('pdLeaderChange', onLeader).on('regionError', (e) => void e.storeId);
+  client.off('pdLeaderChange', onLeader);
+  // @ts-expect-error: no such event
+  client.on('leaderChanged', () => {});
+  const st: ClientStats = client.stats();
+  const changes: number = st.pdLeaderChanges + st.regionErrors.notLeader + st.backoffMs;
+  void changes;
   await client.close();
 
   try {
@@ -127,6 +140,9 @@ async function main(): Promise<void> {
 
 async function transactions(pd: readonly string[]): Promise<void> {
   const tc = await TransactionClient.connect(pd, { timeoutMs: 5000 });
+  tc.once('storeDown', (e: ClientEvent) => void e.storeId);
+  const tcLocks: number = tc.stats().locksResolved;
+  void tcLocks;
   const opts: BeginOptions = { pessimistic: true, lockWaitTimeoutMs: 0 };
   const txn: Transaction = await tc.begin(opts);
   const start: bigint = txn.startTimestamp;
