@@ -92,12 +92,17 @@ void tikv__store_mark_down(tikv__router_t *rt, uint64_t store_id, const tikv__co
   p->store_id = store_id;
   tikv__timer_init(&p->timer);
   /* PD may know of a new leader for its regions (or the old one, until an
-   * election: the routes go to other peers meanwhile) */
-  for (size_t i = 0; i < rt->cache.count; i++) {
+   * election: the routes go to other peers meanwhile). The ids first: a
+   * refresh may change the cache (it drops the region when out of memory). */
+  uint64_t *ids = tikv__calloc(rt->cache.count ? rt->cache.count : 1, sizeof(*ids));
+  size_t n = 0;
+  for (size_t i = 0; ids && i < rt->cache.count; i++) {
     const tikv__region_t *r = rt->cache.regions[i];
-    if (r->leader != SIZE_MAX && r->peers[r->leader].store_id == store_id)
-      tikv__refresh_region(rt, r->id, tikv__now_ms() + TIKV__PROBE_TIMEOUT_MS);
+    if (r->leader != SIZE_MAX && r->peers[r->leader].store_id == store_id) ids[n++] = r->id;
   }
+  for (size_t i = 0; i < n; i++)
+    tikv__refresh_region(rt, ids[i], tikv__now_ms() + TIKV__PROBE_TIMEOUT_MS);
+  free(ids); /* without memory the routes still avoid the store */
   probe_send(p);
 }
 
