@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kvrpcpb.pb-c.h"
 #include "tikv/mock.h"
 #include "tikv/tikv.h"
 #include "util_mock_client.h"
@@ -395,6 +396,63 @@ START_TEST(lost_primary_commit_is_undetermined) {
 }
 END_TEST
 
+/* Rolls back txn start_ts's lock on key at its region's leader, as another
+ * client's resolver may (straight to the store, beside the client). */
+static void rollback_at_store(const char *key, uint64_t start_ts) {
+  uint64_t region = tikv_mock_region_for_key(mock, K(key));
+  uint64_t store = tikv_mock_region_leader_store(mock, region);
+  Metapb__RegionEpoch epoch = METAPB__REGION_EPOCH__INIT;
+  ck_assert_int_eq(tikv_mock_region_epoch(mock, region, &epoch.conf_ver, &epoch.version), 0);
+  Metapb__Peer peer = METAPB__PEER__INIT;
+  peer.store_id = store;
+  peer.id = tikv_mock_region_peer_on_store(mock, region, store);
+  Kvrpcpb__Context ctx = KVRPCPB__CONTEXT__INIT;
+  ctx.region_id = region;
+  ctx.region_epoch = &epoch;
+  ctx.peer = &peer;
+  ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
+  Kvrpcpb__BatchRollbackRequest q = KVRPCPB__BATCH_ROLLBACK_REQUEST__INIT;
+  q.context = &ctx;
+  q.start_version = start_ts;
+  q.n_keys = 1;
+  q.keys = &k;
+  ProtobufCMessage *resp = NULL;
+  char details[256];
+  ck_assert_int_eq(mc_unary(tikv_mock_store_address(mock, store), "/tikvpb.Tikv/KvBatchRollback",
+                            &q.base, &kvrpcpb__batch_rollback_response__descriptor, &resp, 5000,
+                            details, sizeof(details)),
+                   0);
+  Kvrpcpb__BatchRollbackResponse *r = (Kvrpcpb__BatchRollbackResponse *)resp;
+  ck_assert_ptr_null(r->region_error);
+  ck_assert_ptr_null(r->error);
+  protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+/* A primary commit that failed at transport level and then finds its lock
+ * gone: whether the failed attempt committed cannot be told from here
+ * (client-go's rule: an RPC error before a failure is undetermined). */
+START_TEST(primary_commit_failing_after_a_transport_error_is_undetermined) {
+  tikv_client_t *c = connect_with(10000, 0);
+  tikv_txn_t *t = begin(c, 0, 0);
+  ok(tikv_txn_put(t, K("0z"), K("x")));
+  ok(tikv_txn_put(t, K("8z"), K("x")));
+  uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
+  ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "KvCommit", 14, 1000000), 0);
+  tikv_future_t *f = tikv_txn_commit(t);
+  mc_await_count(tikv_mock_call_count, mock, "KvCommit", commits + 1, 8000);
+  rollback_at_store("0z", tikv_txn_start_ts(t));
+  tikv_mock_clear_faults(mock);
+  int code = wait_code(f);
+  ck_assert_msg(code == TIKV_ERR_UNDETERMINED, "%s", tikv_err_name(code));
+  tikv_future_destroy(f);
+  tikv_txn_free(t);
+  /* here it was not committed: nothing of it is visible, none half */
+  txn_is(c, "0z", NULL);
+  txn_is(c, "8z", NULL);
+  tikv_client_free(c);
+}
+END_TEST
+
 START_TEST(lost_async_commit_prewrite_is_undetermined) {
   tikv_client_t *c = connect_with(2000, 0);
   const char *keys[] = {"0a", "8a", "Ga"};
@@ -427,6 +485,7 @@ int main(void) {
   tcase_add_test(tc, health_check_gates_reuse);
   tcase_add_test(tc, lost_read_reply_is_sent_again);
   tcase_add_test(tc, lost_primary_commit_is_undetermined);
+  tcase_add_test(tc, primary_commit_failing_after_a_transport_error_is_undetermined);
   tcase_add_test(tc, lost_async_commit_prewrite_is_undetermined);
   tcase_add_test(tc, lost_one_pc_prewrite_is_undetermined);
   suite_add_tcase(s, tc);
