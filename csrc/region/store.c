@@ -1,5 +1,6 @@
 /* Stores: their addresses, resolved through PD's GetStore, one connection
  * each; and the region layer's state that holds them. */
+#include "core/stats.h"
 #include "region/region.h"
 
 static tikv__store_t *store_find(tikv__router_t *rt, uint64_t id) {
@@ -46,7 +47,11 @@ static void probe_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   bool closing = (err && err->code == TIKV_ERR_CLOSED) || tikv__loop_stopping(p->rt->rpc->loop);
   tikv__error_free(err);
   if (msg) protobuf_c_message_free_unpacked(msg, NULL);
-  if (st && serving) st->down = false;
+  if (st && serving) {
+    st->down = false;
+    tikv__event_emit(p->rt->pd->stats, TIKV_EVENT_STORE_UP, 0, p->store_id,
+                     "store %llu answers its health check again", (unsigned long long)p->store_id);
+  }
   if (!st || !st->down || closing) {
     if (st && closing) st->down = false; /* no probe is left to clear it */
     free(p);
@@ -88,6 +93,9 @@ void tikv__store_mark_down(tikv__router_t *rt, uint64_t store_id, const tikv__co
     return;
   }
   st->down = true;
+  tikv__event_emit(rt->pd->stats, TIKV_EVENT_STORE_DOWN, 0, store_id,
+                   "store %llu failed at transport level: routed around, health-checked",
+                   (unsigned long long)store_id);
   p->rt = rt;
   p->store_id = store_id;
   tikv__timer_init(&p->timer);

@@ -62,6 +62,9 @@ describe('store failures', { timeout: 120000 }, () => {
     const mock = await MockCluster.start({ stores: 3, regions: 8, raftElectionMs: 300 });
     const raw = await RawClient.connect(mock.pdEndpoints, { timeoutMs: 10000, attemptTimeoutMs: 1000 });
     const tc = await TransactionClient.connect(mock.pdEndpoints, { timeoutMs: 10000, attemptTimeoutMs: 1000 });
+    const events = [];
+    raw.on('storeDown', (e) => events.push(['down', e.storeId]));
+    raw.on('storeUp', (e) => events.push(['up', e.storeId]));
     try {
       const region = mock.regionForKey('0-down');
       const leader = mock.regions().find((r) => r.id === region).leaderStore;
@@ -83,6 +86,9 @@ describe('store failures', { timeout: 120000 }, () => {
       assert.notEqual(now.leaderStore, leader, 'the region elected a leader on a live store');
       mock.setStoreDown(leader, false);
       assert.deepEqual(await raw.get('0-down'), buf('after'));
+      // the health check sees the store back (probes every 300 ms)
+      for (let i = 0; i < 100 && !events.some(([k]) => k === 'up'); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(events, [['down', BigInt(leader)], ['up', BigInt(leader)]]);
     } finally {
       await raw.close();
       await tc.close();
