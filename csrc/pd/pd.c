@@ -571,9 +571,9 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
     err = tikv__error_new(TIKV_ERR_PD, "Tso: %s", r->header->error->message);
   else
     err = tikv__check_tso(r, pd->tso_sent_count);
-  protobuf_c_message_free_unpacked(msg, NULL);
   if (err && err->code == TIKV_ERR_PD && is_leader_change(err->message)) {
     /* this member does not serve timestamps: the batch goes to the leader */
+    protobuf_c_message_free_unpacked(msg, NULL);
     tso_requeue_sent(pd);
     tso_drop_stream(pd, err);
     return;
@@ -602,6 +602,7 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
       w = next;
     }
   }
+  protobuf_c_message_free_unpacked(msg, NULL);
   tso_flush(pd);
 }
 
