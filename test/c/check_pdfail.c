@@ -44,7 +44,8 @@ static void teardown(void) {
   } while (0)
 
 /* What the event callback saw (it runs on the client's I/O thread). */
-static atomic_int leader_events, other_events;
+static atomic_int leader_events, other_events, region_events;
+static atomic_uint_fast64_t region_event_id;
 static char last_leader_msg[256];
 static pthread_mutex_t ev_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -55,6 +56,10 @@ static void on_event(const tikv_event_t *ev, void *arg) {
     snprintf(last_leader_msg, sizeof(last_leader_msg), "%s", ev->message);
     pthread_mutex_unlock(&ev_mu);
     atomic_fetch_add(&leader_events, 1);
+  } else if (ev->kind == TIKV_EVENT_REGION_ERROR) {
+    ck_assert_ptr_nonnull(strstr(ev->message, "server_is_busy"));
+    atomic_store(&region_event_id, ev->region_id);
+    atomic_fetch_add(&region_events, 1);
   } else {
     atomic_fetch_add(&other_events, 1);
   }
@@ -76,6 +81,7 @@ static tikv_client_t *client_of(int n, uint32_t timeout_ms) {
   tikv_future_destroy(f);
   atomic_store(&leader_events, 0);
   atomic_store(&other_events, 0);
+  atomic_store(&region_events, 0);
   return c;
 }
 
@@ -279,6 +285,28 @@ START_TEST(tso_deadline_shorter_than_election) {
 }
 END_TEST
 
+/* A region error retried: counted by kind, with its backoff, and told. */
+START_TEST(region_error_counted_and_told) {
+  tikv_client_t *c = client_of(0, 20000);
+  const uint8_t key[] = "pdfail/re";
+  tikv_future_t *f = tikv_raw_put(c, key, sizeof(key) - 1, key, 1, 0);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, "server_is_busy", 1), 0);
+  f = tikv_raw_get(c, key, sizeof(key) - 1);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  tikv_stats_t st;
+  tikv_client_stats(c, &st);
+  ck_assert_uint_eq(st.region_server_is_busy, 1);
+  ck_assert_uint_eq(st.region_not_leader + st.region_epoch_not_match + st.region_other, 0);
+  ck_assert_uint_gt(st.backoff_ms, 0);
+  ck_assert_int_eq(atomic_load(&region_events), 1);
+  ck_assert_uint_eq(atomic_load(&region_event_id), tikv_mock_region_for_key(mock, key, sizeof(key) - 1));
+  tikv_client_free(c);
+}
+END_TEST
+
 START_TEST(stats_null_arguments) {
   tikv_stats_t st;
   ck_assert_int_eq(tikv_client_stats(NULL, &st), TIKV_ERR_INVALID_ARGUMENT);
@@ -301,6 +329,7 @@ int main(void) {
   tcase_add_test(tc, unary_call_follows_transfer);
   tcase_add_test(tc, learned_members_found_when_configured_one_dies);
   tcase_add_test(tc, tso_deadline_shorter_than_election);
+  tcase_add_test(tc, region_error_counted_and_told);
   tcase_add_test(tc, stats_null_arguments);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
