@@ -366,6 +366,8 @@ describe('chaos', { timeout: 150000 }, () => {
       };
       console.log(`chaos: ${JSON.stringify(summary)}`);
       if (firstFailures.size) console.log(`chaos: first failure of each code: ${JSON.stringify(plain(firstFailures))}`);
+      if (firstFailures.size || audits.badSums.length || lostAcked.length || appliedFailed.length)
+        console.log(`chaos: the faults, in order: ${faults.log.join('; ')}`);
 
       // the schedule really ran (a fault kind that never got in tests nothing)
       for (const k of ENABLED) assert.ok(faults.injected.get(k) > 0, `no ${k} fault was injected`);
