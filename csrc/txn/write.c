@@ -350,8 +350,11 @@ static void lock_phase_done(void *arg, tikv_error_t *err) {
   if (failed(l, err)) return;
   if (l->need_new_ts) {
     /* a write newer than our for_update_ts: lock again at a newer one, as
-     * pessimistic transactions read and lock the latest version */
+     * pessimistic transactions read and lock the latest version; every key
+     * again, the primary first (the values read so far are dropped, and they
+     * were read at the old ts) */
     l->need_new_ts = false;
+    l->primary_phase = l->chose_primary;
     tikv__kvs_truncate(&l->values, 0);
     if (++l->conflicts > 10) {
       locker_finish(l, tikv__error_new(TIKV_ERR_WRITE_CONFLICT,

@@ -160,6 +160,27 @@ describe('pessimistic transactions', { timeout: 120000 }, () => {
     await other.rollback();
   });
 
+  it('batchGetForUpdate meeting a newer write on a secondary locks again and returns every key', async () => {
+    await write('p/wc/a', 'a0');
+    await write('p/wc/b', 'b0');
+    const t = await client.begin({ pessimistic: true });
+    const n = c.mock.callCount('KvPessimisticLock');
+    c.mock.setLatency('KvPessimisticLock', 400);
+    let got;
+    try {
+      // the primary (p/wc/a) is locked first, alone; p/wc/b changes meanwhile,
+      // so its lock meets a write newer than the for_update_ts
+      const p = t.batchGetForUpdate(['p/wc/a', 'p/wc/b']);
+      await untilCalls('KvPessimisticLock', n + 1);
+      await write('p/wc/b', 'b1');
+      got = await p;
+    } finally {
+      c.mock.setLatency('KvPessimisticLock', 0);
+    }
+    assert.deepEqual(got.map((p) => [p.key.toString(), p.value.toString()]), [['p/wc/a', 'a0'], ['p/wc/b', 'b1']]);
+    await t.rollback();
+  });
+
   it('reads are not blocked by pessimistic locks', async () => {
     await write('p/read', 'committed');
     const t = await client.begin({ pessimistic: true });
