@@ -94,8 +94,11 @@ static tikv_error_t *consume_commit(void *arg, tikv__part_t *part, const Protobu
   tikv_error_t *err = tikv__key_error(r->error, "KvCommit");
   if (err->code == TIKV_ERR_TXN_RETRYABLE || err->code == TIKV_ERR_TXN_NOT_FOUND ||
       err->code == TIKV_ERR_KEY_LOCKED) {
-    /* our primary lock is gone (rolled back by a resolver) */
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_TXN_ABORTED,
+    /* our primary lock is gone (rolled back by a resolver, its TTL having
+     * run out while the commit waited, e.g. through a leader election):
+     * certainly not committed, so safe to run again — TiDB's "KV error safe
+     * to retry" for the same answer */
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_TXN_RETRYABLE,
                                       "the transaction was rolled back before its commit: %s",
                                       err->message);
     tikv__error_free(err);
