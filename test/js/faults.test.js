@@ -1,7 +1,7 @@
 'use strict';
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { startCluster, RawClient, MockCluster } = require('./helpers');
+const { startCluster, RawClient, MockCluster, sleep } = require('./helpers');
 
 describe('faults', { timeout: 120000 }, () => {
   it('injected region errors are retried invisibly', async () => {
@@ -55,9 +55,17 @@ describe('faults', { timeout: 120000 }, () => {
       const { client, mock } = c;
       await client.put('d', 'v');
       const leader = mock.regions()[0].leaderStore;
+      const downs = [];
+      client.on('storeDown', (e) => downs.push(e.storeId));
+      let up = false;
+      client.once('storeUp', () => (up = true));
       mock.setStoreDown(leader, true);
       await assert.rejects(client.get('d'), { name: 'TikvError', code: 'TIMEOUT' });
+      assert.deepEqual(downs, [BigInt(leader)], 'the client marked the store down');
       mock.setStoreDown(leader, false);
+      // used again once its health check passes (not before: a down store gets no requests)
+      for (let i = 0; i < 200 && !up; i++) await sleep(25); // (events alone keep no loop alive)
+      assert.ok(up, 'the health check saw the store back');
       assert.deepEqual(await client.get('d'), Buffer.from('v'));
     } finally {
       await c.stop();
