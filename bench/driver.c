@@ -223,7 +223,7 @@ static void txn_puts(worker_t *w) {
   int n = O.txn_keys < O.keys ? O.txn_keys : O.keys;
   while (w->put_i < n) {
     const tikv_slice_t *k = &key_table[(w->start + w->put_i++) % O.keys];
-    tikv_future_t *f = tikv_txn_put(w->txn, k->data, k->len, value, O.value_size);
+    tikv_future_t *f = tikv_txn_put(w->txn, k->data, k->len, value, O.value_size, NULL);
     if (!f) die("tikv_txn_put", "out of memory");
     if (!tikv_future_is_ready(f)) {
       tikv_future_set_callback(f, txn_step, w);
@@ -235,7 +235,7 @@ static void txn_puts(worker_t *w) {
     }
     tikv_future_destroy(f);
   }
-  tikv_future_t *f = tikv_txn_commit(w->txn);
+  tikv_future_t *f = tikv_txn_commit(w->txn, NULL);
   if (!f) die("tikv_txn_commit", "out of memory");
   w->put_i++; /* n + 1: the commit is in flight */
   tikv_future_set_callback(f, txn_step, w);
@@ -261,7 +261,7 @@ static void submit(worker_t *w) {
     if (!w->txn) die("tikv_txn_new", tikv_err_name(err));
     w->start = rand_index(&w->rng, O.keys);
     w->put_i = 0;
-    f = tikv_txn_begin(w->txn);
+    f = tikv_txn_begin(w->txn, NULL);
     if (!f) die("tikv_txn_begin", "out of memory");
     tikv_future_set_callback(f, txn_step, w);
     return;
@@ -269,13 +269,13 @@ static void submit(worker_t *w) {
   uint32_t i = rand_index(&w->rng, O.keys);
   if (O.marks) (void)getuid();
   if (O.kind == RAW_GET) {
-    f = tikv_raw_get(client, key_table[i].data, key_table[i].len);
+    f = tikv_raw_get(client, key_table[i].data, key_table[i].len, NULL);
   } else if (O.kind == RAW_PUT) {
-    f = tikv_raw_put(client, key_table[i].data, key_table[i].len, value, O.value_size, 0);
+    f = tikv_raw_put(client, key_table[i].data, key_table[i].len, value, O.value_size, 0, NULL);
   } else {
     size_t n = BATCH_GET_KEYS < O.keys ? BATCH_GET_KEYS : (size_t)O.keys;
     for (size_t j = 0; j < n; j++) w->batch[j] = key_table[(i + j) % O.keys];
-    f = tikv_raw_batch_get(client, w->batch, n);
+    f = tikv_raw_batch_get(client, w->batch, n, NULL);
   }
   if (!f) die("submit", "out of memory");
   tikv_future_set_callback(f, raw_done, w);
@@ -298,7 +298,7 @@ static void preload(void) {
   for (int i = 0; i < O.keys; i += chunk) {
     int n = O.keys - i < chunk ? O.keys - i : chunk;
     for (int attempt = 0;; attempt++) {
-      tikv_future_t *f = tikv_raw_batch_put(client, key_table + i, n, vs, n, 0);
+      tikv_future_t *f = tikv_raw_batch_put(client, key_table + i, n, vs, n, 0, NULL);
       if (!f) die("preload", "out of memory");
       int code = tikv_future_wait(f);
       if (!code || attempt == 3) {

@@ -33,9 +33,9 @@ static int wait_ok(tikv_future_t *f, const char *what, int keep) {
 }
 
 static int raw_demo(tikv_client_t *c) {
-  if (!wait_ok(tikv_raw_put(c, BYTES("hello/c"), BYTES("from C"), 0), "raw put", 0)) return 0;
-  if (!wait_ok(tikv_raw_put(c, BYTES("hello/d"), BYTES("also C"), 0), "raw put", 0)) return 0;
-  tikv_future_t *f = tikv_raw_get(c, BYTES("hello/c"));
+  if (!wait_ok(tikv_raw_put(c, BYTES("hello/c"), BYTES("from C"), 0, NULL), "raw put", 0)) return 0;
+  if (!wait_ok(tikv_raw_put(c, BYTES("hello/d"), BYTES("also C"), 0, NULL), "raw put", 0)) return 0;
+  tikv_future_t *f = tikv_raw_get(c, BYTES("hello/c"), NULL);
   if (!wait_ok(f, "raw get", 1)) return 0;
   const uint8_t *v;
   size_t n;
@@ -47,7 +47,7 @@ static int raw_demo(tikv_client_t *c) {
   printf("raw get hello/c -> %.*s\n", (int)n, (const char *)v);
   tikv_future_destroy(f);
 
-  f = tikv_raw_scan(c, BYTES("hello/"), BYTES("hello0"), 10, 0, 0);
+  f = tikv_raw_scan(c, BYTES("hello/"), BYTES("hello0"), 10, 0, 0, NULL);
   if (!wait_ok(f, "raw scan", 1)) return 0;
   const tikv_kv_t *kvs;
   size_t count = 0;
@@ -70,10 +70,10 @@ static int txn_demo(tikv_client_t *c) {
     fprintf(stderr, "txn new: %s\n", tikv_strerror(err));
     return 0;
   }
-  int ok = wait_ok(tikv_txn_begin(t), "txn begin", 0) &&
-           wait_ok(tikv_txn_put(t, BYTES("account/a"), BYTES("90")), "txn put", 0) &&
-           wait_ok(tikv_txn_put(t, BYTES("account/b"), BYTES("10")), "txn put", 0);
-  tikv_future_t *f = ok ? tikv_txn_commit(t) : NULL;
+  int ok = wait_ok(tikv_txn_begin(t, NULL), "txn begin", 0) &&
+           wait_ok(tikv_txn_put(t, BYTES("account/a"), BYTES("90"), NULL), "txn put", 0) &&
+           wait_ok(tikv_txn_put(t, BYTES("account/b"), BYTES("10"), NULL), "txn put", 0);
+  tikv_future_t *f = ok ? tikv_txn_commit(t, NULL) : NULL;
   uint64_t commit_ts = 0;
   if (ok && (ok = wait_ok(f, "txn commit", 1))) {
     tikv_future_get_u64(f, &commit_ts);

@@ -34,10 +34,10 @@ int main(void) {
     tikv_future_t *f = tikv_client_connect(c);
     ok = tikv_future_wait(f) == TIKV_ERR_OK;
     tikv_future_destroy(f);
-    f = ok ? tikv_raw_put(c, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1, 0) : NULL;
+    f = ok ? tikv_raw_put(c, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1, 0, NULL) : NULL;
     ok = ok && tikv_future_wait(f) == TIKV_ERR_OK;
     tikv_future_destroy(f);
-    f = ok ? tikv_raw_get(c, (const uint8_t *)"k", 1) : NULL;
+    f = ok ? tikv_raw_get(c, (const uint8_t *)"k", 1, NULL) : NULL;
     const uint8_t *v = NULL;
     size_t n = 0;
     ok = ok && tikv_future_wait(f) == TIKV_ERR_OK && tikv_future_get_value(f, &v, &n) == 1 &&

@@ -44,13 +44,15 @@ int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg) {
   return tikv__loop_post(c->loop, fn, arg);
 }
 
-tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
-                                   tikv__task_fn start, void (*drop)(void *op)) {
+tikv_future_t *tikv__client_submit(tikv_client_t *c, const tikv_call_opts_t *opts,
+                                   tikv_future_t **slot, void *op, tikv__task_fn start,
+                                   void (*drop)(void *op)) {
   tikv_future_t *f = tikv__future_new();
   if (!f) {
     drop(op);
     return NULL;
   }
+  tikv__future_set_scope(f, c->loop, opts && opts->timeout_ms ? opts->timeout_ms : c->cfg.timeout_ms);
   *slot = f;
   if (tikv__client_post(c, start, op) != 0) {
     drop(op);
@@ -60,6 +62,10 @@ tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void 
 }
 
 int64_t tikv__client_deadline(tikv_client_t *c) { return tikv__now_ms() + c->cfg.timeout_ms; }
+
+void tikv_call_opts_init(tikv_call_opts_t *opts) {
+  if (opts) *opts = (tikv_call_opts_t){0};
+}
 
 int tikv_client_stats(tikv_client_t *c, tikv_stats_t *out) {
   if (!c || !out) return TIKV_ERR_INVALID_ARGUMENT;
@@ -72,7 +78,6 @@ uint64_t tikv_client_cluster_id(tikv_client_t *c) { return c ? tikv__pd_cluster_
 typedef struct {
   tikv_client_t *c;
   tikv_future_t *f;
-  int64_t deadline;
 } connect_t;
 
 static void connect_finish(void *arg, tikv_error_t *err) {
@@ -84,7 +89,7 @@ static void connect_finish(void *arg, tikv_error_t *err) {
 static void connect_done(void *arg, tikv_error_t *err) {
   connect_t *k = arg;
   if (!err && tikv__apicodec_unready(&k->c->router.codec)) {
-    tikv__client_load_keyspace(k->c, k->deadline, connect_finish, k);
+    tikv__client_load_keyspace(k->c, &k->f->scope, connect_finish, k);
     return;
   }
   connect_finish(k, err);
@@ -92,8 +97,7 @@ static void connect_done(void *arg, tikv_error_t *err) {
 
 static void connect_start(void *arg) {
   connect_t *k = arg;
-  k->deadline = tikv__client_deadline(k->c);
-  tikv__pd_connect(&k->c->pd, k->deadline, connect_done, k);
+  tikv__pd_connect(&k->c->pd, &k->f->scope, connect_done, k);
 }
 
 tikv_future_t *tikv_client_connect(tikv_client_t *c) {
@@ -111,7 +115,8 @@ tikv_future_t *tikv_client_connect(tikv_client_t *c) {
     }
     return NULL;
   }
-  *k = (connect_t){c, f, 0};
+  *k = (connect_t){c, f};
+  tikv__future_set_scope(f, c->loop, c->cfg.timeout_ms);
   if (tikv__client_post(c, connect_start, k) != 0) {
     free(k);
     tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));

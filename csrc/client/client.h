@@ -48,17 +48,19 @@ struct tikv_client_s {
 /* Runs fn(arg) on the client's I/O thread. If the client is closed, the task
  * is not run and -1 returned. Any thread. */
 int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg);
-/* Submits an operation: a new future goes to *slot (the operation's), then
- * start(op) is posted to the I/O thread. When the client is closed, drop(op)
+/* Submits an operation: a new future goes to *slot (the operation's), its
+ * scope's deadline from opts (NULL: the client's timeout), then start(op)
+ * is posted to the I/O thread. When the client is closed, drop(op)
  * frees it and the future fails with CLOSED. NULL (op dropped) when the
  * future cannot be allocated. Any thread. */
-tikv_future_t *tikv__client_submit(tikv_client_t *c, tikv_future_t **slot, void *op,
-                                   tikv__task_fn start, void (*drop)(void *op));
+tikv_future_t *tikv__client_submit(tikv_client_t *c, const tikv_call_opts_t *opts,
+                                   tikv_future_t **slot, void *op, tikv__task_fn start,
+                                   void (*drop)(void *op));
 /* API v2: loads the configured keyspace from PD (LoadKeyspace) into the
  * router's codec; cb(arg, err) once. I/O thread. (csrc/client/keyspace.c) */
-void tikv__client_load_keyspace(tikv_client_t *c, int64_t deadline,
+void tikv__client_load_keyspace(tikv_client_t *c, tikv__scope_t *scope,
                                 void (*cb)(void *arg, tikv_error_t *err), void *arg);
-/* Deadline for an operation starting now. */
+/* Deadline for work starting now that no caller waits for (its own scope). */
 int64_t tikv__client_deadline(tikv_client_t *c);
 /* Copies src's endpoints into dst (dst->n_pd counts those copied, also on
  * failure). 0 / -1 (OOM). */

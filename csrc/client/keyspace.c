@@ -62,7 +62,7 @@ static void loaded(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   cb(cb_arg, err);
 }
 
-void tikv__client_load_keyspace(tikv_client_t *c, int64_t deadline,
+void tikv__client_load_keyspace(tikv_client_t *c, tikv__scope_t *scope,
                                 void (*cb)(void *arg, tikv_error_t *err), void *arg) {
   load_t *l = tikv__calloc(1, sizeof(*l));
   if (!l) {
@@ -71,5 +71,5 @@ void tikv__client_load_keyspace(tikv_client_t *c, int64_t deadline,
   }
   *l = (load_t){c, cb, arg, KEYSPACEPB__LOAD_KEYSPACE_REQUEST__INIT};
   l->q.name = (char *)name_of(c);
-  tikv__pd_call(&c->pd, TIKV__REQ_PD_LOAD_KEYSPACE, &l->q.base, deadline, loaded, l);
+  tikv__pd_call(&c->pd, TIKV__REQ_PD_LOAD_KEYSPACE, &l->q.base, scope, loaded, l);
 }

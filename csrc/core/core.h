@@ -93,6 +93,41 @@ void tikv__error_free(tikv_error_t *e);
 void tikv__error_keep(tikv_error_t **first, tikv_error_t *err);
 const char *tikv__grpc_status_name(int status);
 
+/* ---- scopes: one caller's operation's deadline and cancellation ----
+ * Everything done on behalf of an operation reads the deadline from its
+ * scope (never a copy) and registers what it waits on: a gRPC call, a
+ * backoff timer, a timestamp request. Cancelling moves the deadline into the
+ * past and wakes every wait at once; each then ends as a passed deadline
+ * ends it, so the rules for an expired operation decide the outcome
+ * (TIMEOUT, or UNDETERMINED for a commit that may have been applied), and
+ * the future reports a TIMEOUT of a cancelled scope as ABORTED. A future
+ * holds its operation's scope; work that outlives the future (background
+ * rollbacks, secondaries' commits) has its own. I/O thread only. */
+typedef struct tikv__loop tikv__loop_t;
+typedef struct tikv__scope tikv__scope_t;
+typedef struct tikv__wait {
+  tikv__link_t link;
+  tikv__scope_t *scope; /* NULL when not registered */
+  void (*wake)(struct tikv__wait *w);
+} tikv__wait_t;
+struct tikv__scope {
+  int64_t deadline; /* monotonic ms */
+  bool cancelled;
+  tikv__loop_t *loop; /* the client's; NULL for a future no loop serves */
+  tikv__link_t *waits;
+};
+void tikv__scope_init(tikv__scope_t *s, tikv__loop_t *loop, int64_t deadline);
+/* The deadline has passed (or the scope was cancelled). */
+bool tikv__scope_expired(const tikv__scope_t *s);
+/* Registers w (wake runs once, at cancel, after w was unregistered).
+ * s NULL: nothing to register with (a wait nothing cancels). */
+void tikv__wait_add(tikv__scope_t *s, tikv__wait_t *w, void (*wake)(tikv__wait_t *w));
+void tikv__wait_remove(tikv__wait_t *w); /* no-op when not registered */
+/* Cancels: the deadline becomes "now - 1" and every wait is woken. */
+void tikv__scope_cancel(tikv__scope_t *s);
+/* Unregisters every wait without waking it (the scope's owner is done). */
+void tikv__scope_detach(tikv__scope_t *s);
+
 /* ---- futures ---- */
 typedef enum { TIKV__F_PENDING = 0, TIKV__F_DONE = 1 } tikv__fstate;
 
@@ -113,12 +148,17 @@ struct tikv_future_s {
   bool has_u64;
   int flag;
   uint64_t counts[2]; /* a checksum's pairs and bytes (its CRC in u64) */
+  tikv__scope_t scope;  /* the operation's deadline and cancellation */
 };
 /* A pending future with one reference held by the user and one by the
  * producer (released by tikv__future_complete). NULL on OOM. */
 tikv_future_t *tikv__future_new(void);
+/* Sets the operation's scope: deadline now + timeout_ms, cancelled through
+ * loop (before the future is handed out). */
+void tikv__future_set_scope(tikv_future_t *f, tikv__loop_t *loop, uint32_t timeout_ms);
 /* Completes with the result fields already filled by the producer (the
  * producer owns them until this call), or with err (consumed) if non-NULL.
+ * A TIMEOUT (or a call cancelled) of a cancelled scope becomes ABORTED.
  * Runs the callback on the calling thread (the I/O thread) and drops the
  * producer's reference. Exactly once per future. */
 void tikv__future_complete(tikv_future_t *f, tikv_error_t *err);
@@ -146,9 +186,10 @@ typedef struct tikv__timer {
   void (*fn)(void *arg);
   void *arg;
   size_t heap_index; /* SIZE_MAX when not scheduled */
+  tikv__wait_t wait; /* tikv__timer_start_in: cancelling the scope fires it now */
+  tikv__loop_t *loop;
 } tikv__timer_t;
 
-typedef struct tikv__loop tikv__loop_t;
 typedef void (*tikv__task_fn)(void *arg);
 
 /* Creates the completion queue and starts the I/O thread. NULL on failure. */
@@ -163,6 +204,9 @@ void tikv__timer_init(tikv__timer_t *t);
 void tikv__timer_start(tikv__loop_t *l, tikv__timer_t *t, int64_t delay_ms,
                        void (*fn)(void *), void *arg);
 void tikv__timer_cancel(tikv__loop_t *l, tikv__timer_t *t);
+/* A timer of an operation: cancelling scope (NULL: none) fires it at once. */
+void tikv__timer_start_in(tikv__loop_t *l, tikv__timer_t *t, tikv__scope_t *scope,
+                          int64_t delay_ms, void (*fn)(void *), void *arg);
 bool tikv__timer_active(const tikv__timer_t *t);
 /* I/O thread only: count of outstanding completion-queue tags, kept by
  * whoever starts gRPC operations (rpc layer), so shutdown can wait for them. */

@@ -29,7 +29,26 @@ static void future_unref(tikv_future_t *f) {
   free(f);
 }
 
+void tikv__future_set_scope(tikv_future_t *f, tikv__loop_t *loop, uint32_t timeout_ms) {
+  tikv__scope_init(&f->scope, loop, tikv__now_ms() + timeout_ms);
+}
+
+/* What a cancelled operation's expiry is to its caller: it gave up, the
+ * cluster did not fail. Other outcomes (success, UNDETERMINED, a server's
+ * answer) are reported as they are. */
+static tikv_error_t *aborted(tikv_error_t *err) {
+  bool gave_up = err->code == TIKV_ERR_TIMEOUT || err->code == TIKV_ERR_CANCELLED ||
+                 (err->code == TIKV_ERR_UNAVAILABLE && err->grpc_status == GRPC_STATUS_CANCELLED);
+  if (!gave_up) return err;
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_ABORTED, "operation aborted: %s", err->message);
+  tikv__error_free(err);
+  return e;
+}
+
 void tikv__future_complete(tikv_future_t *f, tikv_error_t *err) {
+  /* the operation is over: nothing it waited on may reach its scope now */
+  tikv__scope_detach(&f->scope);
+  if (err && f->scope.cancelled) err = aborted(err);
   pthread_mutex_lock(&f->mu);
   if (err) {
     /* a failed future exposes no partial result */
@@ -56,6 +75,28 @@ tikv_future_t *tikv__future_failed(tikv_error_t *err) {
   }
   tikv__future_complete(f, err);
   return f;
+}
+
+/* On the I/O thread, which completes the future: a future still pending
+ * there has its operation running, and the scope is the operation's. */
+static void cancel_on_loop(void *p) {
+  tikv_future_t *f = p;
+  pthread_mutex_lock(&f->mu);
+  bool done = f->state == TIKV__F_DONE;
+  pthread_mutex_unlock(&f->mu);
+  if (!done && !f->scope.cancelled) tikv__scope_cancel(&f->scope);
+  future_unref(f);
+}
+
+int tikv_future_cancel(tikv_future_t *f) {
+  if (!f) return TIKV_ERR_INVALID_ARGUMENT;
+  pthread_mutex_lock(&f->mu);
+  bool pending = f->state != TIKV__F_DONE && f->scope.loop;
+  if (pending) f->refs++; /* held by the posted task */
+  pthread_mutex_unlock(&f->mu);
+  if (!pending) return TIKV_ERR_OK;
+  if (tikv__loop_post(f->scope.loop, cancel_on_loop, f) != 0) future_unref(f); /* closing: it ends anyway */
+  return TIKV_ERR_OK;
 }
 
 int tikv_future_is_ready(tikv_future_t *f) {

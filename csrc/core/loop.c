@@ -88,6 +88,7 @@ void tikv__timer_init(tikv__timer_t *t) {
 bool tikv__timer_active(const tikv__timer_t *t) { return t->heap_index != SIZE_MAX; }
 
 void tikv__timer_cancel(tikv__loop_t *l, tikv__timer_t *t) {
+  tikv__wait_remove(&t->wait);
   size_t i = t->heap_index;
   if (i == SIZE_MAX) return;
   t->heap_index = SIZE_MAX;
@@ -112,6 +113,55 @@ void tikv__timer_start(tikv__loop_t *l, tikv__timer_t *t, int64_t delay_ms,
   t->heap_index = l->heap_len;
   l->heap[l->heap_len++] = t;
   heap_up(l, t->heap_index);
+}
+
+static void timer_wake(tikv__wait_t *w) {
+  tikv__timer_t *t = (tikv__timer_t *)((char *)w - offsetof(tikv__timer_t, wait));
+  tikv__timer_start(t->loop, t, 0, t->fn, t->arg);
+}
+
+void tikv__timer_start_in(tikv__loop_t *l, tikv__timer_t *t, tikv__scope_t *scope,
+                          int64_t delay_ms, void (*fn)(void *), void *arg) {
+  tikv__timer_start(l, t, delay_ms, fn, arg);
+  t->loop = l;
+  tikv__wait_add(scope, &t->wait, timer_wake);
+}
+
+/* ---- scopes ---- */
+void tikv__scope_init(tikv__scope_t *s, tikv__loop_t *loop, int64_t deadline) {
+  *s = (tikv__scope_t){.deadline = deadline, .loop = loop};
+}
+
+bool tikv__scope_expired(const tikv__scope_t *s) { return tikv__now_ms() >= s->deadline; }
+
+void tikv__wait_add(tikv__scope_t *s, tikv__wait_t *w, void (*wake)(tikv__wait_t *w)) {
+  tikv__wait_remove(w);
+  if (!s) return;
+  w->scope = s;
+  w->wake = wake;
+  tikv__list_push(&s->waits, &w->link);
+}
+
+void tikv__wait_remove(tikv__wait_t *w) {
+  if (!w->scope) return;
+  tikv__list_remove(&w->scope->waits, &w->link);
+  w->scope = NULL;
+}
+
+void tikv__scope_cancel(tikv__scope_t *s) {
+  s->cancelled = true;
+  s->deadline = tikv__now_ms() - 1;
+  /* one at a time: a wake may end other waits of the scope (or add some,
+   * which see the passed deadline and do not wait) */
+  while (s->waits) {
+    tikv__wait_t *w = (tikv__wait_t *)s->waits;
+    tikv__wait_remove(w);
+    w->wake(w);
+  }
+}
+
+void tikv__scope_detach(tikv__scope_t *s) {
+  while (s->waits) tikv__wait_remove((tikv__wait_t *)s->waits);
 }
 
 static void run_timers(tikv__loop_t *l) {

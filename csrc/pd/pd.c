@@ -69,8 +69,10 @@ static void wake_waiters(tikv__pd_t *pd, const tikv_error_t *err) {
   }
 }
 
-void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, tikv_error_t *err),
-                      void *arg) {
+/* Waits for a leader until deadline, or until scope (NULL: none) is
+ * cancelled. */
+static void connect_until(tikv__pd_t *pd, int64_t deadline, tikv__scope_t *scope,
+                          void (*cb)(void *arg, tikv_error_t *err), void *arg) {
   if (pd->leader) {
     cb(arg, NULL);
     return;
@@ -85,8 +87,14 @@ void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline, void (*cb)(void *arg, ti
   w->pd = pd;
   tikv__timer_init(&w->timer);
   tikv__list_push(&pd->waiters, &w->link);
-  tikv__timer_start(pd->rpc->loop, &w->timer, deadline - tikv__now_ms(), waiter_timeout, w);
+  tikv__timer_start_in(pd->rpc->loop, &w->timer, scope, deadline - tikv__now_ms(), waiter_timeout,
+                       w);
   if (!pd->discovering) discover(pd);
+}
+
+void tikv__pd_connect(tikv__pd_t *pd, tikv__scope_t *scope,
+                      void (*cb)(void *arg, tikv_error_t *err), void *arg) {
+  connect_until(pd, scope->deadline, scope, cb, arg);
 }
 
 /* ---- discovery ---- */
@@ -241,7 +249,7 @@ static void try_endpoint(discovery_t *d) {
   int64_t deadline = tikv__now_ms() + PD_TRY_TIMEOUT_MS;
   if (tikv__pack(&req.base, &msg) == 0 &&
       tikv__rpc_send(pd->rpc, pd->eps[d->idx].conn, TIKV__REQ_PD_GET_MEMBERS, msg, deadline,
-                     members_done, d) == 0)
+                     NULL, members_done, d) == 0)
     return;
   set_pd_error(pd, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot start GetMembers"));
   pd->discovering = false;
@@ -301,7 +309,7 @@ static void refresh_fire(void *arg) {
   grpc_slice msg;
   if (tikv__pack(&req.base, &msg) == 0 &&
       tikv__rpc_send(pd->rpc, pd->leader, TIKV__REQ_PD_GET_MEMBERS, msg,
-                     tikv__now_ms() + PD_TRY_TIMEOUT_MS, refresh_done, r) == 0) {
+                     tikv__now_ms() + PD_TRY_TIMEOUT_MS, NULL, refresh_done, r) == 0) {
     pd->refreshing = true;
     return;
   }
@@ -314,7 +322,7 @@ typedef struct {
   tikv__req_id req;
   ProtobufCMessage *msg; /* the caller's; its header is set for each attempt */
   Pdpb__RequestHeader hdr;
-  int64_t deadline;
+  tikv__scope_t *scope;
   tikv__pd_cb cb;
   void *arg;
   tikv__backoff_t bo;
@@ -333,7 +341,18 @@ static void pd_finish(pd_call_t *p, tikv_error_t *err, ProtobufCMessage *resp) {
   cb(arg, err, resp);
 }
 
-static void pd_retry_timer(void *arg) { pd_attempt(arg); }
+static void pd_retry_timer(void *arg) {
+  pd_call_t *p = arg;
+  if (tikv__scope_expired(p->scope)) {
+    /* cancelled during the backoff */
+    tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded after %d attempts; last error: %s",
+                                      tikv__req(p->req)->path, p->attempts, p->last->message);
+    e->grpc_status = p->last->grpc_status;
+    pd_finish(p, e, NULL);
+    return;
+  }
+  pd_attempt(p);
+}
 
 static void pd_retry_later(pd_call_t *p, tikv_error_t *err, tikv__retry_cause cause) {
   tikv__error_free(p->last);
@@ -344,7 +363,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err, tikv__retry_cause ca
     return;
   }
   int sleep = tikv__backoff_next(&p->bo);
-  if (now + sleep >= p->deadline) {
+  if (now + sleep >= p->scope->deadline) {
     tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded after %d attempts; last error: %s",
                                       tikv__req(p->req)->path, p->attempts, err->message);
     e->grpc_status = err->grpc_status;
@@ -352,7 +371,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err, tikv__retry_cause ca
     return;
   }
   tikv__stats_retry(p->pd->stats, cause, err, sleep);
-  tikv__timer_start(p->pd->rpc->loop, &p->timer, sleep, pd_retry_timer, p);
+  tikv__timer_start_in(p->pd->rpc->loop, &p->timer, p->scope, sleep, pd_retry_timer, p);
 }
 
 static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
@@ -414,15 +433,15 @@ static void pd_connected(void *arg, tikv_error_t *err) {
   grpc_slice msg;
   tikv__pack(p->msg, &msg);
   p->attempts++;
-  if (tikv__rpc_send(p->pd->rpc, p->pd->leader, p->req, msg, p->deadline, pd_reply, p) != 0)
+  if (tikv__rpc_send(p->pd->rpc, p->pd->leader, p->req, msg, p->scope->deadline, p->scope, pd_reply, p) != 0)
     pd_finish(p, tikv__error_new(p->pd->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
                                  "%s: cannot start the call", tikv__req(p->req)->path),
               NULL);
 }
 
-static void pd_attempt(pd_call_t *p) { tikv__pd_connect(p->pd, p->deadline, pd_connected, p); }
+static void pd_attempt(pd_call_t *p) { tikv__pd_connect(p->pd, p->scope, pd_connected, p); }
 
-void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64_t deadline,
+void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, tikv__scope_t *scope,
                    tikv__pd_cb cb, void *arg) {
   pd_call_t *p = tikv__calloc(1, sizeof(*p));
   if (!p) {
@@ -430,7 +449,7 @@ void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64
     return;
   }
   *p = (pd_call_t){.pd = pd, .req = id, .msg = msg, .hdr = PDPB__REQUEST_HEADER__INIT,
-                   .deadline = deadline, .cb = cb, .arg = arg};
+                   .scope = scope, .cb = cb, .arg = arg};
   tikv__backoff_init(&p->bo, 100, 2000);
   tikv__timer_init(&p->timer);
   pd_attempt(p);
@@ -443,21 +462,56 @@ void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64
  * back to the head of the queue, the leader is found again and a new stream
  * takes them all: a request fails only when its own deadline passes. */
 struct tikv__tso_waiter {
+  /* NULL once answered early (its operation was cancelled while its batch
+   * was in flight): its place in the batch stays, its timestamp is dropped */
   void (*cb)(void *arg, tikv_error_t *err, uint64_t ts);
   void *arg;
-  int64_t deadline;
+  tikv__scope_t *scope;
+  tikv__wait_t wait;
+  tikv__pd_t *pd;
   tikv__tso_waiter_t *next;
 };
 
 static void tso_flush(tikv__pd_t *pd);
 
+static int64_t waiter_deadline(const tikv__tso_waiter_t *w) {
+  return w->cb ? w->scope->deadline : INT64_MAX;
+}
+
+/* Answers w (err consumed) and frees it. */
+static void tso_answer(tikv__tso_waiter_t *w, tikv_error_t *err, uint64_t ts) {
+  tikv__wait_remove(&w->wait);
+  if (w->cb)
+    w->cb(w->arg, err, ts);
+  else
+    tikv__error_free(err);
+  free(w);
+}
+
 static void tso_fail_list(tikv__tso_waiter_t *w, const tikv_error_t *err) {
   while (w) {
     tikv__tso_waiter_t *next = w->next;
-    w->cb(w->arg, tikv__error_dup(err), 0);
-    free(w);
+    tso_answer(w, tikv__error_dup(err), 0);
     w = next;
   }
+}
+
+/* Its operation was cancelled: a request not sent yet leaves the queue, one
+ * sent is answered now and its timestamp dropped when the batch's arrives. */
+static void tso_waiter_wake(tikv__wait_t *wt) {
+  tikv__tso_waiter_t *w = (tikv__tso_waiter_t *)((char *)wt - offsetof(tikv__tso_waiter_t, wait));
+  tikv__pd_t *pd = w->pd;
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: cancelled while waiting for a timestamp");
+  for (tikv__tso_waiter_t **pp = &pd->tso_queue; *pp; pp = &(*pp)->next) {
+    if (*pp != w) continue;
+    *pp = w->next;
+    if (pd->tso_queue_end == &w->next) pd->tso_queue_end = pp;
+    tso_answer(w, e, 0);
+    return;
+  }
+  void (*cb)(void *, tikv_error_t *, uint64_t) = w->cb;
+  w->cb = NULL;
+  cb(w->arg, e, 0);
 }
 
 /* Fails every request not sent yet with err (consumed). */
@@ -491,7 +545,7 @@ static void tso_requeue_sent(tikv__pd_t *pd) {
 static int64_t tso_earliest(const tikv__pd_t *pd) {
   int64_t earliest = INT64_MAX;
   for (const tikv__tso_waiter_t *w = pd->tso_queue; w; w = w->next)
-    if (w->deadline < earliest) earliest = w->deadline;
+    if (waiter_deadline(w) < earliest) earliest = waiter_deadline(w);
   return earliest;
 }
 
@@ -504,7 +558,7 @@ static void tso_expire(tikv__pd_t *pd, const tikv_error_t *cause) {
   tikv__tso_waiter_t **pp = &pd->tso_queue;
   while (*pp) {
     tikv__tso_waiter_t *w = *pp;
-    if (w->deadline <= now) {
+    if (waiter_deadline(w) <= now) {
       *pp = w->next;
       w->next = NULL;
       *exp_end = w;
@@ -593,12 +647,11 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
       uint64_t ts = tikv__tso_compose(r->timestamp, n, i);
       if (ts <= pd->tso_last) {
         /* PD must never go backwards; refuse rather than break isolation */
-        w->cb(w->arg, tikv__error_new(TIKV_ERR_PROTOCOL, "Tso: timestamp went backwards"), 0);
+        tso_answer(w, tikv__error_new(TIKV_ERR_PROTOCOL, "Tso: timestamp went backwards"), 0);
       } else {
         pd->tso_last = ts;
-        w->cb(w->arg, NULL, ts);
+        tso_answer(w, NULL, ts);
       }
-      free(w);
       w = next;
     }
   }
@@ -672,7 +725,7 @@ static void tso_flush(tikv__pd_t *pd) {
   if (pd->tso_inflight || !pd->tso_queue || tikv__timer_active(&pd->tso_retry_timer)) return;
   if (!pd->leader) {
     pd->tso_inflight = true; /* a connect is pending */
-    tikv__pd_connect(pd, tso_earliest(pd), tso_connected, pd);
+    connect_until(pd, tso_earliest(pd), NULL, tso_connected, pd);
     return;
   }
   if (!pd->tso_stream) {
@@ -704,16 +757,17 @@ static void tso_flush(tikv__pd_t *pd) {
   tikv__timer_start(pd->rpc->loop, &pd->tso_timer, earliest - tikv__now_ms(), tso_deadline, pd);
 }
 
-void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
+void tikv__pd_get_ts(tikv__pd_t *pd, tikv__scope_t *scope,
                      void (*cb)(void *arg, tikv_error_t *err, uint64_t ts), void *arg) {
   tikv__tso_waiter_t *w = tikv__calloc(1, sizeof(*w));
   if (!w) {
     cb(arg, tikv__oom(), 0);
     return;
   }
-  *w = (tikv__tso_waiter_t){cb, arg, deadline, NULL};
+  *w = (tikv__tso_waiter_t){.cb = cb, .arg = arg, .scope = scope, .pd = pd};
   *pd->tso_queue_end = w;
   pd->tso_queue_end = &w->next;
+  tikv__wait_add(scope, &w->wait, tso_waiter_wake);
   tso_flush(pd);
 }
 

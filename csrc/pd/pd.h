@@ -63,16 +63,16 @@ typedef void (*tikv__pd_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp
  * needed, retried with backoff until the deadline: after transport errors
  * and after a member's "not leader" (as gRPC status or header error). Any
  * other header error fails. */
-void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, int64_t deadline,
+void tikv__pd_call(tikv__pd_t *pd, tikv__req_id id, ProtobufCMessage *msg, tikv__scope_t *scope,
                    tikv__pd_cb cb, void *arg);
-/* Waits until the PD leader is known (or the deadline passes). */
-void tikv__pd_connect(tikv__pd_t *pd, int64_t deadline,
+/* Waits until the PD leader is known (or the scope's deadline passes). */
+void tikv__pd_connect(tikv__pd_t *pd, tikv__scope_t *scope,
                       void (*cb)(void *arg, tikv_error_t *err), void *arg);
 /* A timestamp from the TSO stream; concurrent requests share round trips.
  * A stream that breaks or whose member does not lead is opened again on the
  * leader found anew, with the requests it carried; each fails only at its
  * deadline (TIMEOUT naming the last cause). */
-void tikv__pd_get_ts(tikv__pd_t *pd, int64_t deadline,
+void tikv__pd_get_ts(tikv__pd_t *pd, tikv__scope_t *scope,
                      void (*cb)(void *arg, tikv_error_t *err, uint64_t ts), void *arg);
 /* Drops the leader so the next call rediscovers it. */
 void tikv__pd_reset_leader(tikv__pd_t *pd);

@@ -44,6 +44,7 @@ typedef struct {
   tikv__bytes_t key, value, prev; /* views into data */
   bool prev_not_exist;
   uint64_t ttl;
+  const char *cf; /* static, or the client's */
   uint8_t data[];
 } keyop_t;
 
@@ -55,7 +56,7 @@ static int build_key(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx,
   tikv__req_msg_t q;
   tikv__req_msg_init(&q, op->kind->req, ctx);
   tikv__pb_set_bytes(&q.base, "key", op->key.data, op->key.len);
-  tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
+  tikv__pb_set_string(&q.base, "cf", op->cf);
   tikv__pb_set_bytes(&q.base, "value", op->value.data, op->value.len);
   tikv__pb_set_u64(&q.base, "ttl", op->ttl);
   tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
@@ -118,7 +119,7 @@ static void keyop_done(void *arg, tikv_error_t *err) {
 static void keyop_start(void *arg) {
   keyop_t *op = arg;
   tikv__point_run(&op->point, &op->c->router, op->kind, op, op->key.data, op->key.len,
-                  tikv__client_deadline(op->c), keyop_done);
+                  &op->f->scope, keyop_done);
 }
 
 /* ---- batches ---- */
@@ -130,6 +131,7 @@ typedef struct {
   tikv__bytes_t *keys, *values; /* views into one buffer */
   uint8_t *bytes;
   uint64_t ttl;
+  const char *cf;
 } batchop_t;
 
 static void batchop_free(void *arg) {
@@ -152,7 +154,7 @@ static int build_keys(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx
   batchop_t *op = arg;
   tikv__req_msg_t q;
   tikv__req_msg_init(&q, op->req, ctx);
-  tikv__pb_set_string(&q.base, "cf", op->c->cfg.cf);
+  tikv__pb_set_string(&q.base, "cf", op->cf);
   tikv__pb_set_bool(&q.base, "for_cas", op->c->cfg.atomic);
   return tikv__pack_keys(&q.base, op->keys, part, out);
 }
@@ -191,7 +193,7 @@ static int build_batch_put(void *arg, const tikv__part_t *part, Kvrpcpb__Context
     q.context = ctx;
     q.n_pairs = n;
     q.pairs = pp;
-    q.cf = op->c->cfg.cf;
+    q.cf = (char *)op->cf;
     q.for_cas = op->c->cfg.atomic;
     q.n_ttls = ttls ? n : 0;
     q.ttls = ttls;
@@ -232,7 +234,7 @@ static const tikv__kind_t *batch_kind(tikv__req_id req) {
 static void batch_start(void *arg) {
   batchop_t *op = arg;
   tikv__multi_run(&op->c->router, batch_kind(op->req), op, op->keys, NULL, op->n,
-                  tikv__client_deadline(op->c), batch_done);
+                  &op->f->scope, batch_done);
 }
 
 /* ---- ranges: scans and delete-range ---- */
@@ -242,6 +244,7 @@ typedef struct rangeop {
   tikv_future_t *f;         /* NULL for a batch-scan child */
   struct batchscan *parent; /* set for a batch-scan child */
   bool key_only;
+  const char *cf;
   tikv__kvs_t kvs;
 } rangeop_t;
 
@@ -271,7 +274,7 @@ static int build_scan(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx
   q.limit = part->limit;
   q.key_only = r->key_only;
   q.reverse = part->reverse;
-  q.cf = r->c->cfg.cf;
+  q.cf = (char *)r->cf;
   return tikv__pack(&q.base, out);
 }
 static tikv_error_t *consume_scan(void *arg, tikv__part_t *part, const ProtobufCMessage *resp) {
@@ -297,7 +300,7 @@ static int build_delete_range(void *arg, const tikv__part_t *part, Kvrpcpb__Cont
   q.context = ctx;
   q.start_key = pb(&part->lo);
   q.end_key = pb(&part->hi);
-  q.cf = r->c->cfg.cf;
+  q.cf = (char *)r->cf;
   return tikv__pack(&q.base, out);
 }
 static tikv_error_t *consume_delete_range(void *arg, tikv__part_t *part,
@@ -337,6 +340,11 @@ static const tikv__kind_t RAW_CHECKSUM = {TIKV__REQ_RAW_CHECKSUM, TIKV__KS_RAW, 
 
 static void batchscan_child_done(batchscan_t *b, tikv_error_t *err);
 
+/* A batch scan's ranges run in its operation's scope. */
+static tikv__scope_t *range_scope(rangeop_t *r) {
+  return r->parent ? &r->parent->f->scope : &r->f->scope;
+}
+
 static void range_done(void *arg, tikv_error_t *err) {
   rangeop_t *r = arg;
   if (r->parent) {
@@ -355,20 +363,20 @@ static void range_done(void *arg, tikv_error_t *err) {
 
 static void scan_start(void *arg) {
   rangeop_t *r = arg;
-  tikv__walk_start(&r->walk, &r->c->router, &RAW_SCAN, r, tikv__client_deadline(r->c),
+  tikv__walk_start(&r->walk, &r->c->router, &RAW_SCAN, r, range_scope(r),
                    range_done);
 }
 
 static void delete_range_start(void *arg) {
   rangeop_t *r = arg;
-  tikv__walk_start(&r->walk, &r->c->router, &RAW_DELETE_RANGE, r, tikv__client_deadline(r->c),
+  tikv__walk_start(&r->walk, &r->c->router, &RAW_DELETE_RANGE, r, range_scope(r),
                    range_done);
 }
 
 static void checksum_start(void *arg) {
   rangeop_t *r = arg;
   r->f->has_u64 = true;
-  tikv__walk_start(&r->walk, &r->c->router, &RAW_CHECKSUM, r, tikv__client_deadline(r->c),
+  tikv__walk_start(&r->walk, &r->c->router, &RAW_CHECKSUM, r, range_scope(r),
                    range_done);
 }
 
@@ -408,7 +416,7 @@ static void batchscan_start(void *arg) {
     if (r->walk.left == 0 || !range_valid(&r->walk.start, &r->walk.end))
       batchscan_child_done(b, NULL);
     else
-      tikv__walk_start(&r->walk, &r->c->router, &RAW_SCAN, r, tikv__client_deadline(r->c),
+      tikv__walk_start(&r->walk, &r->c->router, &RAW_SCAN, r, range_scope(r),
                        range_done);
   }
   batchscan_child_done(b, NULL);
@@ -427,16 +435,37 @@ static tikv_future_t *fail(int code, const char *fmt, ...) {
 
 static bool slice_ok(const uint8_t *p, size_t len) { return p || len == 0; }
 
-#define CHECK_CLIENT(c)                                                 \
+/* The column family a call names (opts NULL or naming none: the client's),
+ * as TiKV spells it: static storage or the client's; NULL when refused. */
+static const char *call_cf(tikv_client_t *c, const tikv_call_opts_t *opts) {
+  const char *cf = opts ? opts->column_family : NULL;
+  if (!cf) return c->cfg.cf;
+  static const char *const names[] = {"default", "lock", "write"};
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(cf, names[i]) || (i == 0 && !cf[0]))
+      /* API v2 raw requests name none ("default" is all there is) */
+      return c->cfg.api_version == 2 ? (i == 0 ? "" : NULL) : names[i];
+  return NULL;
+}
+
+/* Declares cf, the call's column family, after the checks every call
+ * makes. */
+#define CHECK_CALL(c, opts)                                             \
+  if (!(c)) return fail(TIKV_ERR_INVALID_ARGUMENT, "client is NULL");   \
+  if (atomic_load(&(c)->closed)) return fail(TIKV_ERR_CLOSED, "client is closed"); \
   do {                                                                  \
-    if (!(c)) return fail(TIKV_ERR_INVALID_ARGUMENT, "client is NULL"); \
-    if (atomic_load(&(c)->closed)) return fail(TIKV_ERR_CLOSED, "client is closed"); \
     const char *unready_ = tikv__apicodec_unready(&(c)->router.codec); \
     if (unready_) return fail(TIKV_ERR_INVALID_ARGUMENT, "%s", unready_); \
-  } while (0)
+  } while (0);                                                          \
+  const char *cf = call_cf(c, opts);                                    \
+  if (!cf)                                                              \
+    return fail(TIKV_ERR_INVALID_ARGUMENT, "column family %s: %s", (opts)->column_family, \
+                (c)->cfg.api_version == 2 ? "API v2 has no column families"             \
+                                          : "must be \"default\", \"lock\" or \"write\"")
 
 /* A single-key operation with copies of its bytes; submitted at once. */
-static tikv_future_t *keyop(tikv_client_t *c, const tikv__kind_t *kind, const tikv_slice_t *key,
+static tikv_future_t *keyop(tikv_client_t *c, const tikv_call_opts_t *opts, const char *cf,
+                            const tikv__kind_t *kind, const tikv_slice_t *key,
                             const tikv_slice_t *value, const tikv_slice_t *prev, uint64_t ttl) {
   const tikv__apicodec_t *codec = &c->router.codec;
   size_t vl = value ? value->len : 0, pl = prev ? prev->len : 0;
@@ -446,6 +475,7 @@ static tikv_future_t *keyop(tikv_client_t *c, const tikv__kind_t *kind, const ti
   op->c = c;
   op->kind = kind;
   op->ttl = ttl;
+  op->cf = cf;
   op->prev_not_exist = prev == NULL;
   uint8_t *p = op->data;
   op->key = (tikv__bytes_t){p, tikv__apicodec_encode_into(codec, TIKV__KS_RAW, key->data, key->len, p)};
@@ -458,49 +488,54 @@ static tikv_future_t *keyop(tikv_client_t *c, const tikv__kind_t *kind, const ti
     *dst[i] = (tikv__bytes_t){p, src[i]->len};
     p += src[i]->len;
   }
-  return tikv__client_submit(c, &op->f, op, keyop_start, free);
+  return tikv__client_submit(c, opts, &op->f, op, keyop_start, free);
 }
 
-tikv_future_t *tikv_raw_get(tikv_client_t *c, const uint8_t *key, size_t key_len) {
-  CHECK_CLIENT(c);
+tikv_future_t *tikv_raw_get(tikv_client_t *c, const uint8_t *key, size_t key_len,
+                            const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
-  return keyop(c, &RAW_GET, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
+  return keyop(c, opts, cf, &RAW_GET, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
 }
 
-tikv_future_t *tikv_raw_get_key_ttl(tikv_client_t *c, const uint8_t *key, size_t key_len) {
-  CHECK_CLIENT(c);
+tikv_future_t *tikv_raw_get_key_ttl(tikv_client_t *c, const uint8_t *key, size_t key_len,
+                                    const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
-  return keyop(c, &RAW_GET_TTL, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
+  return keyop(c, opts, cf, &RAW_GET_TTL, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
 }
 
 tikv_future_t *tikv_raw_put(tikv_client_t *c, const uint8_t *key, size_t key_len,
-                            const uint8_t *value, size_t value_len, uint64_t ttl_seconds) {
-  CHECK_CLIENT(c);
+                            const uint8_t *value, size_t value_len, uint64_t ttl_seconds,
+                            const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!slice_ok(key, key_len) || !slice_ok(value, value_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
   /* an empty value is a value (client-go accepts it since v2.0.4): it reads
    * back empty, which not_found tells from a missing key */
-  return keyop(c, &RAW_PUT, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
+  return keyop(c, opts, cf, &RAW_PUT, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
                NULL, ttl_seconds);
 }
 
-tikv_future_t *tikv_raw_delete(tikv_client_t *c, const uint8_t *key, size_t key_len) {
-  CHECK_CLIENT(c);
+tikv_future_t *tikv_raw_delete(tikv_client_t *c, const uint8_t *key, size_t key_len,
+                               const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!slice_ok(key, key_len)) return fail(TIKV_ERR_INVALID_ARGUMENT, "key is NULL");
-  return keyop(c, &RAW_DELETE, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
+  return keyop(c, opts, cf, &RAW_DELETE, &(tikv_slice_t){key, key_len}, NULL, NULL, 0);
 }
 
 tikv_future_t *tikv_raw_compare_and_swap(tikv_client_t *c, const uint8_t *key, size_t key_len,
                                          const uint8_t *previous, size_t previous_len,
                                          int previous_not_exist, const uint8_t *value,
-                                         size_t value_len, uint64_t ttl_seconds) {
-  CHECK_CLIENT(c);
+                                         size_t value_len, uint64_t ttl_seconds,
+                                         const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!c->cfg.atomic)
     return fail(TIKV_ERR_UNSUPPORTED, "compare-and-swap needs atomic mode (tikv_config_set_atomic)");
   if (!slice_ok(key, key_len) || !slice_ok(value, value_len) ||
       (!previous_not_exist && !slice_ok(previous, previous_len)))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "key, value or previous value is NULL");
-  return keyop(c, &RAW_CAS, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
+  return keyop(c, opts, cf, &RAW_CAS, &(tikv_slice_t){key, key_len}, &(tikv_slice_t){value, value_len},
                previous_not_exist ? NULL : &(tikv_slice_t){previous, previous_len}, ttl_seconds);
 }
 
@@ -518,8 +553,9 @@ static void copy_slices(tikv__bytes_t *dst, const tikv_slice_t *src, size_t n, u
   }
 }
 
-static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice_t *keys,
-                            size_t n, const tikv_slice_t *values, uint64_t ttl) {
+static tikv_future_t *batch(tikv_client_t *c, const tikv_call_opts_t *opts, const char *cf,
+                            tikv__req_id req, const tikv_slice_t *keys, size_t n,
+                            const tikv_slice_t *values, uint64_t ttl) {
   if (n && !keys) return fail(TIKV_ERR_INVALID_ARGUMENT, "keys is NULL");
   size_t total = 0;
   for (size_t i = 0; i < n; i++) {
@@ -547,36 +583,41 @@ static tikv_future_t *batch(tikv_client_t *c, tikv__req_id req, const tikv_slice
   op->req = req;
   op->n = n;
   op->ttl = ttl;
-  return tikv__client_submit(c, &op->f, op, batch_start, batchop_free);
+  op->cf = cf;
+  return tikv__client_submit(c, opts, &op->f, op, batch_start, batchop_free);
 }
 
-tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys) {
-  CHECK_CLIENT(c);
-  return batch(c, TIKV__REQ_RAW_BATCH_GET, keys, n_keys, NULL, 0);
+tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
+                                  const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_GET, keys, n_keys, NULL, 0);
 }
 
 tikv_future_t *tikv_raw_batch_put(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
                                   const tikv_slice_t *values, size_t n_values,
-                                  uint64_t ttl_seconds) {
-  CHECK_CLIENT(c);
+                                  uint64_t ttl_seconds, const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (n_keys != n_values)
     return fail(TIKV_ERR_INVALID_ARGUMENT, "%zu keys but %zu values", n_keys, n_values);
   if (n_values && !values) return fail(TIKV_ERR_INVALID_ARGUMENT, "values is NULL");
-  return batch(c, TIKV__REQ_RAW_BATCH_PUT, keys, n_keys, values, ttl_seconds);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_PUT, keys, n_keys, values, ttl_seconds);
 }
 
-tikv_future_t *tikv_raw_batch_delete(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys) {
-  CHECK_CLIENT(c);
+tikv_future_t *tikv_raw_batch_delete(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
+                                     const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (c->cfg.atomic)
     return fail(TIKV_ERR_UNSUPPORTED, "batch delete is not supported in atomic mode");
-  return batch(c, TIKV__REQ_RAW_BATCH_DELETE, keys, n_keys, NULL, 0);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_DELETE, keys, n_keys, NULL, 0);
 }
 
-static rangeop_t *rangeop_new(tikv_client_t *c, const tikv_slice_t *start, const tikv_slice_t *end,
-                              bool reverse, uint32_t limit, bool key_only) {
+static rangeop_t *rangeop_new(tikv_client_t *c, const char *cf, const tikv_slice_t *start,
+                              const tikv_slice_t *end, bool reverse, uint32_t limit,
+                              bool key_only) {
   rangeop_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) return NULL;
   r->c = c;
+  r->cf = cf;
   r->key_only = key_only;
   tikv__bytes_t ws = {0}, we = {0};
   int rc = tikv__apicodec_range(&c->router.codec, TIKV__KS_RAW, start->data, start->len, end->data,
@@ -593,14 +634,14 @@ static rangeop_t *rangeop_new(tikv_client_t *c, const tikv_slice_t *start, const
 
 tikv_future_t *tikv_raw_scan(tikv_client_t *c, const uint8_t *start, size_t start_len,
                              const uint8_t *end, size_t end_len, uint32_t limit, int key_only,
-                             int reverse) {
-  CHECK_CLIENT(c);
+                             int reverse, const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!slice_ok(start, start_len) || !slice_ok(end, end_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
   if (limit > TIKV_RAW_MAX_SCAN_LIMIT)
     return fail(TIKV_ERR_INVALID_ARGUMENT, "limit %u exceeds the maximum scan limit %d", limit,
                 TIKV_RAW_MAX_SCAN_LIMIT);
-  rangeop_t *r = rangeop_new(c, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
+  rangeop_t *r = rangeop_new(c, cf, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
                              reverse != 0, limit, key_only != 0);
   if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
   if (limit == 0 || !range_valid(&r->walk.start, &r->walk.end)) {
@@ -608,30 +649,31 @@ tikv_future_t *tikv_raw_scan(tikv_client_t *c, const uint8_t *start, size_t star
     rangeop_free(r);
     return tikv__future_failed(NULL); /* succeeded, with no pairs */
   }
-  return tikv__client_submit(c, &r->f, r, scan_start, rangeop_free);
+  return tikv__client_submit(c, opts, &r->f, r, scan_start, rangeop_free);
 }
 
 tikv_future_t *tikv_raw_delete_range(tikv_client_t *c, const uint8_t *start, size_t start_len,
-                                     const uint8_t *end, size_t end_len) {
-  CHECK_CLIENT(c);
+                                     const uint8_t *end, size_t end_len,
+                                     const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (c->cfg.atomic)
     return fail(TIKV_ERR_UNSUPPORTED, "delete range is not supported in atomic mode");
   if (!slice_ok(start, start_len) || !slice_ok(end, end_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
   if (end_len && tikv__key_cmp(start, start_len, end, end_len) >= 0)
     return fail(TIKV_ERR_INVALID_ARGUMENT, "start must be before end");
-  rangeop_t *r = rangeop_new(c, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
+  rangeop_t *r = rangeop_new(c, cf, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
                              false, 0, false);
   if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
-  return tikv__client_submit(c, &r->f, r, delete_range_start, rangeop_free);
+  return tikv__client_submit(c, opts, &r->f, r, delete_range_start, rangeop_free);
 }
 
 tikv_future_t *tikv_raw_checksum(tikv_client_t *c, const uint8_t *start, size_t start_len,
-                                 const uint8_t *end, size_t end_len) {
-  CHECK_CLIENT(c);
+                                 const uint8_t *end, size_t end_len, const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (!slice_ok(start, start_len) || !slice_ok(end, end_len))
     return fail(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
-  rangeop_t *r = rangeop_new(c, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
+  rangeop_t *r = rangeop_new(c, cf, &(tikv_slice_t){start, start_len}, &(tikv_slice_t){end, end_len},
                              false, 0, false);
   if (!r) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
   if (!range_valid(&r->walk.start, &r->walk.end)) {
@@ -643,7 +685,7 @@ tikv_future_t *tikv_raw_checksum(tikv_client_t *c, const uint8_t *start, size_t 
     }
     return f;
   }
-  return tikv__client_submit(c, &r->f, r, checksum_start, rangeop_free);
+  return tikv__client_submit(c, opts, &r->f, r, checksum_start, rangeop_free);
 }
 
 int tikv_future_get_checksum(tikv_future_t *f, tikv_checksum_t *out) {
@@ -653,8 +695,9 @@ int tikv_future_get_checksum(tikv_future_t *f, tikv_checksum_t *out) {
 }
 
 tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges, size_t n_bounds,
-                                   uint32_t each_limit, int key_only) {
-  CHECK_CLIENT(c);
+                                   uint32_t each_limit, int key_only,
+                                   const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
   if (n_bounds % 2) return fail(TIKV_ERR_INVALID_ARGUMENT, "ranges need a start and an end each");
   if (n_bounds && !ranges) return fail(TIKV_ERR_INVALID_ARGUMENT, "ranges is NULL");
   if (each_limit > TIKV_RAW_MAX_SCAN_LIMIT)
@@ -671,7 +714,7 @@ tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges,
   }
   b->n = n_bounds / 2;
   for (size_t i = 0; i < b->n; i++) {
-    rangeop_t *r = rangeop_new(c, &ranges[2 * i], &ranges[2 * i + 1], false, each_limit,
+    rangeop_t *r = rangeop_new(c, cf, &ranges[2 * i], &ranges[2 * i + 1], false, each_limit,
                                key_only != 0);
     if (!r) {
       batchscan_free(b);
@@ -680,5 +723,5 @@ tikv_future_t *tikv_raw_batch_scan(tikv_client_t *c, const tikv_slice_t *ranges,
     r->parent = b;
     b->children[i] = r;
   }
-  return tikv__client_submit(c, &b->f, b, batchscan_start, batchscan_free);
+  return tikv__client_submit(c, opts, &b->f, b, batchscan_start, batchscan_free);
 }

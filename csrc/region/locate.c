@@ -124,7 +124,7 @@ typedef struct {
   bool reverse; /* locating an exclusive end key */
   bool prev;    /* this attempt asks GetPrevRegion */
   bool last;    /* looking for the last region (empty end key) */
-  int64_t deadline;
+  tikv__scope_t *scope;
   tikv__locate_cb cb;
   void *arg;
   union {
@@ -135,11 +135,11 @@ typedef struct {
 
 static void locate_send(locate_t *l);
 
-static locate_t *locate_new(tikv__router_t *rt, tikv__keyspace ks, bool reverse, int64_t deadline,
+static locate_t *locate_new(tikv__router_t *rt, tikv__keyspace ks, bool reverse, tikv__scope_t *scope,
                             tikv__locate_cb cb, void *arg) {
   locate_t *l = tikv__malloc(sizeof(*l));
   if (l)
-    *l = (locate_t){.rt = rt, .ks = ks, .reverse = reverse, .deadline = deadline, .cb = cb,
+    *l = (locate_t){.rt = rt, .ks = ks, .reverse = reverse, .scope = scope, .cb = cb,
                     .arg = arg};
   return l;
 }
@@ -235,7 +235,7 @@ static void locate_send(locate_t *l) {
   l->q.get = (Pdpb__GetRegionRequest)PDPB__GET_REGION_REQUEST__INIT;
   l->q.get.region_key = (ProtobufCBinaryData){l->len, l->key};
   tikv__pd_call(l->rt->pd, l->prev ? TIKV__REQ_PD_GET_PREV_REGION : TIKV__REQ_PD_GET_REGION,
-                &l->q.get.base, l->deadline, region_reply, l);
+                &l->q.get.base, l->scope, region_reply, l);
 }
 
 static bool cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
@@ -248,10 +248,10 @@ static bool cached(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, si
 }
 
 void tikv__locate(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
-                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg) {
+                  bool reverse, tikv__scope_t *scope, tikv__locate_cb cb, void *arg) {
   if (cached(rt, ks, key, len, reverse, cb, arg)) return;
   ks = tikv__apicodec_routing(&rt->codec, ks);
-  locate_t *l = locate_new(rt, ks, reverse, deadline, cb, arg);
+  locate_t *l = locate_new(rt, ks, reverse, scope, cb, arg);
   int rc = -1;
   if (l && reverse && len == 0) {
     /* the last region: start from a key past every plausible boundary and
@@ -303,11 +303,11 @@ static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *m
 }
 
 void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *key, size_t len,
-                        const uint8_t *end, size_t end_len, int64_t deadline,
+                        const uint8_t *end, size_t end_len, tikv__scope_t *scope,
                         tikv__locate_cb cb, void *arg) {
   if (cached(rt, ks, key, len, false, cb, arg)) return;
   ks = tikv__apicodec_routing(&rt->codec, ks);
-  locate_t *l = locate_new(rt, ks, false, deadline, cb, arg);
+  locate_t *l = locate_new(rt, ks, false, scope, cb, arg);
   if (!l || pd_key(ks, key, len, &l->key, &l->len) ||
       (end_len && pd_key(ks, end, end_len, &l->end, &l->end_len))) {
     if (l) free(l->key);
@@ -319,7 +319,7 @@ void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *ke
   l->q.scan.start_key = (ProtobufCBinaryData){l->len, l->key};
   l->q.scan.end_key = (ProtobufCBinaryData){l->end_len, l->end};
   l->q.scan.limit = SCAN_REGIONS_LIMIT;
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, &l->q.scan.base, deadline, scan_regions_reply,
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_SCAN_REGIONS, &l->q.scan.base, scope, scan_regions_reply,
                 l);
 }
 
@@ -327,6 +327,7 @@ void tikv__locate_range(tikv__router_t *rt, tikv__keyspace ks, const uint8_t *ke
 typedef struct {
   tikv__router_t *rt;
   Pdpb__GetRegionByIDRequest q;
+  tikv__scope_t scope; /* its own: no caller waits for it */
 } by_id_t;
 
 static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -354,5 +355,6 @@ void tikv__refresh_region(tikv__router_t *rt, uint64_t region_id, int64_t deadli
   }
   *b = (by_id_t){rt, PDPB__GET_REGION_BY_IDREQUEST__INIT};
   b->q.region_id = region_id;
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_REGION_BY_ID, &b->q.base, deadline, by_id_reply, b);
+  tikv__scope_init(&b->scope, rt->rpc->loop, deadline);
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_REGION_BY_ID, &b->q.base, &b->scope, by_id_reply, b);
 }

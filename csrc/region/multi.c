@@ -8,7 +8,7 @@ typedef struct {
   const tikv__kind_t *kind;
   void *arg;
   const tikv__bytes_t *keys;
-  int64_t deadline;
+  tikv__scope_t *scope;
   void (*done)(void *arg, tikv_error_t *err);
   int pending; /* groupings and parts in flight, +1 while starting */
   tikv_error_t *err;
@@ -80,7 +80,7 @@ static void send_part(multi_t *m, const tikv__route_t *route, const size_t *idx,
                            .kind = m->kind,
                            .arg = m->arg,
                            .part = {.keys = m->keys, .idx = copy, .n = n},
-                           .deadline = m->deadline,
+                           .scope = m->scope,
                            .retries = &m->retries,
                            .ops = &PART_OPS};
   m->pending++;
@@ -137,7 +137,7 @@ static void grouping_continue(grouping_t *g) {
     tikv__route_t route;
     const tikv__bytes_t *k = &m->keys[g->idx[g->pos]];
     if (!tikv__locate_cached(m->rt, m->kind->ks, k->data, k->len, false, true, &route)) {
-      tikv__locate(m->rt, m->kind->ks, k->data, k->len, false, m->deadline, grouping_located, g);
+      tikv__locate(m->rt, m->kind->ks, k->data, k->len, false, m->scope, grouping_located, g);
       return;
     }
     size_t end = run_end(m, &route, g->idx, g->pos, g->n);
@@ -171,7 +171,7 @@ static void group(multi_t *m, size_t *idx, size_t n) {
 }
 
 void tikv__multi_run(tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
-                     const tikv__bytes_t *keys, const size_t *idx, size_t n, int64_t deadline,
+                     const tikv__bytes_t *keys, const size_t *idx, size_t n, tikv__scope_t *scope,
                      void (*done)(void *arg, tikv_error_t *err)) {
   multi_t *m = tikv__calloc(1, sizeof(*m));
   size_t *copy = tikv__malloc((n ? n : 1) * sizeof(size_t));
@@ -182,7 +182,7 @@ void tikv__multi_run(tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
     return;
   }
   for (size_t i = 0; i < n; i++) copy[i] = idx ? idx[i] : i;
-  *m = (multi_t){.rt = rt, .kind = kind, .arg = arg, .keys = keys, .deadline = deadline,
+  *m = (multi_t){.rt = rt, .kind = kind, .arg = arg, .keys = keys, .scope = scope,
                  .done = done, .pending = 1};
   group(m, copy, n);
   settle(m);

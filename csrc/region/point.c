@@ -30,17 +30,17 @@ static void point_step(tikv__point_t *p) {
   if (tikv__locate_cached(s->rt, s->kind->ks, p->key, p->key_len, false, false, &route))
     tikv__send_start(s, &route);
   else
-    tikv__locate(s->rt, s->kind->ks, p->key, p->key_len, false, s->deadline, located, p);
+    tikv__locate(s->rt, s->kind->ks, p->key, p->key_len, false, s->scope, located, p);
 }
 
 void tikv__point_run(tikv__point_t *p, tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
-                     const uint8_t *key, size_t key_len, int64_t deadline,
+                     const uint8_t *key, size_t key_len, tikv__scope_t *scope,
                      void (*done)(void *arg, tikv_error_t *err)) {
   p->send = (tikv__send_t){.rt = rt,
                            .kind = kind,
                            .arg = arg,
                            .part = {.keys = &p->one, .idx = &ONLY_ITEM, .n = 1},
-                           .deadline = deadline,
+                           .scope = scope,
                            .retries = &p->retries,
                            .ops = &POINT_OPS};
   p->retries = (tikv__retries_t){0};

@@ -61,11 +61,11 @@ typedef void (*tikv__locate_cb)(void *arg, tikv_error_t *err, const tikv__route_
  * holding the keys just below `key` as an exclusive end (reverse=true; empty
  * key = the last region). Calls cb synchronously on a cache hit. */
 void tikv__locate(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
-                  bool reverse, int64_t deadline, tikv__locate_cb cb, void *arg);
+                  bool reverse, tikv__scope_t *scope, tikv__locate_cb cb, void *arg);
 /* Like tikv__locate (forward), for an operation that will walk [key, end):
  * a cache miss loads the next regions with one ScanRegions. */
 void tikv__locate_range(tikv__router_t *r, tikv__keyspace ks, const uint8_t *key, size_t len,
-                        const uint8_t *end, size_t end_len, int64_t deadline,
+                        const uint8_t *end, size_t end_len, tikv__scope_t *scope,
                         tikv__locate_cb cb, void *arg);
 /* Reloads a region and its leader from PD (GetRegionByID) in the
  * background; the cached entry is dropped if PD no longer knows it. */
@@ -77,7 +77,7 @@ bool tikv__locate_cached(tikv__router_t *r, tikv__keyspace ks, const uint8_t *ke
                          bool reverse, bool bounds, tikv__route_t *route);
 /* Connection to a store, resolving its address through PD when unknown. */
 typedef void (*tikv__store_cb)(void *arg, tikv_error_t *err, tikv__conn_t *conn);
-void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, int64_t deadline,
+void tikv__resolve_store(tikv__router_t *r, uint64_t store_id, tikv__scope_t *scope,
                          tikv__store_cb cb, void *arg);
 /* The connection to store_id at address (from PD: GetStore, GetAllStores),
  * kept for the requests that follow; a new address replaces the old

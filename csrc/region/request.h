@@ -42,7 +42,7 @@ typedef void (*tikv__layer_cont)(void *ctx, tikv_error_t *err, ProtobufCMessage 
 typedef struct tikv__layer tikv__layer_t;
 struct tikv__layer {
   bool (*take)(const tikv__layer_t *self, tikv__router_t *rt, void *arg, ProtobufCMessage *resp,
-               int64_t deadline, tikv__layer_cont cont, void *ctx);
+               tikv__scope_t *scope, tikv__layer_cont cont, void *ctx);
 };
 
 typedef struct tikv__kind {
@@ -127,7 +127,7 @@ struct tikv__send {
   const tikv__kind_t *kind;
   void *arg; /* the kind's */
   tikv__part_t part;
-  int64_t deadline;
+  tikv__scope_t *scope; /* the operation's deadline and cancellation */
   tikv__retries_t *retries;
   const tikv__send_ops_t *ops;
   /* the send's own */
@@ -154,7 +154,7 @@ typedef struct tikv__point {
  * region, locating it again after region errors. done(arg, err) is called
  * once, maybe before this returns; after it p may be freed. */
 void tikv__point_run(tikv__point_t *p, tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
-                     const uint8_t *key, size_t key_len, int64_t deadline,
+                     const uint8_t *key, size_t key_len, tikv__scope_t *scope,
                      void (*done)(void *arg, tikv_error_t *err));
 
 /* ---- walking a key range region by region (csrc/region/walk.c) ---- */
@@ -181,7 +181,7 @@ int tikv__walk_init(tikv__walk_t *w, const uint8_t *start, size_t start_len, con
  * at +inf: the last region's part then ends at tikv__key_sentinel(). done is
  * called once, maybe before this returns. */
 void tikv__walk_start(tikv__walk_t *w, tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
-                      int64_t deadline, void (*done)(void *arg, tikv_error_t *err));
+                      tikv__scope_t *scope, void (*done)(void *arg, tikv_error_t *err));
 void tikv__walk_free(tikv__walk_t *w);
 
 /* ---- a batch of keys (csrc/region/multi.c) ----
@@ -193,7 +193,7 @@ void tikv__walk_free(tikv__walk_t *w);
  * idx copied. done(arg, err) is called once, err the first failure; maybe
  * before this returns (n == 0 or an early failure). */
 void tikv__multi_run(tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
-                     const tikv__bytes_t *keys, const size_t *idx, size_t n, int64_t deadline,
+                     const tikv__bytes_t *keys, const size_t *idx, size_t n, tikv__scope_t *scope,
                      void (*done)(void *arg, tikv_error_t *err));
 
 /* Packs m, a request whose repeated `keys` are the part's: keys[part->idx[i]].

@@ -36,8 +36,8 @@ static void retry_now(void *p) {
 /* Retries after sleep_ms, or fails with TIMEOUT carrying `why` when that
  * would pass the deadline. */
 static void retry_after(tikv__send_t *s, int sleep_ms, const char *why) {
-  if (tikv__now_ms() + sleep_ms < s->deadline) {
-    tikv__timer_start(s->rt->rpc->loop, &s->timer, sleep_ms, retry_now, s);
+  if (tikv__now_ms() + sleep_ms < s->scope->deadline) {
+    tikv__timer_start_in(s->rt->rpc->loop, &s->timer, s->scope, sleep_ms, retry_now, s);
     return;
   }
   const tikv_error_t *last = s->retries->last_err;
@@ -262,7 +262,7 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
     return;
   }
   const tikv__layer_t *layer = s->kind->layer;
-  if (layer && layer->take(layer, s->rt, s->arg, resp, s->deadline, after_layer, s)) return;
+  if (layer && layer->take(layer, s->rt, s->arg, resp, s->scope, after_layer, s)) return;
   consume(s, resp);
 }
 
@@ -272,7 +272,7 @@ static int64_t attempt_deadline(const tikv__send_t *s) {
   int64_t ms = s->rt->attempt_timeout_ms ? s->rt->attempt_timeout_ms : TIKV__ATTEMPT_TIMEOUT_MS;
   if (s->kind->server_wait_ms) ms += s->kind->server_wait_ms(s->arg);
   int64_t d = tikv__now_ms() + ms;
-  return d < s->deadline ? d : s->deadline;
+  return d < s->scope->deadline ? d : s->scope->deadline;
 }
 
 static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
@@ -307,7 +307,7 @@ static void on_store(void *p, tikv_error_t *err, tikv__conn_t *conn) {
     return;
   }
   s->conn = conn;
-  if (tikv__rpc_send(s->rt->rpc, conn, s->kind->req, msg, attempt_deadline(s), on_reply, s) != 0)
+  if (tikv__rpc_send(s->rt->rpc, conn, s->kind->req, msg, attempt_deadline(s), s->scope, on_reply, s) != 0)
     s->ops->done(s, tikv__error_new(s->rt->rpc->closing ? TIKV_ERR_CLOSED : TIKV_ERR_NO_MEMORY,
                                     "%s: cannot start the call", req_name(s)));
 }
@@ -317,11 +317,11 @@ void tikv__send_start(tikv__send_t *s, const tikv__route_t *route) {
   s->route.start = s->route.end = (tikv__bytes_t){0};
   s->conn = NULL;
   tikv__timer_init(&s->timer);
-  if (tikv__now_ms() >= s->deadline) {
+  if (tikv__scope_expired(s->scope)) {
     const tikv_error_t *last = s->retries->last_err;
     s->ops->done(s, tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded%s%s", req_name(s),
                                     last ? "; last error: " : "", last ? last->message : ""));
     return;
   }
-  tikv__resolve_store(s->rt, route->leader.store_id, s->deadline, on_store, s);
+  tikv__resolve_store(s->rt, route->leader.store_id, s->scope, on_store, s);
 }

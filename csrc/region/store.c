@@ -73,7 +73,7 @@ static void probe_send(void *arg) {
   grpc_slice msg;
   tikv__pack(&p->q.base, &msg);
   if (tikv__rpc_send(p->rt->rpc, st->conn, TIKV__REQ_HEALTH_CHECK, msg,
-                     tikv__now_ms() + TIKV__PROBE_TIMEOUT_MS, probe_reply, p) != 0) {
+                     tikv__now_ms() + TIKV__PROBE_TIMEOUT_MS, NULL, probe_reply, p) != 0) {
     /* closing, or no memory for the call: try again later */
     if (p->rt->rpc->closing) {
       st->down = false;
@@ -188,7 +188,7 @@ tikv__conn_t *tikv__store_conn(tikv__router_t *rt, uint64_t id, const char *addr
   return NULL;
 }
 
-void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline,
+void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, tikv__scope_t *scope,
                          tikv__store_cb cb, void *arg) {
   tikv__store_t *st = store_find(rt, store_id);
   if (st && st->down) {
@@ -210,6 +210,6 @@ void tikv__resolve_store(tikv__router_t *rt, uint64_t store_id, int64_t deadline
   }
   *s = (store_req_t){rt, store_id, cb, arg, PDPB__GET_STORE_REQUEST__INIT};
   s->q.store_id = store_id;
-  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_STORE, &s->q.base, deadline, store_reply, s);
+  tikv__pd_call(rt->pd, TIKV__REQ_PD_GET_STORE, &s->q.base, scope, store_reply, s);
 }
 

@@ -132,18 +132,18 @@ static void located(void *arg, tikv_error_t *err, const tikv__route_t *route) {
 static void walk_step(tikv__walk_t *w) {
   tikv__send_t *s = &w->send;
   if (w->reverse)
-    tikv__locate(s->rt, s->kind->ks, w->cur.data, w->cur.len, true, s->deadline, located, w);
+    tikv__locate(s->rt, s->kind->ks, w->cur.data, w->cur.len, true, s->scope, located, w);
   else
     tikv__locate_range(s->rt, s->kind->ks, w->cur.data, w->cur.len, w->end.data, w->end.len,
-                       s->deadline, located, w);
+                       s->scope, located, w);
 }
 
 void tikv__walk_start(tikv__walk_t *w, tikv__router_t *rt, const tikv__kind_t *kind, void *arg,
-                      int64_t deadline, void (*done)(void *arg, tikv_error_t *err)) {
+                      tikv__scope_t *scope, void (*done)(void *arg, tikv_error_t *err)) {
   w->send = (tikv__send_t){.rt = rt,
                            .kind = kind,
                            .arg = arg,
-                           .deadline = deadline,
+                           .scope = scope,
                            .retries = &w->retries,
                            .ops = &WALK_OPS};
   w->done = done;

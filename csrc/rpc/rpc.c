@@ -20,6 +20,7 @@ struct tikv__rpc_call {
   grpc_byte_buffer *send_buf, *recv_buf;
   grpc_status_code status;
   grpc_slice details;
+  tikv__wait_t wait; /* in its operation's scope: cancelling it cancels the call */
 };
 
 /* Calls hold a reference: a connection its owner lets go of (a store found
@@ -200,6 +201,7 @@ static void call_free(tikv__rpc_call_t *c) {
 static void unary_done(tikv__tag_t *tag, bool ok) {
   tikv__rpc_call_t *c = (tikv__rpc_call_t *)tag;
   tikv__rpc_t *rpc = c->rpc;
+  tikv__wait_remove(&c->wait);
   tikv__list_remove(&rpc->calls, &c->link);
   tikv__loop_tag_finished(rpc->loop);
   tikv_error_t *err = NULL;
@@ -222,8 +224,16 @@ static void unary_done(tikv__tag_t *tag, bool ok) {
   tikv__conn_free(conn);
 }
 
+/* The scope was cancelled: the call ends with CANCELLED, which its
+ * caller sees as a transport failure after the deadline. */
+static void unary_wake(tikv__wait_t *w) {
+  tikv__rpc_call_t *c = (tikv__rpc_call_t *)((char *)w - offsetof(tikv__rpc_call_t, wait));
+  grpc_call_cancel(c->call, NULL);
+}
+
 static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_info_t *req,
-                       grpc_slice msg, int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
+                       grpc_slice msg, int64_t deadline_ms, tikv__scope_t *scope, tikv__rpc_cb cb,
+                       void *arg) {
   tikv__rpc_call_t *c = tikv__calloc(1, sizeof(*c));
   if (!c) {
     grpc_slice_unref(msg);
@@ -265,6 +275,7 @@ static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_inf
     return -1;
   }
   tikv__list_push(&rpc->calls, &c->link);
+  tikv__wait_add(scope, &c->wait, unary_wake);
   tikv__loop_tag_started(rpc->loop);
   c->conn = conn;
   conn->refs++;
@@ -272,7 +283,7 @@ static int unary_start(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_inf
 }
 
 int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_slice msg,
-                   int64_t deadline_ms, tikv__rpc_cb cb, void *arg) {
+                   int64_t deadline_ms, tikv__scope_t *scope, tikv__rpc_cb cb, void *arg) {
   if (rpc->closing) {
     grpc_slice_unref(msg);
     return -1;
@@ -280,7 +291,7 @@ int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_s
   /* Every row travels as a unary call today. The BatchCommands transport
    * goes here: a row with a batch case may join the store's stream instead,
    * and a resend policy can be chosen here from the row's class. */
-  return unary_start(rpc, conn, tikv__req(id), msg, deadline_ms, cb, arg);
+  return unary_start(rpc, conn, tikv__req(id), msg, deadline_ms, scope, cb, arg);
 }
 
 /* ---- streams ---- */

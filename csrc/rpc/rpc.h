@@ -50,12 +50,14 @@ void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, cons
 typedef void (*tikv__rpc_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
 
 /* Sends request `id` of the request table, packed in msg (consumed), over
- * conn; the reply is the row's response type. This is the one place that
+ * conn; the reply is the row's response type. The call ends by deadline_ms
+ * (the attempt's) and is cancelled with scope (the operation's; NULL:
+ * none). This is the one place that
  * decides how a request travels (a unary call today). The callback runs on
  * the I/O thread, never inside this call. Returns 0, or -1 when the request
  * could not start (the callback is then never called). */
 int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_slice msg,
-                   int64_t deadline_ms, tikv__rpc_cb cb, void *arg);
+                   int64_t deadline_ms, tikv__scope_t *scope, tikv__rpc_cb cb, void *arg);
 
 /* Cancels every call in flight (their callbacks see CLOSED errors). */
 void tikv__rpc_cancel_all(tikv__rpc_t *rpc);

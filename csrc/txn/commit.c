@@ -27,7 +27,7 @@ typedef struct committer {
    * 1PC prewrite) may have been applied without our knowing: sent, and
    * the attempt failed at transport level */
   bool uncertain;
-  int64_t deadline;
+  tikv__scope_t *scope; /* the commit's */
   tikv__backoff_t lock_bo;
 } committer_t;
 
@@ -45,7 +45,7 @@ static void keys_ptrs_bg(committer_t *cm, int kind, uint64_t commit_ts, bool ski
     if (!skip_primary || i != cm->primary) ks[m++] = &cm->keys[i];
   if (m)
     tikv__txn_bg(&cm->t->c->router, kind, cm->t->start_ts, commit_ts, cm->t->for_update_ts, ks, m,
-                 tikv__client_deadline(cm->t->c), NULL, NULL);
+                 NULL, tikv__client_deadline(cm->t->c), NULL, NULL);
   free(ks);
 }
 
@@ -143,7 +143,7 @@ static void commit_done(void *arg, tikv_error_t *err) {
   committer_t *cm = arg;
   if (!err && cm->retry_commit) {
     cm->retry_commit = false;
-    tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
+    tikv__pd_get_ts(&cm->t->c->pd, cm->scope, got_commit_ts, cm);
     return;
   }
   if (err && err->code != TIKV_ERR_UNDETERMINED &&
@@ -165,7 +165,7 @@ static void commit_done(void *arg, tikv_error_t *err) {
 static void commit_primary(committer_t *cm) {
   const tikv__bytes_t *k = &cm->keys[cm->primary];
   tikv__point_run(&cm->point, &cm->t->c->router, &KV_COMMIT_PRIMARY, cm, k->data, k->len,
-                  cm->deadline, commit_done);
+                  cm->scope, commit_done);
 }
 
 /* ---- prewrite ---- */
@@ -316,12 +316,12 @@ static void prewrite_done(void *arg, tikv_error_t *err) {
     return;
   }
   /* two-phase commit (also the fallback when TiKV declined 1PC/async) */
-  tikv__pd_get_ts(&cm->t->c->pd, cm->deadline, got_commit_ts, cm);
+  tikv__pd_get_ts(&cm->t->c->pd, cm->scope, got_commit_ts, cm);
 }
 
 static void prewrite(committer_t *cm) {
   cm->t->prewrite_started = true;
-  tikv__multi_run(&cm->t->c->router, &KV_PREWRITE, cm, cm->keys, NULL, cm->n, cm->deadline,
+  tikv__multi_run(&cm->t->c->router, &KV_PREWRITE, cm, cm->keys, NULL, cm->n, cm->scope,
                   prewrite_done);
 }
 
@@ -359,7 +359,7 @@ void tikv__txn_commit(txn_op_t *op) {
   }
   cm->op = op;
   cm->t = t;
-  cm->deadline = tikv__client_deadline(t->c);
+  cm->scope = &op->f->scope;
   tikv__backoff_init(&cm->lock_bo, 10, 1000);
   size_t bytes = 0, key_bytes = 0;
   for (size_t i = 0; i < t->buf.count; i++) {
@@ -402,7 +402,7 @@ void tikv__txn_commit(txn_op_t *op) {
   }
   tikv__txn_heartbeat_start(t);
   if (cm->async || cm->one_pc)
-    tikv__pd_get_ts(&t->c->pd, cm->deadline, got_max_commit_base, cm);
+    tikv__pd_get_ts(&t->c->pd, cm->scope, got_max_commit_base, cm);
   else
     prewrite(cm);
 }
@@ -451,8 +451,8 @@ static void rollback_run(tikv_txn_t *t, txn_op_t *op, void (*done)(tikv_txn_t *)
   if (m) {
     rb->pending++;
     tikv__txn_bg(&t->c->router, t->prewrite_started ? TIKV__BG_ROLLBACK : TIKV__BG_PESS_ROLLBACK,
-                 t->start_ts, 0, t->for_update_ts, ks, m, tikv__client_deadline(t->c),
-                 rollback_part_done, rb);
+                 t->start_ts, 0, t->for_update_ts, ks, m, op ? &op->f->scope : NULL,
+                 tikv__client_deadline(t->c), rollback_part_done, rb);
   }
   free(ks);
   rollback_part_done(rb, NULL);

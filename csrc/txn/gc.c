@@ -18,7 +18,6 @@ typedef struct {
   tikv_client_t *c;
   tikv_future_t *f;
   uint64_t safepoint;
-  int64_t deadline;
   tikv__backoff_t lock_bo;
   Pdpb__UpdateGCSafePointRequest q;
 } gc_t;
@@ -86,7 +85,7 @@ static void safe_point_read(void *arg, tikv_error_t *err, ProtobufCMessage *msg)
   cb(cb_arg, err);
 }
 
-void tikv__txn_check_visibility(tikv_client_t *c, uint64_t ts, int64_t deadline,
+void tikv__txn_check_visibility(tikv_client_t *c, uint64_t ts, tikv__scope_t *scope,
                                 void (*cb)(void *arg, tikv_error_t *err), void *arg) {
   bool known = c->gc_safe_point.read_ms != 0;
   if (known && tikv__now_ms() - c->gc_safe_point.read_ms < SAFE_POINT_REFRESH_MS) {
@@ -99,7 +98,7 @@ void tikv__txn_check_visibility(tikv_client_t *c, uint64_t ts, int64_t deadline,
     return;
   }
   *v = (visibility_t){c, ts, cb, arg, PDPB__GET_GCSAFE_POINT_REQUEST__INIT};
-  tikv__pd_call(&c->pd, TIKV__REQ_PD_GET_GC_SAFE_POINT, &v->q.base, deadline, safe_point_read, v);
+  tikv__pd_call(&c->pd, TIKV__REQ_PD_GET_GC_SAFE_POINT, &v->q.base, scope, safe_point_read, v);
 }
 
 static void safe_point_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
@@ -164,17 +163,16 @@ static void scanned(void *arg, tikv_error_t *err) {
   }
   g->q = (Pdpb__UpdateGCSafePointRequest)PDPB__UPDATE_GCSAFE_POINT_REQUEST__INIT;
   g->q.safe_point = g->safepoint;
-  tikv__pd_call(&g->c->pd, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, &g->q.base, g->deadline,
+  tikv__pd_call(&g->c->pd, TIKV__REQ_PD_UPDATE_GC_SAFE_POINT, &g->q.base, &g->f->scope,
                 safe_point_done, g);
 }
 
 static void gc_start(void *arg) {
   gc_t *g = arg;
-  g->deadline = tikv__client_deadline(g->c);
-  tikv__walk_start(&g->walk, &g->c->router, &KV_SCAN_LOCK, g, g->deadline, scanned);
+  tikv__walk_start(&g->walk, &g->c->router, &KV_SCAN_LOCK, g, &g->f->scope, scanned);
 }
 
-tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint) {
+tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint, const tikv_call_opts_t *opts) {
   if (!c) return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "client is NULL"));
   const char *unready = tikv__apicodec_unready(&c->router.codec);
   if (unready) return tikv__future_failed(tikv__error_new(TIKV_ERR_INVALID_ARGUMENT, "%s", unready));
@@ -193,7 +191,7 @@ tikv_future_t *tikv_client_gc(tikv_client_t *c, uint64_t safepoint) {
   g->c = c;
   g->safepoint = safepoint;
   tikv__backoff_init(&g->lock_bo, 50, 1000);
-  return tikv__client_submit(c, &g->f, g, gc_start, gc_free);
+  return tikv__client_submit(c, opts, &g->f, g, gc_start, gc_free);
 }
 
 /* ---- UnsafeDestroyRange: to every store, as client-go does ----
@@ -204,7 +202,6 @@ typedef struct {
   tikv_client_t *c;
   tikv_future_t *f;
   tikv__bytes_t start, end;
-  int64_t deadline;
   size_t pending;
   tikv_error_t *err; /* the first failure, its message naming all */
   Pdpb__GetAllStoresRequest q;
@@ -277,8 +274,8 @@ static void destroy_send(destroy_t *d, const Metapb__Store *s) {
   if (conn && tikv__pack(&q.base, &msg) == 0) {
     *o = (destroy_on_t){d, s->id, conn};
     d->pending++;
-    if (tikv__rpc_send(&d->c->rpc, conn, TIKV__REQ_UNSAFE_DESTROY_RANGE, msg, d->deadline,
-                       destroyed_on, o) == 0)
+    if (tikv__rpc_send(&d->c->rpc, conn, TIKV__REQ_UNSAFE_DESTROY_RANGE, msg, d->f->scope.deadline,
+                       &d->f->scope, destroyed_on, o) == 0)
       return;
     d->pending--;
   }
@@ -312,15 +309,14 @@ static void stores_listed(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
 
 static void destroy_start(void *arg) {
   destroy_t *d = arg;
-  d->deadline = tikv__client_deadline(d->c);
   d->q = (Pdpb__GetAllStoresRequest)PDPB__GET_ALL_STORES_REQUEST__INIT;
   d->q.exclude_tombstone_stores = 1;
-  tikv__pd_call(&d->c->pd, TIKV__REQ_PD_GET_ALL_STORES, &d->q.base, d->deadline, stores_listed, d);
+  tikv__pd_call(&d->c->pd, TIKV__REQ_PD_GET_ALL_STORES, &d->q.base, &d->f->scope, stores_listed, d);
 }
 
 tikv_future_t *tikv_client_unsafe_destroy_range(tikv_client_t *c, const uint8_t *start,
                                                 size_t start_len, const uint8_t *end,
-                                                size_t end_len) {
+                                                size_t end_len, const tikv_call_opts_t *opts) {
   const char *bad = !c                      ? "client is NULL"
                     : !start || !start_len  ? "start must not be empty (TiKV refuses the key space's start)"
                     : !end || !end_len      ? "end must not be empty (TiKV refuses the key space's end)"
@@ -333,5 +329,5 @@ tikv_future_t *tikv_client_unsafe_destroy_range(tikv_client_t *c, const uint8_t 
     return tikv__future_failed(tikv__oom());
   }
   d->c = c;
-  return tikv__client_submit(c, &d->f, d, destroy_start, destroy_free);
+  return tikv__client_submit(c, opts, &d->f, d, destroy_start, destroy_free);
 }

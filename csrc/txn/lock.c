@@ -88,7 +88,7 @@ static void resolved(void *p, tikv_error_t *err, int64_t wait_ms, const uint64_t
 }
 
 bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *arg,
-                           ProtobufCMessage *resp, int64_t deadline, tikv__layer_cont cont,
+                           ProtobufCMessage *resp, tikv__scope_t *scope, tikv__layer_cont cont,
                            void *ctx) {
   const tikv__lock_layer_t *layer = (const tikv__lock_layer_t *)self;
   tikv__locks_t locks = {0};
@@ -103,6 +103,6 @@ bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *
     return true;
   }
   *h = (held_t){layer, arg, resp, cont, ctx, rt->pd->stats, locks.count};
-  tikv__resolve_locks(rt, layer->caller_ts(arg), &locks, deadline, resolved, h);
+  tikv__resolve_locks(rt, layer->caller_ts(arg), &locks, scope, resolved, h);
   return true;
 }

@@ -42,7 +42,7 @@ static void read_finished(txn_op_t *op, uint64_t ts, tikv_error_t *err) {
   if (err)
     tikv__txn_op_complete(op, err);
   else
-    tikv__txn_check_visibility(c, ts, tikv__client_deadline(c), visibility_checked, op);
+    tikv__txn_check_visibility(c, ts, &op->f->scope, visibility_checked, op);
 }
 
 static tikv_error_t *read_after(void *arg, const ProtobufCMessage *resp, int64_t wait_ms,
@@ -136,7 +136,7 @@ static void read_one(txn_op_t *op, uint64_t ts) {
   }
   readctx_init(&g->rc, op, ts);
   tikv__point_run(&g->point, &t->c->router, &KV_GET, g, op->keys[0].data, op->keys[0].len,
-                  tikv__client_deadline(t->c), getter_done);
+                  &op->f->scope, getter_done);
 }
 
 /* ---- batch get ---- */
@@ -230,7 +230,7 @@ static void read_many(txn_op_t *op, uint64_t ts) {
     if (!dup) r->keys[r->n++] = op->keys[i];
   }
   tikv__multi_run(&t->c->router, &KV_BATCH_GET, r, r->keys, NULL, r->n,
-                  tikv__client_deadline(t->c), reader_done);
+                  &op->f->scope, reader_done);
 }
 
 void tikv__txn_read_keys(txn_op_t *op, uint64_t ts) {
@@ -356,6 +356,6 @@ void tikv__txn_read_scan(txn_op_t *op, uint64_t ts) {
     return;
   }
   readctx_init(&s->rc, op, ts);
-  tikv__walk_start(&s->walk, &op->t->c->router, &KV_SCAN, s, tikv__client_deadline(op->t->c),
+  tikv__walk_start(&s->walk, &op->t->c->router, &KV_SCAN, s, &op->f->scope,
                    scan_done);
 }

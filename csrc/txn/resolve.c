@@ -129,7 +129,7 @@ typedef struct resolver {
   uint64_t caller_ts;
   tikv__locks_t locks;
   size_t i; /* the current lock */
-  int64_t deadline;
+  tikv__scope_t *scope;
   tikv__resolve_cb cb;
   void *arg;
   uint64_t current_ts;
@@ -222,7 +222,7 @@ static void apply_fate(resolver_t *r, uint64_t commit_ts, bool all_keys) {
   }
   int kind = k->lock_type == KVRPCPB__OP__PessimisticLock && commit_ts == 0 ? TIKV__BG_PESS_ROLLBACK
                                                                             : TIKV__BG_RESOLVE;
-  tikv__txn_bg(r->rt, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->deadline, resolve_done,
+  tikv__txn_bg(r->rt, kind, k->ts, commit_ts, k->for_update_ts, keys, n, r->scope, 0, resolve_done,
                r);
   free(keys);
 }
@@ -290,7 +290,7 @@ static void resolve_async(resolver_t *r) {
   r->sec_committed = r->sec_missing = false;
   r->sec_commit_ts = 0;
   tikv__multi_run(r->rt, &KV_CHECK_SECONDARY_LOCKS, r, k->secondaries, NULL, k->n_secondaries,
-                  r->deadline, check_sec_done);
+                  r->scope, check_sec_done);
 }
 
 /* ---- CheckTxnStatus on the primary ---- */
@@ -360,7 +360,7 @@ static void next_lock(resolver_t *r) {
     status_t *st = status_of(r, k->ts);
     if (!st) {
       tikv__point_run(&r->point, r->rt, &KV_CHECK_TXN_STATUS, r, k->primary.data, k->primary.len,
-                      r->deadline, check_done);
+                      r->scope, check_done);
       return;
     }
     if (st->fate != ST_ALIVE) {
@@ -391,7 +391,7 @@ static bool lock_owned(const tikv__router_t *rt, const tikv__lock_t *k) {
 }
 
 void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__locks_t *locks,
-                         int64_t deadline, tikv__resolve_cb cb, void *arg) {
+                         tikv__scope_t *scope, tikv__resolve_cb cb, void *arg) {
   for (size_t i = 0; i < locks->count; i++)
     if (!lock_owned(rt, &locks->items[i])) {
       tikv_error_t *e = tikv__error_new(TIKV_ERR_PROTOCOL,
@@ -412,8 +412,8 @@ void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__loc
   r->caller_ts = caller_start_ts;
   r->locks = *locks;
   memset(locks, 0, sizeof(*locks));
-  r->deadline = deadline;
+  r->scope = scope;
   r->cb = cb;
   r->arg = arg;
-  tikv__pd_get_ts(rt->pd, deadline, got_current_ts, r);
+  tikv__pd_get_ts(rt->pd, scope, got_current_ts, r);
 }

@@ -311,9 +311,9 @@ static tikv_future_t *fail_now(int code, const char *msg) {
 
 static void op_drop(void *op) { tikv__txn_op_free(op); }
 
-static tikv_future_t *submit(tikv_txn_t *t, txn_op_t *op) {
+static tikv_future_t *submit(tikv_txn_t *t, const tikv_call_opts_t *opts, txn_op_t *op) {
   op->t = t;
-  return tikv__client_submit(t->c, &op->f, op, op_start, op_drop);
+  return tikv__client_submit(t->c, opts, &op->f, op, op_start, op_drop);
 }
 
 static bool slice_ok(const uint8_t *p, size_t len) { return p || len == 0; }
@@ -339,8 +339,8 @@ static const char *unready(const tikv_txn_t *t) {
   return tikv__apicodec_unready(&t->c->router.codec);
 }
 
-static tikv_future_t *keys_op(tikv_txn_t *t, int kind, const tikv_slice_t *keys, size_t n,
-                              const tikv_slice_t *values) {
+static tikv_future_t *keys_op(tikv_txn_t *t, const tikv_call_opts_t *opts, int kind,
+                              const tikv_slice_t *keys, size_t n, const tikv_slice_t *values) {
   if (!t) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "transaction is NULL");
   if (n && !keys) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "keys is NULL");
   if (unready(t)) return fail_now(TIKV_ERR_INVALID_ARGUMENT, unready(t));
@@ -356,7 +356,7 @@ static tikv_future_t *keys_op(tikv_txn_t *t, int kind, const tikv_slice_t *keys,
       tikv__txn_op_free(op);
       return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
     }
-  return submit(t, op);
+  return submit(t, opts, op);
 }
 
 /* Buffering a write in an optimistic transaction needs no network: it is
@@ -380,8 +380,9 @@ static tikv_future_t *buffer_now(tikv_txn_t *t, int kind, const uint8_t *key, si
   return f;
 }
 
-static tikv_future_t *key_op(tikv_txn_t *t, int kind, const uint8_t *key, size_t key_len,
-                             const uint8_t *value, size_t value_len, bool with_value) {
+static tikv_future_t *key_op(tikv_txn_t *t, const tikv_call_opts_t *opts, int kind,
+                             const uint8_t *key, size_t key_len, const uint8_t *value,
+                             size_t value_len, bool with_value) {
   if (!slice_ok(key, key_len) || (with_value && !slice_ok(value, value_len)))
     return fail_now(TIKV_ERR_INVALID_ARGUMENT, "key or value is NULL");
   /* as client-go (ErrCannotSetNilValue): a read takes a stored empty value
@@ -394,47 +395,54 @@ static tikv_future_t *key_op(tikv_txn_t *t, int kind, const uint8_t *key, size_t
       !unready(t))
     return buffer_now(t, kind, key, key_len, value, value_len, with_value);
   tikv_slice_t k = {key, key_len}, v = {value, value_len};
-  return keys_op(t, kind, &k, 1, with_value ? &v : NULL);
+  return keys_op(t, opts, kind, &k, 1, with_value ? &v : NULL);
 }
 
-tikv_future_t *tikv_txn_get(tikv_txn_t *t, const uint8_t *key, size_t key_len) {
-  return key_op(t, TXN_OP_GET, key, key_len, NULL, 0, false);
+tikv_future_t *tikv_txn_get(tikv_txn_t *t, const uint8_t *key, size_t key_len,
+                            const tikv_call_opts_t *opts) {
+  return key_op(t, opts, TXN_OP_GET, key, key_len, NULL, 0, false);
 }
-tikv_future_t *tikv_txn_batch_get(tikv_txn_t *t, const tikv_slice_t *keys, size_t n) {
-  return keys_op(t, TXN_OP_BATCH_GET, keys, n, NULL);
+tikv_future_t *tikv_txn_batch_get(tikv_txn_t *t, const tikv_slice_t *keys, size_t n,
+                                  const tikv_call_opts_t *opts) {
+  return keys_op(t, opts, TXN_OP_BATCH_GET, keys, n, NULL);
 }
 tikv_future_t *tikv_txn_put(tikv_txn_t *t, const uint8_t *key, size_t key_len,
-                            const uint8_t *value, size_t value_len) {
-  return key_op(t, TXN_OP_PUT, key, key_len, value, value_len, true);
+                            const uint8_t *value, size_t value_len, const tikv_call_opts_t *opts) {
+  return key_op(t, opts, TXN_OP_PUT, key, key_len, value, value_len, true);
 }
 tikv_future_t *tikv_txn_insert(tikv_txn_t *t, const uint8_t *key, size_t key_len,
-                               const uint8_t *value, size_t value_len) {
-  return key_op(t, TXN_OP_INSERT, key, key_len, value, value_len, true);
+                               const uint8_t *value, size_t value_len,
+                               const tikv_call_opts_t *opts) {
+  return key_op(t, opts, TXN_OP_INSERT, key, key_len, value, value_len, true);
 }
-tikv_future_t *tikv_txn_delete(tikv_txn_t *t, const uint8_t *key, size_t key_len) {
-  return key_op(t, TXN_OP_DELETE, key, key_len, NULL, 0, false);
+tikv_future_t *tikv_txn_delete(tikv_txn_t *t, const uint8_t *key, size_t key_len,
+                               const tikv_call_opts_t *opts) {
+  return key_op(t, opts, TXN_OP_DELETE, key, key_len, NULL, 0, false);
 }
-tikv_future_t *tikv_txn_lock_keys(tikv_txn_t *t, const tikv_slice_t *keys, size_t n) {
-  return keys_op(t, TXN_OP_LOCK_KEYS, keys, n, NULL);
+tikv_future_t *tikv_txn_lock_keys(tikv_txn_t *t, const tikv_slice_t *keys, size_t n,
+                                  const tikv_call_opts_t *opts) {
+  return keys_op(t, opts, TXN_OP_LOCK_KEYS, keys, n, NULL);
 }
-tikv_future_t *tikv_txn_get_for_update(tikv_txn_t *t, const uint8_t *key, size_t key_len) {
-  return key_op(t, TXN_OP_GET_FOR_UPDATE, key, key_len, NULL, 0, false);
+tikv_future_t *tikv_txn_get_for_update(tikv_txn_t *t, const uint8_t *key, size_t key_len,
+                                       const tikv_call_opts_t *opts) {
+  return key_op(t, opts, TXN_OP_GET_FOR_UPDATE, key, key_len, NULL, 0, false);
 }
-tikv_future_t *tikv_txn_batch_get_for_update(tikv_txn_t *t, const tikv_slice_t *keys, size_t n) {
-  return keys_op(t, TXN_OP_BATCH_GET_FOR_UPDATE, keys, n, NULL);
+tikv_future_t *tikv_txn_batch_get_for_update(tikv_txn_t *t, const tikv_slice_t *keys, size_t n,
+                                             const tikv_call_opts_t *opts) {
+  return keys_op(t, opts, TXN_OP_BATCH_GET_FOR_UPDATE, keys, n, NULL);
 }
-tikv_future_t *tikv_txn_commit(tikv_txn_t *t) {
+tikv_future_t *tikv_txn_commit(tikv_txn_t *t, const tikv_call_opts_t *opts) {
   if (t) atomic_store(&t->finishing, true);
-  return keys_op(t, TXN_OP_COMMIT, NULL, 0, NULL);
+  return keys_op(t, opts, TXN_OP_COMMIT, NULL, 0, NULL);
 }
-tikv_future_t *tikv_txn_rollback(tikv_txn_t *t) {
+tikv_future_t *tikv_txn_rollback(tikv_txn_t *t, const tikv_call_opts_t *opts) {
   if (t) atomic_store(&t->finishing, true);
-  return keys_op(t, TXN_OP_ROLLBACK, NULL, 0, NULL);
+  return keys_op(t, opts, TXN_OP_ROLLBACK, NULL, 0, NULL);
 }
 
 tikv_future_t *tikv_txn_scan(tikv_txn_t *t, const uint8_t *start, size_t start_len,
                              const uint8_t *end, size_t end_len, uint32_t limit, int key_only,
-                             int reverse) {
+                             int reverse, const tikv_call_opts_t *opts) {
   if (!t) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "transaction is NULL");
   if (!slice_ok(start, start_len) || !slice_ok(end, end_len))
     return fail_now(TIKV_ERR_INVALID_ARGUMENT, "start or end is NULL");
@@ -450,7 +458,7 @@ tikv_future_t *tikv_txn_scan(tikv_txn_t *t, const uint8_t *start, size_t start_l
   op->limit = limit;
   op->key_only = key_only != 0;
   op->reverse = reverse != 0;
-  return submit(t, op);
+  return submit(t, opts, op);
 }
 
 /* ---- begin, timestamps ---- */
@@ -498,22 +506,22 @@ static void begin_start(void *arg) {
     begin_ts(r, NULL, t->opts.start_ts);
     return;
   }
-  tikv__pd_get_ts(&r->c->pd, tikv__client_deadline(r->c), begin_ts, r);
+  tikv__pd_get_ts(&r->c->pd, &r->f->scope, begin_ts, r);
 }
 
-static tikv_future_t *ts_submit(tikv_client_t *c, tikv_txn_t *t) {
+static tikv_future_t *ts_submit(tikv_client_t *c, tikv_txn_t *t, const tikv_call_opts_t *opts) {
   ts_req_t *r = tikv__calloc(1, sizeof(*r));
   if (!r) return fail_now(TIKV_ERR_NO_MEMORY, "out of memory");
   *r = (ts_req_t){c, t, NULL};
-  return tikv__client_submit(c, &r->f, r, begin_start, free);
+  return tikv__client_submit(c, opts, &r->f, r, begin_start, free);
 }
 
-tikv_future_t *tikv_txn_begin(tikv_txn_t *t) {
+tikv_future_t *tikv_txn_begin(tikv_txn_t *t, const tikv_call_opts_t *opts) {
   if (!t) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "transaction is NULL");
-  return ts_submit(t->c, t);
+  return ts_submit(t->c, t, opts);
 }
 
-tikv_future_t *tikv_client_current_timestamp(tikv_client_t *c) {
+tikv_future_t *tikv_client_current_timestamp(tikv_client_t *c, const tikv_call_opts_t *opts) {
   if (!c) return fail_now(TIKV_ERR_INVALID_ARGUMENT, "client is NULL");
-  return ts_submit(c, NULL);
+  return ts_submit(c, NULL, opts);
 }

@@ -48,7 +48,7 @@ void tikv__lock_free(tikv__lock_t *k);
 typedef void (*tikv__resolve_cb)(void *arg, tikv_error_t *err, int64_t wait_ms,
                                  const uint64_t *pushed, size_t n_pushed);
 void tikv__resolve_locks(tikv__router_t *rt, uint64_t caller_start_ts, tikv__locks_t *locks,
-                         int64_t deadline, tikv__resolve_cb cb, void *arg);
+                         tikv__scope_t *scope, tikv__resolve_cb cb, void *arg);
 
 /* ---- lock resolution as a layer of the request engines (csrc/txn/lock.c) ----
  * A kind whose replies can report locks sets `.layer = &L.base`, L a
@@ -69,7 +69,7 @@ typedef struct tikv__lock_layer {
                          const uint64_t *pushed, size_t n_pushed, int *delay_ms);
 } tikv__lock_layer_t;
 bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *arg,
-                           ProtobufCMessage *resp, int64_t deadline, tikv__layer_cont cont,
+                           ProtobufCMessage *resp, tikv__scope_t *scope, tikv__layer_cont cont,
                            void *ctx);
 #define TIKV__LOCK_LAYER(find, caller_ts, after) {{tikv__lock_layer_take}, find, caller_ts, after}
 /* The backoff of most kinds: bo's next step, but no longer than until the
@@ -133,10 +133,12 @@ struct tikv_txn_s {
 /* Requests over copies of keys[0..n) of the transaction start_ts, which may
  * outlive their caller: commit (at commit_ts), rollback, pessimistic
  * rollback (of the locks taken at for_update_ts), resolve (roll the locks
- * forward to commit_ts, or back when 0). done may be NULL. */
+ * forward to commit_ts, or back when 0). done may be NULL. In scope (the
+ * caller's, which waits for done), or NULL: in its own, until deadline. */
 enum { TIKV__BG_COMMIT, TIKV__BG_ROLLBACK, TIKV__BG_PESS_ROLLBACK, TIKV__BG_RESOLVE };
 void tikv__txn_bg(tikv__router_t *rt, int kind, uint64_t start_ts, uint64_t commit_ts,
-                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n, int64_t deadline,
+                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n,
+                  tikv__scope_t *scope, int64_t deadline,
                   void (*done)(void *arg, tikv_error_t *err), void *arg);
 
 void tikv__txn_heartbeat_start(tikv_txn_t *t);
@@ -181,7 +183,7 @@ void tikv__txn_op_complete(txn_op_t *op, tikv_error_t *err);
  * PD's safe point is read again (GetGCSafePoint) when the copy is 10 s old;
  * when PD cannot answer, a copy younger than 100 s serves. cb may run
  * before this returns. */
-void tikv__txn_check_visibility(tikv_client_t *c, uint64_t ts, int64_t deadline,
+void tikv__txn_check_visibility(tikv_client_t *c, uint64_t ts, tikv__scope_t *scope,
                                 void (*cb)(void *arg, tikv_error_t *err), void *arg);
 
 /* Snapshot reads at ts, resolving locks. Results in the future's fields:

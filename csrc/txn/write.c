@@ -28,6 +28,7 @@ typedef struct {
   size_t n;
   void (*done)(void *arg, tikv_error_t *err);
   void *arg;
+  tikv__scope_t own; /* when the caller lends none */
 } bg_t;
 
 static int build_bg(void *arg, const tikv__part_t *part, Kvrpcpb__Context *ctx, grpc_slice *out) {
@@ -65,7 +66,8 @@ static void bg_done(void *arg, tikv_error_t *err) {
 }
 
 void tikv__txn_bg(tikv__router_t *rt, int kind, uint64_t start_ts, uint64_t commit_ts,
-                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n, int64_t deadline,
+                  uint64_t for_update_ts, tikv__bytes_t *const *keys, size_t n,
+                  tikv__scope_t *scope, int64_t deadline,
                   void (*done)(void *arg, tikv_error_t *err), void *arg) {
   bg_t *b = tikv__malloc(sizeof(*b));
   if (b) *b = (bg_t){&BG_KINDS[kind], start_ts, commit_ts, for_update_ts, .n = n, .done = done,
@@ -75,12 +77,17 @@ void tikv__txn_bg(tikv__router_t *rt, int kind, uint64_t start_ts, uint64_t comm
     if (done) done(arg, tikv__oom());
     return;
   }
-  tikv__multi_run(rt, b->kind, b, b->keys, NULL, n, deadline, bg_done);
+  if (!scope) {
+    tikv__scope_init(&b->own, rt->rpc->loop, deadline);
+    scope = &b->own;
+  }
+  tikv__multi_run(rt, b->kind, b, b->keys, NULL, n, scope, bg_done);
 }
 
 /* ---- heartbeat: keeps the primary lock alive while the txn runs ---- */
 typedef struct {
   tikv__point_t point;
+  tikv__scope_t scope;
   uint64_t start_ts, ttl;
   uint8_t primary[];
 } heartbeat_t;
@@ -114,8 +121,9 @@ static void heartbeat_tick(void *arg) {
     h->start_ts = t->start_ts;
     /* the TTL counts from the lock's start ts */
     h->ttl = (uint64_t)(tikv__now_ms() - t->begin_ms) + TIKV__MANAGED_LOCK_TTL_MS;
+    tikv__scope_init(&h->scope, t->c->loop, tikv__client_deadline(t->c));
     tikv__point_run(&h->point, &t->c->router, &KV_HEARTBEAT, h, h->primary, t->primary.len,
-                    tikv__client_deadline(t->c), heartbeat_done);
+                    &h->scope, heartbeat_done);
   }
   tikv__timer_start(t->c->loop, &t->heartbeat, TIKV__MANAGED_LOCK_TTL_MS / 2, heartbeat_tick, t);
 }
@@ -142,7 +150,8 @@ typedef struct locker {
   size_t n, from;      /* this phase locks keys[from..n) (or just keys[0]) */
   bool chose_primary;
   uint64_t for_update_ts;
-  int64_t deadline, wait_deadline;
+  tikv__scope_t *scope; /* the operation's */
+  int64_t wait_deadline;
   int conflicts;
   bool need_new_ts;
   tikv__kvs_t values;
@@ -264,7 +273,7 @@ static void locker_release(locker_t *l) {
   }
   if (ks && m)
     tikv__txn_bg(&t->c->router, TIKV__BG_PESS_ROLLBACK, t->start_ts, 0, l->for_update_ts, ks, m,
-                 tikv__client_deadline(t->c), NULL, NULL);
+                 NULL, tikv__client_deadline(t->c), NULL, NULL);
   free(ks);
 }
 
@@ -361,7 +370,7 @@ static void lock_phase_done(void *arg, tikv_error_t *err) {
                                        "pessimistic lock: write conflicts kept recurring"));
       return;
     }
-    tikv__pd_get_ts(&l->t->c->pd, l->deadline, got_for_update_ts, l);
+    tikv__pd_get_ts(&l->t->c->pd, l->scope, got_for_update_ts, l);
     return;
   }
   if (l->primary_phase && l->n > 1) {
@@ -384,7 +393,7 @@ static void lock_phase(locker_t *l) {
     return;
   }
   for (size_t i = 0; i < n; i++) idx[i] = from + i;
-  tikv__multi_run(&l->t->c->router, &KV_PESSIMISTIC_LOCK, l, l->keys, idx, n, l->deadline,
+  tikv__multi_run(&l->t->c->router, &KV_PESSIMISTIC_LOCK, l, l->keys, idx, n, l->scope,
                   lock_phase_done);
   free(idx);
 }
@@ -431,8 +440,8 @@ void tikv__txn_lock_pessimistic(txn_op_t *op, bool want_values,
   }
   l->then = then;
   l->want_values = want_values;
-  l->deadline = tikv__client_deadline(t->c);
+  l->scope = &op->f->scope;
   int64_t w = t->opts.lock_wait_timeout_ms;
-  l->wait_deadline = w > 0 ? tikv__now_ms() + w : l->deadline;
-  tikv__pd_get_ts(&t->c->pd, l->deadline, got_for_update_ts, l);
+  l->wait_deadline = w > 0 ? tikv__now_ms() + w : l->scope->deadline;
+  tikv__pd_get_ts(&t->c->pd, l->scope, got_for_update_ts, l);
 }

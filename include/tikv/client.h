@@ -13,6 +13,19 @@ TIKV_BEGIN_DECLS
 typedef struct tikv_config_s tikv_config_t;
 typedef struct tikv_client_s tikv_client_t;
 
+/* Options of one call: the last argument of every operation; NULL means the
+ * client's defaults for all of them. Read during the call only. */
+typedef struct tikv_call_opts_s {
+  /* the operation's deadline, retries and backoff included, counted from
+   * the call (ms); 0: the client's (tikv_config_set_timeout_ms) */
+  uint32_t timeout_ms;
+  /* raw operations: "default", "lock" or "write"; NULL: the client's
+   * (tikv_config_set_column_family). Transactions ignore it. */
+  const char *column_family;
+} tikv_call_opts_t;
+/* Every option at its default. */
+TIKV_EXTERN void tikv_call_opts_init(tikv_call_opts_t *opts);
+
 /* A configuration with defaults: no PD endpoints, 20 s operation timeout,
  * column family "default", atomic mode off. NULL when out of memory. */
 TIKV_EXTERN tikv_config_t *tikv_config_new(void);

@@ -36,7 +36,8 @@
   X(ASSERTION_FAILED, 24, 0, "mutation assertion failed")                                  \
   X(TXN_RETRYABLE, 25, 1, "transaction must be retried")                                   \
   X(INTERNAL, 26, 0, "internal error")                                                     \
-  X(TLS, 27, 0, "TLS handshake failed")
+  X(TLS, 27, 0, "TLS handshake failed")                                                    \
+  X(ABORTED, 28, 0, "operation aborted by the caller")
 
 typedef enum tikv_error_code {
 #define TIKV__ERR_ENUM(name, num, retry, desc) TIKV_ERR_##name = num,

@@ -43,6 +43,16 @@ TIKV_EXTERN int tikv_future_set_callback(tikv_future_t *f, tikv_future_cb cb, vo
  * NULL is a no-op. */
 TIKV_EXTERN void tikv_future_destroy(tikv_future_t *f);
 
+/* Asks the operation to stop: what it waits on (gRPC calls in flight,
+ * backoff sleeps, timestamp requests) is cancelled at once, and the future
+ * completes soon after with TIKV_ERR_ABORTED, unless the outcome was already
+ * decided: it may still succeed, or a commit whose decisive request may have
+ * been applied completes with TIKV_ERR_UNDETERMINED. A write that aborts
+ * may or may not have been applied. A no-op for a completed future. Any
+ * thread; not after the client that made the future was closed. Returns
+ * TIKV_ERR_OK (TIKV_ERR_INVALID_ARGUMENT for NULL). */
+TIKV_EXTERN int tikv_future_cancel(tikv_future_t *f);
+
 /* TIKV_ERR_NOT_READY while pending, then the operation's error code. */
 TIKV_EXTERN int tikv_future_get_error_code(tikv_future_t *f);
 /* The error with its details, or NULL when pending or successful. */

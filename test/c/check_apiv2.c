@@ -224,30 +224,30 @@ static void expect_pairs(tikv_future_t *f, const char *want) {
 static void raw_fill(tikv_client_t *c, const char *tag) {
   tikv_slice_t values[N_KEYS];
   for (int i = 0; i < N_KEYS; i++) values[i] = (tikv_slice_t){(const uint8_t *)tag, strlen(tag)};
-  done_ok(tikv_raw_batch_put(c, KEYS, N_KEYS, values, N_KEYS, 0));
+  done_ok(tikv_raw_batch_put(c, KEYS, N_KEYS, values, N_KEYS, 0, NULL));
 }
 
 static void raw_scans_see_their_own(tikv_client_t *c, const char *t) {
   char all[256], rev[256];
   snprintf(all, sizeof(all), "\\x00=%s,a=%s,m=%s,z=%s,\\xff\\xff=%s", t, t, t, t, t);
   snprintf(rev, sizeof(rev), "\\xff\\xff=%s,z=%s,m=%s,a=%s,\\x00=%s", t, t, t, t, t);
-  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 100, 0, 0), all);
-  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 100, 0, 1), rev);
+  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 100, 0, 0, NULL), all);
+  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 100, 0, 1, NULL), rev);
   /* the two ends of the keyspace, one pair each */
   char first[32], last[32];
   snprintf(first, sizeof(first), "\\x00=%s", t);
   snprintf(last, sizeof(last), "\\xff\\xff=%s", t);
-  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 1, 0, 0), first);
-  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 1, 0, 1), last);
-  expect_pairs(tikv_raw_scan(c, S("n"), NULL, 0, 100, 0, 0), strstr(all, "z="));
+  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 1, 0, 0, NULL), first);
+  expect_pairs(tikv_raw_scan(c, NULL, 0, NULL, 0, 1, 0, 1, NULL), last);
+  expect_pairs(tikv_raw_scan(c, S("n"), NULL, 0, 100, 0, 0, NULL), strstr(all, "z="));
   /* batch get and batch scan */
   tikv_slice_t some[] = {KEYS[1], KEYS[4], {S("absent")}};
   char want[64];
   snprintf(want, sizeof(want), "a=%s,\\xff\\xff=%s", t, t);
-  expect_pairs(tikv_raw_batch_get(c, some, 3), want);
+  expect_pairs(tikv_raw_batch_get(c, some, 3, NULL), want);
   tikv_slice_t ranges[] = {{NULL, 0}, {S("b")}, {S("y")}, {NULL, 0}};
   snprintf(want, sizeof(want), "\\x00=%s,a=%s,z=%s,\\xff\\xff=%s", t, t, t, t);
-  expect_pairs(tikv_raw_batch_scan(c, ranges, 4, 10, 0), want);
+  expect_pairs(tikv_raw_batch_scan(c, ranges, 4, 10, 0, NULL), want);
 }
 
 START_TEST(raw_keyspaces_hold_the_same_keys_apart) {
@@ -260,23 +260,23 @@ START_TEST(raw_keyspaces_hold_the_same_keys_apart) {
   raw_scans_see_their_own(b, "B");
   /* DEFAULT sees neither */
   tikv_client_t *d = client_of(2, NULL, 0, NULL, NULL);
-  expect_pairs(tikv_raw_scan(d, NULL, 0, NULL, 0, 100, 0, 0), "");
+  expect_pairs(tikv_raw_scan(d, NULL, 0, NULL, 0, 100, 0, 0, NULL), "");
   /* a delete of ks1's whole space leaves ks2's */
-  done_ok(tikv_raw_delete_range(a, NULL, 0, NULL, 0));
-  expect_pairs(tikv_raw_scan(a, NULL, 0, NULL, 0, 100, 0, 0), "");
-  expect_pairs(tikv_raw_scan(a, NULL, 0, NULL, 0, 100, 0, 1), "");
+  done_ok(tikv_raw_delete_range(a, NULL, 0, NULL, 0, NULL));
+  expect_pairs(tikv_raw_scan(a, NULL, 0, NULL, 0, 100, 0, 0, NULL), "");
+  expect_pairs(tikv_raw_scan(a, NULL, 0, NULL, 0, 100, 0, 1, NULL), "");
   raw_scans_see_their_own(b, "B");
   /* and a point delete one key of ks2's only */
   raw_fill(a, "A");
-  done_ok(tikv_raw_delete(b, S("m")));
-  expect_pairs(tikv_raw_batch_get(a, &KEYS[2], 1), "m=A");
-  expect_pairs(tikv_raw_batch_get(b, &KEYS[2], 1), "");
+  done_ok(tikv_raw_delete(b, S("m"), NULL));
+  expect_pairs(tikv_raw_batch_get(a, &KEYS[2], 1, NULL), "m=A");
+  expect_pairs(tikv_raw_batch_get(b, &KEYS[2], 1, NULL), "");
   tikv_client_free(d);
 }
 END_TEST
 
 static int64_t ttl_of(tikv_client_t *c, const char *k) {
-  tikv_future_t *f = tikv_raw_get_key_ttl(c, S(k));
+  tikv_future_t *f = tikv_raw_get_key_ttl(c, S(k), NULL);
   ck_assert_msg(code_of(f) == 0, "%s", msg);
   uint64_t ttl;
   int has = tikv_future_get_u64(f, &ttl);
@@ -287,7 +287,7 @@ static int64_t ttl_of(tikv_client_t *c, const char *k) {
 /* CAS: 1 swapped, 0 not; *prev the previous value ("" when absent). */
 static int cas(tikv_client_t *c, const char *k, const char *prev, const char *v, char *was) {
   tikv_future_t *f = tikv_raw_compare_and_swap(c, S(k), (const uint8_t *)prev,
-                                               prev ? strlen(prev) : 0, prev == NULL, S(v), 0);
+                                               prev ? strlen(prev) : 0, prev == NULL, S(v), 0, NULL);
   ck_assert_msg(code_of(f) == 0, "%s", msg);
   int swapped = tikv_future_get_bool(f);
   const uint8_t *pv;
@@ -300,7 +300,7 @@ static int cas(tikv_client_t *c, const char *k, const char *prev, const char *v,
 
 START_TEST(raw_cas_and_ttl_per_keyspace) {
   tikv_client_t *a2 = client_of(2, "ks1", 1, NULL, NULL), *b2 = client_of(2, "ks2", 1, NULL, NULL);
-  done_ok(tikv_raw_put(a2, S("t"), S("v"), 100));
+  done_ok(tikv_raw_put(a2, S("t"), S("v"), 100, NULL));
   int64_t ttl = ttl_of(a2, "t");
   ck_assert_msg(ttl > 0 && ttl <= 100, "ttl %lld", (long long)ttl);
   ck_assert_int_eq(ttl_of(b2, "t"), -1); /* ks2 has no "t" */
@@ -311,8 +311,8 @@ START_TEST(raw_cas_and_ttl_per_keyspace) {
   ck_assert_str_eq(was, "A");
   ck_assert_int_eq(cas(b2, "c", "B", "Y", was), 1);
   ck_assert_str_eq(was, "B");
-  expect_pairs(tikv_raw_scan(a2, NULL, 0, NULL, 0, 10, 0, 0), "c=A,t=v");
-  expect_pairs(tikv_raw_scan(b2, NULL, 0, NULL, 0, 10, 0, 0), "c=Y");
+  expect_pairs(tikv_raw_scan(a2, NULL, 0, NULL, 0, 10, 0, 0, NULL), "c=A,t=v");
+  expect_pairs(tikv_raw_scan(b2, NULL, 0, NULL, 0, 10, 0, 0, NULL), "c=Y");
   tikv_client_free(a2);
   tikv_client_free(b2);
 }
@@ -322,14 +322,14 @@ END_TEST
 static tikv_txn_t *begun(tikv_client_t *c) {
   int err;
   tikv_txn_t *t = tikv_txn_new(c, NULL, &err);
-  done_ok(tikv_txn_begin(t));
+  done_ok(tikv_txn_begin(t, NULL));
   return t;
 }
 
 static void txn_fill(tikv_client_t *c, const char *tag) {
   tikv_txn_t *t = begun(c);
-  for (int i = 0; i < N_KEYS; i++) done_ok(tikv_txn_put(t, KEYS[i].data, KEYS[i].len, S(tag)));
-  done_ok(tikv_txn_commit(t));
+  for (int i = 0; i < N_KEYS; i++) done_ok(tikv_txn_put(t, KEYS[i].data, KEYS[i].len, S(tag), NULL));
+  done_ok(tikv_txn_commit(t, NULL));
   tikv_txn_free(t);
 }
 
@@ -338,15 +338,15 @@ static void txn_scans_see_their_own(tikv_client_t *c, const char *t) {
   snprintf(all, sizeof(all), "\\x00=%s,a=%s,m=%s,z=%s,\\xff\\xff=%s", t, t, t, t, t);
   snprintf(rev, sizeof(rev), "\\xff\\xff=%s,z=%s,m=%s,a=%s,\\x00=%s", t, t, t, t, t);
   tikv_txn_t *x = begun(c);
-  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 100, 0, 0), all);
-  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 100, 0, 1), rev);
+  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 100, 0, 0, NULL), all);
+  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 100, 0, 1, NULL), rev);
   snprintf(want, sizeof(want), "\\x00=%s", t);
-  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 1, 0, 0), want);
+  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 1, 0, 0, NULL), want);
   snprintf(want, sizeof(want), "\\xff\\xff=%s", t);
-  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 1, 0, 1), want);
+  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 1, 0, 1, NULL), want);
   snprintf(want, sizeof(want), "a=%s,\\xff\\xff=%s", t, t);
   tikv_slice_t some[] = {KEYS[1], KEYS[4], {S("absent")}};
-  expect_pairs(tikv_txn_batch_get(x, some, 3), want);
+  expect_pairs(tikv_txn_batch_get(x, some, 3, NULL), want);
   tikv_txn_free(x);
 }
 
@@ -357,20 +357,20 @@ START_TEST(txn_keyspaces_hold_the_same_keys_apart) {
   txn_scans_see_their_own(a, "A");
   txn_scans_see_their_own(b, "B");
   /* raw and transactional keys of one keyspace never meet */
-  expect_pairs(tikv_raw_scan(a, NULL, 0, NULL, 0, 100, 0, 0), "");
+  expect_pairs(tikv_raw_scan(a, NULL, 0, NULL, 0, 100, 0, 0, NULL), "");
   /* a deletion, an insert conflict and own writes stay in their keyspace */
   tikv_txn_t *x = begun(a);
-  done_ok(tikv_txn_delete(x, S("m")));
-  expect_pairs(tikv_txn_scan(x, S("l"), S("n"), 10, 0, 0), "");
-  done_ok(tikv_txn_put(x, S("n"), S("own")));
-  expect_pairs(tikv_txn_scan(x, S("l"), NULL, 0, 10, 0, 0), "n=own,z=A,\\xff\\xff=A");
-  done_ok(tikv_txn_commit(x));
+  done_ok(tikv_txn_delete(x, S("m"), NULL));
+  expect_pairs(tikv_txn_scan(x, S("l"), S("n"), 10, 0, 0, NULL), "");
+  done_ok(tikv_txn_put(x, S("n"), S("own"), NULL));
+  expect_pairs(tikv_txn_scan(x, S("l"), NULL, 0, 10, 0, 0, NULL), "n=own,z=A,\\xff\\xff=A");
+  done_ok(tikv_txn_commit(x, NULL));
   tikv_txn_free(x);
   x = begun(b);
-  expect_pairs(tikv_txn_scan(x, S("l"), S("o"), 10, 0, 0), "m=B");
-  tikv_future_t *f = tikv_txn_insert(x, S("a"), S("again"));
+  expect_pairs(tikv_txn_scan(x, S("l"), S("o"), 10, 0, 0, NULL), "m=B");
+  tikv_future_t *f = tikv_txn_insert(x, S("a"), S("again"), NULL);
   done_ok(f);
-  f = tikv_txn_commit(x);
+  f = tikv_txn_commit(x, NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_ALREADY_EXIST);
   /* the key an error names is the caller's */
   size_t kl;
@@ -386,18 +386,18 @@ END_TEST
 START_TEST(v1_and_v2_clients_see_what_tikv_lets_them) {
   tikv_client_t *v1 = client_of(1, NULL, 0, NULL, NULL);
   /* raw in v1 against v2 storage: TiKV's ApiVersionNotMatched */
-  tikv_future_t *f = tikv_raw_get(v1, S("a"));
+  tikv_future_t *f = tikv_raw_get(v1, S("a"), NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_SERVER);
   ck_assert_msg(strstr(msg, "Api version in request does not match with TiKV storage"), "%s", msg);
   tikv_future_destroy(f);
   /* transactions in v1: TiDB's keys only */
   tikv_txn_t *x = begun(v1);
-  done_ok(tikv_txn_put(x, S("t_1"), S("tidb")));
-  done_ok(tikv_txn_commit(x));
+  done_ok(tikv_txn_put(x, S("t_1"), S("tidb"), NULL));
+  done_ok(tikv_txn_commit(x, NULL));
   tikv_txn_free(x);
   x = begun(v1);
-  done_ok(tikv_txn_put(x, S("k"), S("v1")));
-  f = tikv_txn_commit(x);
+  done_ok(tikv_txn_put(x, S("k"), S("v1"), NULL));
+  f = tikv_txn_commit(x, NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_TXN_ABORTED);
   ck_assert_msg(strstr(msg, "InvalidKeyMode"), "%s", msg);
   tikv_future_destroy(f);
@@ -406,16 +406,16 @@ START_TEST(v1_and_v2_clients_see_what_tikv_lets_them) {
   txn_fill(a, "A");
   tikv_client_t *d = client_of(2, "DEFAULT", 0, NULL, NULL);
   x = begun(d);
-  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 100, 0, 0), "");
+  expect_pairs(tikv_txn_scan(x, NULL, 0, NULL, 0, 100, 0, 0, NULL), "");
   tikv_txn_free(x);
   x = begun(v1);
   /* (TiKV takes a v1 range in v2 storage only when both encoded ends are
    * TiDB's: "t".."u" is not, "t".."t\xff" is) */
-  f = tikv_txn_scan(x, S("t"), S("u"), 100, 0, 0);
+  f = tikv_txn_scan(x, S("t"), S("u"), 100, 0, 0, NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_TXN_ABORTED);
   ck_assert_msg(strstr(msg, "InvalidKeyRangeMode"), "%s", msg);
   tikv_future_destroy(f);
-  expect_pairs(tikv_txn_scan(x, S("t"), S("t\xff"), 100, 0, 0), "t\\x5f\\x31=tidb");
+  expect_pairs(tikv_txn_scan(x, S("t"), S("t\xff"), 100, 0, 0, NULL), "t\\x5f\\x31=tidb");
   tikv_txn_free(x);
   tikv_client_free(d);
   tikv_client_free(v1);
@@ -448,18 +448,18 @@ START_TEST(keyspace_must_exist_be_enabled_and_loaded) {
   ck_assert_msg(strstr(msg, "keyspace 'nope' does not exist") && strstr(msg, "ErrKeyspaceNotFound"),
                 "%s", msg);
   /* nothing can be sent without the keyspace */
-  tikv_future_t *f = tikv_raw_get(c, S("a"));
+  tikv_future_t *f = tikv_raw_get(c, S("a"), NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_INVALID_ARGUMENT);
   ck_assert_msg(strstr(msg, "keyspace is not loaded"), "%s", msg);
   tikv_future_destroy(f);
   int err;
   tikv_txn_t *x = tikv_txn_new(c, NULL, &err);
-  done_ok(tikv_txn_begin(x));
-  f = tikv_txn_get(x, S("a"));
+  done_ok(tikv_txn_begin(x, NULL));
+  f = tikv_txn_get(x, S("a"), NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
   tikv_txn_free(x);
-  f = tikv_client_gc(c, 1);
+  f = tikv_client_gc(c, 1, NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
   tikv_client_free(c);
@@ -537,7 +537,7 @@ static void *send_raw(const route_t *r, tikv__req_id id, const ProtobufCMessage 
 }
 
 static uint64_t now_ts(void) {
-  tikv_future_t *f = tikv_client_current_timestamp(a);
+  tikv_future_t *f = tikv_client_current_timestamp(a, NULL);
   ck_assert_int_eq(code_of(f), 0);
   uint64_t ts;
   tikv_future_get_u64(f, &ts);
@@ -610,7 +610,7 @@ static bool locked(uint32_t id, const char *key) {
 
 static int txn_get(tikv_client_t *c, const char *k, const char *want) {
   tikv_txn_t *x = begun(c);
-  tikv_future_t *f = tikv_txn_get(x, S(k));
+  tikv_future_t *f = tikv_txn_get(x, S(k), NULL);
   ck_assert_msg(code_of(f) == 0, "%s", msg);
   const uint8_t *v;
   size_t vl;
@@ -648,7 +648,7 @@ START_TEST(lock_resolution_inside_a_keyspace) {
   dead_prewrite(2, "Q", "Q", t3, 1);
   dead_prewrite_of(1, "F", 2, "Q", t3, 1);
   tikv_txn_t *x = begun(a);
-  tikv_future_t *f = tikv_txn_get(x, S("F"));
+  tikv_future_t *f = tikv_txn_get(x, S("F"), NULL);
   ck_assert_int_eq(code_of(f), TIKV_ERR_PROTOCOL);
   ck_assert_msg(strstr(msg, "outside keyspace 1"), "%s", msg);
   tikv_future_destroy(f);
@@ -664,14 +664,14 @@ START_TEST(gc_inside_a_keyspace) {
   dead_prewrite(2, "G", "G", t, 1);
   uint64_t sp = now_ts();
   uint64_t scans = tikv_mock_call_count(m, "KvScanLock");
-  tikv_future_t *f = tikv_client_gc(a, sp);
+  tikv_future_t *f = tikv_client_gc(a, sp, NULL);
   ck_assert_msg(code_of(f) == 0, "%s", msg);
   tikv_future_destroy(f);
   /* ks1's transactional regions only (4), never ks2's */
   ck_assert_uint_eq(tikv_mock_call_count(m, "KvScanLock") - scans, 4);
   ck_assert(!locked(1, "G"));
   ck_assert(locked(2, "G"));
-  f = tikv_client_gc(b, sp);
+  f = tikv_client_gc(b, sp, NULL);
   ck_assert_msg(code_of(f) == 0, "%s", msg);
   tikv_future_destroy(f);
   ck_assert(!locked(2, "G"));

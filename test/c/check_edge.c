@@ -95,7 +95,7 @@ static void keys_of(tikv_future_t *f, char *out, size_t cap) {
 }
 
 static uint64_t timestamp(void) {
-  tikv_future_t *f = tikv_client_current_timestamp(db);
+  tikv_future_t *f = tikv_client_current_timestamp(db, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   uint64_t ts;
   ck_assert_int_eq(tikv_future_get_u64(f, &ts), 1);
@@ -106,14 +106,14 @@ static uint64_t timestamp(void) {
 /* ---- raw: an empty value is a value ---- */
 
 START_TEST(raw_empty_value_is_a_value) {
-  ok(tikv_raw_put(raw, K("e/empty"), (const uint8_t *)"", 0, 0));
-  ck_assert_int_eq(found(tikv_raw_get(raw, K("e/empty")), ""), 1);
-  ck_assert_int_eq(found(tikv_raw_get(raw, K("e/missing")), NULL), 0);
+  ok(tikv_raw_put(raw, K("e/empty"), (const uint8_t *)"", 0, 0, NULL));
+  ck_assert_int_eq(found(tikv_raw_get(raw, K("e/empty"), NULL), ""), 1);
+  ck_assert_int_eq(found(tikv_raw_get(raw, K("e/missing"), NULL), NULL), 0);
   tikv_slice_t keys[] = {{K("e/b1")}, {K("e/b2")}};
   tikv_slice_t values[] = {{(const uint8_t *)"", 0}, {K("x")}};
-  ok(tikv_raw_batch_put(raw, keys, 2, values, 2, 0));
+  ok(tikv_raw_batch_put(raw, keys, 2, values, 2, 0, NULL));
   tikv_slice_t asked[] = {{K("e/b1")}, {K("e/b2")}, {K("e/missing")}, {K("e/empty")}};
-  tikv_future_t *f = tikv_raw_batch_get(raw, asked, 4);
+  tikv_future_t *f = tikv_raw_batch_get(raw, asked, 4, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   const tikv_kv_t *kv;
   size_t n;
@@ -124,20 +124,20 @@ START_TEST(raw_empty_value_is_a_value) {
   ck_assert_uint_eq(kv[2].value_len, 0); /* e/empty */
   tikv_future_destroy(f);
   char got[128];
-  keys_of(tikv_raw_scan(raw, K("e/"), K("e0"), 10, 0, 0), got, sizeof(got));
+  keys_of(tikv_raw_scan(raw, K("e/"), K("e0"), 10, 0, 0, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "e/b1,e/b2,e/empty");
   /* compare-and-swap writes and compares empty values too */
-  f = tikv_raw_compare_and_swap(raw, K("e/empty"), (const uint8_t *)"", 0, 0, K("full"), 0);
+  f = tikv_raw_compare_and_swap(raw, K("e/empty"), (const uint8_t *)"", 0, 0, K("full"), 0, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   ck_assert_int_eq(tikv_future_get_value(f, NULL, &n), 1);
   ck_assert_uint_eq(n, 0); /* it existed, empty */
   tikv_future_destroy(f);
-  f = tikv_raw_compare_and_swap(raw, K("e/new"), NULL, 0, 1, (const uint8_t *)"", 0, 0);
+  f = tikv_raw_compare_and_swap(raw, K("e/new"), NULL, 0, 1, (const uint8_t *)"", 0, 0, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   tikv_future_destroy(f);
-  ck_assert_int_eq(found(tikv_raw_get(raw, K("e/new")), ""), 1);
+  ck_assert_int_eq(found(tikv_raw_get(raw, K("e/new"), NULL), ""), 1);
 }
 END_TEST
 
@@ -145,16 +145,16 @@ END_TEST
 
 START_TEST(txn_refuses_empty_values) {
   tikv_txn_t *t = tikv_txn_new(db, NULL, NULL);
-  ok(tikv_txn_begin(t));
-  tikv_future_t *f = tikv_txn_put(t, K("e/t"), (const uint8_t *)"", 0);
+  ok(tikv_txn_begin(t, NULL));
+  tikv_future_t *f = tikv_txn_put(t, K("e/t"), (const uint8_t *)"", 0, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_INVALID_ARGUMENT), TIKV_ERR_INVALID_ARGUMENT);
   ck_assert_ptr_nonnull(strstr(tikv_error_message(tikv_future_get_error(f)), "empty value"));
   tikv_future_destroy(f);
-  f = tikv_txn_insert(t, K("e/t"), (const uint8_t *)"", 0);
+  f = tikv_txn_insert(t, K("e/t"), (const uint8_t *)"", 0, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_INVALID_ARGUMENT), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
-  ok(tikv_txn_put(t, K("e/t"), K("v")));
-  f = tikv_txn_commit(t);
+  ok(tikv_txn_put(t, K("e/t"), K("v"), NULL));
+  f = tikv_txn_commit(t, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   tikv_future_destroy(f);
   tikv_txn_free(t);
@@ -224,15 +224,15 @@ static tikv_txn_t *snapshot_at(tikv_client_t *c, uint64_t ts) {
   o.read_only = 1;
   o.start_ts = ts;
   tikv_txn_t *s = tikv_txn_new(c, &o, NULL);
-  ok(tikv_txn_begin(s));
+  ok(tikv_txn_begin(s, NULL));
   return s;
 }
 
 static void txn_put(const char *const *keys, size_t n) {
   tikv_txn_t *t = tikv_txn_new(db, NULL, NULL);
-  ok(tikv_txn_begin(t));
-  for (size_t i = 0; i < n; i++) ok(tikv_txn_put(t, K(keys[i]), K("v")));
-  ok(tikv_txn_commit(t));
+  ok(tikv_txn_begin(t, NULL));
+  for (size_t i = 0; i < n; i++) ok(tikv_txn_put(t, K(keys[i]), K("v"), NULL));
+  ok(tikv_txn_commit(t, NULL));
   tikv_txn_free(t);
 }
 
@@ -242,18 +242,18 @@ START_TEST(txn_reply_without_value_is_not_found) {
   const char *full[] = {"n/a", "n/z"};
   txn_put(full, 2);
   tikv_txn_t *s = snapshot_at(db, 0);
-  ck_assert_int_eq(found(tikv_txn_get(s, K("n/empty")), NULL), 0);
-  ck_assert_int_eq(found(tikv_txn_get(s, K("n/a")), "v"), 1);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("n/empty"), NULL), NULL), 0);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("n/a"), NULL), "v"), 1);
   char got[128];
   tikv_slice_t keys[] = {{K("n/a")}, {K("n/empty")}, {K("n/z")}};
-  keys_of(tikv_txn_batch_get(s, keys, 3), got, sizeof(got));
+  keys_of(tikv_txn_batch_get(s, keys, 3, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "n/a,n/z");
-  keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 0, 0), got, sizeof(got));
+  keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 0, 0, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "n/a,n/z");
-  keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 0, 1), got, sizeof(got));
+  keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 0, 1, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "n/z,n/a");
   /* a key-only scan asks for no value: it cannot tell, and keeps the key */
-  keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 1, 0), got, sizeof(got));
+  keys_of(tikv_txn_scan(s, K("n/"), K("n0"), 10, 1, 0, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "n/a,n/empty,n/z");
   tikv_txn_free(s);
   /* and the values a pessimistic lock returns */
@@ -261,11 +261,11 @@ START_TEST(txn_reply_without_value_is_not_found) {
   tikv_txn_options_init(&o);
   o.pessimistic = 1;
   tikv_txn_t *p = tikv_txn_new(db, &o, NULL);
-  ok(tikv_txn_begin(p));
-  ck_assert_int_eq(found(tikv_txn_get_for_update(p, K("n/empty")), NULL), 0);
-  keys_of(tikv_txn_batch_get_for_update(p, keys, 3), got, sizeof(got));
+  ok(tikv_txn_begin(p, NULL));
+  ck_assert_int_eq(found(tikv_txn_get_for_update(p, K("n/empty"), NULL), NULL), 0);
+  keys_of(tikv_txn_batch_get_for_update(p, keys, 3, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "n/a,n/z");
-  ok(tikv_txn_rollback(p));
+  ok(tikv_txn_rollback(p, NULL));
   tikv_txn_free(p);
 }
 END_TEST
@@ -280,11 +280,11 @@ START_TEST(txn_scan_reads_past_values_left_out) {
   txn_put(full, 2);
   tikv_txn_t *s = snapshot_at(db, 0);
   char got[128];
-  keys_of(tikv_txn_scan(s, K("p/"), K("p0"), 2, 0, 0), got, sizeof(got));
+  keys_of(tikv_txn_scan(s, K("p/"), K("p0"), 2, 0, 0, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "p/4,p/5");
-  keys_of(tikv_txn_scan(s, K("p/"), K("p0"), 1, 0, 1), got, sizeof(got));
+  keys_of(tikv_txn_scan(s, K("p/"), K("p0"), 1, 0, 1, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "p/5");
-  keys_of(tikv_txn_scan(s, K("p/"), K("p/4"), 2, 0, 1), got, sizeof(got));
+  keys_of(tikv_txn_scan(s, K("p/"), K("p/4"), 2, 0, 1, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "");
   tikv_txn_free(s);
 }
@@ -293,24 +293,24 @@ END_TEST
 /* ---- corrupted replies ---- */
 
 START_TEST(undecodable_reads_are_sent_again) {
-  ok(tikv_raw_put(raw, K("c/k"), K("value"), 0));
+  ok(tikv_raw_put(raw, K("c/k"), K("value"), 0, NULL));
   uint64_t before = tikv_mock_call_count(mock, "RawGet");
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawGet", TIKV_MOCK_CORRUPT_UNDECODABLE, 2), 0);
-  ck_assert_int_eq(found(tikv_raw_get(raw, K("c/k")), "value"), 1);
+  ck_assert_int_eq(found(tikv_raw_get(raw, K("c/k"), NULL), "value"), 1);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawGet") - before, 3);
   /* PD's region lookups too: a fresh client locates the key again */
   tikv_client_t *c = connect_to(8000, 0);
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "GetRegion", TIKV_MOCK_CORRUPT_UNDECODABLE, 2), 0);
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "GetStore", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
-  ck_assert_int_eq(found(tikv_raw_get(c, K("c/k")), "value"), 1);
+  ck_assert_int_eq(found(tikv_raw_get(c, K("c/k"), NULL), "value"), 1);
   tikv_client_free(c);
   /* a transactional read */
   const char *keys[] = {"c/t"};
   txn_put(keys, 1);
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "KvGet", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
   tikv_txn_t *t = tikv_txn_new(db, NULL, NULL);
-  ok(tikv_txn_begin(t));
-  ck_assert_int_eq(found(tikv_txn_get(t, K("c/t")), "v"), 1);
+  ok(tikv_txn_begin(t, NULL));
+  ck_assert_int_eq(found(tikv_txn_get(t, K("c/t"), NULL), "v"), 1);
   tikv_txn_free(t);
 }
 END_TEST
@@ -318,17 +318,17 @@ END_TEST
 /* Replies that decode into what was not asked are refused by their check
  * and, being reads, sent again. */
 START_TEST(replies_answering_what_was_not_asked_are_sent_again) {
-  ok(tikv_raw_put(raw, K("c/k"), K("value"), 0));
+  ok(tikv_raw_put(raw, K("c/k"), K("value"), 0, NULL));
   tikv_slice_t keys[] = {{K("c/k")}, {K("c/missing")}};
   uint64_t before = tikv_mock_call_count(mock, "RawBatchGet");
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawBatchGet", TIKV_MOCK_CORRUPT_STRAY, 1), 0);
   char got[64];
-  keys_of(tikv_raw_batch_get(raw, keys, 2), got, sizeof(got)); /* not FFFFFF */
+  keys_of(tikv_raw_batch_get(raw, keys, 2, NULL), got, sizeof(got)); /* not FFFFFF */
   ck_assert_str_eq(got, "c/k");
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchGet") - before, 2);
   before = tikv_mock_call_count(mock, "RawScan");
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawScan", TIKV_MOCK_CORRUPT_STRAY, 1), 0);
-  keys_of(tikv_raw_scan(raw, K("c/"), K("c0"), 10, 0, 0), got, sizeof(got));
+  keys_of(tikv_raw_scan(raw, K("c/"), K("c0"), 10, 0, 0, NULL), got, sizeof(got));
   ck_assert_str_eq(got, "c/k");
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawScan") - before, 2);
   /* PD: a region that does not hold the key asked */
@@ -336,7 +336,7 @@ START_TEST(replies_answering_what_was_not_asked_are_sent_again) {
   before = tikv_mock_pd_call_count(mock, "GetRegion");
   uint64_t gets = tikv_mock_call_count(mock, "RawGet");
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "GetRegion", TIKV_MOCK_CORRUPT_STRAY, 1), 0);
-  ck_assert_int_eq(found(tikv_raw_get(c, K("c/k")), "value"), 1);
+  ck_assert_int_eq(found(tikv_raw_get(c, K("c/k"), NULL), "value"), 1);
   ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetRegion") - before, 2);
   /* and nothing went to the region it described (id 0, from FFFFFF) */
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawGet") - gets, 1);
@@ -348,24 +348,24 @@ START_TEST(undecodable_write_reply_is_protocol) {
   /* a write is not sent again: its outcome is unknown */
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "RawPut", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
   uint64_t before = tikv_mock_call_count(mock, "RawPut");
-  tikv_future_t *f = tikv_raw_put(raw, K("c/w"), K("v"), 0);
+  tikv_future_t *f = tikv_raw_put(raw, K("c/w"), K("v"), 0, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_PROTOCOL), TIKV_ERR_PROTOCOL);
   ck_assert_ptr_nonnull(strstr(tikv_error_message(tikv_future_get_error(f)), "RawPut"));
   tikv_future_destroy(f);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawPut") - before, 1);
-  ck_assert_int_eq(found(tikv_raw_get(raw, K("c/w")), "v"), 1); /* it was applied */
+  ck_assert_int_eq(found(tikv_raw_get(raw, K("c/w"), NULL), "v"), 1); /* it was applied */
   /* a primary's commit whose reply cannot be read: it may have committed */
   tikv_txn_t *t = tikv_txn_new(db, NULL, NULL);
-  ok(tikv_txn_begin(t));
-  ok(tikv_txn_put(t, K("c/p"), K("v")));
+  ok(tikv_txn_begin(t, NULL));
+  ok(tikv_txn_put(t, K("c/p"), K("v"), NULL));
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "KvCommit", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
-  f = tikv_txn_commit(t);
+  f = tikv_txn_commit(t, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_UNDETERMINED), TIKV_ERR_UNDETERMINED);
   tikv_future_destroy(f);
   tikv_txn_free(t);
   /* a corrupted Tso reply fails the timestamps it carried, cleanly */
   ck_assert_int_eq(tikv_mock_inject_corrupt_reply(mock, "Tso", TIKV_MOCK_CORRUPT_UNDECODABLE, 1), 0);
-  f = tikv_client_current_timestamp(db);
+  f = tikv_client_current_timestamp(db, NULL);
   ck_assert_int_ne(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_uint_gt(timestamp(), 0); /* and the next one comes */
@@ -386,32 +386,32 @@ START_TEST(corrupted_replies_settle) {
       char k[32];
       snprintf(k, sizeof(k), "%c/r%d-%d", "0AFNVcks"[i % 8], r, i);
       switch (i % 8) {
-        case 0: f[i] = tikv_raw_put(c, K(k), K("v"), 0); break;
-        case 1: f[i] = tikv_raw_get(c, K(k)); break;
-        case 2: f[i] = tikv_raw_scan(c, K("0"), K("z"), 50, 0, i % 3 == 0); break;
+        case 0: f[i] = tikv_raw_put(c, K(k), K("v"), 0, NULL); break;
+        case 1: f[i] = tikv_raw_get(c, K(k), NULL); break;
+        case 2: f[i] = tikv_raw_scan(c, K("0"), K("z"), 50, 0, i % 3 == 0, NULL); break;
         case 3: {
           tikv_slice_t ks[] = {{K("A")}, {K(k)}, {K("z")}};
-          f[i] = tikv_raw_batch_get(c, ks, 3);
+          f[i] = tikv_raw_batch_get(c, ks, 3, NULL);
           break;
         }
-        case 4: f[i] = tikv_raw_delete_range(c, K("V/"), K("V0")); break;
-        case 5: f[i] = tikv_client_current_timestamp(c); break;
+        case 4: f[i] = tikv_raw_delete_range(c, K("V/"), K("V0"), NULL); break;
+        case 5: f[i] = tikv_client_current_timestamp(c, NULL); break;
         default:
           t[i] = tikv_txn_new(c, NULL, NULL);
-          f[i] = tikv_txn_begin(t[i]);
+          f[i] = tikv_txn_begin(t[i], NULL);
       }
     }
     for (int i = 0; i < OPS; i++) {
       tikv_future_wait(f[i]); /* returns: the operation settled */
       ck_assert_int_eq(tikv_future_is_ready(f[i]), 1);
       if (t[i] && tikv_future_get_error_code(f[i]) == TIKV_ERR_OK) {
-        tikv_future_t *g = tikv_txn_get(t[i], K("s/x"));
+        tikv_future_t *g = tikv_txn_get(t[i], K("s/x"), NULL);
         tikv_future_wait(g);
         tikv_future_destroy(g);
-        g = tikv_txn_put(t[i], K("s/x"), K("v"));
+        g = tikv_txn_put(t[i], K("s/x"), K("v"), NULL);
         tikv_future_wait(g);
         tikv_future_destroy(g);
-        g = tikv_txn_commit(t[i]);
+        g = tikv_txn_commit(t[i], NULL);
         tikv_future_wait(g);
         tikv_future_destroy(g);
       }
@@ -420,7 +420,7 @@ START_TEST(corrupted_replies_settle) {
     }
   }
   tikv_mock_clear_faults(mock);
-  ok(tikv_raw_put(c, K("s/after"), K("v"), 0)); /* the client works on */
+  ok(tikv_raw_put(c, K("s/after"), K("v"), 0, NULL)); /* the client works on */
   tikv_client_free(c);
 }
 END_TEST
@@ -447,28 +447,28 @@ START_TEST(reads_below_the_gc_safe_point_are_refused) {
   uint64_t old_ts = timestamp();
   uint64_t asked = tikv_mock_pd_call_count(mock, "GetGCSafePoint");
   tikv_txn_t *s = snapshot_at(db, old_ts);
-  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k")), "v"), 1);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k"), NULL), "v"), 1);
   ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetGCSafePoint"), asked + 1);
-  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k")), "v"), 1); /* the copy serves */
+  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k"), NULL), "v"), 1); /* the copy serves */
   ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "GetGCSafePoint"), asked + 1);
   uint64_t sp = timestamp();
-  tikv_future_t *f = tikv_client_gc(db, sp);
+  tikv_future_t *f = tikv_client_gc(db, sp, NULL);
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   tikv_future_destroy(f);
   /* the client's own GC moved its copy at once */
-  refused_below(tikv_txn_get(s, K("g/k")), old_ts, sp);
+  refused_below(tikv_txn_get(s, K("g/k"), NULL), old_ts, sp);
   tikv_slice_t ks[] = {{K("g/k")}};
-  refused_below(tikv_txn_batch_get(s, ks, 1), old_ts, sp);
-  refused_below(tikv_txn_scan(s, K("g/"), K("g0"), 10, 0, 0), old_ts, sp);
+  refused_below(tikv_txn_batch_get(s, ks, 1, NULL), old_ts, sp);
+  refused_below(tikv_txn_scan(s, K("g/"), K("g0"), 10, 0, 0, NULL), old_ts, sp);
   tikv_txn_free(s);
   s = snapshot_at(db, sp); /* at the safe point: still readable */
-  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k")), "v"), 1);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("g/k"), NULL), "v"), 1);
   tikv_txn_free(s);
   /* a client that never read asks PD */
   tikv_client_t *c = connect_to(8000, 0);
   s = snapshot_at(c, old_ts);
-  refused_below(tikv_txn_get(s, K("g/k")), old_ts, sp);
+  refused_below(tikv_txn_get(s, K("g/k"), NULL), old_ts, sp);
   tikv_txn_free(s);
   tikv_client_free(c);
 }
@@ -477,7 +477,7 @@ END_TEST
 /* ---- RawChecksum ---- */
 
 static tikv_checksum_t checksum(const char *start, const char *end) {
-  tikv_future_t *f = tikv_raw_checksum(raw, K(start), K(end));
+  tikv_future_t *f = tikv_raw_checksum(raw, K(start), K(end), NULL);
   tikv_checksum_t c = {0};
   ck_assert_int_eq(code_of(f, TIKV_ERR_OK), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_checksum(f, &c), TIKV_ERR_OK);
@@ -488,7 +488,7 @@ static tikv_checksum_t checksum(const char *start, const char *end) {
 START_TEST(raw_checksum_as_tikv_computes_it) {
   /* one pair: the CRC-64 of key then value, crc64fast's check value for
    * "hello world!" */
-  ok(tikv_raw_put(raw, K("hello "), K("world!"), 0));
+  ok(tikv_raw_put(raw, K("hello "), K("world!"), 0, NULL));
   tikv_checksum_t one = checksum("hello ", "hello!");
   ck_assert_uint_eq(one.crc64_xor, 0x8483c0fa32607d61ull);
   ck_assert_uint_eq(one.total_kvs, 1);
@@ -498,7 +498,7 @@ START_TEST(raw_checksum_as_tikv_computes_it) {
   const char *values[] = {"a", "bb", "", "dddd", "e", "ff", "g", "hhh", "i"};
   tikv_checksum_t want = one; /* "hello " is among them */
   for (size_t i = 0; i < 9; i++) {
-    ok(tikv_raw_put(raw, K(keys[i]), K(values[i]), 0));
+    ok(tikv_raw_put(raw, K(keys[i]), K(values[i]), 0, NULL));
     char end[8];
     snprintf(end, sizeof(end), "%s%c", keys[i], 0x01);
     tikv_checksum_t c = checksum(keys[i], end);
@@ -516,7 +516,7 @@ START_TEST(raw_checksum_as_tikv_computes_it) {
   ck_assert_uint_eq(all.total_bytes, want.total_bytes);
   ck_assert_uint_eq(all.total_kvs, 10);
   /* an empty end: to the end of the key space */
-  ok(tikv_raw_put(raw, K("zzzz"), K("last"), 0));
+  ok(tikv_raw_put(raw, K("zzzz"), K("last"), 0, NULL));
   tikv_checksum_t last = checksum("zzzz", "zzzz\x01");
   tikv_checksum_t rest = checksum("0", "");
   ck_assert_uint_eq(rest.total_kvs, want.total_kvs + 1);
@@ -526,7 +526,7 @@ START_TEST(raw_checksum_as_tikv_computes_it) {
   tikv_checksum_t none = checksum("zzz", "zzz");
   ck_assert(none.crc64_xor == 0 && none.total_kvs == 0 && none.total_bytes == 0);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawChecksum"), calls);
-  tikv_future_t *f = tikv_raw_checksum(raw, NULL, 3, NULL, 0);
+  tikv_future_t *f = tikv_raw_checksum(raw, NULL, 3, NULL, 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
 }
@@ -535,7 +535,7 @@ END_TEST
 /* ---- UnsafeDestroyRange ---- */
 
 static void destroy(const char *start, const char *end, int want) {
-  tikv_future_t *f = tikv_client_unsafe_destroy_range(db, K(start), K(end));
+  tikv_future_t *f = tikv_client_unsafe_destroy_range(db, K(start), K(end), NULL);
   ck_assert_int_eq(code_of(f, want), want);
   tikv_future_destroy(f);
 }
@@ -550,18 +550,18 @@ START_TEST(unsafe_destroy_range_on_every_store) {
   uint8_t *enc;
   size_t el;
   ck_assert_int_eq(tikv__codec_encode_bytes(K("u/b"), &enc, &el), 0);
-  ok(tikv_raw_put(raw, enc, el, K("raw"), 0)); /* a raw key in the encoded range */
+  ok(tikv_raw_put(raw, enc, el, K("raw"), 0, NULL)); /* a raw key in the encoded range */
   uint64_t calls = tikv_mock_call_count(mock, "UnsafeDestroyRange");
   destroy("u/", "u0", TIKV_ERR_OK);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "UnsafeDestroyRange") - calls, 3);
   /* every version is gone, not only the last: a read at an earlier ts
    * finds nothing either, and no lock stops it */
   tikv_txn_t *s = snapshot_at(db, before);
-  for (size_t i = 0; i < 3; i++) ck_assert_int_eq(found(tikv_txn_get(s, K(keys[i])), NULL), 0);
-  ck_assert_int_eq(found(tikv_txn_get(s, K("u/locked")), NULL), 0);
-  ck_assert_int_eq(found(tikv_txn_get(s, K("v/x")), "v"), 1);
+  for (size_t i = 0; i < 3; i++) ck_assert_int_eq(found(tikv_txn_get(s, K(keys[i]), NULL), NULL), 0);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("u/locked"), NULL), NULL), 0);
+  ck_assert_int_eq(found(tikv_txn_get(s, K("v/x"), NULL), "v"), 1);
   tikv_txn_free(s);
-  ck_assert_int_eq(found(tikv_raw_get(raw, enc, el), NULL), 0);
+  ck_assert_int_eq(found(tikv_raw_get(raw, enc, el, NULL), NULL), 0);
   free(enc);
   destroy("u/", "u0", TIKV_ERR_OK); /* again: harmless */
   destroy("u/", "u/", TIKV_ERR_OK);
@@ -570,7 +570,7 @@ START_TEST(unsafe_destroy_range_on_every_store) {
   destroy("u0", "u/", TIKV_ERR_INVALID_ARGUMENT);
   /* a store that cannot be reached is named */
   ck_assert_int_eq(tikv_mock_store_set_down(mock, 2, 1), 0);
-  tikv_future_t *f = tikv_client_unsafe_destroy_range(db, K("w/"), K("w0"));
+  tikv_future_t *f = tikv_client_unsafe_destroy_range(db, K("w/"), K("w0"), NULL);
   ck_assert_int_ne(tikv_future_wait(f), TIKV_ERR_OK);
   const char *m = tikv_error_message(tikv_future_get_error(f));
   ck_assert_msg(strstr(m, "store 2") && !strstr(m, "store 1") && !strstr(m, "store 3"), "%s", m);

@@ -42,7 +42,7 @@ static void *ts_thread(void *p) {
   ts_arg *a = p;
   tikv_future_t *fs[PER_THREAD];
   /* all in flight at once, so that they share round trips */
-  for (int i = 0; i < PER_THREAD; i++) fs[i] = tikv_client_current_timestamp(a->c);
+  for (int i = 0; i < PER_THREAD; i++) fs[i] = tikv_client_current_timestamp(a->c, NULL);
   uint64_t prev = 0;
   for (int i = 0; i < PER_THREAD; i++) {
     ck_assert_int_eq(tikv_future_wait(fs[i]), TIKV_ERR_OK);
@@ -91,8 +91,8 @@ START_TEST(tso_sequential_requests) {
   tikv_client_t *c = client_for(&pd, 1, 5000);
   uint64_t prev = 0;
   for (int i = 0; i < 3000; i++) {
-    tikv_future_t *a = tikv_client_current_timestamp(c);
-    tikv_future_t *b = tikv_client_current_timestamp(c);
+    tikv_future_t *a = tikv_client_current_timestamp(c, NULL);
+    tikv_future_t *b = tikv_client_current_timestamp(c, NULL);
     ck_assert_int_eq(tikv_future_wait(a), TIKV_ERR_OK);
     ck_assert_int_eq(tikv_future_wait(b), TIKV_ERR_OK);
     uint64_t x, y;
@@ -116,7 +116,7 @@ START_TEST(dead_endpoint_then_live_one) {
   tikv_future_destroy(f);
   ck_assert_uint_eq(tikv_client_cluster_id(c), tikv_mock_cluster_id(mock));
   ck_assert_uint_ge(tikv_mock_pd_call_count(mock, "GetMembers"), 1);
-  f = tikv_client_current_timestamp(c);
+  f = tikv_client_current_timestamp(c, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   tikv_client_free(c);
@@ -126,18 +126,18 @@ END_TEST
 START_TEST(tso_times_out_and_recovers) {
   const char *pd = tikv_mock_pd_address(mock);
   tikv_client_t *c = client_for(&pd, 1, 600);
-  tikv_future_t *f = tikv_client_current_timestamp(c);
+  tikv_future_t *f = tikv_client_current_timestamp(c, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   uint64_t before;
   tikv_future_get_u64(f, &before);
   tikv_future_destroy(f);
   tikv_mock_pd_pause(mock, 1);
-  f = tikv_client_current_timestamp(c);
+  f = tikv_client_current_timestamp(c, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
   tikv_mock_pd_pause(mock, 0);
   /* the stuck stream was dropped; the next request opens a new one */
-  f = tikv_client_current_timestamp(c);
+  f = tikv_client_current_timestamp(c, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   uint64_t after;
   tikv_future_get_u64(f, &after);

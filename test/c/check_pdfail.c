@@ -116,8 +116,8 @@ static void *loop_thread(void *p) {
   while (!atomic_load(&l->stop)) {
     /* timestamps in flight together: some sent, some queued at the break */
     tikv_future_t *ts[TS_PER_ROUND];
-    for (int i = 0; i < TS_PER_ROUND; i++) ts[i] = tikv_client_current_timestamp(l->c);
-    tikv_future_t *put = tikv_raw_put(l->c, key, sizeof(key) - 1, val, 1, 0);
+    for (int i = 0; i < TS_PER_ROUND; i++) ts[i] = tikv_client_current_timestamp(l->c, NULL);
+    tikv_future_t *put = tikv_raw_put(l->c, key, sizeof(key) - 1, val, 1, 0, NULL);
     for (int i = 0; i < TS_PER_ROUND; i++) {
       uint64_t v = 0;
       if (settle(l, "timestamp", ts[i]) && tikv_future_get_u64(ts[i], &v) == 1) {
@@ -130,13 +130,13 @@ static void *loop_thread(void *p) {
     tikv_future_destroy(put);
     /* a transaction: two timestamps, prewrite and commit */
     tikv_txn_t *t = tikv_txn_new(l->c, NULL, NULL);
-    tikv_future_t *f = tikv_txn_begin(t);
+    tikv_future_t *f = tikv_txn_begin(t, NULL);
     if (settle(l, "txn begin", f)) {
       tikv_future_destroy(f);
-      f = tikv_txn_put(t, key, sizeof(key) - 1, val, 1);
+      f = tikv_txn_put(t, key, sizeof(key) - 1, val, 1, NULL);
       if (settle(l, "txn put", f)) {
         tikv_future_destroy(f);
-        f = tikv_txn_commit(t);
+        f = tikv_txn_commit(t, NULL);
         settle(l, "txn commit", f);
       }
     }
@@ -177,7 +177,7 @@ static void transfer_leader(void) {
 static void fresh_client_reads(void) {
   tikv_client_t *c = client_of(0, 20000);
   const uint8_t key[] = "pdfail/k";
-  tikv_future_t *f = tikv_raw_get(c, key, sizeof(key) - 1);
+  tikv_future_t *f = tikv_raw_get(c, key, sizeof(key) - 1, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   tikv_client_free(c);
@@ -223,7 +223,7 @@ END_TEST
 START_TEST(unary_call_follows_transfer) {
   tikv_client_t *c = client_of(0, 20000);
   ck_assert_int_eq(tikv_mock_pd_transfer_leader(mock, 3), 0);
-  tikv_future_t *f = tikv_client_gc(c, 1);
+  tikv_future_t *f = tikv_client_gc(c, 1, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   tikv_stats_t st;
@@ -238,7 +238,7 @@ START_TEST(learned_members_found_when_configured_one_dies) {
   tikv_client_t *c = client_of(1, 20000); /* knows member 1 only */
   ck_assert_int_eq(tikv_mock_pd_leader(mock), 1);
   kill_leader();
-  tikv_future_t *f = tikv_client_current_timestamp(c);
+  tikv_future_t *f = tikv_client_current_timestamp(c, NULL);
   ck_assert_msg(tikv_future_wait(f) == TIKV_ERR_OK, "%s",
                 tikv_error_message(tikv_future_get_error(f)));
   tikv_future_destroy(f);
@@ -256,14 +256,14 @@ END_TEST
 START_TEST(tso_deadline_shorter_than_election) {
   tikv_mock_set_pd_election_ms(mock, LONG_MS);
   tikv_client_t *c = client_of(0, 800);
-  tikv_future_t *f = tikv_client_current_timestamp(c);
+  tikv_future_t *f = tikv_client_current_timestamp(c, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   /* requests in flight while the leader dies, and one after */
   tikv_future_t *fs[4];
-  for (int i = 0; i < 3; i++) fs[i] = tikv_client_current_timestamp(c);
+  for (int i = 0; i < 3; i++) fs[i] = tikv_client_current_timestamp(c, NULL);
   kill_leader();
-  fs[3] = tikv_client_current_timestamp(c);
+  fs[3] = tikv_client_current_timestamp(c, NULL);
   for (int i = 0; i < 4; i++) {
     int rc = tikv_future_wait(fs[i]);
     if (rc == TIKV_ERR_OK) { /* answered before the kill */
@@ -278,7 +278,7 @@ START_TEST(tso_deadline_shorter_than_election) {
   /* and once PD has a leader again, timestamps come */
   tikv_mock_set_pd_election_ms(mock, 10);
   WAIT_FOR(tikv_mock_pd_leader(mock) != 0);
-  f = tikv_client_current_timestamp(c);
+  f = tikv_client_current_timestamp(c, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   tikv_client_free(c);
@@ -289,11 +289,11 @@ END_TEST
 START_TEST(region_error_counted_and_told) {
   tikv_client_t *c = client_of(0, 20000);
   const uint8_t key[] = "pdfail/re";
-  tikv_future_t *f = tikv_raw_put(c, key, sizeof(key) - 1, key, 1, 0);
+  tikv_future_t *f = tikv_raw_put(c, key, sizeof(key) - 1, key, 1, 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, "server_is_busy", 1), 0);
-  f = tikv_raw_get(c, key, sizeof(key) - 1);
+  f = tikv_raw_get(c, key, sizeof(key) - 1, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   tikv_stats_t st;

@@ -70,14 +70,14 @@ static int wait_code(tikv_future_t *f) {
 }
 
 static void put_ok(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl) {
-  tikv_future_t *f = tikv_raw_put(c, k, kl, v, vl, 0);
+  tikv_future_t *f = tikv_raw_put(c, k, kl, v, vl, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
 }
 
 /* 1 found (value compared), 0 absent */
 static int get_is(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *want, size_t wl) {
-  tikv_future_t *f = tikv_raw_get(c, k, kl);
+  tikv_future_t *f = tikv_raw_get(c, k, kl, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t vl;
@@ -123,7 +123,7 @@ START_TEST(put_get_delete) {
   put_ok(client, K("apple"), K("green"));
   ck_assert_int_eq(get_is(client, K("apple"), K("green")), 1);
   ck_assert_int_eq(get_is(client, K("missing"), NULL, 0), 0);
-  tikv_future_t *f = tikv_raw_delete(client, K("apple"));
+  tikv_future_t *f = tikv_raw_delete(client, K("apple"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(client, K("apple"), NULL, 0), 0);
@@ -152,23 +152,23 @@ START_TEST(empty_value_and_bad_arguments) {
   /* an empty value is a value (check_edge has the rest of its rules) */
   put_ok(client, K("k"), (const uint8_t *)"", 0);
   ck_assert_int_eq(get_is(client, K("k"), (const uint8_t *)"", 0), 1);
-  tikv_future_t *f = tikv_raw_scan(client, K("a"), K("b"), TIKV_RAW_MAX_SCAN_LIMIT + 1, 0, 0);
+  tikv_future_t *f = tikv_raw_scan(client, K("a"), K("b"), TIKV_RAW_MAX_SCAN_LIMIT + 1, 0, 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
   tikv_slice_t keys[2] = {{(const uint8_t *)"a", 1}, {(const uint8_t *)"b", 1}};
-  f = tikv_raw_batch_put(client, keys, 2, keys, 1, 0);
+  f = tikv_raw_batch_put(client, keys, 2, keys, 1, 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
-  f = tikv_raw_get(NULL, K("a"));
+  f = tikv_raw_get(NULL, K("a"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
-  f = tikv_raw_get(client, NULL, 3);
+  f = tikv_raw_get(client, NULL, 3, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
-  f = tikv_raw_delete_range(client, K("b"), K("a"));
+  f = tikv_raw_delete_range(client, K("b"), K("a"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_INVALID_ARGUMENT);
   tikv_future_destroy(f);
-  f = tikv_raw_compare_and_swap(client, K("a"), NULL, 0, 1, K("v"), 0);
+  f = tikv_raw_compare_and_swap(client, K("a"), NULL, 0, 1, K("v"), 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_UNSUPPORTED);
   tikv_future_destroy(f);
   tikv_config_t *cfg = tikv_config_new();
@@ -199,7 +199,7 @@ START_TEST(batches_across_regions) {
   static tikv_slice_t keys[N], vals[N];
   static char kb[N][16], vb[N][16];
   make_keys(N, keys, vals, kb, vb);
-  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0);
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   /* every region got a part */
@@ -208,7 +208,7 @@ START_TEST(batches_across_regions) {
   tikv_slice_t q[N + 1];
   memcpy(q, keys, sizeof(keys));
   q[N] = (tikv_slice_t){(const uint8_t *)"absent", 6};
-  f = tikv_raw_batch_get(client, q, N + 1);
+  f = tikv_raw_batch_get(client, q, N + 1, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kvs;
   size_t n;
@@ -224,16 +224,16 @@ START_TEST(batches_across_regions) {
   }
   tikv_future_destroy(f);
 
-  f = tikv_raw_batch_delete(client, keys, N / 2);
+  f = tikv_raw_batch_delete(client, keys, N / 2, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
-  f = tikv_raw_batch_get(client, keys, N);
+  f = tikv_raw_batch_get(client, keys, N, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, N - N / 2);
   tikv_future_destroy(f);
 
-  f = tikv_raw_batch_get(client, NULL, 0); /* an empty batch is fine */
+  f = tikv_raw_batch_get(client, NULL, 0, NULL); /* an empty batch is fine */
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 0);
@@ -253,12 +253,12 @@ START_TEST(batches_are_chunked) {
   uint64_t r = tikv_mock_region_for_key(mock, K("c0000"));
   ck_assert_uint_eq(tikv_mock_region_for_key(mock, K("c1099")), r);
   uint64_t puts = tikv_mock_call_count(mock, "RawBatchPut");
-  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, keys, N, 0);
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, keys, N, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchPut"), puts + 3);
   uint64_t gets = tikv_mock_call_count(mock, "RawBatchGet");
-  f = tikv_raw_batch_get(client, keys, N);
+  f = tikv_raw_batch_get(client, keys, N, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   size_t n;
   tikv_future_get_kvs(f, NULL, &n);
@@ -295,7 +295,7 @@ START_TEST(batch_parts_regrouped_after_region_errors) {
   static const char *kinds[] = {"epoch_not_match", "not_leader", "region_not_found",
                                 "key_not_in_region"};
   make_keys(N, keys, vals, kb, vb); /* first bytes 0-9A-Za-z: every region */
-  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0);
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK); /* and the cache knows every region */
   tikv_future_destroy(f);
   uint64_t nreg = (uint64_t)tikv_mock_region_count(mock);
@@ -310,14 +310,14 @@ START_TEST(batch_parts_regrouped_after_region_errors) {
     /* the first nreg requests fail: one per region's part, or a retry */
     uint64_t calls = tikv_mock_call_count(mock, "RawBatchPut");
     ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawBatchPut", 0, kinds[k], (int)nreg), 0);
-    f = tikv_raw_batch_put(client, keys, N, nv, N, 0);
+    f = tikv_raw_batch_put(client, keys, N, nv, N, 0, NULL);
     ck_assert_msg(wait_code(f) == TIKV_ERR_OK, "batch put after %s", kinds[k]);
     tikv_future_destroy(f);
     ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchPut"), calls + 2 * nreg);
 
     calls = tikv_mock_call_count(mock, "RawBatchGet");
     ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawBatchGet", 0, kinds[k], (int)nreg), 0);
-    f = tikv_raw_batch_get(client, keys, N);
+    f = tikv_raw_batch_get(client, keys, N, NULL);
     ck_assert_msg(wait_code(f) == TIKV_ERR_OK, "batch get after %s", kinds[k]);
     ck_assert_msg(batch_values_are(f, prefix) == N, "batch get after %s", kinds[k]);
     tikv_future_destroy(f);
@@ -325,15 +325,15 @@ START_TEST(batch_parts_regrouped_after_region_errors) {
 
     calls = tikv_mock_call_count(mock, "RawBatchDelete");
     ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawBatchDelete", 0, kinds[k], (int)nreg), 0);
-    f = tikv_raw_batch_delete(client, keys, N);
+    f = tikv_raw_batch_delete(client, keys, N, NULL);
     ck_assert_msg(wait_code(f) == TIKV_ERR_OK, "batch delete after %s", kinds[k]);
     tikv_future_destroy(f);
     ck_assert_uint_eq(tikv_mock_call_count(mock, "RawBatchDelete"), calls + 2 * nreg);
-    f = tikv_raw_batch_get(client, keys, N);
+    f = tikv_raw_batch_get(client, keys, N, NULL);
     ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
     ck_assert_msg(batch_values_are(f, "") == 0, "keys left after a batch delete with %s", kinds[k]);
     tikv_future_destroy(f);
-    f = tikv_raw_batch_put(client, keys, N, vals, N, 0);
+    f = tikv_raw_batch_put(client, keys, N, vals, N, 0, NULL);
     ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
     tikv_future_destroy(f);
   }
@@ -341,7 +341,7 @@ START_TEST(batch_parts_regrouped_after_region_errors) {
    * real EpochNotMatch and goes on as two parts */
   ck_assert_uint_ne(tikv_mock_split_region(mock, K("P")), 0);
   uint64_t calls = tikv_mock_call_count(mock, "RawBatchGet");
-  f = tikv_raw_batch_get(client, keys, N);
+  f = tikv_raw_batch_get(client, keys, N, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_uint_eq(batch_values_are(f, ""), N);
   tikv_future_destroy(f);
@@ -365,7 +365,7 @@ START_TEST(epoch_not_match_current_regions_spare_pd) {
   ck_assert_uint_ge(tikv_mock_call_count(mock, "RawGet"), gets + 2); /* EpochNotMatch, retry */
   ck_assert_int_eq(get_is(client, K("e001"), K("left")), 1);
   tikv_slice_t both[2] = {{K("e001")}, {K("e020")}};
-  tikv_future_t *f = tikv_raw_batch_get(client, both, 2);
+  tikv_future_t *f = tikv_raw_batch_get(client, both, 2, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   char got[64];
   keys_of(f, got, sizeof(got));
@@ -406,7 +406,7 @@ START_TEST(reverse_scan_from_a_region_start_on_a_fresh_client) {
   for (int dir = 1; dir >= 0; dir--) {
     tikv_client_t *c = connect_to(mock, 3000, 0, NULL);
     uint64_t prev = tikv_mock_pd_call_count(mock, "GetPrevRegion");
-    tikv_future_t *f = tikv_raw_scan(c, K("A"), b, bl, 10, 0, dir);
+    tikv_future_t *f = tikv_raw_scan(c, K("A"), b, bl, 10, 0, dir, NULL);
     ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
     char got[64];
     keys_of(f, got, sizeof(got));
@@ -433,7 +433,7 @@ START_TEST(scans_across_regions) {
   put_range("j", 20);
   put_range("k", 20);
   put_range("t", 20);
-  tikv_future_t *f = tikv_raw_scan(client, K("b"), K("k010"), 1000, 0, 0);
+  tikv_future_t *f = tikv_raw_scan(client, K("b"), K("k010"), 1000, 0, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kvs;
   size_t n;
@@ -448,7 +448,7 @@ START_TEST(scans_across_regions) {
 
   /* limit stops inside the second region: two regions asked, no more */
   uint64_t scans = tikv_mock_call_count(mock, "RawScan");
-  f = tikv_raw_scan(client, K("b"), NULL, 0, 25, 1, 0);
+  f = tikv_raw_scan(client, K("b"), NULL, 0, 25, 1, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 25);
@@ -458,7 +458,7 @@ START_TEST(scans_across_regions) {
   ck_assert_uint_eq(tikv_mock_call_count(mock, "RawScan"), scans + 2);
 
   /* reverse, across three boundaries, from an unbounded end */
-  f = tikv_raw_scan(client, K("b010"), NULL, 0, 1000, 0, 1);
+  f = tikv_raw_scan(client, K("b010"), NULL, 0, 1000, 0, 1, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 90);
@@ -470,7 +470,7 @@ START_TEST(scans_across_regions) {
 
   /* reverse with an end exactly on a region boundary ("k" encoded is not "k",
    * so use a raw key that is a boundary byte string) and a limit */
-  f = tikv_raw_scan(client, K("a"), K("k"), 5, 0, 1);
+  f = tikv_raw_scan(client, K("a"), K("k"), 5, 0, 1, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 5);
@@ -480,7 +480,7 @@ START_TEST(scans_across_regions) {
 
   /* batch scan: ranges in the order given, each limited */
   tikv_slice_t ranges[4] = {{K("t")}, {K("u")}, {K("b")}, {K("c")}};
-  f = tikv_raw_batch_scan(client, ranges, 4, 3, 0);
+  f = tikv_raw_batch_scan(client, ranges, 4, 3, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 6);
@@ -493,7 +493,7 @@ START_TEST(scans_across_regions) {
   tikv_client_t *fresh = connect_to(mock, 10000, 0, NULL);
   uint64_t gr = tikv_mock_pd_call_count(mock, "GetRegion");
   uint64_t sr = tikv_mock_pd_call_count(mock, "ScanRegions");
-  f = tikv_raw_scan(fresh, K(""), NULL, 0, 1000, 1, 0);
+  f = tikv_raw_scan(fresh, K(""), NULL, 0, 1000, 1, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 100);
@@ -503,7 +503,7 @@ START_TEST(scans_across_regions) {
   tikv_client_free(fresh);
 
   /* empty and inverted ranges answer nothing */
-  f = tikv_raw_scan(client, K("z"), K("a"), 10, 0, 0);
+  f = tikv_raw_scan(client, K("z"), K("a"), 10, 0, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 0);
@@ -516,10 +516,10 @@ START_TEST(delete_range_across_regions) {
   put_range("d", 10);
   put_range("m", 10);
   put_range("u", 10);
-  tikv_future_t *f = tikv_raw_delete_range(client, K("b005"), K("m005"));
+  tikv_future_t *f = tikv_raw_delete_range(client, K("b005"), K("m005"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
-  f = tikv_raw_scan(client, K(""), NULL, 0, 1000, 1, 0);
+  f = tikv_raw_scan(client, K(""), NULL, 0, 1000, 1, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kvs;
   size_t n;
@@ -529,10 +529,10 @@ START_TEST(delete_range_across_regions) {
   ck_assert_mem_eq(kvs[5].key, "m005", 4);
   tikv_future_destroy(f);
   /* unbounded end */
-  f = tikv_raw_delete_range(client, K("m"), NULL, 0);
+  f = tikv_raw_delete_range(client, K("m"), NULL, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
-  f = tikv_raw_scan(client, K(""), NULL, 0, 1000, 1, 0);
+  f = tikv_raw_scan(client, K(""), NULL, 0, 1000, 1, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 5);
@@ -541,30 +541,30 @@ START_TEST(delete_range_across_regions) {
 END_TEST
 
 START_TEST(ttl_and_expiry) {
-  tikv_future_t *f = tikv_raw_put(client, K("t1"), K("v"), 1);
+  tikv_future_t *f = tikv_raw_put(client, K("t1"), K("v"), 1, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
-  f = tikv_raw_put(client, K("t100"), K("v"), 100);
+  f = tikv_raw_put(client, K("t100"), K("v"), 100, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   put_ok(client, K("forever"), K("v"));
   uint64_t ttl;
-  f = tikv_raw_get_key_ttl(client, K("t100"));
+  f = tikv_raw_get_key_ttl(client, K("t100"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 1);
   ck_assert(ttl > 90 && ttl <= 100);
   tikv_future_destroy(f);
-  f = tikv_raw_get_key_ttl(client, K("forever"));
+  f = tikv_raw_get_key_ttl(client, K("forever"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 1);
   ck_assert_uint_eq(ttl, 0);
   tikv_future_destroy(f);
-  f = tikv_raw_get_key_ttl(client, K("nothing"));
+  f = tikv_raw_get_key_ttl(client, K("nothing"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 0);
   tikv_future_destroy(f);
   tikv_slice_t keys[2] = {{K("bt1")}, {K("bt2")}};
-  f = tikv_raw_batch_put(client, keys, 2, keys, 2, 1);
+  f = tikv_raw_batch_put(client, keys, 2, keys, 2, 1, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(client, K("t1"), K("v")), 1);
@@ -574,18 +574,18 @@ START_TEST(ttl_and_expiry) {
   ck_assert_int_eq(get_is(client, K("t100"), K("v")), 1);
   /* expired keys are gone for every read, not only a point get */
   tikv_slice_t all[5] = {{K("bt1")}, {K("bt2")}, {K("forever")}, {K("t1")}, {K("t100")}};
-  f = tikv_raw_batch_get(client, all, 5);
+  f = tikv_raw_batch_get(client, all, 5, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   char got[64];
   keys_of(f, got, sizeof(got));
   ck_assert_str_eq(got, "forever,t100");
   tikv_future_destroy(f);
-  f = tikv_raw_scan(client, K("bt"), K("bu"), 10, 0, 0);
+  f = tikv_raw_scan(client, K("bt"), K("bu"), 10, 0, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   keys_of(f, got, sizeof(got));
   ck_assert_str_eq(got, "");
   tikv_future_destroy(f);
-  f = tikv_raw_get_key_ttl(client, K("t1"));
+  f = tikv_raw_get_key_ttl(client, K("t1"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_u64(f, &ttl), 0);
   tikv_future_destroy(f);
@@ -595,7 +595,7 @@ END_TEST
 START_TEST(ttl_refused_when_disabled) {
   tikv_mock_cluster_t *m = start_mock(1, 1, 0);
   tikv_client_t *c = connect_to(m, 5000, 0, NULL);
-  tikv_future_t *f = tikv_raw_put(c, K("k"), K("v"), 10);
+  tikv_future_t *f = tikv_raw_put(c, K("k"), K("v"), 10, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_SERVER);
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(c, K("k"), NULL, 0), 0); /* nothing was written */
@@ -610,7 +610,7 @@ START_TEST(column_families_are_separate) {
   put_ok(w, K("cfkey"), K("write"));
   ck_assert_int_eq(get_is(client, K("cfkey"), K("default")), 1);
   ck_assert_int_eq(get_is(w, K("cfkey"), K("write")), 1);
-  tikv_future_t *f = tikv_raw_delete(w, K("cfkey"));
+  tikv_future_t *f = tikv_raw_delete(w, K("cfkey"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(w, K("cfkey"), NULL, 0), 0);
@@ -629,7 +629,7 @@ static void *cas_thread(void *p) {
   cas_arg *a = p;
   char v[16];
   snprintf(v, sizeof(v), "w%d", a->id);
-  tikv_future_t *f = tikv_raw_compare_and_swap(a->c, K("race"), NULL, 0, 1, K(v), 0);
+  tikv_future_t *f = tikv_raw_compare_and_swap(a->c, K("race"), NULL, 0, 1, K(v), 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   a->swapped = tikv_future_get_bool(f);
   tikv_future_destroy(f);
@@ -638,12 +638,12 @@ static void *cas_thread(void *p) {
 
 START_TEST(compare_and_swap) {
   tikv_client_t *a = connect_to(mock, 5000, 1, NULL);
-  tikv_future_t *f = tikv_raw_compare_and_swap(a, K("cas"), NULL, 0, 1, K("one"), 0);
+  tikv_future_t *f = tikv_raw_compare_and_swap(a, K("cas"), NULL, 0, 1, K("one"), 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   ck_assert_int_eq(tikv_future_get_value(f, NULL, NULL), 0); /* nothing before */
   tikv_future_destroy(f);
-  f = tikv_raw_compare_and_swap(a, K("cas"), K("wrong"), 0, K("two"), 0);
+  f = tikv_raw_compare_and_swap(a, K("cas"), K("wrong"), 0, K("two"), 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 0);
   const uint8_t *v;
@@ -655,7 +655,7 @@ START_TEST(compare_and_swap) {
   /* the same length, other bytes (first, middle, last): no swap */
   const char *near[] = {"Xne", "oXe", "onX", "two"};
   for (int i = 0; i < 4; i++) {
-    f = tikv_raw_compare_and_swap(a, K("cas"), K(near[i]), 0, K("bad"), 0);
+    f = tikv_raw_compare_and_swap(a, K("cas"), K(near[i]), 0, K("bad"), 0, NULL);
     ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
     ck_assert_msg(tikv_future_get_bool(f) == 0, "swapped against %s", near[i]);
     ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1);
@@ -664,7 +664,7 @@ START_TEST(compare_and_swap) {
     tikv_future_destroy(f);
   }
   ck_assert_int_eq(get_is(a, K("cas"), K("one")), 1);
-  f = tikv_raw_compare_and_swap(a, K("cas"), K("one"), 0, K("two"), 0);
+  f = tikv_raw_compare_and_swap(a, K("cas"), K("one"), 0, K("two"), 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1); /* what it replaced */
@@ -672,7 +672,7 @@ START_TEST(compare_and_swap) {
   tikv_future_destroy(f);
   ck_assert_int_eq(get_is(a, K("cas"), K("two")), 1);
   /* atomic mode refuses what client-rust refuses */
-  f = tikv_raw_delete_range(a, K("a"), K("b"));
+  f = tikv_raw_delete_range(a, K("a"), K("b"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_UNSUPPORTED);
   tikv_future_destroy(f);
 
@@ -702,10 +702,10 @@ static void write_during_cas(tikv_client_t *a, tikv_client_t *writer, const char
   const char *method = del ? "RawDelete" : "RawPut";
   ck_assert_int_eq(tikv_mock_set_latency(mock, "RawCompareAndSwap/write", 20), 0);
   uint64_t cas = tikv_mock_call_count(mock, "RawCompareAndSwap");
-  tikv_future_t *f1 = tikv_raw_compare_and_swap(a, K(key), NULL, 0, 1, K("cas"), 0);
+  tikv_future_t *f1 = tikv_raw_compare_and_swap(a, K(key), NULL, 0, 1, K("cas"), 0, NULL);
   await_calls("RawCompareAndSwap", cas + 1); /* read: the latch is held */
   uint64_t w = tikv_mock_call_count(mock, method);
-  tikv_future_t *f2 = del ? tikv_raw_delete(writer, K(key)) : tikv_raw_put(writer, K(key), K("put"), 0);
+  tikv_future_t *f2 = del ? tikv_raw_delete(writer, K(key), NULL) : tikv_raw_put(writer, K(key), K("put"), 0, NULL);
   await_calls(method, w + 1);
   if (writer != a) {
     /* no for_cas: not ordered behind the latch, done while the CAS is not */
@@ -795,7 +795,7 @@ END_TEST
 START_TEST(split_and_leader_moves) {
   put_range("e", 30);
   /* warm the cache */
-  tikv_future_t *f = tikv_raw_scan(client, K("e"), K("f"), 100, 0, 0);
+  tikv_future_t *f = tikv_raw_scan(client, K("e"), K("f"), 100, 0, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   uint64_t rid = tikv_mock_region_for_key(mock, K("e015"));
@@ -805,7 +805,7 @@ START_TEST(split_and_leader_moves) {
   /* move the left half's leader away: the cached leader is wrong now too */
   uint64_t leader = tikv_mock_region_leader_store(mock, rid);
   ck_assert_int_eq(tikv_mock_transfer_leader(mock, rid, leader % 3 + 1), 0);
-  f = tikv_raw_scan(client, K("e"), K("f"), 100, 0, 0);
+  f = tikv_raw_scan(client, K("e"), K("f"), 100, 0, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kvs;
   size_t n;
@@ -813,7 +813,7 @@ START_TEST(split_and_leader_moves) {
   ck_assert_uint_eq(n, 30);
   tikv_future_destroy(f);
   tikv_slice_t keys[2] = {{K("e001")}, {K("e029")}};
-  f = tikv_raw_batch_get(client, keys, 2);
+  f = tikv_raw_batch_get(client, keys, 2, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_get_kvs(f, &kvs, &n);
   ck_assert_uint_eq(n, 2);
@@ -825,7 +825,7 @@ END_TEST
 START_TEST(deadline_expiry_carries_last_cause) {
   tikv_client_t *c = connect_to(mock, 800, 0, NULL);
   ck_assert_int_eq(tikv_mock_inject_region_error(mock, "RawGet", 0, "server_is_busy", 1000000), 0);
-  tikv_future_t *f = tikv_raw_get(c, K("busy"));
+  tikv_future_t *f = tikv_raw_get(c, K("busy"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   const tikv_error_t *e = tikv_future_get_error(f);
   ck_assert_ptr_nonnull(strstr(tikv_error_message(e), "server_is_busy"));
@@ -835,7 +835,7 @@ START_TEST(deadline_expiry_carries_last_cause) {
   /* a slow store: the call's own deadline */
   ck_assert_int_eq(tikv_mock_set_latency(mock, "RawPut", 3000), 0);
   int64_t t0 = time(NULL);
-  f = tikv_raw_put(c, K("slow"), K("v"), 0);
+  f = tikv_raw_put(c, K("slow"), K("v"), 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   ck_assert_int_le(time(NULL) - t0, 2);
   tikv_future_destroy(f);
@@ -854,7 +854,7 @@ START_TEST(silent_pd_times_out) {
   tikv_future_t *f = tikv_client_connect(c);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
-  f = tikv_raw_get(c, K("a")); /* operations too */
+  f = tikv_raw_get(c, K("a"), NULL); /* operations too */
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
   tikv_client_free(c);
@@ -892,7 +892,7 @@ START_TEST(close_with_operations_in_flight) {
   tikv_future_t *fs[N];
   atomic_store(&closed_cbs, 0);
   for (int i = 0; i < N; i++) {
-    fs[i] = tikv_raw_get(c, K("x"));
+    fs[i] = tikv_raw_get(c, K("x"), NULL);
     ck_assert_int_eq(tikv_future_set_callback(fs[i], on_done, NULL), TIKV_ERR_OK);
   }
   await_calls("RawGet", gets + N); /* every call is at the store, delayed */
@@ -903,7 +903,7 @@ START_TEST(close_with_operations_in_flight) {
   }
   ck_assert_int_eq(atomic_load(&closed_cbs), N);
   tikv_client_close(c); /* idempotent */
-  tikv_future_t *f = tikv_raw_get(c, K("x"));
+  tikv_future_t *f = tikv_raw_get(c, K("x"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_CLOSED);
   tikv_future_destroy(f);
   tikv_client_free(c);
@@ -917,7 +917,7 @@ START_TEST(store_down_and_back) {
   uint64_t store = tikv_mock_region_leader_store(mock, rid);
   ck_assert_int_eq(tikv_mock_store_set_down(mock, store, 1), 0);
   tikv_client_t *c = connect_to(mock, 1500, 0, NULL);
-  tikv_future_t *f = tikv_raw_get(c, K("sd-key"));
+  tikv_future_t *f = tikv_raw_get(c, K("sd-key"), NULL);
   int code = tikv_future_wait(f);
   ck_assert_int_eq(code, TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
@@ -951,14 +951,14 @@ START_TEST(many_concurrent_operations) {
   for (int i = 0; i < N; i++) {
     char key[16];
     snprintf(key, sizeof(key), "%c-%d", "aeimquy"[i % 7], i);
-    fs[i] = tikv_raw_put(client, K(key), K(key), 0);
+    fs[i] = tikv_raw_put(client, K(key), K(key), 0, NULL);
     tikv_future_set_callback(fs[i], count_done, &k);
   }
   pthread_mutex_lock(&k.mu);
   while (k.done < N) pthread_cond_wait(&k.cv, &k.mu);
   pthread_mutex_unlock(&k.mu);
   for (int i = 0; i < N; i++) tikv_future_destroy(fs[i]);
-  tikv_future_t *f = tikv_raw_scan(client, K(""), NULL, 0, 10240, 1, 0);
+  tikv_future_t *f = tikv_raw_scan(client, K(""), NULL, 0, 10240, 1, 0, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   size_t n;
   tikv_future_get_kvs(f, NULL, &n);

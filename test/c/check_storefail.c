@@ -64,7 +64,7 @@ static void ok(tikv_future_t *f) {
 
 /* raw get of key: 1 and the value equal to want, 0 when absent */
 static void raw_is(tikv_client_t *c, const char *key, const char *want) {
-  tikv_future_t *f = tikv_raw_get(c, K(key));
+  tikv_future_t *f = tikv_raw_get(c, K(key), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t len;
@@ -86,14 +86,14 @@ static tikv_txn_t *begin(tikv_client_t *c, int async_commit, int one_pc) {
   o.try_one_pc = one_pc;
   tikv_txn_t *t = tikv_txn_new(c, &o, NULL);
   ck_assert_ptr_nonnull(t);
-  ok(tikv_txn_begin(t));
+  ok(tikv_txn_begin(t, NULL));
   return t;
 }
 
 /* a transactional read in a new snapshot (which resolves the locks it meets) */
 static void txn_is(tikv_client_t *c, const char *key, const char *want) {
   tikv_txn_t *t = begin(c, 0, 0);
-  tikv_future_t *f = tikv_txn_get(t, K(key));
+  tikv_future_t *f = tikv_txn_get(t, K(key), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t len;
@@ -116,7 +116,7 @@ static uint64_t leader_of(const char *key) {
 /* ---- transport statuses ---- */
 START_TEST(transport_statuses_retried_others_final) {
   tikv_client_t *c = connect_with(10000, 0);
-  ok(tikv_raw_put(c, K("0t"), K("v"), 0));
+  ok(tikv_raw_put(c, K("0t"), K("v"), 0, NULL));
   /* what gRPC core makes of a broken call: retried, never surfaced */
   const int retried[] = {2 /* UNKNOWN: "Channel Destroyed" */, 14 /* UNAVAILABLE */,
                          1 /* CANCELLED, not by us */, 4 /* DEADLINE_EXCEEDED */};
@@ -128,10 +128,10 @@ START_TEST(transport_statuses_retried_others_final) {
   }
   /* a commit's primary through a cut-off call: sent again, it finds out */
   tikv_txn_t *t = begin(c, 0, 0);
-  ok(tikv_txn_put(t, K("0u"), K("c")));
-  ok(tikv_txn_put(t, K("8u"), K("c")));
+  ok(tikv_txn_put(t, K("0u"), K("c"), NULL));
+  ok(tikv_txn_put(t, K("8u"), K("c"), NULL));
   ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "KvCommit", 2, 1), 0);
-  ok(tikv_txn_commit(t));
+  ok(tikv_txn_commit(t, NULL));
   tikv_txn_free(t);
   txn_is(c, "0u", "c");
   txn_is(c, "8u", "c");
@@ -139,7 +139,7 @@ START_TEST(transport_statuses_retried_others_final) {
   const int final[] = {12 /* UNIMPLEMENTED */, 3 /* INVALID_ARGUMENT */};
   for (size_t i = 0; i < sizeof(final) / sizeof(final[0]); i++) {
     ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "RawGet", final[i], 1), 0);
-    tikv_future_t *f = tikv_raw_get(c, K("0t"));
+    tikv_future_t *f = tikv_raw_get(c, K("0t"), NULL);
     ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_GRPC);
     ck_assert_int_eq(tikv_error_grpc_status(tikv_future_get_error(f)), final[i]);
     tikv_future_destroy(f);
@@ -148,7 +148,7 @@ START_TEST(transport_statuses_retried_others_final) {
   /* retried until the deadline, which names the last cause */
   c = connect_with(800, 0);
   ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "RawGet", 2, 1000000), 0);
-  tikv_future_t *f = tikv_raw_get(c, K("0t"));
+  tikv_future_t *f = tikv_raw_get(c, K("0t"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   const tikv_error_t *e = tikv_future_get_error(f);
   ck_assert_msg(strstr(tikv_error_message(e), "UNKNOWN") != NULL, "%s", tikv_error_message(e));
@@ -177,7 +177,7 @@ static void *unhang(void *arg) {
 
 START_TEST(hung_store_costs_one_attempt) {
   tikv_client_t *c = connect_with(10000, 300);
-  ok(tikv_raw_put(c, K("0h"), K("v"), 0));
+  ok(tikv_raw_put(c, K("0h"), K("v"), 0, NULL));
   ck_assert_int_eq(tikv_mock_set_latency(mock, "RawGet", 60000), 0);
   unhang_t u = {tikv_mock_call_count(mock, "RawGet"), tikv_mock_region_for_key(mock, K("0h")), 2};
   pthread_t th;
@@ -212,7 +212,7 @@ static void *release_later(void *arg) {
   /* past the waiter's 300 ms attempt timeout, within TiKV's (and the
    * mock's) 1 s cap on one request's wait */
   usleep(500 * 1000);
-  ok(tikv_txn_rollback(h->holder));
+  ok(tikv_txn_rollback(h->holder, NULL));
   return NULL;
 }
 
@@ -223,15 +223,15 @@ START_TEST(pessimistic_lock_wait_outlasts_attempt) {
   o.pessimistic = 1;
   o.lock_wait_timeout_ms = 5000;
   tikv_txn_t *holder = tikv_txn_new(c, &o, NULL), *waiter = tikv_txn_new(c, &o, NULL);
-  ok(tikv_txn_begin(holder));
-  ok(tikv_txn_begin(waiter));
+  ok(tikv_txn_begin(holder, NULL));
+  ok(tikv_txn_begin(waiter, NULL));
   tikv_slice_t key = {(const uint8_t *)"0x", 2};
-  ok(tikv_txn_lock_keys(holder, &key, 1));
-  ok(tikv_txn_put(holder, K("0x"), K("held")));
+  ok(tikv_txn_lock_keys(holder, &key, 1, NULL));
+  ok(tikv_txn_put(holder, K("0x"), K("held"), NULL));
   holder_t h = {holder, tikv_mock_call_count(mock, "KvPessimisticLock")};
   pthread_t th;
   pthread_create(&th, NULL, release_later, &h);
-  tikv_future_t *f = tikv_txn_get_for_update(waiter, K("0x"));
+  tikv_future_t *f = tikv_txn_get_for_update(waiter, K("0x"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   pthread_join(th, NULL);
@@ -239,7 +239,7 @@ START_TEST(pessimistic_lock_wait_outlasts_attempt) {
    * sent after its wake-up, which takes the lock: none cut short by the
    * attempt timeout and sent again */
   ck_assert_uint_le(tikv_mock_call_count(mock, "KvPessimisticLock") - h.calls, 2);
-  ok(tikv_txn_rollback(waiter));
+  ok(tikv_txn_rollback(waiter, NULL));
   tikv_txn_free(holder);
   tikv_txn_free(waiter);
   tikv_client_free(c);
@@ -252,7 +252,7 @@ END_TEST
 static void warm(tikv_client_t *c) {
   const char *keys[] = {"0w", "8w", "Gw"};
   for (int i = 0; i < 3; i++) {
-    ok(tikv_raw_put(c, K(keys[i]), K("w"), 0));
+    ok(tikv_raw_put(c, K(keys[i]), K("w"), 0, NULL));
     ck_assert_uint_eq(leader_of(keys[i]), (uint64_t)i + 1);
   }
 }
@@ -260,12 +260,12 @@ static void warm(tikv_client_t *c) {
 START_TEST(store_down_pd_silent_peers_name_the_leader) {
   tikv_client_t *c = connect_with(10000, 0);
   warm(c);
-  ok(tikv_raw_put(c, K("0k"), K("before"), 0));
+  ok(tikv_raw_put(c, K("0k"), K("before"), 0, NULL));
   /* PD cannot help: only the region's other peers know the new leader */
   ck_assert_int_eq(tikv_mock_pd_pause(mock, 1), 0);
   ck_assert_int_eq(tikv_mock_store_set_down(mock, 1, 1), 0);
   raw_is(c, "0k", "before");
-  ok(tikv_raw_put(c, K("0k"), K("after"), 0));
+  ok(tikv_raw_put(c, K("0k"), K("after"), 0, NULL));
   raw_is(c, "0k", "after");
   uint64_t now = leader_of("0k");
   ck_assert_uint_ne(now, 1);
@@ -289,10 +289,10 @@ START_TEST(store_down_under_reads_and_writes) {
     tikv_txn_t *t = begin(c, 0, 0);
     for (int i = 0; i < 3; i++) {
       snprintf(keys[i], sizeof(keys[i]), "%cs%d", "08G"[i], r);
-      ok(tikv_txn_put(t, K(keys[i]), K(val)));
+      ok(tikv_txn_put(t, K(keys[i]), K(val), NULL));
     }
-    tikv_future_t *commit = tikv_txn_commit(t);
-    tikv_future_t *raw = tikv_raw_put(c, K("0r"), K(val), 0);
+    tikv_future_t *commit = tikv_txn_commit(t, NULL);
+    tikv_future_t *raw = tikv_raw_put(c, K("0r"), K(val), 0, NULL);
     /* killed while the commit and the raw write are on their way */
     if (r == KILL_AT) ck_assert_int_eq(tikv_mock_store_set_down(mock, 1, 1), 0);
     failures += wait_code(commit) != TIKV_ERR_OK;
@@ -316,14 +316,14 @@ END_TEST
 /* ---- the health check ---- */
 START_TEST(health_check_gates_reuse) {
   tikv_client_t *c = connect_with(1500, 0);
-  ok(tikv_raw_put(c, K("0g"), K("v"), 0));
+  ok(tikv_raw_put(c, K("0g"), K("v"), 0, NULL));
   ck_assert_uint_eq(leader_of("0g"), 1);
   /* store 1 fails one call and then says it does not serve: while it says
    * so, nothing goes to it (its peers name it the leader in vain) */
   ck_assert_int_eq(tikv_mock_store_set_serving(mock, 1, 0), 0);
   ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "RawGet", 14, 1), 0);
   uint64_t before = tikv_mock_call_count(mock, "RawGet");
-  tikv_future_t *f = tikv_raw_get(c, K("0g"));
+  tikv_future_t *f = tikv_raw_get(c, K("0g"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
   /* and the peers' answers naming the down store are backed off, not
@@ -339,10 +339,10 @@ END_TEST
 /* ---- lost replies ---- */
 START_TEST(lost_read_reply_is_sent_again) {
   tikv_client_t *c = connect_with(10000, 0);
-  ok(tikv_raw_put(c, K("0l"), K("v"), 0));
+  ok(tikv_raw_put(c, K("0l"), K("v"), 0, NULL));
   tikv_txn_t *t = begin(c, 0, 0);
-  ok(tikv_txn_put(t, K("8l"), K("w")));
-  ok(tikv_txn_commit(t));
+  ok(tikv_txn_put(t, K("8l"), K("w"), NULL));
+  ok(tikv_txn_commit(t, NULL));
   tikv_txn_free(t);
   uint64_t before = tikv_mock_call_count(mock, "RawGet");
   ck_assert_int_eq(tikv_mock_inject_lost_reply(mock, 0, "RawGet", 1), 0);
@@ -361,9 +361,9 @@ END_TEST
 static void commit_with_lost(tikv_client_t *c, const char *method, int async_commit, int one_pc,
                              const char *const *keys, int n) {
   tikv_txn_t *t = begin(c, async_commit, one_pc);
-  for (int i = 0; i < n; i++) ok(tikv_txn_put(t, K(keys[i]), K("x")));
+  for (int i = 0; i < n; i++) ok(tikv_txn_put(t, K(keys[i]), K("x"), NULL));
   ck_assert_int_eq(tikv_mock_inject_lost_reply(mock, 0, method, 1000000), 0);
-  tikv_future_t *f = tikv_txn_commit(t);
+  tikv_future_t *f = tikv_txn_commit(t, NULL);
   int code = wait_code(f);
   ck_assert_msg(code == TIKV_ERR_UNDETERMINED, "%s lost: %s", method, tikv_err_name(code));
   ck_assert(!tikv_error_retryable(tikv_future_get_error(f)));
@@ -385,10 +385,10 @@ START_TEST(lost_primary_commit_is_undetermined) {
   all_there(c, keys, 3);
   /* one lost reply: the commit sent again finds it done */
   tikv_txn_t *t = begin(c, 0, 0);
-  ok(tikv_txn_put(t, K("0q"), K("y")));
-  ok(tikv_txn_put(t, K("8q"), K("y")));
+  ok(tikv_txn_put(t, K("0q"), K("y"), NULL));
+  ok(tikv_txn_put(t, K("8q"), K("y"), NULL));
   ck_assert_int_eq(tikv_mock_inject_lost_reply(mock, 0, "KvCommit", 1), 0);
-  ok(tikv_txn_commit(t));
+  ok(tikv_txn_commit(t, NULL));
   tikv_txn_free(t);
   txn_is(c, "0q", "y");
   txn_is(c, "8q", "y");
@@ -434,11 +434,11 @@ static void rollback_at_store(const char *key, uint64_t start_ts) {
 START_TEST(primary_commit_failing_after_a_transport_error_is_undetermined) {
   tikv_client_t *c = connect_with(10000, 0);
   tikv_txn_t *t = begin(c, 0, 0);
-  ok(tikv_txn_put(t, K("0z"), K("x")));
-  ok(tikv_txn_put(t, K("8z"), K("x")));
+  ok(tikv_txn_put(t, K("0z"), K("x"), NULL));
+  ok(tikv_txn_put(t, K("8z"), K("x"), NULL));
   uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
   ck_assert_int_eq(tikv_mock_inject_grpc_error(mock, "KvCommit", 14, 1000000), 0);
-  tikv_future_t *f = tikv_txn_commit(t);
+  tikv_future_t *f = tikv_txn_commit(t, NULL);
   mc_await_count(tikv_mock_call_count, mock, "KvCommit", commits + 1, 8000);
   rollback_at_store("0z", tikv_txn_start_ts(t));
   tikv_mock_clear_faults(mock);

@@ -90,11 +90,11 @@ static int connect_with(tikv_config_t *cfg) {
 }
 
 static void put_ok(const char *k, const char *v) {
-  ck_assert_msg(code_of(tikv_raw_put(c, K(k), K(v), 0)) == 0, "put %s: %s", k, msg);
+  ck_assert_msg(code_of(tikv_raw_put(c, K(k), K(v), 0, NULL)) == 0, "put %s: %s", k, msg);
 }
 
 static int get_code(const char *k, const char *want) {
-  tikv_future_t *f = tikv_raw_get(c, K(k));
+  tikv_future_t *f = tikv_raw_get(c, K(k), NULL);
   int code = tikv_future_wait(f);
   if (!code && want) {
     const uint8_t *v;
@@ -111,18 +111,18 @@ static int get_code(const char *k, const char *want) {
 static void txn_round_trip(const char *const *keys, size_t n) {
   int err;
   tikv_txn_t *x = tikv_txn_new(c, NULL, &err);
-  ck_assert_int_eq(code_of(tikv_txn_begin(x)), 0);
+  ck_assert_int_eq(code_of(tikv_txn_begin(x, NULL)), 0);
   for (size_t i = 0; i < n; i++) {
     char v[64];
     snprintf(v, sizeof(v), "t%s", keys[i]);
-    ck_assert_int_eq(code_of(tikv_txn_put(x, K(keys[i]), K(v))), 0);
+    ck_assert_int_eq(code_of(tikv_txn_put(x, K(keys[i]), K(v), NULL)), 0);
   }
-  ck_assert_msg(code_of(tikv_txn_commit(x)) == 0, "commit: %s", msg);
+  ck_assert_msg(code_of(tikv_txn_commit(x, NULL)) == 0, "commit: %s", msg);
   tikv_txn_free(x);
   x = tikv_txn_new(c, NULL, &err);
-  ck_assert_int_eq(code_of(tikv_txn_begin(x)), 0);
+  ck_assert_int_eq(code_of(tikv_txn_begin(x, NULL)), 0);
   for (size_t i = 0; i < n; i++) {
-    tikv_future_t *f = tikv_txn_get(x, K(keys[i]));
+    tikv_future_t *f = tikv_txn_get(x, K(keys[i]), NULL);
     ck_assert_int_eq(tikv_future_wait(f), 0);
     const uint8_t *v;
     size_t vl;
@@ -147,7 +147,7 @@ static void exercise(void) {
   ck_assert_int_eq(tikv_mock_inject_region_error(m, "RawGet", region, "not_leader", 2), 0);
   ck_assert_int_eq(tikv_mock_inject_region_error(m, "RawScan", 0, "epoch_not_match", 1), 0);
   for (size_t i = 0; i < N_KEYS; i++) ck_assert_int_eq(get_code(KEYS[i], KEYS[i]), 0);
-  tikv_future_t *f = tikv_raw_scan(c, K(""), NULL, 0, 100, 0, 0);
+  tikv_future_t *f = tikv_raw_scan(c, K(""), NULL, 0, 100, 0, 0, NULL);
   ck_assert_int_eq(tikv_future_wait(f), 0);
   const tikv_kv_t *kvs;
   size_t n;

@@ -65,7 +65,7 @@ static int expect(tikv_future_t *f, int code) {
 static tikv_txn_t *begin_opts(const tikv_txn_options_t *o) {
   tikv_txn_t *t = tikv_txn_new(client, o, NULL);
   ck_assert_ptr_nonnull(t);
-  ok(tikv_txn_begin(t));
+  ok(tikv_txn_begin(t, NULL));
   ck_assert_uint_ne(tikv_txn_start_ts(t), 0);
   return t;
 }
@@ -81,7 +81,7 @@ static tikv_txn_t *begin_pessimistic(int64_t wait_ms) {
 }
 
 static uint64_t commit(tikv_txn_t *t) {
-  tikv_future_t *f = tikv_txn_commit(t);
+  tikv_future_t *f = tikv_txn_commit(t, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   uint64_t ts = 0;
   tikv_future_get_u64(f, &ts);
@@ -91,7 +91,7 @@ static uint64_t commit(tikv_txn_t *t) {
 
 /* 1 found with the value, 0 absent */
 static int tget(tikv_txn_t *t, const char *key, const char *want) {
-  tikv_future_t *f = tikv_txn_get(t, K(key));
+  tikv_future_t *f = tikv_txn_get(t, K(key), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t n;
@@ -106,7 +106,7 @@ static int tget(tikv_txn_t *t, const char *key, const char *want) {
 
 static void write_one(const char *key, const char *value) {
   tikv_txn_t *t = begin();
-  ok(tikv_txn_put(t, K(key), K(value)));
+  ok(tikv_txn_put(t, K(key), K(value), NULL));
   ck_assert_uint_gt(commit(t), tikv_txn_start_ts(t));
   tikv_txn_free(t);
 }
@@ -114,7 +114,7 @@ static void write_one(const char *key, const char *value) {
 static int read_one(const char *key, const char *want) {
   tikv_txn_t *t = begin();
   int r = tget(t, key, want);
-  ok(tikv_txn_rollback(t));
+  ok(tikv_txn_rollback(t, NULL));
   tikv_txn_free(t);
   return r;
 }
@@ -124,19 +124,19 @@ START_TEST(put_commit_get) {
   ck_assert_int_eq(read_one("alpha", "1"), 1);
   ck_assert_int_eq(read_one("nothing", NULL), 0);
   tikv_txn_t *t = begin();
-  ok(tikv_txn_put(t, K("alpha"), K("2")));
+  ok(tikv_txn_put(t, K("alpha"), K("2"), NULL));
   ck_assert_int_eq(tget(t, "alpha", "2"), 1); /* own write */
-  ok(tikv_txn_delete(t, K("beta")));
+  ok(tikv_txn_delete(t, K("beta"), NULL));
   ck_assert_int_eq(tget(t, "beta", NULL), 0);
   commit(t);
   tikv_txn_free(t);
   ck_assert_int_eq(read_one("alpha", "2"), 1);
   t = begin();
-  ok(tikv_txn_delete(t, K("alpha")));
+  ok(tikv_txn_delete(t, K("alpha"), NULL));
   commit(t);
   /* a finished transaction refuses more work */
-  ck_assert(expect(tikv_txn_get(t, K("alpha")), TIKV_ERR_TXN_FINISHED));
-  ck_assert(expect(tikv_txn_commit(t), TIKV_ERR_TXN_FINISHED));
+  ck_assert(expect(tikv_txn_get(t, K("alpha"), NULL), TIKV_ERR_TXN_FINISHED));
+  ck_assert(expect(tikv_txn_commit(t, NULL), TIKV_ERR_TXN_FINISHED));
   tikv_txn_free(t);
   ck_assert_int_eq(read_one("alpha", NULL), 0);
   /* an empty transaction commits at ts 0 */
@@ -145,7 +145,7 @@ START_TEST(put_commit_get) {
   tikv_txn_free(t);
   /* operations before begin are refused */
   t = tikv_txn_new(client, NULL, NULL);
-  ck_assert(expect(tikv_txn_get(t, K("a")), TIKV_ERR_INVALID_ARGUMENT));
+  ck_assert(expect(tikv_txn_get(t, K("a"), NULL), TIKV_ERR_INVALID_ARGUMENT));
   tikv_txn_free(t);
 }
 END_TEST
@@ -153,22 +153,22 @@ END_TEST
 START_TEST(buffered_writes_acknowledged_at_once) {
   tikv_txn_t *t = begin();
   /* an optimistic write needs no network: acknowledged before the call returns */
-  tikv_future_t *p = tikv_txn_put(t, K("ack"), K("1"));
+  tikv_future_t *p = tikv_txn_put(t, K("ack"), K("1"), NULL);
   ck_assert_int_eq(tikv_future_is_ready(p), 1);
   ck_assert_int_eq(tikv_future_get_error_code(p), TIKV_ERR_OK);
   tikv_future_destroy(p);
-  ok(tikv_txn_delete(t, K("ack-gone")));
+  ok(tikv_txn_delete(t, K("ack-gone"), NULL));
   ck_assert_int_eq(tget(t, "ack", "1"), 1); /* applied before the read that follows it */
-  tikv_future_t *c = tikv_txn_commit(t);
+  tikv_future_t *c = tikv_txn_commit(t, NULL);
   /* a write after commit was asked for is refused, never dropped */
-  ck_assert(expect(tikv_txn_put(t, K("ack"), K("late")), TIKV_ERR_TXN_FINISHED));
+  ck_assert(expect(tikv_txn_put(t, K("ack"), K("late"), NULL), TIKV_ERR_TXN_FINISHED));
   ck_assert_int_eq(wait_code(c), TIKV_ERR_OK);
   tikv_future_destroy(c);
   tikv_txn_free(t);
   ck_assert_int_eq(read_one("ack", "1"), 1);
   /* before begin completed: the slow path refuses it */
   t = tikv_txn_new(client, NULL, NULL);
-  ck_assert(expect(tikv_txn_put(t, K("ack"), K("x")), TIKV_ERR_INVALID_ARGUMENT));
+  ck_assert(expect(tikv_txn_put(t, K("ack"), K("x"), NULL), TIKV_ERR_INVALID_ARGUMENT));
   tikv_txn_free(t);
 }
 END_TEST
@@ -177,7 +177,7 @@ START_TEST(free_while_busy) {
   /* freed while its begin is on the way: the begin still completes */
   for (int i = 0; i < 50; i++) {
     tikv_txn_t *t = tikv_txn_new(client, NULL, NULL);
-    tikv_future_t *f = tikv_txn_begin(t);
+    tikv_future_t *f = tikv_txn_begin(t, NULL);
     tikv_txn_free(t);
     ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
     tikv_future_destroy(f);
@@ -185,13 +185,13 @@ START_TEST(free_while_busy) {
   /* freed with a read in flight and a pessimistic lock held: the lock is
    * released in the background */
   tikv_txn_t *t = begin_pessimistic(1000);
-  ok(tikv_txn_put(t, K("busy"), K("v")));
-  tikv_future_t *g = tikv_txn_get(t, K("busy"));
+  ok(tikv_txn_put(t, K("busy"), K("v"), NULL));
+  tikv_future_t *g = tikv_txn_get(t, K("busy"), NULL);
   tikv_txn_free(t);
   ck_assert_int_eq(tikv_future_wait(g), TIKV_ERR_OK);
   tikv_future_destroy(g);
   tikv_txn_t *u = begin_pessimistic(5000);
-  ok(tikv_txn_put(u, K("busy"), K("u"))); /* gets the lock once t's is rolled back */
+  ok(tikv_txn_put(u, K("busy"), K("u"), NULL)); /* gets the lock once t's is rolled back */
   commit(u);
   tikv_txn_free(u);
   ck_assert_int_eq(read_one("busy", "u"), 1);
@@ -203,16 +203,16 @@ START_TEST(batch_get_across_regions_and_binary_keys) {
   const char *keys[] = {"0zero", "Bee", "Jay", "Sea", "a", "dee", "mm", "tee", "zz"};
   tikv_slice_t ks[10];
   for (int i = 0; i < 9; i++) {
-    ok(tikv_txn_put(t, K(keys[i]), K(keys[i])));
+    ok(tikv_txn_put(t, K(keys[i]), K(keys[i]), NULL));
     ks[i] = (tikv_slice_t){K(keys[i])};
   }
   const uint8_t bin[] = {0, 0xff, 0, 1};
-  ok(tikv_txn_put(t, bin, sizeof(bin), bin, sizeof(bin)));
+  ok(tikv_txn_put(t, bin, sizeof(bin), bin, sizeof(bin), NULL));
   commit(t);
   tikv_txn_free(t);
   ks[9] = (tikv_slice_t){(const uint8_t *)"absent", 6};
   t = begin();
-  tikv_future_t *f = tikv_txn_batch_get(t, ks, 10);
+  tikv_future_t *f = tikv_txn_batch_get(t, ks, 10, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kvs;
   size_t n;
@@ -221,7 +221,7 @@ START_TEST(batch_get_across_regions_and_binary_keys) {
   ck_assert_mem_eq(kvs[0].key, "0zero", 5);
   ck_assert_mem_eq(kvs[8].value, "zz", 2);
   tikv_future_destroy(f);
-  f = tikv_txn_get(t, bin, sizeof(bin));
+  f = tikv_txn_get(t, bin, sizeof(bin), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t vl;
@@ -231,7 +231,7 @@ START_TEST(batch_get_across_regions_and_binary_keys) {
   tikv_future_destroy(f);
   tikv_txn_free(t);
   /* transactional keys never show up in raw space */
-  f = tikv_raw_get(client, K("Jay"));
+  f = tikv_raw_get(client, K("Jay"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_value(f, NULL, NULL), 0);
   tikv_future_destroy(f);
@@ -252,11 +252,11 @@ START_TEST(snapshot_isolation) {
   o.start_ts = old_ts;
   tikv_txn_t *snap = begin_opts(&o);
   ck_assert_int_eq(tget(snap, "si", "old"), 1);
-  ck_assert(expect(tikv_txn_put(snap, K("si"), K("x")), TIKV_ERR_UNSUPPORTED));
+  ck_assert(expect(tikv_txn_put(snap, K("si"), K("x"), NULL), TIKV_ERR_UNSUPPORTED));
   tikv_txn_free(snap);
   ck_assert_int_eq(read_one("si", "new"), 1);
   /* current timestamp moves forward */
-  tikv_future_t *f = tikv_client_current_timestamp(client);
+  tikv_future_t *f = tikv_client_current_timestamp(client, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   uint64_t now;
   tikv_future_get_u64(f, &now);
@@ -268,10 +268,10 @@ END_TEST
 START_TEST(write_conflict_and_rollback) {
   write_one("wc", "0");
   tikv_txn_t *a = begin(), *b = begin();
-  ok(tikv_txn_put(a, K("wc"), K("a")));
-  ok(tikv_txn_put(b, K("wc"), K("b")));
+  ok(tikv_txn_put(a, K("wc"), K("a"), NULL));
+  ok(tikv_txn_put(b, K("wc"), K("b"), NULL));
   commit(a);
-  tikv_future_t *f = tikv_txn_commit(b);
+  tikv_future_t *f = tikv_txn_commit(b, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_WRITE_CONFLICT);
   const tikv_error_t *e = tikv_future_get_error(f);
   size_t kl;
@@ -285,19 +285,19 @@ START_TEST(write_conflict_and_rollback) {
   ck_assert_int_eq(read_one("wc", "a"), 1);
   /* rollback leaves nothing */
   tikv_txn_t *r = begin();
-  ok(tikv_txn_put(r, K("rb"), K("x")));
-  ok(tikv_txn_rollback(r));
-  ck_assert(expect(tikv_txn_commit(r), TIKV_ERR_TXN_FINISHED));
+  ok(tikv_txn_put(r, K("rb"), K("x"), NULL));
+  ok(tikv_txn_rollback(r, NULL));
+  ck_assert(expect(tikv_txn_commit(r, NULL), TIKV_ERR_TXN_FINISHED));
   tikv_txn_free(r);
   ck_assert_int_eq(read_one("rb", NULL), 0);
   /* a newer delete conflicts as much as a newer put */
   write_one("wc-del", "0");
   tikv_txn_t *x = begin(), *y = begin();
   ck_assert_int_eq(tget(y, "wc-del", "0"), 1);
-  ok(tikv_txn_delete(x, K("wc-del")));
+  ok(tikv_txn_delete(x, K("wc-del"), NULL));
   uint64_t dts = commit(x);
-  ok(tikv_txn_put(y, K("wc-del"), K("1")));
-  f = tikv_txn_commit(y);
+  ok(tikv_txn_put(y, K("wc-del"), K("1"), NULL));
+  f = tikv_txn_commit(y, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_WRITE_CONFLICT);
   ck_assert_uint_eq(tikv_error_conflict_ts(tikv_future_get_error(f)), dts);
   tikv_future_destroy(f);
@@ -316,8 +316,8 @@ START_TEST(write_skew_is_allowed) {
   ck_assert_int_eq(tget(a, "ws-b", "1"), 1);
   ck_assert_int_eq(tget(b, "ws-a", "1"), 1);
   ck_assert_int_eq(tget(b, "ws-b", "1"), 1);
-  ok(tikv_txn_put(a, K("ws-a"), K("0")));
-  ok(tikv_txn_put(b, K("ws-b"), K("0")));
+  ok(tikv_txn_put(a, K("ws-a"), K("0"), NULL));
+  ok(tikv_txn_put(b, K("ws-b"), K("0"), NULL));
   commit(a);
   commit(b);
   tikv_txn_free(a);
@@ -330,8 +330,8 @@ END_TEST
 START_TEST(insert_and_lock_keys) {
   write_one("ins", "v");
   tikv_txn_t *t = begin();
-  ok(tikv_txn_insert(t, K("ins"), K("w")));
-  tikv_future_t *f = tikv_txn_commit(t);
+  ok(tikv_txn_insert(t, K("ins"), K("w"), NULL));
+  tikv_future_t *f = tikv_txn_commit(t, NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_ALREADY_EXIST);
   size_t kl;
   tikv_error_key(tikv_future_get_error(f), &kl);
@@ -339,8 +339,8 @@ START_TEST(insert_and_lock_keys) {
   tikv_future_destroy(f);
   tikv_txn_free(t);
   t = begin();
-  ok(tikv_txn_insert(t, K("ins-new"), K("w")));
-  ck_assert(expect(tikv_txn_insert(t, K("ins-new"), K("w")), TIKV_ERR_ALREADY_EXIST));
+  ok(tikv_txn_insert(t, K("ins-new"), K("w"), NULL));
+  ck_assert(expect(tikv_txn_insert(t, K("ins-new"), K("w"), NULL), TIKV_ERR_ALREADY_EXIST));
   commit(t);
   tikv_txn_free(t);
   ck_assert_int_eq(read_one("ins-new", "w"), 1);
@@ -348,17 +348,17 @@ START_TEST(insert_and_lock_keys) {
   write_one("lk", "0");
   tikv_txn_t *a = begin();
   tikv_slice_t k = {K("lk")};
-  ok(tikv_txn_lock_keys(a, &k, 1));
-  ok(tikv_txn_put(a, K("other"), K("x")));
+  ok(tikv_txn_lock_keys(a, &k, 1, NULL));
+  ok(tikv_txn_put(a, K("other"), K("x"), NULL));
   write_one("lk", "1");
-  ck_assert(expect(tikv_txn_commit(a), TIKV_ERR_WRITE_CONFLICT));
+  ck_assert(expect(tikv_txn_commit(a, NULL), TIKV_ERR_WRITE_CONFLICT));
   tikv_txn_free(a);
 }
 END_TEST
 
 static size_t scan_n(tikv_txn_t *t, const char *s, const char *e, uint32_t limit, int reverse,
                      const tikv_kv_t **out, tikv_future_t **keep) {
-  tikv_future_t *f = tikv_txn_scan(t, K(s), (const uint8_t *)e, e ? strlen(e) : 0, limit, 0, reverse);
+  tikv_future_t *f = tikv_txn_scan(t, K(s), (const uint8_t *)e, e ? strlen(e) : 0, limit, 0, reverse, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   size_t n;
   tikv_future_get_kvs(f, out, &n);
@@ -371,15 +371,15 @@ static void await_unlocked(const char *key);
 START_TEST(scans_with_own_writes) {
   tikv_txn_t *t = begin();
   const char *keys[] = {"b1", "b2", "c1", "c2", "k1", "k2", "s1", "t1"};
-  for (int i = 0; i < 8; i++) ok(tikv_txn_put(t, K(keys[i]), K(keys[i])));
+  for (int i = 0; i < 8; i++) ok(tikv_txn_put(t, K(keys[i]), K(keys[i]), NULL));
   commit(t);
   tikv_txn_free(t);
   /* the secondaries are committed in the background: a scan meeting one of
    * their locks would resolve it and ask its region again */
   for (int i = 0; i < 8; i++) await_unlocked(keys[i]);
   t = begin();
-  ok(tikv_txn_delete(t, K("c1")));
-  ok(tikv_txn_put(t, K("c15"), K("mine")));
+  ok(tikv_txn_delete(t, K("c1"), NULL));
+  ok(tikv_txn_put(t, K("c15"), K("mine"), NULL));
   const tikv_kv_t *kv;
   tikv_future_t *f;
   size_t n = scan_n(t, "b", "t", 100, 0, &kv, &f);
@@ -463,7 +463,7 @@ static void *send_raw(const route_t *r, const char *method, const ProtobufCMessa
 #define FREE(p) protobuf_c_message_free_unpacked((ProtobufCMessage *)(p), NULL)
 
 static uint64_t now_ts(void) {
-  tikv_future_t *f = tikv_client_current_timestamp(client);
+  tikv_future_t *f = tikv_client_current_timestamp(client, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   uint64_t ts;
   tikv_future_get_u64(f, &ts);
@@ -723,11 +723,11 @@ END_TEST
  * store has it, runs first. */
 START_TEST(commit_after_primary_rolled_back_fails) {
   tikv_txn_t *t = begin();
-  ok(tikv_txn_put(t, K("rbc/p"), K("v")));
-  ok(tikv_txn_put(t, K("zrbc/s"), K("v")));
+  ok(tikv_txn_put(t, K("rbc/p"), K("v"), NULL));
+  ok(tikv_txn_put(t, K("zrbc/s"), K("v"), NULL));
   ck_assert_int_eq(tikv_mock_set_latency(mock, "KvCommit", 1000), 0);
   uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
-  tikv_future_t *f = tikv_txn_commit(t);
+  tikv_future_t *f = tikv_txn_commit(t, NULL);
   await_calls("KvCommit", commits + 1); /* the primary's commit, held */
   dead_rollback("rbc/p", tikv_txn_start_ts(t));
   int code = tikv_future_wait(f);
@@ -757,7 +757,7 @@ START_TEST(reader_pushes_a_live_lock) {
   uint64_t checks = tikv_mock_call_count(mock, "KvCheckTxnStatus");
   tikv_txn_t *t = begin();
   tikv_slice_t keys[2] = {{K("push/k1")}, {K("push/k2")}};
-  tikv_future_t *f = tikv_txn_batch_get(t, keys, 2);
+  tikv_future_t *f = tikv_txn_batch_get(t, keys, 2, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kvs;
   size_t n;
@@ -813,7 +813,7 @@ START_TEST(reads_remember_pushed_txns_across_regions) {
   /* a batch get over the same keys: its parts (in parallel) read past both */
   tikv_txn_t *t = begin();
   tikv_slice_t sl[3] = {{K(keys[0])}, {K(keys[1])}, {K(keys[2])}};
-  tikv_future_t *f = tikv_txn_batch_get(t, sl, 3);
+  tikv_future_t *f = tikv_txn_batch_get(t, sl, 3, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const tikv_kv_t *kv;
   size_t n;
@@ -833,7 +833,7 @@ END_TEST
  * TTL (10 s), raising the primary lock's TTL so it outlives its first one. */
 START_TEST(heartbeat_extends_the_primary_lock) {
   tikv_txn_t *t = begin_pessimistic(1000);
-  ok(tikv_txn_put(t, K("hb/p"), K("v")));
+  ok(tikv_txn_put(t, K("hb/p"), K("v"), NULL));
   const Kvrpcpb__LockInfo *l;
   Kvrpcpb__ScanLockResponse *r = scan_lock_of("hb/p", &l);
   ck_assert_ptr_nonnull(l);
@@ -858,27 +858,27 @@ END_TEST
 START_TEST(pessimistic_locks) {
   write_one("p1", "0");
   tikv_txn_t *a = begin_pessimistic(20000);
-  tikv_future_t *f = tikv_txn_get_for_update(a, K("p1"));
+  tikv_future_t *f = tikv_txn_get_for_update(a, K("p1"), NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_value(f, NULL, NULL), 1);
   tikv_future_destroy(f);
   /* no-wait: fails at once while a holds the lock */
   tikv_txn_t *b = begin_pessimistic(0);
-  ck_assert(expect(tikv_txn_put(b, K("p1"), K("b")), TIKV_ERR_LOCK_WAIT_TIMEOUT));
-  ok(tikv_txn_rollback(b));
+  ck_assert(expect(tikv_txn_put(b, K("p1"), K("b"), NULL), TIKV_ERR_LOCK_WAIT_TIMEOUT));
+  ok(tikv_txn_rollback(b, NULL));
   tikv_txn_free(b);
   /* a short wait times out */
   b = begin_pessimistic(300);
-  ck_assert(expect(tikv_txn_put(b, K("p1"), K("b")), TIKV_ERR_LOCK_WAIT_TIMEOUT));
-  ok(tikv_txn_rollback(b));
+  ck_assert(expect(tikv_txn_put(b, K("p1"), K("b"), NULL), TIKV_ERR_LOCK_WAIT_TIMEOUT));
+  ok(tikv_txn_rollback(b, NULL));
   tikv_txn_free(b);
   /* a waiter is woken by the holder's commit and sees its write */
   tikv_txn_t *w = begin_pessimistic(10000);
   uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
-  tikv_future_t *wf = tikv_txn_get_for_update(w, K("p1"));
+  tikv_future_t *wf = tikv_txn_get_for_update(w, K("p1"), NULL);
   await_calls("KvPessimisticLock", lock_calls + 1); /* w waits on a's lock now */
   ck_assert_int_eq(tikv_future_is_ready(wf), 0);
-  ok(tikv_txn_put(a, K("p1"), K("a")));
+  ok(tikv_txn_put(a, K("p1"), K("a"), NULL));
   commit(a);
   tikv_txn_free(a);
   ck_assert_int_eq(wait_code(wf), TIKV_ERR_OK);
@@ -887,18 +887,18 @@ START_TEST(pessimistic_locks) {
   ck_assert_int_eq(tikv_future_get_value(wf, &v, &vl), 1);
   ck_assert_mem_eq(v, "a", 1); /* the latest value, not the snapshot's */
   tikv_future_destroy(wf);
-  ok(tikv_txn_put(w, K("p1"), K("w")));
+  ok(tikv_txn_put(w, K("p1"), K("w"), NULL));
   commit(w);
   tikv_txn_free(w);
   ck_assert_int_eq(read_one("p1", "w"), 1);
   /* rollback releases: another txn locks at once afterwards */
   tikv_txn_t *r = begin_pessimistic(20000);
   tikv_slice_t k = {K("p2")};
-  ok(tikv_txn_lock_keys(r, &k, 1));
-  ok(tikv_txn_rollback(r));
+  ok(tikv_txn_lock_keys(r, &k, 1, NULL));
+  ok(tikv_txn_rollback(r, NULL));
   tikv_txn_free(r);
   b = begin_pessimistic(0);
-  ok(tikv_txn_lock_keys(b, &k, 1));
+  ok(tikv_txn_lock_keys(b, &k, 1, NULL));
   commit(b); /* lock-only commit */
   tikv_txn_free(b);
   ck_assert_int_eq(read_one("p2", NULL), 0);
@@ -910,15 +910,15 @@ END_TEST
  * arrived does not hand it the lock. */
 START_TEST(no_wait_lock_is_never_queued) {
   tikv_txn_t *h = begin_pessimistic(1000);
-  ok(tikv_txn_put(h, K("nowait"), K("h")));
+  ok(tikv_txn_put(h, K("nowait"), K("h"), NULL));
   tikv_txn_t *t = begin_pessimistic(0);
   uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
-  tikv_future_t *f = tikv_txn_put(t, K("nowait"), K("t"));
+  tikv_future_t *f = tikv_txn_put(t, K("nowait"), K("t"), NULL);
   await_calls("KvPessimisticLock", lock_calls + 1);
-  ok(tikv_txn_rollback(h)); /* the lock goes, after the request was answered */
+  ok(tikv_txn_rollback(h, NULL)); /* the lock goes, after the request was answered */
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_LOCK_WAIT_TIMEOUT);
   tikv_future_destroy(f);
-  ok(tikv_txn_rollback(t));
+  ok(tikv_txn_rollback(t, NULL));
   tikv_txn_free(t);
   tikv_txn_free(h);
 }
@@ -932,7 +932,7 @@ typedef struct {
 
 static void *lock_thread(void *p) {
   lock_arg *a = p;
-  tikv_future_t *f = tikv_txn_put(a->t, K(a->key), K("x"));
+  tikv_future_t *f = tikv_txn_put(a->t, K(a->key), K("x"), NULL);
   atomic_store(&a->code, tikv_future_wait(f));
   tikv_future_destroy(f);
   return NULL;
@@ -940,8 +940,8 @@ static void *lock_thread(void *p) {
 
 START_TEST(deadlock_detected) {
   tikv_txn_t *a = begin_pessimistic(10000), *b = begin_pessimistic(10000);
-  ok(tikv_txn_put(a, K("dl1"), K("a")));
-  ok(tikv_txn_put(b, K("dl2"), K("b")));
+  ok(tikv_txn_put(a, K("dl1"), K("a"), NULL));
+  ok(tikv_txn_put(b, K("dl2"), K("b"), NULL));
   pthread_t th;
   lock_arg la = {a, "dl2", -1};
   uint64_t lock_calls = tikv_mock_call_count(mock, "KvPessimisticLock");
@@ -949,13 +949,13 @@ START_TEST(deadlock_detected) {
   await_calls("KvPessimisticLock", lock_calls + 1); /* a waits for b */
   /* b waits for a: b closes the cycle, so b is the one told (as TiKV's
    * detector tells the waiter whose edge would close it) */
-  tikv_future_t *f = tikv_txn_put(b, K("dl1"), K("b"));
+  tikv_future_t *f = tikv_txn_put(b, K("dl1"), K("b"), NULL);
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_DEADLOCK);
   const tikv_error_t *e = tikv_future_get_error(f);
   ck_assert_int_eq(tikv_error_retryable(e), 1);
   tikv_future_destroy(f);
   ck_assert_int_eq(atomic_load(&la.code), -1); /* a still waits */
-  ok(tikv_txn_rollback(b)); /* b's locks go; a proceeds */
+  ok(tikv_txn_rollback(b, NULL)); /* b's locks go; a proceeds */
   pthread_join(th, NULL);
   ck_assert_int_eq(atomic_load(&la.code), TIKV_ERR_OK);
   commit(a);
@@ -980,7 +980,7 @@ START_TEST(two_phase_async_commit_and_one_pc) {
   /* 2PC: the primary's KvCommit, then the secondaries' in the background */
   uint64_t commits = tikv_mock_call_count(mock, "KvCommit");
   tikv_txn_t *t = begin();
-  for (int i = 0; i < 3; i++) ok(tikv_txn_put(t, K(keys[i]), K("2pc")));
+  for (int i = 0; i < 3; i++) ok(tikv_txn_put(t, K(keys[i]), K("2pc"), NULL));
   uint64_t cts = commit(t);
   ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
   tikv_txn_free(t);
@@ -993,8 +993,8 @@ START_TEST(two_phase_async_commit_and_one_pc) {
   tikv_txn_options_init(&o);
   o.try_one_pc = 1;
   t = begin_opts(&o);
-  ok(tikv_txn_put(t, K("pc-1"), K("a")));
-  ok(tikv_txn_put(t, K("pc-2"), K("b")));
+  ok(tikv_txn_put(t, K("pc-1"), K("a"), NULL));
+  ok(tikv_txn_put(t, K("pc-2"), K("b"), NULL));
   commits = tikv_mock_call_count(mock, "KvCommit");
   uint64_t prewrites = tikv_mock_call_count(mock, "KvPrewrite");
   cts = commit(t);
@@ -1014,7 +1014,7 @@ START_TEST(two_phase_async_commit_and_one_pc) {
   tikv_txn_options_init(&o);
   o.async_commit = 1;
   t = begin_opts(&o);
-  for (int i = 0; i < 3; i++) ok(tikv_txn_put(t, K(akeys[i]), K("async")));
+  for (int i = 0; i < 3; i++) ok(tikv_txn_put(t, K(akeys[i]), K("async"), NULL));
   cts = commit(t);
   ck_assert_uint_gt(cts, tikv_txn_start_ts(t));
   uint64_t max_min = 0;
@@ -1051,14 +1051,14 @@ static void *bank_worker(void *p) {
     int from = rand_r(&seed) % ACCOUNTS, to = (from + 1 + rand_r(&seed) % (ACCOUNTS - 1)) % ACCOUNTS;
     for (int attempt = 0; attempt < 50; attempt++) {
       tikv_txn_t *t = tikv_txn_new(client, NULL, NULL);
-      tikv_future_t *f = tikv_txn_begin(t);
+      tikv_future_t *f = tikv_txn_begin(t, NULL);
       int code = tikv_future_wait(f);
       tikv_future_destroy(f);
       char kf[16], kt[16];
       snprintf(kf, sizeof(kf), "acct%02d", from);
       snprintf(kt, sizeof(kt), "acct%02d", to);
       tikv_slice_t keys[2] = {{K(kf)}, {K(kt)}};
-      f = tikv_txn_batch_get(t, keys, 2);
+      f = tikv_txn_batch_get(t, keys, 2, NULL);
       code = code ? code : tikv_future_wait(f);
       long bf = 0, bt = 0;
       if (!code) {
@@ -1075,9 +1075,9 @@ static void *bank_worker(void *p) {
         char vf[32], vt[32];
         snprintf(vf, sizeof(vf), "%ld", bf - 7);
         snprintf(vt, sizeof(vt), "%ld", bt + 7);
-        tikv_future_destroy(tikv_txn_put(t, K(kf), K(vf)));
-        tikv_future_destroy(tikv_txn_put(t, K(kt), K(vt)));
-        f = tikv_txn_commit(t);
+        tikv_future_destroy(tikv_txn_put(t, K(kf), K(vf), NULL));
+        tikv_future_destroy(tikv_txn_put(t, K(kt), K(vt), NULL));
+        f = tikv_txn_commit(t, NULL);
         code = tikv_future_wait(f);
         tikv_future_destroy(f);
       }
@@ -1110,7 +1110,7 @@ START_TEST(bank_transfers_keep_the_total) {
   for (int i = 0; i < ACCOUNTS; i++) {
     char k[16];
     snprintf(k, sizeof(k), "acct%02d", i);
-    ok(tikv_txn_put(t, K(k), K("1000")));
+    ok(tikv_txn_put(t, K(k), K("1000"), NULL));
   }
   commit(t);
   tikv_txn_free(t);
@@ -1164,7 +1164,7 @@ START_TEST(gc_resolves_locks_and_moves_safe_point) {
   uint64_t t4 = now_ts();
   dead_prewrite("Ngc/p4", "v4", "Ngc/p4", t4, 60000);
   uint64_t scans = tikv_mock_call_count(mock, "KvScanLock");
-  tikv_future_t *f = tikv_client_gc(client, sp);
+  tikv_future_t *f = tikv_client_gc(client, sp, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 1);
   tikv_future_destroy(f);
@@ -1181,7 +1181,7 @@ START_TEST(gc_resolves_locks_and_moves_safe_point) {
   ck_assert_int_eq(read_at(sp, "zgc/s2", NULL), 0);
   ck_assert_int_eq(read_at(sp, "Ngc/p3", NULL), 0);
   /* PD's safe point moved to sp, and only forward */
-  f = tikv_client_gc(client, sp - 1000);
+  f = tikv_client_gc(client, sp - 1000, NULL);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   ck_assert_int_eq(tikv_future_get_bool(f), 0);
   tikv_future_destroy(f);
