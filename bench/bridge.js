@@ -62,10 +62,10 @@ async function main() {
   const mock = await MockCluster.start({ stores: 1, regions: 1 });
   const client = await openClient(mock.pdEndpoints, 10000, 'default', false);
   const txn = addon.tikvjs_txn_new(client, 0, 0, 0, -1, 0n, 0);
-  await track(addon.tikv_txn_begin(txn));
+  await track(addon.tikv_txn_begin(txn, undefined));
   const key = Buffer.from('bench/bridge/key');
   const value = Buffer.alloc(16, 'v');
-  if (addon.tikv_txn_put(txn, key, value) !== 0) throw new Error('an optimistic put no longer completes inside the call');
+  if (addon.tikv_txn_put(txn, key, value, undefined) !== 0) throw new Error('an optimistic put no longer completes inside the call');
 
   const rows = [];
   rows.push({
@@ -78,14 +78,14 @@ async function main() {
   rows.push({
     row: 'call put',
     ...(await best(o.seconds, () => {
-      for (let i = 0; i < 1000; i++) addon.tikv_txn_put(txn, key, value);
+      for (let i = 0; i < 1000; i++) addon.tikv_txn_put(txn, key, value, undefined);
       return 1000;
     })),
   });
   rows.push({
     row: 'trip @1',
     ...(await best(o.seconds, async () => {
-      for (let i = 0; i < 100; i++) await track(addon.tikv_txn_get(txn, key));
+      for (let i = 0; i < 100; i++) await track(addon.tikv_txn_get(txn, key, undefined));
       return 100;
     })),
   });
@@ -93,12 +93,12 @@ async function main() {
     row: 'trip @256',
     ...(await best(o.seconds, async () => {
       const ps = new Array(256);
-      for (let i = 0; i < 256; i++) ps[i] = track(addon.tikv_txn_get(txn, key));
+      for (let i = 0; i < 256; i++) ps[i] = track(addon.tikv_txn_get(txn, key, undefined));
       await Promise.all(ps);
       return 256;
     })),
   });
-  const got = await track(addon.tikv_txn_get(txn, key));
+  const got = await track(addon.tikv_txn_get(txn, key, undefined));
   if (!value.equals(got)) throw new Error('the buffered value did not come back');
   addon.freeTxn(txn);
   addon.closeClient(client);

@@ -54,18 +54,21 @@ function options(v, allowed, name = 'options') {
 }
 
 const NO_OPTIONS = Object.freeze([]);
+// what every operation takes (call.js callOptions), raw ones also columnFamily
+const CALL_OPTIONS = Object.freeze(['timeoutMs', 'signal']);
+const RAW_CALL_OPTIONS = Object.freeze([...CALL_OPTIONS, 'columnFamily']);
 
-/** Native arguments of a method taking one key and no options: [key]. */
-function keyArgs(key, opts) {
+/** Native arguments of a method taking one key and the call options: [key]. */
+function keyArgs(key, opts, allowed = CALL_OPTIONS) {
   const k = bytes(key, 'key');
-  options(opts, NO_OPTIONS);
+  options(opts, allowed);
   return [k];
 }
 
-/** Native arguments of a method taking an array of keys and no options: [keys]. */
-function keysArgs(keys, opts) {
+/** Native arguments of a method taking an array of keys and the call options: [keys]. */
+function keysArgs(keys, opts, allowed = CALL_OPTIONS) {
   const ks = byteArray(keys, 'keys');
-  options(opts, NO_OPTIONS);
+  options(opts, allowed);
   return [ks];
 }
 
@@ -206,6 +209,8 @@ module.exports = {
   CLUSTER_OPTIONS,
   clusterOptions,
   TIMEOUT_OPTIONS,
+  CALL_OPTIONS,
+  RAW_CALL_OPTIONS,
   timeouts,
   endpoints,
   func,

@@ -24,7 +24,8 @@ class TikvError extends Error {
   constructor(message, { code = 'INTERNAL', errno, retryable, details } = {}) {
     super(message);
     const info = BY_NAME.get(code);
-    this.name = 'TikvError';
+    // an aborted operation is what AbortSignal users test for (fetch, streams)
+    this.name = code === 'ABORTED' ? 'AbortError' : 'TikvError';
     this.code = code;
     this.errno = errno !== undefined ? errno : info ? info.errno : ErrorCodes.INTERNAL;
     this.retryable = retryable !== undefined ? Boolean(retryable) : info ? info.retryable : false;

@@ -12,11 +12,12 @@ const { EventEmitter } = require('events');
 const { clientEvents } = require('./events');
 
 const COLUMN_FAMILIES = ['default', 'lock', 'write'];
+const V2_COLUMN_FAMILIES = ['default'];
 
 // the option keys each method knows (A.options refuses any other)
 const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, 'columnFamily', 'atomic', ...A.CLUSTER_OPTIONS]);
-const TTL_OPTIONS = Object.freeze(['ttl']);
-const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly']);
+const TTL_OPTIONS = Object.freeze(['ttl', ...A.RAW_CALL_OPTIONS]);
+const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly', ...A.RAW_CALL_OPTIONS]);
 
 const TOKEN = Symbol('RawClient');
 
@@ -88,23 +89,25 @@ function makeRawClient(binding) {
       return events.stats(this.#handle());
     }
 
-    /** One operation of this client: see call.js. */
-    #call(fn, args, transform) {
-      return call(this, this.#handle, fn, args, transform);
+    /** One operation of this client, with its per-call options: see call.js. */
+    #call(fn, args, transform, options) {
+      // API v2 has no column families: only 'default' may be named
+      const cfs = this.options.apiVersion === 2 ? V2_COLUMN_FAMILIES : COLUMN_FAMILIES;
+      return call(this, this.#handle, fn, args, transform, options, cfs);
     }
 
     /** Buffer, or null when the key does not exist. */
     get(key, options) {
-      return this.#call('tikv_raw_get', () => A.keyArgs(key, options));
+      return this.#call('tikv_raw_get', () => A.keyArgs(key, options, A.RAW_CALL_OPTIONS), undefined, options);
     }
 
     /** The pairs found, in key order. */
     batchGet(keys, options) {
-      return this.#call('tikv_raw_batch_get', () => A.keysArgs(keys, options));
+      return this.#call('tikv_raw_batch_get', () => A.keysArgs(keys, options, A.RAW_CALL_OPTIONS), undefined, options);
     }
 
     put(key, value, options) {
-      return this.#call('tikv_raw_put', () => [A.bytes(key, 'key'), A.bytes(value, 'value'), ttl(options)]);
+      return this.#call('tikv_raw_put', () => [A.bytes(key, 'key'), A.bytes(value, 'value'), ttl(options)], undefined, options);
     }
 
     /** pairs: Array<[key, value]>, Array<{key, value}> or a Map. */
@@ -127,15 +130,15 @@ function makeRawClient(binding) {
           }
         }
         return [keys, values, ttl(options)];
-      });
+      }, undefined, options);
     }
 
     delete(key, options) {
-      return this.#call('tikv_raw_delete', () => A.keyArgs(key, options));
+      return this.#call('tikv_raw_delete', () => A.keyArgs(key, options, A.RAW_CALL_OPTIONS), undefined, options);
     }
 
     batchDelete(keys, options) {
-      return this.#call('tikv_raw_batch_delete', () => A.keysArgs(keys, options));
+      return this.#call('tikv_raw_batch_delete', () => A.keysArgs(keys, options, A.RAW_CALL_OPTIONS), undefined, options);
     }
 
     /** Deletes [start, end); end null/omitted: to the end of the key space. */
@@ -143,12 +146,12 @@ function makeRawClient(binding) {
       return this.#call('tikv_raw_delete_range', () => {
         const s = A.bytes(start, 'start');
         const e = A.boundOrEmpty(end, 'end');
-        A.options(options, A.NO_OPTIONS);
+        A.options(options, A.RAW_CALL_OPTIONS);
         // as tikv_raw_delete_range refuses it
         if (e.length > 0 && Buffer.compare(s, e) >= 0)
           throw new RangeError('start must be before end (end null or omitted: to the end of the key space)');
         return [s, e];
-      });
+      }, undefined, options);
     }
 
     /**
@@ -156,7 +159,7 @@ function makeRawClient(binding) {
      * when `reverse`. end null/omitted: the end of the key space.
      */
     scan(start, end, options) {
-      return this.#call('tikv_raw_scan', () => scanArgs(start, end, options));
+      return this.#call('tikv_raw_scan', () => scanArgs(start, end, options, A.RAW_CALL_OPTIONS), undefined, options);
     }
 
     /** ranges: Array<[start, end]>; results of the ranges concatenated in order. */
@@ -175,12 +178,12 @@ function makeRawClient(binding) {
         const eachLimit = A.integer(o.eachLimit, 'options.eachLimit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
         const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
         return [bounds, eachLimit, keyOnly ? 1 : 0];
-      });
+      }, undefined, options);
     }
 
     /** Seconds left; 0 for a key without TTL; null when the key does not exist. */
     getKeyTtl(key, options) {
-      return this.#call('tikv_raw_get_key_ttl', () => A.keyArgs(key, options), ttlToNumber);
+      return this.#call('tikv_raw_get_key_ttl', () => A.keyArgs(key, options, A.RAW_CALL_OPTIONS), ttlToNumber, options);
     }
 
     /**
@@ -193,7 +196,7 @@ function makeRawClient(binding) {
         const notExist = previous === null || previous === undefined;
         const p = notExist ? A.EMPTY : A.bytes(previous, 'previous');
         return [k, p, notExist ? 1 : 0, A.bytes(value, 'value'), ttl(options)];
-      });
+      }, undefined, options);
     }
 
     /**
@@ -205,9 +208,9 @@ function makeRawClient(binding) {
       return this.#call('tikv_raw_checksum', () => {
         const s = A.bytes(start, 'start');
         const e = A.boundOrEmpty(end, 'end');
-        A.options(options, A.NO_OPTIONS);
+        A.options(options, A.CALL_OPTIONS);
         return [s, e];
-      });
+      }, undefined, options);
     }
 
     /**
@@ -216,7 +219,7 @@ function makeRawClient(binding) {
      * starting after the last key seen. Throws argument errors at once.
      */
     iterate(start, end, options) {
-      return iterate((lo, hi, o) => this.scan(lo, hi, o), start, end, options);
+      return iterate((lo, hi, o) => this.scan(lo, hi, o), start, end, options, A.RAW_CALL_OPTIONS);
     }
 
     /** Closes the client; operations in flight reject with CLOSED. Idempotent. */

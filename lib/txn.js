@@ -17,7 +17,7 @@
 // handle never reaches the addon.
 const A = require('./args');
 const { TikvError } = require('./errors');
-const { attempt, makeCall } = require('./call');
+const { attempt, makeCall, abortedError } = require('./call');
 const { scanArgs, iterate } = require('./scan');
 const { EventEmitter } = require('events');
 const { clientEvents } = require('./events');
@@ -40,11 +40,14 @@ function orZero(ts) {
 // the option keys each method knows (A.options refuses any other)
 const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, ...A.CLUSTER_OPTIONS]);
 const BEGIN_OPTIONS = Object.freeze(['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs']);
-const TRANSACTION_OPTIONS = Object.freeze(['retries', ...BEGIN_OPTIONS]);
+const TRANSACTION_OPTIONS = Object.freeze(['retries', ...BEGIN_OPTIONS, ...A.CALL_OPTIONS]);
 
-/** Validates begin() options; returns them normalized. */
+/**
+ * Validates begin() options (and the per-call ones, which apply to the
+ * begin's timestamp request); returns the transaction's, normalized.
+ */
 function beginOptions(options) {
-  const o = A.options(options, BEGIN_OPTIONS);
+  const o = A.options(options, [...BEGIN_OPTIONS, ...A.CALL_OPTIONS]);
   const pessimistic = A.bool(o.pessimistic, 'options.pessimistic');
   const asyncCommit = A.bool(o.asyncCommit, 'options.asyncCommit');
   const tryOnePc = A.bool(o.tryOnePc, 'options.tryOnePc');
@@ -62,7 +65,7 @@ function kvArgs(key, value, options) {
   const k = A.bytes(key, 'key');
   const v = A.bytes(value, 'value');
   if (v.length === 0) throw new RangeError('value must not be empty: a transaction cannot write an empty value (delete the key instead)');
-  A.options(options, A.NO_OPTIONS);
+  A.options(options, A.CALL_OPTIONS);
   return [k, v];
 }
 
@@ -102,8 +105,11 @@ function makeTransactionClient(binding) {
     addon.freeTxn(cell.h);
   }
 
-  /** Creates a C transaction and begins it; resolves the cell and start ts. */
-  function beginCell(client, shared, o, startTs, readOnly) {
+  /**
+   * Creates a C transaction and begins it, with the per-call options of
+   * callOpts; resolves the cell and start ts.
+   */
+  function beginCell(client, shared, o, startTs, readOnly, callOpts) {
     if (shared.closed) throw TikvError.of('CLOSED');
     const h = addon.tikvjs_txn_new(
       shared.h,
@@ -116,16 +122,9 @@ function makeTransactionClient(binding) {
     );
     const cell = { h, freed: false, shared };
     shared.cells.add(cell);
-    let id;
-    try {
-      id = addon.tikv_txn_begin(h);
-    } catch (e) {
-      freeCell(cell);
-      throw e;
-    }
     // not freed while begin is in flight: the C transaction is not usable (nor
     // safely freeable) before its start timestamp arrives
-    return track(id, undefined, client).then(
+    return call(client, () => h, 'tikv_txn_begin', () => [], undefined, callOpts).then(
       (ts) => ({ cell, startTs: ts }),
       (e) => {
         freeCell(cell);
@@ -152,9 +151,39 @@ function makeTransactionClient(binding) {
       return this.cell.h;
     };
 
-    /** One operation of this transaction, for owner (the public wrapper): see call.js. */
-    op(owner, fn, args, transform) {
-      return call(owner, this.handle, fn, args, transform);
+    /** One operation of this transaction, for owner (the public wrapper), with its per-call options: see call.js. */
+    op(owner, fn, args, transform, options) {
+      return call(owner, this.handle, fn, args, transform, options);
+    }
+
+    /**
+     * commit() and rollback(): the operation that finishes the transaction.
+     * `state` is what it is once submitted (a call refused at once, by its
+     * options or a finished transaction, changes nothing); the C handle is
+     * freed when it settles.
+     */
+    finish(owner, fn, options, state, transform) {
+      let submitted = false;
+      const handle = () => {
+        const h = this.handle();
+        submitted = true;
+        this.state = state;
+        return h;
+      };
+      const p = call(owner, handle, fn, () => (A.options(options, A.CALL_OPTIONS), []), transform, options);
+      if (!submitted) return p;
+      return p.then(
+        (v) => {
+          if (state === 'committing') this.state = 'committed';
+          freeCell(this.cell);
+          return v;
+        },
+        (e) => {
+          if (state === 'committing') this.state = 'commitFailed';
+          freeCell(this.cell);
+          throw e;
+        }
+      );
     }
   }
 
@@ -169,12 +198,12 @@ function makeTransactionClient(binding) {
 
     /** Buffer, or null when the key does not exist. A transaction sees its own writes. */
     get(key, options) {
-      return this.#c.op(this, 'tikv_txn_get', () => A.keyArgs(key, options));
+      return this.#c.op(this, 'tikv_txn_get', () => A.keyArgs(key, options), undefined, options);
     }
 
     /** The pairs found, in key order. */
     batchGet(keys, options) {
-      return this.#c.op(this, 'tikv_txn_batch_get', () => A.keysArgs(keys, options));
+      return this.#c.op(this, 'tikv_txn_batch_get', () => A.keysArgs(keys, options), undefined, options);
     }
 
     keyExists(key, options) {
@@ -183,7 +212,7 @@ function makeTransactionClient(binding) {
 
     /** Pairs of [start, end) (merged with a transaction's writes); end null: unbounded. */
     scan(start, end, options) {
-      return this.#c.op(this, 'tikv_txn_scan', () => scanArgs(start, end, options));
+      return this.#c.op(this, 'tikv_txn_scan', () => scanArgs(start, end, options), undefined, options);
     }
 
     /**
@@ -230,30 +259,30 @@ function makeTransactionClient(binding) {
     }
 
     put(key, value, options) {
-      return this.#c.op(this, 'tikv_txn_put', () => kvArgs(key, value, options));
+      return this.#c.op(this, 'tikv_txn_put', () => kvArgs(key, value, options), undefined, options);
     }
 
     /** Like put; the commit fails with ALREADY_EXIST if the key exists. */
     insert(key, value, options) {
-      return this.#c.op(this, 'tikv_txn_insert', () => kvArgs(key, value, options));
+      return this.#c.op(this, 'tikv_txn_insert', () => kvArgs(key, value, options), undefined, options);
     }
 
     delete(key, options) {
-      return this.#c.op(this, 'tikv_txn_delete', () => A.keyArgs(key, options));
+      return this.#c.op(this, 'tikv_txn_delete', () => A.keyArgs(key, options), undefined, options);
     }
 
     /** Locks keys without writing them (pessimistic: now; optimistic: checked at commit). */
     lockKeys(keys, options) {
-      return this.#c.op(this, 'tikv_txn_lock_keys', () => A.keysArgs(keys, options));
+      return this.#c.op(this, 'tikv_txn_lock_keys', () => A.keysArgs(keys, options), undefined, options);
     }
 
     /** Reads the latest committed value and locks the key (pessimistic), or reads and checks at commit. */
     getForUpdate(key, options) {
-      return this.#c.op(this, 'tikv_txn_get_for_update', () => A.keyArgs(key, options));
+      return this.#c.op(this, 'tikv_txn_get_for_update', () => A.keyArgs(key, options), undefined, options);
     }
 
     batchGetForUpdate(keys, options) {
-      return this.#c.op(this, 'tikv_txn_batch_get_for_update', () => A.keysArgs(keys, options));
+      return this.#c.op(this, 'tikv_txn_batch_get_for_update', () => A.keysArgs(keys, options), undefined, options);
     }
 
     /**
@@ -263,35 +292,12 @@ function makeTransactionClient(binding) {
      * A call refused at once (bad options, already finished) changes nothing.
      */
     commit(options) {
-      const c = this.#c;
-      return attempt(() => {
-        A.options(options, A.NO_OPTIONS);
-        const id = addon.tikv_txn_commit(c.handle());
-        c.state = 'committing';
-        return track(id, orZero, this).then(
-          (ts) => {
-            c.state = 'committed';
-            freeCell(c.cell);
-            return ts;
-          },
-          (e) => {
-            c.state = 'commitFailed';
-            freeCell(c.cell);
-            throw e;
-          }
-        );
-      });
+      return this.#c.finish(this, 'tikv_txn_commit', options, 'committing', orZero);
     }
 
     /** Rolls back, releasing the locks the transaction holds. */
     rollback(options) {
-      const c = this.#c;
-      return attempt(() => {
-        A.options(options, A.NO_OPTIONS);
-        const id = addon.tikv_txn_rollback(c.handle());
-        c.state = 'rolledBack';
-        return track(id, undefined, this).finally(() => freeCell(c.cell));
-      });
+      return this.#c.finish(this, 'tikv_txn_rollback', options, 'rolledBack');
     }
   }
 
@@ -370,7 +376,7 @@ function makeTransactionClient(binding) {
       return attempt(() => {
         const o = beginOptions(options);
         this.#handle();
-        return beginCell(this, this.#shared, o, 0n, false).then(
+        return beginCell(this, this.#shared, o, 0n, false, options).then(
           ({ cell, startTs }) => new Transaction(TOKEN, new Core(this, cell, startTs, Object.freeze(o)))
         );
       });
@@ -384,9 +390,9 @@ function makeTransactionClient(binding) {
           startTs = A.u64(ts, 'ts');
           if (startTs === 0n) throw new RangeError('ts must be a timestamp (> 0), or omitted for a fresh one');
         }
-        A.options(options, A.NO_OPTIONS);
+        A.options(options, A.CALL_OPTIONS);
         this.#handle();
-        return beginCell(this, this.#shared, {}, startTs, true).then(
+        return beginCell(this, this.#shared, {}, startTs, true, options).then(
           ({ cell, startTs: t }) => new Snapshot(TOKEN, new Core(this, cell, t, Object.freeze({ readOnly: true })))
         );
       });
@@ -395,9 +401,9 @@ function makeTransactionClient(binding) {
     /** A fresh timestamp from PD (bigint). */
     currentTimestamp(options) {
       return call(this, this.#handle, 'tikv_client_current_timestamp', () => {
-        A.options(options, A.NO_OPTIONS);
+        A.options(options, A.CALL_OPTIONS);
         return [];
-      });
+      }, undefined, options);
     }
 
     /**
@@ -407,9 +413,9 @@ function makeTransactionClient(binding) {
     gc(safepoint, options) {
       return call(this, this.#handle, 'tikv_client_gc', () => {
         const sp = A.u64(safepoint, 'safepoint');
-        A.options(options, A.NO_OPTIONS);
+        A.options(options, A.CALL_OPTIONS);
         return [sp];
-      });
+      }, undefined, options);
     }
 
     /**
@@ -422,12 +428,12 @@ function makeTransactionClient(binding) {
       return call(this, this.#handle, 'tikv_client_unsafe_destroy_range', () => {
         const s = A.bytes(start, 'start');
         const e = A.bytes(end, 'end');
-        A.options(options, A.NO_OPTIONS);
+        A.options(options, A.CALL_OPTIONS);
         if (s.length === 0 || e.length === 0)
           throw new RangeError('start and end must not be empty (TiKV refuses the ends of the key space)');
         if (Buffer.compare(s, e) > 0) throw new RangeError('start must not be after end');
         return [s, e];
-      });
+      }, undefined, options);
     }
 
     /**
@@ -436,20 +442,24 @@ function makeTransactionClient(binding) {
      * conflict, deadlock, lock wait timeout, ...), the transaction is rolled
      * back and fn runs again in a new one, up to `retries` more times, after a
      * short random backoff. Any other error rolls back and rejects. Options:
-     * {retries = 10, ...begin() options}.
+     * {retries = 10, ...begin() options, timeoutMs, signal}: timeoutMs and
+     * signal apply to each begin and commit (fn passes them to its own
+     * calls as it likes); an aborted signal also ends the retries.
      */
     async transaction(fn, options) {
       A.func(fn, 'fn');
       const o = A.options(options, TRANSACTION_OPTIONS);
       const retries = A.integer(o.retries, 'options.retries', 0, MAX_RETRIES, DEFAULT_RETRIES);
-      const { retries: _ignored, ...rest } = o;
-      const beginOpts = beginOptions(rest);
+      const { retries: _ignored, timeoutMs, signal, ...rest } = o;
+      const beginOpts = { ...beginOptions(rest), timeoutMs, signal };
+      const callOpts = { timeoutMs, signal };
       for (let run = 0; ; run++) {
+        if (signal !== undefined && signal.aborted) throw abortedError(signal);
         const txn = await this.begin(beginOpts);
         let result;
         try {
           result = await fn(txn);
-          if (!txn.finished) await txn.commit();
+          if (!txn.finished) await txn.commit(callOpts);
           return result;
         } catch (e) {
           if (!txn.finished) await txn.rollback().catch(() => {});

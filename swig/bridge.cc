@@ -67,6 +67,10 @@ struct bridge_t {
   size_t open[3];                          /* open handles of each kind */
   int last_err;                            /* why the last creation failed */
   std::string *last_msg;
+  /* operations that may be cancelled (cancelOp), id -> future, until
+   * delivered; next_cancellable: the call being converted asked to be */
+  std::unordered_map<double, tikv_future_t *> *cancellable;
+  bool next_cancellable;
 } b;
 
 /* Client events (tikv_config_set_event_callback) on their way to JS: queued
@@ -422,6 +426,7 @@ void on_async(uv_async_t *) {
       argv[1] = null_value(env);
       argv[2] = result_value(env, op->f, op->kind);
     }
+    if (!b.cancellable->empty()) b.cancellable->erase(op->id);
     tikv_future_destroy(op->f);
     delete op;
     b.delivered++;
@@ -449,6 +454,7 @@ void cleanup(void *) {
     delete op;
     op = next;
   }
+  b.cancellable->clear();
   free_events(ev.head);
   ev.head = ev.tail = NULL;
   close_all(TIKVJS_TXN, NULL); /* transactions go before their clients */
@@ -486,6 +492,7 @@ bool start(napi_env env) {
   if (uv_async_init(loop, &b.async, on_async) != 0) return false;
   uv_unref((uv_handle_t *)&b.async);
   b.handles = new std::unordered_set<handle_t *>();
+  b.cancellable = new std::unordered_map<double, tikv_future_t *>();
   b.last_msg = new std::string();
   b.env = env;
   if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) return false;
@@ -569,6 +576,23 @@ napi_value native_free_txn(napi_env env, napi_callback_info info) {
 
 napi_value native_stop_mock(napi_env env, napi_callback_info info) {
   return close_native(env, info, TIKVJS_MOCK, "stopMock(handle): handle must be a mock cluster handle");
+}
+
+/* cancelOp(id): asks the operation to stop (tikv_future_cancel); true when
+ * it was in flight and cancellable, false otherwise (already settled, or
+ * submitted without asking to be). */
+napi_value native_cancel_op(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, "cancelOp(id)") || !same_env(env)) return NULL;
+  double id = 0;
+  if (napi_get_value_double(env, argv[0], &id) != napi_ok) {
+    tikvjs_throw(env, TIKVJS_TYPE_ERROR, "cancelOp(id): id must be a number");
+    return NULL;
+  }
+  auto it = b.cancellable->find(id);
+  bool found = it != b.cancellable->end();
+  if (found) tikv_future_cancel(it->second);
+  return boolean(env, found);
 }
 
 /* bridgeStats(): {submitted, delivered, wakeups, clients, mocks, txns}, for tests. */
@@ -752,6 +776,33 @@ int tikvjs_to_slices(napi_env env, napi_value v, std::vector<tikv_slice_t> *out,
   return TIKVJS_OK;
 }
 
+int tikvjs_to_call_opts(napi_env env, napi_value v, tikv_call_opts_t *out, std::string *cf) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  bool is_array = false;
+  uint32_t n = 0;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, v, &n) != napi_ok || n != 3)
+    return -1;
+  napi_value el[3];
+  for (uint32_t i = 0; i < 3; i++)
+    if (napi_get_element(env, v, i, &el[i]) != napi_ok) return -1;
+  double ms = 0;
+  bool cancellable = false;
+  if (tikvjs_to_int(env, el[0], 0, 4294967295.0, &ms) != TIKVJS_OK ||
+      napi_get_value_bool(env, el[2], &cancellable) != napi_ok)
+    return -1;
+  *out = tikv_call_opts_t{(uint32_t)ms, NULL};
+  if (napi_typeof(env, el[1], &t) != napi_ok) return -1;
+  if (t != napi_null) {
+    if (tikvjs_to_string(env, el[1], cf) != TIKVJS_OK) return -1;
+    out->column_family = cf->c_str();
+  }
+  b.next_cancellable = cancellable;
+  return 1;
+}
+
 napi_value tikvjs_from_u64(napi_env env, uint64_t v) { return make(napi_create_bigint_uint64, env, v); }
 
 napi_value tikvjs_from_double(napi_env env, double v) { return make(napi_create_double, env, v); }
@@ -797,6 +848,8 @@ napi_value tikvjs_handle_out(napi_env env, int kind, void *p, void *owner) {
 }
 
 napi_value tikvjs_submit(napi_env env, tikv_future_t *f, int kind) {
+  bool cancellable = b.next_cancellable; /* set by this call's options */
+  b.next_cancellable = false;
   if (!f) {
     tikvjs_throw(env, TIKVJS_ERROR, "tikv: out of memory");
     return NULL;
@@ -820,10 +873,17 @@ napi_value tikvjs_submit(napi_env env, tikv_future_t *f, int kind) {
     return NULL;
   }
   double id = op->id;
+  if (cancellable && !b.cancellable->emplace(id, f).second) {
+    delete op;
+    tikv_future_destroy(f);
+    tikvjs_throw(env, TIKVJS_ERROR, "tikv: out of memory");
+    return NULL;
+  }
   if (b.submitted == b.delivered) uv_ref((uv_handle_t *)&b.async);
   b.submitted++;
   int rc = tikv_future_set_callback(f, on_complete, op);
   if (rc != TIKV_ERR_OK) {
+    if (cancellable) b.cancellable->erase(id);
     b.submitted--;
     if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.async);
     tikv_future_destroy(f);
@@ -960,6 +1020,7 @@ bool tikvjs_bridge_register(napi_env env, napi_value exports) {
       {"setEventDispatcher", NULL, native_set_event_dispatcher, NULL, NULL, NULL, napi_default, NULL},
       {"clientEventId", NULL, native_client_event_id, NULL, NULL, NULL, napi_default, NULL},
       {"clientStats", NULL, native_client_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"cancelOp", NULL, native_cancel_op, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof props / sizeof props[0], props) == napi_ok;
 }

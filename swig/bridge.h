@@ -79,6 +79,10 @@ int tikvjs_to_string(napi_env env, napi_value v, std::string *out);
  * value is an array but one of its elements is not bytes. */
 int tikvjs_to_slices(napi_env env, napi_value v, std::vector<tikv_slice_t> *out, int *bad_element);
 
+/* Per-call options (tikv.i): 0 for undefined (no options), 1 with *out set
+ * (its column family kept in *cf), -1 for anything else. [.., .., true]
+ * marks the next submitted operation cancellable by id (cancelOp). */
+int tikvjs_to_call_opts(napi_env env, napi_value v, tikv_call_opts_t *out, std::string *cf);
 /* ---- results of synchronous calls ---- */
 napi_value tikvjs_from_u64(napi_env env, uint64_t v);   /* bigint */
 napi_value tikvjs_from_double(napi_env env, double v);  /* number */

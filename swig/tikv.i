@@ -104,6 +104,20 @@ TIKVJS_INT_TYPEMAP(uint32_t, 0, 4294967295.0, "an integer in uint32 range")
   (const tikv_slice_t *ranges, size_t n_bounds)
 }
 
+/* ---- per-call options: undefined (the client's defaults) or
+ * [timeoutMs (0: the client's), columnFamily (string | null), cancellable]
+ * (lib/call.js); a cancellable operation can be cancelled by id
+ * (cancelOp) ---- */
+%typemap(in) const tikv_call_opts_t *opts (tikv_call_opts_t o_, std::string cf_, int rc_) {
+  rc_ = tikvjs_to_call_opts(env, $input, &o_, &cf_);
+  if (rc_ < 0) TIKVJS_FAIL(TIKVJS_TYPE_ERROR, "argument $argnum of $symname must be undefined or [timeoutMs, columnFamily, cancellable]");
+  $1 = rc_ ? &o_ : NULL;
+}
+%typemap(freearg) const tikv_call_opts_t *opts ""
+%ignore tikv_call_opts_s;
+%ignore tikv_call_opts_init;
+%ignore tikv_future_cancel;
+
 /* ---- handles: checked against the bridge's live set on every call ---- */
 %define TIKVJS_HANDLE(TYPE, KIND)
 %typemap(in) TYPE * {
@@ -244,7 +258,7 @@ tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, 
                                        const char *tls_ca);
 
 /* the bridge's own natives: setDispatcher, closeClient, freeTxn, stopMock,
- * bridgeStats, mockRegionInfo (bridge.h) */
+ * bridgeStats, mockRegionInfo, cancelOp (bridge.h) */
 %init %{
   if (!tikvjs_bridge_register(env, exports)) return Napi::Object();
 %}

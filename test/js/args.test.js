@@ -202,7 +202,7 @@ describe('argument validation', { timeout: 60000 }, () => {
     const h = addon.tikvjs_client_new(c.mock.pdEndpoints.join(','), 1000, 'default', 0, ...V1);
     assert.equal(addon.closeClient(h), true);
     assert.equal(addon.closeClient(h), false);
-    assert.throws(() => addon.tikv_raw_get(h, Buffer.from('a')), /closed/);
+    assert.throws(() => addon.tikv_raw_get(h, Buffer.from('a'), undefined), /closed/);
     assert.throws(() => addon.tikv_client_connect(h), /closed/);
   });
 });

@@ -1,8 +1,7 @@
 'use strict';
 // Options are checked: an unknown option key on any method (a typo, or an
-// option a later version adds: a per-call columnFamily / signal / timeoutMs)
-// is a TypeError naming it and listing the
-// allowed keys; argument errors the C core used to report as TikvError
+// option the method does not have: columnFamily on a transaction) is a
+// TypeError naming it and listing the allowed keys; argument errors the C core used to report as TikvError
 // INVALID_ARGUMENT are TypeError / RangeError from JS. Either way the method
 // rejects (never throws) and nothing reaches the addon or the cluster.
 const { describe, it, before, after } = require('node:test');
@@ -12,7 +11,9 @@ const { binding, buf, rejectsWith, RawClient, TransactionClient, MockCluster } =
 // the cluster's shape, which both clients' connect take (typos of them refused)
 const CLUSTER = ['tls', 'apiVersion', 'keyspace'];
 const CLUSTER_TYPOS = ['tlsOptions', 'apiversion', 'keySpace'];
-const PER_CALL_LATER = ['columnFamily', 'signal', 'timeoutMs'];
+// what every operation takes, and raw ones also columnFamily (call.js)
+const CALL = ['timeoutMs', 'signal'];
+const RAW_CALL = [...CALL, 'columnFamily'];
 
 // what reached the addon and the cluster so far
 function sent(mock) {
@@ -64,34 +65,41 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
 
   // [method, (options) => call, allowed keys, keys that must be refused]
   const CONNECT = ['timeoutMs', 'attemptTimeoutMs', 'columnFamily', 'atomic', ...CLUSTER];
-  const TTL = ['ttl'];
+  const TTL = ['ttl', ...RAW_CALL];
   const SCAN = ['limit', 'keyOnly', 'reverse'];
-  const BEGIN = ['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs'];
-  const NONE = [];
-  const perCall = (typo) => [...PER_CALL_LATER, typo];
+  const RAW_SCAN = [...SCAN, ...RAW_CALL];
+  const TXN_SCAN = [...SCAN, ...CALL];
+  const BEGIN = ['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs', ...CALL];
+  const NONE = CALL;
+  const RAW = RAW_CALL;
+  // a transactional call has no column family
+  const perCall = (typo) => ['columnFamily', typo];
+  const rawTypo = (typo) => [typo, 'columnfamily', 'timeout'];
   const cases = () => [
     ['RawClient.connect', (o) => RawClient.connect(mock.pdEndpoints, o), CONNECT, [...CLUSTER_TYPOS, 'timeOutMs', 'atomics']],
-    ['raw get', (o) => raw.get('k', o), NONE, perCall('keyOnly')],
-    ['raw batchGet', (o) => raw.batchGet(['k'], o), NONE, perCall('limit')],
-    ['raw put', (o) => raw.put('k', 'v', o), TTL, perCall('tll')],
-    ['raw batchPut', (o) => raw.batchPut([['k', 'v']], o), TTL, perCall('ttlSeconds')],
-    ['raw delete', (o) => raw.delete('k', o), NONE, perCall('ttl')],
-    ['raw batchDelete', (o) => raw.batchDelete(['k'], o), NONE, perCall('atomic')],
-    ['raw deleteRange', (o) => raw.deleteRange('a', 'b', o), NONE, perCall('limit')],
-    ['raw scan', (o) => raw.scan('a', 'b', o), SCAN, perCall('keysOnly')],
-    ['raw batchScan', (o) => raw.batchScan([['a', 'b']], o), ['eachLimit', 'keyOnly'], perCall('limit')],
-    ['raw getKeyTtl', (o) => raw.getKeyTtl('k', o), NONE, perCall('ttl')],
-    ['raw compareAndSwap', (o) => atomic.compareAndSwap('k', null, 'v', o), TTL, perCall('previousNotExist')],
+    ['raw get', (o) => raw.get('k', o), RAW, rawTypo('keyOnly')],
+    ['raw batchGet', (o) => raw.batchGet(['k'], o), RAW, rawTypo('limit')],
+    ['raw put', (o) => raw.put('k', 'v', o), TTL, rawTypo('tll')],
+    ['raw batchPut', (o) => raw.batchPut([['k', 'v']], o), TTL, rawTypo('ttlSeconds')],
+    ['raw delete', (o) => raw.delete('k', o), RAW, rawTypo('ttl')],
+    ['raw batchDelete', (o) => raw.batchDelete(['k'], o), RAW, rawTypo('atomic')],
+    ['raw deleteRange', (o) => raw.deleteRange('a', 'b', o), RAW, rawTypo('limit')],
+    ['raw scan', (o) => raw.scan('a', 'b', o), RAW_SCAN, rawTypo('keysOnly')],
+    ['raw batchScan', (o) => raw.batchScan([['a', 'b']], o), ['eachLimit', 'keyOnly', ...RAW_CALL], rawTypo('limit')],
+    ['raw getKeyTtl', (o) => raw.getKeyTtl('k', o), RAW, rawTypo('ttl')],
+    ['raw compareAndSwap', (o) => atomic.compareAndSwap('k', null, 'v', o), TTL, rawTypo('previousNotExist')],
+    ['raw checksum', (o) => raw.checksum('a', 'b', o), CALL, ['columnFamily', 'limit']],
     ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs', 'attemptTimeoutMs', ...CLUSTER], [...CLUSTER_TYPOS, 'columnFamily', 'atomic']],
-    ['begin', (o) => tc.begin(o), BEGIN, [...PER_CALL_LATER, 'optimistic', 'retries']],
+    ['begin', (o) => tc.begin(o), BEGIN, ['columnFamily', 'optimistic', 'retries']],
     ['snapshot', (o) => tc.snapshot(undefined, o), NONE, perCall('ts')],
     ['currentTimestamp', (o) => tc.currentTimestamp(o), NONE, perCall('physical')],
     ['gc', (o) => tc.gc(1n, o), NONE, perCall('safepoint')],
-    ['transaction', (o) => tc.transaction(() => 1, o), ['retries', ...BEGIN], [...PER_CALL_LATER, 'retry', 'optimistic']],
+    ['unsafeDestroyRange', (o) => tc.unsafeDestroyRange('a', 'b', o), NONE, perCall('force')],
+    ['transaction', (o) => tc.transaction(() => 1, o), ['retries', ...BEGIN], ['columnFamily', 'retry', 'optimistic']],
     ['txn get', (o) => txn.get('k', o), NONE, perCall('forUpdate')],
     ['txn batchGet', (o) => txn.batchGet(['k'], o), NONE, perCall('limit')],
     ['txn keyExists', (o) => txn.keyExists('k', o), NONE, perCall('x')],
-    ['txn scan', (o) => txn.scan('a', 'b', o), SCAN, perCall('batchSize')],
+    ['txn scan', (o) => txn.scan('a', 'b', o), TXN_SCAN, perCall('batchSize')],
     ['txn put', (o) => txn.put('k', 'v', o), NONE, perCall('ttl')],
     ['txn insert', (o) => txn.insert('k', 'v', o), NONE, perCall('ttl')],
     ['txn delete', (o) => txn.delete('k', o), NONE, perCall('x')],
@@ -103,7 +111,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
     ['snapshot get', (o) => snap.get('k', o), NONE, perCall('ts')],
     ['snapshot batchGet', (o) => snap.batchGet(['k'], o), NONE, perCall('ts')],
     ['snapshot keyExists', (o) => snap.keyExists('k', o), NONE, perCall('ts')],
-    ['snapshot scan', (o) => snap.scan('a', 'b', o), SCAN, perCall('ts')],
+    ['snapshot scan', (o) => snap.scan('a', 'b', o), TXN_SCAN, perCall('ts')],
   ];
 
   it('every Promise-returning method rejects an unknown key, naming it and its allowed keys', async () => {
@@ -189,20 +197,25 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
 
   it('iterate throws its unknown keys at once', () => {
     const allowed = ['batchSize', 'reverse', 'keyOnly'];
-    for (const key of [...PER_CALL_LATER, 'limit']) {
+    for (const key of ['limit', 'eachLimit']) {
       assert.throws(() => raw.iterate('a', 'b', { [key]: 1 }), (e) => {
         assert.equal(e.constructor, TypeError);
-        assert.equal(e.message, unknown(key, allowed));
+        assert.equal(e.message, unknown(key, [...allowed, ...RAW_CALL]));
+        return true;
+      });
+      assert.throws(() => snap.iterate('a', 'b', { [key]: 1 }), (e) => {
+        assert.equal(e.message, unknown(key, [...allowed, ...CALL]));
         return true;
       });
     }
+    assert.throws(() => snap.iterate('a', 'b', { columnFamily: 'lock' }), /unknown option 'columnFamily'/);
   });
 
   it('arguments are checked before the handle: a closed client still reports a bad argument as such', async () => {
     const c = await RawClient.connect(mock.pdEndpoints);
     await c.close();
     await refusedBeforeSending(mock, () => c.get(42), TypeError, /^key must be a string, Buffer or Uint8Array/);
-    await refusedBeforeSending(mock, () => c.scan('a', 'b', { limits: 1 }), TypeError, unknown('limits', SCAN));
+    await refusedBeforeSending(mock, () => c.scan('a', 'b', { limits: 1 }), TypeError, unknown('limits', RAW_SCAN));
     await rejectsWith(c.get('k'), 'CLOSED');
     const t = await TransactionClient.connect(mock.pdEndpoints);
     const x = await t.begin();

@@ -104,7 +104,7 @@ describe('transactional iterate', { timeout: 120000 }, () => {
       assert.throws(() => r.iterate('a', 7), TypeError);
       assert.throws(() => r.iterate('a', 'b', { batchSize: 0 }), RangeError);
       assert.throws(() => r.iterate('a', 'b', { batchSize: MAX_SCAN_LIMIT + 1 }), RangeError);
-      assert.throws(() => r.iterate('a', 'b', { limit: 5 }), /unknown option 'limit' \(allowed: batchSize, reverse, keyOnly\)/);
+      assert.throws(() => r.iterate('a', 'b', { limit: 5 }), /unknown option 'limit' \(allowed: batchSize, reverse, keyOnly, timeoutMs, signal\)/);
     }
     await txn.rollback();
     // a finished transaction's iterator rejects on its first page
