@@ -157,7 +157,24 @@ export interface ClusterShape {
   keyspace?: string;
 }
 
-export interface TtlOptions {
+/**
+ * What every operation takes. timeoutMs: this call's deadline in ms, retries
+ * and backoff included (default: the client's timeoutMs). signal: aborting
+ * it cancels the operation's RPCs in flight and rejects with a TikvError
+ * named 'AbortError', code 'ABORTED' (a write may or may not have been
+ * applied; a commit whose primary was already sent rejects 'UNDETERMINED').
+ */
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A raw operation's: also the column family (default: the client's; API v2: only 'default'). */
+export interface RawCallOptions extends CallOptions {
+  columnFamily?: ColumnFamily;
+}
+
+export interface TtlOptions extends RawCallOptions {
   /** Time to live in seconds; 0 (default) = none. Needs TTL enabled on the cluster. */
   ttl?: number | bigint;
 }
@@ -175,18 +192,23 @@ export interface ScanOptions {
   reverse?: boolean;
 }
 
-export interface BatchScanOptions {
+export interface RawScanOptions extends ScanOptions, RawCallOptions {}
+export interface TxnScanOptions extends ScanOptions, CallOptions {}
+
+export interface BatchScanOptions extends RawCallOptions {
   /** Pairs per range, 1..MAX_SCAN_LIMIT; default DEFAULT_SCAN_LIMIT. */
   eachLimit?: number;
   keyOnly?: boolean;
 }
 
-export interface IterateOptions {
+/** The per-call options apply to each page's scan. */
+export interface IterateOptions extends CallOptions {
   /** Pairs fetched per page, 1..MAX_SCAN_LIMIT; default 256. */
   batchSize?: number;
   reverse?: boolean;
   keyOnly?: boolean;
 }
+export interface RawIterateOptions extends IterateOptions, RawCallOptions {}
 
 export interface CasResult {
   swapped: boolean;
@@ -210,6 +232,7 @@ export interface RawChecksum {
  * errors by rejecting: TypeError / RangeError for bad arguments (checked before
  * anything is sent; an unknown option key is a TypeError naming it), TikvError
  * for everything else. iterate() throws its argument errors synchronously.
+ * Every operation takes RawCallOptions (timeoutMs, signal, columnFamily).
  */
 export declare class RawClient extends ClientEventEmitter {
   private constructor();
@@ -221,28 +244,28 @@ export declare class RawClient extends ClientEventEmitter {
   readonly clusterId: bigint;
 
   /** The value (a stored empty value is an empty Buffer), or null when the key does not exist. */
-  get(key: Bytes): Promise<Buffer | null>;
+  get(key: Bytes, options?: RawCallOptions): Promise<Buffer | null>;
   /** The pairs found, in key order. */
-  batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
+  batchGet(keys: readonly Bytes[], options?: RawCallOptions): Promise<KvPair[]>;
   /** An empty value is stored as one (as client-go does). */
   put(key: Bytes, value: Bytes, options?: TtlOptions): Promise<void>;
   batchPut(pairs: readonly KvInput[] | ReadonlyMap<Bytes, Bytes>, options?: TtlOptions): Promise<void>;
-  delete(key: Bytes): Promise<void>;
-  batchDelete(keys: readonly Bytes[]): Promise<void>;
+  delete(key: Bytes, options?: RawCallOptions): Promise<void>;
+  batchDelete(keys: readonly Bytes[], options?: RawCallOptions): Promise<void>;
   /** Deletes [start, end) (start before end: RangeError otherwise); end null/omitted = to the end of the key space. */
-  deleteRange(start: Bytes, end?: Bytes | null): Promise<void>;
+  deleteRange(start: Bytes, end?: Bytes | null, options?: RawCallOptions): Promise<void>;
   /** Pairs of [start, end); end null/omitted = the end of the key space. */
-  scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  scan(start: Bytes, end?: Bytes | null, options?: RawScanOptions): Promise<KvPair[]>;
   /** Each range [start, end]; the ranges' pairs concatenated in order. */
   batchScan(ranges: ReadonlyArray<readonly [Bytes, (Bytes | null)?]>, options?: BatchScanOptions): Promise<KvPair[]>;
   /** Seconds left; 0 without TTL; null when the key does not exist. */
-  getKeyTtl(key: Bytes): Promise<number | null>;
+  getKeyTtl(key: Bytes, options?: RawCallOptions): Promise<number | null>;
   /** Sets key to value if its value is `previous` (null: if absent). Needs `atomic`. */
   compareAndSwap(key: Bytes, previous: Bytes | null, value: Bytes, options?: TtlOptions): Promise<CasResult>;
   /** Pages through [start, end) with bounded memory. */
-  iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
+  iterate(start: Bytes, end?: Bytes | null, options?: RawIterateOptions): AsyncIterableIterator<KvPair>;
   /** TiKV's RawChecksum of [start, end) (default column family); end null/omitted = the end of the key space. */
-  checksum(start: Bytes, end?: Bytes | null): Promise<RawChecksum>;
+  checksum(start: Bytes, end?: Bytes | null, options?: CallOptions): Promise<RawChecksum>;
   /** Idempotent; operations in flight reject with code 'CLOSED', as do later calls. */
   close(): Promise<void>;
 }
@@ -255,7 +278,8 @@ export type TransactionClientOptions = ClusterOptions & {
   attemptTimeoutMs?: number;
 };
 
-export interface BeginOptions {
+/** begin() and snapshot() also take CallOptions, for their timestamp request. */
+export interface BeginOptions extends CallOptions {
   /** Lock keys as they are written (default false: optimistic, conflicts found at commit). */
   pessimistic?: boolean;
   /** Async commit: the commit is decided once every prewrite succeeded. */
@@ -266,6 +290,7 @@ export interface BeginOptions {
   lockWaitTimeoutMs?: number;
 }
 
+/** timeoutMs and signal apply to each begin and commit; an abort ends the retries. */
 export interface TransactionOptions extends BeginOptions {
   /** Further runs after a retryable error (default 10). */
   retries?: number;
@@ -281,12 +306,12 @@ export declare class Snapshot {
   private constructor();
   /** The timestamp it reads at. */
   readonly timestamp: bigint;
-  get(key: Bytes): Promise<Buffer | null>;
+  get(key: Bytes, options?: CallOptions): Promise<Buffer | null>;
   /** The pairs found, in key order. */
-  batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
-  keyExists(key: Bytes): Promise<boolean>;
+  batchGet(keys: readonly Bytes[], options?: CallOptions): Promise<KvPair[]>;
+  keyExists(key: Bytes, options?: CallOptions): Promise<boolean>;
   /** Pairs of [start, end); end null/omitted = unbounded. */
-  scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  scan(start: Bytes, end?: Bytes | null, options?: TxnScanOptions): Promise<KvPair[]>;
   /** The pairs of [start, end), a range of any size, fetched batchSize at a time. Throws argument errors synchronously. */
   iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
 }
@@ -304,11 +329,11 @@ export declare class Transaction {
   /** True once commit() or rollback() was called. */
   readonly finished: boolean;
 
-  get(key: Bytes): Promise<Buffer | null>;
-  batchGet(keys: readonly Bytes[]): Promise<KvPair[]>;
-  keyExists(key: Bytes): Promise<boolean>;
+  get(key: Bytes, options?: CallOptions): Promise<Buffer | null>;
+  batchGet(keys: readonly Bytes[], options?: CallOptions): Promise<KvPair[]>;
+  keyExists(key: Bytes, options?: CallOptions): Promise<boolean>;
   /** Pairs of [start, end) merged with this transaction's writes. */
-  scan(start: Bytes, end?: Bytes | null, options?: ScanOptions): Promise<KvPair[]>;
+  scan(start: Bytes, end?: Bytes | null, options?: TxnScanOptions): Promise<KvPair[]>;
   /**
    * The pairs of [start, end) merged with this transaction's writes, a range
    * of any size fetched batchSize at a time (memory: one page). Throws
@@ -316,18 +341,22 @@ export declare class Transaction {
    */
   iterate(start: Bytes, end?: Bytes | null, options?: IterateOptions): AsyncIterableIterator<KvPair>;
   /** An empty value is a RangeError (as client-go refuses it: reads take no value for a missing key). */
-  put(key: Bytes, value: Bytes): Promise<void>;
+  put(key: Bytes, value: Bytes, options?: CallOptions): Promise<void>;
   /** Like put; the commit fails with 'ALREADY_EXIST' if the key exists. */
-  insert(key: Bytes, value: Bytes): Promise<void>;
-  delete(key: Bytes): Promise<void>;
+  insert(key: Bytes, value: Bytes, options?: CallOptions): Promise<void>;
+  delete(key: Bytes, options?: CallOptions): Promise<void>;
   /** Locks keys without writing them (pessimistic: now; optimistic: checked at commit). */
-  lockKeys(keys: readonly Bytes[]): Promise<void>;
+  lockKeys(keys: readonly Bytes[], options?: CallOptions): Promise<void>;
   /** The latest committed value, locking the key (pessimistic) or checking it at commit. */
-  getForUpdate(key: Bytes): Promise<Buffer | null>;
-  batchGetForUpdate(keys: readonly Bytes[]): Promise<KvPair[]>;
-  /** Resolves the commit timestamp; 0n when nothing was written. */
-  commit(): Promise<bigint>;
-  rollback(): Promise<void>;
+  getForUpdate(key: Bytes, options?: CallOptions): Promise<Buffer | null>;
+  batchGetForUpdate(keys: readonly Bytes[], options?: CallOptions): Promise<KvPair[]>;
+  /**
+   * Resolves the commit timestamp; 0n when nothing was written. Aborted
+   * before the primary's commit was sent: 'ABORTED' (rolled back); after:
+   * 'UNDETERMINED'.
+   */
+  commit(options?: CallOptions): Promise<bigint>;
+  rollback(options?: CallOptions): Promise<void>;
 }
 
 /** TiKV's transactional API (keys never mix with RawClient's). */
@@ -344,16 +373,16 @@ export declare class TransactionClient extends ClientEventEmitter {
    * A read-only snapshot at ts, or at a fresh timestamp. Its reads reject with 'TXN_ABORTED'
    * (details kind 'gc_safe_point', naming the safe point) when ts is below PD's GC safe point.
    */
-  snapshot(ts?: bigint | number | null): Promise<Snapshot>;
+  snapshot(ts?: bigint | number | null, options?: CallOptions): Promise<Snapshot>;
   /** A fresh timestamp from PD. */
-  currentTimestamp(): Promise<bigint>;
+  currentTimestamp(options?: CallOptions): Promise<bigint>;
   /** Resolves locks older than safepoint and moves the GC safe point; true when it moved. */
-  gc(safepoint: bigint | number): Promise<boolean>;
+  gc(safepoint: bigint | number, options?: CallOptions): Promise<boolean>;
   /**
    * TiKV's UnsafeDestroyRange on every store: every version and lock of [start, end) goes at
    * once, below the transactions. Never use the range again. Both bounds non-empty (RangeError).
    */
-  unsafeDestroyRange(start: Bytes, end: Bytes): Promise<void>;
+  unsafeDestroyRange(start: Bytes, end: Bytes, options?: CallOptions): Promise<void>;
   /**
    * Runs fn in a new transaction and commits it; on a retryable TikvError
    * (write conflict, deadlock, ...) rolls back and runs fn again, up to

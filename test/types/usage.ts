@@ -119,21 +119,26 @@ async function main(): Promise<void> {
   // @ts-expect-error: unknown tls option
   await RawClient.connect(['x:1'], { tls: { ca: 'pem', servername: 'h' } });
   // @ts-expect-error: unknown put option
-  await client.put('k', 'v', { ttl: 1, timeoutMs: 5 });
+  await client.put('k', 'v', { ttl: 1, timeout: 5 });
   // @ts-expect-error: unknown batchPut option
   await client.batchPut([['k', 'v']], { tll: 1 });
   // @ts-expect-error: unknown compareAndSwap option
-  await client.compareAndSwap('k', null, 'v', { signal: new AbortController().signal });
+  await client.compareAndSwap('k', null, 'v', { previousNotExist: true });
   // @ts-expect-error: unknown scan option
   await client.scan('a', 'b', { limt: 5 });
   // @ts-expect-error: batchScan's limit is eachLimit
   await client.batchScan([['a', 'b']], { limit: 5 });
   // @ts-expect-error: iterate's page size is batchSize
   client.iterate('a', 'b', { limit: 5 });
-  // @ts-expect-error: no per-call column family yet
+  // per-call options: a column family, a deadline, a signal
   await client.get('k', { columnFamily: 'lock' });
-  // @ts-expect-error: deleteRange takes no options
-  await client.deleteRange('a', 'b', { columnFamily: 'lock' });
+  await client.deleteRange('a', 'b', { columnFamily: 'lock', timeoutMs: 100 });
+  await client.compareAndSwap('k', null, 'v', { signal: new AbortController().signal, ttl: 5 });
+  for await (const kv of client.iterate('a', 'b', { columnFamily: 'write', signal: new AbortController().signal })) void kv;
+  // @ts-expect-error: not a column family
+  await client.get('k', { columnFamily: 'locks' });
+  // @ts-expect-error: checksum reads the default column family only
+  await client.checksum('a', 'b', { columnFamily: 'lock' });
 
   void [v, v2, first, s, ttl, prev, id, wc, names, calls, leader, bound, cid, bad, version, REGION_ERROR_KINDS];
 }
@@ -198,8 +203,15 @@ async function transactions(pd: readonly string[]): Promise<void> {
   await tc.transaction(() => 1, { retry: 3 });
   // @ts-expect-error: unknown scan option
   await txn.scan('a', 'b', { keysOnly: true });
-  // @ts-expect-error: no per-call timeout yet
-  await txn.get('k', { timeoutMs: 5 });
+  // per-call deadlines and cancellation
+  const ac = new AbortController();
+  await txn.get('k', { timeoutMs: 5, signal: ac.signal });
+  await txn.commit({ signal: ac.signal });
+  await tc.transaction(() => 1, { retries: 2, timeoutMs: 100, signal: ac.signal });
+  // @ts-expect-error: a transaction has no column family
+  await txn.get('k', { columnFamily: 'write' });
+  // @ts-expect-error: signal is an AbortSignal
+  await txn.get('k', { signal: true });
   // @ts-expect-error: constructor is private
   new Transaction();
 
