@@ -123,8 +123,8 @@ $(B)/test/%: $(B)/obj/test/%.o $(TEST_UTIL_O) $(MOCK_A) $(LIB_A)
 
 # Each suite runs on its own; a failing suite fails the target after all ran.
 check: all
-	@fail=0; for t in $(TEST_BIN); do echo "== $$t"; $$t || fail=1; done; \
-	if [ $$fail -ne 0 ]; then echo "C tests FAILED"; exit 1; fi; echo "C tests passed"
+	@failed=; for t in $(TEST_BIN); do echo "== $$t"; $$t || failed="$$failed $$(basename $$t)"; done; \
+	if [ -n "$$failed" ]; then echo "C tests FAILED:$$failed"; exit 1; fi; echo "C tests passed"
 
 clean:
 	rm -rf build-c build-asan build-fuzz build
