@@ -198,6 +198,12 @@ function clusterOptions(o) {
   };
 }
 
+/** An AbortSignal, or undefined. */
+function signal(v, name) {
+  if (v !== undefined && !(v instanceof AbortSignal)) throw new TypeError(`${name} must be an AbortSignal, got ${describe(v)}`);
+  return v;
+}
+
 function func(v, name) {
   if (typeof v !== 'function') throw new TypeError(`${name} must be a function, got ${describe(v)}`);
   return v;
@@ -212,6 +218,7 @@ module.exports = {
   CALL_OPTIONS,
   RAW_CALL_OPTIONS,
   timeouts,
+  signal,
   endpoints,
   func,
   bytes,

@@ -33,8 +33,7 @@ function callOptions(o, columnFamilies) {
   const { timeoutMs, signal, columnFamily } = o;
   if (timeoutMs === undefined && signal === undefined && columnFamily === undefined) return undefined;
   const ms = A.integer(timeoutMs, 'options.timeoutMs', 1, 0xffffffff, 0);
-  if (signal !== undefined && !(signal instanceof AbortSignal))
-    throw new TypeError(`options.signal must be an AbortSignal, got ${A.describe(signal)}`);
+  A.signal(signal, 'options.signal');
   let cf = null;
   if (columnFamily !== undefined) {
     cf = A.string(columnFamily, 'options.columnFamily');

@@ -148,6 +148,8 @@ export type RawClientOptions = ClusterOptions & {
   columnFamily?: ColumnFamily;
   /** Atomic mode: needed by compareAndSwap (default false). */
   atomic?: boolean;
+  /** Aborting it while connecting closes the client; connect rejects with an AbortError ('ABORTED'). */
+  signal?: AbortSignal;
 };
 
 /** What a client's options say of the cluster (never the TLS material). */
@@ -276,6 +278,8 @@ export type TransactionClientOptions = ClusterOptions & {
   /** Longest one RPC attempt may take in ms (default 2000; a pessimistic lock adds its lock wait):
    * a store that does not answer in time is retried, elsewhere while it is unhealthy. */
   attemptTimeoutMs?: number;
+  /** Aborting it while connecting closes the client; connect rejects with an AbortError ('ABORTED'). */
+  signal?: AbortSignal;
 };
 
 /** begin() and snapshot() also take CallOptions, for their timestamp request. */

@@ -99,8 +99,19 @@ function track(id, transform, owner) {
 // plaintext, API v1: what clusterOptions({}).native gives
 const PLAIN_V1 = Object.freeze([0, '', '', '', 1, '']);
 
-/** cluster: args.js clusterOptions(...).native (TLS, API version, keyspace); attemptTimeoutMs 0: the default. */
-function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0) {
+/**
+ * cluster: args.js clusterOptions(...).native (TLS, API version, keyspace);
+ * attemptTimeoutMs 0: the default. signal (an AbortSignal, optional): its
+ * abort closes the client being connected, and the connect rejects with an
+ * AbortError (code ABORTED).
+ */
+function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0, signal) {
+  const aborted = () => {
+    const e = TikvError.of('ABORTED', 'connect was aborted');
+    if (signal.reason !== undefined) e.cause = signal.reason;
+    return e;
+  };
+  if (signal !== undefined && signal.aborted) return Promise.reject(aborted());
   let handle;
   try {
     handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster, attemptTimeoutMs);
@@ -114,11 +125,20 @@ function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAI
     addon.closeClient(handle);
     return Promise.reject(e);
   }
+  const onAbort = () => addon.closeClient(handle);
+  if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
+  const off = () => {
+    if (signal !== undefined) signal.removeEventListener('abort', onAbort);
+  };
   return track(id).then(
-    () => handle,
+    () => {
+      off();
+      return handle;
+    },
     (e) => {
+      off();
       addon.closeClient(handle);
-      throw e;
+      throw signal !== undefined && signal.aborted ? aborted() : e;
     }
   );
 }

@@ -15,7 +15,7 @@ const COLUMN_FAMILIES = ['default', 'lock', 'write'];
 const V2_COLUMN_FAMILIES = ['default'];
 
 // the option keys each method knows (A.options refuses any other)
-const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, 'columnFamily', 'atomic', ...A.CLUSTER_OPTIONS]);
+const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, 'columnFamily', 'atomic', ...A.CLUSTER_OPTIONS, 'signal']);
 const TTL_OPTIONS = Object.freeze(['ttl', ...A.RAW_CALL_OPTIONS]);
 const BATCH_SCAN_OPTIONS = Object.freeze(['eachLimit', 'keyOnly', ...A.RAW_CALL_OPTIONS]);
 
@@ -70,8 +70,9 @@ function makeRawClient(binding) {
           throw new RangeError(`options.columnFamily must be one of ${COLUMN_FAMILIES.join(', ')}, got ${JSON.stringify(columnFamily)}`);
         const atomic = A.bool(o.atomic, 'options.atomic');
         const cluster = A.clusterOptions(o);
+        const signal = A.signal(o.signal, 'options.signal');
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, columnFamily, atomic, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native, attemptTimeoutMs).then((handle) => new RawClient(TOKEN, handle, opts));
+        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native, attemptTimeoutMs, signal).then((handle) => new RawClient(TOKEN, handle, opts));
       });
     }
 

@@ -38,7 +38,7 @@ function orZero(ts) {
 }
 
 // the option keys each method knows (A.options refuses any other)
-const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, ...A.CLUSTER_OPTIONS]);
+const CONNECT_OPTIONS = Object.freeze([...A.TIMEOUT_OPTIONS, ...A.CLUSTER_OPTIONS, 'signal']);
 const BEGIN_OPTIONS = Object.freeze(['pessimistic', 'asyncCommit', 'tryOnePc', 'lockWaitTimeoutMs']);
 const TRANSACTION_OPTIONS = Object.freeze(['retries', ...BEGIN_OPTIONS, ...A.CALL_OPTIONS]);
 
@@ -346,8 +346,9 @@ function makeTransactionClient(binding) {
         const o = A.options(options, CONNECT_OPTIONS);
         const { timeoutMs, attemptTimeoutMs } = A.timeouts(o);
         const cluster = A.clusterOptions(o);
+        const signal = A.signal(o.signal, 'options.signal');
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs).then(
+        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs, signal).then(
           (handle) => new TransactionClient(TOKEN, handle, opts)
         );
       });

@@ -196,6 +196,33 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
     assert.equal((await raw.get('cf/l', { columnFamily: 'lock' })).toString(), 'x');
   });
 
+  it('connect takes a signal: aborting a connect that waits for PD rejects with an AbortError', async () => {
+    mock.pausePd(true);
+    try {
+      for (const Client of [RawClient, TransactionClient]) {
+        const clients = binding.stats().clients;
+        const ac = new AbortController();
+        const before = mock.pdCallCount('*');
+        const p = Client.connect(mock.pdEndpoints, { signal: ac.signal });
+        while (mock.pdCallCount('*') === before) await sleep(5);
+        ac.abort();
+        await assert.rejects(p, isAbort);
+        assert.equal(binding.stats().clients, clients, 'the half-connected client was closed');
+      }
+      const ac = new AbortController();
+      ac.abort();
+      await assert.rejects(RawClient.connect(mock.pdEndpoints, { signal: ac.signal }), isAbort);
+      await assert.rejects(RawClient.connect(mock.pdEndpoints, { signal: 'x' }), TypeError);
+    } finally {
+      mock.pausePd(false);
+    }
+    const ac = new AbortController();
+    const c = await RawClient.connect(mock.pdEndpoints, { signal: ac.signal });
+    ac.abort(); // after connect: nothing to abort
+    await c.put('cn/k', 'v');
+    await c.close();
+  });
+
   it('bad per-call options are TypeError / RangeError before anything is sent', async () => {
     const before = { submitted: binding.stats().submitted, stores: mock.callCount('*') };
     const cases = [

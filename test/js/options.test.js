@@ -64,7 +64,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
   });
 
   // [method, (options) => call, allowed keys, keys that must be refused]
-  const CONNECT = ['timeoutMs', 'attemptTimeoutMs', 'columnFamily', 'atomic', ...CLUSTER];
+  const CONNECT = ['timeoutMs', 'attemptTimeoutMs', 'columnFamily', 'atomic', ...CLUSTER, 'signal'];
   const TTL = ['ttl', ...RAW_CALL];
   const SCAN = ['limit', 'keyOnly', 'reverse'];
   const RAW_SCAN = [...SCAN, ...RAW_CALL];
@@ -89,7 +89,7 @@ describe('unknown option keys are a TypeError naming them', { timeout: 60000 }, 
     ['raw getKeyTtl', (o) => raw.getKeyTtl('k', o), RAW, rawTypo('ttl')],
     ['raw compareAndSwap', (o) => atomic.compareAndSwap('k', null, 'v', o), TTL, rawTypo('previousNotExist')],
     ['raw checksum', (o) => raw.checksum('a', 'b', o), CALL, ['columnFamily', 'limit']],
-    ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs', 'attemptTimeoutMs', ...CLUSTER], [...CLUSTER_TYPOS, 'columnFamily', 'atomic']],
+    ['TransactionClient.connect', (o) => TransactionClient.connect(mock.pdEndpoints, o), ['timeoutMs', 'attemptTimeoutMs', ...CLUSTER, 'signal'], [...CLUSTER_TYPOS, 'columnFamily', 'atomic']],
     ['begin', (o) => tc.begin(o), BEGIN, ['columnFamily', 'optimistic', 'retries']],
     ['snapshot', (o) => tc.snapshot(undefined, o), NONE, perCall('ts')],
     ['currentTimestamp', (o) => tc.currentTimestamp(o), NONE, perCall('physical')],
