@@ -28,13 +28,19 @@ function isCode(code) {
   };
 }
 
-// aborts `ac` once the mock has received `n` more calls of method, so that
-// the abort finds the call in flight (held by the mock's latency)
-async function abortWhenSent(mock, method, ac, n = 1, pd = false) {
+// A counter of method's calls (pd: PD's) read now, before the operation is
+// submitted: abortAfter(ac, n) aborts `ac` once the mock has received n more,
+// so that the abort finds the call in flight (held by the mock's latency).
+// Read after submitting, the count could already include the call.
+function calls(mock, method, pd = false) {
   const count = () => (pd ? mock.pdCallCount(method) : mock.callCount(method));
-  const target = count() + n;
-  while (count() < target) await sleep(5);
-  ac.abort(new Error('caller gave up'));
+  const before = count();
+  return {
+    async abortAfter(ac, n = 1) {
+      while (count() < before + n) await sleep(5);
+      ac.abort(new Error('caller gave up'));
+    },
+  };
 }
 
 describe('per-call deadlines, cancellation and column families', { timeout: 60000 }, () => {
@@ -69,8 +75,9 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
   it('aborting cancels the RPC in flight: the held write is never applied', async () => {
     mock.setLatency('RawPut', 800);
     const ac = new AbortController();
+    const sent = calls(mock, 'RawPut');
     const p = raw.put('ab/k', 'v', { signal: ac.signal });
-    await abortWhenSent(mock, 'RawPut', ac);
+    await sent.abortAfter(ac);
     await assert.rejects(p, isAbort);
     mock.clearFaults();
     // past the latency the mock would have applied the put, had the call
@@ -109,16 +116,18 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
   it('aborting ends retries and backoff (a store failing every call) and a wait for a PD timestamp', async () => {
     mock.injectGrpcError('RawGet', 14, { count: 100000 });
     const ac = new AbortController();
+    const sent1 = calls(mock, 'RawGet');
     const p = raw.get('rt/k', { signal: ac.signal });
-    await abortWhenSent(mock, 'RawGet', ac, 3);
+    await sent1.abortAfter(ac, 3);
     await assert.rejects(p, isAbort);
     mock.clearFaults();
 
     mock.pausePd(true);
     try {
       const ac2 = new AbortController();
+      const sent2 = calls(mock, 'Tso', true);
       const q = tc.currentTimestamp({ signal: ac2.signal });
-      await abortWhenSent(mock, 'Tso', ac2, 1, true);
+      await sent2.abortAfter(ac2);
       await assert.rejects(q, isAbort);
     } finally {
       mock.pausePd(false);
@@ -131,8 +140,9 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
     let txn = await tc.begin();
     await txn.put('cm/a', '1');
     const ac = new AbortController();
+    const sent3 = calls(mock, 'KvPrewrite');
     let p = txn.commit({ signal: ac.signal });
-    await abortWhenSent(mock, 'KvPrewrite', ac);
+    await sent3.abortAfter(ac);
     await assert.rejects(p, isAbort);
     assert.equal(txn.state, 'commitFailed');
     mock.clearFaults();
@@ -144,8 +154,9 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
     txn = await tc.begin();
     await txn.put('cm/b', '2');
     const ac2 = new AbortController();
+    const sent4 = calls(mock, 'KvCommit');
     p = txn.commit({ signal: ac2.signal });
-    await abortWhenSent(mock, 'KvCommit', ac2);
+    await sent4.abortAfter(ac2);
     await assert.rejects(p, isCode('UNDETERMINED'));
   });
 
@@ -153,6 +164,7 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
     let runs = 0;
     mock.setLatency('KvPrewrite', 800);
     const ac = new AbortController();
+    const sent = calls(mock, 'KvPrewrite');
     const p = tc.transaction(
       async (t) => {
         runs++;
@@ -160,7 +172,7 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
       },
       { signal: ac.signal }
     );
-    await abortWhenSent(mock, 'KvPrewrite', ac);
+    await sent.abortAfter(ac);
     await assert.rejects(p, isAbort);
     assert.equal(runs, 1);
     mock.clearFaults();
