@@ -99,11 +99,11 @@ function track(id, transform, owner) {
 // plaintext, API v1: what clusterOptions({}).native gives
 const PLAIN_V1 = Object.freeze([0, '', '', '', 1, '']);
 
-/** cluster: args.js clusterOptions(...).native (TLS, API version, keyspace); attemptTimeoutMs 0: the default. */
-function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0) {
+/** cluster: args.js clusterOptions(...).native (TLS, API version, keyspace); attemptTimeoutMs 0: the default; batch: clusterOptions(...).batch (1: BatchCommands, 0: unary). */
+function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0, batch = 1) {
   let handle;
   try {
-    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster, attemptTimeoutMs);
+    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster, attemptTimeoutMs, batch);
   } catch (e) {
     return Promise.reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
   }

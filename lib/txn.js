@@ -332,7 +332,7 @@ function makeTransactionClient(binding) {
     /**
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
-     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion and keyspace (args.js clusterOptions).
+     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion, keyspace and batchCommands (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
@@ -341,7 +341,7 @@ function makeTransactionClient(binding) {
         const { timeoutMs, attemptTimeoutMs } = A.timeouts(o);
         const cluster = A.clusterOptions(o);
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs).then(
+        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs, cluster.batch).then(
           (handle) => new TransactionClient(TOKEN, handle, opts)
         );
       });
