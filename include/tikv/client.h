@@ -41,7 +41,8 @@ TIKV_EXTERN int tikv_config_set_atomic(tikv_config_t *cfg, int atomic);
  * request to a store that refuses the stream, are unary either way. */
 TIKV_EXTERN int tikv_config_set_batch_commands(tikv_config_t *cfg, int enabled);
 /* BatchCommands streams per store, requests spread over them round-robin
- * (1..64, default 2). */
+ * (1..64, default 1: they share the store's one connection and I/O thread, so
+ * more streams only split what one message would carry; bench/README.md). */
 TIKV_EXTERN int tikv_config_set_grpc_connections(tikv_config_t *cfg, int n);
 
 /* TLS to every PD member and every store: ca_pem (required) is the CA the
