@@ -24,6 +24,7 @@ typedef struct bstream {
   tikv__batch_conn_t *bc;
   tikv__stream_t *s; /* NULL: not open */
   bool sending;
+  bool flush_posted; /* a flush runs at the end of this I/O-thread turn */
   bool got_reply; /* this stream delivered a message */
   fifo_t queued;  /* waiting for the stream to be free */
   fifo_t flight;  /* sent, waiting for replies */
@@ -232,6 +233,28 @@ static void flush(bstream_t *bs) {
   }
 }
 
+/* The flush of what this turn of the I/O thread queued: every request
+ * submitted in one turn (the callbacks of one reply message resubmitting,
+ * a batch split by region) leaves in one message, and none waits longer
+ * than the turn. The task holds a connection reference. */
+static void flush_task(void *arg) {
+  bstream_t *bs = arg;
+  tikv__conn_t *conn = bs->bc->conn;
+  bs->flush_posted = false;
+  flush(bs);
+  tikv__conn_free(conn);
+}
+
+static void flush_soon(bstream_t *bs) {
+  if (bs->sending || bs->flush_posted) return;
+  if (tikv__loop_post(bs->bc->rpc->loop, flush_task, bs) != 0) {
+    flush(bs); /* stopping: at once */
+    return;
+  }
+  bs->flush_posted = true;
+  tikv__conn_ref(bs->bc->conn);
+}
+
 static void on_sent(void *arg, bool ok) {
   bstream_t *bs = arg;
   bs->sending = false;
@@ -361,7 +384,7 @@ int tikv__batch_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__batch_conn_t **
   fifo_push(&bs->queued, r);
   arm(bs, deadline_ms);
   if (handle) *handle = r;
-  flush(bs);
+  flush_soon(bs);
   return 0;
 }
 
