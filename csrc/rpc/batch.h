@@ -6,8 +6,10 @@
  * Per connection (one store address): up to rpc->batch_streams streams,
  * opened on first use, requests spread over them round-robin. A stream has
  * at most one send in flight; requests submitted meanwhile queue and go out
- * together (up to TIKV__BATCH_MAX per message) when that send completes, so
- * an idle stream sends at once and a busy one coalesces. Each request keeps
+ * together (up to TIKV__BATCH_MAX per message) when that send completes. An
+ * idle stream sends at the end of the I/O thread's current turn (a posted
+ * task, no timer), so what one turn submits shares a message and nothing
+ * waits for more. Each request keeps
  * its own deadline (one timer per stream); a reply whose request is gone
  * (timed out, cancelled) is dropped. A stream that breaks fails what it
  * carried with its transport error, and the next request opens a new one. A
