@@ -18,6 +18,7 @@ struct tikv__batch_req {
   int64_t deadline_ms;
   tikv__rpc_cb cb;
   void *arg;
+  tikv__batch_req_t **slot; /* the caller's handle, cleared when r leaves */
 };
 
 typedef struct bstream {
@@ -133,6 +134,10 @@ grpc_slice tikv__batch_encode(size_t n, const int *cases, const grpc_slice *bodi
 }
 
 /* ---- requests ---- */
+static void forget(tikv__batch_req_t *r) {
+  if (r->slot) *r->slot = NULL;
+}
+
 static void drop_msg(tikv__batch_req_t *r) {
   if (r->has_msg) grpc_slice_unref(r->msg);
   r->has_msg = false;
@@ -143,6 +148,7 @@ static void finish(tikv__batch_req_t *r, tikv_error_t *err, ProtobufCMessage *re
   tikv__conn_t *conn = r->bs->bc->conn;
   tikv__rpc_cb cb = r->cb;
   void *arg = r->arg;
+  forget(r);
   drop_msg(r);
   free(r);
   cb(arg, err, resp);
@@ -324,6 +330,7 @@ static void on_close(void *arg, tikv_error_t *err) {
         continue;
       }
       r->has_msg = false;
+      forget(r); /* a unary call now: not cancellable through the handle */
       if (tikv__rpc_unary(rpc, bc->conn, r->req, r->msg, r->deadline_ms, r->cb, r->arg) == 0) {
         tikv__conn_t *conn = bc->conn;
         free(r);
@@ -384,12 +391,13 @@ int tikv__batch_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__batch_conn_t **
   fifo_push(&bs->queued, r);
   arm(bs, deadline_ms);
   if (handle) *handle = r;
+  r->slot = handle;
   flush_soon(bs);
   return 0;
 }
 
 void tikv__batch_cancel_req(tikv__batch_req_t *r) {
-  if (!r->in) return;
+  if (!r || !r->in) return;
   fifo_remove(r->in, r);
   grpc_slice details = grpc_slice_from_static_string("Cancelled");
   tikv_error_t *e = tikv__rpc_status_error(NULL, r->req->path, GRPC_STATUS_CANCELLED, details);

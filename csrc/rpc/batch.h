@@ -38,13 +38,17 @@ typedef struct tikv__batch_req tikv__batch_req_t;
  * 1: not taken, the connection does not speak BatchCommands (msg untouched:
  * send it unary); -1: could not start (msg consumed, cb never runs). With
  * handle non-NULL, *handle names the pending request for
- * tikv__batch_cancel_req until its callback runs. */
+ * tikv__batch_cancel_req; this layer sets it back to NULL when the request
+ * leaves (just before its callback runs, or when a refusal sends it again
+ * as a unary call), so *handle stays safe to read while the slot lives. */
 int tikv__batch_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__batch_conn_t **slot,
                      const tikv__req_info_t *req, grpc_slice msg, int64_t deadline_ms,
                      tikv__rpc_cb cb, void *arg, tikv__batch_req_t **handle);
 
-/* Fails one pending request with CANCELLED, inside this call; its reply, if
- * one comes, is dropped. r must be pending (its callback not yet run). */
+/* Fails one pending request with CANCELLED (the error of a unary call
+ * cancelled by us), its callback running inside this call; its reply, if
+ * one comes, is dropped. r is *handle as tikv__batch_send left it: NULL
+ * (gone already) is a no-op. */
 void tikv__batch_cancel_req(tikv__batch_req_t *r);
 
 /* Streams open on the connection (each holds a reference to it). */
@@ -61,6 +65,8 @@ grpc_slice tikv__batch_encode(size_t n, const int *cases, const grpc_slice *bodi
 
 /* ---- from rpc.c, for this layer only ---- */
 void tikv__conn_ref(tikv__conn_t *conn);
+/* The connection's slot of BatchCommands state (tikv__batch_send's slot). */
+tikv__batch_conn_t **tikv__conn_batch(tikv__conn_t *conn);
 /* The error a unary call gets for gRPC status st (DEADLINE_EXCEEDED:
  * TIMEOUT, UNAVAILABLE: UNAVAILABLE, ...). */
 tikv_error_t *tikv__rpc_status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,

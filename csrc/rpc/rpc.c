@@ -73,6 +73,8 @@ tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target) {
 
 void tikv__conn_ref(tikv__conn_t *conn) { conn->refs++; }
 
+tikv__batch_conn_t **tikv__conn_batch(tikv__conn_t *conn) { return &conn->batch; }
+
 void tikv__conn_free(tikv__conn_t *conn) {
   if (!conn) return;
   if (--conn->refs > 0) {

@@ -6,6 +6,7 @@
  * deadline fails it as a unary call's does, and close fails what the
  * streams hold. Plus the envelope's encoding, decoded back by protobuf-c. */
 #include <check.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,96 @@ START_TEST(close_fails_pending_with_closed) {
 }
 END_TEST
 
+/* ---- one request cancelled (the hook per-request cancellation uses) ----
+ * Straight on the rpc layer: a loop, an rpc with one stream per store, a
+ * connection to the store; everything that touches them runs on the loop. */
+typedef struct cancel_fix {
+  tikv__loop_t *loop;
+  tikv__rpc_t rpc;
+  tikv__conn_t *conn;
+  tikv__batch_req_t *handle;
+  _Atomic int calls, code, done;
+} cancel_fix_t;
+
+static void on_cancel_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
+  cancel_fix_t *x = arg;
+  atomic_store(&x->code, err ? tikv_error_code_of(err) : 0);
+  if (err) tikv__error_free(err);
+  if (resp) protobuf_c_message_free_unpacked(resp, NULL);
+  atomic_fetch_add(&x->calls, 1);
+}
+
+static void send_get(void *arg) {
+  cancel_fix_t *x = arg;
+  Kvrpcpb__RawGetRequest g = KVRPCPB__RAW_GET_REQUEST__INIT;
+  g.key.data = (uint8_t *)"a1";
+  g.key.len = 2;
+  grpc_slice s;
+  tikv__pack(&g.base, &s);
+  /* no context: the store answers with a region error, an answer all the same */
+  int r = tikv__batch_send(&x->rpc, x->conn, tikv__conn_batch(x->conn),
+                           tikv__req(TIKV__REQ_RAW_GET), s, tikv__now_ms() + 5000,
+                           on_cancel_reply, x, &x->handle);
+  ck_assert_int_eq(r, 0);
+  atomic_store(&x->done, 1);
+}
+
+static void cancel_it(void *arg) {
+  cancel_fix_t *x = arg;
+  tikv__batch_cancel_req(x->handle);
+  ck_assert_ptr_null(x->handle); /* the slot is cleared when the request leaves */
+  tikv__batch_cancel_req(x->handle); /* gone: a no-op */
+  atomic_store(&x->done, 1);
+}
+
+static void drop_conn(void *arg) {
+  cancel_fix_t *x = arg;
+  tikv__conn_free(x->conn);
+  atomic_store(&x->done, 1);
+}
+
+static void drain(void *arg) { tikv__rpc_cancel_all(arg); }
+
+static void on_loop(cancel_fix_t *x, tikv__task_fn fn) {
+  atomic_store(&x->done, 0);
+  ck_assert_int_eq(tikv__loop_post(x->loop, fn, x), 0);
+  while (!atomic_load(&x->done)) usleep(1000);
+}
+
+static void wait_calls(cancel_fix_t *x, int n) {
+  for (int i = 0; i < 5000 && atomic_load(&x->calls) < n; i++) usleep(1000);
+}
+
+START_TEST(one_request_cancelled_late_reply_dropped) {
+  cancel_fix_t *x = calloc(1, sizeof(*x));
+  x->loop = tikv__loop_new();
+  x->rpc.loop = x->loop;
+  x->rpc.batch_streams = 1;
+  x->conn = tikv__conn_new(&x->rpc, tikv_mock_store_address(mock, 1));
+  ck_assert_ptr_nonnull(x->conn);
+  ck_assert_int_eq(tikv_mock_set_latency(mock, "RawGet", 300), 0);
+  uint64_t gets = calls("RawGet");
+  on_loop(x, send_get);
+  ck_assert_uint_eq(mc_await_count(tikv_mock_call_count, mock, "RawGet", gets + 1, 5000), gets + 1);
+  on_loop(x, cancel_it);
+  ck_assert_int_eq(atomic_load(&x->calls), 1);
+  ck_assert_int_eq(atomic_load(&x->code), TIKV_ERR_CANCELLED);
+  usleep(500 * 1000); /* the reply comes, finds no request, is dropped */
+  ck_assert_int_eq(atomic_load(&x->calls), 1);
+  /* the stream serves on */
+  tikv_mock_set_latency(mock, "RawGet", 0);
+  on_loop(x, send_get);
+  wait_calls(x, 2);
+  ck_assert_int_eq(atomic_load(&x->calls), 2);
+  ck_assert_int_eq(atomic_load(&x->code), 0);
+  ck_assert_ptr_null(x->handle);
+  on_loop(x, drop_conn); /* its idle stream closes and frees it */
+  tikv__loop_stop(x->loop, drain, &x->rpc);
+  tikv__loop_free(x->loop);
+  free(x);
+}
+END_TEST
+
 START_TEST(config_setters) {
   tikv_config_t *cfg = tikv_config_new();
   ck_assert_int_eq(tikv_config_set_batch_commands(NULL, 1), TIKV_ERR_INVALID_ARGUMENT);
@@ -341,6 +432,7 @@ int main(void) {
   tcase_add_test(tc, refusing_store_falls_back_to_unary);
   tcase_add_test(tc, batched_request_deadline_as_unary);
   tcase_add_test(tc, close_fails_pending_with_closed);
+  tcase_add_test(tc, one_request_cancelled_late_reply_dropped);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
