@@ -41,6 +41,7 @@ static struct {
   int kind, txn_keys, concurrency, value_size, keys, server_pid, cpu, marks;
   double duration, warmup;
   long long ops; /* 0: the window is --duration long */
+  int batch_off, grpc_connections; /* --batch-commands off; 0: the default */
 } O = {NULL, "", -1, 0, 1, 16, 10000, 0, 0, 0, 5.0, 1.0, 0};
 
 typedef struct {
@@ -318,7 +319,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: tikv-bench --pd HOST:PORT --workload raw-get|raw-put|raw-batch-get-1000|"
           "txn-commit-1|txn-commit-10 --concurrency C [--value-size S] [--duration SECONDS] "
-          "[--keys N] [--warmup SECONDS] [--cpu] [--server-pid PID] [--ops N] [--marks]\n");
+          "[--keys N] [--warmup SECONDS] [--cpu] [--server-pid PID] [--ops N] [--marks] "
+          "[--batch-commands on|off] [--grpc-connections N]\n");
   exit(2);
 }
 
@@ -340,6 +342,9 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--warmup")) O.warmup = atof(v);
     else if (!strcmp(a, "--server-pid")) O.server_pid = atoi(v);
     else if (!strcmp(a, "--ops")) O.ops = atoll(v);
+    else if (!strcmp(a, "--batch-commands") && (!strcmp(v, "on") || !strcmp(v, "off")))
+      O.batch_off = !strcmp(v, "off");
+    else if (!strcmp(a, "--grpc-connections")) O.grpc_connections = atoi(v);
     else usage();
   }
   static const struct { const char *name; int kind, txn_keys; } W[] = {
@@ -365,6 +370,8 @@ static void setup(void) {
   if (!cfg) die("tikv_config_new", "out of memory");
   int code = tikv_config_add_pd_endpoint(cfg, O.pd);
   if (!code) code = tikv_config_set_timeout_ms(cfg, OP_TIMEOUT_MS);
+  if (!code) code = tikv_config_set_batch_commands(cfg, !O.batch_off);
+  if (!code && O.grpc_connections) code = tikv_config_set_grpc_connections(cfg, O.grpc_connections);
   if (code) die("config", tikv_err_name(code));
   client = tikv_client_new(cfg, &code);
   tikv_config_free(cfg);

@@ -40,7 +40,7 @@ function usage() {
 }
 
 function parseArgs(argv) {
-  const O = { pd: null, workload: '', concurrency: 1, valueSize: 16, duration: 5, keys: 10000, warmup: 1, cpu: false, serverPid: 0, ops: 0, marks: false };
+  const O = { pd: null, workload: '', batchCommands: true, concurrency: 1, valueSize: 16, duration: 5, keys: 10000, warmup: 1, cpu: false, serverPid: 0, ops: 0, marks: false };
   const num = { '--concurrency': 'concurrency', '--value-size': 'valueSize', '--duration': 'duration', '--keys': 'keys',
     '--warmup': 'warmup', '--server-pid': 'serverPid', '--ops': 'ops' };
   for (let i = 0; i < argv.length; i++) {
@@ -53,6 +53,7 @@ function parseArgs(argv) {
     if (v === undefined) usage();
     if (a === '--pd') O.pd = v;
     else if (a === '--workload') O.workload = v;
+    else if (a === '--batch-commands' && (v === 'on' || v === 'off')) O.batchCommands = v === 'on';
     else if (num[a]) O[num[a]] = Number(v);
     else usage();
   }
@@ -271,7 +272,7 @@ function main() {
 
   async function run() {
     const Client = O.txnKeys ? tikv.TransactionClient : tikv.RawClient;
-    client = await Client.connect([O.pd], { timeoutMs: OP_TIMEOUT_MS });
+    client = await Client.connect([O.pd], { timeoutMs: OP_TIMEOUT_MS, batchCommands: O.batchCommands });
     if (O.workload === 'raw-get' || O.workload === 'raw-batch-get-1000') await preload();
     for (let i = 0; i < O.concurrency; i++) submit(worker(i));
     setTimeout(beginWindow, O.warmup * 1000);

@@ -15,6 +15,7 @@
 //   --warmup S        warm-up per driver and row (overrides the mode)
 //   --rows REGEXP     only the rows whose label matches, e.g. 'raw-get|@256'
 //   --batch-rpc on|off  client-go's BatchCommands stream (default on, its own default)
+//   --ours-batch on|off our drivers' BatchCommands stream (default on, our default)
 //   --rss             also run raw-get at 256 in flight for --rss-ops operations with
 //                     the C and the Node driver, and report their RSS along the way
 //   --rss-ops N       operations of the RSS runs (default 10000000; minutes)
@@ -43,7 +44,7 @@ function fail(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { mode: 'full', duration: null, warmup: null, rows: null, batchRpc: 'on', rss: false, rssOps: 10000000, go: GO_DEFAULT, list: false };
+  const o = { mode: 'full', duration: null, warmup: null, rows: null, batchRpc: 'on', oursBatch: 'on', rss: false, rssOps: 10000000, go: GO_DEFAULT, list: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -55,6 +56,7 @@ function parseArgs(argv) {
     else if (a === '--warmup') o.warmup = Number(v());
     else if (a === '--rows') o.rows = new RegExp(v());
     else if (a === '--batch-rpc') o.batchRpc = v();
+    else if (a === '--ours-batch') o.oursBatch = v();
     else if (a === '--rss') o.rss = true;
     else if (a === '--rss-ops') o.rssOps = Number(v());
     else if (a === '--go') o.go = path.resolve(v());
@@ -70,6 +72,7 @@ function parseArgs(argv) {
   if (o.warmup === null) o.warmup = MODES[o.mode].warmup;
   if (!(o.duration > 0) || !(o.warmup >= 0)) fail('--duration must be > 0 and --warmup >= 0');
   if (o.batchRpc !== 'on' && o.batchRpc !== 'off') fail('--batch-rpc is on or off');
+  if (o.oursBatch !== 'on' && o.oursBatch !== 'off') fail('--ours-batch is on or off');
   if (!(Number.isSafeInteger(o.rssOps) && o.rssOps >= 1)) fail('--rss-ops must be a positive integer');
   return o;
 }
@@ -140,7 +143,8 @@ function run(cmd, argv, limitMs) {
 async function runDriver(o, which, mock, workload, concurrency, extra = []) {
   const args = ['--pd', mock.pd, '--workload', workload, '--concurrency', String(concurrency), '--value-size', '16',
     '--duration', String(o.duration), '--warmup', String(o.warmup), '--cpu', '--server-pid', String(mock.proc.pid), ...extra];
-  const [cmd, argv] = which === 'c' ? [C_DRIVER, args] : which === 'node' ? [process.execPath, [NODE_DRIVER, ...args]]
+  const ours = [...args, '--batch-commands', o.oursBatch];
+  const [cmd, argv] = which === 'c' ? [C_DRIVER, ours] : which === 'node' ? [process.execPath, [NODE_DRIVER, ...ours]]
     : [o.go, [...args, '--batch-rpc', o.batchRpc]];
   // connecting, preloading 10,000 keys and draining take seconds; a driver
   // still running long after its window (or, with --ops, its operations at

@@ -130,7 +130,7 @@ function endpoints(v, name = 'pdEndpoints') {
 
 const TLS_PEM_KEYS = Object.freeze(['ca', 'cert', 'key']);
 const TLS_FILE_KEYS = Object.freeze(['caFile', 'certFile', 'keyFile']);
-const CLUSTER_OPTIONS = Object.freeze(['tls', 'apiVersion', 'keyspace']);
+const CLUSTER_OPTIONS = Object.freeze(['tls', 'apiVersion', 'keyspace', 'batchCommands']);
 const TIMEOUT_OPTIONS = Object.freeze(['timeoutMs', 'attemptTimeoutMs']);
 
 /**
@@ -168,8 +168,11 @@ function path(v, name) {
  *        keyFile? } (PEM files, read again when they change: rotation);
  *        cert and key together or not at all
  *   apiVersion: 1 (default) or 2; keyspace: a keyspace's name (API v2)
+ *   batchCommands: TiKV requests in BatchCommands streams (default true) or
+ *        one unary call each (false; tikv_config_set_batch_commands)
  * Returns { native: [tlsMode, ca, cert, key, apiVersion, keyspace] (the
- * bridge's arguments: mode 0 none, 1 PEM, 2 files; '' when absent), shown:
+ * bridge's arguments: mode 0 none, 1 PEM, 2 files; '' when absent), batch:
+ * 1 or 0 (the bridge's last argument), shown:
  * what the client's options say (never the key material) }. What only the
  * core can judge (PEM that parses, a key matching its certificate, a
  * keyspace name, options that do not fit together) it reports at connect.
@@ -192,9 +195,11 @@ function clusterOptions(o) {
   }
   const apiVersion = integer(o.apiVersion, 'options.apiVersion', 1, 2, 1);
   const keyspace = o.keyspace === undefined ? '' : string(o.keyspace, 'options.keyspace');
+  const batchCommands = bool(o.batchCommands, 'options.batchCommands', true);
   return {
     native: [...tls, apiVersion, keyspace],
-    shown: { tls: tls[0] !== 0, apiVersion, keyspace: keyspace || undefined },
+    batch: batchCommands ? 1 : 0,
+    shown: { tls: tls[0] !== 0, apiVersion, keyspace: keyspace || undefined, batchCommands },
   };
 }
 

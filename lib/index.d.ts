@@ -136,7 +136,12 @@ type NoTlsPems = { ca?: undefined; cert?: undefined; key?: undefined };
 export type ApiVersionOptions = { apiVersion?: 1; keyspace?: undefined } | { apiVersion: 2; keyspace?: string };
 
 /** What both clients' connect take about the cluster. */
-export type ClusterOptions = { tls?: TlsOptions } & ApiVersionOptions;
+export type ClusterOptions = {
+  tls?: TlsOptions;
+  /** TiKV requests travel in tikvpb.Tikv/BatchCommands streams, many per message under load
+   * (default true), or as one unary call each (false). */
+  batchCommands?: boolean;
+} & ApiVersionOptions;
 
 export type RawClientOptions = ClusterOptions & {
   /** Deadline of each operation in ms, retries and backoff included (default 20000). */
@@ -157,6 +162,7 @@ export interface ClusterShape {
   tls: boolean;
   apiVersion: 1 | 2;
   keyspace?: string;
+  batchCommands: boolean;
 }
 
 /**

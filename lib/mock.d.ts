@@ -119,7 +119,8 @@ export declare class MockCluster {
   setRaftElectionMs(ms: number): void;
   /** Clears every injected fault and latency. */
   clearFaults(): void;
-  /** Calls of `method` ('*' all, the default) the stores have served. */
+  /** Calls of `method` ('*' all, the default) the stores have served: each request inside a
+   * BatchCommands stream counts under its own name, each BatchCommands message as 'BatchCommands'. */
   callCount(method?: string): number;
   /** Calls PD received for `method` ('*' = all); for 'Tso', request messages (each a batch). */
   pdCallCount(method?: string): number;

@@ -101,11 +101,12 @@ const PLAIN_V1 = Object.freeze([0, '', '', '', 1, '']);
 
 /**
  * cluster: args.js clusterOptions(...).native (TLS, API version, keyspace);
- * attemptTimeoutMs 0: the default. signal (an AbortSignal, optional): its
- * abort closes the client being connected, and the connect rejects with an
+ * attemptTimeoutMs 0: the default; batch: clusterOptions(...).batch (1:
+ * BatchCommands, 0: unary). signal (an AbortSignal, optional): its abort
+ * closes the client being connected, and the connect rejects with an
  * AbortError (code ABORTED).
  */
-function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0, signal) {
+function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0, batch = 1, signal = undefined) {
   const aborted = () => {
     const e = TikvError.of('ABORTED', 'connect was aborted');
     if (signal.reason !== undefined) e.cause = signal.reason;
@@ -114,7 +115,7 @@ function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAI
   if (signal !== undefined && signal.aborted) return Promise.reject(aborted());
   let handle;
   try {
-    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster, attemptTimeoutMs);
+    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster, attemptTimeoutMs, batch);
   } catch (e) {
     return Promise.reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
   }

@@ -58,7 +58,7 @@ function makeRawClient(binding) {
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
      * attemptTimeoutMs (per RPC attempt, default 2000), columnFamily ('default' | 'lock' | 'write'), atomic (needed by
-     * compareAndSwap), tls, apiVersion and keyspace (args.js clusterOptions).
+     * compareAndSwap), tls, apiVersion, keyspace and batchCommands (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
@@ -72,7 +72,7 @@ function makeRawClient(binding) {
         const cluster = A.clusterOptions(o);
         const signal = A.signal(o.signal, 'options.signal');
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, columnFamily, atomic, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native, attemptTimeoutMs, signal).then((handle) => new RawClient(TOKEN, handle, opts));
+        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native, attemptTimeoutMs, cluster.batch, signal).then((handle) => new RawClient(TOKEN, handle, opts));
       });
     }
 

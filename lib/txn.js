@@ -338,7 +338,7 @@ function makeTransactionClient(binding) {
     /**
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
-     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion and keyspace (args.js clusterOptions).
+     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion, keyspace and batchCommands (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
@@ -348,7 +348,7 @@ function makeTransactionClient(binding) {
         const cluster = A.clusterOptions(o);
         const signal = A.signal(o.signal, 'options.signal');
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs, signal).then(
+        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs, cluster.batch, signal).then(
           (handle) => new TransactionClient(TOKEN, handle, opts)
         );
       });

@@ -916,7 +916,8 @@ static int set_cluster(tikv_config_t *cfg, int tls_mode, const char *ca, const c
 tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
-                                 const char *keyspace, uint32_t attempt_timeout_ms) {
+                                 const char *keyspace, uint32_t attempt_timeout_ms,
+                                 int batch_commands) {
   tikv_config_t *cfg = tikv_config_new();
   if (!cfg) {
     fail_creation(TIKV_ERR_NO_MEMORY, "tikv: out of memory");
@@ -942,6 +943,9 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
     what = "columnFamily";
   if (rc == TIKV_ERR_OK && (rc = tikv_config_set_atomic(cfg, atomic)) != TIKV_ERR_OK)
     what = "atomic";
+  if (rc == TIKV_ERR_OK &&
+      (rc = tikv_config_set_batch_commands(cfg, batch_commands)) != TIKV_ERR_OK)
+    what = "batchCommands";
   if (rc == TIKV_ERR_OK)
     rc = set_cluster(cfg, tls_mode, tls_ca, tls_cert, tls_key, api_version, keyspace, &what);
   tikv_client_t *c = NULL;

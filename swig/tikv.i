@@ -138,6 +138,8 @@ TIKVJS_HANDLE(tikv_mock_cluster_t, TIKVJS_MOCK)
 }
 %enddef
 TIKVJS_HANDLE_OUT(tikv_client_t, tikvjs_client_new, TIKVJS_CLIENT, NULL)
+/* one wrapper taking 11 or 12 arguments (batch_commands defaults to 1) */
+%feature("compactdefaultargs") tikvjs_client_new;
 TIKVJS_HANDLE_OUT(tikv_txn_t, tikvjs_txn_new, TIKVJS_TXN, arg1)
 TIKVJS_HANDLE_OUT(tikv_mock_cluster_t, tikvjs_mock_start, TIKVJS_MOCK, NULL)
 
@@ -205,6 +207,8 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 %ignore tikv_config_set_timeout_ms;
 %ignore tikv_config_set_column_family;
 %ignore tikv_config_set_atomic;
+%ignore tikv_config_set_batch_commands;
+%ignore tikv_config_set_grpc_connections;
 %ignore tikv_config_set_tls;
 %ignore tikv_config_set_tls_files;
 %ignore tikv_config_set_api_version;
@@ -250,7 +254,8 @@ TIKVJS_FUTURE(tikv_client_gc, TIKVJS_BOOL)
 tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, const char *cf,
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
-                                 const char *keyspace, uint32_t attempt_timeout_ms);
+                                 const char *keyspace, uint32_t attempt_timeout_ms,
+                                 int batch_commands = 1);
 tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
                            int lock_wait_timeout_ms, uint64_t start_ts, int read_only);
 tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,

@@ -21,6 +21,8 @@ struct tikv_config_s {
   int api_version;   /* 1 or 2 */
   char keyspace[32]; /* API v2: its name ("": DEFAULT) */
   char error[512];   /* why the last setter refused (tikv_config_error) */
+  bool batch_commands; /* tikv_config_set_batch_commands */
+  int grpc_connections; /* BatchCommands streams per store */
   tikv_event_cb event_cb; /* tikv_config_set_event_callback */
   void *event_arg;
 };

@@ -1,6 +1,7 @@
 /* The configuration builder (include/tikv/client.h). */
 #include "client/client.h"
 #include "region/request.h"
+#include "rpc/batch.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@ tikv_config_t *tikv_config_new(void) {
   cfg->attempt_timeout_ms = TIKV__ATTEMPT_TIMEOUT_MS;
   strcpy(cfg->cf, "default");
   cfg->api_version = 1;
+  cfg->batch_commands = true;
+  cfg->grpc_connections = TIKV__BATCH_STREAMS;
   return cfg;
 }
 
@@ -85,6 +88,18 @@ int tikv_config_set_column_family(tikv_config_t *cfg, const char *cf) {
   if (strcmp(cf, "default") && strcmp(cf, "lock") && strcmp(cf, "write"))
     return TIKV_ERR_INVALID_ARGUMENT;
   strcpy(cfg->cf, cf);
+  return TIKV_ERR_OK;
+}
+
+int tikv_config_set_batch_commands(tikv_config_t *cfg, int enabled) {
+  if (!cfg) return TIKV_ERR_INVALID_ARGUMENT;
+  cfg->batch_commands = enabled != 0;
+  return TIKV_ERR_OK;
+}
+
+int tikv_config_set_grpc_connections(tikv_config_t *cfg, int n) {
+  if (!cfg || n < 1 || n > 64) return TIKV_ERR_INVALID_ARGUMENT;
+  cfg->grpc_connections = n;
   return TIKV_ERR_OK;
 }
 

@@ -188,6 +188,9 @@ struct mock_call {
 /* Reply (unary: message + OK status; stream: one more message). Consumes
  * data (malloc'ed), which may be NULL for an empty message. */
 void mock_call_reply(mock_call_t *c, uint8_t *data, size_t len);
+/* Damages data (len bytes, malloc'ed, maybe replaced) as an injected
+ * corrupt reply of `mode` does (-1: untouched); its new length. */
+size_t mock_corrupt_bytes(mock_cluster_t *m, int mode, uint8_t **data, size_t len);
 /* Packs msg and replies with it. */
 void mock_call_reply_msg(mock_call_t *c, const ProtobufCMessage *msg);
 /* Ends the call with a non-OK gRPC status. */

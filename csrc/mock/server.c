@@ -130,9 +130,15 @@ static size_t corrupt(mock_call_t *c, uint8_t **data, size_t len) {
   mock_cluster_t *m = c->srv->m;
   pthread_mutex_lock(&m->mu);
   int mode = c->req >= 0 ? mock_take_fault(m, MOCK_FAULT_CORRUPT_REPLY, mock_call_method(c), 0) : -1;
-  uint64_t seq = mode >= 0 ? ++m->corrupted : 0;
   pthread_mutex_unlock(&m->mu);
+  return mock_corrupt_bytes(m, mode, data, len);
+}
+
+size_t mock_corrupt_bytes(mock_cluster_t *m, int mode, uint8_t **data, size_t len) {
   if (mode < 0) return len;
+  pthread_mutex_lock(&m->mu);
+  uint64_t seq = ++m->corrupted;
+  pthread_mutex_unlock(&m->mu);
   if (mode == TIKV_MOCK_CORRUPT_STRAY) {
     /* field 2 (length 5) = { field 2 (length 3) = FF FF FF } */
     static const uint8_t stray[] = {0x12, 0x05, 0x12, 0x03, 0xff, 0xff, 0xff};
@@ -427,7 +433,9 @@ void mock_dispatch_message(mock_call_t *c, const uint8_t *data, size_t len) {
   bool is_batch = c->req == TIKV__REQ_BATCH_COMMANDS;
 
   pthread_mutex_lock(&m->mu);
-  if (s->kind == MOCK_SRV_TIKV && !is_health && !is_batch) mock_count_call(m, name);
+  /* a BatchCommands message counts as "BatchCommands", each request in it
+   * under its own name (tikv.c) */
+  if (s->kind == MOCK_SRV_TIKV && !is_health) mock_count_call(m, name);
   if (s->kind == MOCK_SRV_PD && !is_health) mock_count_pd_call(m, name);
   int status = is_health ? -1 : mock_take_fault(m, MOCK_FAULT_GRPC_ERROR, name, 0);
   mock_held_t *h = NULL;

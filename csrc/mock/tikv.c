@@ -200,6 +200,33 @@ static void delay_sub(mock_call_t *c, const mock_kv_method_t *km, const Protobuf
   mock_held_after(h, delay_ms);
 }
 
+/* A corrupt reply injected for one request of a stream (mode: its kind):
+ * the response is damaged alone. If it still decodes, what it decodes into
+ * is its answer; if not, a message that decodes as nothing goes out on the
+ * stream, as a faulty network would make it. */
+static void corrupt_sub(mock_call_t *c, const mock_kv_method_t *km, int cs,
+                        const ProtobufCMessage *resp, uint64_t id, int mode) {
+  size_t n = protobuf_c_message_get_packed_size(resp);
+  uint8_t *buf = tikv__malloc(n ? n : 1);
+  if (!buf) return;
+  protobuf_c_message_pack(resp, buf);
+  n = mock_corrupt_bytes(c->srv->m, mode, &buf, n);
+  ProtobufCMessage *d = mode == TIKV_MOCK_CORRUPT_UNDECODABLE
+                            ? NULL
+                            : protobuf_c_message_unpack(info(km)->resp, NULL, n, buf);
+  if (d) {
+    send_one(c, cs, d, id);
+    protobuf_c_message_free_unpacked(d, NULL);
+    free(buf);
+    return;
+  }
+  uint8_t *bad = tikv__malloc(2);
+  free(buf);
+  if (!bad) return;
+  memset(bad, 0xff, 2); /* a varint that never ends */
+  mock_call_reply(c, bad, 2);
+}
+
 /* One request of a BatchCommands message: its response joins o (or comes
  * later), or a non-OK gRPC status ends the stream (msg filled). */
 static int batch_one(mock_call_t *c, const Tikvpb__BatchCommandsRequest__Request *one, uint64_t id,
@@ -240,7 +267,15 @@ static int batch_one(mock_call_t *c, const Tikvpb__BatchCommandsRequest__Request
     snprintf(msg, msg_len, "%s", LOST_REPLY_MSG);
     return GRPC_STATUS_UNAVAILABLE;
   }
-  if (resp) out_add(o, cs, resp, id);
+  if (resp) {
+    pthread_mutex_lock(&m->mu);
+    int mode = mock_take_fault(m, MOCK_FAULT_CORRUPT_REPLY, name, 0);
+    pthread_mutex_unlock(&m->mu);
+    if (mode >= 0)
+      corrupt_sub(c, km, cs, resp, id, mode);
+    else
+      out_add(o, cs, resp, id);
+  }
   return 0;
 }
 

@@ -221,6 +221,18 @@ static void transport_error(tikv__send_t *s, tikv_error_t *err) {
   retry_error(s, err, sleep_for(s->retries, BO_TIKV_RPC));
 }
 
+/* The attempt ended with the operation's own deadline, or its cancellation
+ * cancelled the call: the store is not to blame (marking it down would cost
+ * every other operation on it a health check). The request may still have
+ * been applied: the kind is told; the operation then ends as its deadline
+ * says. */
+static void caller_gave_up(tikv__send_t *s, tikv_error_t *err) {
+  if (s->kind->uncertain) s->kind->uncertain(s->arg);
+  tikv__error_free(s->retries->last_err);
+  s->retries->last_err = err;
+  retry_after(s, 0, s->scope->cancelled ? "(cancelled)" : "");
+}
+
 /* A reply that does not decode or fails its check: a read is sent again
  * (it changes nothing); a write's outcome is unknown, the caller's to judge. */
 static void bad_reply(tikv__send_t *s, tikv_error_t *err) {
@@ -240,6 +252,10 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
     } else if (err->code == TIKV_ERR_CLOSED || tikv__loop_stopping(s->rt->rpc->loop)) {
       tikv__error_free(err);
       s->ops->done(s, tikv__error_new(TIKV_ERR_CLOSED, "client closed"));
+    } else if ((err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||
+                err->code == TIKV_ERR_CANCELLED) &&
+               tikv__scope_expired(s->scope)) {
+      caller_gave_up(s, err);
     } else if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT ||
                err->code == TIKV_ERR_CANCELLED) {
       transport_error(s, err);

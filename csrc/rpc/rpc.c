@@ -2,6 +2,7 @@
  * batch of six ops; it is judged by the status received, not the batch's
  * flag. */
 #include "rpc/rpc.h"
+#include "rpc/batch.h"
 #include "rpc/tls.h"
 
 #include <grpc/byte_buffer_reader.h>
@@ -31,6 +32,7 @@ struct tikv__rpc_call {
 struct tikv__conn {
   grpc_channel *channel;
   int refs;
+  tikv__batch_conn_t *batch; /* its BatchCommands streams (rpc/batch.h); NULL: none yet */
 };
 
 /* Every channel is made here, with the client's credentials. */
@@ -70,8 +72,20 @@ tikv__conn_t *tikv__conn_new(tikv__rpc_t *rpc, const char *target) {
   return conn;
 }
 
+void tikv__conn_ref(tikv__conn_t *conn) { conn->refs++; }
+
+tikv__batch_conn_t **tikv__conn_batch(tikv__conn_t *conn) { return &conn->batch; }
+
 void tikv__conn_free(tikv__conn_t *conn) {
-  if (!conn || --conn->refs > 0) return;
+  if (!conn) return;
+  if (--conn->refs > 0) {
+    /* only its idle BatchCommands streams hold it: end them; the last to
+     * close frees it */
+    if (conn->batch && conn->refs == tikv__batch_streams_open(conn->batch))
+      tikv__batch_shutdown(conn->batch);
+    return;
+  }
+  tikv__batch_free(conn->batch);
   grpc_channel_destroy(conn->channel);
   free(conn);
 }
@@ -188,6 +202,11 @@ static tikv_error_t *status_error(tikv__rpc_t *rpc, const char *method, grpc_sta
   return e;
 }
 
+tikv_error_t *tikv__rpc_status_error(tikv__rpc_t *rpc, const char *method, grpc_status_code st,
+                                     grpc_slice details) {
+  return status_error(rpc, method, st, details);
+}
+
 static void call_free(tikv__rpc_call_t *c) {
   if (c->call) grpc_call_unref(c->call);
   grpc_metadata_array_destroy(&c->initial_md);
@@ -288,10 +307,21 @@ int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_s
     grpc_slice_unref(msg);
     return -1;
   }
-  /* Every row travels as a unary call today. The BatchCommands transport
-   * goes here: a row with a batch case may join the store's stream instead,
-   * and a resend policy can be chosen here from the row's class. */
-  return unary_start(rpc, conn, tikv__req(id), msg, deadline_ms, scope, cb, arg);
+  /* A row with a batch case joins the store's BatchCommands streams
+   * (rpc/batch.h) unless they are off or the store refused them; the rest
+   * travel as unary calls. */
+  const tikv__req_info_t *req = tikv__req(id);
+  if (req->batch_case && rpc->batch_streams > 0) {
+    int r = tikv__batch_send(rpc, conn, &conn->batch, req, msg, deadline_ms, scope, cb, arg);
+    if (r <= 0) return r;
+  }
+  return unary_start(rpc, conn, req, msg, deadline_ms, scope, cb, arg);
+}
+
+int tikv__rpc_unary(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_info_t *req,
+                    grpc_slice msg, int64_t deadline_ms, tikv__scope_t *scope, tikv__rpc_cb cb,
+                    void *arg) {
+  return unary_start(rpc, conn, req, msg, deadline_ms, scope, cb, arg);
 }
 
 /* ---- streams ---- */

@@ -17,6 +17,8 @@ typedef struct tikv__rpc {
   bool closing;
   /* every channel's credentials (rpc/tls.h); NULL: plaintext. Owned. */
   grpc_channel_credentials *creds;
+  /* BatchCommands streams per store (rpc/batch.h); 0: every request unary */
+  int batch_streams;
 } tikv__rpc_t;
 
 /* A connection to one address ("host:port"): a channel with our arguments

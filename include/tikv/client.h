@@ -48,6 +48,15 @@ TIKV_EXTERN int tikv_config_set_column_family(tikv_config_t *cfg, const char *cf
 /* Atomic mode for raw operations (needed by compare-and-swap): writes take
  * TiKV's atomic path. */
 TIKV_EXTERN int tikv_config_set_atomic(tikv_config_t *cfg, int atomic);
+/* TiKV requests travel inside tikvpb.Tikv/BatchCommands streams (enabled,
+ * the default: many requests per message under load, matched by id) or as
+ * one unary call each (0). Requests without a BatchCommands slot, and every
+ * request to a store that refuses the stream, are unary either way. */
+TIKV_EXTERN int tikv_config_set_batch_commands(tikv_config_t *cfg, int enabled);
+/* BatchCommands streams per store, requests spread over them round-robin
+ * (1..64, default 1: they share the store's one connection and I/O thread, so
+ * more streams only split what one message would carry; bench/README.md). */
+TIKV_EXTERN int tikv_config_set_grpc_connections(tikv_config_t *cfg, int n);
 
 /* TLS to every PD member and every store: ca_pem (required) is the CA the
  * servers' certificates must be signed by, checked together with the host

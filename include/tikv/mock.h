@@ -262,7 +262,9 @@ TIKV_EXTERN int tikv_mock_inject_corrupt_reply(tikv_mock_cluster_t *m, const cha
                                                int mode, int count);
 /* Number of calls of `method` ("*" all) the TiKV stores have served,
  * counting each request inside a BatchCommands stream under its own name
- * ("RawGet", ...). Health checks are not counted. */
+ * ("RawGet", ...) and each BatchCommands message as "BatchCommands" (so a
+ * test can tell batched requests from unary ones and count the messages
+ * they shared). Health checks are not counted. */
 TIKV_EXTERN uint64_t tikv_mock_call_count(tikv_mock_cluster_t *m, const char *method);
 /* Number of PD calls of `method` ("*" all) PD has received; for the Tso
  * stream, the number of TsoRequest messages (each asks for a batch). */

@@ -18,6 +18,21 @@ static tikv_client_t *client;
 
 #define K(s) (const uint8_t *)(s), strlen(s)
 
+/* long client-wide deadlines: only the per-call ones end these calls early */
+static tikv_client_t *connect_client(int batch_commands) {
+  tikv_config_t *cfg = tikv_config_new();
+  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
+  tikv_config_set_timeout_ms(cfg, 30000);
+  tikv_config_set_attempt_timeout_ms(cfg, 30000);
+  tikv_config_set_batch_commands(cfg, batch_commands);
+  tikv_client_t *c = tikv_client_new(cfg, NULL);
+  tikv_config_free(cfg);
+  tikv_future_t *f = tikv_client_connect(c);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  return c;
+}
+
 static void setup(void) {
   tikv_mock_options_t o;
   tikv_mock_options_init(&o);
@@ -26,16 +41,7 @@ static void setup(void) {
   char err[256];
   mock = tikv_mock_cluster_start(&o, err, sizeof(err));
   ck_assert_msg(mock != NULL, "mock: %s", err);
-  tikv_config_t *cfg = tikv_config_new();
-  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
-  /* long client-wide deadlines: only the per-call ones end these calls early */
-  tikv_config_set_timeout_ms(cfg, 30000);
-  tikv_config_set_attempt_timeout_ms(cfg, 30000);
-  client = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  tikv_future_t *f = tikv_client_connect(client);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
+  client = connect_client(1); /* BatchCommands, the default */
 }
 
 static void teardown(void) {
@@ -89,14 +95,38 @@ START_TEST(timeout_per_call) {
 END_TEST
 
 START_TEST(cancel_cancels_the_call_in_flight) {
+  /* a unary call is cancelled as a whole */
+  tikv_client_t *unary = connect_client(0);
   tikv_mock_set_latency(mock, "RawPut", 800);
   uint64_t before = tikv_mock_call_count(mock, "RawPut");
-  tikv_future_t *f = tikv_raw_put(client, K("c/k"), K("v"), 0, NULL);
+  tikv_future_t *f = tikv_raw_put(unary, K("c/k"), K("v"), 0, NULL);
   ck_assert_int_eq(cancel_when_sent(f, tikv_mock_call_count, "RawPut", before, 1), TIKV_ERR_ABORTED);
   tikv_mock_set_latency(mock, "RawPut", 0);
   /* past the latency: the mock would have applied a put whose call was open */
   usleep(1000 * 1000);
   ck_assert_int_eq(raw_found("c/k", NULL), 0);
+  tikv_client_free(unary);
+}
+END_TEST
+
+START_TEST(cancel_a_batched_request) {
+  /* a request inside a BatchCommands stream: it fails at once, ABORTED; the
+   * stream and the store serve on (a cancel is not the store's failure:
+   * nothing is marked down, no transport retry is counted) */
+  tikv_stats_t st0, st1;
+  ck_assert_int_eq(tikv_client_stats(client, &st0), TIKV_ERR_OK);
+  ck_assert_int_eq(code_of(tikv_raw_put(client, K("c/b"), K("v"), 0, NULL)), TIKV_ERR_OK);
+  tikv_mock_set_latency(mock, "RawGet", 800);
+  uint64_t before = tikv_mock_call_count(mock, "RawGet");
+  tikv_future_t *slow = tikv_raw_get(client, K("c/b"), NULL);
+  tikv_future_t *f = tikv_raw_get(client, K("c/b"), NULL);
+  ck_assert_int_eq(cancel_when_sent(f, tikv_mock_call_count, "RawGet", before, 2), TIKV_ERR_ABORTED);
+  ck_assert_int_eq(tikv_future_is_ready(slow), 0);
+  ck_assert_int_eq(code_of(slow), TIKV_ERR_OK); /* its stream was not broken */
+  tikv_mock_set_latency(mock, "RawGet", 0);
+  ck_assert_int_eq(tikv_client_stats(client, &st1), TIKV_ERR_OK);
+  ck_assert_uint_eq(st1.tikv_transport, st0.tikv_transport);
+  ck_assert_int_eq(raw_found("c/b", NULL), 1);
 }
 END_TEST
 
@@ -204,6 +234,7 @@ static Suite *suite(void) {
   tcase_set_timeout(tc, 20);
   tcase_add_test(tc, timeout_per_call);
   tcase_add_test(tc, cancel_cancels_the_call_in_flight);
+  tcase_add_test(tc, cancel_a_batched_request);
   tcase_add_test(tc, cancel_is_a_noop_when_done);
   tcase_add_test(tc, cancel_ends_backoff_and_timestamp_waits);
   tcase_add_test(tc, cancel_commit);

@@ -72,19 +72,37 @@ describe('per-call deadlines, cancellation and column families', { timeout: 6000
     await txn.rollback();
   });
 
-  it('aborting cancels the RPC in flight: the held write is never applied', async () => {
-    mock.setLatency('RawPut', 800);
+  it('aborting cancels the RPC in flight: the held write is never applied (unary calls)', async () => {
+    const unary = await RawClient.connect(mock.pdEndpoints, { timeoutMs: 30000, attemptTimeoutMs: 30000, batchCommands: false });
+    try {
+      mock.setLatency('RawPut', 800);
+      const ac = new AbortController();
+      const sent = calls(mock, 'RawPut');
+      const p = unary.put('ab/k', 'v', { signal: ac.signal });
+      await sent.abortAfter(ac);
+      await assert.rejects(p, isAbort);
+      mock.clearFaults();
+      // past the latency the mock would have applied the put, had the call
+      // still been open
+      await sleep(1000);
+      assert.equal(await unary.get('ab/k'), null);
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'the listener is gone once settled');
+    } finally {
+      await unary.close();
+    }
+  });
+
+  it('aborting a request inside a BatchCommands stream rejects it at once; the stream serves on', async () => {
+    await raw.put('ab/b', 'v');
+    mock.setLatency('RawGet', 800);
     const ac = new AbortController();
-    const sent = calls(mock, 'RawPut');
-    const p = raw.put('ab/k', 'v', { signal: ac.signal });
-    await sent.abortAfter(ac);
+    const sent = calls(mock, 'RawGet');
+    const slow = raw.get('ab/b');
+    const p = raw.get('ab/b', { signal: ac.signal });
+    await sent.abortAfter(ac, 2);
     await assert.rejects(p, isAbort);
-    mock.clearFaults();
-    // past the latency the mock would have applied the put, had the call
-    // still been open
-    await sleep(1000);
-    assert.equal(await raw.get('ab/k'), null);
-    assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'the listener is gone once settled');
+    assert.equal((await slow).toString(), 'v', 'the other request on the stream is answered');
+    assert.equal(raw.stats().tikvTransport, 0, 'a cancel is no store failure');
   });
 
   it('an already aborted signal rejects at once and sends nothing', async () => {
