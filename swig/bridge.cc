@@ -873,12 +873,7 @@ napi_value tikvjs_submit(napi_env env, tikv_future_t *f, int kind) {
     return NULL;
   }
   double id = op->id;
-  if (cancellable && !b.cancellable->emplace(id, f).second) {
-    delete op;
-    tikv_future_destroy(f);
-    tikvjs_throw(env, TIKVJS_ERROR, "tikv: out of memory");
-    return NULL;
-  }
+  if (cancellable) (*b.cancellable)[id] = f; /* ids are never reused */
   if (b.submitted == b.delivered) uv_ref((uv_handle_t *)&b.async);
   b.submitted++;
   int rc = tikv_future_set_callback(f, on_complete, op);

@@ -341,17 +341,20 @@ static void pd_finish(pd_call_t *p, tikv_error_t *err, ProtobufCMessage *resp) {
   cb(arg, err, resp);
 }
 
+/* Ends p at its deadline, naming the last attempt's error. */
+static void pd_expire(pd_call_t *p) {
+  tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded after %d attempts; last error: %s",
+                                    tikv__req(p->req)->path, p->attempts, p->last->message);
+  e->grpc_status = p->last->grpc_status;
+  pd_finish(p, e, NULL);
+}
+
 static void pd_retry_timer(void *arg) {
   pd_call_t *p = arg;
-  if (tikv__scope_expired(p->scope)) {
-    /* cancelled during the backoff */
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded after %d attempts; last error: %s",
-                                      tikv__req(p->req)->path, p->attempts, p->last->message);
-    e->grpc_status = p->last->grpc_status;
-    pd_finish(p, e, NULL);
-    return;
-  }
-  pd_attempt(p);
+  if (tikv__scope_expired(p->scope))
+    pd_expire(p); /* cancelled during the backoff */
+  else
+    pd_attempt(p);
 }
 
 static void pd_retry_later(pd_call_t *p, tikv_error_t *err, tikv__retry_cause cause) {
@@ -364,10 +367,7 @@ static void pd_retry_later(pd_call_t *p, tikv_error_t *err, tikv__retry_cause ca
   }
   int sleep = tikv__backoff_next(&p->bo);
   if (now + sleep >= p->scope->deadline) {
-    tikv_error_t *e = tikv__error_new(TIKV_ERR_TIMEOUT, "%s: deadline exceeded after %d attempts; last error: %s",
-                                      tikv__req(p->req)->path, p->attempts, err->message);
-    e->grpc_status = err->grpc_status;
-    pd_finish(p, e, NULL);
+    pd_expire(p);
     return;
   }
   tikv__stats_retry(p->pd->stats, cause, err, sleep);
