@@ -45,7 +45,13 @@ static void probe_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   bool serving = !err && ((Grpc__Health__V1__HealthCheckResponse *)msg)->status ==
                              GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
   bool closing = (err && err->code == TIKV_ERR_CLOSED) || tikv__loop_stopping(p->rt->rpc->loop);
+  /* the store answers, but our TLS handshake with it fails (a rotated CA
+   * file that did not sign it): no wait cures that, so requests go to it
+   * again and meet the error themselves (TLS, final), rather than waiting
+   * for a health check that cannot pass until their deadline */
+  bool refused_tls = err && err->code == TIKV_ERR_TLS;
   tikv__error_free(err);
+  if (st && refused_tls) st->down = false;
   if (msg) protobuf_c_message_free_unpacked(msg, NULL);
   if (st && serving) {
     st->down = false;

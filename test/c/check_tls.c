@@ -321,6 +321,35 @@ START_TEST(rotated_files_are_used_by_new_connections) {
 }
 END_TEST
 
+/* A store found down whose health check then fails its TLS handshake (it
+ * came back, but the CA file was rotated to one that did not sign it) is
+ * not waited for: requests go to it again and fail with TLS at once, not
+ * with TIMEOUT after waiting for a check that cannot pass. */
+START_TEST(a_store_refusing_the_handshake_is_not_waited_for) {
+  m = start(t.server_cert, t.server_key, t.ca, 1, 1);
+  client_files(t.ca, t.client_cert, t.client_key);
+  tikv_config_t *cfg = config_for("https://", 3000);
+  ck_assert_int_eq(tikv_config_set_tls_files(cfg, ca_path, cert_path, key_path), 0);
+  ck_assert_msg(connect_with(cfg) == 0, "connect: %s", msg);
+  put_ok("k", "v");
+  write_file(ca_path, t.other_ca);
+  usleep((TIKV_TLS_REFRESH_SECONDS * 1000 + 200) * 1000); /* gRPC has read the new file */
+  /* the store stops: a get fails at transport level, the store is marked
+   * down and its health check starts, failing while it is down */
+  ck_assert_int_eq(tikv_mock_store_set_down(m, 1, 1), 0);
+  int code = get_code("k", NULL);
+  ck_assert_msg(code == TIKV_ERR_TIMEOUT || code == TIKV_ERR_UNAVAILABLE, "%s: %s",
+                tikv_err_name(code), msg);
+  /* back: the check's new connection fails the handshake */
+  ck_assert_int_eq(tikv_mock_store_set_down(m, 1, 0), 0);
+  get_until("k", TIKV_ERR_TLS);
+  ck_assert_msg(strstr(msg, "certificate verify failed"), "%s", msg);
+  write_file(ca_path, t.ca);
+  get_until("k", TIKV_ERR_OK);
+  remove_client_files();
+}
+END_TEST
+
 /* A connect that failed for a CA file that did not sign the servers'
  * certificates succeeds, on the same client, once the file holds the CA. */
 START_TEST(a_rotated_ca_file_lets_connect_succeed) {
@@ -456,6 +485,7 @@ static Suite *suite(void) {
   tcase_add_checked_fixture(rot, NULL, teardown);
   tcase_set_timeout(rot, 60);
   tcase_add_test(rot, rotated_files_are_used_by_new_connections);
+  tcase_add_test(rot, a_store_refusing_the_handshake_is_not_waited_for);
   tcase_add_test(rot, a_rotated_ca_file_lets_connect_succeed);
   suite_add_tcase(s, rot);
   return s;
