@@ -45,13 +45,7 @@ static tikv_client_t *connect_with(int batch, int streams, uint32_t timeout_ms,
   if (timeout_ms) ck_assert_int_eq(tikv_config_set_timeout_ms(cfg, timeout_ms), TIKV_ERR_OK);
   if (attempt_ms)
     ck_assert_int_eq(tikv_config_set_attempt_timeout_ms(cfg, attempt_ms), TIKV_ERR_OK);
-  tikv_client_t *c = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  ck_assert_ptr_nonnull(c);
-  tikv_future_t *f = tikv_client_connect(c);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
-  return c;
+  return mc_client_connected(cfg);
 }
 
 static int wait_code(tikv_future_t *f) {

@@ -25,12 +25,7 @@ static tikv_client_t *connect_client(int batch_commands) {
   tikv_config_set_timeout_ms(cfg, 30000);
   tikv_config_set_attempt_timeout_ms(cfg, 30000);
   tikv_config_set_batch_commands(cfg, batch_commands);
-  tikv_client_t *c = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  tikv_future_t *f = tikv_client_connect(c);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
-  return c;
+  return mc_client_connected(cfg);
 }
 
 static void setup(void) {

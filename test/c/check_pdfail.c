@@ -15,6 +15,7 @@
 
 #include "tikv/mock.h"
 #include "tikv/tikv.h"
+#include "util_mock_client.h"
 
 #define ELECTION_MS 1500
 #define LONG_MS 600000
@@ -73,12 +74,7 @@ static tikv_client_t *client_of(int n, uint32_t timeout_ms) {
     ck_assert_int_eq(tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_member_address(mock, i)), 0);
   tikv_config_set_timeout_ms(cfg, timeout_ms);
   ck_assert_int_eq(tikv_config_set_event_callback(cfg, on_event, &leader_events), 0);
-  tikv_client_t *c = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  ck_assert_ptr_nonnull(c);
-  tikv_future_t *f = tikv_client_connect(c);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
+  tikv_client_t *c = mc_client_connected(cfg);
   atomic_store(&leader_events, 0);
   atomic_store(&other_events, 0);
   atomic_store(&region_events, 0);

@@ -41,12 +41,7 @@ static tikv_client_t *connect_with(uint32_t timeout_ms, uint32_t attempt_ms) {
   tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
   ck_assert_int_eq(tikv_config_set_timeout_ms(cfg, timeout_ms), TIKV_ERR_OK);
   if (attempt_ms) ck_assert_int_eq(tikv_config_set_attempt_timeout_ms(cfg, attempt_ms), TIKV_ERR_OK);
-  tikv_client_t *c = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  tikv_future_t *f = tikv_client_connect(c);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
-  return c;
+  return mc_client_connected(cfg);
 }
 
 static int wait_code(tikv_future_t *f) {

@@ -1,6 +1,8 @@
 /* See util_mock_client.h. Each call uses its own channel and pluck queue. */
 #include "util_mock_client.h"
 
+#include <check.h>
+
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -268,4 +270,14 @@ uint64_t mc_await_count(uint64_t (*count)(tikv_mock_cluster_t *, const char *),
     got = count(m, method);
   }
   return got;
+}
+
+tikv_client_t *mc_client_connected(tikv_config_t *cfg) {
+  tikv_client_t *c = tikv_client_new(cfg, NULL);
+  tikv_config_free(cfg);
+  ck_assert_ptr_nonnull(c);
+  tikv_future_t *f = tikv_client_connect(c);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  return c;
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "tikv/mock.h"
+#include "tikv/tikv.h"
 
 /* Calls `method` ("/pkg.Service/Name") on target with req. Returns the gRPC
  * status; on OK *resp is the unpacked reply (free with
@@ -60,5 +61,9 @@ int mc_stream_close(mc_stream_t *s, char *details, size_t details_len);
  * sent after this returns: tests order themselves by it, never by sleeping. */
 uint64_t mc_await_count(uint64_t (*count)(tikv_mock_cluster_t *, const char *),
                         tikv_mock_cluster_t *m, const char *method, uint64_t n, int timeout_ms);
+
+/* A client made from cfg (freed here) and connected: the test fails at once
+ * when either step does. */
+tikv_client_t *mc_client_connected(tikv_config_t *cfg);
 
 #endif
