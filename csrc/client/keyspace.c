@@ -54,7 +54,7 @@ static void loaded(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   }
   if (!err) {
     err = take(l->c, (const Keyspacepb__LoadKeyspaceResponse *)msg);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   }
   void (*cb)(void *, tikv_error_t *) = l->cb;
   void *cb_arg = l->arg;

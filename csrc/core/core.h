@@ -32,6 +32,21 @@ char *tikv__strdup(const char *s);
  * array pointer. 0 / -1 (OOM; the array is left as it was). */
 int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size);
 
+/* A bump allocator: what it hands out lives until tikv__arena_free, which
+ * frees it all at once (a reply's thousand pairs are a few chunks, not
+ * thousands of mallocs). Blocks are aligned for any type. */
+typedef struct tikv__chunk tikv__chunk_t;
+typedef struct tikv__arena {
+  tikv__chunk_t *chunks; /* the newest first: allocation bumps in it */
+} tikv__arena_t;
+/* size_hint: the first chunk's size when there is none yet (0: a default).
+ * NULL on OOM. */
+void *tikv__arena_alloc(tikv__arena_t *a, size_t n, size_t size_hint);
+/* Moves src's chunks into dst (what was allocated stays valid, now owned
+ * by dst); src is left empty. */
+void tikv__arena_take(tikv__arena_t *dst, tikv__arena_t *src);
+void tikv__arena_free(tikv__arena_t *a);
+
 /* Intrusive doubly linked lists: a tikv__link_t in each element. */
 typedef struct tikv__link {
   struct tikv__link *prev, *next;
@@ -53,10 +68,11 @@ int tikv__bytes_copy_all(tikv__bytes_t **views, uint8_t **bytes, tikv__bytes_t *
 /* memcmp order; shorter prefix sorts first. */
 int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
-/* A growable array of key/value pairs; each pair owns its bytes. */
+/* A growable array of key/value pairs; their bytes are in its arena. */
 typedef struct tikv__kvs {
   tikv_kv_t *items;
   size_t count, cap;
+  tikv__arena_t bytes;
 } tikv__kvs_t;
 int tikv__kvs_push(tikv__kvs_t *a, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
                    bool has_value);

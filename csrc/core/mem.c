@@ -17,6 +17,54 @@ int tikv__grow(void *items, size_t *cap, size_t need, size_t elem_size) {
   return 0;
 }
 
+struct tikv__chunk {
+  tikv__chunk_t *next;
+  size_t used, cap;
+  max_align_t data[];
+};
+
+enum { ARENA_ALIGN = _Alignof(max_align_t), ARENA_MIN = 256, ARENA_MAX = 1 << 20 };
+
+void *tikv__arena_alloc(tikv__arena_t *a, size_t n, size_t size_hint) {
+  size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  if (need < n) return NULL;
+  tikv__chunk_t *c = a->chunks;
+  if (!c || c->cap - c->used < need) {
+    /* each chunk twice the last (to a limit): a few chunks for any reply */
+    size_t cap = c ? (c->cap < ARENA_MAX ? 2 * c->cap : c->cap) : size_hint;
+    if (cap < ARENA_MIN) cap = ARENA_MIN;
+    if (cap < need) cap = need;
+    if (cap > SIZE_MAX - sizeof(*c) || !(c = tikv__malloc(sizeof(*c) + cap))) return NULL;
+    *c = (tikv__chunk_t){a->chunks, 0, cap};
+    a->chunks = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += need;
+  return p;
+}
+
+void tikv__arena_take(tikv__arena_t *dst, tikv__arena_t *src) {
+  if (!src->chunks) return;
+  if (!dst->chunks) {
+    *dst = *src;
+  } else {
+    /* behind dst's newest chunk, which keeps taking allocations */
+    tikv__chunk_t *last = src->chunks;
+    while (last->next) last = last->next;
+    last->next = dst->chunks->next;
+    dst->chunks->next = src->chunks;
+  }
+  src->chunks = NULL;
+}
+
+void tikv__arena_free(tikv__arena_t *a) {
+  for (tikv__chunk_t *c = a->chunks, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  a->chunks = NULL;
+}
+
 void tikv__list_push(tikv__link_t **head, tikv__link_t *l) {
   l->prev = NULL;
   l->next = *head;
@@ -88,14 +136,20 @@ int tikv__key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) 
 int tikv__kvs_push(tikv__kvs_t *a, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
                    bool has_value) {
   if (tikv__grow(&a->items, &a->cap, a->count + 1, sizeof(*a->items))) return -1;
-  uint8_t *kc = tikv__memdup(k, kl);
-  uint8_t *vc = has_value ? tikv__memdup(v, vl) : NULL;
-  if (!kc || (has_value && !vc)) {
-    free(kc);
-    free(vc);
-    return -1;
+  size_t vn = has_value ? vl : 0;
+  if (kl > SIZE_MAX / 2 || vn > SIZE_MAX / 2) return -1;
+  /* key, NUL, value, NUL: both stay NUL-terminated as memdup made them */
+  uint8_t *kc = tikv__arena_alloc(&a->bytes, kl + vn + 2, 64 * (kl + vn + 2));
+  if (!kc) return -1;
+  if (kl) memcpy(kc, k, kl);
+  kc[kl] = 0;
+  uint8_t *vc = NULL;
+  if (has_value) {
+    vc = kc + kl + 1;
+    if (vl) memcpy(vc, v, vl);
+    vc[vl] = 0;
   }
-  a->items[a->count++] = (tikv_kv_t){kc, kl, vc, has_value ? vl : 0};
+  a->items[a->count++] = (tikv_kv_t){kc, kl, vc, vn};
   return 0;
 }
 
@@ -105,6 +159,7 @@ int tikv__kvs_append(tikv__kvs_t *dst, tikv__kvs_t *src) {
   memcpy(dst->items + dst->count, src->items, src->count * sizeof(tikv_kv_t));
   dst->count += src->count;
   src->count = 0;
+  tikv__arena_take(&dst->bytes, &src->bytes);
   return 0;
 }
 
@@ -115,20 +170,19 @@ static int kv_cmp_asc(const void *a, const void *b) {
 static int kv_cmp_desc(const void *a, const void *b) { return kv_cmp_asc(b, a); }
 
 void tikv__kvs_sort(tikv__kvs_t *a, bool descending) {
-  if (a->count > 1) qsort(a->items, a->count, sizeof(tikv_kv_t), descending ? kv_cmp_desc : kv_cmp_asc);
+  int (*cmp)(const void *, const void *) = descending ? kv_cmp_desc : kv_cmp_asc;
+  /* replies mostly come in order already: one pass instead of n log n */
+  size_t i = 1;
+  while (i < a->count && cmp(&a->items[i - 1], &a->items[i]) <= 0) i++;
+  if (i < a->count) qsort(a->items, a->count, sizeof(tikv_kv_t), cmp);
 }
 
 void tikv__kvs_truncate(tikv__kvs_t *a, size_t n) {
-  while (a->count > n) {
-    tikv_kv_t *kv = &a->items[--a->count];
-    free((void *)kv->key);
-    free((void *)kv->value);
-  }
+  if (a->count > n) a->count = n; /* their bytes go with the arena */
 }
 
 void tikv__kvs_free(tikv__kvs_t *a) {
-  tikv__kvs_truncate(a, 0);
   free(a->items);
-  a->items = NULL;
-  a->cap = 0;
+  tikv__arena_free(&a->bytes);
+  *a = (tikv__kvs_t){0};
 }

@@ -214,7 +214,7 @@ static void members_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   if (!err && !tikv__check_members(resp)) learn_members(pd, resp);
   err = check_members_reply(err, resp);
   if (!err) err = take_leader(pd, resp);
-  if (msg) protobuf_c_message_free_unpacked(msg, NULL);
+  if (msg) tikv__reply_free(msg);
   if (!err) {
     pd->discovering = false;
     free(d);
@@ -290,7 +290,7 @@ static void refresh_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
       tikv__pd_reset_leader(pd);
   }
   tikv__error_free(err); /* the calls find out for themselves */
-  if (msg) protobuf_c_message_free_unpacked(msg, NULL);
+  if (msg) tikv__reply_free(msg);
   free(r);
 }
 
@@ -387,7 +387,7 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
       tikv_error_t *e = tikv__error_new(TIKV_ERR_PD, "%s: PD error %s: %s", tikv__req(p->req)->path,
                                         ev ? ev->name : "UNKNOWN", h->error->message);
       tikv__error_set_kind(e, ev ? ev->name : "UNKNOWN");
-      protobuf_c_message_free_unpacked(resp, NULL);
+      tikv__reply_free(resp);
       if (!is_leader_change(e->message)) {
         pd_finish(p, e, NULL);
         return;
@@ -402,7 +402,7 @@ static void pd_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp) {
       pd_finish(p, NULL, resp);
       return;
     }
-    protobuf_c_message_free_unpacked(resp, NULL);
+    tikv__reply_free(resp);
   }
   if (err->code == TIKV_ERR_PROTOCOL && !tikv__req_is_read(p->req)) {
     pd_finish(p, err, NULL); /* a write's reply we cannot read: not resent */
@@ -627,7 +627,7 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
     err = tikv__check_tso(r, pd->tso_sent_count);
   if (err && err->code == TIKV_ERR_PD && is_leader_change(err->message)) {
     /* this member does not serve timestamps: the batch goes to the leader */
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
     tso_requeue_sent(pd);
     tso_drop_stream(pd, err);
     return;
@@ -655,7 +655,7 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
       w = next;
     }
   }
-  protobuf_c_message_free_unpacked(msg, NULL); /* r->timestamp was read above */
+  tikv__reply_free(msg); /* r->timestamp was read above */
   tso_flush(pd);
 }
 

@@ -228,7 +228,7 @@ static void region_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   } else {
     answered(l, resp);
   }
-  protobuf_c_message_free_unpacked(msg, NULL);
+  tikv__reply_free(msg);
 }
 
 static void locate_send(locate_t *l) {
@@ -291,7 +291,7 @@ static void scan_regions_reply(void *arg, tikv_error_t *err, ProtobufCMessage *m
     for (size_t i = 0; !r->n_regions && i < r->n_region_metas; i++)
       tikv__cache_insert(rc, r->region_metas[i],
                          i < r->n_leaders && r->leaders[i] ? r->leaders[i]->id : 0);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   } else {
     tikv__error_free(err); /* GetRegion below is the fallback */
   }
@@ -338,7 +338,7 @@ static void by_id_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
       tikv__cache_insert(&b->rt->cache, r->region, r->leader->id);
     else
       tikv__cache_remove(&b->rt->cache, b->q.region_id);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   } else {
     /* PD unreachable says nothing of the region: what the cache knows still
      * routes to its peers */

@@ -164,7 +164,11 @@ static void group(multi_t *m, size_t *idx, size_t n) {
     tikv__error_keep(&m->err, tikv__oom());
     return;
   }
-  qsort_r(idx, n, sizeof(size_t), cmp_idx, (void *)m->keys);
+  /* keys mostly come in order (ranges, batches of neighbours): one pass
+   * finds out */
+  size_t i = 1;
+  while (i < n && cmp_idx(&idx[i - 1], &idx[i], (void *)m->keys) <= 0) i++;
+  if (i < n) qsort_r(idx, n, sizeof(size_t), cmp_idx, (void *)m->keys);
   *g = (grouping_t){m, idx, n, 0};
   m->pending++;
   grouping_continue(g);

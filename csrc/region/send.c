@@ -194,7 +194,7 @@ static int region_error(tikv__router_t *rt, const tikv__route_t *route, const Er
 
 static void consume(tikv__send_t *s, ProtobufCMessage *resp) {
   tikv_error_t *err = s->kind->consume ? s->kind->consume(s->arg, &s->part, resp) : NULL;
-  protobuf_c_message_free_unpacked(resp, NULL);
+  tikv__reply_free(resp);
   s->ops->done(s, err);
 }
 
@@ -245,7 +245,7 @@ static void bad_reply(tikv__send_t *s, tikv_error_t *err) {
 static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
   tikv__send_t *s = p;
   if (!err && (err = tikv__check_reply(s->kind->req, resp, &s->part)))
-    protobuf_c_message_free_unpacked(resp, NULL);
+    tikv__reply_free(resp);
   if (err) {
     if (err->code == TIKV_ERR_PROTOCOL && !tikv__loop_stopping(s->rt->rpc->loop)) {
       bad_reply(s, err);
@@ -270,7 +270,7 @@ static void on_reply(void *p, tikv_error_t *err, ProtobufCMessage *resp) {
   if (re) {
     tikv_error_t *rerr = NULL;
     int sleep = region_error(s->rt, &s->route, re, s->retries, &rerr);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    tikv__reply_free(resp);
     if (sleep < 0)
       s->ops->done(s, rerr);
     else

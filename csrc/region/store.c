@@ -52,7 +52,7 @@ static void probe_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   bool refused_tls = err && err->code == TIKV_ERR_TLS;
   tikv__error_free(err);
   if (st && refused_tls) st->down = false;
-  if (msg) protobuf_c_message_free_unpacked(msg, NULL);
+  if (msg) tikv__reply_free(msg);
   if (st && serving) {
     st->down = false;
     tikv__event_emit(p->rt->pd->stats, TIKV_EVENT_STORE_UP, 0, p->store_id,
@@ -156,14 +156,14 @@ static void store_reply(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
   Pdpb__GetStoreResponse *resp = (Pdpb__GetStoreResponse *)msg;
   if (!resp->store || !resp->store->address || !resp->store->address[0] ||
       resp->store->state == METAPB__STORE_STATE__Tombstone) {
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
     tikv_error_t *e = tikv__error_new(TIKV_ERR_UNAVAILABLE, "store %llu is unknown or removed",
                                       (unsigned long long)id);
     cb(cb_arg, e, NULL);
     return;
   }
   tikv__conn_t *conn = tikv__store_conn(rt, id, resp->store->address);
-  protobuf_c_message_free_unpacked(msg, NULL);
+  tikv__reply_free(msg);
   if (!conn) {
     cb(cb_arg, tikv__error_new(TIKV_ERR_NO_MEMORY, "cannot create a channel to store %llu",
                                (unsigned long long)id),

@@ -135,14 +135,20 @@ static tikv_error_t *check_keyed_pairs(const char *what, const tikv__part_t *p,
   uint32_t *answered = n ? tikv__calloc(p->n, sizeof(*answered)) : NULL;
   if (n && !answered) return tikv__oom();
   tikv_error_t *e = NULL;
+  size_t next = 0; /* where the key after the last one answered is asked */
   for (size_t i = 0; !e && i < n; i++) {
     const Kvrpcpb__KvPair *kv = pairs[i];
     if (kv->error) {
       e = check_key_error(what, p, kv->error);
       continue;
     }
-    size_t first;
-    size_t times = times_asked_at(p, &kv->key, &first);
+    size_t first = next, times = 0;
+    /* pairs mostly come in the order asked: try there before searching */
+    if (next < p->n && cmp_asked(p, next, &kv->key) == 0)
+      while (first + times < p->n && cmp_asked(p, first + times, &kv->key) == 0) times++;
+    else
+      times = times_asked_at(p, &kv->key, &first);
+    if (times) next = first + times;
     if (!times)
       e = check_key(what, p, &kv->key, "key");
     else if (++answered[first] > times)

@@ -298,12 +298,11 @@ static void on_message(void *arg, ProtobufCMessage *m) {
              NULL);
       continue;
     }
-    /* detach it: the envelope's free then leaves it to the callback */
-    one->cmd_case = TIKVPB__BATCH_COMMANDS_RESPONSE__RESPONSE__CMD__NOT_SET;
-    one->get = NULL;
+    /* handed on alone: it keeps the envelope's arena until freed */
+    tikv__reply_keep(sub);
     finish(q, NULL, sub);
   }
-  protobuf_c_message_free_unpacked(m, NULL);
+  tikv__reply_free(m);
 }
 
 static void on_close(void *arg, tikv_error_t *err) {

@@ -47,8 +47,20 @@ void *tikv__pb_array(const ProtobufCMessageDescriptor *d, size_t n);
 /* A repeated field: n items at items (of the field's C type). */
 void tikv__pb_set_repeated(ProtobufCMessage *m, const char *name, size_t n, const void *items);
 
+/* Frees a reply this module unpacked (never protobuf_c_message_free_unpacked:
+ * its memory is an arena's). A message inside a reply that is handed on
+ * alone takes a reference with tikv__reply_keep and is freed with
+ * tikv__reply_free like a whole reply; the arena goes with the last. */
+void tikv__reply_free(ProtobufCMessage *m);
+void tikv__reply_keep(ProtobufCMessage *part);
+/* How every reply is unpacked (NULL: not a message of desc, or OOM). */
+ProtobufCMessage *tikv__reply_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                     size_t len);
+/* Replies unpacked and not yet freed, in the whole process. */
+size_t tikv__reply_live(void);
+
 /* Completion of a request: exactly one of err and resp is non-NULL, and the
- * callee owns it (free resp with protobuf_c_message_free_unpacked). */
+ * callee owns it (free resp with tikv__reply_free). */
 typedef void (*tikv__rpc_cb)(void *arg, tikv_error_t *err, ProtobufCMessage *resp);
 
 /* Sends request `id` of the request table, packed in msg (consumed), over

@@ -69,7 +69,7 @@ static void safe_point_read(void *arg, tikv_error_t *err, ProtobufCMessage *msg)
   tikv_client_t *c = v->c;
   if (!err) {
     safe_point_learned(c, ((Pdpb__GetGCSafePointResponse *)msg)->safe_point);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   } else if (c->gc_safe_point.read_ms &&
              tikv__now_ms() - c->gc_safe_point.read_ms < SAFE_POINT_MAX_AGE_MS) {
     tikv__error_free(err); /* the last one is recent enough */
@@ -107,7 +107,7 @@ static void safe_point_done(void *arg, tikv_error_t *err, ProtobufCMessage *msg)
     Pdpb__UpdateGCSafePointResponse *r = (Pdpb__UpdateGCSafePointResponse *)msg;
     safe_point_learned(g->c, r->new_safe_point);
     g->f->flag = r->new_safe_point == g->safepoint;
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   }
   gc_finish(g, err);
 }
@@ -253,7 +253,7 @@ static void destroyed_on(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     if (failed || r->region_error)
       err = tikv__error_new(TIKV_ERR_SERVER, "%s",
                             failed ? r->error : "a region error (TiKV sends none here)");
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   } else if (err->code == TIKV_ERR_UNAVAILABLE || err->code == TIKV_ERR_TIMEOUT) {
     tikv__store_forget(&d->c->router, o->store_id, o->conn); /* suspect: asked anew next time */
   }
@@ -302,7 +302,7 @@ static void stores_listed(void *arg, tikv_error_t *err, ProtobufCMessage *msg) {
     for (size_t i = 0; i < r->n_stores; i++)
       if (r->stores[i]->state != METAPB__STORE_STATE__Tombstone && !tiflash(r->stores[i]))
         destroy_send(d, r->stores[i]);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    tikv__reply_free(msg);
   }
   destroy_settle(d);
 }

@@ -80,7 +80,7 @@ static void resolved(void *p, tikv_error_t *err, int64_t wait_ms, const uint64_t
   void *ctx = h->ctx;
   free(h);
   if (err || delay >= 0) {
-    protobuf_c_message_free_unpacked(resp, NULL);
+    tikv__reply_free(resp);
     cont(ctx, err, NULL, delay);
   } else {
     cont(ctx, NULL, resp, 0);
@@ -98,7 +98,7 @@ bool tikv__lock_layer_take(const tikv__layer_t *self, tikv__router_t *rt, void *
   if (!err && !h) err = tikv__oom();
   if (err) {
     tikv__locks_free(&locks);
-    protobuf_c_message_free_unpacked(resp, NULL);
+    tikv__reply_free(resp);
     cont(ctx, err, NULL, 0);
     return true;
   }

@@ -324,7 +324,7 @@ static void on_cancel_reply(void *arg, tikv_error_t *err, ProtobufCMessage *resp
   cancel_fix_t *x = arg;
   atomic_store(&x->code, err ? tikv_error_code_of(err) : 0);
   if (err) tikv__error_free(err);
-  if (resp) protobuf_c_message_free_unpacked(resp, NULL);
+  tikv__reply_free(resp);
   atomic_fetch_add(&x->calls, 1);
 }
 

@@ -539,6 +539,103 @@ START_TEST(kvs_sort_and_append) {
 }
 END_TEST
 
+START_TEST(arena_blocks_aligned_and_kept) {
+  tikv__arena_t a = {0}, b = {0};
+  uint8_t *blocks[600];
+  for (size_t i = 0; i < 600; i++) {
+    size_t n = 1 + (i * 37) % 3000; /* across many chunks, some bigger than a chunk */
+    blocks[i] = tikv__arena_alloc(i % 2 ? &a : &b, n, 0);
+    ck_assert_ptr_nonnull(blocks[i]);
+    ck_assert_uint_eq((uintptr_t)blocks[i] % _Alignof(max_align_t), 0);
+    memset(blocks[i], (int)(i & 0xff), n);
+  }
+  tikv__arena_take(&a, &b);
+  ck_assert_ptr_null(b.chunks);
+  ck_assert_ptr_nonnull(tikv__arena_alloc(&a, 100, 0)); /* a keeps allocating */
+  for (size_t i = 0; i < 600; i++) {
+    size_t n = 1 + (i * 37) % 3000;
+    for (size_t j = 0; j < n; j += 97) ck_assert_uint_eq(blocks[i][j], i & 0xff);
+  }
+  tikv__arena_take(&b, &a); /* into an empty one */
+  ck_assert_ptr_null(a.chunks);
+  ck_assert_uint_eq(blocks[599][0], 599 & 0xff);
+  tikv__arena_free(&b);
+  tikv__arena_free(&a);
+}
+END_TEST
+
+/* Thousands of pairs, appended from kvs that are freed before they are
+ * read: the bytes moved with the pairs. */
+START_TEST(kvs_many_pairs_outlive_their_source) {
+  tikv__kvs_t all = {0};
+  char k[32], v[64];
+  for (int part = 0; part < 4; part++) {
+    tikv__kvs_t src = {0};
+    for (int i = 0; i < 1000; i++) {
+      int n = part * 1000 + i;
+      int kl = snprintf(k, sizeof(k), "key%06d", 3999 - n), vl = snprintf(v, sizeof(v), "%0*d", n % 50, n);
+      ck_assert_int_eq(tikv__kvs_push(&src, (uint8_t *)k, (size_t)kl, (uint8_t *)v, (size_t)vl, true), 0);
+    }
+    ck_assert_int_eq(tikv__kvs_append(&all, &src), 0);
+    tikv__kvs_free(&src);
+    /* what src's chunks were is handed out again and overwritten */
+    void *reuse[8];
+    for (int i = 0; i < 8; i++) memset(reuse[i] = malloc(4096), 0xAA, 4096);
+    for (int i = 0; i < 8; i++) free(reuse[i]);
+  }
+  ck_assert_uint_eq(all.count, 4000);
+  tikv__kvs_sort(&all, false); /* pushed in descending order: sorting reverses it */
+  for (int i = 0; i < 4000; i++) {
+    int n = 3999 - i, vl = snprintf(v, sizeof(v), "%0*d", n % 50, n);
+    snprintf(k, sizeof(k), "key%06d", i);
+    ck_assert_uint_eq(all.items[i].key_len, 9);
+    ck_assert_mem_eq(all.items[i].key, k, 9);
+    ck_assert_uint_eq(all.items[i].value_len, (size_t)vl);
+    ck_assert_mem_eq(all.items[i].value, v, (size_t)vl);
+  }
+  tikv__kvs_sort(&all, true);
+  ck_assert_mem_eq(all.items[0].key, "key003999", 9);
+  ck_assert_mem_eq(all.items[3999].key, "key000000", 9);
+  tikv__kvs_free(&all);
+}
+END_TEST
+
+/* A BatchCommands sub-reply handed on alone keeps the envelope's arena. */
+START_TEST(reply_part_keeps_its_arena) {
+  Kvrpcpb__RawGetResponse g = KVRPCPB__RAW_GET_RESPONSE__INIT;
+  g.value = (ProtobufCBinaryData){5, (uint8_t *)"hello"};
+  Tikvpb__BatchCommandsResponse__Response one = TIKVPB__BATCH_COMMANDS_RESPONSE__RESPONSE__INIT,
+                                          *ones[2] = {&one, &one};
+  one.cmd_case = TIKVPB__BATCH_COMMANDS_RESPONSE__RESPONSE__CMD_RAW_GET;
+  one.rawget = &g;
+  uint64_t ids[2] = {7, 8};
+  Tikvpb__BatchCommandsResponse env = TIKVPB__BATCH_COMMANDS_RESPONSE__INIT;
+  env.n_responses = 2;
+  env.responses = ones;
+  env.n_request_ids = 2;
+  env.request_ids = ids;
+  uint8_t wire[256];
+  size_t len = protobuf_c_message_pack(&env.base, wire);
+  ck_assert_uint_lt(len, sizeof(wire));
+  size_t live = tikv__reply_live();
+  ck_assert_ptr_null(tikv__reply_unpack(&tikvpb__batch_commands_response__descriptor, wire, len - 1));
+  ck_assert_uint_eq(tikv__reply_live(), live);
+  Tikvpb__BatchCommandsResponse *r = (Tikvpb__BatchCommandsResponse *)tikv__reply_unpack(
+      &tikvpb__batch_commands_response__descriptor, wire, len);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(tikv__reply_live(), live + 1);
+  ProtobufCMessage *a = &r->responses[0]->rawget->base, *b = &r->responses[1]->rawget->base;
+  tikv__reply_keep(a);
+  tikv__reply_keep(b);
+  tikv__reply_free(&r->base);
+  tikv__reply_free(a);
+  ck_assert_uint_eq(tikv__reply_live(), live + 1);
+  ck_assert_mem_eq(((Kvrpcpb__RawGetResponse *)b)->value.data, "hello", 5);
+  tikv__reply_free(b);
+  ck_assert_uint_eq(tikv__reply_live(), live);
+}
+END_TEST
+
 Suite *core_suite(void) {
   Suite *s = suite_create("core");
   TCase *tc = tcase_create("core");
@@ -560,6 +657,9 @@ Suite *core_suite(void) {
   tcase_add_test(tc, codec_preserves_order);
   tcase_add_test(tc, region_cache_lookup_and_heal);
   tcase_add_test(tc, kvs_sort_and_append);
+  tcase_add_test(tc, arena_blocks_aligned_and_kept);
+  tcase_add_test(tc, kvs_many_pairs_outlive_their_source);
+  tcase_add_test(tc, reply_part_keeps_its_arena);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -314,6 +314,14 @@ START_TEST(keyed_rules) {
   refused("raw_batch_get", 0, raw_pairs(&a, 2, "a", "a"), "answered more often than asked");
   refused("raw_batch_get", 0, raw_pairs(&a, 4, "a", "c", "e", "a"), "4 pairs for 3 keys");
   accepted("raw_batch_get", 0, raw_pairs(&a, 0));
+  /* in the order asked (each found where the last one ended), and not */
+  accepted("raw_batch_get", 0, raw_pairs(&a, 3, "a", "c", "e"));
+  accepted("raw_batch_get", 0, raw_pairs(&a, 3, "e", "c", "a"));
+  refused("raw_batch_get", 0, raw_pairs(&a, 3, "a", "c", "c"), "answered more often than asked");
+  /* case 1 asks a, a, c: a key asked twice may be answered twice */
+  accepted("raw_batch_get", 1, raw_pairs(&a, 3, "a", "a", "c"));
+  accepted("raw_batch_get", 1, raw_pairs(&a, 3, "c", "a", "a"));
+  refused("raw_batch_get", 1, raw_pairs(&a, 3, "a", "a", "a"), "answered more often than asked");
   /* the same bytes as a transactional batch get (field 2: pairs) */
   refused("kv_batch_get", 0, raw_pairs(&a, 1, "d"), "key 64 was not asked for");
   Kvrpcpb__BatchGetResponse *bl = NEW(&a, Kvrpcpb__BatchGetResponse, KVRPCPB__BATCH_GET_RESPONSE__INIT);

@@ -37,6 +37,8 @@ static const tikv__bytes_t KEYS[] = {BYTES("a"), BYTES("c"), BYTES("e")};
 static const size_t IDX[] = {0, 1, 2};
 static const tikv__bytes_t ONE[] = {BYTES("c")};
 static const tikv__part_t P_KEYS = {.keys = KEYS, .idx = IDX, .n = 3};
+static const tikv__bytes_t KEYS_DUP[] = {BYTES("a"), BYTES("a"), BYTES("c")};
+static const tikv__part_t P_KEYS_DUP = {.keys = KEYS_DUP, .idx = IDX, .n = 3};
 static const tikv__part_t P_ONE = {.keys = ONE, .idx = IDX, .n = 1};
 static const tikv__part_t P_RANGE = {.lo = BYTES("b"), .hi = BYTES("y"), .limit = 10};
 static const tikv__part_t P_RANGE_REV = {.lo = BYTES("b"), .hi = BYTES("y"), .limit = 10, .reverse = true};
@@ -582,7 +584,8 @@ static const reply_case_t C_REGION_ERROR[] = {{&errorpb__error__descriptor, -1, 
 static const reply_case_t C_RAW_POINT[] = {
     KV(raw_get_response, RAW_GET, &P_ONE), KV(raw_get_key_ttlresponse, RAW_GET_KEY_TTL, &P_ONE),
     KV(raw_casresponse, RAW_CAS, &P_ONE), KV(raw_checksum_response, RAW_CHECKSUM, &P_RANGE)};
-static const reply_case_t C_RAW_BATCH_GET[] = {KV(raw_batch_get_response, RAW_BATCH_GET, &P_KEYS)};
+static const reply_case_t C_RAW_BATCH_GET[] = {KV(raw_batch_get_response, RAW_BATCH_GET, &P_KEYS),
+                                               KV(raw_batch_get_response, RAW_BATCH_GET, &P_KEYS_DUP)};
 static const reply_case_t C_RAW_SCAN[] = {KV(raw_scan_response, RAW_SCAN, &P_RANGE),
                                           KV(raw_scan_response, RAW_SCAN, &P_RANGE_REV)};
 static const reply_case_t C_KV_GET[] = {KV(get_response, KV_GET, &P_ONE)};
