@@ -48,15 +48,16 @@ int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg) {
 tikv_future_t *tikv__client_submit(tikv_client_t *c, const tikv_call_opts_t *opts,
                                    tikv_future_t **slot, void *op, tikv__task_fn start,
                                    void (*drop)(void *op)) {
-  tikv_future_t *f = tikv__future_new();
+  tikv_future_t *f = *slot ? *slot : tikv__future_new();
   if (!f) {
     drop(op);
     return NULL;
   }
   tikv__future_set_scope(f, c->loop, opts && opts->timeout_ms ? opts->timeout_ms : c->cfg.timeout_ms);
   *slot = f;
-  if (tikv__client_post(c, start, op) != 0) {
-    drop(op);
+  f->start = (tikv__task_t){.fn = start, .arg = op};
+  if (atomic_load(&c->closed) || tikv__loop_post_task(c->loop, &f->start) != 0) {
+    if (drop) drop(op);
     tikv__future_complete(f, tikv__error_new(TIKV_ERR_CLOSED, "client is closed"));
   }
   return f;

@@ -54,7 +54,9 @@ int tikv__client_post(tikv_client_t *c, tikv__task_fn fn, void *arg);
  * scope's deadline from opts (NULL: the client's timeout), then start(op)
  * is posted to the I/O thread. When the client is closed, drop(op)
  * frees it and the future fails with CLOSED. NULL (op dropped) when the
- * future cannot be allocated. Any thread. */
+ * future cannot be allocated. An op that lives in its future
+ * (tikv__future_new_with) comes with *slot set already and drop NULL. Any
+ * thread. */
 tikv_future_t *tikv__client_submit(tikv_client_t *c, const tikv_call_opts_t *opts,
                                    tikv_future_t **slot, void *op, tikv__task_fn start,
                                    void (*drop)(void *op));

@@ -46,6 +46,7 @@ void *tikv__arena_alloc(tikv__arena_t *a, size_t n, size_t size_hint);
  * by dst); src is left empty. */
 void tikv__arena_take(tikv__arena_t *dst, tikv__arena_t *src);
 void tikv__arena_free(tikv__arena_t *a);
+size_t tikv__arena_chunks(const tikv__arena_t *a); /* how many allocations it holds */
 
 /* Intrusive doubly linked lists: a tikv__link_t in each element. */
 typedef struct tikv__link {
@@ -144,10 +145,24 @@ void tikv__scope_cancel(tikv__scope_t *s);
 /* Unregisters every wait without waking it (the scope's owner is done). */
 void tikv__scope_detach(tikv__scope_t *s);
 
+/* ---- tasks ---- */
+typedef void (*tikv__task_fn)(void *arg);
+
+/* A task queued to the I/O thread. One that lives in its owner (an
+ * operation's future, a stream) costs no allocation; it may be queued once
+ * at a time and its owner must outlive its run. */
+typedef struct tikv__task {
+  tikv__task_fn fn;
+  void *arg;
+  struct tikv__task *next;
+  bool heap; /* tikv__loop_post's own: freed after it ran */
+} tikv__task_t;
+
 /* ---- futures ---- */
 typedef enum { TIKV__F_PENDING = 0, TIKV__F_DONE = 1 } tikv__fstate;
 
 struct tikv_future_s {
+  tikv__task_t start; /* the operation's first step, posted to the I/O thread */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   tikv__fstate state;
@@ -169,6 +184,10 @@ struct tikv_future_s {
 /* A pending future with one reference held by the user and one by the
  * producer (released by tikv__future_complete). NULL on OOM. */
 tikv_future_t *tikv__future_new(void);
+/* The same with `extra` zeroed bytes at *extra_out (aligned for any type)
+ * in the future's own allocation: an operation's state that then costs no
+ * allocation of its own, and lives until the future's last reference. */
+tikv_future_t *tikv__future_new_with(size_t extra, void **extra_out);
 /* Sets the operation's scope: deadline now + timeout_ms, cancelled through
  * loop (before the future is handed out). */
 void tikv__future_set_scope(tikv_future_t *f, tikv__loop_t *loop, uint32_t timeout_ms);
@@ -206,7 +225,6 @@ typedef struct tikv__timer {
   tikv__loop_t *loop;
 } tikv__timer_t;
 
-typedef void (*tikv__task_fn)(void *arg);
 
 /* Creates the completion queue and starts the I/O thread. NULL on failure. */
 tikv__loop_t *tikv__loop_new(void);
@@ -215,6 +233,8 @@ bool tikv__loop_on_thread(tikv__loop_t *l);
 /* Queues fn(arg) to run on the I/O thread. Any thread. Returns 0, or -1 when
  * the loop no longer accepts work (stopping). */
 int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg);
+/* The same with a task the caller owns (fn, arg set; not queued already). */
+int tikv__loop_post_task(tikv__loop_t *l, tikv__task_t *t);
 /* I/O thread only. A scheduled timer is rescheduled. */
 void tikv__timer_init(tikv__timer_t *t);
 void tikv__timer_start(tikv__loop_t *l, tikv__timer_t *t, int64_t delay_ms,

@@ -2,9 +2,16 @@
  * polled or called back by the user. */
 #include "core/core.h"
 
-tikv_future_t *tikv__future_new(void) {
-  tikv_future_t *f = tikv__calloc(1, sizeof(*f));
+enum { FUTURE_SIZE = (sizeof(tikv_future_t) + _Alignof(max_align_t) - 1) &
+                     ~(size_t)(_Alignof(max_align_t) - 1) };
+
+tikv_future_t *tikv__future_new(void) { return tikv__future_new_with(0, NULL); }
+
+tikv_future_t *tikv__future_new_with(size_t extra, void **extra_out) {
+  if (extra > SIZE_MAX - FUTURE_SIZE) return NULL;
+  tikv_future_t *f = tikv__calloc(1, FUTURE_SIZE + extra);
   if (!f) return NULL;
+  if (extra_out) *extra_out = (char *)f + FUTURE_SIZE;
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->cv, NULL);
   f->refs = 2;

@@ -5,11 +5,7 @@
 
 #include "core/core.h"
 
-typedef struct task {
-  tikv__task_fn fn;
-  void *arg;
-  struct task *next;
-} task;
+typedef tikv__task_t task;
 
 struct tikv__loop {
   grpc_completion_queue *cq;
@@ -188,14 +184,11 @@ static void wake_locked(tikv__loop_t *l) {
                                         gpr_inf_future(GPR_CLOCK_MONOTONIC), l->cq, &l->wake_tag);
 }
 
-int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg) {
-  task *t = tikv__malloc(sizeof(*t));
-  if (!t) return -1;
-  *t = (task){fn, arg, NULL};
+int tikv__loop_post_task(tikv__loop_t *l, task *t) {
+  t->next = NULL;
   pthread_mutex_lock(&l->mu);
   if (!l->accepting) {
     pthread_mutex_unlock(&l->mu);
-    free(t);
     return -1;
   }
   if (l->tail)
@@ -217,6 +210,15 @@ int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg) {
   return 0;
 }
 
+int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg) {
+  task *t = tikv__malloc(sizeof(*t));
+  if (!t) return -1;
+  *t = (task){.fn = fn, .arg = arg, .heap = true};
+  if (tikv__loop_post_task(l, t) == 0) return 0;
+  free(t);
+  return -1;
+}
+
 static bool run_tasks(tikv__loop_t *l) {
   pthread_mutex_lock(&l->mu);
   task *t = l->head;
@@ -234,9 +236,11 @@ static bool run_tasks(tikv__loop_t *l) {
   pthread_mutex_unlock(&l->mu);
   bool ran = t != NULL;
   while (t) {
+    /* an owner's task may be gone once it ran: read it all first */
     task *next = t->next;
+    task *own = t->heap ? t : NULL;
     t->fn(t->arg);
-    free(t);
+    free(own);
     t = next;
   }
   if (stop_now) {

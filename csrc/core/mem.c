@@ -57,6 +57,12 @@ void tikv__arena_take(tikv__arena_t *dst, tikv__arena_t *src) {
   src->chunks = NULL;
 }
 
+size_t tikv__arena_chunks(const tikv__arena_t *a) {
+  size_t n = 0;
+  for (const tikv__chunk_t *c = a->chunks; c; c = c->next) n++;
+  return n;
+}
+
 void tikv__arena_free(tikv__arena_t *a) {
   for (tikv__chunk_t *c = a->chunks, *next; c; c = next) {
     next = c->next;

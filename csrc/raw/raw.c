@@ -111,9 +111,7 @@ static const tikv__kind_t RAW_CAS = KEY_KIND(TIKV__REQ_RAW_CAS, consume_cas);
 
 static void keyop_done(void *arg, tikv_error_t *err) {
   keyop_t *op = arg;
-  tikv_future_t *f = op->f;
-  free(op);
-  tikv__future_complete(f, err);
+  tikv__future_complete(op->f, err); /* op lives in it: gone once the user lets go */
 }
 
 static void keyop_start(void *arg) {
@@ -470,8 +468,11 @@ static tikv_future_t *keyop(tikv_client_t *c, const tikv_call_opts_t *opts, cons
   const tikv__apicodec_t *codec = &c->router.codec;
   size_t vl = value ? value->len : 0, pl = prev ? prev->len : 0;
   size_t kl = tikv__apicodec_prefix_len(codec) + key->len;
-  keyop_t *op = tikv__calloc(1, sizeof(*op) + kl + vl + pl);
-  if (!op) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
+  /* the op and its bytes live in its future: one allocation */
+  keyop_t *op;
+  tikv_future_t *f = tikv__future_new_with(sizeof(*op) + kl + vl + pl, (void **)&op);
+  if (!f) return fail(TIKV_ERR_NO_MEMORY, "out of memory");
+  op->f = f;
   op->c = c;
   op->kind = kind;
   op->ttl = ttl;
@@ -488,7 +489,7 @@ static tikv_future_t *keyop(tikv_client_t *c, const tikv_call_opts_t *opts, cons
     *dst[i] = (tikv__bytes_t){p, src[i]->len};
     p += src[i]->len;
   }
-  return tikv__client_submit(c, opts, &op->f, op, keyop_start, free);
+  return tikv__client_submit(c, opts, &op->f, op, keyop_start, NULL);
 }
 
 tikv_future_t *tikv_raw_get(tikv_client_t *c, const uint8_t *key, size_t key_len,

@@ -27,6 +27,7 @@ typedef struct bstream {
   tikv__stream_t *s; /* NULL: not open */
   bool sending;
   bool flush_posted; /* a flush runs at the end of this I/O-thread turn */
+  tikv__task_t flush; /* posted while flush_posted */
   bool got_reply; /* this stream delivered a message */
   fifo_t queued;  /* waiting for the stream to be free */
   fifo_t flight;  /* sent, waiting for replies */
@@ -253,7 +254,8 @@ static void flush_task(void *arg) {
 
 static void flush_soon(bstream_t *bs) {
   if (bs->sending || bs->flush_posted) return;
-  if (tikv__loop_post(bs->bc->rpc->loop, flush_task, bs) != 0) {
+  bs->flush = (tikv__task_t){.fn = flush_task, .arg = bs};
+  if (tikv__loop_post_task(bs->bc->rpc->loop, &bs->flush) != 0) {
     flush(bs); /* stopping: at once */
     return;
   }

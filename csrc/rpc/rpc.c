@@ -228,10 +228,19 @@ static ProtobufCMessage *unpack_buffer(grpc_byte_buffer *bb,
                                        const ProtobufCMessageDescriptor *desc) {
   grpc_byte_buffer_reader reader;
   if (!grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
-  grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
+  /* a message in one slice (the usual) is read where it is, not copied */
+  grpc_slice *first = NULL, *second = NULL;
+  ProtobufCMessage *m;
+  if (grpc_byte_buffer_reader_peek(&reader, &first) && !grpc_byte_buffer_reader_peek(&reader, &second)) {
+    m = tikv__reply_unpack(desc, GRPC_SLICE_START_PTR(*first), GRPC_SLICE_LENGTH(*first));
+  } else {
+    grpc_byte_buffer_reader_destroy(&reader);
+    if (!grpc_byte_buffer_reader_init(&reader, bb)) return NULL;
+    grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
+    m = tikv__reply_unpack(desc, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+    grpc_slice_unref(s);
+  }
   grpc_byte_buffer_reader_destroy(&reader);
-  ProtobufCMessage *m = tikv__reply_unpack(desc, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
-  grpc_slice_unref(s);
   return m;
 }
 

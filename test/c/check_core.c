@@ -549,8 +549,12 @@ START_TEST(arena_blocks_aligned_and_kept) {
     ck_assert_uint_eq((uintptr_t)blocks[i] % _Alignof(max_align_t), 0);
     memset(blocks[i], (int)(i & 0xff), n);
   }
+  size_t na = tikv__arena_chunks(&a), nb = tikv__arena_chunks(&b);
+  ck_assert_uint_gt(na, 2);
+  ck_assert_uint_gt(nb, 2);
   tikv__arena_take(&a, &b);
   ck_assert_ptr_null(b.chunks);
+  ck_assert_uint_eq(tikv__arena_chunks(&a), na + nb); /* none lost, none twice */
   ck_assert_ptr_nonnull(tikv__arena_alloc(&a, 100, 0)); /* a keeps allocating */
   for (size_t i = 0; i < 600; i++) {
     size_t n = 1 + (i * 37) % 3000;
