@@ -121,16 +121,16 @@ function makeRawClient(binding) {
           const p = entries[i];
           if (Array.isArray(p)) {
             if (p.length !== 2) throw new TypeError(`pairs[${i}] must be a [key, value] pair`);
-            keys[i] = A.bytes(p[0], `pairs[${i}][0]`);
-            values[i] = A.bytes(p[1], `pairs[${i}][1]`);
+            keys[i] = A.bytesAt(p[0], 'pairs', i, '[0]');
+            values[i] = A.bytesAt(p[1], 'pairs', i, '[1]');
           } else if (p !== null && typeof p === 'object' && !(p instanceof Uint8Array)) {
-            keys[i] = A.bytes(p.key, `pairs[${i}].key`);
-            values[i] = A.bytes(p.value, `pairs[${i}].value`);
+            keys[i] = A.bytesAt(p.key, 'pairs', i, '.key');
+            values[i] = A.bytesAt(p.value, 'pairs', i, '.value');
           } else {
             throw new TypeError(`pairs[${i}] must be a [key, value] pair, got ${A.describe(p)}`);
           }
         }
-        return [keys, values, ttl(options)];
+        return [A.packBytes(keys), A.packBytes(values), ttl(options)];
       }, undefined, options);
     }
 
@@ -172,13 +172,13 @@ function makeRawClient(binding) {
           const r = ranges[i];
           if (!Array.isArray(r) || r.length < 1 || r.length > 2)
             throw new TypeError(`ranges[${i}] must be a [start, end] pair, got ${A.describe(r)}`);
-          bounds[2 * i] = A.bytes(r[0], `ranges[${i}][0]`);
+          bounds[2 * i] = A.bytesAt(r[0], 'ranges', i, '[0]');
           bounds[2 * i + 1] = A.boundOrEmpty(r[1], `ranges[${i}][1]`);
         }
         const o = A.options(options, BATCH_SCAN_OPTIONS);
         const eachLimit = A.integer(o.eachLimit, 'options.eachLimit', 1, MAX_SCAN_LIMIT, DEFAULT_SCAN_LIMIT);
         const keyOnly = A.bool(o.keyOnly, 'options.keyOnly');
-        return [bounds, eachLimit, keyOnly ? 1 : 0];
+        return [A.packBytes(bounds), eachLimit, keyOnly ? 1 : 0];
       }, undefined, options);
     }
 

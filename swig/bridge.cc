@@ -758,21 +758,38 @@ int tikvjs_to_string(napi_env env, napi_value v, std::string *out) {
 }
 
 int tikvjs_to_slices(napi_env env, napi_value v, std::vector<tikv_slice_t> *out, int *bad_element) {
+  /* [data, lengths] (packBytes in lib/args.js): one Uint8Array holding the
+   * byte strings one after the other and a Uint32Array of their lengths.
+   * Two N-API calls for any number of keys: reading an Array of Buffers
+   * element by element cost ~0.7 us per key, most of a thousand-key batch
+   * get's JS time. */
   bool is_array = false;
   uint32_t n = 0;
   *bad_element = 0;
+  napi_value data, lengths;
   if (napi_is_array(env, v, &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, v, &n) != napi_ok)
+      napi_get_array_length(env, v, &n) != napi_ok || n != 2 ||
+      napi_get_element(env, v, 0, &data) != napi_ok || napi_get_element(env, v, 1, &lengths) != napi_ok)
     return TIKVJS_TYPE_ERROR;
-  out->resize(n);
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value el;
-    if (napi_get_element(env, v, i, &el) != napi_ok ||
-        tikvjs_to_bytes(env, el, &(*out)[i].data, &(*out)[i].len) != TIKVJS_OK) {
-      *bad_element = 1;
-      return TIKVJS_TYPE_ERROR;
-    }
+  const uint8_t *bytes = NULL;
+  size_t total = 0, count = 0;
+  napi_typedarray_type t;
+  void *lp = NULL;
+  *bad_element = 1;
+  if (tikvjs_to_bytes(env, data, &bytes, &total) != TIKVJS_OK ||
+      napi_get_typedarray_info(env, lengths, &t, &count, &lp, NULL, NULL) != napi_ok ||
+      t != napi_uint32_array)
+    return TIKVJS_TYPE_ERROR;
+  const uint32_t *lens = (const uint32_t *)lp;
+  out->resize(count);
+  size_t off = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (lens[i] > total - off) return TIKVJS_TYPE_ERROR; /* lengths beyond the data */
+    (*out)[i] = tikv_slice_t{bytes + off, lens[i]};
+    off += lens[i];
   }
+  if (off != total) return TIKVJS_TYPE_ERROR;
+  *bad_element = 0;
   return TIKVJS_OK;
 }
 

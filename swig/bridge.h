@@ -75,8 +75,10 @@ int tikvjs_to_u64(napi_env env, napi_value v, uint64_t *out);
 int tikvjs_to_bytes(napi_env env, napi_value v, const uint8_t **data, size_t *len);
 /* A string, copied as UTF-8. */
 int tikvjs_to_string(napi_env env, napi_value v, std::string *out);
-/* An array of Uint8Arrays: TIKVJS_TYPE_ERROR with *bad_element 1 when the
- * value is an array but one of its elements is not bytes. */
+/* Byte strings packed as [data, lengths] (lib/args.js packBytes), borrowed
+ * for the call: TIKVJS_TYPE_ERROR, with *bad_element 1 when the pair is there
+ * but its parts are not a Uint8Array and a Uint32Array whose lengths add up
+ * to the data's. */
 int tikvjs_to_slices(napi_env env, napi_value v, std::vector<tikv_slice_t> *out, int *bad_element);
 
 /* Per-call options (tikv.i): 0 for undefined (no options), 1 with *out set

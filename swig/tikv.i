@@ -94,8 +94,8 @@ TIKVJS_INT_TYPEMAP(uint32_t, 0, 4294967295.0, "an integer in uint32 range")
 
 %typemap(in) (const tikv_slice_t *SLICES, size_t N_SLICES) (std::vector<tikv_slice_t> slices_, int bad_ = 0) {
   if (tikvjs_to_slices(env, $input, &slices_, &bad_))
-    TIKVJS_FAIL(TIKVJS_TYPE_ERROR, bad_ ? "argument $argnum of $symname: every element must be a Buffer or Uint8Array"
-                                        : "argument $argnum of $symname must be an array of Buffers");
+    TIKVJS_FAIL(TIKVJS_TYPE_ERROR, bad_ ? "argument $argnum of $symname: [data, lengths] must be a Uint8Array and a Uint32Array of lengths adding up to its length"
+                                        : "argument $argnum of $symname must be [data, lengths] (packBytes in lib/args.js)");
   $1 = ($1_ltype)(slices_.empty() ? NULL : slices_.data());
   $2 = slices_.size();
 }
