@@ -187,8 +187,10 @@ void send() {
 
 /* The idle hook: on a client's I/O thread, after it has handled every ready
  * completion and before it waits. One wakeup per burst. */
-void idle_hook(void *) {
-  if (b.unsignaled.load(std::memory_order_relaxed) && b.unsignaled.exchange(false)) send();
+int idle_hook(void *) {
+  if (!b.unsignaled.load(std::memory_order_relaxed) || !b.unsignaled.exchange(false)) return 0;
+  send();
+  return 1;
 }
 
 /* A future's callback, on a C library thread: queue and wake, nothing more. */

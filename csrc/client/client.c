@@ -19,6 +19,7 @@ tikv_client_t *tikv_client_new(const tikv_config_t *cfg, int *err) {
   }
   pthread_mutex_init(&c->close_mu, NULL);
   c->rpc.loop = c->loop;
+  tikv__loop_set_idle_spin(c->loop, c->cfg.idle_spin_us);
   c->rpc.batch_streams = c->cfg.batch_commands ? c->cfg.grpc_connections : 0;
   tikv__router_init(&c->router, &c->rpc, &c->pd);
   tikv__apicodec_init(&c->router.codec, c->cfg.api_version);

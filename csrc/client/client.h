@@ -23,6 +23,7 @@ struct tikv_config_s {
   char error[512];   /* why the last setter refused (tikv_config_error) */
   bool batch_commands; /* tikv_config_set_batch_commands */
   int grpc_connections; /* BatchCommands streams per store */
+  uint32_t idle_spin_us; /* tikv_config_set_idle_spin_us */
   tikv_event_cb event_cb; /* tikv_config_set_event_callback */
   void *event_arg;
 };

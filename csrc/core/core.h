@@ -230,6 +230,11 @@ typedef struct tikv__timer {
 tikv__loop_t *tikv__loop_new(void);
 grpc_completion_queue *tikv__loop_cq(tikv__loop_t *l);
 bool tikv__loop_on_thread(tikv__loop_t *l);
+/* See tikv_config_set_idle_spin_us (0: never). Any thread. */
+void tikv__loop_set_idle_spin(tikv__loop_t *l, uint32_t us);
+/* Wakeups of the I/O thread from other threads so far (the kicks that
+ * posting to a sleeping loop costs). */
+long tikv__loop_wakeups(tikv__loop_t *l);
 /* Queues fn(arg) to run on the I/O thread. Any thread. Returns 0, or -1 when
  * the loop no longer accepts work (stopping). */
 int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg);

@@ -20,6 +20,12 @@ struct tikv__loop {
   tikv__task_fn drain;
   void *drain_arg;
   atomic_long wakes_outstanding;
+  /* The I/O thread is awake for posts that follow the completions it just
+   * handed to the binding (see spin_for_posts): they need no wakeup. */
+  atomic_bool spinning;
+  atomic_bool has_tasks; /* head != NULL, readable without the lock */
+  atomic_uint spin_us;
+  atomic_long wakeups;
 
   /* A channel that never connects: watching its connectivity with a stale
    * state completes at once, which is how other threads wake the loop out of
@@ -196,19 +202,28 @@ int tikv__loop_post_task(tikv__loop_t *l, task *t) {
   else
     l->head = t;
   l->tail = t;
+  atomic_store(&l->has_tasks, true);
   /* decide under the lock, wake after it: the woken loop takes the lock at
    * once, and should not find it held by the poster */
-  bool wake = !l->wake_pending && !tikv__loop_on_thread(l);
+  /* seq_cst against spin_for_posts: either it sees this task, or this
+   * sees it no longer spinning and wakes it */
+  bool wake = !l->wake_pending && !tikv__loop_on_thread(l) && !atomic_load(&l->spinning);
   if (wake) {
     l->wake_pending = true;
     atomic_fetch_add(&l->wakes_outstanding, 1);
   }
   pthread_mutex_unlock(&l->mu);
-  if (wake)
+  if (wake) {
+    atomic_fetch_add_explicit(&l->wakeups, 1, memory_order_relaxed);
     grpc_channel_watch_connectivity_state(l->wake_channel, GRPC_CHANNEL_SHUTDOWN,
                                           gpr_inf_future(GPR_CLOCK_MONOTONIC), l->cq, &l->wake_tag);
+  }
   return 0;
 }
+
+void tikv__loop_set_idle_spin(tikv__loop_t *l, uint32_t us) { atomic_store(&l->spin_us, us); }
+
+long tikv__loop_wakeups(tikv__loop_t *l) { return atomic_load(&l->wakeups); }
 
 int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg) {
   task *t = tikv__malloc(sizeof(*t));
@@ -223,6 +238,7 @@ static bool run_tasks(tikv__loop_t *l) {
   pthread_mutex_lock(&l->mu);
   task *t = l->head;
   l->head = l->tail = NULL;
+  atomic_store_explicit(&l->has_tasks, false, memory_order_relaxed);
   l->wake_pending = false;
   tikv__task_fn drain = NULL;
   void *drain_arg = NULL;
@@ -272,6 +288,35 @@ static bool tasks_queued(tikv__loop_t *l) {
   return more;
 }
 
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* After the binding's hook woke the binding's thread, the I/O thread stays
+ * awake for about what that thread takes to wake, run the completions'
+ * callbacks and submit again (tikv_config_set_idle_spin_us). A caller
+ * awaiting one operation at a time then posts to an awake loop: no
+ * grpc_channel_watch_connectivity_state kick, no wakeup of this thread, no
+ * stall on the lock the kick holds. true when a task was posted meanwhile. */
+static bool spin_for_posts(tikv__loop_t *l) {
+  atomic_store(&l->spinning, true);
+  int64_t until = now_ns() + (int64_t)atomic_load_explicit(&l->spin_us, memory_order_relaxed) * 1000;
+  bool posted = false;
+  do {
+    for (int i = 0; i < 64 && !posted; i++) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed);
+    }
+  } while (!posted && now_ns() < until);
+  atomic_store(&l->spinning, false);
+  /* a post that saw spinning set gave no wakeup: it is queued by now */
+  return tasks_queued(l);
+}
+
 static void *loop_main(void *arg) {
   tikv__loop_t *l = arg;
   on_io_thread = true;
@@ -300,7 +345,9 @@ static void *loop_main(void *arg) {
        * its one wakeup for the whole burst */
       ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
       if (ev.type == GRPC_QUEUE_TIMEOUT) {
-        hook(atomic_load(&idle_hook_arg));
+        if (hook(atomic_load(&idle_hook_arg)) && !l->stopping &&
+            atomic_load_explicit(&l->spin_us, memory_order_relaxed) && spin_for_posts(l))
+          continue;
         ev = grpc_completion_queue_next(l->cq, deadline, NULL);
       }
     } else {

@@ -81,8 +81,13 @@ TIKV_EXTERN int tikv_future_get_bool(tikv_future_t *f);
  * from its future callbacks and wake its own thread once in the hook, one
  * wakeup per burst instead of one per completion; it also runs when a
  * closing client's I/O thread exits, after its last completions.
- * Process-wide; NULL removes it. The hook must be quick and must not block. */
-typedef void (*tikv_idle_hook)(void *arg);
+ * Process-wide; NULL removes it. The hook must be quick and must not block.
+ * It returns nonzero when it woke its thread: the I/O thread then stays
+ * awake a few tens of microseconds for the calls that thread is likely to
+ * make next (a caller awaiting one operation at a time submits the next
+ * as soon as it ran the last one's callback), which then need no wakeup of
+ * the I/O thread. */
+typedef int (*tikv_idle_hook)(void *arg);
 TIKV_EXTERN void tikv_set_idle_hook(tikv_idle_hook hook, void *arg);
 /* 1 when the calling thread is a client's I/O thread (where future
  * callbacks usually run, and where the idle hook will follow), else 0. */

@@ -4,6 +4,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startCluster, binding, RawClient, MockCluster } = require('./helpers');
+const A = require('../../lib/args');
 
 // the bridge's cluster arguments for plaintext API v1 (native.js PLAIN_V1)
 const V1 = [0, '', '', '', 1, '', 0]; // cluster shape (plaintext, API v1), then attemptTimeoutMs (0: default)
@@ -204,5 +205,25 @@ describe('argument validation', { timeout: 60000 }, () => {
     assert.equal(addon.closeClient(h), false);
     assert.throws(() => addon.tikv_raw_get(h, Buffer.from('a'), undefined), /closed/);
     assert.throws(() => addon.tikv_client_connect(h), /closed/);
+  });
+
+  it('the addon takes byte-string arrays only as [data, lengths] that add up', () => {
+    const { addon } = binding;
+    const h = addon.tikvjs_client_new(c.mock.pdEndpoints.join(','), 1000, 'default', 0, ...V1);
+    try {
+      const call = (packed) => addon.tikv_raw_batch_get(h, packed, undefined);
+      const bad = /\[data, lengths\]/;
+      assert.throws(() => call([Buffer.from('a'), Buffer.from('b')]), bad); // an Array of Buffers is not the form
+      assert.throws(() => call([Buffer.from('ab')]), bad);
+      assert.throws(() => call([Buffer.from('ab'), new Uint16Array([1, 1])]), bad);
+      assert.throws(() => call([Buffer.from('ab'), new Uint32Array([1])]), bad); // a byte left over
+      assert.throws(() => call([Buffer.from('ab'), new Uint32Array([1, 2])]), bad); // past the end
+      assert.throws(() => call([Buffer.from('ab'), new Uint32Array([0xffffffff, 3])]), bad); // no wrap-around
+      assert.throws(() => call([new Uint32Array([1]), new Uint32Array([4])]), bad); // data must be bytes
+      assert.deepEqual(A.packBytes([Buffer.from('ab'), Buffer.alloc(0), Buffer.from('c')]).map((x) => [...x]),
+        [[0x61, 0x62, 0x63], [2, 0, 1]]);
+    } finally {
+      addon.closeClient(h);
+    }
   });
 });
