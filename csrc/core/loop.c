@@ -299,11 +299,14 @@ static int64_t now_ns(void) {
  * callbacks and submit again (tikv_config_set_idle_spin_us). A caller
  * awaiting one operation at a time then posts to an awake loop: no
  * grpc_channel_watch_connectivity_state kick, no wakeup of this thread, no
- * stall on the lock the kick holds. true when a task was posted meanwhile. */
-static bool spin_for_posts(tikv__loop_t *l) {
+ * stall on the lock the kick holds. Replies that arrive meanwhile are
+ * handled as they come (the queue is polled every few microseconds). true
+ * when there is work: a task posted, or a completion handled. */
+static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
+  int64_t now = now_ns(), poll_at = now + 5000;
+  if (now >= until) return false;
   atomic_store(&l->spinning, true);
-  int64_t until = now_ns() + (int64_t)atomic_load_explicit(&l->spin_us, memory_order_relaxed) * 1000;
-  bool posted = false;
+  bool posted = false, handled = false;
   do {
     for (int i = 0; i < 64 && !posted; i++) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -311,15 +314,25 @@ static bool spin_for_posts(tikv__loop_t *l) {
 #endif
       posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed);
     }
-  } while (!posted && now_ns() < until);
+    now = now_ns();
+    if (!posted && now >= poll_at) {
+      grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+      if (ev.type == GRPC_OP_COMPLETE) {
+        ((tikv__tag_t *)ev.tag)->fn(ev.tag, ev.success != 0);
+        handled = true;
+      }
+      poll_at = now_ns() + 5000;
+    }
+  } while (!posted && !handled && now < until);
   atomic_store(&l->spinning, false);
   /* a post that saw spinning set gave no wakeup: it is queued by now */
-  return tasks_queued(l);
+  return tasks_queued(l) || handled;
 }
 
 static void *loop_main(void *arg) {
   tikv__loop_t *l = arg;
   on_io_thread = true;
+  int64_t spin_until = 0; /* see spin_for_posts */
   for (;;) {
     run_tasks(l);
     run_timers(l);
@@ -345,9 +358,11 @@ static void *loop_main(void *arg) {
        * its one wakeup for the whole burst */
       ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
       if (ev.type == GRPC_QUEUE_TIMEOUT) {
-        if (hook(atomic_load(&idle_hook_arg)) && !l->stopping &&
-            atomic_load_explicit(&l->spin_us, memory_order_relaxed) && spin_for_posts(l))
-          continue;
+        /* awake until the window after the last wakeup of the binding's
+         * thread closes, however many posts it brings */
+        if (hook(atomic_load(&idle_hook_arg)))
+          spin_until = now_ns() + (int64_t)atomic_load_explicit(&l->spin_us, memory_order_relaxed) * 1000;
+        if (!l->stopping && spin_until > 0 && spin_for_posts(l, spin_until)) continue;
         ev = grpc_completion_queue_next(l->cq, deadline, NULL);
       }
     } else {
