@@ -190,8 +190,9 @@ void mock_raw_batch_get(mock_kvctx_t *kc, const void *msg, void *out) {
   if (!reg || (r->region_error = check_keys(kc, reg, &sp, q->keys, q->n_keys, false))) return;
   r->pairs = mock_arena_alloc(kc->arena, (q->n_keys + 1) * sizeof(void *));
   int64_t now = tikv__now_ms();
+  mock_kventry_t *near = NULL;
   for (size_t i = 0; i < q->n_keys; i++) {
-    mock_kventry_t *e = mock_kvmap_get(kc->m->raw[cf], q->keys[i].data, q->keys[i].len);
+    mock_kventry_t *e = mock_kvmap_get_near(kc->m->raw[cf], q->keys[i].data, q->keys[i].len, &near);
     if (e && live(e, now)) r->pairs[r->n_pairs++] = pair(kc, e, false);
   }
 }

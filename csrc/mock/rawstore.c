@@ -92,6 +92,17 @@ mock_kventry_t *mock_kvmap_get(mock_kvmap_t *s, const uint8_t *key, size_t len) 
   return NULL;
 }
 
+mock_kventry_t *mock_kvmap_get_near(mock_kvmap_t *s, const uint8_t *key, size_t len,
+                                    mock_kventry_t **near) {
+  node *x = (node *)*near; /* the first entry >= the last key looked up */
+  if (x && cmp(x, key, len) <= 0)
+    for (int i = 0; i < 8 && x && cmp(x, key, len) < 0; i++) x = x->next[0];
+  if (!x || cmp(x, key, len) < 0 || (x->prev && cmp(x->prev, key, len) >= 0))
+    x = find_less(s, key, len, NULL)->next[0];
+  *near = x ? &x->e : NULL;
+  return x && cmp(x, key, len) == 0 ? &x->e : NULL;
+}
+
 int mock_kvmap_put(mock_kvmap_t *s, const uint8_t *key, size_t klen, const uint8_t *val,
                    size_t vlen, int64_t tag) {
   node *update[MAX_LEVEL];

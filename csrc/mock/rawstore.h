@@ -28,6 +28,12 @@ size_t mock_kvmap_count(const mock_kvmap_t *s);
 
 /* The entry with exactly this key, or NULL. Borrowed until the next change. */
 mock_kventry_t *mock_kvmap_get(mock_kvmap_t *s, const uint8_t *key, size_t len);
+/* The same, for keys looked up in ascending order: *near (NULL at first) is
+ * where the last lookup ended, and a key a few entries further is found by
+ * walking there instead of searching from the top (a thousand-key batch of
+ * neighbours: a few compares each, not a skiplist descent). */
+mock_kventry_t *mock_kvmap_get_near(mock_kvmap_t *s, const uint8_t *key, size_t len,
+                                    mock_kventry_t **near);
 /* Inserts or replaces. The bytes are copied. 0, or -1 on OOM. */
 int mock_kvmap_put(mock_kvmap_t *s, const uint8_t *key, size_t klen, const uint8_t *val,
                    size_t vlen, int64_t tag);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "mock/rawstore.h"
 #include "errorpb.pb-c.h"
 #include "health.pb-c.h"
 #include "kvrpcpb.pb-c.h"
@@ -436,6 +437,30 @@ START_TEST(raw_put_get_missing) {
   FREE(r);
   ck_assert_uint_ge(tikv_mock_call_count(m, "RawGet"), 5);
   ck_assert_uint_ge(tikv_mock_call_count(m, "*"), 7);
+}
+END_TEST
+
+/* Lookups from where the last one ended answer what a search from the top
+ * does, in any order of keys. */
+START_TEST(kvmap_get_near_matches_get) {
+  mock_kvmap_t *s = mock_kvmap_new();
+  char k[16];
+  for (int i = 0; i < 2000; i += 2) {
+    int n = snprintf(k, sizeof(k), "k%05d", i);
+    ck_assert_int_eq(mock_kvmap_put(s, (uint8_t *)k, (size_t)n, (uint8_t *)k, (size_t)n, 0), 0);
+  }
+  /* ascending neighbours, ascending with absent keys between, far jumps,
+   * the same key twice, descending, before the first and after the last */
+  static const int order[] = {0,    2,    3,    4,    4,    6,   40,   41,  1998, 1999, 2500,
+                              1500, 1498, 1497, 1200, 100,  -1,  7,    9,    8,    10,   12};
+  mock_kventry_t *near = NULL;
+  for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    int n = order[i] < 0 ? snprintf(k, sizeof(k), "a") : snprintf(k, sizeof(k), "k%05d", order[i]);
+    mock_kventry_t *want = mock_kvmap_get(s, (uint8_t *)k, (size_t)n);
+    mock_kventry_t *got = mock_kvmap_get_near(s, (uint8_t *)k, (size_t)n, &near);
+    ck_assert_msg(got == want, "lookup %zu (%s): got %p, want %p", i, k, (void *)got, (void *)want);
+  }
+  mock_kvmap_free(s);
 }
 END_TEST
 
@@ -1118,6 +1143,7 @@ static Suite *mock_suite(void) {
   tcase_add_checked_fixture(kv, setup, teardown);
   tcase_set_timeout(kv, 30);
   tcase_add_test(kv, raw_put_get_missing);
+  tcase_add_test(kv, kvmap_get_near_matches_get);
   tcase_add_test(kv, raw_batch_and_delete_range);
   tcase_add_test(kv, raw_scan_semantics);
   tcase_add_test(kv, raw_ttl);
