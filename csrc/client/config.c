@@ -15,9 +15,11 @@ tikv_config_t *tikv_config_new(void) {
   cfg->api_version = 1;
   cfg->batch_commands = true;
   cfg->grpc_connections = TIKV__BATCH_STREAMS;
-  /* a Node thread takes ~40 us (median, this machine) to run what it was
-   * handed and call again: 100 catches nearly all (bench/README.md) */
-  cfg->idle_spin_us = 100;
+  /* a Node thread takes ~40 us (median, this machine) to run a get's
+   * completion and call again, 100-150 between a transaction's begin and
+   * its commit (ten buffered puts between them): 250 catches nearly all
+   * (bench/README.md, "Idle spin") */
+  cfg->idle_spin_us = 250;
   return cfg;
 }
 

@@ -58,7 +58,7 @@ TIKV_EXTERN int tikv_config_set_batch_commands(tikv_config_t *cfg, int enabled);
  * more streams only split what one message would carry; bench/README.md). */
 TIKV_EXTERN int tikv_config_set_grpc_connections(tikv_config_t *cfg, int n);
 /* With a binding's idle hook (tikv_set_idle_hook) that woke its thread, the
- * I/O thread stays awake up to us microseconds (0..10000, default 100; 0:
+ * I/O thread stays awake up to us microseconds (0..10000, default 250; 0:
  * never) for the calls that thread makes next, which then need no wakeup:
  * a caller awaiting one operation at a time gets its next one sent tens of
  * microseconds sooner, for the CPU of that wait. Without a hook (C callers)
