@@ -166,7 +166,8 @@ function endpoints(v, name = 'pdEndpoints') {
 
 const TLS_PEM_KEYS = Object.freeze(['ca', 'cert', 'key']);
 const TLS_FILE_KEYS = Object.freeze(['caFile', 'certFile', 'keyFile']);
-const CLUSTER_OPTIONS = Object.freeze(['tls', 'apiVersion', 'keyspace', 'batchCommands']);
+const DEFAULT_IDLE_SPIN_US = 250; // tikv_config_set_idle_spin_us's default
+const CLUSTER_OPTIONS = Object.freeze(['tls', 'apiVersion', 'keyspace', 'batchCommands', 'idleSpinUs']);
 const TIMEOUT_OPTIONS = Object.freeze(['timeoutMs', 'attemptTimeoutMs']);
 
 /**
@@ -206,9 +207,12 @@ function path(v, name) {
  *   apiVersion: 1 (default) or 2; keyspace: a keyspace's name (API v2)
  *   batchCommands: TiKV requests in BatchCommands streams (default true) or
  *        one unary call each (false; tikv_config_set_batch_commands)
+ *   idleSpinUs: how long the I/O thread stays awake for the next calls after
+ *        it woke the JS thread (0..10000 us, default 250;
+ *        tikv_config_set_idle_spin_us)
  * Returns { native: [tlsMode, ca, cert, key, apiVersion, keyspace] (the
  * bridge's arguments: mode 0 none, 1 PEM, 2 files; '' when absent), batch:
- * 1 or 0 (the bridge's last argument), shown:
+ * 1 or 0 and spin: the microseconds (the bridge's last arguments), shown:
  * what the client's options say (never the key material) }. What only the
  * core can judge (PEM that parses, a key matching its certificate, a
  * keyspace name, options that do not fit together) it reports at connect.
@@ -232,10 +236,12 @@ function clusterOptions(o) {
   const apiVersion = integer(o.apiVersion, 'options.apiVersion', 1, 2, 1);
   const keyspace = o.keyspace === undefined ? '' : string(o.keyspace, 'options.keyspace');
   const batchCommands = bool(o.batchCommands, 'options.batchCommands', true);
+  const idleSpinUs = integer(o.idleSpinUs, 'options.idleSpinUs', 0, 10000, DEFAULT_IDLE_SPIN_US);
   return {
     native: [...tls, apiVersion, keyspace],
     batch: batchCommands ? 1 : 0,
-    shown: { tls: tls[0] !== 0, apiVersion, keyspace: keyspace || undefined, batchCommands },
+    spin: idleSpinUs,
+    shown: { tls: tls[0] !== 0, apiVersion, keyspace: keyspace || undefined, batchCommands, idleSpinUs },
   };
 }
 

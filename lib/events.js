@@ -54,6 +54,7 @@ function make(addon) {
         lockBackoffs: s.lockBackoffs,
         backoffMs: s.backoffMs,
         pdLeaderChanges: s.pdLeaderChanges,
+        ioWakeups: s.ioWakeups,
       };
     },
   };

@@ -5,6 +5,7 @@
 // Other modules receive this object (so they can be tested against a fake).
 const path = require('path');
 const { TikvError } = require('./errors');
+const A = require('./args');
 
 function load() {
   const root = path.join(__dirname, '..');
@@ -97,17 +98,14 @@ function track(id, transform, owner) {
  * any failure the handle is closed and the promise rejects (TikvError for
  * native errors).
  */
-// plaintext, API v1: what clusterOptions({}).native gives
-const PLAIN_V1 = Object.freeze([0, '', '', '', 1, '']);
-
 /**
- * cluster: args.js clusterOptions(...).native (TLS, API version, keyspace);
- * attemptTimeoutMs 0: the default; batch: clusterOptions(...).batch (1:
- * BatchCommands, 0: unary). signal (an AbortSignal, optional): its abort
- * closes the client being connected, and the connect rejects with an
- * AbortError (code ABORTED).
+ * cluster: args.js clusterOptions(...) (its native: TLS, API version,
+ * keyspace; batch: 1 BatchCommands, 0 unary; spin: the idle spin in us);
+ * the default is clusterOptions({}). attemptTimeoutMs 0: the default.
+ * signal (an AbortSignal, optional): its abort closes the client being
+ * connected, and the connect rejects with an AbortError (code ABORTED).
  */
-function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAIN_V1, attemptTimeoutMs = 0, batch = 1, signal = undefined) {
+function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = A.clusterOptions({}), attemptTimeoutMs = 0, signal = undefined) {
   const aborted = () => {
     const e = TikvError.of('ABORTED', 'connect was aborted');
     if (signal.reason !== undefined) e.cause = signal.reason;
@@ -116,7 +114,8 @@ function openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster = PLAI
   if (signal !== undefined && signal.aborted) return Promise.reject(aborted());
   let handle;
   try {
-    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster, attemptTimeoutMs, batch);
+    handle = addon.tikvjs_client_new(pdEndpoints.join(','), timeoutMs, columnFamily, atomic ? 1 : 0, ...cluster.native,
+      attemptTimeoutMs, cluster.batch, cluster.spin);
   } catch (e) {
     return Promise.reject(e.code && !(e instanceof TikvError) ? TikvError.of(e.code, e.message) : e);
   }

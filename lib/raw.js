@@ -72,7 +72,7 @@ function makeRawClient(binding) {
         const cluster = A.clusterOptions(o);
         const signal = A.signal(o.signal, 'options.signal');
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, columnFamily, atomic, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster.native, attemptTimeoutMs, cluster.batch, signal).then((handle) => new RawClient(TOKEN, handle, opts));
+        return openClient(pdEndpoints, timeoutMs, columnFamily, atomic, cluster, attemptTimeoutMs, signal).then((handle) => new RawClient(TOKEN, handle, opts));
       });
     }
 

@@ -348,7 +348,7 @@ function makeTransactionClient(binding) {
         const cluster = A.clusterOptions(o);
         const signal = A.signal(o.signal, 'options.signal');
         const opts = { pdEndpoints: [...pdEndpoints], timeoutMs: timeoutMs || undefined, attemptTimeoutMs: attemptTimeoutMs || undefined, ...cluster.shown };
-        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster.native, attemptTimeoutMs, cluster.batch, signal).then(
+        return openClient(pdEndpoints, timeoutMs, 'default', false, cluster, attemptTimeoutMs, signal).then(
           (handle) => new TransactionClient(TOKEN, handle, opts)
         );
       });

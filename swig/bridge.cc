@@ -662,7 +662,8 @@ napi_value native_client_stats(napi_env env, napi_callback_info info) {
            {"locksResolved", st.locks_resolved},
            {"lockBackoffs", st.lock_backoffs},
            {"backoffMs", st.backoff_ms},
-           {"pdLeaderChanges", st.pd_leader_changes}};
+           {"pdLeaderChanges", st.pd_leader_changes},
+           {"ioWakeups", st.io_wakeups}};
   for (const auto &f : F) set(env, o, f.name, tikvjs_from_double(env, (double)f.v));
   return o;
 }
@@ -931,7 +932,7 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
                                  const char *keyspace, uint32_t attempt_timeout_ms,
-                                 int batch_commands) {
+                                 int batch_commands, uint32_t idle_spin_us) {
   tikv_config_t *cfg = tikv_config_new();
   if (!cfg) {
     fail_creation(TIKV_ERR_NO_MEMORY, "tikv: out of memory");
@@ -960,6 +961,8 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
   if (rc == TIKV_ERR_OK &&
       (rc = tikv_config_set_batch_commands(cfg, batch_commands)) != TIKV_ERR_OK)
     what = "batchCommands";
+  if (rc == TIKV_ERR_OK && (rc = tikv_config_set_idle_spin_us(cfg, idle_spin_us)) != TIKV_ERR_OK)
+    what = "idleSpinUs";
   if (rc == TIKV_ERR_OK)
     rc = set_cluster(cfg, tls_mode, tls_ca, tls_cert, tls_key, api_version, keyspace, &what);
   tikv_client_t *c = NULL;

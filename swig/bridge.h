@@ -113,7 +113,7 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
                                  const char *keyspace, uint32_t attempt_timeout_ms,
-                                 int batch_commands = 1);
+                                 int batch_commands = 1, uint32_t idle_spin_us = 250);
 /* A transaction of client c (not begun). lock_wait_timeout_ms < 0: the C
  * default; start_ts 0: a fresh one at begin. It lives until freeTxn(handle)
  * or until its client is closed, whichever comes first. */

@@ -138,7 +138,8 @@ TIKVJS_HANDLE(tikv_mock_cluster_t, TIKVJS_MOCK)
 }
 %enddef
 TIKVJS_HANDLE_OUT(tikv_client_t, tikvjs_client_new, TIKVJS_CLIENT, NULL)
-/* one wrapper taking 11 or 12 arguments (batch_commands defaults to 1) */
+/* one wrapper taking 11 to 13 arguments (batch_commands defaults to 1,
+ * idle_spin_us to tikv_config_set_idle_spin_us's default) */
 %feature("compactdefaultargs") tikvjs_client_new;
 TIKVJS_HANDLE_OUT(tikv_txn_t, tikvjs_txn_new, TIKVJS_TXN, arg1)
 TIKVJS_HANDLE_OUT(tikv_mock_cluster_t, tikvjs_mock_start, TIKVJS_MOCK, NULL)
@@ -255,7 +256,7 @@ tikv_client_t *tikvjs_client_new(const char *endpoints, uint32_t timeout_ms, con
                                  int atomic, int tls_mode, const char *tls_ca,
                                  const char *tls_cert, const char *tls_key, int api_version,
                                  const char *keyspace, uint32_t attempt_timeout_ms,
-                                 int batch_commands = 1);
+                                 int batch_commands = 1, uint32_t idle_spin_us = 250);
 tikv_txn_t *tikvjs_txn_new(tikv_client_t *c, int pessimistic, int async_commit, int try_one_pc,
                            int lock_wait_timeout_ms, uint64_t start_ts, int read_only);
 tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, int api_version,

@@ -73,6 +73,7 @@ void tikv_call_opts_init(tikv_call_opts_t *opts) {
 int tikv_client_stats(tikv_client_t *c, tikv_stats_t *out) {
   if (!c || !out) return TIKV_ERR_INVALID_ARGUMENT;
   tikv__stats_read(&c->stats, out);
+  out->io_wakeups = (uint64_t)tikv__loop_wakeups(c->loop);
   return TIKV_ERR_OK;
 }
 

@@ -300,14 +300,15 @@ static int64_t now_ns(void) {
  * awaiting one operation at a time then posts to an awake loop: no
  * grpc_channel_watch_connectivity_state kick, no wakeup of this thread, no
  * stall on the lock the kick holds. Replies that arrive meanwhile are
- * handled as they come (the queue is polled every few microseconds). true
- * when there is work: a task posted, or a completion handled. */
+ * handled as they come (the queue is polled every few microseconds).
+ * Called with l->spinning set (before the hook woke that thread, which may
+ * run and post before this one gets here: its post then gave no wakeup
+ * and is found queued); clears it. true when there is work: a task
+ * posted, or a completion handled. */
 static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
   int64_t now = now_ns(), poll_at = now + 5000;
-  if (now >= until) return false;
-  atomic_store(&l->spinning, true);
-  bool posted = false, handled = false;
-  do {
+  bool posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed), handled = false;
+  while (!posted && !handled && now < until) {
     for (int i = 0; i < 64 && !posted; i++) {
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
@@ -323,7 +324,7 @@ static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
       }
       poll_at = now_ns() + 5000;
     }
-  } while (!posted && !handled && now < until);
+  }
   atomic_store(&l->spinning, false);
   /* a post that saw spinning set gave no wakeup: it is queued by now */
   return tasks_queued(l) || handled;
@@ -359,10 +360,13 @@ static void *loop_main(void *arg) {
       ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
       if (ev.type == GRPC_QUEUE_TIMEOUT) {
         /* awake until the window after the last wakeup of the binding's
-         * thread closes, however many posts it brings */
-        if (hook(atomic_load(&idle_hook_arg)))
-          spin_until = now_ns() + (int64_t)atomic_load_explicit(&l->spin_us, memory_order_relaxed) * 1000;
-        if (!l->stopping && spin_until > 0 && spin_for_posts(l, spin_until)) continue;
+         * thread closes, however many posts it brings; marked awake before
+         * the hook: the thread it wakes may run first (on this core) */
+        uint32_t spin_us = atomic_load_explicit(&l->spin_us, memory_order_relaxed);
+        bool may_spin = spin_us && !l->stopping;
+        if (may_spin) atomic_store(&l->spinning, true);
+        if (hook(atomic_load(&idle_hook_arg))) spin_until = now_ns() + (int64_t)spin_us * 1000;
+        if (may_spin && spin_for_posts(l, spin_until)) continue;
         ev = grpc_completion_queue_next(l->cq, deadline, NULL);
       }
     } else {

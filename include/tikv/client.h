@@ -130,6 +130,9 @@ typedef struct tikv_stats_s {
   uint64_t lock_backoffs;  /* waits for a lock before reading / writing again */
   uint64_t backoff_ms;     /* time slept in backoffs before retries, in all */
   uint64_t pd_leader_changes;
+  /* wakeups of the I/O thread by calls made while it slept (a kick each:
+   * what tikv_config_set_idle_spin_us saves) */
+  uint64_t io_wakeups;
 } tikv_stats_t;
 /* Fills *out. An error code (INVALID_ARGUMENT for NULL). */
 TIKV_EXTERN int tikv_client_stats(tikv_client_t *client, tikv_stats_t *out);

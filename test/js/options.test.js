@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const { binding, buf, rejectsWith, RawClient, TransactionClient, MockCluster } = require('./helpers');
 
 // the cluster's shape, which both clients' connect take (typos of them refused)
-const CLUSTER = ['tls', 'apiVersion', 'keyspace', 'batchCommands'];
+const CLUSTER = ['tls', 'apiVersion', 'keyspace', 'batchCommands', 'idleSpinUs'];
 const CLUSTER_TYPOS = ['tlsOptions', 'apiversion', 'keySpace'];
 // what every operation takes, and raw ones also columnFamily (call.js)
 const CALL = ['timeoutMs', 'signal'];
