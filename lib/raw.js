@@ -58,7 +58,7 @@ function makeRawClient(binding) {
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
      * attemptTimeoutMs (per RPC attempt, default 2000), columnFamily ('default' | 'lock' | 'write'), atomic (needed by
-     * compareAndSwap), tls, apiVersion, keyspace and batchCommands (args.js clusterOptions).
+     * compareAndSwap), tls, apiVersion, keyspace, batchCommands and idleSpinUs (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {

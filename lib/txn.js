@@ -338,7 +338,7 @@ function makeTransactionClient(binding) {
     /**
      * Connects to the cluster whose PD answers at one of pdEndpoints
      * ("host:port"). Options: timeoutMs (per operation, retries included),
-     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion, keyspace and batchCommands (args.js clusterOptions).
+     * attemptTimeoutMs (per RPC attempt, default 2000), tls, apiVersion, keyspace, batchCommands and idleSpinUs (args.js clusterOptions).
      */
     static connect(pdEndpoints, options) {
       return attempt(() => {
