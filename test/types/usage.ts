@@ -12,6 +12,9 @@ async function main(): Promise<void> {
   await TransactionClient.connect(['x:1'], { tls: { caFile: 'ca.pem', certFile: 'c.pem', keyFile: 'c.key' }, timeoutMs: 5 });
   await TransactionClient.connect(['x:1'], { tls: { ca: new Uint8Array(1) }, apiVersion: 2 });
   await RawClient.connect(['x:1'], { apiVersion: 1 });
+  await TransactionClient.connect(['x:1'], { idleSpinUs: 0, batchCommands: false });
+  // @ts-expect-error: a number of microseconds
+  await RawClient.connect(['x:1'], { idleSpinUs: '250' });
   const shape: boolean = client.options.tls;
   const apiVersion: 1 | 2 = client.options.apiVersion;
   const keyspace: string | undefined = client.options.keyspace;
@@ -57,7 +60,9 @@ async function main(): Promise<void> {
   // @ts-expect-error: no such event
   client.on('leaderChanged', () => {});
   const st: ClientStats = client.stats();
-  const changes: number = st.pdLeaderChanges + st.regionErrors.notLeader + st.backoffMs;
+  const changes: number = st.pdLeaderChanges + st.regionErrors.notLeader + st.backoffMs + st.ioWakeups;
+  const spin: number = client.options.idleSpinUs;
+  void spin;
   void changes;
   await client.close();
 
