@@ -43,11 +43,13 @@ struct tikv__loop {
 static void grpc_init_once(void) { grpc_init(); }
 static pthread_once_t grpc_once = PTHREAD_ONCE_INIT;
 
-int64_t tikv__now_ms(void) {
+static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+int64_t tikv__now_ms(void) { return now_ns() / 1000000; }
 
 gpr_timespec tikv__deadline_ms(int64_t abs_ms) {
   int64_t left = abs_ms - tikv__now_ms();
@@ -181,13 +183,20 @@ static void wake_done(tikv__tag_t *tag, bool ok) {
   atomic_fetch_sub(&l->wakes_outstanding, 1);
 }
 
+/* The kick that wakes the loop out of grpc_completion_queue_next, once
+ * wake_pending was set for it (under l->mu). */
+static void kick(tikv__loop_t *l) {
+  atomic_fetch_add_explicit(&l->wakeups, 1, memory_order_relaxed);
+  grpc_channel_watch_connectivity_state(l->wake_channel, GRPC_CHANNEL_SHUTDOWN,
+                                        gpr_inf_future(GPR_CLOCK_MONOTONIC), l->cq, &l->wake_tag);
+}
+
 /* Called with l->mu held. */
 static void wake_locked(tikv__loop_t *l) {
   if (l->wake_pending || tikv__loop_on_thread(l)) return;
   l->wake_pending = true;
   atomic_fetch_add(&l->wakes_outstanding, 1);
-  grpc_channel_watch_connectivity_state(l->wake_channel, GRPC_CHANNEL_SHUTDOWN,
-                                        gpr_inf_future(GPR_CLOCK_MONOTONIC), l->cq, &l->wake_tag);
+  kick(l);
 }
 
 int tikv__loop_post_task(tikv__loop_t *l, task *t) {
@@ -213,11 +222,7 @@ int tikv__loop_post_task(tikv__loop_t *l, task *t) {
     atomic_fetch_add(&l->wakes_outstanding, 1);
   }
   pthread_mutex_unlock(&l->mu);
-  if (wake) {
-    atomic_fetch_add_explicit(&l->wakeups, 1, memory_order_relaxed);
-    grpc_channel_watch_connectivity_state(l->wake_channel, GRPC_CHANNEL_SHUTDOWN,
-                                          gpr_inf_future(GPR_CLOCK_MONOTONIC), l->cq, &l->wake_tag);
-  }
+  if (wake) kick(l);
   return 0;
 }
 
@@ -286,12 +291,6 @@ static bool tasks_queued(tikv__loop_t *l) {
   bool more = l->head != NULL;
   pthread_mutex_unlock(&l->mu);
   return more;
-}
-
-static int64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* After the binding's hook woke the binding's thread, the I/O thread stays
