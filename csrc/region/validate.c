@@ -12,6 +12,14 @@ static int cmp_asked(const tikv__part_t *p, size_t i, const ProtobufCBinaryData 
   return tikv__key_cmp(k->data, k->len, key->data, key->len);
 }
 
+/* How many of the part's keys, from index `from` on, are key (its copies
+ * are next to each other). */
+static size_t copies_from(const tikv__part_t *p, size_t from, const ProtobufCBinaryData *key) {
+  size_t n = 0;
+  while (from + n < p->n && cmp_asked(p, from + n, key) == 0) n++;
+  return n;
+}
+
 /* How many of the part's keys are key. The engines hand parts their keys in
  * ascending order (tikv__multi_run sorts them; a point has one). */
 static size_t times_asked_at(const tikv__part_t *p, const ProtobufCBinaryData *key,
@@ -24,10 +32,8 @@ static size_t times_asked_at(const tikv__part_t *p, const ProtobufCBinaryData *k
     else
       hi = mid;
   }
-  size_t n = 0;
-  while (lo + n < p->n && cmp_asked(p, lo + n, key) == 0) n++;
   if (first) *first = lo;
-  return n;
+  return copies_from(p, lo, key);
 }
 
 static bool asked(const tikv__part_t *p, const ProtobufCBinaryData *key) {
@@ -142,12 +148,9 @@ static tikv_error_t *check_keyed_pairs(const char *what, const tikv__part_t *p,
       e = check_key_error(what, p, kv->error);
       continue;
     }
-    size_t first = next, times = 0;
     /* pairs mostly come in the order asked: try there before searching */
-    if (next < p->n && cmp_asked(p, next, &kv->key) == 0)
-      while (first + times < p->n && cmp_asked(p, first + times, &kv->key) == 0) times++;
-    else
-      times = times_asked_at(p, &kv->key, &first);
+    size_t first = next, times = copies_from(p, next, &kv->key);
+    if (!times) times = times_asked_at(p, &kv->key, &first);
     if (times) next = first + times;
     if (!times)
       e = check_key(what, p, &kv->key, "key");
