@@ -37,6 +37,23 @@ const addon = load();
 const pending = new Map();
 
 /**
+ * The class of Node's own Buffers (Buffer.from(arrayBuffer, offset, length)
+ * makes one after checking its arguments; Node exposes it as the species of
+ * Buffer). Constructing it directly is the cheapest way to a real Buffer over
+ * part of an ArrayBuffer: ~30 ns, against ~80 for data.subarray(...), which
+ * looks up the species on every call. Should a Node version stop exposing
+ * it, a subclass of Uint8Array under Buffer.prototype does the same.
+ */
+function bufferViewClass(species = Buffer[Symbol.species]) {
+  if (typeof species === 'function' && species.prototype === Buffer.prototype) return species;
+  class View extends Uint8Array {}
+  Object.setPrototypeOf(View.prototype, Buffer.prototype);
+  delete View.prototype.constructor; // inherit Buffer's, as Node's own do
+  return View;
+}
+const BufferView = bufferViewClass();
+
+/**
  * A key/value array result arrives from the bridge as [data, lengths]: every
  * key and value of the call copied, in order, into the one Buffer `data`, and
  * their lengths (key 0, value 0, key 1, ...) in the Uint32Array `lengths`.
@@ -49,17 +66,16 @@ function kvPairs(flat) {
   const data = flat[0];
   if (data === null) throw new RangeError('tikv: result too large for one Buffer (4 GiB)');
   const lengths = flat[1];
-  let off = 0;
+  const ab = data.buffer;
+  let off = data.byteOffset;
   const n = lengths.length >>> 1;
   const out = new Array(n);
-  // subarray: half the cost of Buffer.from(arrayBuffer, offset, length),
-  // which checks its arguments first (~65 against ~115 ns a view here)
   for (let i = 0; i < n; i++) {
     const kl = lengths[2 * i];
     const vl = lengths[2 * i + 1];
-    const key = data.subarray(off, off + kl);
+    const key = new BufferView(ab, off, kl);
     off += kl;
-    const value = data.subarray(off, off + vl);
+    const value = new BufferView(ab, off, vl);
     off += vl;
     out[i] = { key, value };
   }
@@ -149,6 +165,7 @@ module.exports = {
   track,
   openClient,
   kvPairs,
+  bufferViewClass,
   pendingCount: () => pending.size,
   stats: () => addon.bridgeStats(),
 };

@@ -56,6 +56,36 @@ describe('kvPairs (the one conversion of key/value results)', { timeout: 30000 }
     assert.deepEqual(binding.kvPairs([Buffer.alloc(0), new Uint32Array(0)]), []);
     assert.throws(() => binding.kvPairs([null]), RangeError);
   });
+
+  it('makes real Buffers sharing the one backing ArrayBuffer', () => {
+    const data = Buffer.from('k1v1k2v2'); // a slice of Node's pool: byteOffset > 0
+    const got = binding.kvPairs([data, new Uint32Array([2, 2, 2, 2])]);
+    for (const p of got)
+      for (const b of [p.key, p.value]) {
+        assert.ok(Buffer.isBuffer(b) && b instanceof Buffer);
+        assert.equal(b.constructor, Buffer);
+        assert.equal(b.buffer, data.buffer);
+      }
+    assert.equal(got[1].value.byteOffset, data.byteOffset + 6);
+    assert.ok(Buffer.isBuffer(got[0].key.subarray(1)));
+    assert.equal(got[0].key.toString('hex'), '6b31');
+  });
+
+  it('has a Buffer class of its own where Node exposes none', () => {
+    for (const species of [null, Uint8Array]) {
+      const View = binding.bufferViewClass(species);
+      assert.notEqual(View, Buffer[Symbol.species]);
+      const ab = new ArrayBuffer(8);
+      new Uint8Array(ab).set([1, 2, 3, 4, 5, 6, 7, 8]);
+      const b = new View(ab, 2, 3);
+      assert.ok(Buffer.isBuffer(b));
+      assert.equal(b.constructor, Buffer);
+      assert.deepEqual([...b], [3, 4, 5]);
+      assert.equal(b.readUInt16BE(0), 0x0304);
+      assert.ok(Buffer.isBuffer(b.subarray(1)));
+      assert.ok(b.equals(Buffer.from([3, 4, 5])));
+    }
+  });
 });
 
 describe('key/value results against a mock cluster', { timeout: 60000 }, () => {
