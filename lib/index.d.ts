@@ -262,6 +262,14 @@ export declare class RawClient extends ClientEventEmitter {
   get(key: Bytes, options?: RawCallOptions): Promise<Buffer | null>;
   /** The pairs found, in key order. */
   batchGet(keys: readonly Bytes[], options?: RawCallOptions): Promise<KvPair[]>;
+  /**
+   * The value of each key, in the order of `keys` (a key given twice has two
+   * places), or null where the key does not exist: client-go's RawKV
+   * BatchGet. Cheaper than batchGet for many keys: one Buffer per value and
+   * no pair objects (the values of one call share one ArrayBuffer, as
+   * KvPair's do).
+   */
+  batchGetValues(keys: readonly Bytes[], options?: RawCallOptions): Promise<Array<Buffer | null>>;
   /** An empty value is stored as one (as client-go does). */
   put(key: Bytes, value: Bytes, options?: TtlOptions): Promise<void>;
   batchPut(pairs: readonly KvInput[] | ReadonlyMap<Bytes, Bytes>, options?: TtlOptions): Promise<void>;

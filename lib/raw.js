@@ -107,6 +107,11 @@ function makeRawClient(binding) {
       return this.#call('tikv_raw_batch_get', () => A.keysArgs(keys, options, A.RAW_CALL_OPTIONS), undefined, options);
     }
 
+    /** The value of each key, in the order of keys: Buffer, or null where the key does not exist. */
+    batchGetValues(keys, options) {
+      return this.#call('tikv_raw_batch_get_values', () => A.keysArgs(keys, options, A.RAW_CALL_OPTIONS), undefined, options);
+    }
+
     put(key, value, options) {
       return this.#call('tikv_raw_put', () => [A.bytes(key, 'key'), A.bytes(value, 'value'), ttl(options)], undefined, options);
     }

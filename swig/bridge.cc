@@ -51,6 +51,7 @@ const char *const closed_msg[] = {"tikv: client is closed", "tikv: transaction i
 struct bridge_t {
   uv_mutex_t mu;
   op_t *head, *tail;  /* finished, not yet delivered (mu) */
+  double queued;      /* how many of them (mu) */
   bool closing;       /* environment torn down (mu) */
   std::atomic<bool> unsignaled;  /* queued on an I/O thread, no uv_async sent yet */
   std::atomic<bool> send_closed; /* set before cleanup closes the handle */
@@ -63,6 +64,7 @@ struct bridge_t {
   double next_id;
   double submitted, delivered; /* in flight = submitted - delivered */
   double wakeups;              /* async callbacks that delivered something */
+  double checkpoints;          /* extra microtask checkpoints (CHECKPOINT_PAIRS) */
   std::unordered_set<handle_t *> *handles; /* every cell not yet deleted */
   size_t open[3];                          /* open handles of each kind */
   int last_err;                            /* why the last creation failed */
@@ -210,6 +212,7 @@ void on_complete(tikv_future_t *f, void *arg) {
   else
     b.head = op;
   b.tail = op;
+  b.queued++;
   /* set after the op is queued: whoever clears it sends for this op too */
   if (io_thread) b.unsignaled.store(true);
   uv_mutex_unlock(&b.mu);
@@ -259,38 +262,45 @@ napi_value error_value(napi_env env, tikv_future_t *f, int code) {
 /* One copy of every key and value into one Buffer (key 0, value 0, key 1,
  * ...) and their lengths in the same order, as [data, lengths]: kvPairs in
  * lib/native.js makes the pairs of views, which is cheaper than one Buffer
- * per key and per value. [null] when the whole exceeds one Buffer. */
-napi_value kvs_value(napi_env env, tikv_future_t *f) {
+ * per key and per value. values_only: the values alone and a length per
+ * value (TIKVJS_NO_VALUE for none), as [data, lengths, true]. [null] when
+ * the whole exceeds one Buffer. */
+napi_value kvs_value(napi_env env, tikv_future_t *f, bool values_only, size_t *pairs) {
   const tikv_kv_t *kvs = NULL;
   size_t n = 0;
   if (tikv_future_get_kvs(f, &kvs, &n) != TIKV_ERR_OK) n = 0;
-  size_t total = 0;
-  for (size_t i = 0; i < n; i++) total += kvs[i].key_len + kvs[i].value_len;
+  *pairs = n;
+  size_t total = 0, per = values_only ? 1 : 2;
+  for (size_t i = 0; i < n; i++) total += (values_only ? 0 : kvs[i].key_len) + kvs[i].value_len;
   napi_value arr = NULL, data = NULL, lab = NULL, lengths = NULL;
-  napi_create_array_with_length(env, 2, &arr);
+  napi_create_array_with_length(env, values_only ? 3 : 2, &arr);
   void *dp = NULL, *lp = NULL;
   if (total >= UINT32_MAX || napi_create_buffer(env, total, &dp, &data) != napi_ok ||
-      napi_create_arraybuffer(env, 2 * n * sizeof(uint32_t), &lp, &lab) != napi_ok ||
-      napi_create_typedarray(env, napi_uint32_array, 2 * n, lab, 0, &lengths) != napi_ok) {
+      napi_create_arraybuffer(env, per * n * sizeof(uint32_t), &lp, &lab) != napi_ok ||
+      napi_create_typedarray(env, napi_uint32_array, per * n, lab, 0, &lengths) != napi_ok) {
     napi_set_element(env, arr, 0, null_value(env));
     return arr;
   }
   uint8_t *p = (uint8_t *)dp;
   uint32_t *lens = (uint32_t *)lp;
   for (size_t i = 0; i < n; i++) {
-    if (kvs[i].key_len) memcpy(p, kvs[i].key, kvs[i].key_len);
-    p += kvs[i].key_len;
+    if (!values_only) {
+      if (kvs[i].key_len) memcpy(p, kvs[i].key, kvs[i].key_len);
+      p += kvs[i].key_len;
+      *lens++ = (uint32_t)kvs[i].key_len;
+    }
     if (kvs[i].value_len) memcpy(p, kvs[i].value, kvs[i].value_len);
     p += kvs[i].value_len;
-    lens[2 * i] = (uint32_t)kvs[i].key_len;
-    lens[2 * i + 1] = (uint32_t)kvs[i].value_len;
+    *lens++ = values_only && !kvs[i].value ? TIKVJS_NO_VALUE : (uint32_t)kvs[i].value_len;
   }
   napi_set_element(env, arr, 0, data);
   napi_set_element(env, arr, 1, lengths);
+  if (values_only) napi_set_element(env, arr, 2, boolean(env, true));
   return arr;
 }
 
-napi_value result_value(napi_env env, tikv_future_t *f, int kind) {
+/* *pairs: the key/value pairs the result holds (0 for other kinds). */
+napi_value result_value(napi_env env, tikv_future_t *f, int kind, size_t *pairs) {
   const uint8_t *v = NULL;
   size_t len = 0;
   uint64_t u = 0;
@@ -299,7 +309,8 @@ napi_value result_value(napi_env env, tikv_future_t *f, int kind) {
   case TIKVJS_VALUE:
     return tikv_future_get_value(f, &v, &len) == 1 ? buffer_copy(env, v, len) : null_value(env);
   case TIKVJS_KVS:
-    return kvs_value(env, f);
+  case TIKVJS_VALUES:
+    return kvs_value(env, f, kind == TIKVJS_VALUES, pairs);
   case TIKVJS_U64:
     return tikv_future_get_u64(f, &u) == 1 ? tikvjs_from_u64(env, u) : null_value(env);
   case TIKVJS_CAS:
@@ -394,13 +405,23 @@ void deliver_events() {
   free_events(x);
 }
 
+/* Pairs of key/value results after which the completions still queued wait
+ * for the promise reactions of those delivered (a microtask checkpoint).
+ * Without it a burst of large results (16 batch gets of 1,000 keys: 48,000
+ * JS objects) is alive at once, and the young-generation GC that comes in
+ * the middle of it copies all of it; with it, at most about this many pairs
+ * are. Small results stay in one scope: one checkpoint per burst. */
+constexpr size_t CHECKPOINT_PAIRS = 1024;
+
 /* On the JS thread: deliver every queued completion, in one callback scope
- * (promise reactions run once, after the whole batch). */
+ * (promise reactions run once, after the whole batch), or in several when
+ * key/value results pass CHECKPOINT_PAIRS. */
 void on_async(uv_async_t *) {
   deliver_events();
   uv_mutex_lock(&b.mu);
   op_t *op = b.head;
   b.head = b.tail = NULL;
+  b.queued = 0;
   uv_mutex_unlock(&b.mu);
   if (!op) return;
   b.wakeups++;
@@ -414,8 +435,10 @@ void on_async(uv_async_t *) {
   napi_get_undefined(env, &recv);
   napi_create_object(env, &resource);
   napi_open_callback_scope(env, resource, b.async_ctx, &cs);
+  size_t pairs = 0; /* delivered in this callback scope */
   while (op) {
     op_t *next = op->next;
+    size_t op_pairs = 0;
     napi_handle_scope inner;
     napi_open_handle_scope(env, &inner);
     int code = tikv_future_get_error_code(op->f);
@@ -426,7 +449,7 @@ void on_async(uv_async_t *) {
       napi_get_undefined(env, &argv[2]);
     } else {
       argv[1] = null_value(env);
-      argv[2] = result_value(env, op->f, op->kind);
+      argv[2] = result_value(env, op->f, op->kind, &op_pairs);
     }
     if (!b.cancellable->empty()) b.cancellable->erase(op->id);
     tikv_future_destroy(op->f);
@@ -435,6 +458,13 @@ void on_async(uv_async_t *) {
     if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.async);
     if (fn && napi_call_function(env, recv, fn, 3, argv, NULL) != napi_ok) report_escaped(env);
     napi_close_handle_scope(env, inner);
+    pairs += op_pairs;
+    if (next && pairs >= CHECKPOINT_PAIRS) {
+      napi_close_callback_scope(env, cs); /* runs the reactions */
+      napi_open_callback_scope(env, resource, b.async_ctx, &cs);
+      pairs = 0;
+      b.checkpoints++;
+    }
     op = next;
   }
   napi_close_callback_scope(env, cs);
@@ -449,6 +479,7 @@ void cleanup(void *) {
   b.closing = true;
   op_t *op = b.head;
   b.head = b.tail = NULL;
+  b.queued = 0;
   uv_mutex_unlock(&b.mu);
   while (op) {
     op_t *next = op->next;
@@ -597,13 +628,19 @@ napi_value native_cancel_op(napi_env env, napi_callback_info info) {
   return boolean(env, found);
 }
 
-/* bridgeStats(): {submitted, delivered, wakeups, clients, mocks, txns}, for tests. */
+/* bridgeStats(): {submitted, delivered, queued, wakeups, checkpoints, clients,
+ * mocks, txns}, for tests. queued: finished, waiting for the JS thread. */
 napi_value native_stats(napi_env env, napi_callback_info) {
   napi_value o = NULL;
   napi_create_object(env, &o);
+  uv_mutex_lock(&b.mu);
+  double queued = b.queued;
+  uv_mutex_unlock(&b.mu);
   set(env, o, "submitted", tikvjs_from_double(env, b.submitted));
   set(env, o, "delivered", tikvjs_from_double(env, b.delivered));
+  set(env, o, "queued", tikvjs_from_double(env, queued));
   set(env, o, "wakeups", tikvjs_from_double(env, b.wakeups));
+  set(env, o, "checkpoints", tikvjs_from_double(env, b.checkpoints));
   set(env, o, "clients", tikvjs_from_double(env, (double)b.open[TIKVJS_CLIENT]));
   set(env, o, "mocks", tikvjs_from_double(env, (double)b.open[TIKVJS_MOCK]));
   set(env, o, "txns", tikvjs_from_double(env, (double)b.open[TIKVJS_TXN]));

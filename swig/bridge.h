@@ -55,7 +55,12 @@ enum tikvjs_kind {
   TIKVJS_CAS = 4,   /* {swapped: boolean, previous: Buffer | null} */
   TIKVJS_BOOL = 5,  /* boolean */
   TIKVJS_CHECKSUM = 6, /* {crc64Xor, totalKvs, totalBytes}: bigints */
+  TIKVJS_VALUES = 7,   /* [data: Buffer, lengths: Uint32Array, true]: one value per key,
+                          TIKVJS_NO_VALUE where none (lib/native.js makes the Buffers) */
 };
+
+/* A TIKVJS_VALUES length: the key has no value. */
+#define TIKVJS_NO_VALUE 0xffffffffu
 
 /* What a JS handle stands for. */
 enum tikvjs_handle_kind { TIKVJS_CLIENT = 0, TIKVJS_TXN = 1, TIKVJS_MOCK = 2 };

@@ -130,6 +130,7 @@ typedef struct {
   uint8_t *bytes;
   uint64_t ttl;
   const char *cf;
+  bool aligned; /* batch get: one result per key, in the keys' order */
 } batchop_t;
 
 static void batchop_free(void *arg) {
@@ -214,11 +215,63 @@ static const tikv__kind_t RAW_BATCH_DELETE = {
     TIKV__REQ_RAW_BATCH_DELETE, TIKV__KS_RAW, build_keys, consume_batch_write,
     .max_keys = BATCH_PAIR_COUNT, .size_of = batch_size};
 
+/* The index of key in the sorted kvs, or kvs->count when it is not there. */
+static size_t kvs_find(const tikv__kvs_t *kvs, const uint8_t *key, size_t len) {
+  size_t lo = 0, hi = kvs->count;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = tikv__key_cmp(kvs->items[mid].key, kvs->items[mid].key_len, key, len);
+    if (c == 0) return mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return kvs->count;
+}
+
+/* The found pairs (sorted) become one pair per key of the operation, in its
+ * order, value NULL where the key has none. A found pair's bytes stay where
+ * they are in the arena; a missing key is copied into it (the operation's
+ * own copy goes with the operation). */
+static tikv_error_t *align_to_keys(batchop_t *op, tikv__kvs_t *kvs) {
+  size_t prefix = tikv__apicodec_prefix_len(&op->c->router.codec);
+  tikv_kv_t *items = tikv__malloc((op->n ? op->n : 1) * sizeof(*items));
+  if (!items) return tikv__oom();
+  size_t next = 0; /* keys asked in order find theirs here: one comparison */
+  for (size_t i = 0; i < op->n; i++) {
+    const uint8_t *k = op->keys[i].data + prefix;
+    size_t kl = op->keys[i].len - prefix;
+    size_t at = next < kvs->count && tikv__key_cmp(kvs->items[next].key, kvs->items[next].key_len,
+                                                   k, kl) == 0
+                    ? next
+                    : kvs_find(kvs, k, kl);
+    if (at < kvs->count) next = at + 1;
+    if (at < kvs->count) {
+      items[i] = kvs->items[at];
+      continue;
+    }
+    uint8_t *copy = tikv__arena_alloc(&kvs->bytes, kl + 1, 64 * (kl + 1));
+    if (!copy) {
+      free(items);
+      return tikv__oom();
+    }
+    if (kl) memcpy(copy, k, kl);
+    copy[kl] = 0;
+    items[i] = (tikv_kv_t){copy, kl, NULL, 0};
+  }
+  free(kvs->items);
+  kvs->items = items;
+  kvs->count = kvs->cap = op->n;
+  return NULL;
+}
+
 static void batch_done(void *arg, tikv_error_t *err) {
   batchop_t *op = arg;
   tikv_future_t *f = op->f;
   if (!err) err = tikv__apicodec_decode_kvs(&op->c->router.codec, TIKV__KS_RAW, &f->kvs);
   if (!err && op->req == TIKV__REQ_RAW_BATCH_GET) tikv__kvs_sort(&f->kvs, false);
+  if (!err && op->aligned) err = align_to_keys(op, &f->kvs);
   batchop_free(op);
   tikv__future_complete(f, err);
 }
@@ -556,7 +609,7 @@ static void copy_slices(tikv__bytes_t *dst, const tikv_slice_t *src, size_t n, u
 
 static tikv_future_t *batch(tikv_client_t *c, const tikv_call_opts_t *opts, const char *cf,
                             tikv__req_id req, const tikv_slice_t *keys, size_t n,
-                            const tikv_slice_t *values, uint64_t ttl) {
+                            const tikv_slice_t *values, uint64_t ttl, bool aligned) {
   if (n && !keys) return fail(TIKV_ERR_INVALID_ARGUMENT, "keys is NULL");
   size_t total = 0;
   for (size_t i = 0; i < n; i++) {
@@ -585,13 +638,20 @@ static tikv_future_t *batch(tikv_client_t *c, const tikv_call_opts_t *opts, cons
   op->n = n;
   op->ttl = ttl;
   op->cf = cf;
+  op->aligned = aligned;
   return tikv__client_submit(c, opts, &op->f, op, batch_start, batchop_free);
 }
 
 tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
                                   const tikv_call_opts_t *opts) {
   CHECK_CALL(c, opts);
-  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_GET, keys, n_keys, NULL, 0);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_GET, keys, n_keys, NULL, 0, false);
+}
+
+tikv_future_t *tikv_raw_batch_get_values(tikv_client_t *c, const tikv_slice_t *keys,
+                                         size_t n_keys, const tikv_call_opts_t *opts) {
+  CHECK_CALL(c, opts);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_GET, keys, n_keys, NULL, 0, true);
 }
 
 tikv_future_t *tikv_raw_batch_put(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
@@ -601,7 +661,7 @@ tikv_future_t *tikv_raw_batch_put(tikv_client_t *c, const tikv_slice_t *keys, si
   if (n_keys != n_values)
     return fail(TIKV_ERR_INVALID_ARGUMENT, "%zu keys but %zu values", n_keys, n_values);
   if (n_values && !values) return fail(TIKV_ERR_INVALID_ARGUMENT, "values is NULL");
-  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_PUT, keys, n_keys, values, ttl_seconds);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_PUT, keys, n_keys, values, ttl_seconds, false);
 }
 
 tikv_future_t *tikv_raw_batch_delete(tikv_client_t *c, const tikv_slice_t *keys, size_t n_keys,
@@ -609,7 +669,7 @@ tikv_future_t *tikv_raw_batch_delete(tikv_client_t *c, const tikv_slice_t *keys,
   CHECK_CALL(c, opts);
   if (c->cfg.atomic)
     return fail(TIKV_ERR_UNSUPPORTED, "batch delete is not supported in atomic mode");
-  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_DELETE, keys, n_keys, NULL, 0);
+  return batch(c, opts, cf, TIKV__REQ_RAW_BATCH_DELETE, keys, n_keys, NULL, 0, false);
 }
 
 static rangeop_t *rangeop_new(tikv_client_t *c, const char *cf, const tikv_slice_t *start,

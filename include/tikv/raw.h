@@ -26,6 +26,13 @@ TIKV_EXTERN tikv_future_t *tikv_raw_get(tikv_client_t *c, const uint8_t *key, si
 TIKV_EXTERN tikv_future_t *tikv_raw_batch_get(tikv_client_t *c, const tikv_slice_t *keys,
                                               size_t n_keys, const tikv_call_opts_t *opts);
 
+/* Result: tikv_future_get_kvs with one pair per key, in the order of keys
+ * (a key given twice has two), value NULL where the key has no value (an
+ * empty value is not NULL): client-go's RawKV BatchGet. */
+TIKV_EXTERN tikv_future_t *tikv_raw_batch_get_values(tikv_client_t *c, const tikv_slice_t *keys,
+                                                     size_t n_keys,
+                                                     const tikv_call_opts_t *opts);
+
 /* ttl_seconds 0 means no TTL (needs TiKV's storage.enable-ttl otherwise).
  * An empty value is stored as one (as client-go does): tikv_raw_get finds it
  * with length 0, while a missing key is not found. */

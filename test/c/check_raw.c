@@ -241,6 +241,53 @@ START_TEST(batches_across_regions) {
 }
 END_TEST
 
+/* One result per key, in the keys' order: reversed, across every region,
+ * with a key missing, one given twice and an empty value. */
+START_TEST(batch_get_values_follow_the_keys) {
+  enum { N = 1000 };
+  static tikv_slice_t keys[N], vals[N], q[N + 3];
+  static char kb[N][16], vb[N][16];
+  make_keys(N, keys, vals, kb, vb);
+  vals[7].len = 0; /* stored empty */
+  tikv_future_t *f = tikv_raw_batch_put(client, keys, N, vals, N, 0, NULL);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  for (size_t i = 0; i < N; i++) q[i] = keys[N - 1 - i];
+  q[N] = (tikv_slice_t){(const uint8_t *)"absent", 6};
+  q[N + 1] = keys[3];
+  q[N + 2] = keys[7];
+  f = tikv_raw_batch_get_values(client, q, N + 3, NULL);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const tikv_kv_t *kvs;
+  size_t n;
+  ck_assert_int_eq(tikv_future_get_kvs(f, &kvs, &n), TIKV_ERR_OK);
+  ck_assert_uint_eq(n, N + 3);
+  for (size_t i = 0; i < N + 3; i++) {
+    ck_assert_uint_eq(kvs[i].key_len, q[i].len);
+    ck_assert_mem_eq(kvs[i].key, q[i].data, q[i].len);
+    if (i == N) {
+      ck_assert_ptr_null(kvs[i].value);
+      continue;
+    }
+    size_t idx = i < N ? N - 1 - i : i == N + 1 ? 3 : 7;
+    ck_assert_ptr_nonnull(kvs[i].value);
+    ck_assert_uint_eq(kvs[i].value_len, vals[idx].len);
+    ck_assert_mem_eq(kvs[i].value, vals[idx].data, vals[idx].len);
+  }
+  ck_assert_uint_eq(kvs[N - 1 - 7].value_len, 0); /* empty, not missing */
+  tikv_future_destroy(f);
+
+  f = tikv_raw_batch_get_values(client, NULL, 0, NULL);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  tikv_future_get_kvs(f, &kvs, &n);
+  ck_assert_uint_eq(n, 0);
+  tikv_future_destroy(f);
+  f = tikv_raw_batch_get_values(client, NULL, 2, NULL);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_INVALID_ARGUMENT);
+  tikv_future_destroy(f);
+}
+END_TEST
+
 /* A region's keys go in chunks of client-go's raw batch size (512 pairs). */
 START_TEST(batches_are_chunked) {
   enum { N = 1100 };
@@ -977,6 +1024,7 @@ int main(void) {
   tcase_add_test(tc, empty_value_and_bad_arguments);
   tcase_add_test(tc, batches_across_regions);
   tcase_add_test(tc, batches_are_chunked);
+  tcase_add_test(tc, batch_get_values_follow_the_keys);
   tcase_add_test(tc, batch_parts_regrouped_after_region_errors);
   tcase_add_test(tc, epoch_not_match_current_regions_spare_pd);
   tcase_add_test(tc, not_leader_hint_spares_pd);

@@ -61,11 +61,14 @@ describe('argument validation', { timeout: 60000 }, () => {
   it('arrays of keys, pairs and ranges', async () => {
     for (const bad of [undefined, null, 'abc', Buffer.from('a'), {}, 5]) {
       await rejectsBeforeNative(() => client.batchGet(bad), TypeError);
+      await rejectsBeforeNative(() => client.batchGetValues(bad), TypeError);
       await rejectsBeforeNative(() => client.batchDelete(bad), TypeError);
       await rejectsBeforeNative(() => client.batchPut(bad), TypeError);
       await rejectsBeforeNative(() => client.batchScan(bad), TypeError);
     }
     await rejectsBeforeNative(() => client.batchGet(['a', 3]), TypeError);
+    await rejectsBeforeNative(() => client.batchGetValues(['a', {}]), TypeError);
+    await rejectsBeforeNative(() => client.batchGetValues(['a'], { limit: 1 }), TypeError);
     await rejectsBeforeNative(() => client.batchDelete([null]), TypeError);
     await rejectsBeforeNative(() => client.batchPut([['a']]), TypeError);
     await rejectsBeforeNative(() => client.batchPut([['a', 'b', 'c']]), TypeError);

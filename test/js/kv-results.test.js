@@ -71,6 +71,16 @@ describe('kvPairs (the one conversion of key/value results)', { timeout: 30000 }
     assert.equal(got[0].key.toString('hex'), '6b31');
   });
 
+  it('makes values in order, null for none, empty ones included', () => {
+    const data = Buffer.from('v1v333');
+    const got = binding.kvValues([data, new Uint32Array([2, 0xffffffff, 0, 4]), true]);
+    assert.deepEqual(got.map((v) => (v === null ? null : v.toString())), ['v1', null, '', 'v333']);
+    assert.equal(got[3].buffer, data.buffer);
+    assert.equal(got[3].byteOffset, data.byteOffset + 2);
+    assert.deepEqual(binding.kvValues([Buffer.alloc(0), new Uint32Array(0), true]), []);
+    assert.throws(() => binding.kvValues([null]), RangeError);
+  });
+
   it('has a Buffer class of its own where Node exposes none', () => {
     for (const species of [null, Uint8Array]) {
       const View = binding.bufferViewClass(species);
@@ -90,6 +100,40 @@ describe('kvPairs (the one conversion of key/value results)', { timeout: 30000 }
 
 describe('key/value results against a mock cluster', { timeout: 60000 }, () => {
   let c;
+  it('a burst of large results has their reactions run between them (a microtask checkpoint)', async () => {
+    const keys = [];
+    for (let i = 0; i < 1100; i++) keys.push(`burst/${String(i).padStart(4, '0')}`); // > CHECKPOINT_PAIRS
+    await c.client.batchPut(keys.map((k) => [k, 'v']));
+    const before = binding.stats();
+    const seenAt = [];
+    const done = [0, 1].map(() => c.client.batchGetValues(keys).then((vs) => seenAt.push([vs.length, binding.stats().delivered])));
+    // both completions queue while this thread is busy, so one wakeup delivers both
+    const until = Date.now() + 20000;
+    while (binding.stats().queued < 2 && Date.now() < until);
+    assert.equal(binding.stats().queued, 2);
+    await Promise.all(done);
+    assert.deepEqual(seenAt, [[1100, before.delivered + 1], [1100, before.delivered + 2]]);
+    assert.equal(binding.stats().checkpoints, before.checkpoints + 1);
+  });
+
+  it('a finished operation\'s entry lets go of its promise, result and client', async () => {
+    // a deleted Map entry stays reachable from the Map's table for a while:
+    // holding resolve there kept every result alive through young GCs
+    const seen = [];
+    const set = binding.pending.set;
+    binding.pending.set = function (id, entry) {
+      seen.push(entry);
+      return set.call(this, id, entry);
+    };
+    try {
+      await c.client.put('held', 'v');
+      assert.deepEqual((await c.client.batchGetValues(['held'])).map(String), ['v']);
+    } finally {
+      binding.pending.set = set;
+    }
+    assert.ok(seen.length >= 2);
+    for (const e of seen) assert.deepEqual([e.resolve, e.reject, e.transform, e.owner], [undefined, undefined, undefined, undefined]);
+  });
   const N = 300;
   before(async () => {
     c = await startCluster({ stores: 3, regions: 8 });

@@ -84,6 +84,24 @@ describe('RawClient against a mock cluster', { timeout: 90000 }, () => {
     assert.deepEqual(await client.batchGet([]), []);
   });
 
+  it('batchGetValues: one value per key in their order, null where none', async () => {
+    const keys = ['0a', '5b', 'Gc', 'Pd', 'Ze', 'hf', 'tg', 'zz']; // every region
+    await client.batchPut(keys.map((k) => [k, `w-${k}`]));
+    await client.put('empty', '');
+    const asked = [...keys].reverse().concat(['missing', '5b', Buffer.from('empty'), new Uint8Array([0x50, 0x64])]);
+    const got = await client.batchGetValues(asked);
+    assert.equal(got.length, asked.length);
+    assert.deepEqual(
+      got.map((v) => (v === null ? null : v.toString())),
+      [...keys].reverse().map((k) => `w-${k}`).concat([null, 'w-5b', '', 'w-Pd'])
+    );
+    for (const v of got) if (v !== null) assert.ok(Buffer.isBuffer(v));
+    assert.equal(got[0].buffer, got[1].buffer); // views of one result
+    assert.deepEqual(await client.batchGetValues([]), []);
+    await client.batchDelete([...keys, 'empty']);
+    assert.deepEqual(await client.batchGetValues(keys), keys.map(() => null));
+  });
+
   describe('scans', () => {
     // keys in every one of the 8 regions (split at 7, F, N, V, c, k, s)
     const set = new Set();

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   await client.batchPut(new Map([['a', 'b']]));
   const kvs: KvPair[] = await client.batchGet(['a', 'b']);
   const first: Buffer = kvs[0].key;
+  const values: Array<Buffer | null> = await client.batchGetValues(['a', Buffer.from('b')], { timeoutMs: 100 });
   await client.delete('a');
   await client.batchDelete(['a', Buffer.from('b')]);
   await client.deleteRange('a', 'z');
