@@ -39,6 +39,7 @@ struct tikv__loop {
   size_t heap_len, heap_cap;
   long tags_outstanding;
   bool stopping;
+  bool spun_event; /* the last spin_for_posts handled a completion */
 };
 
 static void grpc_init_once(void) { grpc_init(); }
@@ -305,9 +306,24 @@ static bool tasks_queued(tikv__loop_t *l) {
  * run and post before this one gets here: its post then gave no wakeup
  * and is found queued); clears it. true when there is work: a task
  * posted, or a completion handled. */
+/* The end of an idle-spin window opened now (0 when the spin is off). */
+static int64_t window_from_now(tikv__loop_t *l) {
+  uint32_t spin_us = atomic_load_explicit(&l->spin_us, memory_order_relaxed);
+  return spin_us ? now_ns() + (int64_t)spin_us * 1000 : 0;
+}
+
+/* Before the loop blocks: a post that saw it marked awake gave no wakeup,
+ * so once it is unmarked, whether one came (then it must not block). */
+static bool no_longer_awake(tikv__loop_t *l) {
+  if (!atomic_load(&l->spinning)) return false;
+  atomic_store(&l->spinning, false);
+  return tasks_queued(l);
+}
+
 static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
   int64_t now = now_ns(), poll_at = now + 5000;
   bool posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed), handled = false;
+  l->spun_event = false;
   while (!posted && !handled && now < until) {
     for (int i = 0; i < 64 && !posted; i++) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -323,7 +339,7 @@ static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
       grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
       if (ev.type == GRPC_OP_COMPLETE) {
         ((tikv__tag_t *)ev.tag)->fn(ev.tag, ev.success != 0);
-        handled = true;
+        handled = l->spun_event = true;
       }
       poll_at = now_ns() + 5000;
     }
@@ -338,6 +354,14 @@ static void *loop_main(void *arg) {
   on_io_thread = true;
   int64_t spin_until = 0; /* see spin_for_posts */
   for (;;) {
+    /* without a binding, awake through the window after a completion: work
+     * it completes on the way (in tasks, in timers) wakes callers too */
+    if (!atomic_load(&idle_hook) && spin_until && !l->stopping) {
+      if (spin_until > now_ns())
+        atomic_store(&l->spinning, true);
+      else
+        spin_until = 0;
+    }
     run_tasks(l);
     run_timers(l);
     if (l->stopping) {
@@ -368,16 +392,36 @@ static void *loop_main(void *arg) {
         uint32_t spin_us = atomic_load_explicit(&l->spin_us, memory_order_relaxed);
         bool may_spin = spin_us && !l->stopping;
         if (may_spin) atomic_store(&l->spinning, true);
-        if (hook(atomic_load(&idle_hook_arg))) spin_until = now_ns() + (int64_t)spin_us * 1000;
+        if (hook(atomic_load(&idle_hook_arg))) spin_until = window_from_now(l);
         if (may_spin && spin_for_posts(l, spin_until)) continue;
+        if (!may_spin && no_longer_awake(l)) continue; /* a hook set since */
         ev = grpc_completion_queue_next(l->cq, deadline, NULL);
       }
     } else {
-      ev = grpc_completion_queue_next(l->cq, deadline, NULL);
+      /* no binding (a C program): what a completion's callback does next
+       * comes from this thread or from a thread it woke (a future waiter),
+       * and the next reply from the network. The loop stays awake for the
+       * window after its last completion: neither needs a wakeup. */
+      ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+      if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        bool may_spin = !l->stopping && spin_until > now_ns();
+        if (may_spin) atomic_store(&l->spinning, true);
+        if (may_spin && spin_for_posts(l, spin_until)) {
+          if (l->spun_event) spin_until = window_from_now(l);
+          continue;
+        }
+        if (!may_spin && no_longer_awake(l)) continue;
+        ev = grpc_completion_queue_next(l->cq, deadline, NULL);
+      }
     }
     if (ev.type == GRPC_OP_COMPLETE) {
       tikv__tag_t *tag = ev.tag;
+      /* awake before the callback: a thread it wakes (a future's waiter)
+       * may run at once on the other core and call before we get back */
+      if (!hook && atomic_load_explicit(&l->spin_us, memory_order_relaxed) && !l->stopping)
+        atomic_store(&l->spinning, true);
       tag->fn(tag, ev.success != 0);
+      if (!hook) spin_until = window_from_now(l);
     }
   }
   /* completions delivered while stopping (CLOSED errors) get their wakeup */

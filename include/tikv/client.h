@@ -57,12 +57,14 @@ TIKV_EXTERN int tikv_config_set_batch_commands(tikv_config_t *cfg, int enabled);
  * (1..64, default 1: they share the store's one connection and I/O thread, so
  * more streams only split what one message would carry; bench/README.md). */
 TIKV_EXTERN int tikv_config_set_grpc_connections(tikv_config_t *cfg, int n);
-/* With a binding's idle hook (tikv_set_idle_hook) that woke its thread, the
- * I/O thread stays awake up to us microseconds (0..10000, default 250; 0:
- * never) for the calls that thread makes next, which then need no wakeup:
- * a caller awaiting one operation at a time gets its next one sent tens of
- * microseconds sooner, for the CPU of that wait. Without a hook (C callers)
- * it does nothing. */
+/* The I/O thread stays awake up to us microseconds (0..10000, default 250;
+ * 0: never) after it completed operations: with a binding's idle hook
+ * (tikv_set_idle_hook), from the hook's wakeup of the binding's thread;
+ * without one (C callers), from its last completion. Calls made in that
+ * window need no wakeup, and replies arriving in it are taken at once: a
+ * caller awaiting one operation at a time gets its next one sent and
+ * answered tens of microseconds sooner, for the CPU of that wait. The
+ * thread yields its core to any other that can run there while it waits. */
 TIKV_EXTERN int tikv_config_set_idle_spin_us(tikv_config_t *cfg, uint32_t us);
 
 /* TLS to every PD member and every store: ca_pem (required) is the CA the
