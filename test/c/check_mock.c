@@ -1094,6 +1094,62 @@ START_TEST(batch_commands_stream) {
 }
 END_TEST
 
+/* Large responses of one message go out before the rest are served (as
+ * TiKV's are sent when ready): four gets of 20 KB values come back in more
+ * than one message, each request answered once. */
+START_TEST(batch_commands_send_large_responses_early) {
+  static char big[20001];
+  memset(big, 'v', sizeof(big) - 1);
+  const char *keys[] = {"a1", "a2", "a3", "a4"};
+  for (int i = 0; i < 4; i++) put_ok(keys[i], big);
+  kctx_t k;
+  kctx_key(&k, "a1");
+  Kvrpcpb__RawGetRequest g[4];
+  Tikvpb__BatchCommandsRequest__Request r[4], *rs[4];
+  uint64_t ids[4];
+  for (int i = 0; i < 4; i++) {
+    Kvrpcpb__RawGetRequest gi = KVRPCPB__RAW_GET_REQUEST__INIT;
+    g[i] = gi;
+    g[i].context = &k.ctx;
+    g[i].key.data = (uint8_t *)keys[i];
+    g[i].key.len = 2;
+    Tikvpb__BatchCommandsRequest__Request ri = TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__INIT;
+    r[i] = ri;
+    r[i].cmd_case = TIKVPB__BATCH_COMMANDS_REQUEST__REQUEST__CMD_RAW_GET;
+    r[i].rawget = &g[i];
+    rs[i] = &r[i];
+    ids[i] = 100 + (uint64_t)i;
+  }
+  Tikvpb__BatchCommandsRequest b = TIKVPB__BATCH_COMMANDS_REQUEST__INIT;
+  b.n_requests = b.n_request_ids = 4;
+  b.requests = rs;
+  b.request_ids = ids;
+  mc_stream_t *s = mc_stream_open(tikv_mock_store_address(m, k.store), "/tikvpb.Tikv/BatchCommands", TIMEOUT_MS);
+  int seen[4] = {0}, messages = 0, answered = 0;
+  Tikvpb__BatchCommandsResponse *resp = NULL;
+  ck_assert_int_eq(mc_stream_roundtrip(s, &b.base, &tikvpb__batch_commands_response__descriptor,
+                                       (ProtobufCMessage **)&resp), 0);
+  for (;;) {
+    messages++;
+    ck_assert_uint_eq(resp->n_responses, resp->n_request_ids);
+    for (size_t i = 0; i < resp->n_responses; i++) {
+      uint64_t id = resp->request_ids[i];
+      ck_assert(id >= 100 && id < 104);
+      seen[id - 100]++;
+      ck_assert_uint_eq(resp->responses[i]->rawget->value.len, sizeof(big) - 1);
+      answered++;
+    }
+    FREE(resp);
+    if (answered == 4) break;
+    ck_assert_int_eq(mc_stream_recv(s, &tikvpb__batch_commands_response__descriptor,
+                                    (ProtobufCMessage **)&resp), 0);
+  }
+  for (int i = 0; i < 4; i++) ck_assert_int_eq(seen[i], 1);
+  ck_assert_int_ge(messages, 2);
+  ck_assert_int_eq(mc_stream_close(s, details, sizeof(details)), GRPC_STATUS_OK);
+}
+END_TEST
+
 /* ================= cluster layout ================= */
 START_TEST(layout_and_leaders) {
   tikv_mock_cluster_stop(m);
@@ -1150,6 +1206,7 @@ static Suite *mock_suite(void) {
   tcase_add_test(kv, raw_ttl_disabled);
   tcase_add_test(kv, raw_cas);
   tcase_add_test(kv, batch_commands_stream);
+  tcase_add_test(kv, batch_commands_send_large_responses_early);
   suite_add_tcase(s, kv);
 
   TCase *st = tcase_create("strict");
