@@ -145,7 +145,8 @@ export type ClusterOptions = {
   batchCommands?: boolean;
   /** After it handed completions to the JS thread, the client's I/O thread stays awake up to this
    * many microseconds (0..10000, default 250; 0: never) for the calls that follow, which then need
-   * no wakeup: lower latency for a caller awaiting one operation at a time, for that CPU. */
+   * no wakeup: lower latency for a caller awaiting one operation at a time, for that CPU (it
+   * yields its core to any other thread that can run there). */
   idleSpinUs?: number;
 } & ApiVersionOptions;
 
