@@ -39,7 +39,7 @@ struct tikv__loop {
   size_t heap_len, heap_cap;
   long tags_outstanding;
   bool stopping;
-  bool spun_event; /* the last spin_for_posts handled a completion */
+  bool spun_event; /* the last spin_for_posts handled a completion (a new window, without a hook) */
 };
 
 static void grpc_init_once(void) { grpc_init(); }
@@ -295,17 +295,6 @@ static bool tasks_queued(tikv__loop_t *l) {
   return more;
 }
 
-/* After the binding's hook woke the binding's thread, the I/O thread stays
- * awake for about what that thread takes to wake, run the completions'
- * callbacks and submit again (tikv_config_set_idle_spin_us). A caller
- * awaiting one operation at a time then posts to an awake loop: no
- * grpc_channel_watch_connectivity_state kick, no wakeup of this thread, no
- * stall on the lock the kick holds. Replies that arrive meanwhile are
- * handled as they come (the queue is polled every few microseconds).
- * Called with l->spinning set (before the hook woke that thread, which may
- * run and post before this one gets here: its post then gave no wakeup
- * and is found queued); clears it. true when there is work: a task
- * posted, or a completion handled. */
 /* The end of an idle-spin window opened now (0 when the spin is off). */
 static int64_t window_from_now(tikv__loop_t *l) {
   uint32_t spin_us = atomic_load_explicit(&l->spin_us, memory_order_relaxed);
@@ -320,6 +309,18 @@ static bool no_longer_awake(tikv__loop_t *l) {
   return tasks_queued(l);
 }
 
+/* After the binding's hook woke the binding's thread (without a hook: after
+ * a completion), the I/O thread stays awake for about what that thread
+ * takes to wake, run the completions' callbacks and submit again
+ * (tikv_config_set_idle_spin_us). A caller
+ * awaiting one operation at a time then posts to an awake loop: no
+ * grpc_channel_watch_connectivity_state kick, no wakeup of this thread, no
+ * stall on the lock the kick holds. Replies that arrive meanwhile are
+ * handled as they come (the queue is polled every few microseconds).
+ * Called with l->spinning set (before the hook woke that thread, which may
+ * run and post before this one gets here: its post then gave no wakeup
+ * and is found queued); clears it. true when there is work: a task
+ * posted, or a completion handled. */
 static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
   int64_t now = now_ns(), poll_at = now + 5000;
   bool posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed), handled = false;
