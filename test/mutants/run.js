@@ -177,6 +177,10 @@ function killChild() {
 function needsC(file) {
   return /^(csrc|include|proto)\//.test(file);
 }
+// The bridge and the wrapper's interface: the addon only.
+function needsAddon(file) {
+  return /^swig\/|^binding\.gyp$/.test(file);
+}
 
 async function buildC(log) {
   return run('make', ['-j2', 'all'], log);
@@ -250,6 +254,7 @@ async function main() {
   const t0 = Date.now();
   const results = [];
   let staleC = false; // the C build (and addon) come from a since-restored mutation
+  let staleAddon = false; // the addon alone does
   for (const [i, e] of entries.entries()) {
     const tag = `[${String(i + 1).padStart(2)}/${entries.length}] ${e.id}`;
     const log = path.join(LOG_DIR, `${e.id.replace(/[^\w.-]/g, '_')}.log`);
@@ -271,11 +276,17 @@ async function main() {
         by = `the mutated ${e.file} does not parse (see ${path.relative(ROOT, log)})`;
       } else if (needsC(e.file) || staleC) {
         staleC = needsC(e.file);
+        staleAddon = false;
         addonBuilt = false;
         if (!(await buildC(log)).ok) {
           status = 'nobuild';
           by = `the mutated tree does not build (see ${path.relative(ROOT, log)})`;
         }
+      }
+      if (needsAddon(e.file) || staleAddon) {
+        // built before the first Node suite; once restored, built again
+        staleAddon = needsAddon(e.file);
+        addonBuilt = false;
       }
       const order = [...e.tests, ...every.filter((s) => !e.tests.includes(s))];
       for (const s of status === 'survived' ? order : []) {
@@ -313,9 +324,9 @@ async function main() {
     else console.log(`${tag}  SURVIVED  (${secs}s) — ${e.breaks}`);
     results.push({ e, status, by });
   }
-  if (staleC) {
+  if (staleC || staleAddon) {
     // leave the build matching the restored sources
-    await buildC(baseLog);
+    if (staleC) await buildC(baseLog);
     await buildAddon(baseLog);
   }
   const caught = results.filter((r) => r.status === 'caught').length;
