@@ -1005,8 +1005,20 @@ START_TEST(store_down_and_back) {
   ck_assert_int_eq(code, TIKV_ERR_TIMEOUT);
   tikv_future_destroy(f);
   ck_assert_int_eq(tikv_mock_store_set_down(mock, store, 0), 0);
-  /* the store is suspect, not gone: the next request reconnects */
-  ck_assert_int_eq(get_is(c, K("sd-key"), K("v")), 1);
+  /* the store is suspect, not gone: the next request reconnects. Its
+   * deadline outlasts gRPC's reconnect backoff (up to 1 s, +20% jitter),
+   * which the client's 1.5 s barely did on a loaded machine */
+  tikv_call_opts_t o;
+  tikv_call_opts_init(&o);
+  o.timeout_ms = 5000;
+  f = tikv_raw_get(c, K("sd-key"), &o);
+  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
+  const uint8_t *v;
+  size_t vl;
+  ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1);
+  ck_assert_uint_eq(vl, 1);
+  ck_assert_mem_eq(v, "v", 1);
+  tikv_future_destroy(f);
   tikv_client_free(c);
 }
 END_TEST
