@@ -53,6 +53,12 @@ function bufferViewClass(species = Buffer[Symbol.species]) {
 }
 const BufferView = bufferViewClass();
 
+/** The data Buffer of a key/value result; the bridge sends null for one past 4 GiB. */
+function dataOf(flat) {
+  if (flat[0] === null) throw new RangeError('tikv: result too large for one Buffer (4 GiB)');
+  return flat[0];
+}
+
 /**
  * A key/value array result arrives from the bridge as [data, lengths]: every
  * key and value of the call copied, in order, into the one Buffer `data`, and
@@ -63,8 +69,7 @@ const BufferView = bufferViewClass();
  * (batch get, scans, transactional reads) goes through here.
  */
 function kvPairs(flat) {
-  const data = flat[0];
-  if (data === null) throw new RangeError('tikv: result too large for one Buffer (4 GiB)');
+  const data = dataOf(flat);
   const lengths = flat[1];
   const ab = data.buffer;
   let off = data.byteOffset;
@@ -90,8 +95,7 @@ function kvPairs(flat) {
  */
 const NO_VALUE = 0xffffffff;
 function kvValues(flat) {
-  const data = flat[0];
-  if (data === null) throw new RangeError('tikv: result too large for one Buffer (4 GiB)');
+  const data = dataOf(flat);
   const lengths = flat[1];
   const ab = data.buffer;
   let off = data.byteOffset;

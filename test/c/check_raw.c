@@ -75,9 +75,10 @@ static void put_ok(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t 
   tikv_future_destroy(f);
 }
 
-/* 1 found (value compared), 0 absent */
-static int get_is(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *want, size_t wl) {
-  tikv_future_t *f = tikv_raw_get(c, k, kl, NULL);
+/* 1 found (value compared), 0 absent; the call's options o (NULL: the client's) */
+static int get_is_with(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *want,
+                       size_t wl, const tikv_call_opts_t *o) {
+  tikv_future_t *f = tikv_raw_get(c, k, kl, o);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t vl;
@@ -88,6 +89,9 @@ static int get_is(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *
   }
   tikv_future_destroy(f);
   return found;
+}
+static int get_is(tikv_client_t *c, const uint8_t *k, size_t kl, const uint8_t *want, size_t wl) {
+  return get_is_with(c, k, kl, want, wl, NULL);
 }
 
 /* Region lookups PD has answered (every method that returns regions). */
@@ -1011,14 +1015,7 @@ START_TEST(store_down_and_back) {
   tikv_call_opts_t o;
   tikv_call_opts_init(&o);
   o.timeout_ms = 5000;
-  f = tikv_raw_get(c, K("sd-key"), &o);
-  ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
-  const uint8_t *v;
-  size_t vl;
-  ck_assert_int_eq(tikv_future_get_value(f, &v, &vl), 1);
-  ck_assert_uint_eq(vl, 1);
-  ck_assert_mem_eq(v, "v", 1);
-  tikv_future_destroy(f);
+  ck_assert_int_eq(get_is_with(c, K("sd-key"), K("v"), &o), 1);
   tikv_client_free(c);
 }
 END_TEST
