@@ -316,13 +316,13 @@ static bool no_longer_awake(tikv__loop_t *l) {
  * awaiting one operation at a time then posts to an awake loop: no
  * grpc_channel_watch_connectivity_state kick, no wakeup of this thread, no
  * stall on the lock the kick holds. Replies that arrive meanwhile are
- * handled as they come (the queue is polled every few microseconds).
+ * handled as they come (the queue is polled between yields).
  * Called with l->spinning set (before the hook woke that thread, which may
  * run and post before this one gets here: its post then gave no wakeup
  * and is found queued); clears it. true when there is work: a task
  * posted, or a completion handled. */
 static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
-  int64_t now = now_ns(), poll_at = now + 5000;
+  int64_t now = now_ns();
   bool posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed), handled = false;
   l->spun_event = false;
   while (!posted && !handled && now < until) {
@@ -332,18 +332,21 @@ static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
 #endif
       posted = atomic_load_explicit(&l->has_tasks, memory_order_relaxed);
     }
+    if (posted) break;
     /* a thread that could run on this core (the binding's, the server's
      * on a small machine) goes first: the spin takes only idle CPU */
-    if (!posted) sched_yield();
-    now = now_ns();
-    if (!posted && now >= poll_at) {
-      grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
-      if (ev.type == GRPC_OP_COMPLETE) {
-        ((tikv__tag_t *)ev.tag)->fn(ev.tag, ev.success != 0);
-        handled = l->spun_event = true;
-      }
-      poll_at = now_ns() + 5000;
+    sched_yield();
+    /* the queue on every round, not every few microseconds: a reply taken
+     * while the server that sent it is still on its core wakes the
+     * binding's thread when no core is idle, and a synchronous wakeup
+     * (the bridge's pipe) then brings it onto this core, which yields to
+     * it: no interrupt to another core (bench/README.md, 2026-12-04 late) */
+    grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+    if (ev.type == GRPC_OP_COMPLETE) {
+      ((tikv__tag_t *)ev.tag)->fn(ev.tag, ev.success != 0);
+      handled = l->spun_event = true;
     }
+    now = now_ns();
   }
   atomic_store(&l->spinning, false);
   /* a post that saw spinning set gave no wakeup: it is queued by now */
