@@ -2,6 +2,9 @@
 #include "bridge.h"
 
 #include <uv.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -42,28 +45,30 @@ const char *const closed_msg[] = {"tikv: client is closed", "tikv: transaction i
  *
  * Waking the JS thread: a completion on a client's I/O thread is only queued
  * and marks `unsignaled`; the I/O thread's idle hook (run once it has
- * handled every ready completion) then sends one uv_async for the whole
- * burst. A completion on any other thread (the core's deferred-callback
- * thread) signals at once. An I/O thread that is stopping does not run the
- * hook, so closeClient signals what the stopped thread left unsignaled.
- * uv_async_send runs outside `mu`, inside send(), which cleanup waits out
- * before it closes the handle. */
+ * handled every ready completion) then sends one wakeup for the whole
+ * burst: a byte down the wake pipe (see wake_pipe). A completion on any
+ * other thread (the core's deferred-callback thread) signals at once. An
+ * I/O thread that is stopping does not run the hook, so closeClient signals
+ * what the stopped thread left unsignaled. The write runs outside `mu`,
+ * inside send(), which cleanup waits out before it closes the pipe. */
 struct bridge_t {
   uv_mutex_t mu;
   op_t *head, *tail;  /* finished, not yet delivered (mu) */
   double queued;      /* how many of them (mu) */
   bool closing;       /* environment torn down (mu) */
-  std::atomic<bool> unsignaled;  /* queued on an I/O thread, no uv_async sent yet */
+  std::atomic<bool> unsignaled;  /* queued on an I/O thread, no wakeup sent yet */
   std::atomic<bool> send_closed; /* set before cleanup closes the handle */
   std::atomic<int> senders;      /* threads inside send() */
-  uv_async_t async;
+  uv_poll_t wake;  /* the read end of the wake pipe is readable: on_wake */
+  int wake_fd[2];  /* the wake pipe: read end (JS thread), write end (send) */
   bool started, torn_down;
   napi_env env;
   napi_ref dispatcher;
   napi_async_context async_ctx;
   double next_id;
   double submitted, delivered; /* in flight = submitted - delivered */
-  double wakeups;              /* async callbacks that delivered something */
+  double wakeups;              /* wakeups that delivered something */
+  double signals;              /* wakeups: on_wake calls, empty or not */
   double checkpoints;          /* extra microtask checkpoints (CHECKPOINT_PAIRS) */
   std::unordered_set<handle_t *> *handles; /* every cell not yet deleted */
   size_t open[3];                          /* open handles of each kind */
@@ -183,7 +188,12 @@ void close_all(int kind, void *owner) {
  * send. */
 void send() {
   b.senders.fetch_add(1);
-  if (!b.send_closed.load()) uv_async_send(&b.async);
+  if (!b.send_closed.load()) {
+    char byte = 0;
+    /* EAGAIN: the pipe is full of wakeups not yet read, so one is coming */
+    while (write(b.wake_fd[1], &byte, 1) < 0 && errno == EINTR) {
+    }
+  }
   b.senders.fetch_sub(1);
 }
 
@@ -416,7 +426,14 @@ constexpr size_t CHECKPOINT_PAIRS = 1024;
 /* On the JS thread: deliver every queued completion, in one callback scope
  * (promise reactions run once, after the whole batch), or in several when
  * key/value results pass CHECKPOINT_PAIRS. */
-void on_async(uv_async_t *) {
+void on_wake(uv_poll_t *, int, int) {
+  char buf[256];
+  b.signals++;
+  /* drained first: a wakeup sent from here on calls this again */
+  for (;;) {
+    ssize_t n = read(b.wake_fd[0], buf, sizeof buf);
+    if (n <= 0 && !(n < 0 && errno == EINTR)) break;
+  }
   deliver_events();
   uv_mutex_lock(&b.mu);
   op_t *op = b.head;
@@ -455,7 +472,7 @@ void on_async(uv_async_t *) {
     tikv_future_destroy(op->f);
     delete op;
     b.delivered++;
-    if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.async);
+    if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.wake);
     if (fn && napi_call_function(env, recv, fn, 3, argv, NULL) != napi_ok) report_escaped(env);
     napi_close_handle_scope(env, inner);
     pairs += op_pairs;
@@ -469,6 +486,32 @@ void on_async(uv_async_t *) {
   }
   napi_close_callback_scope(env, cs);
   napi_close_handle_scope(env, hs);
+}
+
+/* The JS thread's wakeup is a byte written to a pipe that Node's loop
+ * watches (uv_poll_t), not a uv_async_t: both cost the waking thread one
+ * write(2), but a pipe's write wakes its reader as a synchronous wakeup (the
+ * waker is expected to wait next), which lets Linux run the JS thread on the
+ * core of the I/O thread that woke it (that thread spins and yields to it)
+ * when no core is idle; the eventfd behind uv_async_t gives a plain wakeup,
+ * after which the JS thread stays on its own core. Threads on two cores pay
+ * an interrupt to the other core at each handoff, on a virtual machine often
+ * the waking of a halted virtual CPU. Node raw put, one operation in flight,
+ * 2 cores, 6 runs alternating: an eventfd watched the same way 15,700-25,200
+ * ops/s (39-67 us of CPU per op; half the runs in the slow mode), this pipe
+ * 21,300-26,800 (36-46): bench/README.md, "One core for the handoff".
+ * Both ends non-blocking, closed on exec. */
+bool wake_pipe(int fd[2]) {
+  if (pipe(fd) != 0) return false;
+  for (int i = 0; i < 2; i++) {
+    int fl = fcntl(fd[i], F_GETFL);
+    if (fl < 0 || fcntl(fd[i], F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd[i], F_SETFD, FD_CLOEXEC) < 0) {
+      close(fd[0]);
+      close(fd[1]);
+      return false;
+    }
+  }
+  return true;
 }
 
 /* The environment goes away (process exit): close what is still open, and
@@ -502,7 +545,11 @@ void cleanup(void *) {
    * loaded the hook before it was removed may still be sending */
   b.send_closed.store(true);
   while (b.senders.load() != 0) std::this_thread::yield();
-  uv_close((uv_handle_t *)&b.async, NULL);
+  uv_poll_stop(&b.wake);
+  uv_close((uv_handle_t *)&b.wake, [](uv_handle_t *) {
+    close(b.wake_fd[0]);
+    close(b.wake_fd[1]);
+  });
   b.torn_down = true;
 }
 
@@ -522,8 +569,10 @@ bool start(napi_env env) {
       napi_async_init(env, resource, name, &b.async_ctx) != napi_ok)
     return false;
   if (uv_mutex_init(&b.mu) != 0) return false;
-  if (uv_async_init(loop, &b.async, on_async) != 0) return false;
-  uv_unref((uv_handle_t *)&b.async);
+  if (!wake_pipe(b.wake_fd) || uv_poll_init(loop, &b.wake, b.wake_fd[0]) != 0 ||
+      uv_poll_start(&b.wake, UV_READABLE, on_wake) != 0)
+    return false;
+  uv_unref((uv_handle_t *)&b.wake);
   b.handles = new std::unordered_set<handle_t *>();
   b.cancellable = new std::unordered_map<double, tikv_future_t *>();
   b.last_msg = new std::string();
@@ -594,7 +643,7 @@ napi_value close_native(napi_env env, napi_callback_info info, int kind, const c
     handle_closed(h);
     /* a client's I/O thread is joined; while stopping it ran no idle hook,
      * so the CLOSED completions it queued may still wait for their wakeup */
-    if (kind == TIKVJS_CLIENT && b.unsignaled.exchange(false)) uv_async_send(&b.async);
+    if (kind == TIKVJS_CLIENT && b.unsignaled.exchange(false)) send();
   }
   return boolean(env, open);
 }
@@ -628,8 +677,10 @@ napi_value native_cancel_op(napi_env env, napi_callback_info info) {
   return boolean(env, found);
 }
 
-/* bridgeStats(): {submitted, delivered, queued, wakeups, checkpoints, clients,
- * mocks, txns}, for tests. queued: finished, waiting for the JS thread. */
+/* bridgeStats(): {submitted, delivered, queued, wakeups, signals, checkpoints,
+ * clients, mocks, txns}, for tests. queued: finished, waiting for the JS
+ * thread; signals: wakeups of the JS thread, with or without something to
+ * deliver (wakeups: those with). */
 napi_value native_stats(napi_env env, napi_callback_info) {
   napi_value o = NULL;
   napi_create_object(env, &o);
@@ -640,6 +691,7 @@ napi_value native_stats(napi_env env, napi_callback_info) {
   set(env, o, "delivered", tikvjs_from_double(env, b.delivered));
   set(env, o, "queued", tikvjs_from_double(env, queued));
   set(env, o, "wakeups", tikvjs_from_double(env, b.wakeups));
+  set(env, o, "signals", tikvjs_from_double(env, b.signals));
   set(env, o, "checkpoints", tikvjs_from_double(env, b.checkpoints));
   set(env, o, "clients", tikvjs_from_double(env, (double)b.open[TIKVJS_CLIENT]));
   set(env, o, "mocks", tikvjs_from_double(env, (double)b.open[TIKVJS_MOCK]));
@@ -931,13 +983,13 @@ napi_value tikvjs_submit(napi_env env, tikv_future_t *f, int kind) {
   }
   double id = op->id;
   if (cancellable) (*b.cancellable)[id] = f; /* ids are never reused */
-  if (b.submitted == b.delivered) uv_ref((uv_handle_t *)&b.async);
+  if (b.submitted == b.delivered) uv_ref((uv_handle_t *)&b.wake);
   b.submitted++;
   int rc = tikv_future_set_callback(f, on_complete, op);
   if (rc != TIKV_ERR_OK) {
     if (cancellable) b.cancellable->erase(id);
     b.submitted--;
-    if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.async);
+    if (b.submitted == b.delivered) uv_unref((uv_handle_t *)&b.wake);
     tikv_future_destroy(f);
     delete op;
     std::string msg = std::string("tikv: cannot watch future: ") + tikv_strerror(rc);

@@ -11,18 +11,19 @@
  * the future completes, its callback (on a C library thread) queues it; the
  * client's I/O thread, once it has handled every ready completion, runs the
  * core's idle hook (tikv_set_idle_hook), which wakes the JS thread once for
- * the whole burst through one uv_async_t on Node's event loop
- * (napi_get_uv_event_loop). On the JS thread the bridge drains the whole
+ * the whole burst: a byte written to a pipe that Node's event loop watches
+ * (a uv_poll_t on napi_get_uv_event_loop; why a pipe and not a uv_async_t:
+ * wake_pipe in bridge.cc). On the JS thread the bridge drains the whole
  * queue, converts each result to JS values, destroys the future and calls the
  * registered dispatcher dispatch(id, error | null, result) once per
- * operation, all inside one callback scope. The uv_async_t is ref'd only
+ * operation, all inside one callback scope. The handle is ref'd only
  * while operations are in flight, so a script exits once its work is done.
  *
- * Why a uv_async_t and not a napi_threadsafe_function: the idle hook already
- * coalesces a burst into one signal and the queue is ours, so a threadsafe
- * function would add a second queue and a second lock per wakeup; and the
- * teardown protocol below (no send after the handle closes) needs a handle
- * whose closing we control.
+ * Why our own wakeup and not a napi_threadsafe_function: the idle hook
+ * already coalesces a burst into one signal and the queue is ours, so a
+ * threadsafe function would add a second queue and a second lock per
+ * wakeup; and the teardown protocol below (no send after the handle closes)
+ * needs a handle whose closing we control.
  *
  * Handles: an external value whose data is a tikvjs_handle cell, checked on
  * every use against the set of live cells (a value that is not one of ours
@@ -135,7 +136,8 @@ tikv_mock_cluster_t *tikvjs_mock_start(int stores, int regions, int enable_ttl, 
  *   closeClient(h)      closes a client (its transactions first); idempotent
  *   freeTxn(h)          frees a transaction (rolled back if still open); idempotent
  *   stopMock(h)         stops a mock cluster; idempotent
- *   bridgeStats()       {submitted, delivered, wakeups, clients, mocks, txns}
+ *   bridgeStats()       {submitted, delivered, queued, wakeups, signals,
+ *                        checkpoints, clients, mocks, txns}
  *   mockRegionInfo(h, regionId)  {start, end, confVer, version} | null
  * false (with an exception pending) on failure. */
 bool tikvjs_bridge_register(napi_env env, napi_value exports);

@@ -41,6 +41,20 @@ describe('concurrency', { timeout: 90000 }, () => {
     await client.deleteRange('conc/', 'conc0');
   });
 
+  it('the JS thread is woken for completions only: an idle one sleeps', async () => {
+    // each wakeup is a byte down the bridge's pipe, read before delivering:
+    // one left unread would wake the loop again and again for nothing
+    await Promise.all(Array.from({ length: 50 }, (_, i) => client.put(`idle/${i}`, 'v')));
+    const before = binding.stats();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = binding.stats();
+    assert.equal(after.delivered, before.delivered);
+    assert.ok(after.signals - before.signals <= 1, `${after.signals - before.signals} wakeups in 200 ms with nothing to deliver`);
+    assert.equal((await client.get('idle/7')).toString(), 'v');
+    assert.ok(binding.stats().signals > after.signals, 'a completion wakes it');
+    await client.deleteRange('idle/', 'idle0');
+  });
+
   it('mixed operations interleave and each resolves its own result', async () => {
     const ops = [];
     for (let i = 0; i < 300; i++) {
