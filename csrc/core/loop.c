@@ -340,7 +340,8 @@ static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
      * while the server that sent it is still on its core wakes the
      * binding's thread when no core is idle, and a synchronous wakeup
      * (the bridge's pipe) then brings it onto this core, which yields to
-     * it: no interrupt to another core (bench/README.md, 2026-12-04 late) */
+     * it: no interrupt to another core (bench/README.md, "One core for the
+     * handoff") */
     grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
     if (ev.type == GRPC_OP_COMPLETE) {
       ((tikv__tag_t *)ev.tag)->fn(ev.tag, ev.success != 0);
