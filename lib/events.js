@@ -55,6 +55,7 @@ function make(addon) {
         backoffMs: s.backoffMs,
         pdLeaderChanges: s.pdLeaderChanges,
         ioWakeups: s.ioWakeups,
+        ioReplySpinsMissed: s.ioReplySpinsMissed,
       };
     },
   };

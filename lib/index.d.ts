@@ -45,6 +45,9 @@ export interface ClientStats {
   pdLeaderChanges: number;
   /** Wakeups of the client's I/O thread by calls made while it slept (see idleSpinUs). */
   ioWakeups: number;
+  /** The I/O thread's spins for replies that ran out before one came (it then slept); each
+   * resizes the next: a reply slower than idleSpinUs stops such spins until replies come faster. */
+  ioReplySpinsMissed: number;
 }
 /** The event methods both clients have (EventEmitter's, typed). */
 declare class ClientEventEmitter extends EventEmitter {

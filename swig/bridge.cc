@@ -752,7 +752,8 @@ napi_value native_client_stats(napi_env env, napi_callback_info info) {
            {"lockBackoffs", st.lock_backoffs},
            {"backoffMs", st.backoff_ms},
            {"pdLeaderChanges", st.pd_leader_changes},
-           {"ioWakeups", st.io_wakeups}};
+           {"ioWakeups", st.io_wakeups},
+           {"ioReplySpinsMissed", st.io_reply_spins_missed}};
   for (const auto &f : F) set(env, o, f.name, tikvjs_from_double(env, (double)f.v));
   return o;
 }

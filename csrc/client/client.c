@@ -74,6 +74,7 @@ int tikv_client_stats(tikv_client_t *c, tikv_stats_t *out) {
   if (!c || !out) return TIKV_ERR_INVALID_ARGUMENT;
   tikv__stats_read(&c->stats, out);
   out->io_wakeups = (uint64_t)tikv__loop_wakeups(c->loop);
+  out->io_reply_spins_missed = (uint64_t)tikv__loop_reply_spins_missed(c->loop);
   return TIKV_ERR_OK;
 }
 

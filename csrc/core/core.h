@@ -235,6 +235,10 @@ void tikv__loop_set_idle_spin(tikv__loop_t *l, uint32_t us);
 /* Wakeups of the I/O thread from other threads so far (the kicks that
  * posting to a sleeping loop costs). */
 long tikv__loop_wakeups(tikv__loop_t *l);
+/* tikv__future_complete tells the loop (on its thread: a window for C callers) */
+void tikv__loop_note_future_completed(void);
+/* spins for replies that ended without work (each resizes the next: loop.c, reply_spin_end) */
+long tikv__loop_reply_spins_missed(tikv__loop_t *l);
 /* Queues fn(arg) to run on the I/O thread. Any thread. Returns 0, or -1 when
  * the loop no longer accepts work (stopping). */
 int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg);

@@ -66,6 +66,7 @@ void tikv__future_complete(tikv_future_t *f, tikv_error_t *err) {
     f->error = err;
   }
   f->state = TIKV__F_DONE;
+  tikv__loop_note_future_completed();
   tikv_future_cb cb = f->user_released ? NULL : f->cb;
   void *arg = f->cb_arg;
   pthread_cond_broadcast(&f->cv);

@@ -27,6 +27,7 @@ struct tikv__loop {
   atomic_bool has_tasks; /* head != NULL, readable without the lock */
   atomic_uint spin_us;
   atomic_long wakeups;
+  atomic_long reply_spins_missed; /* spins for replies that ran out (reply_wait_open) */
 
   /* A channel that never connects: watching its connectivity with a stale
    * state completes at once, which is how other threads wake the loop out of
@@ -39,7 +40,9 @@ struct tikv__loop {
   size_t heap_len, heap_cap;
   long tags_outstanding;
   bool stopping;
-  bool spun_event; /* the last spin_for_posts handled a completion (a new window, without a hook) */
+  bool spun_event; /* the last spin_for_posts completed a future (a new window, without a hook) */
+  int64_t reply_spin_ns;   /* how long a spin for replies may last (reply_spin_end) */
+  int64_t reply_wait_from; /* when the spin for replies that ran out began; 0: none open */
 };
 
 static void grpc_init_once(void) { grpc_init(); }
@@ -231,6 +234,7 @@ int tikv__loop_post_task(tikv__loop_t *l, task *t) {
 void tikv__loop_set_idle_spin(tikv__loop_t *l, uint32_t us) { atomic_store(&l->spin_us, us); }
 
 long tikv__loop_wakeups(tikv__loop_t *l) { return atomic_load(&l->wakeups); }
+long tikv__loop_reply_spins_missed(tikv__loop_t *l) { return atomic_load(&l->reply_spins_missed); }
 
 int tikv__loop_post(tikv__loop_t *l, tikv__task_fn fn, void *arg) {
   task *t = tikv__malloc(sizeof(*t));
@@ -288,6 +292,16 @@ void tikv_set_idle_hook(tikv_idle_hook hook, void *arg) {
 
 int tikv_on_io_thread(void) { return on_io_thread; }
 
+/* Whether a future completed on this thread since the loop last asked: for
+ * C callers, what opens a window (reply_spin_end). */
+static _Thread_local bool future_completed;
+void tikv__loop_note_future_completed(void) { future_completed = true; }
+static bool take_future_completed(void) {
+  bool c = future_completed;
+  future_completed = false;
+  return c;
+}
+
 static bool tasks_queued(tikv__loop_t *l) {
   pthread_mutex_lock(&l->mu);
   bool more = l->head != NULL;
@@ -308,6 +322,59 @@ static bool no_longer_awake(tikv__loop_t *l) {
   atomic_store(&l->spinning, false);
   return tasks_queued(l);
 }
+
+/* A window opens when the loop hands completions over (the binding's
+ * thread woken, a C caller's future completed): its spin waits for that
+ * caller's next call, which comes within microseconds. Once the loop has
+ * taken the calls and sent their requests, the rest of the window waits for
+ * replies, and whether that pays depends on the round trip: on loopback the
+ * reply comes within the window and saves the loop a wakeup; from a server
+ * a network away it comes after the window, and the spin was CPU for
+ * nothing (at one operation in flight, the whole window per operation). So
+ * that part of the window lasts at most reply_spin_ns, which adapts much as
+ * Linux's haltpoll cpuidle governor sizes its poll. A spin for replies that
+ * runs out opens a wait (counted), which the loop's next work ends (a
+ * completion, a task; only the network's resize: completed_for_caller): if
+ * a spin of the window's length would have covered it, the length doubles
+ * (from REPLY_SPIN_MIN_NS); if not, it becomes 0,
+ * since the replies come from a server a network away and even part of the
+ * window is spent for nothing. A spin that finds work changes nothing.
+ * `fresh`: the window was opened since the loop last took tasks or spun. */
+#define REPLY_SPIN_MIN_NS 8000
+static int64_t reply_spin_end(tikv__loop_t *l, int64_t window_end, bool fresh, int64_t now) {
+  if (fresh) return window_end;
+  int64_t end = now + l->reply_spin_ns;
+  return end < window_end ? end : window_end;
+}
+static void reply_wait_open(tikv__loop_t *l, int64_t spin_start, bool spun) {
+  l->reply_wait_from = spin_start;
+  if (spun) atomic_fetch_add_explicit(&l->reply_spins_missed, 1, memory_order_relaxed);
+}
+static void reply_wait_over(tikv__loop_t *l, bool resize) {
+  if (!l->reply_wait_from) return;
+  int64_t waited = now_ns() - l->reply_wait_from;
+  l->reply_wait_from = 0;
+  if (!resize) return;
+  int64_t window = (int64_t)atomic_load_explicit(&l->spin_us, memory_order_relaxed) * 1000;
+  int64_t d = l->reply_spin_ns < window ? l->reply_spin_ns : window;
+  if (waited > window)
+    d = 0;
+  else
+    d = d * 2 < REPLY_SPIN_MIN_NS ? REPLY_SPIN_MIN_NS : d * 2 > window ? window : d * 2;
+  l->reply_spin_ns = d;
+}
+
+/* After a completion's callback (`network`: not the wake channel's; false
+ * after tasks and timers): the wait for replies, if one is open, is over;
+ * whether the callback completed a future (a window, for C callers). Only
+ * the network's completions resize the spin: a wait that a call posted
+ * ended was the caller's time, not a round trip (at many operations in
+ * flight, the JS thread's turn through a burst of results). */
+static bool completed_for_caller(tikv__loop_t *l, bool network) {
+  reply_wait_over(l, network);
+  return take_future_completed();
+}
+static bool from_network(tikv__loop_t *l, void *tag) { return tag != (void *)&l->wake_tag; }
 
 /* After the binding's hook woke the binding's thread (without a hook: after
  * a completion), the I/O thread stays awake for about what that thread
@@ -344,8 +411,10 @@ static bool spin_for_posts(tikv__loop_t *l, int64_t until) {
      * handoff") */
     grpc_event ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
     if (ev.type == GRPC_OP_COMPLETE) {
+      bool network = from_network(l, ev.tag);
       ((tikv__tag_t *)ev.tag)->fn(ev.tag, ev.success != 0);
-      handled = l->spun_event = true;
+      handled = true;
+      l->spun_event = completed_for_caller(l, network);
     }
     now = now_ns();
   }
@@ -358,6 +427,7 @@ static void *loop_main(void *arg) {
   tikv__loop_t *l = arg;
   on_io_thread = true;
   int64_t spin_until = 0; /* see spin_for_posts */
+  bool fresh = false;     /* see reply_spin_end */
   for (;;) {
     /* without a binding, awake through the window after a completion: work
      * it completes on the way (in tasks, in timers) wakes callers too */
@@ -367,8 +437,12 @@ static void *loop_main(void *arg) {
       else
         spin_until = 0;
     }
-    run_tasks(l);
+    if (run_tasks(l)) fresh = false; /* the calls the window waited for, taken */
     run_timers(l);
+    if (completed_for_caller(l, false) && !atomic_load(&idle_hook)) {
+      spin_until = window_from_now(l); /* callers woken on the way: see the top */
+      fresh = true;
+    }
     if (l->stopping) {
       pthread_mutex_lock(&l->mu);
       bool idle = !l->head;
@@ -397,9 +471,16 @@ static void *loop_main(void *arg) {
         uint32_t spin_us = atomic_load_explicit(&l->spin_us, memory_order_relaxed);
         bool may_spin = spin_us && !l->stopping;
         if (may_spin) atomic_store(&l->spinning, true);
-        if (hook(atomic_load(&idle_hook_arg))) spin_until = window_from_now(l);
-        if (may_spin && spin_for_posts(l, spin_until)) continue;
+        if (hook(atomic_load(&idle_hook_arg))) {
+          spin_until = window_from_now(l);
+          fresh = true;
+        }
+        int64_t start = now_ns(), until = reply_spin_end(l, spin_until, fresh, start);
+        bool for_replies = may_spin && !fresh && spin_until > start;
+        fresh = false;
+        if (may_spin && spin_for_posts(l, until)) continue;
         if (!may_spin && no_longer_awake(l)) continue; /* a hook set since */
+        if (for_replies) reply_wait_open(l, start, until > start);
         ev = grpc_completion_queue_next(l->cq, deadline, NULL);
       }
     } else {
@@ -409,24 +490,35 @@ static void *loop_main(void *arg) {
        * window after its last completion: neither needs a wakeup. */
       ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
       if (ev.type == GRPC_QUEUE_TIMEOUT) {
-        bool may_spin = !l->stopping && spin_until > now_ns();
+        int64_t start = now_ns(), until = reply_spin_end(l, spin_until, fresh, start);
+        bool may_spin = !l->stopping && spin_until > start;
+        bool for_replies = may_spin && !fresh;
+        fresh = false;
         if (may_spin) atomic_store(&l->spinning, true);
-        if (may_spin && spin_for_posts(l, spin_until)) {
-          if (l->spun_event) spin_until = window_from_now(l);
+        if (may_spin && spin_for_posts(l, until)) {
+          if (l->spun_event) {
+            spin_until = window_from_now(l);
+            fresh = true;
+          }
           continue;
         }
         if (!may_spin && no_longer_awake(l)) continue;
+        if (for_replies) reply_wait_open(l, start, until > start);
         ev = grpc_completion_queue_next(l->cq, deadline, NULL);
       }
     }
     if (ev.type == GRPC_OP_COMPLETE) {
       tikv__tag_t *tag = ev.tag;
+      bool network = from_network(l, tag);
       /* awake before the callback: a thread it wakes (a future's waiter)
        * may run at once on the other core and call before we get back */
       if (!hook && atomic_load_explicit(&l->spin_us, memory_order_relaxed) && !l->stopping)
         atomic_store(&l->spinning, true);
       tag->fn(tag, ev.success != 0);
-      if (!hook) spin_until = window_from_now(l);
+      if (completed_for_caller(l, network) && !hook) {
+        spin_until = window_from_now(l);
+        fresh = true;
+      }
     }
   }
   /* completions delivered while stopping (CLOSED errors) get their wakeup */
@@ -449,6 +541,7 @@ tikv__loop_t *tikv__loop_new(void) {
   if (!l) return NULL;
   pthread_mutex_init(&l->mu, NULL);
   l->accepting = true;
+  l->reply_spin_ns = INT64_MAX / 2; /* the window's length, until a wait says otherwise */
   l->wake_tag.fn = wake_done;
   l->cq = grpc_completion_queue_create_for_next(NULL);
   grpc_channel_credentials *creds = grpc_insecure_credentials_create();

@@ -135,6 +135,10 @@ typedef struct tikv_stats_s {
   /* wakeups of the I/O thread by calls made while it slept (a kick each:
    * what tikv_config_set_idle_spin_us saves) */
   uint64_t io_wakeups;
+  /* spins for replies that ran out before one came (the I/O thread then
+   * slept; each resizes the next such spin: docs/ARCHITECTURE.md, "The idle
+   * spin") */
+  uint64_t io_reply_spins_missed;
 } tikv_stats_t;
 /* Fills *out. An error code (INVALID_ARGUMENT for NULL). */
 TIKV_EXTERN int tikv_client_stats(tikv_client_t *client, tikv_stats_t *out);

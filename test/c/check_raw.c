@@ -965,6 +965,46 @@ START_TEST(c_callers_spin_after_completions) {
 }
 END_TEST
 
+/* Replies slower than the window: after the first such wait the loop no
+ * longer spins for them (each spin that ran out is counted). Replies within
+ * the window: the spin for them grows again, from 8 us, until it covers
+ * them (each shorter spin runs out). */
+static uint64_t reply_spins_missed(tikv_client_t *c) {
+  tikv_stats_t st;
+  ck_assert_int_eq(tikv_client_stats(c, &st), TIKV_ERR_OK);
+  return st.io_reply_spins_missed;
+}
+
+static uint64_t reply_spins_missed_over_gets(tikv_client_t *c, uint32_t latency_ms, int n) {
+  tikv_mock_set_latency(mock, "RawGet", latency_ms);
+  uint64_t before = reply_spins_missed(c);
+  for (int i = 0; i < n; i++) get_is(c, K("slow"), NULL, 0);
+  return reply_spins_missed(c) - before;
+}
+
+START_TEST(no_spinning_for_replies_slower_than_the_window) {
+  enum { N = 10 };
+  tikv_config_t *cfg = tikv_config_new();
+  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
+  ck_assert_int_eq(tikv_config_set_idle_spin_us(cfg, 10000), TIKV_ERR_OK);
+  tikv_client_t *c = tikv_client_new(cfg, NULL);
+  tikv_config_free(cfg);
+  tikv_future_t *f = tikv_client_connect(c);
+  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
+  tikv_future_destroy(f);
+  get_is(c, K("slow"), NULL, 0); /* the region is cached */
+  /* 30 ms: the first; a few more only if the loop was kept off the CPU past
+   * a reply (a loaded machine) */
+  uint64_t slow = reply_spins_missed_over_gets(c, 30, N);
+  ck_assert_uint_ge(slow, 1);
+  ck_assert_uint_le(slow, 3);
+  /* 2 ms, within the 10 ms window: spins of 8, 16, ... 1,024 us run out */
+  ck_assert_uint_ge(reply_spins_missed_over_gets(c, 2, N), 5);
+  tikv_client_free(c);
+  tikv_mock_clear_faults(mock);
+}
+END_TEST
+
 static atomic_int closed_cbs;
 static void on_done(tikv_future_t *f, void *arg) {
   if (tikv_future_get_error_code(f) == TIKV_ERR_CLOSED) atomic_fetch_add(&closed_cbs, 1);
@@ -1071,6 +1111,7 @@ int main(void) {
   tcase_add_test(tc, batches_are_chunked);
   tcase_add_test(tc, batch_get_values_follow_the_keys);
   tcase_add_test(tc, c_callers_spin_after_completions);
+  tcase_add_test(tc, no_spinning_for_replies_slower_than_the_window);
   tcase_add_test(tc, batch_parts_regrouped_after_region_errors);
   tcase_add_test(tc, epoch_not_match_current_regions_spare_pd);
   tcase_add_test(tc, not_leader_hint_spares_pd);

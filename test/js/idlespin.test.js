@@ -38,6 +38,30 @@ describe('idleSpinUs option', { timeout: 60000 }, () => {
     }
   });
 
+  it('no spinning for replies slower than the window; growing again for replies within it', async () => {
+    // stats().ioReplySpinsMissed counts the spins for replies that ran out
+    const mock = await MockCluster.start({ stores: 1 });
+    const client = await RawClient.connect(mock.pdEndpoints, { idleSpinUs: 10000 });
+    const missedOver = async (latencyMs, n) => {
+      mock.setLatency('RawGet', latencyMs);
+      const before = client.stats().ioReplySpinsMissed;
+      for (let i = 0; i < n; i++) assert.equal((await client.get('slow')).toString(), 'v');
+      return client.stats().ioReplySpinsMissed - before;
+    };
+    try {
+      await client.put('slow', 'v');
+      // 30 ms: the first; a few more only if the I/O thread was kept off the CPU past a reply
+      const slow = await missedOver(30, 10);
+      assert.ok(slow >= 1 && slow <= 3, `${slow} spins ran out over 10 gets of 30 ms`);
+      // 2 ms, within the 10 ms window: spins of 8, 16, ... 1,024 us run out
+      const within = await missedOver(2, 10);
+      assert.ok(within >= 5, `${within} spins ran out over 10 gets of 2 ms`);
+    } finally {
+      await client.close();
+      await mock.stop();
+    }
+  });
+
   it('both clients take it, checked like every other option', async () => {
     const mock = await MockCluster.start({ stores: 1 });
     const tc = await TransactionClient.connect(mock.pdEndpoints, { idleSpinUs: 10000 });

@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   // @ts-expect-error: no such event
   client.on('leaderChanged', () => {});
   const st: ClientStats = client.stats();
-  const changes: number = st.pdLeaderChanges + st.regionErrors.notLeader + st.backoffMs + st.ioWakeups;
+  const changes: number = st.pdLeaderChanges + st.regionErrors.notLeader + st.backoffMs + st.ioWakeups + st.ioReplySpinsMissed;
   const spin: number = client.options.idleSpinUs;
   void spin;
   void changes;
