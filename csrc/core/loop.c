@@ -333,20 +333,26 @@ static bool no_longer_awake(tikv__loop_t *l) {
  * nothing (at one operation in flight, the whole window per operation). So
  * that part of the window lasts at most reply_spin_ns, which adapts much as
  * Linux's haltpoll cpuidle governor sizes its poll. A spin for replies that
- * runs out opens a wait (counted), which the loop's next work ends (a
- * completion, a task; only the network's resize: completed_for_caller): if
- * a spin of the window's length would have covered it, the length doubles
+ * runs out opens a wait (counted), and nothing is spun for while it is
+ * open. A reply ends it (a completion from the network that completed a
+ * future; the gRPC core's own, such as a message written, do not): if a
+ * spin of the window's length would have covered it, the length doubles
  * (from REPLY_SPIN_MIN_NS); if not, it becomes 0,
  * since the replies come from a server a network away and even part of the
- * window is spent for nothing. A spin that finds work changes nothing.
+ * window is spent for nothing. A spin that finds work changes nothing. The
+ * caller's calls (tasks) and timers end it too, resizing nothing: that wait
+ * was the caller's time, not a round trip (at many operations in flight,
+ * the JS thread's turn through a burst of results, ended by its posts).
  * `fresh`: the window was opened since the loop last took tasks or spun. */
 #define REPLY_SPIN_MIN_NS 8000
 static int64_t reply_spin_end(tikv__loop_t *l, int64_t window_end, bool fresh, int64_t now) {
   if (fresh) return window_end;
+  if (l->reply_wait_from) return now;
   int64_t end = now + l->reply_spin_ns;
   return end < window_end ? end : window_end;
 }
 static void reply_wait_open(tikv__loop_t *l, int64_t spin_start, bool spun) {
+  if (l->reply_wait_from) return;
   l->reply_wait_from = spin_start;
   if (spun) atomic_fetch_add_explicit(&l->reply_spins_missed, 1, memory_order_relaxed);
 }
@@ -364,15 +370,13 @@ static void reply_wait_over(tikv__loop_t *l, bool resize) {
   l->reply_spin_ns = d;
 }
 
-/* After a completion's callback (`network`: not the wake channel's; false
- * after tasks and timers): the wait for replies, if one is open, is over;
- * whether the callback completed a future (a window, for C callers). Only
- * the network's completions resize the spin: a wait that a call posted
- * ended was the caller's time, not a round trip (at many operations in
- * flight, the JS thread's turn through a burst of results). */
+/* After a completion's callback (`network`: not the wake channel's): whether
+ * it completed a future (a window, for C callers); if so, a reply ended the
+ * wait for replies. */
 static bool completed_for_caller(tikv__loop_t *l, bool network) {
+  if (!take_future_completed()) return false;
   reply_wait_over(l, network);
-  return take_future_completed();
+  return true;
 }
 static bool from_network(tikv__loop_t *l, void *tag) { return tag != (void *)&l->wake_tag; }
 
@@ -437,9 +441,12 @@ static void *loop_main(void *arg) {
       else
         spin_until = 0;
     }
-    if (run_tasks(l)) fresh = false; /* the calls the window waited for, taken */
+    bool ran = run_tasks(l);
+    if (ran) fresh = false; /* the calls the window waited for, taken */
     run_timers(l);
-    if (completed_for_caller(l, false) && !atomic_load(&idle_hook)) {
+    bool done = take_future_completed();
+    if (ran || done) reply_wait_over(l, false); /* the caller's time (reply_spin_end) */
+    if (done && !atomic_load(&idle_hook)) {
       spin_until = window_from_now(l); /* callers woken on the way: see the top */
       fresh = true;
     }
