@@ -343,7 +343,8 @@ static bool no_longer_awake(tikv__loop_t *l) {
  * caller's calls (tasks) and timers end it too, resizing nothing: that wait
  * was the caller's time, not a round trip (at many operations in flight,
  * the JS thread's turn through a burst of results, ended by its posts).
- * `fresh`: the window was opened since the loop last took tasks or spun. */
+ * `fresh`: the window was opened since the loop last took tasks (a spin
+ * that handled a completion of the gRPC core's own leaves it so). */
 #define REPLY_SPIN_MIN_NS 8000
 static int64_t reply_spin_end(tikv__loop_t *l, int64_t window_end, bool fresh, int64_t now) {
   if (fresh) return window_end;
@@ -484,7 +485,6 @@ static void *loop_main(void *arg) {
         }
         int64_t start = now_ns(), until = reply_spin_end(l, spin_until, fresh, start);
         bool for_replies = may_spin && !fresh && spin_until > start;
-        fresh = false;
         if (may_spin && spin_for_posts(l, until)) continue;
         if (!may_spin && no_longer_awake(l)) continue; /* a hook set since */
         if (for_replies) reply_wait_open(l, start, until > start);
@@ -500,7 +500,6 @@ static void *loop_main(void *arg) {
         int64_t start = now_ns(), until = reply_spin_end(l, spin_until, fresh, start);
         bool may_spin = !l->stopping && spin_until > start;
         bool for_replies = may_spin && !fresh;
-        fresh = false;
         if (may_spin) atomic_store(&l->spinning, true);
         if (may_spin && spin_for_posts(l, until)) {
           if (l->spun_event) {
