@@ -929,19 +929,22 @@ START_TEST(silent_pd_times_out) {
 }
 END_TEST
 
+/* A client with an idle spin of spin_us, connected, with the region of
+ * `key` cached by a first get (nothing found). */
+static tikv_client_t *spinning_client(uint32_t spin_us, const char *key) {
+  tikv_config_t *cfg = tikv_config_new();
+  ck_assert_int_eq(tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock)), TIKV_ERR_OK);
+  ck_assert_int_eq(tikv_config_set_idle_spin_us(cfg, spin_us), TIKV_ERR_OK);
+  tikv_client_t *c = mc_client_connected(cfg);
+  get_is(c, K(key), NULL, 0);
+  return c;
+}
+
 /* A C caller awaiting one get at a time (no idle hook): with the idle spin
  * the loop is awake after each completion for the next call, which needs
  * no wakeup; without it every call wakes the sleeping loop. */
 static uint64_t wakeups_over_gets(uint32_t spin_us, int n) {
-  tikv_config_t *cfg = tikv_config_new();
-  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
-  ck_assert_int_eq(tikv_config_set_idle_spin_us(cfg, spin_us), TIKV_ERR_OK);
-  tikv_client_t *c = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  tikv_future_t *f = tikv_client_connect(c);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
-  get_is(c, K("spin"), NULL, 0); /* the region is cached */
+  tikv_client_t *c = spinning_client(spin_us, "spin");
   tikv_stats_t before, after;
   ck_assert_int_eq(tikv_client_stats(c, &before), TIKV_ERR_OK);
   for (int i = 0; i < n; i++) get_is(c, K("spin"), NULL, 0);
@@ -984,15 +987,7 @@ static uint64_t reply_spins_missed_over_gets(tikv_client_t *c, uint32_t latency_
 
 START_TEST(no_spinning_for_replies_slower_than_the_window) {
   enum { N = 10 };
-  tikv_config_t *cfg = tikv_config_new();
-  tikv_config_add_pd_endpoint(cfg, tikv_mock_pd_address(mock));
-  ck_assert_int_eq(tikv_config_set_idle_spin_us(cfg, 10000), TIKV_ERR_OK);
-  tikv_client_t *c = tikv_client_new(cfg, NULL);
-  tikv_config_free(cfg);
-  tikv_future_t *f = tikv_client_connect(c);
-  ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
-  tikv_future_destroy(f);
-  get_is(c, K("slow"), NULL, 0); /* the region is cached */
+  tikv_client_t *c = spinning_client(10000, "slow");
   /* 30 ms: the first; a few more only if the loop was kept off the CPU past
    * a reply (a loaded machine) */
   uint64_t slow = reply_spins_missed_over_gets(c, 30, N);
