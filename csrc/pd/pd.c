@@ -659,12 +659,6 @@ static void tso_on_message(void *arg, ProtobufCMessage *msg) {
   tso_flush(pd);
 }
 
-/* The reply to a batch can arrive before its send completes; a batch queued
- * meanwhile could not be sent (one send at a time) and goes now. */
-static void tso_on_sent(void *arg, bool ok) {
-  if (ok) tso_flush(arg);
-}
-
 static void tso_on_close(void *arg, tikv_error_t *err) {
   tikv__pd_t *pd = arg;
   pd->tso_stream = NULL;
@@ -704,7 +698,9 @@ static void tso_deadline(void *arg) {
   tso_drop_stream(pd, tikv__error_new(TIKV_ERR_TIMEOUT, "Tso: PD did not answer in time"));
 }
 
-static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, tso_on_sent};
+/* one batch in flight at a time (tso_inflight), so in lockstep: the reply
+ * ends the send's batch, and the next batch goes from tso_on_message */
+static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, NULL, true};
 
 static void tso_connected(void *arg, tikv_error_t *err) {
   tikv__pd_t *pd = arg;
@@ -746,8 +742,7 @@ static void tso_flush(tikv__pd_t *pd) {
   grpc_slice msg;
   if (tikv__pack(&req.base, &msg) != 0) return;
   int rc = tikv__stream_send(pd->tso_stream, msg);
-  /* busy with the previous send (on_sent flushes again) or closing (on_close
-   * does) */
+  /* closing: on_close flushes again (a batch in flight stopped us above) */
   if (rc != 0) return;
   pd->tso_sent = pd->tso_queue;
   pd->tso_sent_count = n;

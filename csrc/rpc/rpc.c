@@ -399,11 +399,12 @@ int tikv__rpc_unary(tikv__rpc_t *rpc, tikv__conn_t *conn, const tikv__req_info_t
 /* ---- streams ---- */
 struct tikv__stream {
   tikv__rpc_call_t base; /* in the rpc's call list so close cancels it */
-  tikv__tag_t start_tag, send_tag, recv_tag;
+  tikv__tag_t start_tag, send_tag, recv_tag, pair_tag;
   const tikv__stream_ops_t *ops;
   void *arg;
   int ops_pending; /* tags outstanding; freed when 0 and status received */
   bool status_done, sending, closed_reported;
+  bool pair; /* in lockstep: the batch of a send and its reply's receive */
   grpc_byte_buffer *out_buf;
   grpc_byte_buffer *in_buf;
   tikv_error_t *close_err;
@@ -448,9 +449,8 @@ static void stream_status(tikv__tag_t *tag, bool ok) {
 
 static void start_recv(tikv__stream_t *s);
 
-static void stream_recv_done(tikv__tag_t *tag, bool ok) {
-  tikv__stream_t *s = STREAM_OF(tag, recv_tag);
-  stream_op_done(s);
+/* A message received, by the receive alone or by the pair (lockstep). */
+static void received(tikv__stream_t *s, bool ok) {
   grpc_byte_buffer *bb = s->in_buf;
   s->in_buf = NULL;
   if (ok && bb && !s->status_done) {
@@ -462,12 +462,30 @@ static void stream_recv_done(tikv__tag_t *tag, bool ok) {
                                        s->base.req->path);
       grpc_call_cancel(s->base.call, NULL);
     } else {
-      start_recv(s);
+      if (!s->ops->lockstep) start_recv(s);
       s->ops->on_message(s->arg, m);
     }
   } else if (bb) {
     grpc_byte_buffer_destroy(bb);
   }
+}
+
+static void stream_recv_done(tikv__tag_t *tag, bool ok) {
+  tikv__stream_t *s = STREAM_OF(tag, recv_tag);
+  stream_op_done(s);
+  received(s, ok);
+  stream_maybe_finish(s);
+}
+
+/* The pair ended with the reply (its send was over long before): the user
+ * may send again, from on_message. */
+static void stream_pair_done(tikv__tag_t *tag, bool ok) {
+  tikv__stream_t *s = STREAM_OF(tag, pair_tag);
+  stream_op_done(s);
+  s->pair = false;
+  grpc_byte_buffer_destroy(s->out_buf);
+  s->out_buf = NULL;
+  received(s, ok);
   stream_maybe_finish(s);
 }
 
@@ -501,7 +519,7 @@ static void stream_send_done(tikv__tag_t *tag, bool ok) {
   s->sending = false;
   if (s->out_buf) grpc_byte_buffer_destroy(s->out_buf);
   s->out_buf = NULL;
-  if (!s->status_done) s->ops->on_sent(s->arg, ok);
+  if (!s->status_done && s->ops->on_sent) s->ops->on_sent(s->arg, ok);
   stream_maybe_finish(s);
 }
 
@@ -519,6 +537,7 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__re
   s->start_tag.fn = stream_start_done;
   s->send_tag.fn = stream_send_done;
   s->recv_tag.fn = stream_recv_done;
+  s->pair_tag.fn = stream_pair_done;
   s->ops = ops;
   s->arg = arg;
   grpc_slice path = grpc_slice_from_static_string(s->base.req->path);
@@ -559,27 +578,34 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__re
   tikv__list_push(&rpc->calls, &s->base.link);
   s->base.conn = conn;
   conn->refs++;
-  start_recv(s);
+  if (!ops->lockstep) start_recv(s); /* in lockstep, each send brings one */
   return s;
 }
 
 int tikv__stream_send(tikv__stream_t *s, grpc_slice msg) {
-  if (s->sending || s->status_done) {
+  if (s->sending || s->pair || s->status_done) {
     grpc_slice_unref(msg);
     return -1;
   }
   s->out_buf = make_buffer(msg);
   if (!s->out_buf) return -1;
-  grpc_op op;
-  memset(&op, 0, sizeof(op));
-  op.op = GRPC_OP_SEND_MESSAGE;
-  op.data.send_message.send_message = s->out_buf;
-  if (grpc_call_start_batch(s->base.call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK) {
+  bool lockstep = s->ops->lockstep;
+  grpc_op ops[2];
+  memset(ops, 0, sizeof(ops));
+  ops[0].op = GRPC_OP_SEND_MESSAGE;
+  ops[0].data.send_message.send_message = s->out_buf;
+  ops[1].op = GRPC_OP_RECV_MESSAGE;
+  ops[1].data.recv_message.recv_message = &s->in_buf;
+  if (grpc_call_start_batch(s->base.call, ops, lockstep ? 2 : 1,
+                            lockstep ? &s->pair_tag : &s->send_tag, NULL) != GRPC_CALL_OK) {
     grpc_byte_buffer_destroy(s->out_buf);
     s->out_buf = NULL;
     return -1;
   }
-  s->sending = true;
+  if (lockstep)
+    s->pair = true;
+  else
+    s->sending = true;
   s->ops_pending++;
   tikv__loop_tag_started(s->base.rpc->loop);
   return 0;

@@ -76,7 +76,7 @@ int tikv__rpc_send(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id, grpc_s
 /* Cancels every call in flight (their callbacks see CLOSED errors). */
 void tikv__rpc_cancel_all(tikv__rpc_t *rpc);
 
-/* ---- bidirectional streams (PD's Tso) ----
+/* ---- bidirectional streams (PD's Tso, BatchCommands) ----
  * At most one send and one receive in flight; the status op stays pending
  * for the stream's life. */
 typedef struct tikv__stream tikv__stream_t;
@@ -85,15 +85,27 @@ typedef struct tikv__stream_ops {
   void (*on_message)(void *arg, ProtobufCMessage *msg);
   /* the stream ended; err is owned by the callee. Called once, last. */
   void (*on_close)(void *arg, tikv_error_t *err);
-  /* a send finished (ok=false: the stream is broken) */
+  /* a send finished (ok=false: the stream is broken); never called in
+   * lockstep (NULL there) */
   void (*on_sent)(void *arg, bool ok);
+  /* The user sends a message only once the last one was answered (PD's
+   * Tso). Each send then goes in one batch with the receive of its reply,
+   * and no receive is posted between them. gRPC 1.51 answers a receive
+   * posted after a message with a WINDOW_UPDATE for that message's bytes,
+   * written at once: a receive posted again after each reply is a second
+   * write for the client and a second read for the server; posted with the
+   * send, the update leaves in the request's own write. Not for a stream
+   * with requests in flight together (BatchCommands): gRPC 1.51 refuses a
+   * send while such a batch is pending, so every request would wait for
+   * the reply of the one before. */
+  bool lockstep;
 } tikv__stream_ops_t;
 
 /* Opens the stream of row `id` (a STREAM row). NULL on failure. */
 tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__req_id id,
                                   const tikv__stream_ops_t *ops, void *arg);
-/* Sends one packed message (consumed). -1 if a send is in flight or the
- * stream is closed. */
+/* Sends one packed message (consumed). -1 if a send is in flight (in
+ * lockstep: a reply is awaited) or the stream is closed. */
 int tikv__stream_send(tikv__stream_t *s, grpc_slice msg);
 /* Cancels the stream; on_close follows. The stream frees itself after
  * on_close. */
