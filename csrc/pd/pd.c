@@ -700,7 +700,7 @@ static void tso_deadline(void *arg) {
 
 /* one batch in flight at a time (tso_inflight), so in lockstep: the reply
  * ends the send's batch, and the next batch goes from tso_on_message */
-static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, NULL, true};
+static const tikv__stream_ops_t TSO_OPS = {tso_on_message, tso_on_close, NULL, NULL, true};
 
 static void tso_connected(void *arg, tikv_error_t *err) {
   tikv__pd_t *pd = arg;

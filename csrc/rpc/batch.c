@@ -376,7 +376,13 @@ static void on_close(void *arg, tikv_error_t *err) {
   tikv__error_free(err);
 }
 
-static const tikv__stream_ops_t stream_ops = {on_message, on_close, on_sent};
+/* requests sent and not answered (a send in flight carries some) */
+static bool owed(void *arg) {
+  bstream_t *bs = arg;
+  return bs->flight.head != NULL || bs->sending;
+}
+
+static const tikv__stream_ops_t stream_ops = {on_message, on_close, on_sent, owed, false};
 
 /* ---- the connection's state ---- */
 static void cancel_req(tikv__wait_t *w);

@@ -404,7 +404,8 @@ struct tikv__stream {
   void *arg;
   int ops_pending; /* tags outstanding; freed when 0 and status received */
   bool status_done, sending, closed_reported;
-  bool pair; /* in lockstep: the batch of a send and its reply's receive */
+  bool pair;      /* in lockstep: the batch of a send and its reply's receive */
+  bool receiving; /* the receive alone is posted */
   grpc_byte_buffer *out_buf;
   grpc_byte_buffer *in_buf;
   tikv_error_t *close_err;
@@ -449,7 +450,9 @@ static void stream_status(tikv__tag_t *tag, bool ok) {
 
 static void start_recv(tikv__stream_t *s);
 
-/* A message received, by the receive alone or by the pair (lockstep). */
+/* A message received, by the receive alone or by the pair (lockstep). The
+ * next receive is posted now only if replies are still owed; otherwise the
+ * next send posts it (the top of rpc.h). */
 static void received(tikv__stream_t *s, bool ok) {
   grpc_byte_buffer *bb = s->in_buf;
   s->in_buf = NULL;
@@ -462,8 +465,10 @@ static void received(tikv__stream_t *s, bool ok) {
                                        s->base.req->path);
       grpc_call_cancel(s->base.call, NULL);
     } else {
-      if (!s->ops->lockstep) start_recv(s);
       s->ops->on_message(s->arg, m);
+      if (!s->ops->lockstep && !s->receiving && !s->status_done &&
+          (!s->ops->owed || s->ops->owed(s->arg)))
+        start_recv(s);
     }
   } else if (bb) {
     grpc_byte_buffer_destroy(bb);
@@ -473,6 +478,7 @@ static void received(tikv__stream_t *s, bool ok) {
 static void stream_recv_done(tikv__tag_t *tag, bool ok) {
   tikv__stream_t *s = STREAM_OF(tag, recv_tag);
   stream_op_done(s);
+  s->receiving = false;
   received(s, ok);
   stream_maybe_finish(s);
 }
@@ -495,6 +501,7 @@ static void start_recv(tikv__stream_t *s) {
   op.op = GRPC_OP_RECV_MESSAGE;
   op.data.recv_message.recv_message = &s->in_buf;
   if (grpc_call_start_batch(s->base.call, &op, 1, &s->recv_tag, NULL) == GRPC_CALL_OK) {
+    s->receiving = true;
     s->ops_pending++;
     tikv__loop_tag_started(s->base.rpc->loop);
   } else {
@@ -578,7 +585,7 @@ tikv__stream_t *tikv__stream_open(tikv__rpc_t *rpc, tikv__conn_t *conn, tikv__re
   tikv__list_push(&rpc->calls, &s->base.link);
   s->base.conn = conn;
   conn->refs++;
-  if (!ops->lockstep) start_recv(s); /* in lockstep, each send brings one */
+  /* nothing is owed yet: the first send posts the first receive */
   return s;
 }
 
@@ -608,6 +615,8 @@ int tikv__stream_send(tikv__stream_t *s, grpc_slice msg) {
     s->sending = true;
   s->ops_pending++;
   tikv__loop_tag_started(s->base.rpc->loop);
+  /* after the send: the window update for the last reply joins its write */
+  if (!lockstep && !s->receiving) start_recv(s);
   return 0;
 }
 

@@ -78,7 +78,14 @@ void tikv__rpc_cancel_all(tikv__rpc_t *rpc);
 
 /* ---- bidirectional streams (PD's Tso, BatchCommands) ----
  * At most one send and one receive in flight; the status op stays pending
- * for the stream's life. */
+ * for the stream's life. A receive is posted only while replies are owed.
+ *
+ * Why: gRPC 1.51 answers a receive posted after a message with a
+ * WINDOW_UPDATE for that message's bytes, written at once. Posted again as
+ * each reply arrives, it put a write on the reply's path (before the caller
+ * had its result) and gave the server one more read. Posted just after the
+ * next send instead, the update leaves in that send's write (gRPC writes at
+ * the end of the turn), and the server reads it with the request. */
 typedef struct tikv__stream tikv__stream_t;
 typedef struct tikv__stream_ops {
   /* a message arrived (owned by the callee) */
@@ -88,16 +95,16 @@ typedef struct tikv__stream_ops {
   /* a send finished (ok=false: the stream is broken); never called in
    * lockstep (NULL there) */
   void (*on_sent)(void *arg, bool ok);
+  /* whether replies are still owed (asked after each message; NULL: always;
+   * unused in lockstep): if not, the next send posts the receive, just
+   * after it */
+  bool (*owed)(void *arg);
   /* The user sends a message only once the last one was answered (PD's
-   * Tso). Each send then goes in one batch with the receive of its reply,
-   * and no receive is posted between them. gRPC 1.51 answers a receive
-   * posted after a message with a WINDOW_UPDATE for that message's bytes,
-   * written at once: a receive posted again after each reply is a second
-   * write for the client and a second read for the server; posted with the
-   * send, the update leaves in the request's own write. Not for a stream
-   * with requests in flight together (BatchCommands): gRPC 1.51 refuses a
-   * send while such a batch is pending, so every request would wait for
-   * the reply of the one before. */
+   * Tso). Each send then goes in one batch with the receive of its reply:
+   * the window update leaves in the request's own write, not in one of its
+   * own. Not for a stream with requests in flight together (BatchCommands):
+   * gRPC 1.51 refuses a send while such a batch is pending, so every
+   * request would wait for the reply of the one before. */
   bool lockstep;
 } tikv__stream_ops_t;
 

@@ -2,20 +2,16 @@
  * concurrency (batched, unique, increasing), one write per request when
  * they come one at a time, leader discovery over several endpoints, and
  * timestamps across a PD that stops answering. */
-#include <arpa/inet.h>
 #include <check.h>
-#include <dirent.h>
-#include <linux/tcp.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tikv/mock.h"
 #include "tikv/tikv.h"
+#include "util_mock_client.h"
 
 static tikv_mock_cluster_t *mock;
 
@@ -115,36 +111,6 @@ START_TEST(tso_sequential_requests) {
 }
 END_TEST
 
-/* Data segments sent so far on this process's TCP connections to `port`
- * (the client's ends of its connections to PD: the mock serves in this
- * process too). On loopback, with Nagle off as gRPC sets it, each write is
- * one segment. */
-static uint64_t segments_to(int port) {
-  DIR *d = opendir("/proc/self/fd");
-  ck_assert_ptr_nonnull(d);
-  uint64_t segs = 0;
-  int found = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    int fd = atoi(e->d_name);
-    struct sockaddr_storage peer;
-    socklen_t len = sizeof(peer);
-    if (e->d_name[0] == '.' || getpeername(fd, (struct sockaddr *)&peer, &len) != 0) continue;
-    int peer_port = peer.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
-                    : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
-                                                 : -1;
-    if (peer_port != port) continue;
-    struct tcp_info ti;
-    socklen_t tl = sizeof(ti);
-    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
-    segs += ti.tcpi_data_segs_out;
-    found++;
-  }
-  closedir(d);
-  ck_assert_int_ge(found, 1);
-  return segs;
-}
-
 /* A timestamp at a time: each request leaves in one write (segment). gRPC 1.51
  * answers a receive posted after a reply with a window update written at
  * once; posted with the request, in one batch, the update goes in the
@@ -158,13 +124,13 @@ START_TEST(tso_one_write_per_request) {
   tikv_future_destroy(f);
   int port = atoi(strrchr(pd, ':') + 1);
   uint64_t batches = tikv_mock_pd_call_count(mock, "Tso");
-  uint64_t before = segments_to(port);
+  uint64_t before = mc_segments_to(port);
   for (int i = 0; i < N; i++) {
     f = tikv_client_current_timestamp(c, NULL);
     ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
     tikv_future_destroy(f);
   }
-  uint64_t writes = segments_to(port) - before;
+  uint64_t writes = mc_segments_to(port) - before;
   ck_assert_uint_eq(tikv_mock_pd_call_count(mock, "Tso") - batches, N);
   /* two per request when the update is written on its own; a few to spare
    * for anything else on the connection (a keepalive ping) */

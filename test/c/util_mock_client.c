@@ -1,15 +1,19 @@
 /* See util_mock_client.h. Each call uses its own channel and pluck queue. */
 #include "util_mock_client.h"
 
+#include <arpa/inet.h>
 #include <check.h>
-
+#include <dirent.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -280,4 +284,30 @@ tikv_client_t *mc_client_connected(tikv_config_t *cfg) {
   ck_assert_int_eq(tikv_future_wait(f), TIKV_ERR_OK);
   tikv_future_destroy(f);
   return c;
+}
+
+uint64_t mc_segments_to(int port) {
+  DIR *d = opendir("/proc/self/fd");
+  ck_assert_ptr_nonnull(d);
+  uint64_t segs = 0;
+  int found = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int fd = atoi(e->d_name);
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+    if (e->d_name[0] == '.' || getpeername(fd, (struct sockaddr *)&peer, &len) != 0) continue;
+    int peer_port = peer.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
+                    : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
+                                                 : -1;
+    if (peer_port != port) continue;
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl), 0);
+    segs += ti.tcpi_data_segs_out;
+    found++;
+  }
+  closedir(d);
+  ck_assert_int_ge(found, 1);
+  return segs;
 }

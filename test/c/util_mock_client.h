@@ -62,6 +62,11 @@ int mc_stream_close(mc_stream_t *s, char *details, size_t details_len);
 uint64_t mc_await_count(uint64_t (*count)(tikv_mock_cluster_t *, const char *),
                         tikv_mock_cluster_t *m, const char *method, uint64_t n, int timeout_ms);
 
+/* Data segments this process has sent on its TCP connections to `port`
+ * (the client's ends: the mock serves in this process too). On loopback,
+ * with Nagle off as gRPC sets it, each write is one segment. */
+uint64_t mc_segments_to(int port);
+
 /* A client made from cfg (freed here) and connected: the test fails at once
  * when either step does. */
 tikv_client_t *mc_client_connected(tikv_config_t *cfg);
