@@ -466,8 +466,7 @@ static void received(tikv__stream_t *s, bool ok) {
       grpc_call_cancel(s->base.call, NULL);
     } else {
       s->ops->on_message(s->arg, m);
-      if (!s->ops->lockstep && !s->receiving && !s->status_done &&
-          (!s->ops->owed || s->ops->owed(s->arg)))
+      if (!s->ops->lockstep && !s->receiving && !s->status_done && s->ops->owed(s->arg))
         start_recv(s);
     }
   } else if (bb) {
@@ -526,7 +525,7 @@ static void stream_send_done(tikv__tag_t *tag, bool ok) {
   s->sending = false;
   if (s->out_buf) grpc_byte_buffer_destroy(s->out_buf);
   s->out_buf = NULL;
-  if (!s->status_done && s->ops->on_sent) s->ops->on_sent(s->arg, ok);
+  if (!s->status_done) s->ops->on_sent(s->arg, ok);
   stream_maybe_finish(s);
 }
 

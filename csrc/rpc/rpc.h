@@ -92,12 +92,11 @@ typedef struct tikv__stream_ops {
   void (*on_message)(void *arg, ProtobufCMessage *msg);
   /* the stream ended; err is owned by the callee. Called once, last. */
   void (*on_close)(void *arg, tikv_error_t *err);
-  /* a send finished (ok=false: the stream is broken); never called in
-   * lockstep (NULL there) */
+  /* a send finished (ok=false: the stream is broken); lockstep: unused,
+   * NULL */
   void (*on_sent)(void *arg, bool ok);
-  /* whether replies are still owed (asked after each message; NULL: always;
-   * unused in lockstep): if not, the next send posts the receive, just
-   * after it */
+  /* whether replies are still owed, asked after each message: if not, the
+   * next send posts the receive, just after it. lockstep: unused, NULL */
   bool (*owed)(void *arg);
   /* The user sends a message only once the last one was answered (PD's
    * Tso). Each send then goes in one batch with the receive of its reply:
