@@ -16,6 +16,7 @@
 
 #include "kvrpcpb.pb-c.h"
 #include "tikv/mock.h"
+#include "txn/txn_internal.h"
 #include "tikv/tikv.h"
 #include "util_mock_client.h"
 
@@ -85,10 +86,12 @@ static tikv_txn_t *begin(tikv_client_t *c, int async_commit, int one_pc) {
   return t;
 }
 
-/* a transactional read in a new snapshot (which resolves the locks it meets) */
-static void txn_is(tikv_client_t *c, const char *key, const char *want) {
+/* a transactional read in a new snapshot (which resolves the locks it
+ * meets); opts NULL: the client's timeout */
+static void txn_is_within(tikv_client_t *c, const char *key, const char *want,
+                          const tikv_call_opts_t *opts) {
   tikv_txn_t *t = begin(c, 0, 0);
-  tikv_future_t *f = tikv_txn_get(t, K(key), NULL);
+  tikv_future_t *f = tikv_txn_get(t, K(key), opts);
   ck_assert_int_eq(wait_code(f), TIKV_ERR_OK);
   const uint8_t *v;
   size_t len;
@@ -102,6 +105,10 @@ static void txn_is(tikv_client_t *c, const char *key, const char *want) {
   }
   tikv_future_destroy(f);
   tikv_txn_free(t);
+}
+
+static void txn_is(tikv_client_t *c, const char *key, const char *want) {
+  txn_is_within(c, key, want, NULL);
 }
 
 static uint64_t leader_of(const char *key) {
@@ -368,9 +375,16 @@ static void commit_with_lost(tikv_client_t *c, const char *method, int async_com
 }
 
 /* The lost replies were of applied requests: once the readers have
- * resolved the locks, every key is there, none half. */
+ * resolved the locks, every key is there, none half. The locks may have to
+ * live out their TTL first (counted from the prewrite), and the commit gave
+ * up as much as one backoff before its own deadline: with the client's
+ * timeout of 2 s a reader could run out of time waiting for them (seen
+ * under ASan), so the readers' deadline covers the TTL. */
 static void all_there(tikv_client_t *c, const char *const *keys, int n) {
-  for (int i = 0; i < n; i++) txn_is(c, keys[i], "x");
+  tikv_call_opts_t o;
+  tikv_call_opts_init(&o);
+  o.timeout_ms = TIKV__DEFAULT_LOCK_TTL_MS + 2000;
+  for (int i = 0; i < n; i++) txn_is_within(c, keys[i], "x", &o);
 }
 
 START_TEST(lost_primary_commit_is_undetermined) {
